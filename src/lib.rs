@@ -1,0 +1,5 @@
+//! sepal: keep secrets encrypted inside the files you commit, compatible with sops 3.x.
+
+pub mod metadata;
+pub mod stores;
+pub mod tree;

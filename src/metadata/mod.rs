@@ -1,0 +1,3 @@
+//! The `sops` metadata block.
+
+pub mod flat;

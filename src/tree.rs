@@ -1,0 +1,151 @@
+//! The format-neutral tree that every store produces and the cipher walk consumes.
+//!
+//! A document is an ordered list of [`Item`]s (the items of its top-level map). Every scalar and
+//! every comment is a [`Leaf`] with a [`LeafId`]: the store that parsed the file remembers, for each
+//! id, where the leaf's text sits in the original bytes, so that new texts can be spliced back in
+//! without re-serialising the document.
+
+use zeroize::Zeroizing;
+
+/// Index of a leaf in its store's span table.
+pub type LeafId = usize;
+
+/// A string that may hold plaintext: wiped from memory when dropped.
+pub type Secret = Zeroizing<String>;
+
+/// Make a [`Secret`] from anything string-like.
+pub fn secret(s: impl Into<String>) -> Secret {
+    Zeroizing::new(s.into())
+}
+
+/// A typed scalar, as sops types it. Texts that may be plaintext are [`Secret`]s.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scalar {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Secret),
+    /// A timestamp, kept as its RFC 3339 text with nanoseconds (Go's `time.MarshalText`).
+    Time(Secret),
+    /// The text of a comment, without its leading marker (`#` or `;`).
+    Comment(Secret),
+}
+
+impl Scalar {
+    /// The sops `type:` tag of this scalar (`None` for null, which is never encrypted).
+    pub fn type_tag(&self) -> Option<&'static str> {
+        Some(match self {
+            Scalar::Null => return None,
+            Scalar::Bool(_) => "bool",
+            Scalar::Int(_) => "int",
+            Scalar::Float(_) => "float",
+            Scalar::Str(_) => "str",
+            Scalar::Time(_) => "time",
+            Scalar::Comment(_) => "comment",
+        })
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Scalar::Str(s) | Scalar::Comment(s) | Scalar::Time(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+}
+
+/// One scalar or comment of the document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Leaf {
+    /// Where the store keeps this leaf's span; unique within one parsed file.
+    pub id: LeafId,
+    pub value: Scalar,
+    /// The value's spelling in the source (`100.0`, `TRUE`, `1e-7`), when it differs from or may
+    /// differ from the canonical form. Used as the encrypted plaintext when sops's parser for the
+    /// type accepts it, so that the original spelling survives a round trip.
+    pub text: Option<Secret>,
+}
+
+impl Leaf {
+    pub fn new(id: LeafId, value: Scalar) -> Self {
+        Leaf {
+            id,
+            value,
+            text: None,
+        }
+    }
+}
+
+/// A value in the tree.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Map(Vec<Item>),
+    List(Vec<Item>),
+    Leaf(Leaf),
+}
+
+/// One entry of a map or a list.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    /// A comment line (its leaf's value is [`Scalar::Comment`]).
+    Comment(Leaf),
+    /// `key: value` in a map.
+    Pair { key: String, value: Value },
+    /// An element of a list.
+    Elem(Value),
+}
+
+/// One document: the items of its top-level map.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Doc {
+    pub items: Vec<Item>,
+}
+
+/// A whole file: one or more documents (only YAML has more than one).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tree {
+    pub docs: Vec<Doc>,
+}
+
+impl Item {
+    pub fn pair(key: impl Into<String>, value: Value) -> Self {
+        Item::Pair {
+            key: key.into(),
+            value,
+        }
+    }
+}
+
+/// Find the value at `key` in a map's items.
+pub fn get<'a>(items: &'a [Item], key: &str) -> Option<&'a Value> {
+    items.iter().find_map(|i| match i {
+        Item::Pair { key: k, value } if k == key => Some(value),
+        _ => None,
+    })
+}
+
+/// Visit every leaf (values and comments) in walk order, depth first.
+pub fn for_each_leaf<'a>(items: &'a [Item], f: &mut impl FnMut(&'a Leaf)) {
+    for item in items {
+        match item {
+            Item::Comment(l) => f(l),
+            Item::Pair { value, .. } | Item::Elem(value) => for_each_leaf_in(value, f),
+        }
+    }
+}
+
+fn for_each_leaf_in<'a>(value: &'a Value, f: &mut impl FnMut(&'a Leaf)) {
+    match value {
+        Value::Leaf(l) => f(l),
+        Value::Map(items) | Value::List(items) => for_each_leaf(items, f),
+    }
+}
+
+/// Number of leaves (values and comments) in the tree.
+pub fn leaf_count(tree: &Tree) -> usize {
+    let mut n = 0;
+    for d in &tree.docs {
+        for_each_leaf(&d.items, &mut |_| n += 1);
+    }
+    n
+}
