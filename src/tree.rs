@@ -30,6 +30,8 @@ pub enum Scalar {
     Time(Secret),
     /// The text of a comment, without its leading marker (`#` or `;`).
     Comment(Secret),
+    /// A string that is not valid UTF-8 (binary files); sops types it `str` as well.
+    Bytes(Zeroizing<Vec<u8>>),
 }
 
 impl Scalar {
@@ -43,6 +45,7 @@ impl Scalar {
             Scalar::Str(_) => "str",
             Scalar::Time(_) => "time",
             Scalar::Comment(_) => "comment",
+            Scalar::Bytes(_) => "str",
         })
     }
 

@@ -53,6 +53,7 @@ pub fn scalar_text(s: &Scalar) -> Option<String> {
         Scalar::Int(i) => i.to_string(),
         Scalar::Float(f) => float_val_to_string(*f),
         Scalar::Str(s) | Scalar::Time(s) | Scalar::Comment(s) => s.to_string(),
+        Scalar::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
     })
 }
 
