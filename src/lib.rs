@@ -1,5 +1,8 @@
 //! sepal: keep secrets encrypted inside the files you commit, compatible with sops 3.x.
 
+pub mod crypto;
+pub mod keys;
 pub mod metadata;
 pub mod stores;
 pub mod tree;
+pub mod walk;

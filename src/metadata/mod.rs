@@ -1,3 +1,468 @@
-//! The `sops` metadata block.
+//! The `sops` metadata block: master keys, MAC, selection options, version.
+//!
+//! Read from the tree [`Value`] a store found under `sops` (weakly typed, any key order, unknown
+//! keys ignored), and written back as a [`Value`] with keys sorted at every level, as sops 3.13
+//! writes it.
 
 pub mod flat;
+
+use std::collections::BTreeMap;
+
+use crate::tree::{secret, Item, Leaf, Scalar, Value};
+use crate::walk::Selection;
+
+/// The version written into new files.
+pub const SOPS_VERSION: &str = "3.13.2";
+
+/// The master key types sops knows, in the order sops reads them inside a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyKind {
+    Kms,
+    GcpKms,
+    Hckms,
+    AzureKv,
+    HcVault,
+    Pgp,
+    Age,
+}
+
+impl KeyKind {
+    pub const ALL: [KeyKind; 7] = [
+        KeyKind::Kms,
+        KeyKind::GcpKms,
+        KeyKind::Hckms,
+        KeyKind::AzureKv,
+        KeyKind::HcVault,
+        KeyKind::Pgp,
+        KeyKind::Age,
+    ];
+
+    /// The metadata field name, also the `--decryption-order` word.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyKind::Kms => "kms",
+            KeyKind::GcpKms => "gcp_kms",
+            KeyKind::Hckms => "hckms",
+            KeyKind::AzureKv => "azure_kv",
+            KeyKind::HcVault => "hc_vault",
+            KeyKind::Pgp => "pgp",
+            KeyKind::Age => "age",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<KeyKind> {
+        KeyKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The field that names the key (what `--rm-*` and messages use).
+    pub fn id_field(self) -> &'static str {
+        match self {
+            KeyKind::Kms => "arn",
+            KeyKind::GcpKms => "resource_id",
+            KeyKind::Hckms => "key_id",
+            KeyKind::AzureKv => "vault_url",
+            KeyKind::HcVault => "vault_address",
+            KeyKind::Pgp => "fp",
+            KeyKind::Age => "recipient",
+        }
+    }
+}
+
+/// One master key entry as stored in the file (`enc` plus the fields naming the key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredKey {
+    pub kind: KeyKind,
+    /// Scalar fields (`recipient`, `enc`, `fp`, `created_at`, `arn`, ...), sorted by name.
+    pub fields: BTreeMap<String, String>,
+    /// KMS encryption context.
+    pub context: BTreeMap<String, String>,
+}
+
+impl StoredKey {
+    pub fn new(kind: KeyKind) -> Self {
+        StoredKey {
+            kind,
+            fields: BTreeMap::new(),
+            context: BTreeMap::new(),
+        }
+    }
+
+    pub fn field(&self, name: &str) -> &str {
+        self.fields.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn enc(&self) -> &str {
+        self.field("enc")
+    }
+
+    /// sops's identification string of the key (§6: recipient, fingerprint, ARN[+role], ...).
+    pub fn id(&self) -> String {
+        match self.kind {
+            KeyKind::Kms => {
+                let mut s = self.field("arn").to_string();
+                if !self.field("role").is_empty() {
+                    s = format!("{s}+{}", self.field("role"));
+                }
+                if !self.context.is_empty() {
+                    let ctx: Vec<String> =
+                        self.context.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                    s = format!("{s}|{}", ctx.join(","));
+                }
+                if !self.field("aws_profile").is_empty() {
+                    s = format!("{s}|{}", self.field("aws_profile"));
+                }
+                s
+            }
+            KeyKind::AzureKv => format!(
+                "{}/keys/{}/{}",
+                self.field("vault_url"),
+                self.field("name"),
+                self.field("version")
+            ),
+            KeyKind::HcVault => format!(
+                "{}/v1/{}/keys/{}",
+                self.field("vault_address"),
+                self.field("engine_path"),
+                self.field("key_name")
+            ),
+            k => self.field(k.id_field()).to_string(),
+        }
+    }
+}
+
+/// The master keys of one group.
+pub type KeyGroup = Vec<StoredKey>;
+
+/// A file's metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metadata {
+    pub key_groups: Vec<KeyGroup>,
+    pub shamir_threshold: usize,
+    pub last_modified: String,
+    pub mac: String,
+    /// `None` only for binary files, which write no selection option.
+    pub selection: Option<Selection>,
+    pub mac_only_encrypted: bool,
+    pub version: String,
+}
+
+/// A metadata problem. Exit code 1 in sops unless noted by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    #[error("sops metadata not found")]
+    NotFound,
+    #[error("Found sops entry that is not a mapping")]
+    NotAMap,
+    #[error("invalid sops metadata: {0}")]
+    Invalid(String),
+    #[error("Cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex in the same file")]
+    TooManySelections,
+    #[error("No keys found in file")]
+    NoKeys,
+}
+
+const SELECTION_FIELDS: [&str; 6] = [
+    "unencrypted_suffix",
+    "encrypted_suffix",
+    "unencrypted_regex",
+    "encrypted_regex",
+    "unencrypted_comment_regex",
+    "encrypted_comment_regex",
+];
+
+/// Scalar text of a metadata leaf, weakly typed (ints, bools and strings all become text).
+fn text_of(v: &Value) -> Option<String> {
+    match v {
+        Value::Leaf(l) => flat::scalar_text(&l.value),
+        _ => None,
+    }
+}
+
+/// Map items by lower-cased key (sops matches field names case-insensitively).
+fn fields(items: &[Item]) -> Vec<(String, &Value)> {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Pair { key, value } => Some((key.to_ascii_lowercase(), value)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn parse_keys(kind: KeyKind, v: &Value) -> Result<Vec<StoredKey>, MetadataError> {
+    let items = match v {
+        Value::List(items) => items,
+        Value::Leaf(Leaf {
+            value: Scalar::Null,
+            ..
+        }) => return Ok(Vec::new()),
+        _ => {
+            return Err(MetadataError::Invalid(format!(
+                "{} is not a list",
+                kind.name()
+            )))
+        }
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Item::Elem(Value::Map(entry)) = item else {
+            continue;
+        };
+        let mut key = StoredKey::new(kind);
+        for (name, value) in fields(entry) {
+            match value {
+                Value::Map(ctx) if name == "context" => {
+                    for (k, v) in ctx.iter().filter_map(|i| match i {
+                        Item::Pair { key, value } => Some((key, value)),
+                        _ => None,
+                    }) {
+                        key.context
+                            .insert(k.clone(), text_of(v).unwrap_or_default());
+                    }
+                }
+                _ => {
+                    if let Some(t) = text_of(value) {
+                        key.fields.insert(name, t);
+                    }
+                }
+            }
+        }
+        out.push(key);
+    }
+    Ok(out)
+}
+
+fn parse_group(items: &[Item]) -> Result<KeyGroup, MetadataError> {
+    let f = fields(items);
+    let mut group = Vec::new();
+    for kind in KeyKind::ALL {
+        if let Some((_, v)) = f.iter().find(|(n, _)| n == kind.name()) {
+            group.extend(parse_keys(kind, v)?);
+        }
+    }
+    Ok(group)
+}
+
+impl Metadata {
+    /// Read metadata from the `sops` value a store found.
+    pub fn from_value(v: Option<&Value>) -> Result<Metadata, MetadataError> {
+        let items = match v {
+            None => return Err(MetadataError::NotFound),
+            Some(Value::Map(items)) => items,
+            Some(_) => return Err(MetadataError::NotAMap),
+        };
+        let f = fields(items);
+        let get = |name: &str| f.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        let text = |name: &str| get(name).and_then(text_of).unwrap_or_default();
+
+        let top = parse_group(items)?;
+        let key_groups = if !top.is_empty() {
+            vec![top]
+        } else if let Some(Value::List(groups)) = get("key_groups") {
+            let mut out = Vec::new();
+            for g in groups {
+                if let Item::Elem(Value::Map(gi)) = g {
+                    out.push(parse_group(gi)?);
+                }
+            }
+            out
+        } else {
+            Vec::new()
+        };
+        if key_groups.is_empty() {
+            return Err(MetadataError::NoKeys);
+        }
+
+        let mut selection = None;
+        for name in SELECTION_FIELDS {
+            let t = text(name);
+            if !t.is_empty() {
+                if selection.is_some() {
+                    return Err(MetadataError::TooManySelections);
+                }
+                selection =
+                    Some(Selection::from_field(name, &t).map_err(MetadataError::Invalid)?);
+            }
+        }
+        let shamir = text("shamir_threshold");
+        let shamir_threshold = if shamir.is_empty() {
+            0
+        } else {
+            shamir
+                .parse()
+                .map_err(|_| MetadataError::Invalid(format!("shamir_threshold {shamir:?}")))?
+        };
+        let mac_only = text("mac_only_encrypted");
+        let mac_only_encrypted = match mac_only.as_str() {
+            "" => false,
+            t => parse_weak_bool(t)
+                .ok_or_else(|| MetadataError::Invalid(format!("mac_only_encrypted {t:?}")))?,
+        };
+        Ok(Metadata {
+            key_groups,
+            shamir_threshold,
+            last_modified: text("lastmodified"),
+            mac: text("mac"),
+            // A file without any option is read with sops's default.
+            selection: Some(selection.unwrap_or_default()),
+            mac_only_encrypted,
+            version: text("version"),
+        })
+    }
+
+    /// Write the metadata as a map value, keys sorted as sops 3.13 sorts them.
+    pub fn to_value(&self) -> Value {
+        let mut m: BTreeMap<String, Value> = BTreeMap::new();
+        if self.key_groups.len() == 1 {
+            for (kind, list) in group_lists(&self.key_groups[0], false) {
+                m.insert(kind.to_string(), list);
+            }
+        } else {
+            let groups = self
+                .key_groups
+                .iter()
+                .map(|g| Item::Elem(map_value(group_lists(g, true))))
+                .collect();
+            m.insert("key_groups".into(), Value::List(groups));
+        }
+        if let Some(sel) = &self.selection {
+            if let Some(name) = sel.name() {
+                m.insert(name.into(), str_value(sel.pattern()));
+            }
+        }
+        m.insert("lastmodified".into(), str_value(&self.last_modified));
+        m.insert("mac".into(), str_value(&self.mac));
+        if self.mac_only_encrypted {
+            m.insert("mac_only_encrypted".into(), leaf(Scalar::Bool(true)));
+        }
+        if self.shamir_threshold != 0 {
+            m.insert(
+                "shamir_threshold".into(),
+                leaf(Scalar::Int(self.shamir_threshold as i64)),
+            );
+        }
+        m.insert("version".into(), str_value(&self.version));
+        map_value(m.into_iter().collect())
+    }
+}
+
+fn parse_weak_bool(t: &str) -> Option<bool> {
+    match t {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+fn leaf(s: Scalar) -> Value {
+    Value::Leaf(Leaf::new(usize::MAX, s))
+}
+
+fn str_value(s: &str) -> Value {
+    leaf(Scalar::Str(secret(s)))
+}
+
+fn map_value(entries: Vec<(String, Value)>) -> Value {
+    Value::Map(
+        entries
+            .into_iter()
+            .map(|(k, v)| Item::pair(k, v))
+            .collect(),
+    )
+}
+
+/// The per-type lists of a group, sorted by type name. Inside `key_groups`, `age` and `hc_vault`
+/// are always present, as sops writes them.
+fn group_lists(group: &KeyGroup, in_groups: bool) -> Vec<(String, Value)> {
+    let mut by_kind: BTreeMap<&'static str, Vec<Item>> = BTreeMap::new();
+    if in_groups {
+        by_kind.insert("age", Vec::new());
+        by_kind.insert("hc_vault", Vec::new());
+    }
+    for key in group {
+        let mut entry: BTreeMap<String, Value> = key
+            .fields
+            .iter()
+            .map(|(k, v)| (k.clone(), str_value(v)))
+            .collect();
+        if key.kind == KeyKind::Kms {
+            entry
+                .entry("aws_profile".into())
+                .or_insert_with(|| str_value(""));
+            if !key.context.is_empty() {
+                entry.insert(
+                    "context".into(),
+                    map_value(
+                        key.context
+                            .iter()
+                            .map(|(k, v)| (k.clone(), str_value(v)))
+                            .collect(),
+                    ),
+                );
+            }
+        }
+        by_kind
+            .entry(key.kind.name())
+            .or_default()
+            .push(Item::Elem(map_value(entry.into_iter().collect())));
+    }
+    by_kind
+        .into_iter()
+        .map(|(k, items)| (k.to_string(), Value::List(items)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Metadata {
+        let mut k = StoredKey::new(KeyKind::Age);
+        k.fields.insert("recipient".into(), "age1xyz".into());
+        k.fields
+            .insert("enc".into(), "-----BEGIN AGE ENCRYPTED FILE-----\nabc\n".into());
+        Metadata {
+            key_groups: vec![vec![k]],
+            shamir_threshold: 0,
+            last_modified: "2024-01-02T03:04:05Z".into(),
+            mac: "ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]".into(),
+            selection: Some(Selection::default()),
+            mac_only_encrypted: false,
+            version: SOPS_VERSION.into(),
+        }
+    }
+
+    #[test]
+    fn value_round_trip() {
+        let m = sample();
+        let v = m.to_value();
+        assert_eq!(Metadata::from_value(Some(&v)).unwrap(), m);
+        let mut g = m.clone();
+        g.key_groups.push(g.key_groups[0].clone());
+        g.shamir_threshold = 2;
+        let v = g.to_value();
+        assert_eq!(Metadata::from_value(Some(&v)).unwrap(), g);
+    }
+
+    #[test]
+    fn flattened_round_trip() {
+        let m = sample();
+        let pairs = flat::flatten(&m.to_value());
+        assert_eq!(pairs[0].0, "age__list_0__map_enc");
+        let v = flat::unflatten(&pairs).unwrap();
+        assert_eq!(Metadata::from_value(Some(&v)).unwrap(), m);
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(Metadata::from_value(None), Err(MetadataError::NotFound));
+        assert_eq!(
+            Metadata::from_value(Some(&str_value("x"))),
+            Err(MetadataError::NotAMap)
+        );
+        assert_eq!(
+            Metadata::from_value(Some(&Value::Map(vec![]))),
+            Err(MetadataError::NoKeys)
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! The byte form of each typed value inside a ciphertext and in the MAC, as sops (Go) writes and
+//! parses it.
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::stores::gofmt::float_f;
+use crate::tree::{secret, Leaf, Scalar};
+
+/// The canonical bytes sops writes for a value: `True`/`False`, decimal ints, Go `'f'` floats,
+/// RFC 3339 times, raw strings. This is what the MAC hashes.
+pub fn canonical_bytes(value: &Scalar) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(match value {
+        Scalar::Null => Vec::new(),
+        Scalar::Bool(true) => b"True".to_vec(),
+        Scalar::Bool(false) => b"False".to_vec(),
+        Scalar::Int(i) => i.to_string().into_bytes(),
+        Scalar::Float(f) => float_f(*f).into_bytes(),
+        Scalar::Str(s) | Scalar::Time(s) | Scalar::Comment(s) => s.as_bytes().to_vec(),
+        Scalar::Bytes(b) => b.to_vec(),
+    })
+}
+
+/// The bytes to put inside a leaf's ciphertext: its source spelling when sops's parser for the
+/// type reads it back to the same value (`100.0`, `TRUE`, `1e-7`), else the canonical bytes.
+pub fn plaintext_bytes(leaf: &Leaf) -> Zeroizing<Vec<u8>> {
+    if let Some(text) = &leaf.text {
+        let ok = match (&leaf.value, parse_typed(leaf.value.type_tag().unwrap_or(""), text.as_bytes())) {
+            (Scalar::Float(a), Some(Scalar::Float(b))) => a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+            (a @ (Scalar::Int(_) | Scalar::Bool(_)), Some(b)) => *a == b,
+            _ => false,
+        };
+        if ok && is_go_spelling(&leaf.value, text) {
+            return Zeroizing::new(text.as_bytes().to_vec());
+        }
+    }
+    canonical_bytes(&leaf.value)
+}
+
+/// Whether Go's parser for the value's type accepts this spelling (a conservative subset).
+fn is_go_spelling(value: &Scalar, text: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let unsigned = |s: &str| s.strip_prefix(['+', '-']).unwrap_or(s).to_string();
+    match value {
+        Scalar::Int(_) => digits(&unsigned(text)),
+        Scalar::Bool(_) => true,
+        Scalar::Float(f) => {
+            if !f.is_finite() {
+                return false;
+            }
+            let t = unsigned(text);
+            let (mant, exp) = match t.find(['e', 'E']) {
+                Some(p) => (&t[..p], Some(&t[p + 1..])),
+                None => (t.as_str(), None),
+            };
+            let mant_ok = match mant.split_once('.') {
+                Some((a, b)) => (a.is_empty() || digits(a)) && (b.is_empty() || digits(b)) && !(a.is_empty() && b.is_empty()),
+                None => digits(mant),
+            };
+            let exp_ok = exp.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)));
+            mant_ok && exp_ok
+        }
+        _ => false,
+    }
+}
+
+/// Parse decrypted bytes as sops does for the `type:` tag. `None` if Go's parser would refuse.
+pub fn parse_typed(type_tag: &str, bytes: &[u8]) -> Option<Scalar> {
+    let text = || std::str::from_utf8(bytes).ok();
+    Some(match type_tag {
+        "str" | "bytes" => match std::str::from_utf8(bytes) {
+            Ok(s) => Scalar::Str(secret(s)),
+            Err(_) => Scalar::Bytes(Zeroizing::new(bytes.to_vec())),
+        },
+        "comment" => Scalar::Comment(secret(String::from_utf8_lossy(bytes))),
+        "int" => {
+            let t = text()?;
+            let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Scalar::Int(t.parse().ok()?)
+        }
+        "float" => Scalar::Float(parse_go_float(text()?)?),
+        "bool" => Scalar::Bool(match text()? {
+            "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
+            "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
+            _ => return None,
+        }),
+        "time" => Scalar::Time(secret(go_time_canonical(text()?)?)),
+        _ => return None,
+    })
+}
+
+/// Go `strconv.ParseFloat(s, 64)` for the spellings that matter (decimal, exponent, inf, nan).
+pub fn parse_go_float(t: &str) -> Option<f64> {
+    let lower = t.to_ascii_lowercase();
+    let body = lower.strip_prefix(['+', '-']).unwrap_or(&lower);
+    match body {
+        "inf" | "infinity" => {
+            return Some(if lower.starts_with('-') {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            })
+        }
+        "nan" if body.len() == lower.len() => return Some(f64::NAN),
+        _ => {}
+    }
+    if body.is_empty()
+        || !body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'+' | b'-'))
+    {
+        return None;
+    }
+    let f: f64 = t.parse().ok()?;
+    f.is_finite().then_some(f)
+}
+
+/// Parse an RFC 3339 time and print it as Go's `time.MarshalText` does (RFC3339Nano: trailing
+/// zero fraction digits removed, `Z` for UTC, else `±hh:mm`).
+pub fn go_time_canonical(text: &str) -> Option<String> {
+    let t = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    Some(format_go_time(t))
+}
+
+/// Go RFC3339Nano formatting.
+pub fn format_go_time(t: OffsetDateTime) -> String {
+    let mut s = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    let ns = t.nanosecond();
+    if ns != 0 {
+        let frac = format!("{ns:09}");
+        s.push('.');
+        s.push_str(frac.trim_end_matches('0'));
+    }
+    let off = t.offset();
+    if off.is_utc() {
+        s.push('Z');
+    } else {
+        let secs = off.whole_seconds();
+        let sign = if secs < 0 { '-' } else { '+' };
+        let a = secs.unsigned_abs();
+        s.push_str(&format!("{sign}{:02}:{:02}", a / 3600, (a % 3600) / 60));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(v: Scalar, t: &str) -> Leaf {
+        Leaf {
+            id: 0,
+            value: v,
+            text: Some(secret(t)),
+        }
+    }
+
+    #[test]
+    fn spelling_is_kept_where_go_reads_it() {
+        assert_eq!(&*plaintext_bytes(&leaf(Scalar::Float(100.0), "100.0")), b"100.0");
+        assert_eq!(&*plaintext_bytes(&leaf(Scalar::Float(1e-7), "1e-7")), b"1e-7");
+        assert_eq!(&*plaintext_bytes(&leaf(Scalar::Float(2500.0), "2.5E+3")), b"2.5E+3");
+        assert_eq!(&*plaintext_bytes(&leaf(Scalar::Bool(true), "TRUE")), b"TRUE");
+        assert_eq!(&*plaintext_bytes(&leaf(Scalar::Int(31), "0x1F")), b"31");
+        assert_eq!(&*plaintext_bytes(&leaf(Scalar::Int(1000), "1_000")), b"1000");
+        assert_eq!(&*plaintext_bytes(&leaf(Scalar::Float(f64::INFINITY), ".inf")), b"+Inf");
+        assert_eq!(&*plaintext_bytes(&leaf(Scalar::Int(5), "+5")), b"+5");
+    }
+
+    #[test]
+    fn canonical_forms() {
+        assert_eq!(&*canonical_bytes(&Scalar::Bool(true)), b"True");
+        assert_eq!(&*canonical_bytes(&Scalar::Float(100.0)), b"100");
+        assert_eq!(&*canonical_bytes(&Scalar::Float(1e21)), b"1000000000000000000000");
+    }
+
+    #[test]
+    fn typed_parse() {
+        assert_eq!(parse_typed("bool", b"T"), Some(Scalar::Bool(true)));
+        assert_eq!(parse_typed("bool", b"yes"), None);
+        assert_eq!(parse_typed("int", b"-42"), Some(Scalar::Int(-42)));
+        assert_eq!(parse_typed("int", b"4.2"), None);
+        assert_eq!(parse_typed("float", b"+Inf"), Some(Scalar::Float(f64::INFINITY)));
+        assert_eq!(
+            parse_typed("time", b"2024-01-02T03:04:05.120+02:00"),
+            Some(Scalar::Time(secret("2024-01-02T03:04:05.12+02:00")))
+        );
+        assert_eq!(parse_typed("wat", b"x"), None);
+    }
+}

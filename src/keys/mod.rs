@@ -1,0 +1,243 @@
+//! Master keys: each key source wraps and unwraps the data key (or a Shamir share of it) behind
+//! one trait, [`KeySource`]. Stores and the cipher walk never see key types.
+
+pub mod age;
+
+use zeroize::Zeroizing;
+
+use crate::crypto::cipher::DataKey;
+use crate::metadata::{KeyGroup, KeyKind, Metadata, StoredKey};
+
+/// A key source failed. The message names the key, never key material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct KeyError(pub String);
+
+/// One kind of master key.
+pub trait KeySource {
+    fn kind(&self) -> KeyKind;
+
+    /// Wrap `secret` for the key described by `spec` (its naming fields, no `enc` yet) and return
+    /// the complete stored entry.
+    fn wrap(&self, spec: &StoredKey, secret: &[u8]) -> Result<StoredKey, KeyError>;
+
+    /// Recover the secret from an entry of this kind.
+    fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError>;
+}
+
+/// All the key sources this build knows.
+pub struct Keyring {
+    sources: Vec<Box<dyn KeySource>>,
+    /// `--decryption-order`: kinds tried first within each group, in this order.
+    pub decryption_order: Vec<KeyKind>,
+}
+
+impl Default for Keyring {
+    fn default() -> Self {
+        Keyring {
+            sources: vec![Box::new(age::AgeSource::from_env())],
+            decryption_order: vec![KeyKind::Age, KeyKind::Pgp],
+        }
+    }
+}
+
+impl Keyring {
+    pub fn with_sources(sources: Vec<Box<dyn KeySource>>) -> Self {
+        Keyring {
+            sources,
+            ..Keyring::default()
+        }
+    }
+
+    fn source(&self, kind: KeyKind) -> Result<&dyn KeySource, KeyError> {
+        self.sources
+            .iter()
+            .find(|s| s.kind() == kind)
+            .map(|s| s.as_ref())
+            .ok_or_else(|| {
+                KeyError(format!(
+                    "{} keys are not supported by this version of sepal yet",
+                    kind.name()
+                ))
+            })
+    }
+
+    /// Wrap a new data key for every key of every group (Shamir shares when there are several
+    /// groups). Returns the groups with their `enc` fields filled.
+    pub fn wrap_data_key(
+        &self,
+        key: &DataKey,
+        groups: &[KeyGroup],
+        threshold: usize,
+    ) -> Result<Vec<KeyGroup>, KeyError> {
+        let secrets: Vec<Zeroizing<Vec<u8>>> = if groups.len() <= 1 {
+            vec![Zeroizing::new(key.as_bytes().to_vec())]
+        } else {
+            let shares = shamir_vault::split(
+                key.as_bytes(),
+                groups.len(),
+                threshold,
+                &mut rand::rngs::OsRng,
+            )
+            .map_err(|e| KeyError(format!("could not split the data key: {e}")))?;
+            shares.into_iter().map(Zeroizing::new).collect()
+        };
+        let mut errors = Vec::new();
+        let mut out = Vec::new();
+        for (group, secret) in groups.iter().zip(&secrets) {
+            let mut g = Vec::new();
+            for spec in group {
+                match self.source(spec.kind).and_then(|s| s.wrap(spec, secret)) {
+                    Ok(k) => g.push(k),
+                    Err(e) => errors.push(format!("{}: {}", spec.id(), e.0)),
+                }
+            }
+            out.push(g);
+        }
+        if !errors.is_empty() {
+            return Err(KeyError(format!(
+                "Could not generate data key: [{}]",
+                errors.join(", ")
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Recover the data key of a file: try every group, each key in decryption order, and combine
+    /// Shamir shares. On failure the error lists every group and key with why it failed.
+    pub fn data_key(&self, meta: &Metadata) -> Result<DataKey, DataKeyError> {
+        let mut parts: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+        let mut reports = Vec::new();
+        let required = if meta.key_groups.len() > 1 {
+            if meta.shamir_threshold == 0 {
+                meta.key_groups.len()
+            } else {
+                meta.shamir_threshold
+            }
+        } else {
+            1
+        };
+        for group in &meta.key_groups {
+            if parts.len() >= required {
+                break;
+            }
+            let mut keys: Vec<&StoredKey> = group.iter().collect();
+            keys.sort_by_key(|k| {
+                self.decryption_order
+                    .iter()
+                    .position(|o| *o == k.kind)
+                    .unwrap_or(usize::MAX)
+            });
+            let mut failures = Vec::new();
+            let mut got = None;
+            for k in keys {
+                match self.source(k.kind).and_then(|s| s.unwrap(k)) {
+                    Ok(secret) => {
+                        got = Some(secret);
+                        break;
+                    }
+                    Err(e) => failures.push((k.id(), e.0)),
+                }
+            }
+            match got {
+                Some(s) => {
+                    parts.push(s);
+                    reports.push(None);
+                }
+                None => reports.push(Some(failures)),
+            }
+        }
+        let fail = |parts: usize| DataKeyError {
+            required: if meta.key_groups.len() > 1 { required } else { 0 },
+            recovered: parts,
+            groups: reports.clone(),
+        };
+        if parts.len() < required {
+            return Err(fail(parts.len()));
+        }
+        let bytes = if meta.key_groups.len() > 1 {
+            let shares: Vec<Vec<u8>> = parts.iter().map(|p| p.to_vec()).collect();
+            let combined = shamir_vault::combine(&shares).map_err(|_| fail(0));
+            let mut shares = shares;
+            for s in &mut shares {
+                zeroize::Zeroize::zeroize(s);
+            }
+            Zeroizing::new(combined?)
+        } else {
+            parts.swap_remove(0)
+        };
+        DataKey::from_slice(&bytes).ok_or_else(|| fail(0))
+    }
+}
+
+/// No group (or not enough groups) could be opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataKeyError {
+    /// Groups needed (0 = one group, any key).
+    pub required: usize,
+    pub recovered: usize,
+    /// Per group tried: `None` if it opened, else each key's id and error.
+    pub groups: Vec<Option<Vec<(String, String)>>>,
+}
+
+impl std::fmt::Display for DataKeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "Failed to get the data key required to decrypt the SOPS file.\n"
+        )?;
+        for (i, g) in self.groups.iter().enumerate() {
+            match g {
+                None => writeln!(f, "Group {i}: SUCCESS\n")?,
+                Some(fails) => {
+                    writeln!(f, "Group {i}: FAILED")?;
+                    if fails.is_empty() {
+                        writeln!(f, "  (no keys in this group)")?;
+                    }
+                    for (id, err) in fails {
+                        writeln!(f, "  {id}: FAILED")?;
+                        for (n, line) in err.lines().enumerate() {
+                            let mark = if n == 0 { "-" } else { "|" };
+                            writeln!(f, "    {mark} {line}")?;
+                        }
+                    }
+                    writeln!(f)?;
+                }
+            }
+        }
+        if self.required == 0 {
+            write!(
+                f,
+                "Recovery failed because no master key was able to decrypt the file. In\n\
+                 order for SOPS to recover the file, at least one key has to be successful,\n\
+                 but none were."
+            )
+        } else {
+            write!(
+                f,
+                "Recovery failed because the file was encrypted with a Shamir threshold of {}, \
+                 but only {} part(s) were successfully recovered, one for each successful key \
+                 group. In order for SOPS to recover the file, at least {} groups have to be \
+                 successful. In order for a group to be successful, decryption has to succeed \
+                 with any of the keys in that key group.",
+                self.required, self.recovered, self.required
+            )
+        }
+    }
+}
+
+impl std::error::Error for DataKeyError {}
+
+/// Parse `--decryption-order` / `SOPS_DECRYPTION_ORDER`.
+pub fn parse_decryption_order(s: &str) -> Result<Vec<KeyKind>, String> {
+    let mut out = Vec::new();
+    for word in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        let kind = KeyKind::from_name(word)
+            .ok_or_else(|| format!("Unknown decryption key type: {word}"))?;
+        if out.contains(&kind) {
+            return Err(format!("Duplicate decryption key type: {word}"));
+        }
+        out.push(kind);
+    }
+    Ok(out)
+}

@@ -1,0 +1,520 @@
+//! The cipher walk: visits every leaf in sops's order with its path and comment stack, decides
+//! whether it is encrypted, encrypts or decrypts it, and computes the MAC.
+
+use std::collections::HashMap;
+
+use regex::Regex;
+
+use crate::crypto::cipher::{self, CipherError, DataKey, EncryptedValue};
+use crate::crypto::gotext::{canonical_bytes, parse_typed, plaintext_bytes};
+use crate::crypto::mac::MacHasher;
+use crate::stores::NewLeaf;
+use crate::tree::{secret, Item, Leaf, LeafId, Scalar, Tree, Value};
+
+/// Which values are encrypted: sops allows at most one of these per file.
+#[derive(Clone, Debug)]
+pub enum Selection {
+    UnencryptedSuffix(String),
+    EncryptedSuffix(String),
+    UnencryptedRegex(Regex),
+    EncryptedRegex(Regex),
+    UnencryptedCommentRegex(Regex),
+    EncryptedCommentRegex(Regex),
+    /// Binary files: everything is encrypted and nothing is written to the metadata.
+    All,
+}
+
+impl Default for Selection {
+    fn default() -> Self {
+        Selection::UnencryptedSuffix("_unencrypted".into())
+    }
+}
+
+impl PartialEq for Selection {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name() && self.pattern() == other.pattern()
+    }
+}
+
+impl Selection {
+    /// The metadata field name of this option (`None` for [`Selection::All`]).
+    pub fn name(&self) -> Option<&'static str> {
+        Some(match self {
+            Selection::UnencryptedSuffix(_) => "unencrypted_suffix",
+            Selection::EncryptedSuffix(_) => "encrypted_suffix",
+            Selection::UnencryptedRegex(_) => "unencrypted_regex",
+            Selection::EncryptedRegex(_) => "encrypted_regex",
+            Selection::UnencryptedCommentRegex(_) => "unencrypted_comment_regex",
+            Selection::EncryptedCommentRegex(_) => "encrypted_comment_regex",
+            Selection::All => return None,
+        })
+    }
+
+    pub fn pattern(&self) -> &str {
+        match self {
+            Selection::UnencryptedSuffix(s) | Selection::EncryptedSuffix(s) => s,
+            Selection::UnencryptedRegex(r)
+            | Selection::EncryptedRegex(r)
+            | Selection::UnencryptedCommentRegex(r)
+            | Selection::EncryptedCommentRegex(r) => r.as_str(),
+            Selection::All => "",
+        }
+    }
+
+    /// Build from a metadata/config field name and its value.
+    pub fn from_field(name: &str, value: &str) -> Result<Selection, String> {
+        let re = || Regex::new(value).map_err(|e| format!("invalid {name} {value:?}: {e}"));
+        Ok(match name {
+            "unencrypted_suffix" => Selection::UnencryptedSuffix(value.into()),
+            "encrypted_suffix" => Selection::EncryptedSuffix(value.into()),
+            "unencrypted_regex" => Selection::UnencryptedRegex(re()?),
+            "encrypted_regex" => Selection::EncryptedRegex(re()?),
+            "unencrypted_comment_regex" => Selection::UnencryptedCommentRegex(re()?),
+            "encrypted_comment_regex" => Selection::EncryptedCommentRegex(re()?),
+            _ => return Err(format!("unknown selection option {name}")),
+        })
+    }
+
+    /// sops's `shouldBeEncrypted`.
+    fn should_encrypt(&self, path: &[&str], comments: &[Vec<&str>], is_comment: bool) -> bool {
+        match self {
+            Selection::All => true,
+            Selection::UnencryptedSuffix(s) => !path.iter().any(|p| p.ends_with(s.as_str())),
+            Selection::EncryptedSuffix(s) => path.iter().any(|p| p.ends_with(s.as_str())),
+            Selection::UnencryptedRegex(r) => !path.iter().any(|p| r.is_match(p)),
+            Selection::EncryptedRegex(r) => path.iter().any(|p| r.is_match(p)),
+            Selection::UnencryptedCommentRegex(r) => {
+                !comments.iter().flatten().any(|c| r.is_match(c))
+            }
+            Selection::EncryptedCommentRegex(r) => {
+                let last = comments.len().saturating_sub(1);
+                comments.iter().enumerate().any(|(i, level)| {
+                    let skip_own = is_comment && i == last;
+                    let n = if skip_own {
+                        level.len().saturating_sub(1)
+                    } else {
+                        level.len()
+                    };
+                    level[..n].iter().any(|c| r.is_match(c))
+                })
+            }
+        }
+    }
+}
+
+/// Why the walk failed. Names the path, never the value.
+#[derive(Debug, thiserror::Error)]
+pub enum WalkError {
+    #[error("could not encrypt the value at {path}")]
+    Encrypt { path: String },
+    #[error("the value at {path} is not encrypted, or not in sops' data format (ENC[AES256_GCM,...]); was it edited by hand?")]
+    NotEncrypted { path: String },
+    #[error("Could not decrypt value at {path}: {source}. The file was changed after encryption, or the data key is wrong")]
+    Decrypt { path: String, source: CipherError },
+    #[error("the value at {path} has type {type_tag:?}, which sops cannot read back")]
+    BadType { path: String, type_tag: String },
+    #[error("an encrypted comment at {path} matches unencrypted_comment_regex; make sure that regex cannot match an encrypted comment")]
+    CommentRegex { path: String },
+}
+
+/// IVs seen while decrypting, reused when the same value is encrypted again at the same path, so
+/// unchanged values keep their exact ciphertext (sops does the same).
+#[derive(Default)]
+pub struct Stash {
+    ivs: HashMap<(String, String, Vec<u8>), [u8; 32]>,
+}
+
+impl Drop for Stash {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        for ((_, _, mut v), _) in self.ivs.drain() {
+            v.zeroize();
+        }
+    }
+}
+
+/// Output of a walk: a replacement for each changed leaf, and the MAC of the plaintext.
+pub struct WalkResult {
+    pub changes: Vec<Option<NewLeaf>>,
+    pub mac: String,
+}
+
+/// The state carried down the tree.
+struct Walker<'a> {
+    key: &'a DataKey,
+    selection: &'a Selection,
+    mac: MacHasher,
+    changes: Vec<Option<NewLeaf>>,
+    encrypt: bool,
+    stash: &'a mut Stash,
+    error: Option<WalkError>,
+}
+
+/// Encrypt every selected leaf of `tree`; the MAC covers the plaintext.
+pub fn encrypt_tree(
+    tree: &Tree,
+    key: &DataKey,
+    selection: &Selection,
+    mac_only_encrypted: bool,
+    stash: &mut Stash,
+) -> Result<WalkResult, WalkError> {
+    walk(tree, key, selection, mac_only_encrypted, stash, true)
+}
+
+/// Decrypt every selected leaf of `tree`, recording IVs in `stash`; the MAC covers the plaintext.
+pub fn decrypt_tree(
+    tree: &Tree,
+    key: &DataKey,
+    selection: &Selection,
+    mac_only_encrypted: bool,
+    stash: &mut Stash,
+) -> Result<WalkResult, WalkError> {
+    walk(tree, key, selection, mac_only_encrypted, stash, false)
+}
+
+fn walk(
+    tree: &Tree,
+    key: &DataKey,
+    selection: &Selection,
+    mac_only_encrypted: bool,
+    stash: &mut Stash,
+    encrypt: bool,
+) -> Result<WalkResult, WalkError> {
+    let mut w = Walker {
+        key,
+        selection,
+        mac: MacHasher::new(mac_only_encrypted),
+        changes: vec![None; max_id(tree).map_or(0, |m| m + 1)],
+        encrypt,
+        stash,
+        error: None,
+    };
+    for doc in &tree.docs {
+        let mut path = Vec::new();
+        let mut comments = Vec::new();
+        w.items(&doc.items, &mut path, &mut comments);
+        if let Some(e) = w.error.take() {
+            return Err(e);
+        }
+    }
+    Ok(WalkResult {
+        changes: w.changes,
+        mac: w.mac.finish(),
+    })
+}
+
+fn max_id(tree: &Tree) -> Option<LeafId> {
+    let mut m: Option<LeafId> = None;
+    for d in &tree.docs {
+        crate::tree::for_each_leaf(&d.items, &mut |l| {
+            m = Some(m.map_or(l.id, |x| x.max(l.id)));
+        });
+    }
+    m
+}
+
+impl<'a> Walker<'a> {
+    fn items<'t>(
+        &mut self,
+        items: &'t [Item],
+        path: &mut Vec<&'t str>,
+        comments: &mut Vec<Vec<&'t str>>,
+    ) {
+        comments.push(Vec::new());
+        for item in items {
+            if self.error.is_some() {
+                break;
+            }
+            match item {
+                Item::Comment(leaf) => {
+                    if let Some(level) = comments.last_mut() {
+                        level.push(leaf.value.as_str().unwrap_or(""));
+                    }
+                    self.leaf(leaf, path, comments, true);
+                }
+                Item::Pair { key, value } => {
+                    path.push(key.as_str());
+                    self.value(value, path, comments);
+                    path.pop();
+                    if let Some(level) = comments.last_mut() {
+                        level.clear();
+                    }
+                }
+                Item::Elem(value) => {
+                    self.value(value, path, comments);
+                    if let Some(level) = comments.last_mut() {
+                        level.clear();
+                    }
+                }
+            }
+        }
+        comments.pop();
+    }
+
+    fn value<'t>(
+        &mut self,
+        value: &'t Value,
+        path: &mut Vec<&'t str>,
+        comments: &mut Vec<Vec<&'t str>>,
+    ) {
+        match value {
+            Value::Leaf(leaf) => self.leaf(leaf, path, comments, false),
+            Value::Map(items) | Value::List(items) => self.items(items, path, comments),
+        }
+    }
+
+    fn leaf(&mut self, leaf: &Leaf, path: &[&str], comments: &[Vec<&str>], is_comment: bool) {
+        if matches!(leaf.value, Scalar::Null) {
+            return;
+        }
+        let selected = self.selection.should_encrypt(path, comments, is_comment);
+        let aad = aad(path);
+        let result = if self.encrypt {
+            self.encrypt_leaf(leaf, selected, is_comment, &aad)
+        } else {
+            self.decrypt_leaf(leaf, selected, is_comment, &aad)
+        };
+        match result {
+            Ok(change) => {
+                if let Some(slot) = self.changes.get_mut(leaf.id) {
+                    *slot = change;
+                }
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    fn encrypt_leaf(
+        &mut self,
+        leaf: &Leaf,
+        selected: bool,
+        is_comment: bool,
+        aad: &str,
+    ) -> Result<Option<NewLeaf>, WalkError> {
+        if !is_comment {
+            self.mac.feed(&canonical_bytes(&leaf.value), selected);
+        }
+        if !selected {
+            return Ok(None);
+        }
+        let plain = plaintext_bytes(leaf);
+        if plain.is_empty() {
+            // sops leaves empty strings and empty comments as they are.
+            return Ok(None);
+        }
+        let type_tag = leaf.value.type_tag().unwrap_or("str");
+        let stash_key = (aad.to_string(), type_tag.to_string(), plain.to_vec());
+        let iv = self.stash.ivs.get(&stash_key).copied();
+        let enc = cipher::encrypt(self.key, &plain, type_tag, aad, iv.as_ref()).map_err(|_| {
+            WalkError::Encrypt {
+                path: display_path(aad),
+            }
+        })?;
+        let text = enc.to_string();
+        if is_comment {
+            if let Selection::UnencryptedCommentRegex(r) = self.selection {
+                if r.is_match(&text) {
+                    return Err(WalkError::CommentRegex {
+                        path: display_path(aad),
+                    });
+                }
+            }
+        }
+        Ok(Some(NewLeaf::Encrypted(text)))
+    }
+
+    fn decrypt_leaf(
+        &mut self,
+        leaf: &Leaf,
+        selected: bool,
+        is_comment: bool,
+        aad: &str,
+    ) -> Result<Option<NewLeaf>, WalkError> {
+        if !selected {
+            if !is_comment {
+                self.mac.feed(&canonical_bytes(&leaf.value), false);
+            }
+            return Ok(None);
+        }
+        let text = match &leaf.value {
+            Scalar::Str(s) | Scalar::Comment(s) => s.as_str(),
+            _ if is_comment => return Ok(None),
+            _ => {
+                return Err(WalkError::NotEncrypted {
+                    path: display_path(aad),
+                })
+            }
+        };
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let parsed = match EncryptedValue::parse(text) {
+            Ok(p) => p,
+            // A comment that was never encrypted (added by hand, or by an old sops): keep it.
+            Err(_) if is_comment => return Ok(None),
+            Err(_) => {
+                return Err(WalkError::NotEncrypted {
+                    path: display_path(aad),
+                })
+            }
+        };
+        let plain = match cipher::decrypt(self.key, &parsed, aad) {
+            Ok(p) => p,
+            Err(_) if is_comment => return Ok(None),
+            Err(source) => {
+                return Err(WalkError::Decrypt {
+                    path: display_path(aad),
+                    source,
+                })
+            }
+        };
+        let value = parse_typed(&parsed.type_tag, &plain).ok_or_else(|| WalkError::BadType {
+            path: display_path(aad),
+            type_tag: parsed.type_tag.clone(),
+        })?;
+        // sops decides "comment" from the input: a comment stored as a list element is hashed.
+        if !is_comment && !matches!(value, Scalar::Comment(_)) {
+            self.mac.feed(&canonical_bytes(&value), true);
+        }
+        if let Ok(iv) = <[u8; 32]>::try_from(parsed.iv.as_slice()) {
+            self.stash
+                .ivs
+                .insert((aad.to_string(), parsed.type_tag.clone(), plain.to_vec()), iv);
+        }
+        let text = secret(String::from_utf8_lossy(&plain));
+        Ok(Some(NewLeaf::Plain { value, text }))
+    }
+}
+
+/// The AAD of a leaf: its path's keys joined with `:`, plus a trailing `:`.
+pub fn aad(path: &[&str]) -> String {
+    let mut s = path.join(":");
+    s.push(':');
+    s
+}
+
+/// A path for messages: `["a"]["b"]`, or `the top level`.
+fn display_path(aad: &str) -> String {
+    let keys: Vec<&str> = aad.trim_end_matches(':').split(':').collect();
+    if keys == [""] {
+        return "the top level".to_string();
+    }
+    keys.iter().map(|k| format!("[{k:?}]")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::{Doc, Leaf};
+
+    fn s(id: usize, v: &str) -> Value {
+        Value::Leaf(Leaf::new(id, Scalar::Str(secret(v))))
+    }
+
+    fn tree() -> Tree {
+        Tree {
+            docs: vec![Doc {
+                items: vec![
+                    Item::Comment(Leaf::new(0, Scalar::Comment(secret(" top")))),
+                    Item::pair("a", s(1, "x")),
+                    Item::pair("b_unencrypted", s(2, "clear")),
+                    Item::pair(
+                        "list",
+                        Value::List(vec![
+                            Item::Elem(s(3, "e")),
+                            Item::Elem(Value::Map(vec![Item::pair("n", s(4, "y"))])),
+                        ]),
+                    ),
+                    Item::pair("i", Value::Leaf(Leaf::new(5, Scalar::Int(7)))),
+                    Item::pair("z", Value::Leaf(Leaf::new(6, Scalar::Null))),
+                    Item::pair("empty", s(7, "")),
+                ],
+            }],
+        }
+    }
+
+    #[test]
+    fn encrypt_decrypt_round_trip() {
+        let t = tree();
+        let key = DataKey::generate();
+        let sel = Selection::default();
+        let enc = encrypt_tree(&t, &key, &sel, false, &mut Stash::default()).unwrap();
+        assert!(enc.changes[0].is_some());
+        assert!(enc.changes[2].is_none());
+        assert!(enc.changes[6].is_none());
+        assert!(enc.changes[7].is_none());
+        // Rebuild the encrypted tree.
+        let mut et = t.clone();
+        apply(&mut et, &enc.changes);
+        let dec = decrypt_tree(&et, &key, &sel, false, &mut Stash::default()).unwrap();
+        assert_eq!(dec.mac, enc.mac);
+        match &dec.changes[5] {
+            Some(NewLeaf::Plain { value, text }) => {
+                assert_eq!(value, &Scalar::Int(7));
+                assert_eq!(text.as_str(), "7");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The list element's AAD excludes the index: decrypting with another path fails.
+        let mut swapped = et.clone();
+        if let Item::Pair { value, .. } = &mut swapped.docs[0].items[1] {
+            *value = s(1, leaf_text(&et, 5).as_str());
+        }
+        assert!(decrypt_tree(&swapped, &key, &sel, false, &mut Stash::default()).is_err());
+    }
+
+    fn leaf_text(t: &Tree, id: usize) -> String {
+        let mut out = String::new();
+        crate::tree::for_each_leaf(&t.docs[0].items, &mut |l| {
+            if l.id == id {
+                out = l.value.as_str().unwrap_or_default().to_string();
+            }
+        });
+        out
+    }
+
+    fn apply(t: &mut Tree, changes: &[Option<NewLeaf>]) {
+        fn go(items: &mut [Item], ch: &[Option<NewLeaf>]) {
+            for i in items {
+                match i {
+                    Item::Comment(l) => set(l, ch, true),
+                    Item::Pair { value, .. } | Item::Elem(value) => match value {
+                        Value::Leaf(l) => set(l, ch, false),
+                        Value::Map(xs) | Value::List(xs) => go(xs, ch),
+                    },
+                }
+            }
+        }
+        fn set(l: &mut Leaf, ch: &[Option<NewLeaf>], comment: bool) {
+            if let Some(Some(NewLeaf::Encrypted(e))) = ch.get(l.id) {
+                l.value = if comment {
+                    Scalar::Comment(secret(e.clone()))
+                } else {
+                    Scalar::Str(secret(e.clone()))
+                };
+            }
+        }
+        for d in &mut t.docs {
+            go(&mut d.items, changes);
+        }
+    }
+
+    #[test]
+    fn comment_regex_semantics() {
+        let r = Regex::new("sops:enc").unwrap();
+        let sel = Selection::EncryptedCommentRegex(r);
+        assert!(!sel.should_encrypt(&["a"], &[vec![]], false));
+        assert!(sel.should_encrypt(&["a"], &[vec!["sops:enc"]], false));
+        // The marker comment itself stays clear; a later comment in the same block is encrypted.
+        assert!(!sel.should_encrypt(&[], &[vec!["sops:enc"]], true));
+        assert!(sel.should_encrypt(&[], &[vec!["sops:enc", "more"]], true));
+    }
+
+    #[test]
+    fn aad_and_paths() {
+        assert_eq!(aad(&["a", "b"]), "a:b:");
+        assert_eq!(aad(&[]), ":");
+        assert_eq!(display_path(":"), "the top level");
+        assert_eq!(display_path("a:b:"), "[\"a\"][\"b\"]");
+    }
+}
