@@ -1,8 +1,11 @@
 //! sepal: keep secrets encrypted inside the files you commit, compatible with sops 3.x.
 
+pub mod cli;
+pub mod config;
 pub mod crypto;
 pub mod keys;
 pub mod metadata;
 pub mod stores;
 pub mod tree;
+pub mod treepath;
 pub mod walk;

@@ -1,1 +1,6 @@
-fn main() {}
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = sepal::cli::Cli::parse();
+    std::process::ExitCode::from(sepal::cli::run(cli))
+}

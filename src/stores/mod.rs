@@ -209,3 +209,66 @@ impl Store {
         }
     }
 }
+
+/// The tree with `changes` applied: encrypted leaves become their `ENC[...]` strings, decrypted
+/// leaves their values (a list element that decrypts to a comment becomes a comment again).
+pub fn apply_changes(tree: &Tree, changes: &Changes) -> Tree {
+    use crate::tree::{Doc, Item, Leaf};
+
+    fn leaf(l: &Leaf, changes: &Changes, comment: bool) -> Leaf {
+        let mut out = l.clone();
+        match changes.get(l.id) {
+            Some(Some(NewLeaf::Encrypted(e))) => {
+                out.value = if comment {
+                    Scalar::Comment(crate::tree::secret(e.clone()))
+                } else {
+                    Scalar::Str(crate::tree::secret(e.clone()))
+                };
+                out.text = None;
+            }
+            Some(Some(NewLeaf::Plain { value, text })) => {
+                out.value = value.clone();
+                out.text = Some(text.clone());
+            }
+            _ => {}
+        }
+        out
+    }
+    fn value(v: &Value, changes: &Changes) -> Value {
+        match v {
+            Value::Leaf(l) => Value::Leaf(leaf(l, changes, false)),
+            Value::Map(items) => Value::Map(items_of(items, changes)),
+            Value::List(items) => Value::List(items_of(items, changes)),
+        }
+    }
+    fn items_of(items: &[Item], changes: &Changes) -> Vec<Item> {
+        items
+            .iter()
+            .map(|i| match i {
+                Item::Comment(l) => Item::Comment(leaf(l, changes, true)),
+                Item::Pair { key, value: v } => Item::Pair {
+                    key: key.clone(),
+                    value: value(v, changes),
+                },
+                Item::Elem(v) => match value(v, changes) {
+                    Value::Leaf(
+                        l @ Leaf {
+                            value: Scalar::Comment(_),
+                            ..
+                        },
+                    ) => Item::Comment(l),
+                    other => Item::Elem(other),
+                },
+            })
+            .collect()
+    }
+    Tree {
+        docs: tree
+            .docs
+            .iter()
+            .map(|d| Doc {
+                items: items_of(&d.items, changes),
+            })
+            .collect(),
+    }
+}

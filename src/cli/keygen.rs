@@ -1,0 +1,87 @@
+//! `sepal keygen`: a new age identity in the default key file, so no other tool is needed.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::codes;
+use super::common::{CliError, CliResult};
+use crate::keys::age::{generate, AgeSettings};
+
+#[derive(Args, Debug, Clone)]
+pub struct KeygenArgs {
+    /// Write the identity here instead of $SOPS_AGE_KEY_FILE or the default key file
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn run(args: KeygenArgs) -> CliResult<()> {
+    let settings = AgeSettings::from_env();
+    let path = args
+        .output
+        .or_else(|| settings.key_file.clone())
+        .or_else(|| settings.default_key_file())
+        .ok_or_else(|| {
+            CliError::new(
+                codes::GENERIC,
+                "cannot tell where the age key file goes: set HOME, XDG_CONFIG_HOME or SOPS_AGE_KEY_FILE, or pass --output",
+            )
+        })?;
+    if path.exists() {
+        return Err(CliError::new(
+            codes::GENERIC,
+            format!(
+                "{} already exists; sepal never overwrites a key file. Use it as it is, or pass --output to write a new identity elsewhere.",
+                path.display()
+            ),
+        ));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir).map_err(|e| {
+            CliError::new(
+                codes::WRITE_OUTPUT,
+                format!("could not create {}: {e}", dir.display()),
+            )
+        })?;
+    }
+    let (secret, recipient) = generate();
+    let created = super::common::now();
+    let body = zeroize::Zeroizing::new(format!(
+        "# created: {created}\n# public key: {recipient}\n{}\n",
+        secret.as_str()
+    ));
+    write_new_private(&path, body.as_bytes()).map_err(|e| {
+        CliError::new(
+            codes::WRITE_OUTPUT,
+            format!("could not write {}: {e}", path.display()),
+        )
+    })?;
+    eprintln!("Public key: {recipient} (identity written to {})", path.display());
+    println!("{recipient}");
+    Ok(())
+}
+
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
+
+fn write_new_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}

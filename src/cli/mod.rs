@@ -1,0 +1,131 @@
+//! The `sepal` command line: the same words, flags, environment variables and exit codes as sops.
+
+mod common;
+mod decrypt;
+mod encrypt;
+mod keygen;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use common::CliError;
+
+/// Exit codes, as sops uses them.
+pub mod codes {
+    pub const GENERIC: u8 = 1;
+    pub const READ_INPUT: u8 = 2;
+    pub const WRITE_OUTPUT: u8 = 3;
+    pub const DUMP_TREE: u8 = 4;
+    pub const INVALID_KMS_CONTEXT: u8 = 6;
+    pub const INVALID_SET_FORMAT: u8 = 7;
+    pub const CONFLICTING_PARAMETERS: u8 = 8;
+    pub const ENCRYPT_MAC: u8 = 21;
+    pub const ENCRYPT_TREE: u8 = 23;
+    pub const DECRYPT_TREE: u8 = 25;
+    pub const NON_EXISTENT_KEYS_FILE: u8 = 49;
+    pub const MAC_MISMATCH: u8 = 51;
+    pub const INVALID_TREE_PATH: u8 = 91;
+    pub const NEED_A_DOCUMENT: u8 = 92;
+    pub const NO_FILE: u8 = 100;
+    pub const DUPLICATE_DECRYPTION_KEY_TYPE: u8 = 112;
+    pub const NO_KEY: u8 = 128;
+    pub const FILE_NOT_CHANGED: u8 = 200;
+    pub const ALREADY_ENCRYPTED: u8 = 203;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sepal",
+    version,
+    about = "Keep secrets encrypted inside the files you commit (sops 3.x compatible)",
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags sops takes before the command name (sepal also accepts them after it).
+#[derive(Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// Path to the .sops.yaml configuration (disables the upward search)
+    #[arg(long, global = true, env = "SOPS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Indentation for YAML, JSON and binary output
+    #[arg(long, global = true, allow_negative_numbers = true)]
+    pub indent: Option<i64>,
+    /// Compute the MAC over encrypted values only
+    #[arg(long, global = true)]
+    pub mac_only_encrypted: bool,
+    /// More logging
+    #[arg(long, global = true)]
+    pub verbose: bool,
+    /// Accepted for compatibility (sepal never checks for updates)
+    #[arg(long, global = true, env = "SOPS_DISABLE_VERSION_CHECK", hide = true)]
+    pub disable_version_check: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Encrypt a file (to stdout unless -i or --output)
+    Encrypt(encrypt::EncryptArgs),
+    /// Decrypt a file (to stdout unless -i or --output)
+    Decrypt(decrypt::DecryptArgs),
+    /// Create an age identity in the default key file and print its recipient
+    Keygen(keygen::KeygenArgs),
+}
+
+/// Input and output flags shared by most commands.
+#[derive(Args, Debug, Clone, Default)]
+pub struct IoArgs {
+    /// The file to read; standard input when omitted
+    pub file: Option<PathBuf>,
+    /// Write the result back to the input file
+    #[arg(short = 'i', long)]
+    pub in_place: bool,
+    /// Write the result to this file
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Input format: yaml, json, dotenv, ini or binary (default: from the file name)
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
+    /// Output format (default: from the file name)
+    #[arg(long, value_name = "TYPE")]
+    pub output_type: Option<String>,
+    /// Use this name for format detection and creation rule matching
+    #[arg(long, value_name = "NAME")]
+    pub filename_override: Option<PathBuf>,
+}
+
+/// Flags that tell how to find the data key.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DecryptKeyArgs {
+    /// Order in which key types are tried, e.g. age,pgp
+    #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "TYPES")]
+    pub decryption_order: Option<String>,
+    /// Key service to use (repeatable)
+    #[arg(long, env = "SOPS_KEYSERVICE", value_name = "URI")]
+    pub keyservice: Vec<String>,
+    /// Use the keys available on this machine
+    #[arg(long, env = "SOPS_ENABLE_LOCAL_KEYSERVICE", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub enable_local_keyservice: bool,
+}
+
+/// Run the command line; returns the process exit code.
+pub fn run(cli: Cli) -> u8 {
+    let result = match cli.command {
+        Command::Encrypt(a) => encrypt::run(&cli.global, a),
+        Command::Decrypt(a) => decrypt::run(&cli.global, a),
+        Command::Keygen(a) => keygen::run(a),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{}", e.message);
+            e.code
+        }
+    }
+}

@@ -1,0 +1,529 @@
+//! `.sops.yaml`: creation rules (which keys and options a new file gets) and store settings.
+
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::metadata::{KeyGroup, KeyKind, StoredKey};
+use crate::stores::{Format, StoreOptions};
+
+/// A problem with the configuration file. The CLI exits 1 with this message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// A string, a comma-separated string, or a list of strings.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(untagged)]
+pub enum StringOrList {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl StringOrList {
+    fn items(&self) -> Vec<String> {
+        let raw: Vec<&str> = match self {
+            StringOrList::None => vec![],
+            StringOrList::One(s) => vec![s],
+            StringOrList::Many(v) => v.iter().map(String::as_str).collect(),
+        };
+        raw.iter()
+            .flat_map(|s| s.split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+struct RawKms {
+    #[serde(default)]
+    arn: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    context: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    aws_profile: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+struct RawGcp {
+    #[serde(default)]
+    resource_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+struct RawAzure {
+    #[serde(default, rename = "vaultUrl")]
+    vault_url: String,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    version: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+struct RawHckms {
+    #[serde(default)]
+    key_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+struct RawGroup {
+    #[serde(default)]
+    age: StringOrList,
+    #[serde(default)]
+    pgp: StringOrList,
+    #[serde(default)]
+    kms: Vec<RawKms>,
+    #[serde(default)]
+    gcp_kms: Vec<RawGcp>,
+    #[serde(default)]
+    azure_keyvault: Vec<RawAzure>,
+    #[serde(default)]
+    hc_vault: StringOrList,
+    #[serde(default)]
+    hckms: Vec<RawHckms>,
+    #[serde(default)]
+    merge: Vec<RawGroup>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+struct RawRule {
+    path_regex: Option<String>,
+    #[serde(default)]
+    age: StringOrList,
+    #[serde(default)]
+    pgp: StringOrList,
+    #[serde(default)]
+    kms: StringOrList,
+    #[serde(default)]
+    gcp_kms: StringOrList,
+    #[serde(default)]
+    azure_keyvault: StringOrList,
+    #[serde(default)]
+    hc_vault_transit_uri: StringOrList,
+    #[serde(default)]
+    hckms: StringOrList,
+    #[serde(default)]
+    aws_profile: String,
+    #[serde(default)]
+    key_groups: Vec<RawGroup>,
+    #[serde(default)]
+    shamir_threshold: usize,
+    unencrypted_suffix: Option<String>,
+    encrypted_suffix: Option<String>,
+    unencrypted_regex: Option<String>,
+    encrypted_regex: Option<String>,
+    unencrypted_comment_regex: Option<String>,
+    encrypted_comment_regex: Option<String>,
+    #[serde(default)]
+    mac_only_encrypted: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+struct RawIndent {
+    indent: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+struct RawStores {
+    #[serde(default)]
+    yaml: RawIndent,
+    #[serde(default)]
+    json: RawIndent,
+    #[serde(default)]
+    json_binary: RawIndent,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+struct RawConfig {
+    creation_rules: Option<Vec<RawRule>>,
+    #[serde(default)]
+    stores: RawStores,
+}
+
+/// A loaded `.sops.yaml`.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The file it came from (`None` when there is none).
+    pub path: Option<PathBuf>,
+    raw: RawConfig,
+}
+
+/// What a matching creation rule gives a new file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CreationRule {
+    pub key_groups: Vec<KeyGroup>,
+    pub shamir_threshold: usize,
+    /// The selection option the rule sets, as (field name, value).
+    pub selection: Vec<(String, String)>,
+    pub mac_only_encrypted: bool,
+}
+
+/// Look for `.sops.yaml` from `start` upward (at most 100 levels).
+pub fn find(start: &Path) -> Option<PathBuf> {
+    let mut dir = Some(start);
+    for _ in 0..100 {
+        let d = dir?;
+        let candidate = d.join(".sops.yaml");
+        if candidate.is_file() {
+            return Some(candidate);
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+impl Config {
+    /// Load the configuration: `explicit` (`--config`/`SOPS_CONFIG`) or the first `.sops.yaml`
+    /// found from the working directory upward. No file is fine.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => std::env::current_dir().ok().and_then(|d| find(&d)),
+        };
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            ConfigError(format!(
+                "error loading config: could not read {}: {e}",
+                path.display()
+            ))
+        })?;
+        Config::parse(&text, Some(path))
+    }
+
+    pub fn parse(text: &str, path: Option<PathBuf>) -> Result<Config, ConfigError> {
+        let where_ = path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "config".into());
+        let raw: RawConfig = if text.trim().is_empty() {
+            RawConfig::default()
+        } else {
+            serde_yaml_ng::from_str(text).map_err(|e| {
+                ConfigError(format!("error loading config: {where_}: {e}"))
+            })?
+        };
+        Ok(Config { path, raw })
+    }
+
+    /// Indent setting of a store (`stores.yaml.indent`, ...).
+    pub fn store_options(&self, format: Format) -> StoreOptions {
+        let indent = match format {
+            Format::Yaml => self.raw.stores.yaml.indent,
+            Format::Json => self.raw.stores.json.indent,
+            Format::Binary => self.raw.stores.json_binary.indent,
+            _ => None,
+        };
+        StoreOptions { indent }
+    }
+
+    /// Whether the file has creation rules at all (a file without behaves as absent).
+    pub fn has_rules(&self) -> bool {
+        self.raw.creation_rules.is_some()
+    }
+
+    /// The first rule whose `path_regex` matches `file` (made relative to the config's folder).
+    /// `Ok(None)` when there are no rules; an error when rules exist but none matches.
+    pub fn rule_for(&self, file: &Path) -> Result<Option<CreationRule>, ConfigError> {
+        let Some(rules) = &self.raw.creation_rules else {
+            return Ok(None);
+        };
+        let abs = absolute(file);
+        let rel = self
+            .path
+            .as_ref()
+            .and_then(|p| p.parent())
+            .map(absolute)
+            .and_then(|dir| abs.strip_prefix(&dir).ok().map(Path::to_path_buf))
+            .unwrap_or_else(|| abs.clone());
+        let subject = rel.to_string_lossy();
+        for rule in rules {
+            let matched = match rule.path_regex.as_deref() {
+                None | Some("") => true,
+                Some(re) => Regex::new(re)
+                    .map_err(|e| {
+                        ConfigError(format!("error loading config: invalid path_regex {re:?}: {e}"))
+                    })?
+                    .is_match(&subject),
+            };
+            if matched {
+                return convert_rule(rule).map(Some);
+            }
+        }
+        Err(ConfigError(
+            "error loading config: no matching creation rules found".into(),
+        ))
+    }
+}
+
+/// `path` made absolute against the working directory, with `.` and `..` folded.
+pub fn absolute(path: &Path) -> PathBuf {
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn key(kind: KeyKind, fields: &[(&str, &str)]) -> StoredKey {
+    let mut k = StoredKey::new(kind);
+    for (n, v) in fields {
+        if !v.is_empty() {
+            k.fields.insert((*n).to_string(), (*v).to_string());
+        }
+    }
+    k
+}
+
+/// A KMS key from `ARN` or `ARN+roleARN`.
+pub fn kms_key(spec: &str, profile: &str) -> StoredKey {
+    let spec: String = spec.chars().filter(|c| !c.is_whitespace()).collect();
+    let (arn, role) = match spec.split_once("+arn:") {
+        Some((a, r)) => (a.to_string(), format!("arn:{r}")),
+        None => (spec.clone(), String::new()),
+    };
+    key(
+        KeyKind::Kms,
+        &[("arn", &arn), ("role", &role), ("aws_profile", profile)],
+    )
+}
+
+/// A Vault transit key from its URI `https://host:port/v1/<engine>/keys/<name>`.
+pub fn vault_key(uri: &str) -> Result<StoredKey, ConfigError> {
+    let bad = || ConfigError(format!("invalid Vault transit URI {uri:?}: expected https://host:port/v1/<engine path>/keys/<key name>"));
+    let scheme_end = uri.find("://").ok_or_else(bad)? + 3;
+    let path_start = uri[scheme_end..].find('/').ok_or_else(bad)? + scheme_end;
+    let address = &uri[..path_start];
+    let path = uri[path_start..].trim_start_matches('/');
+    let rest = path.strip_prefix("v1/").ok_or_else(bad)?;
+    let (engine, name) = rest.rsplit_once("/keys/").ok_or_else(bad)?;
+    if engine.is_empty() || name.is_empty() {
+        return Err(bad());
+    }
+    Ok(key(
+        KeyKind::HcVault,
+        &[
+            ("vault_address", address),
+            ("engine_path", engine),
+            ("key_name", name),
+        ],
+    ))
+}
+
+/// An Azure Key Vault key from `https://<host>/keys/<name>[/<version>]`.
+pub fn azure_key(url: &str) -> Result<StoredKey, ConfigError> {
+    let bad = || ConfigError(format!("invalid Azure Key Vault key URL {url:?}"));
+    let (vault, rest) = url.split_once("/keys/").ok_or_else(bad)?;
+    let mut parts = rest.splitn(2, '/');
+    let name = parts.next().ok_or_else(bad)?;
+    let version = parts.next().unwrap_or("");
+    Ok(key(
+        KeyKind::AzureKv,
+        &[("vault_url", vault), ("name", name), ("version", version)],
+    ))
+}
+
+fn convert_group(g: &RawGroup) -> Result<KeyGroup, ConfigError> {
+    let mut out: KeyGroup = Vec::new();
+    for m in &g.merge {
+        out.extend(convert_group(m)?);
+    }
+    for r in g.age.items() {
+        out.push(key(KeyKind::Age, &[("recipient", &r)]));
+    }
+    for fp in g.pgp.items() {
+        out.push(key(KeyKind::Pgp, &[("fp", &fp.replace(' ', ""))]));
+    }
+    for k in &g.kms {
+        let mut s = kms_key(&k.arn, &k.aws_profile);
+        if !k.role.is_empty() {
+            s.fields.insert("role".into(), k.role.clone());
+        }
+        s.context = k.context.clone();
+        out.push(s);
+    }
+    for k in &g.gcp_kms {
+        out.push(key(KeyKind::GcpKms, &[("resource_id", &k.resource_id)]));
+    }
+    for k in &g.hckms {
+        out.push(key(KeyKind::Hckms, &[("key_id", &k.key_id)]));
+    }
+    for k in &g.azure_keyvault {
+        out.push(key(
+            KeyKind::AzureKv,
+            &[
+                ("vault_url", &k.vault_url),
+                ("name", &k.key),
+                ("version", &k.version),
+            ],
+        ));
+    }
+    for uri in g.hc_vault.items() {
+        out.push(vault_key(&uri)?);
+    }
+    dedup(&mut out);
+    Ok(out)
+}
+
+/// Drop keys of the same type and identification string, keeping the first.
+pub fn dedup(group: &mut KeyGroup) {
+    let mut seen = std::collections::HashSet::new();
+    group.retain(|k| seen.insert((k.kind, k.id())));
+}
+
+fn convert_rule(r: &RawRule) -> Result<CreationRule, ConfigError> {
+    let key_groups = if !r.key_groups.is_empty() {
+        r.key_groups
+            .iter()
+            .map(convert_group)
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        let mut g: KeyGroup = Vec::new();
+        for a in r.age.items() {
+            g.push(key(KeyKind::Age, &[("recipient", &a)]));
+        }
+        for fp in r.pgp.items() {
+            g.push(key(KeyKind::Pgp, &[("fp", &fp.replace(' ', ""))]));
+        }
+        for k in r.kms.items() {
+            g.push(kms_key(&k, &r.aws_profile));
+        }
+        for k in r.gcp_kms.items() {
+            g.push(key(KeyKind::GcpKms, &[("resource_id", &k)]));
+        }
+        for k in r.hckms.items() {
+            g.push(key(KeyKind::Hckms, &[("key_id", &k)]));
+        }
+        for u in r.azure_keyvault.items() {
+            g.push(azure_key(&u)?);
+        }
+        for u in r.hc_vault_transit_uri.items() {
+            g.push(vault_key(&u)?);
+        }
+        dedup(&mut g);
+        if g.is_empty() {
+            vec![]
+        } else {
+            vec![g]
+        }
+    };
+    let mut selection = Vec::new();
+    for (name, v) in [
+        ("unencrypted_suffix", &r.unencrypted_suffix),
+        ("encrypted_suffix", &r.encrypted_suffix),
+        ("unencrypted_regex", &r.unencrypted_regex),
+        ("encrypted_regex", &r.encrypted_regex),
+        ("unencrypted_comment_regex", &r.unencrypted_comment_regex),
+        ("encrypted_comment_regex", &r.encrypted_comment_regex),
+    ] {
+        if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
+            selection.push((name.to_string(), v.clone()));
+        }
+    }
+    Ok(CreationRule {
+        key_groups,
+        shamir_threshold: r.shamir_threshold,
+        selection,
+        mac_only_encrypted: r.mac_only_encrypted,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CFG: &str = r#"
+creation_rules:
+  - path_regex: \.prod\.yaml$
+    key_groups:
+      - age: [age1aaa, "age1bbb,age1ccc"]
+        pgp: ["AB CD"]
+      - age: [age1ddd]
+        merge:
+          - kms: [{arn: "arn:aws:kms:us-east-1:1:key/x", role: r, context: {b: "2", a: "1"}}]
+    shamir_threshold: 2
+  - path_regex: secrets/
+    age: age1eee, age1fff
+    encrypted_regex: ^(data|stringData)$
+    mac_only_encrypted: true
+  - path_regex: ""
+    age: [age1ggg]
+stores:
+  yaml:
+    indent: 2
+  json:
+    indent: 4
+"#;
+
+    fn cfg() -> Config {
+        Config::parse(CFG, Some(PathBuf::from("/repo/.sops.yaml"))).unwrap()
+    }
+
+    #[test]
+    fn rules_match_in_order() {
+        let c = cfg();
+        let r = c.rule_for(Path::new("/repo/a/b.prod.yaml")).unwrap().unwrap();
+        assert_eq!(r.key_groups.len(), 2);
+        assert_eq!(r.key_groups[0].len(), 4);
+        assert_eq!(r.key_groups[0][3].field("fp"), "ABCD");
+        assert_eq!(r.key_groups[1][0].kind, KeyKind::Kms);
+        assert_eq!(r.key_groups[1][0].field("role"), "r");
+        assert_eq!(r.shamir_threshold, 2);
+        let r = c.rule_for(Path::new("/repo/secrets/x.yaml")).unwrap().unwrap();
+        assert_eq!(r.key_groups[0].len(), 2);
+        assert_eq!(r.selection, vec![("encrypted_regex".into(), "^(data|stringData)$".into())]);
+        assert!(r.mac_only_encrypted);
+        let r = c.rule_for(Path::new("/elsewhere/x.yaml")).unwrap().unwrap();
+        assert_eq!(r.key_groups[0][0].field("recipient"), "age1ggg");
+        assert_eq!(c.store_options(Format::Yaml).indent, Some(2));
+        assert_eq!(c.store_options(Format::Json).indent, Some(4));
+    }
+
+    #[test]
+    fn no_match_is_an_error() {
+        let c = Config::parse(
+            "creation_rules:\n  - path_regex: nope\n    age: age1x\n",
+            Some(PathBuf::from("/r/.sops.yaml")),
+        )
+        .unwrap();
+        assert!(c.rule_for(Path::new("/r/x.yaml")).is_err());
+        let empty = Config::parse("stores: {}\n", None).unwrap();
+        assert_eq!(empty.rule_for(Path::new("/r/x.yaml")).unwrap(), None);
+    }
+
+    #[test]
+    fn vault_uri() {
+        let k = vault_key("https://v.example:8200/v1/a/b/keys/k1").unwrap();
+        assert_eq!(k.field("vault_address"), "https://v.example:8200");
+        assert_eq!(k.field("engine_path"), "a/b");
+        assert_eq!(k.field("key_name"), "k1");
+        assert!(vault_key("https://v/keys/x").is_err());
+    }
+
+    #[test]
+    fn syntax_error() {
+        assert!(Config::parse("creation_rules: [", None).is_err());
+    }
+}
