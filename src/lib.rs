@@ -3,6 +3,8 @@
 pub mod cli;
 pub mod config;
 pub mod crypto;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keys;
 pub mod metadata;
 pub mod stores;
