@@ -11,3 +11,6 @@ pub mod stores;
 pub mod tree;
 pub mod treepath;
 pub mod walk;
+
+#[cfg(test)]
+mod proptests;
