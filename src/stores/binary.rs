@@ -1,28 +1,211 @@
-//! Placeholder: being written.
+//! Binary store: the whole file is one string `data`; encrypted, it becomes a JSON envelope
+//! `{"data": "ENC[...]", "sops": {...}}` written as sops writes it.
 
-use super::{Changes, Parsed, StoreError, StoreOptions};
-use crate::tree::{Tree, Value};
+use zeroize::Zeroizing;
 
-pub struct Layout;
+use super::json::{self, emit_items};
+use super::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
+use crate::tree::{get, secret, Doc, Item, Leaf, Scalar, Tree, Value};
 
-pub fn parse(_src: &[u8]) -> Result<Parsed, StoreError> {
-    Err(StoreError::new("the binary store is not written yet"))
+const EMIT_ERR: &str = "error emitting binary store";
+
+/// A plaintext file, or a parsed JSON envelope.
+pub enum Layout {
+    Plain(Zeroizing<Vec<u8>>),
+    Envelope(json::Layout),
+}
+
+/// Does `src` look like an encrypted envelope (a JSON object with `data` and `sops`)?
+fn envelope(src: &[u8]) -> Option<json::Top> {
+    let first = src.iter().find(|b| !b" \t\r\n".contains(b))?;
+    if *first != b'{' {
+        return None;
+    }
+    let top = json::parse_top(src).ok()?;
+    (top.metadata.is_some() && get(&top.items, "data").is_some()).then_some(top)
+}
+
+pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
+    if let Some(top) = envelope(src) {
+        return Ok(Parsed {
+            tree: Tree {
+                docs: vec![Doc { items: top.items }],
+            },
+            metadata: top.metadata,
+            layout: super::Layout::Binary(Layout::Envelope(top.layout)),
+        });
+    }
+    let value = match std::str::from_utf8(src) {
+        Ok(s) => Scalar::Str(secret(s)),
+        Err(_) => Scalar::Bytes(Zeroizing::new(src.to_vec())),
+    };
+    Ok(Parsed {
+        tree: Tree {
+            docs: vec![Doc {
+                items: vec![Item::pair("data", Value::Leaf(Leaf::new(0, value)))],
+            }],
+        },
+        metadata: None,
+        layout: super::Layout::Binary(Layout::Plain(Zeroizing::new(src.to_vec()))),
+    })
+}
+
+/// Bytes of a plaintext leaf.
+fn plain_bytes(value: &Scalar, text: &str) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(match value {
+        Scalar::Str(s) => s.as_bytes().to_vec(),
+        Scalar::Bytes(b) => b.to_vec(),
+        _ => text.as_bytes().to_vec(),
+    })
+}
+
+/// The id of the top-level `data` leaf.
+fn data_leaf(parsed: &Parsed) -> Option<&Leaf> {
+    match get(&parsed.tree.docs.first()?.items, "data")? {
+        Value::Leaf(l) => Some(l),
+        _ => None,
+    }
+}
+
+fn envelope_out(data: Scalar, meta: &Value, options: &StoreOptions) -> Result<Vec<u8>, StoreError> {
+    let items = vec![Item::pair("data", Value::Leaf(Leaf::new(0, data)))];
+    emit_items(&items, Some(meta), options)
 }
 
 pub fn splice(
-    _layout: &Layout,
-    _parsed: &Parsed,
-    _changes: &Changes,
-    _metadata: Option<&Value>,
-    _options: &StoreOptions,
+    layout: &Layout,
+    parsed: &Parsed,
+    changes: &Changes,
+    metadata: Option<&Value>,
+    options: &StoreOptions,
 ) -> Result<Vec<u8>, StoreError> {
-    Err(StoreError::new("the binary store is not written yet"))
+    match layout {
+        Layout::Plain(src) => {
+            let change = changes.first().and_then(|c| c.as_ref());
+            match (metadata, change) {
+                (Some(meta), Some(NewLeaf::Encrypted(enc))) => {
+                    envelope_out(Scalar::Str(secret(enc.as_str())), meta, options)
+                }
+                (Some(meta), Some(NewLeaf::Plain { value, text })) => {
+                    let b = plain_bytes(value, text);
+                    let s = secret(String::from_utf8_lossy(&b).into_owned());
+                    envelope_out(Scalar::Str(s), meta, options)
+                }
+                (Some(meta), None) => {
+                    let s = secret(String::from_utf8_lossy(src).into_owned());
+                    envelope_out(Scalar::Str(s), meta, options)
+                }
+                (None, Some(NewLeaf::Plain { value, text })) => {
+                    Ok(plain_bytes(value, text).to_vec())
+                }
+                (None, Some(NewLeaf::Encrypted(enc))) => Ok(enc.as_bytes().to_vec()),
+                (None, None) => Ok(src.to_vec()),
+            }
+        }
+        Layout::Envelope(jl) => match metadata {
+            Some(_) => json::splice(jl, parsed, changes, metadata, options),
+            None => {
+                let Some(leaf) = data_leaf(parsed) else {
+                    return Err(StoreError::new(format!(
+                        "{EMIT_ERR}: no binary data found in tree"
+                    )));
+                };
+                match (changes.get(leaf.id).and_then(|c| c.as_ref()), &leaf.value) {
+                    (Some(NewLeaf::Plain { value, text }), _) => {
+                        Ok(plain_bytes(value, text).to_vec())
+                    }
+                    (Some(NewLeaf::Encrypted(enc)), _) => Ok(enc.as_bytes().to_vec()),
+                    (None, Scalar::Str(s)) => Ok(s.as_bytes().to_vec()),
+                    (None, _) => Err(StoreError::new(format!(
+                        "{EMIT_ERR}: 'data' key in tree does not have a string value"
+                    ))),
+                }
+            }
+        },
+    }
 }
 
-pub fn emit(_tree: &Tree, _metadata: Option<&Value>, _options: &StoreOptions) -> Result<Vec<u8>, StoreError> {
-    Err(StoreError::new("the binary store is not written yet"))
+pub fn emit(
+    tree: &Tree,
+    metadata: Option<&Value>,
+    options: &StoreOptions,
+) -> Result<Vec<u8>, StoreError> {
+    if tree.docs.len() != 1 {
+        return Err(StoreError::new(format!(
+            "{EMIT_ERR}: there must be exactly one tree branch"
+        )));
+    }
+    let items = &tree.docs[0].items;
+    if let Some(meta) = metadata {
+        return emit_items(items, Some(meta), options);
+    }
+    match get(items, "data") {
+        Some(Value::Leaf(Leaf {
+            value: Scalar::Str(s),
+            ..
+        })) => Ok(s.as_bytes().to_vec()),
+        Some(Value::Leaf(Leaf {
+            value: Scalar::Bytes(b),
+            ..
+        })) => Ok(b.to_vec()),
+        Some(_) => Err(StoreError::new(format!(
+            "{EMIT_ERR}: 'data' key in tree does not have a string value"
+        ))),
+        None => Err(StoreError::new(format!(
+            "{EMIT_ERR}: no binary data found in tree"
+        ))),
+    }
 }
 
 pub fn emit_value(_value: &Value, _options: &StoreOptions) -> Result<Vec<u8>, StoreError> {
-    Err(StoreError::new("the binary store is not written yet"))
+    Err(StoreError::new(
+        "Binary files are not structured and extracting a single value is not possible",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::json::testutil::*;
+    use super::*;
+
+    fn layout(p: &Parsed) -> &Layout {
+        match &p.layout {
+            super::super::Layout::Binary(l) => l,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        for src in [
+            &b"hello\nworld"[..],
+            b"",
+            b"\xff\xfe\x00binary",
+            b"{\"data\": 1}\n",
+            b"x\n",
+        ] {
+            let enc = round_trip_bytes(src, parse, |p, c, m| {
+                splice(layout(p), p, c, m, &StoreOptions::default())
+            });
+            let s = String::from_utf8(enc).unwrap();
+            if !src.is_empty() {
+                assert!(s.starts_with("{\n\t\"data\": \"ENC[AES256_GCM,data:0,iv:x,tag:y,type:str]\",\n\t\"sops\": {\n\t\t\"age\": [\n\t\t\t{\n\t\t\t\t\"enc\": \"-----BEGIN AGE ENCRYPTED FILE-----\\n"), "{s}");
+                assert!(s.ends_with("\t\t\"version\": \"3.11.0\"\n\t}\n}\n"));
+            }
+        }
+    }
+
+    #[test]
+    fn emit_errors() {
+        let p = parse(b"abc").unwrap();
+        assert_eq!(
+            emit(&p.tree, None, &StoreOptions::default()).unwrap(),
+            b"abc"
+        );
+        assert!(emit_value(&Value::Map(vec![]), &StoreOptions::default()).is_err());
+        let t = Tree {
+            docs: vec![Doc { items: vec![] }],
+        };
+        assert!(emit(&t, None, &StoreOptions::default()).is_err());
+    }
 }

@@ -1,28 +1,358 @@
-//! Placeholder: being written.
+//! dotenv store (sops's line format): `KEY=value` lines, `#comment` lines.
+//!
+//! Differences from sops, all lossless on our side: empty lines are kept (sops drops them), and
+//! lines made only of blanks are treated as empty lines (sops rejects them).
 
-use super::{Changes, Parsed, StoreError, StoreOptions};
-use crate::tree::{Tree, Value};
+use zeroize::Zeroizing;
 
-pub struct Layout;
+use super::json::{apply_edits, Edit};
+use super::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
+use crate::metadata::flat::{flatten, scalar_text, unflatten};
+use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value};
 
-pub fn parse(_src: &[u8]) -> Result<Parsed, StoreError> {
-    Err(StoreError::new("the dotenv store is not written yet"))
+const PREFIX: &str = "sops_";
+
+/// Where things are in a parsed dotenv file.
+pub struct Layout {
+    src: Zeroizing<Vec<u8>>,
+    /// Byte range of every leaf's text (a value, or a comment after its `#`), by leaf id.
+    spans: Vec<(usize, usize)>,
+    /// Byte ranges of the `sops_*` lines, each with its line break if it has one.
+    meta_lines: Vec<(usize, usize)>,
+}
+
+pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
+    let mut items = Vec::new();
+    let mut spans = Vec::new();
+    let mut meta_lines = Vec::new();
+    let mut meta_pairs: Vec<(String, String)> = Vec::new();
+    let mut start = 0;
+    let mut lineno = 0;
+    while start < src.len() {
+        lineno += 1;
+        let (end, next) = match src[start..].iter().position(|&b| b == b'\n') {
+            Some(p) => (start + p, start + p + 1),
+            None => (src.len(), src.len()),
+        };
+        let line = &src[start..end];
+        let text = std::str::from_utf8(line)
+            .map_err(|_| StoreError::at_line("invalid UTF-8 in dotenv input line", lineno))?;
+        if text.trim_matches([' ', '\t', '\r']).is_empty() {
+            // Empty line: kept in the source bytes only.
+        } else if let Some(comment) = text.strip_prefix('#') {
+            let id = spans.len();
+            spans.push((start + 1, end));
+            items.push(Item::Comment(Leaf::new(
+                id,
+                Scalar::Comment(secret(comment)),
+            )));
+        } else {
+            let Some(eq) = text.find('=') else {
+                return Err(StoreError::at_line("invalid dotenv input line", lineno));
+            };
+            let key = &text[..eq];
+            let value = text[eq + 1..].replace("\\n", "\n");
+            if let Some(mkey) = key.strip_prefix(PREFIX) {
+                let value = value.strip_suffix('\r').unwrap_or(&value).to_string();
+                meta_pairs.push((mkey.to_string(), value));
+                meta_lines.push((start, next));
+            } else {
+                let id = spans.len();
+                spans.push((start + eq + 1, end));
+                items.push(Item::pair(
+                    key,
+                    Value::Leaf(Leaf::new(id, Scalar::Str(secret(value)))),
+                ));
+            }
+        }
+        start = next;
+    }
+    let metadata = if meta_pairs.is_empty() {
+        None
+    } else {
+        let mut v = unflatten(&meta_pairs).map_err(StoreError::new)?;
+        set_ids(&mut v);
+        Some(v)
+    };
+    Ok(Parsed {
+        tree: Tree {
+            docs: vec![Doc { items }],
+        },
+        metadata,
+        layout: super::Layout::Dotenv(Layout {
+            src: Zeroizing::new(src.to_vec()),
+            spans,
+            meta_lines,
+        }),
+    })
+}
+
+/// Give metadata leaves the id outside the id sequence.
+pub(crate) fn set_ids(v: &mut Value) {
+    match v {
+        Value::Leaf(l) => l.id = usize::MAX,
+        Value::Map(items) | Value::List(items) => {
+            for i in items {
+                match i {
+                    Item::Comment(l) => l.id = usize::MAX,
+                    Item::Pair { value, .. } | Item::Elem(value) => set_ids(value),
+                }
+            }
+        }
+    }
+}
+
+/// The dotenv spelling of a value (newlines escaped as `\n`).
+fn value_text(value: &Scalar) -> Zeroizing<String> {
+    match value {
+        Scalar::Str(s) => Zeroizing::new(s.replace('\n', "\\n")),
+        other => Zeroizing::new(val_to_string(other)),
+    }
+}
+
+/// sops's `ValToString` (times without fraction, null as Go prints `nil`).
+pub(crate) fn val_to_string(v: &Scalar) -> String {
+    match v {
+        Scalar::Null => "<nil>".to_string(),
+        Scalar::Time(t) => strip_fraction(t),
+        other => scalar_text(other).unwrap_or_default(),
+    }
+}
+
+/// RFC 3339 with nanoseconds → RFC 3339 (Go `time.RFC3339` drops the fraction).
+fn strip_fraction(t: &str) -> String {
+    if let Some(tpos) = t.find('T') {
+        if let Some(dot) = t[tpos..].find('.').map(|d| d + tpos) {
+            let rest = &t[dot + 1..];
+            let digits = rest.bytes().take_while(|b| b.is_ascii_digit()).count();
+            return format!("{}{}", &t[..dot], &rest[digits..]);
+        }
+    }
+    t.to_string()
+}
+
+/// Append `block` (lines without their line breaks) to `base` as the file's last lines.
+pub(crate) fn append_lines(base: &mut Vec<u8>, lines: &[Zeroizing<String>], nl: &str) {
+    if lines.is_empty() {
+        return;
+    }
+    let final_nl = base.is_empty() || base.ends_with(b"\n");
+    if !final_nl {
+        base.extend_from_slice(nl.as_bytes());
+    }
+    for (n, l) in lines.iter().enumerate() {
+        base.extend_from_slice(l.as_bytes());
+        if final_nl || n + 1 < lines.len() {
+            base.extend_from_slice(nl.as_bytes());
+        }
+    }
+}
+
+/// Edits removing whole-line ranges; a removed last line without a line break also takes the
+/// line break before it.
+pub(crate) fn remove_lines(src: &[u8], ranges: &[(usize, usize)], edits: &mut Vec<Edit>) {
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for &(s, e) in ranges {
+        match merged.last_mut() {
+            Some(last) if last.1 == s => last.1 = e,
+            _ => merged.push((s, e)),
+        }
+    }
+    for (mut s, e) in merged {
+        if e == src.len() && !src[..e].ends_with(b"\n") && s > 0 && src[s - 1] == b'\n' {
+            s -= 1;
+        }
+        edits.push(Edit {
+            start: s,
+            end: e,
+            text: Zeroizing::new(Vec::new()),
+        });
+    }
 }
 
 pub fn splice(
-    _layout: &Layout,
+    layout: &Layout,
     _parsed: &Parsed,
-    _changes: &Changes,
-    _metadata: Option<&Value>,
+    changes: &Changes,
+    metadata: Option<&Value>,
     _options: &StoreOptions,
 ) -> Result<Vec<u8>, StoreError> {
-    Err(StoreError::new("the dotenv store is not written yet"))
+    let mut edits = Vec::new();
+    for (id, change) in changes.iter().enumerate() {
+        let (Some(change), Some(&(start, end))) = (change, layout.spans.get(id)) else {
+            continue;
+        };
+        let text = match change {
+            NewLeaf::Encrypted(enc) => Zeroizing::new(enc.as_bytes().to_vec()),
+            NewLeaf::Plain { value, .. } => match value {
+                Scalar::Comment(c) => Zeroizing::new(c.as_bytes().to_vec()),
+                other => Zeroizing::new(value_text(other).as_bytes().to_vec()),
+            },
+        };
+        edits.push(Edit { start, end, text });
+    }
+    remove_lines(&layout.src, &layout.meta_lines, &mut edits);
+    let mut out = apply_edits(&layout.src, &mut edits)?;
+    if let Some(meta) = metadata {
+        // Metadata lines end in `\n` only, so that sops reads their values without a `\r`.
+        append_lines(&mut out, &meta_lines(meta), "\n");
+    }
+    Ok(out.to_vec())
 }
 
-pub fn emit(_tree: &Tree, _metadata: Option<&Value>, _options: &StoreOptions) -> Result<Vec<u8>, StoreError> {
-    Err(StoreError::new("the dotenv store is not written yet"))
+fn meta_lines(meta: &Value) -> Vec<Zeroizing<String>> {
+    flatten(meta)
+        .into_iter()
+        .map(|(k, v)| Zeroizing::new(format!("{PREFIX}{k}={}", v.replace('\n', "\\n"))))
+        .collect()
 }
 
-pub fn emit_value(_value: &Value, _options: &StoreOptions) -> Result<Vec<u8>, StoreError> {
-    Err(StoreError::new("the dotenv store is not written yet"))
+pub fn emit(
+    tree: &Tree,
+    metadata: Option<&Value>,
+    _options: &StoreOptions,
+) -> Result<Vec<u8>, StoreError> {
+    let mut out = Zeroizing::new(Vec::new());
+    if let Some(doc) = tree.docs.first() {
+        for item in &doc.items {
+            match item {
+                Item::Comment(l) => {
+                    out.push(b'#');
+                    out.extend_from_slice(l.value.as_str().unwrap_or("").as_bytes());
+                    out.push(b'\n');
+                }
+                Item::Pair { key, value } => {
+                    let Value::Leaf(l) = value else {
+                        return Err(StoreError::new(format!(
+                            "cannot use complex value in dotenv file; offending key {key}"
+                        )));
+                    };
+                    out.extend_from_slice(key.as_bytes());
+                    out.push(b'=');
+                    out.extend_from_slice(value_text(&l.value).as_bytes());
+                    out.push(b'\n');
+                }
+                Item::Elem(_) => {}
+            }
+        }
+    }
+    if let Some(meta) = metadata {
+        for l in meta_lines(meta) {
+            out.extend_from_slice(l.as_bytes());
+            out.push(b'\n');
+        }
+    }
+    Ok(out.to_vec())
+}
+
+pub fn emit_value(value: &Value, _options: &StoreOptions) -> Result<Vec<u8>, StoreError> {
+    let ty = match value {
+        Value::Leaf(l) => match &l.value {
+            Scalar::Str(s) => return Ok(s.as_bytes().to_vec()),
+            Scalar::Bytes(b) => return Ok(b.to_vec()),
+            Scalar::Null => "<nil>",
+            Scalar::Bool(_) => "bool",
+            Scalar::Int(_) => "int",
+            Scalar::Float(_) => "float64",
+            Scalar::Time(_) => "time.Time",
+            Scalar::Comment(_) => "sops.Comment",
+        },
+        Value::Map(_) => "sops.TreeBranch",
+        Value::List(_) => "[]interface {}",
+    };
+    Err(StoreError::new(format!(
+        "the dotenv store only supports emitting strings, got {ty}"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::json::testutil::*;
+    use super::*;
+
+    fn layout(p: &Parsed) -> &Layout {
+        match &p.layout {
+            super::super::Layout::Dotenv(l) => l,
+            _ => unreachable!(),
+        }
+    }
+
+    fn rt(src: &str) -> String {
+        let enc = round_trip(src, parse, |p, c, m| {
+            splice(layout(p), p, c, m, &StoreOptions::default())
+        });
+        String::from_utf8(enc).unwrap()
+    }
+
+    #[test]
+    fn shape() {
+        let p = parse(b"# hello\nA=1\n\nexport B = x=y\\nz\nEMPTY=\n").unwrap();
+        let items = &p.tree.docs[0].items;
+        assert_eq!(items.len(), 4);
+        assert_eq!(
+            items[0],
+            Item::Comment(Leaf::new(0, Scalar::Comment(secret(" hello"))))
+        );
+        assert_eq!(
+            items[2],
+            Item::pair(
+                "export B ",
+                Value::Leaf(Leaf::new(2, Scalar::Str(secret(" x=y\nz"))))
+            )
+        );
+        assert!(p.metadata.is_none());
+    }
+
+    #[test]
+    fn bad_line() {
+        let e = parse(b"A=1\nSECRETVALUE\n").err().unwrap();
+        assert_eq!(e.line, Some(2));
+        assert!(!e.message.contains("SECRET"));
+    }
+
+    #[test]
+    fn round_trips() {
+        for src in [
+            "A=1\nB=two words\n",
+            "# comment\nA=1\n\n\n#\nB=\nC==x=\n",
+            "A=x\\ny\nU=\u{e9}\u{1F600}",
+            "A=1\r\nB=2\r\n",
+            "A=1\r\n#c\r\nB=2",
+            "",
+            "\n",
+            "  \nA=1\n",
+        ] {
+            rt(src);
+        }
+        let enc = rt("A=1\n");
+        assert!(enc.starts_with("A=ENC[AES256_GCM,data:0,iv:x,tag:y,type:str]\nsops_age__list_0__map_enc=-----BEGIN AGE ENCRYPTED FILE-----\\n"));
+        assert!(enc.ends_with("sops_version=3.11.0\n"));
+        let enc = rt("#c\nA=1");
+        assert!(enc.starts_with("#ENC[AES256_GCM,data:0,iv:x,tag:y,type:str]\nA=ENC[AES256_GCM,data:1,iv:x,tag:y,type:str]\nsops_age"));
+        assert!(enc.ends_with("sops_version=3.11.0"));
+    }
+
+    #[test]
+    fn emit_like_sops() {
+        let p = parse(b"#c\nA=x\\ny\n\nB=2\n").unwrap();
+        let out = emit(&p.tree, None, &StoreOptions::default()).unwrap();
+        assert_eq!(out, b"#c\nA=x\\ny\nB=2\n");
+        let mut tree = p.tree.clone();
+        tree.docs[0].items.push(Item::pair(
+            "F",
+            Value::Leaf(Leaf::new(9, Scalar::Float(3.0))),
+        ));
+        tree.docs[0].items.push(Item::pair(
+            "T",
+            Value::Leaf(Leaf::new(9, Scalar::Bool(true))),
+        ));
+        let out = emit(&tree, None, &StoreOptions::default()).unwrap();
+        assert!(out.ends_with(b"F=3.0\nT=true\n"));
+        tree.docs[0].items.push(Item::pair("M", Value::Map(vec![])));
+        assert!(emit(&tree, None, &StoreOptions::default()).is_err());
+        assert_eq!(
+            strip_fraction("2024-01-02T03:04:05.123+02:00"),
+            "2024-01-02T03:04:05+02:00"
+        );
+    }
 }
