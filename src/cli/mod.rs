@@ -4,6 +4,7 @@ mod common;
 mod decrypt;
 mod encrypt;
 mod keygen;
+mod keys;
 
 use std::path::PathBuf;
 
@@ -76,6 +77,13 @@ pub enum Command {
     Decrypt(decrypt::DecryptArgs),
     /// Create an age identity in the default key file and print its recipient
     Keygen(keygen::KeygenArgs),
+    /// Re-encrypt a file with a new data key (optionally adding or removing master keys)
+    Rotate(keys::RotateArgs),
+    /// Sync a file's master keys and Shamir threshold with .sops.yaml
+    Updatekeys(keys::UpdateKeysArgs),
+    /// Add or delete key groups
+    #[command(subcommand)]
+    Groups(keys::GroupsCommand),
 }
 
 /// Input and output flags shared by most commands.
@@ -120,6 +128,9 @@ pub fn run(cli: Cli) -> u8 {
         Command::Encrypt(a) => encrypt::run(&cli.global, a),
         Command::Decrypt(a) => decrypt::run(&cli.global, a),
         Command::Keygen(a) => keygen::run(a),
+        Command::Rotate(a) => keys::rotate(&cli.global, a),
+        Command::Updatekeys(a) => keys::updatekeys(&cli.global, a),
+        Command::Groups(c) => keys::groups(&cli.global, c),
     };
     match result {
         Ok(()) => 0,
