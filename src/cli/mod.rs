@@ -2,6 +2,7 @@
 
 mod common;
 mod decrypt;
+mod edit;
 mod encrypt;
 mod keygen;
 mod keys;
@@ -32,6 +33,7 @@ pub mod codes {
     pub const DUPLICATE_DECRYPTION_KEY_TYPE: u8 = 112;
     pub const NO_KEY: u8 = 128;
     pub const FILE_NOT_CHANGED: u8 = 200;
+    pub const NO_EDITOR: u8 = 201;
     pub const ALREADY_ENCRYPTED: u8 = 203;
 }
 
@@ -77,6 +79,8 @@ pub enum Command {
     Decrypt(decrypt::DecryptArgs),
     /// Create an age identity in the default key file and print its recipient
     Keygen(keygen::KeygenArgs),
+    /// Edit an encrypted file in $EDITOR (creates it when missing)
+    Edit(edit::EditArgs),
     /// Re-encrypt a file with a new data key (optionally adding or removing master keys)
     Rotate(keys::RotateArgs),
     /// Sync a file's master keys and Shamir threshold with .sops.yaml
@@ -128,6 +132,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Encrypt(a) => encrypt::run(&cli.global, a),
         Command::Decrypt(a) => decrypt::run(&cli.global, a),
         Command::Keygen(a) => keygen::run(a),
+        Command::Edit(a) => edit::run(&cli.global, a),
         Command::Rotate(a) => keys::rotate(&cli.global, a),
         Command::Updatekeys(a) => keys::updatekeys(&cli.global, a),
         Command::Groups(c) => keys::groups(&cli.global, c),
