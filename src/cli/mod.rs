@@ -3,6 +3,7 @@
 mod common;
 mod decrypt;
 mod edit;
+mod exec;
 mod encrypt;
 mod keygen;
 mod keys;
@@ -81,6 +82,12 @@ pub enum Command {
     Keygen(keygen::KeygenArgs),
     /// Edit an encrypted file in $EDITOR (creates it when missing)
     Edit(edit::EditArgs),
+    /// Run a command with the decrypted top-level values as environment variables
+    ExecEnv(exec::ExecEnvArgs),
+    /// Run a command with the decrypted file in a FIFO or temporary file ({} is its path)
+    ExecFile(exec::ExecFileArgs),
+    /// Print {"encrypted":true} or {"encrypted":false}
+    Filestatus(FilestatusArgs),
     /// Re-encrypt a file with a new data key (optionally adding or removing master keys)
     Rotate(keys::RotateArgs),
     /// Sync a file's master keys and Shamir threshold with .sops.yaml
@@ -88,6 +95,15 @@ pub enum Command {
     /// Add or delete key groups
     #[command(subcommand)]
     Groups(keys::GroupsCommand),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct FilestatusArgs {
+    /// The file to check
+    pub file: PathBuf,
+    /// Input format (default: from the file name)
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
 }
 
 /// Input and output flags shared by most commands.
@@ -133,6 +149,16 @@ pub fn run(cli: Cli) -> u8 {
         Command::Decrypt(a) => decrypt::run(&cli.global, a),
         Command::Keygen(a) => keygen::run(a),
         Command::Edit(a) => edit::run(&cli.global, a),
+        Command::ExecEnv(a) => exec::exec_env(&cli.global, a),
+        Command::ExecFile(a) => exec::exec_file(&cli.global, a),
+        Command::Filestatus(a) => exec::filestatus(
+            &cli.global,
+            IoArgs {
+                file: Some(a.file),
+                input_type: a.input_type,
+                ..IoArgs::default()
+            },
+        ),
         Command::Rotate(a) => keys::rotate(&cli.global, a),
         Command::Updatekeys(a) => keys::updatekeys(&cli.global, a),
         Command::Groups(c) => keys::groups(&cli.global, c),
@@ -140,7 +166,9 @@ pub fn run(cli: Cli) -> u8 {
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("{}", e.message);
+            if !e.message.is_empty() {
+                eprintln!("{}", e.message);
+            }
             e.code
         }
     }
