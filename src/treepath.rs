@@ -85,3 +85,169 @@ mod tests {
         assert_eq!(parse("").unwrap(), vec![]);
     }
 }
+
+/// The value a missing path creates: maps for key steps, lists for index steps.
+fn build(steps: &[Step], value: Value) -> Value {
+    match steps.split_first() {
+        None => value,
+        Some((Step::Key(k), rest)) => Value::Map(vec![Item::pair(k.clone(), build(rest, value))]),
+        Some((Step::Index(_), rest)) => Value::List(vec![Item::Elem(build(rest, value))]),
+    }
+}
+
+fn elem_positions(items: &[Item]) -> Vec<usize> {
+    items
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| matches!(i, Item::Elem(_)))
+        .map(|(n, _)| n)
+        .collect()
+}
+
+/// Set the value at `steps` (sops semantics: missing keys are created, an index past the end
+/// appends). Returns whether anything changed.
+pub fn set(items: &mut Vec<Item>, steps: &[Step], value: Value) -> bool {
+    let Some((first, rest)) = steps.split_first() else {
+        return false;
+    };
+    let Step::Key(k) = first else {
+        return false;
+    };
+    for item in items.iter_mut() {
+        if let Item::Pair { key, value: v } = item {
+            if key == k {
+                return set_in(v, rest, value);
+            }
+        }
+    }
+    items.push(Item::pair(k.clone(), build(rest, value)));
+    true
+}
+
+fn set_in(target: &mut Value, steps: &[Step], value: Value) -> bool {
+    let Some((first, rest)) = steps.split_first() else {
+        let changed = !same_value(target, &value);
+        *target = value;
+        return changed;
+    };
+    match (target, first) {
+        (Value::Map(items), Step::Key(_)) => set(items, steps, value),
+        (Value::List(items), Step::Index(i)) => {
+            let pos = elem_positions(items);
+            match pos.get(*i) {
+                Some(&p) => match &mut items[p] {
+                    Item::Elem(v) => set_in(v, rest, value),
+                    _ => false,
+                },
+                None => {
+                    items.push(Item::Elem(build(rest, value)));
+                    true
+                }
+            }
+        }
+        (t, _) => {
+            *t = build(steps, value);
+            true
+        }
+    }
+}
+
+/// Compare values ignoring leaf ids and spellings.
+pub fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Leaf(x), Value::Leaf(y)) => x.value == y.value,
+        (Value::Map(x), Value::Map(y)) | (Value::List(x), Value::List(y)) => {
+            let x: Vec<&Item> = x.iter().filter(|i| !matches!(i, Item::Comment(_))).collect();
+            let y: Vec<&Item> = y.iter().filter(|i| !matches!(i, Item::Comment(_))).collect();
+            x.len() == y.len()
+                && x.iter().zip(&y).all(|(p, q)| match (p, q) {
+                    (Item::Pair { key: k1, value: v1 }, Item::Pair { key: k2, value: v2 }) => {
+                        k1 == k2 && same_value(v1, v2)
+                    }
+                    (Item::Elem(v1), Item::Elem(v2)) => same_value(v1, v2),
+                    _ => false,
+                })
+        }
+        _ => false,
+    }
+}
+
+/// Remove the value at `steps`. Errors as sops words them (`Key not found: x`,
+/// `Index 3 out of bounds`).
+pub fn unset(items: &mut Vec<Item>, steps: &[Step]) -> Result<(), String> {
+    let Some((first, rest)) = steps.split_first() else {
+        return Err("empty path".into());
+    };
+    match first {
+        Step::Key(k) => {
+            let pos = items
+                .iter()
+                .position(|i| matches!(i, Item::Pair { key, .. } if key == k))
+                .ok_or_else(|| format!("Key not found: {k}"))?;
+            if rest.is_empty() {
+                items.remove(pos);
+                Ok(())
+            } else {
+                match &mut items[pos] {
+                    Item::Pair { value, .. } => unset_in(value, rest),
+                    _ => Err(format!("Key not found: {k}")),
+                }
+            }
+        }
+        Step::Index(i) => Err(format!("Index {i} out of bounds")),
+    }
+}
+
+fn unset_in(target: &mut Value, steps: &[Step]) -> Result<(), String> {
+    match (target, steps.first()) {
+        (Value::Map(items), Some(Step::Key(_))) => unset(items, steps),
+        (Value::List(items), Some(Step::Index(i))) => {
+            let pos = elem_positions(items);
+            let p = *pos.get(*i).ok_or_else(|| format!("Index {i} out of bounds"))?;
+            if steps.len() == 1 {
+                items.remove(p);
+                Ok(())
+            } else {
+                match &mut items[p] {
+                    Item::Elem(v) => unset_in(v, &steps[1..]),
+                    _ => Err(format!("Index {i} out of bounds")),
+                }
+            }
+        }
+        (_, Some(s)) => Err(format!("Unsupported type for item {}", describe(s))),
+        (_, None) => Err("empty path".into()),
+    }
+}
+
+#[cfg(test)]
+mod edit_tests {
+    use super::*;
+    use crate::tree::{secret, Leaf, Scalar};
+
+    fn s(v: &str) -> Value {
+        Value::Leaf(Leaf::new(0, Scalar::Str(secret(v))))
+    }
+
+    #[test]
+    fn set_creates_and_appends() {
+        let mut items = vec![Item::pair("a", s("1"))];
+        assert!(set(&mut items, &parse(r#"["b"]["c"][0]"#).unwrap(), s("x")));
+        assert_eq!(lookup(&items, &parse(r#"["b"]["c"][0]"#).unwrap()).unwrap(), s("x"));
+        assert!(set(&mut items, &parse(r#"["b"]["c"][5]"#).unwrap(), s("y")));
+        assert_eq!(lookup(&items, &parse(r#"["b"]["c"][1]"#).unwrap()).unwrap(), s("y"));
+        assert!(!set(&mut items, &parse(r#"["a"]"#).unwrap(), s("1")));
+        assert!(set(&mut items, &parse(r#"["a"]"#).unwrap(), s("2")));
+    }
+
+    #[test]
+    fn unset_errors() {
+        let mut items = vec![Item::pair("a", Value::List(vec![Item::Elem(s("1"))]))];
+        assert_eq!(unset(&mut items, &parse(r#"["b"]"#).unwrap()), Err("Key not found: b".into()));
+        assert_eq!(
+            unset(&mut items, &parse(r#"["a"][3]"#).unwrap()),
+            Err("Index 3 out of bounds".into())
+        );
+        unset(&mut items, &parse(r#"["a"][0]"#).unwrap()).unwrap();
+        assert_eq!(lookup(&items, &parse(r#"["a"]"#).unwrap()).unwrap(), Value::List(vec![]));
+    }
+}

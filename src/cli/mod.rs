@@ -7,6 +7,7 @@ mod exec;
 mod encrypt;
 mod keygen;
 mod keys;
+mod set;
 
 use std::path::PathBuf;
 
@@ -88,6 +89,10 @@ pub enum Command {
     ExecFile(exec::ExecFileArgs),
     /// Print {"encrypted":true} or {"encrypted":false}
     Filestatus(FilestatusArgs),
+    /// Set the value at a path, e.g. sepal set f.yaml '["a"]["b"]' '"value"'
+    Set(set::SetArgs),
+    /// Remove the value at a path
+    Unset(set::UnsetArgs),
     /// Re-encrypt a file with a new data key (optionally adding or removing master keys)
     Rotate(keys::RotateArgs),
     /// Sync a file's master keys and Shamir threshold with .sops.yaml
@@ -159,6 +164,8 @@ pub fn run(cli: Cli) -> u8 {
                 ..IoArgs::default()
             },
         ),
+        Command::Set(a) => set::run_set(&cli.global, a),
+        Command::Unset(a) => set::run_unset(&cli.global, a),
         Command::Rotate(a) => keys::rotate(&cli.global, a),
         Command::Updatekeys(a) => keys::updatekeys(&cli.global, a),
         Command::Groups(c) => keys::groups(&cli.global, c),

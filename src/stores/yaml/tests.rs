@@ -1,0 +1,448 @@
+use super::*;
+use crate::tree::{for_each_leaf, leaf_count};
+
+fn opts() -> StoreOptions {
+    StoreOptions::default()
+}
+
+fn p(src: &str) -> Parsed {
+    match parse(src.as_bytes()) {
+        Ok(p) => p,
+        Err(e) => panic!("parse failed: {e}\n{src}"),
+    }
+}
+
+fn lay(p: &Parsed) -> &Layout {
+    match &p.layout {
+        super::super::Layout::Yaml(l) => l,
+        _ => panic!("not yaml"),
+    }
+}
+
+fn leaves(p: &Parsed) -> Vec<Leaf> {
+    let mut v = Vec::new();
+    for d in &p.tree.docs {
+        for_each_leaf(&d.items, &mut |l| v.push(l.clone()));
+    }
+    v
+}
+
+fn s(x: &str) -> Value {
+    Value::Leaf(Leaf::new(usize::MAX, Scalar::Str(secret(x))))
+}
+
+fn meta() -> Value {
+    Value::Map(vec![
+        Item::pair(
+            "age",
+            Value::List(vec![Item::Elem(Value::Map(vec![
+                Item::pair("recipient", s("age1xyz")),
+                Item::pair(
+                    "enc",
+                    s("-----BEGIN AGE ENCRYPTED FILE-----\nabc\n-----END AGE ENCRYPTED FILE-----\n"),
+                ),
+            ]))]),
+        ),
+        Item::pair("lastmodified", s("2024-01-02T03:04:05Z")),
+        Item::pair("mac", s("ENC[AES256_GCM,data:m,iv:i,tag:t,type:str]")),
+        Item::pair("unencrypted_suffix", s("_unencrypted")),
+        Item::pair("version", s("3.11.0")),
+    ])
+}
+
+fn enc_of(id: usize, l: &Leaf) -> String {
+    let t = if matches!(l.value, Scalar::Comment(_)) {
+        "comment"
+    } else {
+        "str"
+    };
+    format!("ENC[AES256_GCM,data:{id}+/=,iv:x,tag:y,type:{t}]")
+}
+
+fn skip(l: &Leaf) -> bool {
+    match &l.value {
+        Scalar::Null => true,
+        Scalar::Str(s) | Scalar::Comment(s) => s.is_empty(),
+        _ => false,
+    }
+}
+
+/// Encrypt every leaf with a fake ciphertext, check it reads back, decrypt, compare bytes.
+fn roundtrip_opt(src: &str, exact: bool) -> String {
+    let p1 = p(src);
+    let ls = leaves(&p1);
+    assert_eq!(ls.len(), leaf_count(&p1.tree));
+    for (i, l) in ls.iter().enumerate() {
+        assert_eq!(l.id, i, "ids in walk order");
+    }
+    let changes: Vec<Option<NewLeaf>> = ls
+        .iter()
+        .map(|l| (!skip(l)).then(|| NewLeaf::Encrypted(enc_of(l.id, l))))
+        .collect();
+    let m = meta();
+    let out = splice(lay(&p1), &p1, &changes, Some(&m), &opts()).unwrap();
+    let out_s = String::from_utf8(out.clone()).unwrap();
+    let p2 = p(&out_s);
+    assert_eq!(p2.metadata.as_ref(), Some(&m), "metadata back:\n{out_s}");
+    let ls2 = leaves(&p2);
+    assert_eq!(ls2.len(), ls.len(), "same leaves:\n{out_s}");
+    for (a, b) in ls.iter().zip(&ls2) {
+        if skip(a) {
+            assert_eq!(a.value, b.value, "unchanged leaf:\n{out_s}");
+        } else {
+            let e = enc_of(a.id, a);
+            match &b.value {
+                Scalar::Str(x) | Scalar::Comment(x) => {
+                    assert_eq!(x.as_str(), e, "leaf {} in:\n{out_s}", a.id)
+                }
+                other => panic!("leaf {} read back as {other:?} in:\n{out_s}", a.id),
+            }
+        }
+    }
+    let changes2: Vec<Option<NewLeaf>> = ls
+        .iter()
+        .map(|l| {
+            (!skip(l)).then(|| NewLeaf::Plain {
+                value: l.value.clone(),
+                text: match (&l.value, &l.text) {
+                    (Scalar::Str(s) | Scalar::Comment(s), _) => s.clone(),
+                    (_, Some(t)) => t.clone(),
+                    (v, None) => secret(inline_scalar(v, false, false).unwrap_or_default()),
+                },
+            })
+        })
+        .collect();
+    let back = splice(lay(&p2), &p2, &changes2, None, &opts()).unwrap();
+    let back = String::from_utf8(back).unwrap();
+    if exact {
+        assert_eq!(back, src, "round trip via:\n{out_s}");
+    }
+    let p3 = p(&back);
+    assert_eq!(p3.tree, p1.tree);
+    out_s
+}
+
+fn roundtrip(src: &str) -> String {
+    roundtrip_opt(src, true)
+}
+
+#[test]
+fn simple() {
+    let out = roundtrip("a: 1\nb: hello\n");
+    assert!(out.contains("sops:\n    age:\n        - recipient: age1xyz\n          enc: |\n            -----BEGIN AGE ENCRYPTED FILE-----\n"), "{out}");
+    assert!(
+        out.contains("    lastmodified: \"2024-01-02T03:04:05Z\"\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn types() {
+    let pr = p("a: 100.0\nb: 1e-7\nc: 2.5E+3\nd: TRUE\ne: 9007199254740993\nf: 18446744073709551617\ng: ~\nh:\ni: ''\nj: 0x1F\nk: 2024-01-02\nl: \"123\"\nm: !!str 123\nn: yes\no: .inf\np: -.inf\nq: .nan\nr: 0777\n");
+    let v: Vec<Scalar> = leaves(&pr).into_iter().map(|l| l.value).collect();
+    assert_eq!(v[0], Scalar::Float(100.0));
+    assert_eq!(v[1], Scalar::Float(1e-7));
+    assert_eq!(v[2], Scalar::Float(2500.0));
+    assert_eq!(v[3], Scalar::Bool(true));
+    assert_eq!(v[4], Scalar::Int(9007199254740993));
+    assert_eq!(v[5], Scalar::Float(18446744073709551617.0));
+    assert_eq!(v[6], Scalar::Null);
+    assert_eq!(v[7], Scalar::Null);
+    assert_eq!(v[8], Scalar::Str(secret("")));
+    assert_eq!(v[9], Scalar::Int(31));
+    assert_eq!(v[10], Scalar::Time(secret("2024-01-02T00:00:00Z")));
+    assert_eq!(v[11], Scalar::Str(secret("123")));
+    assert_eq!(v[12], Scalar::Str(secret("123")));
+    assert_eq!(v[13], Scalar::Str(secret("yes")));
+    assert_eq!(v[14], Scalar::Float(f64::INFINITY));
+    assert_eq!(v[15], Scalar::Float(f64::NEG_INFINITY));
+    assert!(matches!(v[16], Scalar::Float(f) if f.is_nan()));
+    assert_eq!(v[17], Scalar::Int(511));
+    let l = leaves(&pr);
+    assert_eq!(l[0].text.as_deref().map(|s| s.as_str()), Some("100.0"));
+    assert_eq!(l[3].text.as_deref().map(|s| s.as_str()), Some("TRUE"));
+}
+
+#[test]
+fn numbers_roundtrip() {
+    roundtrip("a: 100.0\nb: 1e-7\nc: 2.5E+3\nd: TRUE\ne: 9007199254740993\nf: 18446744073709551617\ng: ~\nh:\ni: ''\nj: 0x1F\nl: \"123\"\nr: 0777\ns: -0\n");
+}
+
+#[test]
+fn errors() {
+    fn err(src: &str) -> StoreError {
+        match parse(src.as_bytes()) {
+            Ok(_) => panic!("should fail: {src}"),
+            Err(e) => e,
+        }
+    }
+    assert!(err("- a\n- b\n").message.contains("sequences"));
+    assert!(err("hello\n").message.contains("values"));
+    assert!(err("a: 1\na: 2\n").message.contains("already defined"));
+    assert!(err("1: a\n").message.contains("non-string key"));
+    assert!(err("true: a\n").message.contains("non-string key"));
+    assert!(err("~: a\n").message.contains("non-string key"));
+    let e = err("a: [1, 2\nb: c\n");
+    assert!(e.line.is_some());
+    assert!(parse(b"\xff\xfe").is_err());
+    assert!(parse(b"").unwrap().tree.docs.len() <= 1);
+}
+
+const COMMENTS: &str = "# top head\n\na: 1 # inline a\n# above b\nb:\n  # inside b head\n  c: x # inline c\n  d: yy\n\n  # end of b nested\n# top level after b\ne:\n  - 1 # inline elem\n  # between elems\n  - 2\n  # end of list\nf: z\n#\n# final comment\n";
+
+#[test]
+fn comments_placement() {
+    let pr = p(COMMENTS);
+    let d = &pr.tree.docs[0].items;
+    let texts = |items: &[Item]| -> Vec<String> {
+        items
+            .iter()
+            .map(|i| match i {
+                Item::Comment(l) => format!("#{}", l.value.as_str().unwrap_or("")),
+                Item::Pair { key, .. } => key.clone(),
+                Item::Elem(_) => "-".into(),
+            })
+            .collect()
+    };
+    assert_eq!(
+        texts(d),
+        vec![
+            "# top head",
+            "# inline a",
+            "a",
+            "# above b",
+            "b",
+            "# top level after b",
+            "e",
+            "f",
+            "#",
+            "# final comment"
+        ]
+    );
+    let Some(Value::Map(b)) = crate::tree::get(d, "b") else {
+        panic!()
+    };
+    assert_eq!(
+        texts(b),
+        vec![
+            "# inside b head",
+            "# inline c",
+            "c",
+            "d",
+            "# end of b nested"
+        ]
+    );
+    let Some(Value::List(e)) = crate::tree::get(d, "e") else {
+        panic!()
+    };
+    assert_eq!(
+        texts(e),
+        vec![
+            "# inline elem",
+            "-",
+            "# between elems",
+            "-",
+            "# end of list"
+        ]
+    );
+    roundtrip(COMMENTS);
+}
+
+#[test]
+fn comments_more() {
+    let src = "a: # key line a\n  b: 1\nc:\n# col0 before nested\n  d: 1\ne:\n- 1\n# between indentless\n- 2\n# after indentless\nf:\n  g: 1\n\n# after blank col0\nh:\n  i: 1\n    # deeper after\nj: 2\nk:\n  l: 1\n # col1 after\nm:\n  - # dash line\n    n: 1\n  - o: 1 # o inline\n    # after o\n";
+    let pr = p(src);
+    let d = &pr.tree.docs[0].items;
+    let top: Vec<String> = d
+        .iter()
+        .filter_map(|i| match i {
+            Item::Comment(l) => Some(l.value.as_str().unwrap_or("").to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        top,
+        vec![" key line a", " after indentless", " after blank col0"]
+    );
+    roundtrip(src);
+}
+
+#[test]
+fn blocks() {
+    roundtrip("a: |\n  x\n  y\n\n\nb: >-\n    folded text\nc: |+\n  keep\n\n# c\nd: |-\n  strip\ne: |2\n   sp\nf: >\n  one\n");
+    roundtrip("l:\n  - |\n    in list\n  - x\nlast: |\n  no final newline");
+    roundtrip("k: |+\n  a\n\n\n");
+}
+
+#[test]
+fn quoted() {
+    roundtrip("a: \"dq \\\" \\\\ \\t x\"\nb: 'it''s'\nc: \"\"\nd: ''\ne: \"line\\nbreak\"\nf: plain # c\ng: \"é ü 日本\"\nüñí: ☃\n");
+}
+
+#[test]
+fn flows() {
+    roundtrip("a: {b: 1, c: [x, \"y\", z z, '#q']}\nd: [1, 2.5, true]\ne: []\nf: {}\n");
+    // Single quotes that were not needed in flow context are lost.
+    let out = roundtrip_opt("a: ['z z']\n", false);
+    assert!(out.contains("a: ['ENC["), "{out}");
+    roundtrip("{a: 1, b: [x, yy]}\n");
+    roundtrip("{}\n");
+}
+
+#[test]
+fn crlf_and_final_newline() {
+    roundtrip("a: 1\r\nb:\r\n  c: x # hi\r\n  d: |\r\n    blk\r\n# end\r\n");
+    roundtrip("a: 1\nb: x");
+    roundtrip("a: 1\nb: x # c");
+    roundtrip("a: 1\n# end");
+    roundtrip("\u{FEFF}a: 1\n");
+}
+
+#[test]
+fn multidoc() {
+    let out = roundtrip("a: 1\n# before sep\n---\n# after sep\nb:\n- x\n-   y: 1\n    z: 2\n...\n# after dots\n--- # on sep\nc: 1\n");
+    assert_eq!(out.matches("sops:").count(), 3, "{out}");
+    roundtrip("---\na: 1\n---\n---\nb: 2\n");
+}
+
+#[test]
+fn aliases() {
+    let src = "base: &b\n  x: 1\n  y: two\nother: *b\nmerged:\n  <<: *b\n  z: 3\ns: &s val\nt: *s\nl: &l [1, 2]\nm: *l\n";
+    let pr = p(src);
+    let d = &pr.tree.docs[0].items;
+    let Some(Value::Map(o)) = crate::tree::get(d, "other") else {
+        panic!()
+    };
+    assert_eq!(o.len(), 2);
+    let Some(Value::Map(m)) = crate::tree::get(d, "merged") else {
+        panic!()
+    };
+    assert!(matches!(crate::tree::get(m, "<<"), Some(Value::Map(_))));
+    roundtrip_opt(src, false);
+}
+
+#[test]
+fn metadata_replace_and_remove() {
+    let src = "a: 1\nsops:\n    version: 3.11.0\n    mac: x\n";
+    let pr = p(src);
+    assert!(pr.metadata.is_some());
+    assert_eq!(leaves(&pr).len(), 1);
+    let out = splice(lay(&pr), &pr, &[None], None, &opts()).unwrap();
+    assert_eq!(out, b"a: 1\n");
+    let out = splice(lay(&pr), &pr, &[None], Some(&meta()), &opts()).unwrap();
+    let s = String::from_utf8(out).unwrap();
+    assert!(s.starts_with("a: 1\nsops:\n    age:"), "{s}");
+    let src = "a: 1\nsops:\n    version: 3.11.0";
+    let pr = p(src);
+    assert_eq!(
+        splice(lay(&pr), &pr, &[None], None, &opts()).unwrap(),
+        b"a: 1"
+    );
+}
+
+#[test]
+fn indent_detection() {
+    let pr = p("a:\n  b: 1\n");
+    let out = splice(lay(&pr), &pr, &[None], Some(&meta()), &opts()).unwrap();
+    let s = String::from_utf8(out).unwrap();
+    assert!(
+        s.contains("sops:\n  age:\n    - recipient: age1xyz\n      enc: |\n        -----BEGIN"),
+        "{s}"
+    );
+}
+
+#[test]
+fn sops_decrypt_style() {
+    // What sops writes and what `sops decrypt` prints for it.
+    let src = "a: ENC[x]\nb: ENC[y]\nl:\n    - ENC[z]\n    - ENC[c]\nn: ENC[w]\n";
+    let pr = p(src);
+    let ch = vec![
+        Some(NewLeaf::Plain { value: Scalar::Str(secret("y")), text: secret("y") }),
+        Some(NewLeaf::Plain { value: Scalar::Str(secret("x\ny\n")), text: secret("x\ny\n") }),
+        Some(NewLeaf::Plain { value: Scalar::Str(secret("m\nn")), text: secret("m\nn") }),
+        Some(NewLeaf::Plain { value: Scalar::Comment(secret(" a comment")), text: secret(" a comment") }),
+        Some(NewLeaf::Plain { value: Scalar::Float(1.5e300), text: secret("1500000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000") }),
+    ];
+    let out = splice(lay(&pr), &pr, &ch, None, &opts()).unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "a: \"y\"\nb: |\n    x\n    y\nl:\n    - |-\n      m\n      n\n    # a comment\nn: 1.5e+300\n"
+    );
+}
+
+#[test]
+fn emit_like_sops() {
+    let pr = p("a:\n  b:\n    c: \"x\\ny\\n\"\nl:\n  - \"m\\nn\"\n  - k: \"v\\nw\"\n    k2: {z: 1}\n    k3: [1, [2, \"p\\n\\n\"]]\n    k4: []\n  - [[q]]\n  - {}\ne: \"\"\n\"n\": null\nf: 1.5e300\ng: 123456.0\nt: \"2024-01-01\"\n\"y\": \"yes\"\ns: \" lead\"\nu: \"\\U0001F389 é\"\ncolon: 'a: b'\nhash: '#x'\nkeep: \"x\\n\\n\"\nnl: \"\\n\"\n");
+    let out = String::from_utf8(emit(&pr.tree, None, &opts()).unwrap()).unwrap();
+    let want = "a:\n    b:\n        c: |\n            x\n            y\nl:\n    - |-\n      m\n      n\n    - k: |-\n        v\n        w\n      k2:\n        z: 1\n      k3:\n        - 1\n        - - 2\n          - |+\n            p\n\n      k4: []\n    - - - q\n    - {}\ne: \"\"\n\"n\": null\nf: 1.5e+300\ng: 123456\nt: \"2024-01-01\"\n\"y\": \"yes\"\ns: ' lead'\nu: \"\\U0001F389 é\"\ncolon: 'a: b'\nhash: '#x'\nkeep: |+\n    x\n\nnl: |4+\n\n";
+    assert_eq!(out, want);
+}
+
+#[test]
+fn emit_comments_and_values() {
+    let src = "# top head\na: 1 # inline a\nb:\n  # inside\n  c: x\n  # end b\ne:\n  - 1\n  # between\n  - 2\n";
+    let pr = p(src);
+    let out = String::from_utf8(emit(&pr.tree, None, &opts()).unwrap()).unwrap();
+    assert_eq!(out, "# top head\n# inline a\na: 1\nb:\n    # inside\n    c: x\n    # end b\ne:\n    - 1\n    # between\n    - 2\n");
+    let v = Value::List(vec![Item::Elem(s("a")), Item::Elem(s("b"))]);
+    assert_eq!(emit_value(&v, &opts()).unwrap(), b"- a\n- b\n");
+    let v = Value::Leaf(Leaf::new(0, Scalar::Int(42)));
+    assert_eq!(emit_value(&v, &opts()).unwrap(), b"42\n");
+}
+
+#[test]
+fn never_panics_on_garbage() {
+    for src in [
+        "{",
+        "a: [",
+        "a: *x",
+        "- - -",
+        "a: |\n",
+        ": :",
+        "? a\n: b\n",
+        "a: &x [*x]",
+        "\t",
+        "a:\n\t- b",
+        "&a a: b\n*a : c",
+        "a: !!int x",
+        "a: !!binary $$$",
+    ] {
+        let _ = parse(src.as_bytes());
+    }
+}
+
+#[test]
+fn mutations_never_panic() {
+    let corpus = [
+        COMMENTS,
+        "a: |\n  x\n  y\n\n\nb: >-\n    folded text\nc: |+\n  keep\n\n# c\n",
+        "base: &b\n  x: 1\nother: *b\nm:\n  <<: *b\nl: [1, {a: b}, 'c']\n",
+        "a: 1\r\nb:\r\n  - x # c\r\n  -   y: 1\r\n...\r\n---\r\nc: \"q\\n\"\r\n",
+    ];
+    for src in corpus {
+        let b = src.as_bytes();
+        for i in 0..b.len() {
+            for variant in 0..3 {
+                let mut m = b.to_vec();
+                match variant {
+                    0 => {
+                        m.remove(i);
+                    }
+                    1 => m.truncate(i),
+                    _ => m.insert(i, b" #-:|\n"[i % 6]),
+                }
+                if let Ok(pr) = parse(&m) {
+                    let ls = leaves(&pr);
+                    let changes: Vec<Option<NewLeaf>> = ls
+                        .iter()
+                        .map(|l| (!skip(l)).then(|| NewLeaf::Encrypted(enc_of(l.id, l))))
+                        .collect();
+                    if let Ok(out) = splice(lay(&pr), &pr, &changes, Some(&meta()), &opts()) {
+                        let _ = parse(&out);
+                    }
+                    let _ = emit(&pr.tree, None, &opts());
+                }
+            }
+        }
+    }
+}
