@@ -2,6 +2,7 @@
 //! one trait, [`KeySource`]. Stores and the cipher walk never see key types.
 
 pub mod age;
+pub mod pgp;
 
 use zeroize::Zeroizing;
 
@@ -35,7 +36,10 @@ pub struct Keyring {
 impl Default for Keyring {
     fn default() -> Self {
         Keyring {
-            sources: vec![Box::new(age::AgeSource::from_env())],
+            sources: vec![
+                Box::new(age::AgeSource::from_env()),
+                Box::new(pgp::PgpSource::from_env()),
+            ],
             decryption_order: vec![KeyKind::Age, KeyKind::Pgp],
         }
     }
