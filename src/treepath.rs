@@ -46,7 +46,7 @@ fn describe(step: &Step) -> String {
 }
 
 /// Follow `steps` from a document's top-level items. Comments are skipped when indexing lists.
-pub fn lookup<'a>(items: &'a [Item], steps: &[Step]) -> Result<Value, String> {
+pub fn lookup(items: &[Item], steps: &[Step]) -> Result<Value, String> {
     let mut current = Value::Map(items.to_vec());
     for step in steps {
         let next = match (&current, step) {

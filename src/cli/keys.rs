@@ -108,7 +108,7 @@ pub struct UpdateKeysArgs {
 #[derive(Subcommand, Debug, Clone)]
 pub enum GroupsCommand {
     /// Add a key group to a file
-    Add(GroupsAddArgs),
+    Add(Box<GroupsAddArgs>),
     /// Delete the key group at INDEX (0-based) from a file
     Delete(GroupsDeleteArgs),
 }
@@ -389,6 +389,7 @@ fn confirm() -> CliResult<bool> {
 pub fn groups(global: &GlobalArgs, cmd: GroupsCommand) -> CliResult<()> {
     match cmd {
         GroupsCommand::Add(a) => {
+            let a = *a;
             let io = IoArgs {
                 file: Some(a.file.clone()),
                 in_place: a.in_place,
