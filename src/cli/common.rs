@@ -288,6 +288,19 @@ pub fn now() -> String {
     format_go_time(t.replace_nanosecond(0).unwrap_or(t))
 }
 
+/// Write to standard output; a closed pipe (`| head`) is not an error.
+pub fn write_stdout(bytes: &[u8]) -> CliResult<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::new(
+            codes::WRITE_OUTPUT,
+            format!("Could not write output: {e}"),
+        )),
+    }
+}
+
 /// Where a command's result goes.
 pub fn write_output(io: &IoArgs, input: &Input, bytes: &[u8]) -> CliResult<()> {
     let target = if io.in_place {
@@ -296,14 +309,7 @@ pub fn write_output(io: &IoArgs, input: &Input, bytes: &[u8]) -> CliResult<()> {
         io.output.clone()
     };
     match target {
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(bytes)
-                .and_then(|_| out.flush())
-                .map_err(|e| {
-                    CliError::new(codes::WRITE_OUTPUT, format!("Could not write output: {e}"))
-                })
-        }
+        None => write_stdout(bytes),
         Some(path) => write_atomic(&path, bytes).map_err(|e| {
             CliError::new(
                 codes::WRITE_OUTPUT,

@@ -46,16 +46,10 @@ pub struct RotateKeyFlags {
     pub add_hckms: Option<String>,
     #[arg(long, value_name = "IDS")]
     pub rm_hckms: Option<String>,
-    /// AWS profile for added KMS keys
-    #[arg(long, value_name = "PROFILE")]
-    pub aws_profile: Option<String>,
-    /// KMS encryption context for added KMS keys
-    #[arg(long, value_name = "CONTEXT")]
-    pub encryption_context: Option<String>,
 }
 
 impl RotateKeyFlags {
-    fn as_key_flags(&self, add: bool) -> KeyFlags {
+    fn as_key_flags(&self, add: bool, extra: &KmsExtras) -> KeyFlags {
         let pick = |a: &Option<String>, r: &Option<String>| if add { a.clone() } else { r.clone() };
         KeyFlags {
             age: pick(&self.add_age, &self.rm_age),
@@ -65,16 +59,32 @@ impl RotateKeyFlags {
             azure_kv: pick(&self.add_azure_kv, &self.rm_azure_kv),
             hc_vault_transit: pick(&self.add_hc_vault_transit, &self.rm_hc_vault_transit),
             hckms: pick(&self.add_hckms, &self.rm_hckms),
-            aws_profile: self.aws_profile.clone(),
-            encryption_context: self.encryption_context.clone(),
+            aws_profile: extra.aws_profile.clone(),
+            encryption_context: extra.encryption_context.clone(),
             shamir_secret_sharing_threshold: None,
         }
     }
 
     fn any(&self) -> bool {
-        !keys_from_flags(&self.as_key_flags(true)).unwrap_or_default().is_empty()
-            || !keys_from_flags(&self.as_key_flags(false)).unwrap_or_default().is_empty()
+        let none = KmsExtras::default();
+        !keys_from_flags(&self.as_key_flags(true, &none))
+            .unwrap_or_default()
+            .is_empty()
+            || !keys_from_flags(&self.as_key_flags(false, &none))
+                .unwrap_or_default()
+                .is_empty()
     }
+}
+
+/// KMS settings for keys added by `rotate`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct KmsExtras {
+    /// AWS profile for added KMS keys
+    #[arg(long, value_name = "PROFILE")]
+    pub aws_profile: Option<String>,
+    /// KMS encryption context for added KMS keys
+    #[arg(long, value_name = "CONTEXT")]
+    pub encryption_context: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -85,6 +95,8 @@ pub struct RotateArgs {
     pub keys: DecryptKeyArgs,
     #[command(flatten)]
     pub change: RotateKeyFlags,
+    #[command(flatten)]
+    pub kms: KmsExtras,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -230,8 +242,8 @@ pub fn rotate(global: &GlobalArgs, args: RotateArgs) -> CliResult<()> {
     let dec = common::decrypt_parsed(&l.parsed, &l.input, &args.keys, false)?;
     let mut meta = dec.metadata.clone();
 
-    let add = keys_from_flags(&args.change.as_key_flags(true))?;
-    let remove = keys_from_flags(&args.change.as_key_flags(false))?;
+    let add = keys_from_flags(&args.change.as_key_flags(true, &args.kms))?;
+    let remove = keys_from_flags(&args.change.as_key_flags(false, &args.kms))?;
     if let Some(first) = meta.key_groups.first_mut() {
         first.extend(add);
         crate::config::dedup(first);

@@ -7,6 +7,7 @@ mod exec;
 mod encrypt;
 mod keygen;
 mod keys;
+mod legacy;
 mod set;
 
 use std::path::PathBuf;
@@ -42,7 +43,7 @@ pub mod codes {
 #[derive(Parser, Debug)]
 #[command(
     name = "sepal",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (sops 3.13.2 compatible)"),
     about = "Keep secrets encrypted inside the files you commit (sops 3.x compatible)",
     disable_help_subcommand = true
 )]
@@ -100,6 +101,45 @@ pub enum Command {
     /// Add or delete key groups
     #[command(subcommand)]
     Groups(keys::GroupsCommand),
+    /// Print a shell completion script
+    Completion(CompletionArgs),
+    /// Print the manual page (roff)
+    #[command(hide = true)]
+    Man,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CompletionArgs {
+    /// The shell
+    pub shell: clap_complete::Shell,
+}
+
+/// Parse the command line: subcommands first, then the legacy single-command form.
+pub fn parse_args(args: Vec<std::ffi::OsString>) -> Cli {
+    match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand)
+                || legacy::names_subcommand(&args)
+            {
+                e.exit();
+            }
+            match legacy::parse(&args) {
+                Ok(c) => c,
+                Err(le) => {
+                    if args.len() <= 1 {
+                        e.exit();
+                    }
+                    if le.kind() == ErrorKind::MissingRequiredArgument {
+                        eprint!("{le}");
+                        std::process::exit(i32::from(codes::NO_FILE));
+                    }
+                    le.exit()
+                }
+            }
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -166,6 +206,26 @@ pub fn run(cli: Cli) -> u8 {
         ),
         Command::Set(a) => set::run_set(&cli.global, a),
         Command::Unset(a) => set::run_unset(&cli.global, a),
+        Command::Completion(a) => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(a.shell, &mut cmd, "sepal", &mut buf);
+            common::write_stdout(&buf)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let man = clap_mangen::Man::new(Cli::command());
+            let mut buf = Vec::new();
+            man.render(&mut buf)
+                .map_err(|e| {
+                    CliError::new(
+                        codes::WRITE_OUTPUT,
+                        format!("could not write the manual page: {e}"),
+                    )
+                })
+                .and_then(|_| common::write_stdout(&buf))
+        }
         Command::Rotate(a) => keys::rotate(&cli.global, a),
         Command::Updatekeys(a) => keys::updatekeys(&cli.global, a),
         Command::Groups(c) => keys::groups(&cli.global, c),
