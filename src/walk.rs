@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use regex::Regex;
 
 use crate::crypto::cipher::{self, CipherError, DataKey, EncryptedValue};
-use crate::crypto::gotext::{canonical_bytes, parse_typed, plaintext_bytes};
+use crate::crypto::gotext::{canonical_bytes, display_text, parse_typed, plaintext_bytes};
 use crate::crypto::mac::MacHasher;
 use crate::stores::NewLeaf;
 use crate::tree::{secret, Item, Leaf, LeafId, Scalar, Tree, Value};
@@ -381,7 +381,7 @@ impl<'a> Walker<'a> {
                 .ivs
                 .insert((aad.to_string(), parsed.type_tag.clone(), plain.to_vec()), iv);
         }
-        let text = secret(String::from_utf8_lossy(&plain));
+        let text = display_text(&value, &plain);
         Ok(Some(NewLeaf::Plain { value, text }))
     }
 }
@@ -451,7 +451,7 @@ mod tests {
         match &dec.changes[5] {
             Some(NewLeaf::Plain { value, text }) => {
                 assert_eq!(value, &Scalar::Int(7));
-                assert_eq!(text.as_str(), "7");
+                assert_eq!(text.as_str(), "");
             }
             other => panic!("{other:?}"),
         }

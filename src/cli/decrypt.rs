@@ -5,7 +5,7 @@ use clap::Args;
 use super::codes;
 use super::common::{self, CliError, CliResult};
 use super::{DecryptKeyArgs, GlobalArgs, IoArgs};
-use crate::stores::{apply_changes, Format};
+use crate::stores::apply_changes;
 use crate::tree::{Scalar, Value};
 use crate::treepath;
 
@@ -42,12 +42,6 @@ pub fn run(global: &GlobalArgs, args: DecryptArgs) -> CliResult<()> {
     let dec = common::decrypt_parsed(&parsed, &input, &args.keys, args.ignore_mac)?;
 
     let out = if let Some(steps) = steps {
-        if out_format == Format::Binary {
-            return Err(CliError::new(
-                codes::GENERIC,
-                "error: --extract is not possible with binary files",
-            ));
-        }
         let tree = apply_changes(&parsed.tree, &dec.changes);
         let doc = tree.docs.first().map(|d| d.items.as_slice()).unwrap_or(&[]);
         let value = treepath::lookup(doc, &steps).map_err(|e| {

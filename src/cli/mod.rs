@@ -70,7 +70,13 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub verbose: bool,
     /// Accepted for compatibility (sepal never checks for updates)
-    #[arg(long, global = true, env = "SOPS_DISABLE_VERSION_CHECK", hide = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "SOPS_DISABLE_VERSION_CHECK",
+        hide = true,
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
     pub disable_version_check: bool,
 }
 
@@ -183,7 +189,14 @@ pub struct DecryptKeyArgs {
     #[arg(long, env = "SOPS_KEYSERVICE", value_name = "URI")]
     pub keyservice: Vec<String>,
     /// Use the keys available on this machine
-    #[arg(long, env = "SOPS_ENABLE_LOCAL_KEYSERVICE", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    #[arg(
+        long,
+        env = "SOPS_ENABLE_LOCAL_KEYSERVICE",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_name = "BOOL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub enable_local_keyservice: bool,
 }
 

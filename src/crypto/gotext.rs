@@ -24,18 +24,59 @@ pub fn canonical_bytes(value: &Scalar) -> Zeroizing<Vec<u8>> {
 
 /// The bytes to put inside a leaf's ciphertext: its source spelling when sops's parser for the
 /// type reads it back to the same value (`100.0`, `TRUE`, `1e-7`), else the canonical bytes.
+///
+/// A spelling that happens to equal sops's canonical bytes is marked, because canonical bytes
+/// mean "print the value as sops prints it" when decrypting (files sops wrote hold only canonical
+/// bytes): a float gets an `e0` exponent (`0.0000001` → `0.0000001e0`), a bool spelled `True` /
+/// `False` is stored as `T` / `F`. Go reads both to the same value; [`display_text`] undoes it.
 pub fn plaintext_bytes(leaf: &Leaf) -> Zeroizing<Vec<u8>> {
+    let canonical = canonical_bytes(&leaf.value);
     if let Some(text) = &leaf.text {
-        let ok = match (&leaf.value, parse_typed(leaf.value.type_tag().unwrap_or(""), text.as_bytes())) {
-            (Scalar::Float(a), Some(Scalar::Float(b))) => a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+        let ok = match (
+            &leaf.value,
+            parse_typed(leaf.value.type_tag().unwrap_or(""), text.as_bytes()),
+        ) {
+            (Scalar::Float(a), Some(Scalar::Float(b))) => {
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+            }
             (a @ (Scalar::Int(_) | Scalar::Bool(_)), Some(b)) => *a == b,
             _ => false,
         };
         if ok && is_go_spelling(&leaf.value, text) {
-            return Zeroizing::new(text.as_bytes().to_vec());
+            if text.as_bytes() != canonical.as_slice() {
+                return Zeroizing::new(text.as_bytes().to_vec());
+            }
+            return Zeroizing::new(match &leaf.value {
+                Scalar::Float(_) => format!("{}e0", text.as_str()).into_bytes(),
+                Scalar::Bool(true) => b"T".to_vec(),
+                Scalar::Bool(false) => b"F".to_vec(),
+                _ => canonical.to_vec(),
+            });
         }
     }
-    canonical_bytes(&leaf.value)
+    canonical
+}
+
+/// The spelling to write back for decrypted plaintext bytes: empty when the bytes are sops's
+/// canonical form (the store then prints the value as sops would), the original spelling
+/// otherwise (undoing the marks [`plaintext_bytes`] adds).
+pub fn display_text(value: &Scalar, plain: &[u8]) -> Zeroizing<String> {
+    let text = String::from_utf8_lossy(plain);
+    let canonical = canonical_bytes(value);
+    let out = match value {
+        Scalar::Float(_) | Scalar::Bool(_) | Scalar::Int(_) if plain == canonical.as_slice() => {
+            String::new()
+        }
+        Scalar::Float(_) => match text.strip_suffix("e0") {
+            Some(t) if t.as_bytes() == canonical.as_slice() => t.to_string(),
+            _ => text.into_owned(),
+        },
+        Scalar::Bool(b) if text == "T" || text == "F" => {
+            if *b { "True" } else { "False" }.to_string()
+        }
+        _ => text.into_owned(),
+    };
+    Zeroizing::new(out)
 }
 
 /// Whether Go's parser for the value's type accepts this spelling (a conservative subset).
@@ -177,6 +218,29 @@ mod tests {
         assert_eq!(&*plaintext_bytes(&leaf(Scalar::Int(1000), "1_000")), b"1000");
         assert_eq!(&*plaintext_bytes(&leaf(Scalar::Float(f64::INFINITY), ".inf")), b"+Inf");
         assert_eq!(&*plaintext_bytes(&leaf(Scalar::Int(5), "+5")), b"+5");
+    }
+
+    #[test]
+    fn canonical_spellings_are_marked_and_unmarked() {
+        for (v, t) in [
+            (Scalar::Float(1e-7), "0.0000001"),
+            (Scalar::Float(1e21), "1000000000000000000000"),
+            (Scalar::Bool(true), "True"),
+            (Scalar::Bool(false), "False"),
+            (Scalar::Float(1e-7), "1e-7"),
+            (Scalar::Bool(true), "TRUE"),
+        ] {
+            let l = leaf(v.clone(), t);
+            let stored = plaintext_bytes(&l);
+            let back = parse_typed(v.type_tag().unwrap_or(""), &stored).unwrap();
+            assert_eq!(back, v, "{t}");
+            assert_eq!(display_text(&v, &stored).as_str(), t);
+        }
+        // What sops writes (canonical) comes back empty: print as sops prints.
+        assert_eq!(display_text(&Scalar::Bool(true), b"True").as_str(), "");
+        assert_eq!(display_text(&Scalar::Float(1e-7), b"0.0000001").as_str(), "");
+        assert_eq!(display_text(&Scalar::Int(42), b"42").as_str(), "");
+        assert_eq!(display_text(&Scalar::Int(42), b"+42").as_str(), "+42");
     }
 
     #[test]
