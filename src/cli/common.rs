@@ -180,13 +180,19 @@ pub fn keyring(args: &DecryptKeyArgs) -> CliResult<Keyring> {
             CliError::new(code, e)
         })?;
     }
-    if !args.keyservice.is_empty() || !args.enable_local_keyservice {
-        return Err(CliError::new(
-            codes::GENERIC,
-            "key services are not supported by this version of sepal yet",
-        ));
+    k.local = args.enable_local_keyservice;
+    for uri in &args.keyservice {
+        k.remotes.push(connect_keyservice(uri)?);
     }
     Ok(k)
+}
+
+/// A client for the key service at `uri` (`tcp://host:port` or `unix:///path`).
+fn connect_keyservice(uri: &str) -> CliResult<Box<dyn crate::keys::RemoteKeyService>> {
+    Err(CliError::new(
+        codes::GENERIC,
+        format!("cannot use the key service {uri}: key services are not supported by this build of sepal yet"),
+    ))
 }
 
 /// A decrypted file.

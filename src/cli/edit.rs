@@ -301,7 +301,8 @@ pub fn run(global: &GlobalArgs, args: EditArgs) -> CliResult<()> {
                     &args.selection,
                     format,
                 )?;
-                encrypt_new(&parsed, &input, settings, &store, &store)?
+                let keyring = common::keyring(&args.decrypt_keys)?;
+                encrypt_new(&parsed, &input, settings, &keyring, &store, &store)?
             }
         };
         common::write_atomic(&args.file, &out).map_err(|e| {

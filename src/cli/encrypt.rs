@@ -78,6 +78,8 @@ pub struct EncryptArgs {
     pub keys: KeyFlags,
     #[command(flatten)]
     pub selection: SelectionFlags,
+    #[command(flatten)]
+    pub services: super::DecryptKeyArgs,
 }
 
 fn items(s: &Option<String>) -> Vec<String> {
@@ -176,7 +178,13 @@ pub fn new_file_settings(
         (vec![flag_group], 0)
     } else {
         match &rule {
-            Some(r) if !r.key_groups.is_empty() => (r.key_groups.clone(), r.shamir_threshold),
+            Some(r) if r.key_groups.is_empty() || r.key_groups.iter().any(|g| g.is_empty()) => {
+                return Err(CliError::new(
+                    codes::GENERIC,
+                    "Could not generate data key: [empty key group provided]",
+                ))
+            }
+            Some(r) => (r.key_groups.clone(), r.shamir_threshold),
             _ => {
                 return Err(CliError::new(
                     codes::GENERIC,
@@ -282,7 +290,8 @@ pub fn run(global: &GlobalArgs, args: EncryptArgs) -> CliResult<()> {
         &args.selection,
         in_format,
     )?;
-    let out = encrypt_new(&parsed, &input, settings, &in_store, &out_store)?;
+    let keyring = common::keyring(&args.services)?;
+    let out = encrypt_new(&parsed, &input, settings, &keyring, &in_store, &out_store)?;
     common::write_output(&args.io, &input, &out)
 }
 
@@ -309,11 +318,11 @@ pub fn encrypt_new(
     parsed: &Parsed,
     input: &Input,
     settings: NewFileSettings,
+    keyring: &Keyring,
     in_store: &crate::stores::Store,
     out_store: &crate::stores::Store,
 ) -> CliResult<Vec<u8>> {
     let data_key = DataKey::generate();
-    let keyring = Keyring::default();
     let now = common::now();
     let specs: Vec<KeyGroup> = settings
         .key_groups

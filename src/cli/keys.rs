@@ -188,7 +188,7 @@ fn data_key(keys: &DecryptKeyArgs, meta: &Metadata) -> CliResult<DataKey> {
 }
 
 /// Re-wrap `key` for `meta`'s groups (new `created_at` for keys that had none).
-fn rewrap(meta: &mut Metadata, key: &DataKey) -> CliResult<()> {
+fn rewrap(meta: &mut Metadata, key: &DataKey, keyring: &Keyring) -> CliResult<()> {
     let now = common::now();
     let specs: Vec<KeyGroup> = meta
         .key_groups
@@ -213,7 +213,7 @@ fn rewrap(meta: &mut Metadata, key: &DataKey) -> CliResult<()> {
     } else {
         meta.shamir_threshold = 0;
     }
-    meta.key_groups = Keyring::default()
+    meta.key_groups = keyring
         .wrap_data_key(key, &specs, meta.shamir_threshold)
         .map_err(|e| CliError::new(codes::GENERIC, e.0))?;
     Ok(())
@@ -253,7 +253,7 @@ pub fn rotate(global: &GlobalArgs, args: RotateArgs) -> CliResult<()> {
     }
 
     let new_key = DataKey::generate();
-    rewrap_all(&mut meta, &new_key)?;
+    rewrap_all(&mut meta, &new_key, &common::keyring(&args.keys)?)?;
     let plain = apply_changes(&l.parsed.tree, &dec.changes);
     let mut stash = dec.stash;
     let selection = meta.selection.clone().unwrap_or(Selection::All);
@@ -269,13 +269,13 @@ pub fn rotate(global: &GlobalArgs, args: RotateArgs) -> CliResult<()> {
 }
 
 /// Every key gets a fresh `enc` for the new data key.
-fn rewrap_all(meta: &mut Metadata, key: &DataKey) -> CliResult<()> {
+fn rewrap_all(meta: &mut Metadata, key: &DataKey, keyring: &Keyring) -> CliResult<()> {
     for g in &mut meta.key_groups {
         for k in g.iter_mut() {
             k.fields.remove("enc");
         }
     }
-    rewrap(meta, key)
+    rewrap(meta, key, keyring)
 }
 
 fn describe(k: &StoredKey) -> String {
@@ -362,7 +362,7 @@ pub fn updatekeys(global: &GlobalArgs, args: UpdateKeysArgs) -> CliResult<()> {
         let key = data_key(&args.keys, &l.meta)?;
         l.meta.key_groups = rule.key_groups.clone();
         l.meta.shamir_threshold = new_t;
-        rewrap(&mut l.meta, &key)?;
+        rewrap(&mut l.meta, &key, &common::keyring(&args.keys)?)?;
         let out = emit_metadata_only(&l)?;
         common::write_atomic(file, &out).map_err(|e| {
             CliError::new(
@@ -415,7 +415,7 @@ pub fn groups(global: &GlobalArgs, cmd: GroupsCommand) -> CliResult<()> {
                 l.meta.shamir_threshold = t;
             }
             check_threshold(&l.meta)?;
-            rewrap(&mut l.meta, &key)?;
+            rewrap(&mut l.meta, &key, &common::keyring(&a.keys)?)?;
             let out = emit_metadata_only(&l)?;
             common::write_output(&io, &l.input, &out)
         }
@@ -442,7 +442,7 @@ pub fn groups(global: &GlobalArgs, cmd: GroupsCommand) -> CliResult<()> {
                 l.meta.shamir_threshold = t;
             }
             check_threshold(&l.meta)?;
-            rewrap(&mut l.meta, &key)?;
+            rewrap(&mut l.meta, &key, &common::keyring(&a.keys)?)?;
             let out = emit_metadata_only(&l)?;
             common::write_output(&io, &l.input, &out)
         }

@@ -64,6 +64,7 @@ pub fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
             io: l.io,
             keys: l.keys,
             selection: l.selection,
+            services: l.decrypt_keys,
         })
     } else if l.decrypt {
         Command::Decrypt(DecryptArgs {

@@ -26,9 +26,22 @@ pub trait KeySource {
     fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError>;
 }
 
-/// All the key sources this build knows.
+/// A key service in another process or on another machine (`--keyservice`), which wraps and
+/// unwraps data keys for master keys of any kind it holds.
+pub trait RemoteKeyService {
+    /// How to name the service in messages (its URI).
+    fn name(&self) -> String;
+    fn wrap(&self, spec: &StoredKey, secret: &[u8]) -> Result<StoredKey, KeyError>;
+    fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError>;
+}
+
+/// All the key sources this build knows, and the key services to ask.
 pub struct Keyring {
     sources: Vec<Box<dyn KeySource>>,
+    /// Remote key services, tried in order after the local sources.
+    pub remotes: Vec<Box<dyn RemoteKeyService>>,
+    /// Whether the local sources are used (`--enable-local-keyservice`).
+    pub local: bool,
     /// `--decryption-order`: kinds tried first within each group, in this order.
     pub decryption_order: Vec<KeyKind>,
 }
@@ -40,6 +53,8 @@ impl Default for Keyring {
                 Box::new(age::AgeSource::from_env()),
                 Box::new(pgp::PgpSource::from_env()),
             ],
+            remotes: Vec::new(),
+            local: true,
             decryption_order: vec![KeyKind::Age, KeyKind::Pgp],
         }
     }
@@ -51,6 +66,53 @@ impl Keyring {
             sources,
             ..Keyring::default()
         }
+    }
+
+    /// Wrap with the first service (local, then remotes) that succeeds.
+    fn wrap_one(&self, spec: &StoredKey, secret: &[u8]) -> Result<StoredKey, KeyError> {
+        let mut errors = Vec::new();
+        if self.local {
+            match self.source(spec.kind).and_then(|s| s.wrap(spec, secret)) {
+                Ok(k) => return Ok(k),
+                Err(e) => errors.push(e.0),
+            }
+        }
+        for r in &self.remotes {
+            match r.wrap(spec, secret) {
+                Ok(k) => return Ok(k),
+                Err(e) => errors.push(format!("key service {}: {}", r.name(), e.0)),
+            }
+        }
+        if errors.is_empty() {
+            errors.push("no key service available (the local one is disabled)".into());
+        }
+        Err(KeyError(errors.join("; ")))
+    }
+
+    /// Unwrap with the first service (local, then remotes) that succeeds.
+    fn unwrap_one(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let mut errors = Vec::new();
+        if self.local {
+            match self.source(stored.kind).and_then(|s| s.unwrap(stored)) {
+                Ok(k) => return Ok(k),
+                Err(e) => errors.push(e.0),
+            }
+        }
+        for r in &self.remotes {
+            match r.unwrap(stored) {
+                Ok(k) => return Ok(k),
+                Err(e) => errors.push(format!("key service {}: {}", r.name(), e.0)),
+            }
+        }
+        if errors.is_empty() {
+            errors.push("no key service available (the local one is disabled)".into());
+        }
+        Err(KeyError(errors.join("\n")))
+    }
+
+    /// The local source for a kind (used by the key service server).
+    pub fn local_source(&self, kind: KeyKind) -> Result<&dyn KeySource, KeyError> {
+        self.source(kind)
     }
 
     fn source(&self, kind: KeyKind) -> Result<&dyn KeySource, KeyError> {
@@ -91,7 +153,7 @@ impl Keyring {
         for (group, secret) in groups.iter().zip(&secrets) {
             let mut g = Vec::new();
             for spec in group {
-                match self.source(spec.kind).and_then(|s| s.wrap(spec, secret)) {
+                match self.wrap_one(spec, secret) {
                     Ok(k) => g.push(k),
                     Err(e) => errors.push(format!("{}: {}", spec.id(), e.0)),
                 }
@@ -135,7 +197,7 @@ impl Keyring {
             let mut failures = Vec::new();
             let mut got = None;
             for k in keys {
-                match self.source(k.kind).and_then(|s| s.unwrap(k)) {
+                match self.unwrap_one(k) {
                     Ok(secret) => {
                         got = Some(secret);
                         break;
