@@ -87,7 +87,7 @@ mod tests {
 }
 
 /// The value a missing path creates: maps for key steps, lists for index steps.
-fn build(steps: &[Step], value: Value) -> Value {
+pub fn build(steps: &[Step], value: Value) -> Value {
     match steps.split_first() {
         None => value,
         Some((Step::Key(k), rest)) => Value::Map(vec![Item::pair(k.clone(), build(rest, value))]),

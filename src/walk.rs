@@ -9,7 +9,7 @@ use crate::crypto::cipher::{self, CipherError, DataKey, EncryptedValue};
 use crate::crypto::gotext::{canonical_bytes, display_text, parse_typed, plaintext_bytes};
 use crate::crypto::mac::MacHasher;
 use crate::stores::NewLeaf;
-use crate::tree::{secret, Item, Leaf, LeafId, Scalar, Tree, Value};
+use crate::tree::{Item, Leaf, LeafId, Scalar, Tree, Value};
 
 /// Which values are encrypted: sops allows at most one of these per file.
 #[derive(Clone, Debug)]

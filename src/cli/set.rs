@@ -168,19 +168,13 @@ pub fn change_file(
                     zeroize::Zeroizing::new(store.splice(&plain_parsed, &changes, None).map_err(dump)?)
                 }
                 _ => {
-                    let mut tree: Tree = plain_parsed.tree.clone();
-                    if let Some(doc) = tree.docs.first_mut() {
-                        treepath::set(&mut doc.items, steps, value.clone());
-                    }
-                    zeroize::Zeroizing::new(
-                        store
-                            .edit(&plain_parsed, &tree)
-                            .map_err(dump)?,
-                    )
+                    // Everything else is a text edit of the plaintext (minimal diff).
+                    zeroize::Zeroizing::new(store.set(&plain_parsed, steps, value).map_err(dump)?)
                 }
             }
         }
         Change::Unset(steps) => {
+            // The path must exist (errors worded as sops words them).
             let mut tree: Tree = plain_parsed.tree.clone();
             let result = match tree.docs.first_mut() {
                 Some(doc) => treepath::unset(&mut doc.items, steps),
@@ -192,7 +186,7 @@ pub fn change_file(
                 }
                 return Err(CliError::new(codes::GENERIC, e));
             }
-            zeroize::Zeroizing::new(store.edit(&plain_parsed, &tree).map_err(dump)?)
+            zeroize::Zeroizing::new(store.unset(&plain_parsed, steps).map_err(dump)?)
         }
     };
 

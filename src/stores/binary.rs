@@ -6,6 +6,7 @@ use zeroize::Zeroizing;
 use super::json::{self, emit_items};
 use super::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
 use crate::tree::{get, secret, Doc, Item, Leaf, Scalar, Tree, Value};
+use crate::treepath::Step;
 
 const EMIT_ERR: &str = "error emitting binary store";
 
@@ -122,6 +123,20 @@ pub fn splice(
                 }
             }
         },
+    }
+}
+
+/// `set` of `["data"]` (the whole file) as a text edit; nothing else exists in a binary file.
+pub(crate) fn set_at(layout: &Layout, steps: &[Step], value: &Value) -> Result<Option<Vec<u8>>, StoreError> {
+    let _ = layout;
+    match (steps, value) {
+        ([Step::Key(k)], Value::Leaf(l)) if k == "data" => {
+            let text = crate::crypto::gotext::canonical_bytes(&l.value);
+            Ok(Some(plain_bytes(&l.value, &String::from_utf8_lossy(&text)).to_vec()))
+        }
+        _ => Err(StoreError::new(
+            "Binary files are not structured: only the whole file, [\"data\"], can be set to a value",
+        )),
     }
 }
 

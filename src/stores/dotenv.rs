@@ -9,6 +9,7 @@ use super::json::{apply_edits, Edit};
 use super::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
 use crate::metadata::flat::{flatten, scalar_text, unflatten};
 use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value};
+use crate::treepath::Step;
 
 const PREFIX: &str = "sops_";
 
@@ -198,6 +199,89 @@ pub fn splice(
         append_lines(&mut out, &meta_lines(meta), "\n");
     }
     Ok(out.to_vec())
+}
+
+/// The line range (line break included) holding byte `pos` of `src`.
+pub(crate) fn line_range(src: &[u8], pos: usize) -> (usize, usize) {
+    let pos = pos.min(src.len());
+    let s = src[..pos].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let e = src[pos..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(src.len(), |p| pos + p + 1);
+    (s, e)
+}
+
+fn complex(key: &str) -> StoreError {
+    StoreError::new(format!("cannot use complex value in dotenv file; offending key {key}"))
+}
+
+/// The leaf of the first `key=` line.
+fn find_leaf<'a>(parsed: &'a Parsed, key: &str) -> Option<&'a Leaf> {
+    let items = &parsed.tree.docs.first()?.items;
+    items.iter().find_map(|i| match i {
+        Item::Pair { key: k, value: Value::Leaf(l) } if k == key => Some(l),
+        _ => None,
+    })
+}
+
+/// `set` as a text edit: a new `KEY=value` line at the end, or the value of the first `KEY=`
+/// line replaced. Only top-level scalars exist in dotenv files.
+pub(crate) fn set_at(
+    layout: &Layout,
+    parsed: &Parsed,
+    steps: &[Step],
+    value: &Value,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let src: &[u8] = &layout.src;
+    match steps {
+        [Step::Key(k), rest @ ..] => {
+            let Value::Leaf(new) = value else {
+                return Err(complex(k));
+            };
+            if !rest.is_empty() {
+                return Err(complex(k));
+            }
+            if k.is_empty() || k.contains(['=', '\n']) || k.starts_with('#') {
+                return Err(StoreError::new(format!("invalid dotenv key {k:?}")));
+            }
+            let text = value_text(&new.value);
+            if let Some(old) = find_leaf(parsed, k) {
+                let Some(&(start, end)) = layout.spans.get(old.id) else {
+                    return Ok(None);
+                };
+                let mut edits = vec![Edit {
+                    start,
+                    end,
+                    text: Zeroizing::new(text.as_bytes().to_vec()),
+                }];
+                return Ok(Some(apply_edits(src, &mut edits)?.to_vec()));
+            }
+            let mut out = Zeroizing::new(src.to_vec());
+            // `\n` only, so that the value reads back without a `\r` in CRLF files.
+            append_lines(&mut out, &[Zeroizing::new(format!("{k}={}", text.as_str()))], "\n");
+            Ok(Some(out.to_vec()))
+        }
+        _ => Ok(Some(src.to_vec())),
+    }
+}
+
+/// `unset` as a text edit: the first `KEY=` line removed.
+pub(crate) fn unset_at(
+    layout: &Layout,
+    parsed: &Parsed,
+    steps: &[Step],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let [Step::Key(k)] = steps else {
+        return Ok(None);
+    };
+    let src: &[u8] = &layout.src;
+    let Some(&(start, _)) = find_leaf(parsed, k).and_then(|l| layout.spans.get(l.id)) else {
+        return Ok(None);
+    };
+    let mut edits = Vec::new();
+    remove_lines(src, &[line_range(src, start)], &mut edits);
+    Ok(Some(apply_edits(src, &mut edits)?.to_vec()))
 }
 
 fn meta_lines(meta: &Value) -> Vec<Zeroizing<String>> {

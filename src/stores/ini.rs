@@ -14,6 +14,7 @@ use super::json::{apply_edits, line_of, Edit};
 use super::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
 use crate::metadata::flat::{flatten, unflatten};
 use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value};
+use crate::treepath::Step;
 
 const PARSE_PREFIX: &str = "Could not unmarshal input data: ";
 
@@ -76,6 +77,9 @@ pub struct Layout {
     /// Byte range of the `[sops]` section (header through its last key line, line break included).
     sops: Option<(usize, usize)>,
     crlf: bool,
+    /// Per section of the tree (in order): header line start (or where the implicit `DEFAULT`
+    /// section starts) and the end of its last key line (line break included).
+    sections: Vec<(usize, usize)>,
 }
 
 struct PendingComment {
@@ -298,6 +302,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
     let mut doc_items = Vec::new();
     let mut metadata = None;
     let mut sops_range = None;
+    let mut sec_ranges = Vec::new();
     // Comments right above `[sops]` are the previous section's trailing comments (that is where
     // they were before the metadata was appended).
     if let Some(k) = sections.iter().position(|s| s.name == "sops") {
@@ -318,6 +323,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
             sops_range = Some(sec.range);
             continue;
         }
+        sec_ranges.push(sec.range);
         let mut items = Vec::new();
         let push_comment =
             |items: &mut Vec<Item>, leaves: &mut Vec<LeafLoc>, c: (String, CommentLoc)| {
@@ -358,6 +364,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
             leaves,
             sops: sops_range,
             crlf,
+            sections: sec_ranges,
         }),
     })
 }
@@ -738,6 +745,180 @@ pub fn splice(
         out.extend_from_slice(block.as_bytes());
     }
     Ok(out.to_vec())
+}
+
+/// The index of the first section named `name` in the tree, and its items.
+fn find_section<'a>(parsed: &'a Parsed, name: &str) -> Option<(usize, &'a [Item])> {
+    let items = &parsed.tree.docs.first()?.items;
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Pair { key, value: Value::Map(m) } => Some((key, m)),
+            _ => None,
+        })
+        .enumerate()
+        .find(|(_, (k, _))| *k == name)
+        .map(|(n, (_, m))| (n, m.as_slice()))
+}
+
+fn key_leaf<'a>(items: &'a [Item], key: &str) -> Option<&'a Leaf> {
+    items.iter().find_map(|i| match i {
+        Item::Pair { key: k, value: Value::Leaf(l) } if k == key => Some(l),
+        _ => None,
+    })
+}
+
+/// The lines (line breaks included) of every occurrence of a key.
+fn key_lines(layout: &Layout, leaf: &Leaf) -> Option<Vec<(usize, usize)>> {
+    let LeafLoc::Value(spans) = layout.leaves.get(leaf.id)? else {
+        return None;
+    };
+    let src: &[u8] = &layout.src;
+    Some(
+        spans
+            .iter()
+            .map(|sp| {
+                let (s, _) = super::dotenv::line_range(src, sp.outer.0);
+                let (_, e) = super::dotenv::line_range(src, sp.outer.1.saturating_sub(1).max(sp.outer.0));
+                (s, e)
+            })
+            .collect(),
+    )
+}
+
+/// A `key = value` line as ini.v1 writes it (without line break), with `delim` between.
+fn key_line(key: &str, value: &Scalar, delim: &str) -> String {
+    let k = if key.contains(['"', '=', ':']) {
+        format!("`{key}`")
+    } else if key.contains('`') {
+        format!("\"\"\"{key}\"\"\"")
+    } else {
+        key.to_string()
+    };
+    let v = match value {
+        Scalar::Str(s) => s.to_string(),
+        other => val_to_string(other),
+    };
+    format!("{k}{delim}{}", quote_value(&v))
+}
+
+/// Lines inserted at line start `at` (`lines` each end with `nl`).
+fn insert_lines(src: &[u8], at: usize, lines: &str, nl: &str) -> Vec<u8> {
+    let mut out = src[..at].to_vec();
+    if at == src.len() && !src.is_empty() && !src.ends_with(b"\n") {
+        // After a last line without a line break: none after the new lines either.
+        out.extend_from_slice(nl.as_bytes());
+        out.extend_from_slice(lines.strip_suffix(nl).unwrap_or(lines).as_bytes());
+        return out;
+    }
+    out.extend_from_slice(lines.as_bytes());
+    out.extend_from_slice(&src[at..]);
+    out
+}
+
+/// `set` as a text edit: a new key line after the last key of its section, or a new section at
+/// the end of the file. Anything deeper than `[section][key]` is left to the caller.
+pub(crate) fn set_at(
+    layout: &Layout,
+    parsed: &Parsed,
+    steps: &[Step],
+    value: &Value,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let src: &[u8] = &layout.src;
+    let nl = if layout.crlf { "\r\n" } else { "\n" };
+    let valid = |k: &str| !k.is_empty() && !k.contains(['\n', '\r', ']', '[']);
+    match (steps, value) {
+        ([Step::Key(sec), Step::Key(key)], Value::Leaf(l)) if valid(sec) && valid(key) => {
+            match find_section(parsed, sec) {
+                Some((i, items)) => {
+                    if key_leaf(items, key).is_some() {
+                        return Ok(None);
+                    }
+                    let Some(&(head, end)) = layout.sections.get(i) else {
+                        return Ok(None);
+                    };
+                    // The delimiter the section's last key line uses.
+                    let last = items.iter().rev().find_map(|i| match i {
+                        Item::Pair { value: Value::Leaf(l), .. } => key_lines(layout, l),
+                        _ => None,
+                    });
+                    let delim = match last.as_deref().and_then(|v| v.last()) {
+                        Some(&(ls, le)) => {
+                            let line = &src[ls..le];
+                            match line.iter().position(|&c| c == b'=' || c == b':') {
+                                Some(p) if p > 0 && line[p - 1] == b' ' => " = ",
+                                Some(p) if line.get(p + 1) == Some(&b' ') => "= ",
+                                Some(_) => "=",
+                                None => " = ",
+                            }
+                        }
+                        None => " = ",
+                    };
+                    let at = if end > head { end } else { head };
+                    let line = format!("{}{nl}", key_line(key, &l.value, delim));
+                    Ok(Some(insert_lines(src, at.min(src.len()), &line, nl)))
+                }
+                None => {
+                    let mut block = String::new();
+                    if !src.is_empty() {
+                        block.push_str(nl);
+                    }
+                    block.push_str(&format!("[{sec}]{nl}{}{nl}", key_line(key, &l.value, " = ")));
+                    Ok(Some(insert_lines(src, src.len(), &block, nl)))
+                }
+            }
+        }
+        ([Step::Key(sec)], Value::Map(entries)) if valid(sec) && find_section(parsed, sec).is_none() => {
+            let mut block = String::new();
+            if !src.is_empty() {
+                block.push_str(nl);
+            }
+            block.push_str(&format!("[{sec}]{nl}"));
+            for e in entries {
+                match e {
+                    Item::Pair { key, value: Value::Leaf(l) } if valid(key) => {
+                        block.push_str(&key_line(key, &l.value, " = "));
+                        block.push_str(nl);
+                    }
+                    Item::Comment(_) => {}
+                    _ => return Ok(None),
+                }
+            }
+            Ok(Some(insert_lines(src, src.len(), &block, nl)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// `unset` as a text edit: a key's lines, or a section's header through its last key line.
+pub(crate) fn unset_at(
+    layout: &Layout,
+    parsed: &Parsed,
+    steps: &[Step],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let src: &[u8] = &layout.src;
+    let ranges = match steps {
+        [Step::Key(sec), Step::Key(key)] => {
+            let Some(lines) = find_section(parsed, sec)
+                .and_then(|(_, items)| key_leaf(items, key))
+                .and_then(|l| key_lines(layout, l))
+            else {
+                return Ok(None);
+            };
+            lines
+        }
+        [Step::Key(sec)] => match find_section(parsed, sec) {
+            Some((i, _)) if i > 0 => match layout.sections.get(i) {
+                Some(&r) => vec![r],
+                None => return Ok(None),
+            },
+            _ => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    let mut edits = Vec::new();
+    super::dotenv::remove_lines(src, &ranges, &mut edits);
+    Ok(Some(apply_edits(src, &mut edits)?.to_vec()))
 }
 
 /// Write key lines as ini.v1 does (aligned `=`, comments above keys).

@@ -10,6 +10,7 @@ use super::gofmt::float_json;
 use super::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
 use crate::tree::{secret, Item, Leaf, Scalar, Tree, Value};
 
+pub(crate) mod edit;
 #[cfg(test)]
 pub(crate) mod testutil;
 

@@ -10,11 +10,14 @@ pub mod dotenv;
 pub mod ini;
 pub mod json;
 pub mod yaml;
+#[cfg(test)]
+mod edit_tests;
 
 use std::fmt;
 use std::path::Path;
 
 use crate::tree::{Scalar, Secret, Tree, Value};
+use crate::treepath::Step;
 
 /// The file formats sops knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -274,11 +277,95 @@ pub fn apply_changes(tree: &Tree, changes: &Changes) -> Tree {
 }
 
 impl Store {
-    /// Write `parsed` (a plaintext file) changed into `tree` (the same tree with keys or values
-    /// added, replaced or removed by `set`/`unset`). Stores that can edit their text in place do
-    /// so; the others write the tree out as sops lays it out.
+    /// Write `parsed` (a plaintext file) changed into `tree`, laid out from scratch as sops lays
+    /// it out (the fallback of [`Store::set`] and [`Store::unset`]).
     pub fn edit(&self, parsed: &Parsed, tree: &Tree) -> Result<Vec<u8>, StoreError> {
         let _ = parsed;
         self.emit(tree, None)
+    }
+
+    /// Set the value at `steps` in a parsed plaintext file by editing its text (sops semantics:
+    /// missing maps/lists are created, an index past the end appends). `Ok(None)` when this store
+    /// cannot make the change textually.
+    pub fn set_at(
+        &self,
+        parsed: &Parsed,
+        steps: &[Step],
+        value: &Value,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        match &parsed.layout {
+            Layout::Yaml(l) => yaml::edit::set_at(l, steps, value, &self.options),
+            Layout::Json(l) => json::edit::set_at(l, steps, value, &self.options),
+            Layout::Dotenv(l) => dotenv::set_at(l, parsed, steps, value),
+            Layout::Ini(l) => ini::set_at(l, parsed, steps, value),
+            Layout::Binary(l) => binary::set_at(l, steps, value),
+        }
+    }
+
+    /// Remove the value at `steps` from a parsed plaintext file by editing its text. The path
+    /// must exist (check it on the tree first); `Ok(None)` when this store cannot make the
+    /// change textually.
+    pub fn unset_at(&self, parsed: &Parsed, steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError> {
+        match &parsed.layout {
+            Layout::Yaml(l) => yaml::edit::unset_at(l, steps),
+            Layout::Json(l) => json::edit::unset_at(l, steps),
+            Layout::Dotenv(l) => dotenv::unset_at(l, parsed, steps),
+            Layout::Ini(l) => ini::unset_at(l, parsed, steps),
+            Layout::Binary(_) => Err(StoreError::new(
+                "Binary files are not structured and unsetting a single value is not possible",
+            )),
+        }
+    }
+
+    /// `set` on a plaintext file: the text edited in place when the store can (checked by
+    /// re-parsing it), else the changed tree laid out from scratch.
+    pub fn set(&self, parsed: &Parsed, steps: &[Step], value: &Value) -> Result<Vec<u8>, StoreError> {
+        let mut expected = parsed.tree.clone();
+        if expected.docs.is_empty() {
+            expected.docs.push(crate::tree::Doc::default());
+        }
+        if let Some(doc) = expected.docs.first_mut() {
+            crate::treepath::set(&mut doc.items, steps, value.clone());
+        }
+        let attempt = self.set_at(parsed, steps, value)?;
+        self.checked(attempt, &expected)
+    }
+
+    /// `unset` on a plaintext file (see [`Store::set`]). Errors as sops words them when the path
+    /// does not exist.
+    pub fn unset(&self, parsed: &Parsed, steps: &[Step]) -> Result<Vec<u8>, StoreError> {
+        let mut expected = parsed.tree.clone();
+        match expected.docs.first_mut() {
+            Some(doc) => crate::treepath::unset(&mut doc.items, steps).map_err(StoreError::new)?,
+            None => return Err(StoreError::new("the file has no document")),
+        }
+        let attempt = self.unset_at(parsed, steps)?;
+        self.checked(attempt, &expected)
+    }
+
+    /// The edited text when it reads back as `expected` (first document, comments aside), else
+    /// `expected` laid out from scratch.
+    fn checked(&self, attempt: Option<Vec<u8>>, expected: &Tree) -> Result<Vec<u8>, StoreError> {
+        if let Some(bytes) = attempt {
+            if self.reads_as(&bytes, expected) {
+                return Ok(bytes);
+            }
+        }
+        self.emit(expected, None)
+    }
+
+    /// Does `bytes` parse to the same first document as `expected` once written by this store?
+    pub(crate) fn reads_as(&self, bytes: &[u8], expected: &Tree) -> bool {
+        let Ok(got) = self.parse(bytes) else {
+            return false;
+        };
+        let Ok(canon) = self.emit(expected, None).and_then(|b| self.parse(&b)) else {
+            return false;
+        };
+        if got.metadata.is_some() != canon.metadata.is_some() {
+            return false;
+        }
+        let first = |t: &Tree| Value::Map(t.docs.first().map(|d| d.items.clone()).unwrap_or_default());
+        crate::treepath::same_value(&first(&got.tree), &first(&canon.tree))
     }
 }

@@ -1,0 +1,485 @@
+//! `set` and `unset` as text edits of a plaintext YAML file (first document only, as sops): new
+//! entries and list elements are inserted after the last one of their collection, replaced
+//! values are re-emitted in their span, removed entries lose exactly their lines. Everything
+//! else (comments, blank lines, quoting, layout) is kept byte for byte.
+
+use super::emit::{double_quoted, indent_from, inline_scalar, Emitter};
+use super::{flow_value, read_events, Layout, Src, K, N};
+use granit_parser::ScalarStyle;
+use crate::stores::{StoreError, StoreOptions};
+use crate::tree::{secret, Item, Scalar, Value};
+use crate::treepath::{build, Step};
+
+/// How a node sits in its parent.
+#[derive(Clone, Copy)]
+enum Slot<'n> {
+    /// The top-level map of the document.
+    Root,
+    /// The value of `key` in a map whose keys sit at `col`.
+    Entry { key: &'n N, flow: bool, col: usize },
+    /// An element of a sequence (`dash` and its column for block sequences).
+    Elem { dash: usize, flow: bool, col: usize },
+}
+
+/// One replacement of `text[start..end]`.
+type Ed = (usize, usize, String);
+
+struct Ctx<'a> {
+    src: &'a Src<'a>,
+    nl: &'static str,
+    indent: usize,
+}
+
+fn is_blank(b: u8) -> bool {
+    matches!(b, b' ' | b'\t')
+}
+
+impl Ctx<'_> {
+    fn b(&self) -> &[u8] {
+        self.src.bytes()
+    }
+
+    /// End of a node without the line breaks and blanks a block scalar's span takes along.
+    fn eff_end(&self, n: &N) -> usize {
+        let b = self.b();
+        let mut e = n.end.min(b.len());
+        while e > n.start && matches!(b[e - 1], b' ' | b'\t' | b'\r' | b'\n') {
+            e -= 1;
+        }
+        e
+    }
+
+    /// Where the lines that follow a node start: after its last line, or for a block scalar
+    /// that keeps its trailing blank lines (`|+`), after those.
+    fn after_node(&self, n: &N, min: usize) -> usize {
+        let end = self.eff_end(n).max(min);
+        if let K::Scalar { style: ScalarStyle::Literal | ScalarStyle::Folded, .. } = &n.kind {
+            // The header sits on the line of the key's `:` or of the dash (`min`).
+            let b = self.b();
+            let line = &b[min.min(b.len())..self.line_text_end(min)];
+            let header = line.split(|&c| c == b'#').next().unwrap_or_default();
+            if header.contains(&b'+') && n.end > end {
+                let e = n.end.min(b.len());
+                return if e > 0 && b[e - 1] == b'\n' { e } else { self.line_after(e) };
+            }
+        }
+        self.line_after(end)
+    }
+
+    /// Is `n` the empty scalar of `key:` or `-` with nothing after it?
+    fn is_empty(n: &N) -> bool {
+        matches!(&n.kind, K::Scalar { value, .. } if value.is_empty()) && n.end <= n.start
+    }
+
+    /// Start of the line after the one holding `pos` (or the end of the text).
+    fn line_after(&self, pos: usize) -> usize {
+        let b = self.b();
+        match b[pos.min(b.len())..].iter().position(|&c| c == b'\n') {
+            Some(p) => pos + p + 1,
+            None => b.len(),
+        }
+    }
+
+    /// End of the text of the line holding `pos` (before its line break).
+    fn line_text_end(&self, pos: usize) -> usize {
+        let b = self.b();
+        let mut e = self.line_after(pos);
+        if e > 0 && b.get(e - 1) == Some(&b'\n') {
+            e -= 1;
+            if e > 0 && b[e - 1] == b'\r' {
+                e -= 1;
+            }
+        }
+        e.max(pos)
+    }
+
+    /// Is there only blank space between the start of `pos`'s line and `pos`?
+    fn first_on_line(&self, pos: usize) -> bool {
+        let ls = self.src.line_start(pos);
+        self.b()[ls..pos].iter().all(|&c| is_blank(c))
+    }
+
+    /// The `:` after a key.
+    fn colon_after(&self, key: &N) -> Option<usize> {
+        let b = self.b();
+        let mut i = key.end;
+        while i < b.len() && is_blank(b[i]) {
+            i += 1;
+        }
+        (b.get(i) == Some(&b':')).then_some(i)
+    }
+
+    /// A `# comment` in `from..to` (a `#` at its start or after blank space), up to `to`.
+    fn comment_in(&self, from: usize, to: usize) -> Option<(usize, usize)> {
+        let b = self.b();
+        let mut i = from;
+        while i < to {
+            if b[i] == b'#' && (i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n')) {
+                let mut e = to;
+                while e > i && matches!(b[e - 1], b' ' | b'\t' | b'\r') {
+                    e -= 1;
+                }
+                return Some((i, e));
+            }
+            if !is_blank(b[i]) {
+                return None;
+            }
+            i += 1;
+        }
+        None
+    }
+
+    fn with_nl(&self, s: &str) -> String {
+        if self.nl == "\n" {
+            s.to_string()
+        } else {
+            s.replace('\n', self.nl)
+        }
+    }
+
+    /// What go-yaml writes after `key:` (map at `col`) or `-` (sequence at `col`), without the
+    /// final line break.
+    fn block_after(&self, v: &Value, col: usize, in_seq: bool) -> String {
+        let mut em = Emitter::new(self.indent);
+        em.value_after(v, col, in_seq);
+        let s = em.out.strip_suffix('\n').unwrap_or(&em.out);
+        self.with_nl(s)
+    }
+
+    fn flow(v: &Value) -> String {
+        let mut s = String::new();
+        flow_value(v, &mut s);
+        s
+    }
+
+    fn key_text(k: &str, flow: bool) -> String {
+        inline_scalar(&Scalar::Str(secret(k)), flow, true).unwrap_or_else(|| double_quoted(k))
+    }
+
+    /// New lines (emitted with `\n` line breaks, each terminated) inserted at line start `at`.
+    fn lines_at(&self, at: usize, content: &str) -> Ed {
+        let b = self.b();
+        let content = self.with_nl(content);
+        if at >= b.len() && !b.is_empty() && !b.ends_with(b"\n") {
+            let body = content.strip_suffix(self.nl).unwrap_or(&content);
+            (at, at, format!("{}{body}", self.nl))
+        } else {
+            (at, at, content)
+        }
+    }
+
+    /// Replace the node in `slot` with `v`.
+    fn replace(&self, node: &N, slot: Slot, v: &Value) -> Option<Ed> {
+        let (mark, flow, col, in_seq) = match slot {
+            Slot::Root => return None,
+            Slot::Entry { key, flow, col } => (self.colon_after(key)?, flow, col, false),
+            Slot::Elem { dash, flow, col } => (dash, flow, col, true),
+        };
+        if flow {
+            if Self::is_empty(node) {
+                return Some((mark + 1, mark + 1, format!(" {}", Self::flow(v))));
+            }
+            return Some((node.start, node.end, Self::flow(v)));
+        }
+        let start = mark + 1;
+        let end = if Self::is_empty(node) {
+            start
+        } else {
+            self.eff_end(node).max(start)
+        };
+        let text = self.block_after(v, col, in_seq);
+        // Comments on the line of the `:`/`-` (when the old value started below it) and after
+        // the old value move with the new text: after its first line.
+        let mark_line_end = self.line_text_end(mark);
+        let c1 = if node.start > mark_line_end {
+            self.comment_in(start, mark_line_end)
+        } else {
+            None
+        };
+        let after_end = self.line_text_end(end);
+        let c2 = self.comment_in(end, after_end);
+        let (head, tail) = match text.find(self.nl) {
+            Some(p) => (&text[..p], &text[p..]),
+            None => (text.as_str(), ""),
+        };
+        let b = self.b();
+        let word = |(s, e): (usize, usize)| String::from_utf8_lossy(&b[s..e]).into_owned();
+        let mut t = head.to_string();
+        if let Some(c) = c1 {
+            t.push(' ');
+            t.push_str(&word(c));
+        }
+        let mut end = end;
+        if let (Some(c), false) = (c2, tail.is_empty()) {
+            t.push(' ');
+            t.push_str(&word(c));
+            end = c.1;
+        }
+        t.push_str(tail);
+        Some((start, end, t))
+    }
+
+    fn set_in(&self, node: &N, slot: Slot, flow_ctx: bool, steps: &[Step], v: &Value) -> Option<Ed> {
+        let Some((first, rest)) = steps.split_first() else {
+            return self.replace(node, slot, v);
+        };
+        match (&node.kind, first) {
+            (K::Map { flow, entries, .. }, Step::Key(k)) => {
+                let flow = *flow || flow_ctx;
+                let col = entries.first().map_or(0, |(key, _)| self.src.col(key.start));
+                for (key, val) in entries {
+                    match &key.kind {
+                        K::Scalar { value, .. } if value == k => {
+                            let s = Slot::Entry { key, flow, col };
+                            return self.set_in(val, s, flow, rest, v);
+                        }
+                        K::Scalar { .. } => {}
+                        _ => return None,
+                    }
+                }
+                self.insert_entry(node, flow, k, &build(rest, v.clone()))
+            }
+            (K::Seq { flow, elems, .. }, Step::Index(i)) => {
+                let flow = *flow || flow_ctx;
+                let col = elems.first().map_or(0, |(d, _)| self.src.col(*d));
+                match elems.get(*i) {
+                    Some((dash, e)) => {
+                        let s = Slot::Elem {
+                            dash: *dash,
+                            flow,
+                            col,
+                        };
+                        self.set_in(e, s, flow, rest, v)
+                    }
+                    None => self.append_elem(node, flow, &build(rest, v.clone())),
+                }
+            }
+            (K::Alias { .. }, _) => None,
+            (K::Map { .. }, Step::Index(_)) if matches!(slot, Slot::Root) => {
+                // sops leaves the tree alone for an index on the top-level map.
+                Some((0, 0, String::new()))
+            }
+            _ => self.replace(node, slot, &build(steps, v.clone())),
+        }
+    }
+
+    fn insert_entry(&self, map: &N, flow: bool, k: &str, v: &Value) -> Option<Ed> {
+        let K::Map { entries, .. } = &map.kind else {
+            return None;
+        };
+        if flow {
+            let entry = format!("{}: {}", Self::key_text(k, true), Self::flow(v));
+            return match entries.last() {
+                Some((lk, lv)) => {
+                    let at = lk.end.max(lv.end);
+                    Some((at, at, format!(", {entry}")))
+                }
+                None => {
+                    let close = map.end.checked_sub(1)?;
+                    (self.b().get(close) == Some(&b'}')).then_some((close, close, entry))
+                }
+            };
+        }
+        let (lk, lv) = entries.last()?;
+        let col = self.src.col(entries.first()?.0.start);
+        let mut em = Emitter::new(self.indent);
+        em.map(&[Item::pair(k, v.clone())], col, false);
+        Some(self.lines_at(self.after_node(lv, lk.end), &em.out))
+    }
+
+    fn append_elem(&self, seq: &N, flow: bool, v: &Value) -> Option<Ed> {
+        let K::Seq { elems, .. } = &seq.kind else {
+            return None;
+        };
+        if flow {
+            return match elems.last() {
+                Some((_, le)) => Some((le.end, le.end, format!(", {}", Self::flow(v)))),
+                None => {
+                    let close = seq.end.checked_sub(1)?;
+                    (self.b().get(close) == Some(&b']')).then(|| (close, close, Self::flow(v)))
+                }
+            };
+        }
+        let (ld, le) = elems.last()?;
+        let col = self.src.col(elems.first()?.0);
+        let mut em = Emitter::new(self.indent);
+        em.seq(&[Item::Elem(v.clone())], col, false);
+        Some(self.lines_at(self.after_node(le, ld + 1), &em.out))
+    }
+
+    fn unset_in(&self, node: &N, slot: Slot, flow_ctx: bool, steps: &[Step]) -> Option<Ed> {
+        let (first, rest) = steps.split_first()?;
+        match (&node.kind, first) {
+            (K::Map { flow, entries, .. }, Step::Key(k)) => {
+                let flow = *flow || flow_ctx;
+                let col = entries.first().map_or(0, |(key, _)| self.src.col(key.start));
+                let idx = entries.iter().position(
+                    |(key, _)| matches!(&key.kind, K::Scalar { value, .. } if value == k),
+                )?;
+                let (key, val) = &entries[idx];
+                if rest.is_empty() {
+                    self.remove_entry(node, slot, flow, idx)
+                } else {
+                    self.unset_in(val, Slot::Entry { key, flow, col }, flow, rest)
+                }
+            }
+            (K::Seq { flow, elems, .. }, Step::Index(i)) => {
+                let flow = *flow || flow_ctx;
+                let col = elems.first().map_or(0, |(d, _)| self.src.col(*d));
+                let (dash, e) = elems.get(*i)?;
+                if rest.is_empty() {
+                    self.remove_elem(node, slot, flow, *i)
+                } else {
+                    let s = Slot::Elem {
+                        dash: *dash,
+                        flow,
+                        col,
+                    };
+                    self.unset_in(e, s, flow, rest)
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn remove_entry(&self, map: &N, slot: Slot, flow: bool, idx: usize) -> Option<Ed> {
+        let K::Map { entries, .. } = &map.kind else {
+            return None;
+        };
+        let (k, v) = entries.get(idx)?;
+        let end = |k: &N, v: &N| k.end.max(v.end);
+        if flow {
+            return Some(if entries.len() == 1 {
+                (map.start + 1, map.end.checked_sub(1)?, String::new())
+            } else if let Some((nk, _)) = entries.get(idx + 1) {
+                (k.start, nk.start, String::new())
+            } else {
+                let (pk, pv) = entries.get(idx.checked_sub(1)?)?;
+                (end(pk, pv), end(k, v), String::new())
+            });
+        }
+        if entries.len() == 1 && !matches!(slot, Slot::Root) {
+            return self.replace(map, slot, &Value::Map(Vec::new()));
+        }
+        let last = self.eff_end(v).max(k.end);
+        if self.first_on_line(k.start) {
+            let ls = self.src.line_start(k.start);
+            return Some((ls, self.line_after(last), String::new()));
+        }
+        // The first key of a sequence element (`- k: v`): pull the next key up.
+        let (nk, _) = entries.get(idx + 1).filter(|_| idx == 0)?;
+        Some((k.start, nk.start, String::new()))
+    }
+
+    fn remove_elem(&self, seq: &N, slot: Slot, flow: bool, idx: usize) -> Option<Ed> {
+        let K::Seq { elems, .. } = &seq.kind else {
+            return None;
+        };
+        let (d, e) = elems.get(idx)?;
+        if flow {
+            return Some(if elems.len() == 1 {
+                (seq.start + 1, seq.end.checked_sub(1)?, String::new())
+            } else if let Some((_, ne)) = elems.get(idx + 1) {
+                (e.start, ne.start, String::new())
+            } else {
+                let (_, pe) = elems.get(idx.checked_sub(1)?)?;
+                (pe.end, e.end, String::new())
+            });
+        }
+        if elems.len() == 1 {
+            return self.replace(seq, slot, &Value::List(Vec::new()));
+        }
+        let last = self.eff_end(e).max(d + 1);
+        if self.first_on_line(*d) {
+            let ls = self.src.line_start(*d);
+            return Some((ls, self.line_after(last), String::new()));
+        }
+        let (nd, _) = elems.get(idx + 1).filter(|_| idx == 0)?;
+        Some((*d, *nd, String::new()))
+    }
+}
+
+/// Run `f` on the first document of the plaintext source; apply its edit.
+fn with_doc(
+    layout: &Layout,
+    options: &StoreOptions,
+    f: impl FnOnce(&Ctx, Option<&N>, usize) -> Option<Ed>,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let src_bytes: &[u8] = &layout.src;
+    let base = if src_bytes.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let text = std::str::from_utf8(&src_bytes[base..])
+        .map_err(|_| StoreError::new("invalid UTF-8 in YAML input"))?;
+    let mut line_starts = vec![0];
+    for (i, c) in text.bytes().enumerate() {
+        if c == b'\n' {
+            line_starts.push(i + 1);
+        }
+    }
+    let src = Src { text, line_starts };
+    let docs = read_events(&src)?;
+    let indent = indent_from(options.indent)?.unwrap_or(layout.indent);
+    let ctx = Ctx {
+        src: &src,
+        nl: if layout.crlf { "\r\n" } else { "\n" },
+        indent,
+    };
+    let (root, end) = match docs.first() {
+        Some(d) => (d.root.as_ref(), d.end.min(text.len())),
+        None => (None, text.len()),
+    };
+    let root = root.filter(|r| !Ctx::is_empty(r) || !matches!(r.kind, K::Scalar { .. }));
+    let Some((mut s, e, t)) = f(&ctx, root, end) else {
+        return Ok(None);
+    };
+    let b = text.as_bytes();
+    if t.is_empty() && e == b.len() && e > s && !b.ends_with(b"\n") && s > 0 && b[s - 1] == b'\n' {
+        // The last line, without a line break, removed: the line break before it goes too.
+        s -= 1;
+        if s > 0 && b[s - 1] == b'\r' {
+            s -= 1;
+        }
+    }
+    let mut out = Vec::with_capacity(src_bytes.len() + t.len());
+    out.extend_from_slice(&src_bytes[..base + s]);
+    out.extend_from_slice(t.as_bytes());
+    out.extend_from_slice(&src_bytes[base + e..]);
+    Ok(Some(out))
+}
+
+pub(crate) fn set_at(
+    layout: &Layout,
+    steps: &[Step],
+    value: &Value,
+    options: &StoreOptions,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    with_doc(layout, options, |ctx, root, doc_end| match root {
+        Some(r) if matches!(r.kind, K::Map { .. }) => ctx.set_in(r, Slot::Root, false, steps, value),
+        Some(_) => None,
+        None => match steps.split_first() {
+            Some((Step::Key(k), rest)) => {
+                // An empty document: the first key.
+                let mut em = Emitter::new(ctx.indent);
+                em.map(&[Item::pair(k.as_str(), build(rest, value.clone()))], 0, false);
+                let b = ctx.b();
+                let at = if doc_end == 0 || doc_end >= b.len() || b[doc_end - 1] == b'\n' {
+                    doc_end
+                } else {
+                    ctx.line_after(doc_end)
+                };
+                Some(ctx.lines_at(at, &em.out))
+            }
+            _ => Some((0, 0, String::new())),
+        },
+    })
+}
+
+pub(crate) fn unset_at(layout: &Layout, steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError> {
+    with_doc(layout, &StoreOptions::default(), |ctx, root, _| match root {
+        Some(r) if matches!(r.kind, K::Map { .. }) => ctx.unset_in(r, Slot::Root, false, steps),
+        _ => None,
+    })
+}
