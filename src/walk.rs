@@ -405,7 +405,7 @@ fn display_path(aad: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::{Doc, Leaf};
+    use crate::tree::{secret, Doc, Leaf};
 
     fn s(id: usize, v: &str) -> Value {
         Value::Leaf(Leaf::new(id, Scalar::Str(secret(v))))
