@@ -117,18 +117,21 @@ pub enum WalkError {
     CommentRegex { path: String },
 }
 
-/// IVs seen while decrypting, reused when the same value is encrypted again at the same path, so
-/// unchanged values keep their exact ciphertext (sops does the same).
+/// Values seen while decrypting, keyed by path, type and value (as sops keys its stash): when the
+/// same value is encrypted again at the same path, its previous plaintext bytes and IV are reused,
+/// so unchanged values keep their exact ciphertext (sops reuses the IV too). A change of spelling
+/// alone (`1.0` → `1.00`) therefore keeps the previous spelling.
 #[derive(Default)]
 pub struct Stash {
-    ivs: HashMap<(String, String, Vec<u8>), [u8; 32]>,
+    ivs: HashMap<(String, String, Vec<u8>), ([u8; 32], Vec<u8>)>,
 }
 
 impl Drop for Stash {
     fn drop(&mut self) {
         use zeroize::Zeroize;
-        for ((_, _, mut v), _) in self.ivs.drain() {
+        for ((_, _, mut v), (_, mut p)) in self.ivs.drain() {
             v.zeroize();
+            p.zeroize();
         }
     }
 }
@@ -297,14 +300,20 @@ impl<'a> Walker<'a> {
         if !selected {
             return Ok(None);
         }
-        let plain = plaintext_bytes(leaf);
+        let type_tag = leaf.value.type_tag().unwrap_or("str");
+        let stash_key = (
+            aad.to_string(),
+            type_tag.to_string(),
+            canonical_bytes(&leaf.value).to_vec(),
+        );
+        let (plain, iv) = match self.stash.ivs.get(&stash_key) {
+            Some((iv, bytes)) => (zeroize::Zeroizing::new(bytes.clone()), Some(*iv)),
+            None => (plaintext_bytes(leaf), None),
+        };
         if plain.is_empty() {
             // sops leaves empty strings and empty comments as they are.
             return Ok(None);
         }
-        let type_tag = leaf.value.type_tag().unwrap_or("str");
-        let stash_key = (aad.to_string(), type_tag.to_string(), plain.to_vec());
-        let iv = self.stash.ivs.get(&stash_key).copied();
         let enc = cipher::encrypt(self.key, &plain, type_tag, aad, iv.as_ref()).map_err(|_| {
             WalkError::Encrypt {
                 path: display_path(aad),
@@ -377,9 +386,14 @@ impl<'a> Walker<'a> {
             self.mac.feed(&canonical_bytes(&value), true);
         }
         if let Ok(iv) = <[u8; 32]>::try_from(parsed.iv.as_slice()) {
-            self.stash
-                .ivs
-                .insert((aad.to_string(), parsed.type_tag.clone(), plain.to_vec()), iv);
+            self.stash.ivs.insert(
+                (
+                    aad.to_string(),
+                    parsed.type_tag.clone(),
+                    canonical_bytes(&value).to_vec(),
+                ),
+                (iv, plain.to_vec()),
+            );
         }
         let text = display_text(&value, &plain);
         Ok(Some(NewLeaf::Plain { value, text }))

@@ -65,7 +65,8 @@ pub fn run(global: &GlobalArgs, args: DecryptArgs) -> CliResult<()> {
                 .map_err(dump_error)?,
             Value::List(_) => emit_value(&out_store, &value)?,
         }
-    } else if out_format == in_format {
+    } else if out_format == in_format && global.indent.is_none() {
+        // The file's own layout, byte for byte; `--indent` asks for sops's layout instead.
         in_store
             .splice(&parsed, &dec.changes, None)
             .map_err(dump_error)?

@@ -206,12 +206,8 @@ fn rewrap(meta: &mut Metadata, key: &DataKey, keyring: &Keyring) -> CliResult<()
                 .collect()
         })
         .collect();
-    if meta.key_groups.len() > 1 {
-        if meta.shamir_threshold == 0 {
-            meta.shamir_threshold = meta.key_groups.len();
-        }
-    } else {
-        meta.shamir_threshold = 0;
+    if meta.key_groups.len() > 1 && meta.shamir_threshold == 0 {
+        meta.shamir_threshold = meta.key_groups.len();
     }
     meta.key_groups = keyring
         .wrap_data_key(key, &specs, meta.shamir_threshold)
@@ -238,7 +234,13 @@ pub fn rotate(global: &GlobalArgs, args: RotateArgs) -> CliResult<()> {
             ));
         }
     }
-    let mut l = load(global, &args.io)?;
+    let mut l = load(global, &args.io).map_err(|e| {
+        if e.code == codes::NO_FILE {
+            CliError::new(codes::READ_INPUT, format!("Error reading file: {}", e.message))
+        } else {
+            e
+        }
+    })?;
     let dec = common::decrypt_parsed(&l.parsed, &l.input, &args.keys, false)?;
     let mut meta = dec.metadata.clone();
 
@@ -450,7 +452,7 @@ pub fn groups(global: &GlobalArgs, cmd: GroupsCommand) -> CliResult<()> {
 }
 
 fn check_threshold(meta: &Metadata) -> CliResult<()> {
-    if meta.key_groups.len() > 1 && meta.key_groups.len() < meta.shamir_threshold {
+    if meta.key_groups.len() < meta.shamir_threshold {
         return Err(CliError::new(
             codes::GENERIC,
             format!(
