@@ -267,6 +267,68 @@ pub(crate) fn single_quoted(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// A character that a quoted scalar must escape: controls (tab included), line breaks, the BOM
+/// and the non-characters YAML excludes.
+fn needs_escape(c: char) -> bool {
+    c.is_control() || is_break(c) || matches!(c, '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}')
+}
+
+/// Double-quoted with as few escapes as possible: only `"`, `\` and the characters of
+/// [`needs_escape`]; every other character (non-ASCII and emoji included) is written raw.
+pub(crate) fn double_quoted_min(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' || needs_escape(c) {
+            let mut buf = [0u8; 4];
+            let one = double_quoted(c.encode_utf8(&mut buf));
+            out.push_str(&one[1..one.len() - 1]);
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Whether `s` can be written single-quoted on one line (no character needs an escape).
+pub(crate) fn single_ok(s: &str) -> bool {
+    !s.chars().any(|c| c != '\t' && needs_escape(c))
+}
+
+/// Whether `s` can be written as a plain scalar (in flow context when `flow`) and read back as
+/// the same string, whatever go-yaml would choose.
+pub(crate) fn plain_ok(s: &str, flow: bool) -> bool {
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
+    let second = s.chars().nth(1);
+    let blank = |c: char| c == ' ' || c == '\t';
+    if blank(first) || s.ends_with([' ', '\t', ':']) {
+        return false;
+    }
+    if s.chars().any(|c| c != '\t' && needs_escape(c)) {
+        return false;
+    }
+    if s.starts_with("---") || s.starts_with("...") {
+        return false;
+    }
+    let indicator = match first {
+        '-' | '?' | ':' => second.is_none_or(|c| blank(c) || (flow && ",[]{}".contains(c))),
+        _ => ",[]{}#&*!|>'\"%@`".contains(first),
+    };
+    if indicator {
+        return false;
+    }
+    if s.contains(": ") || s.contains(":\t") || s.contains(" #") || s.contains("\t#") {
+        return false;
+    }
+    if flow && s.contains([',', '[', ']', '{', '}', ':']) {
+        return false;
+    }
+    matches!(resolve_plain(s), Resolved::Str) && s != "<<"
+}
+
 /// Chomping indicator for a block scalar value.
 pub(crate) fn chomp(s: &str) -> &'static str {
     if !s.ends_with('\n') {
@@ -385,6 +447,12 @@ impl Emitter {
                 } else {
                     String::new()
                 };
+                if hint.is_empty() && t.starts_with('\t') {
+                    // sops encodes each value on its own, and go-yaml cannot read back a literal
+                    // block whose first line starts with a tab: the value comes out as null.
+                    self.out.push_str(" null\n");
+                    return;
+                }
                 self.out.push_str(" |");
                 self.out.push_str(&hint);
                 self.out.push_str(chomp(t));
@@ -434,7 +502,7 @@ impl Emitter {
     }
 
     /// A value after `key:` (map at `col`) or after `-` (sequence at `col`, `in_seq`).
-    fn value_after(&mut self, value: &Value, col: usize, in_seq: bool) {
+    pub(crate) fn value_after(&mut self, value: &Value, col: usize, in_seq: bool) {
         let child = if in_seq {
             col + 2
         } else {

@@ -11,6 +11,7 @@
 //! next token belongs to the innermost container of the content before it (a "foot" comment),
 //! otherwise to the container of the next token (a "head" comment).
 
+pub(crate) mod edit;
 mod emit;
 mod resolve;
 #[cfg(test)]
@@ -22,8 +23,8 @@ use granit_parser::{Event, Options, Parser, Placement, ScalarStyle, StructureSty
 use zeroize::Zeroizing;
 
 use self::emit::{
-    chomp, double_quoted, indent_from, inline_scalar, literal_body, pick_style, single_quoted,
-    Emitter, Sty,
+    chomp, double_quoted, double_quoted_min, indent_from, inline_scalar, literal_body, pick_style,
+    plain_ok, single_ok, single_quoted, Emitter, Sty,
 };
 use self::resolve::{parse_timestamp, resolve_plain, Resolved};
 use super::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
@@ -55,6 +56,14 @@ struct ScalarSpan {
     /// The dash, when the scalar is directly an element of a block sequence.
     dash: Option<usize>,
     block: Option<BlockSpan>,
+    /// The node is tagged `!!str`. On an `ENC[...]` token (only sepal writes it) it marks a
+    /// string to write back as it was, not as go-yaml would (see [`Writer::write_plain`]).
+    str_tag: bool,
+    /// The token is an `ENC[...]` string: a new ciphertext keeps its form (style and tag).
+    is_enc: bool,
+    /// A plain string that go-yaml would quote but that reads back the same plain (`yes`,
+    /// `1:20`, `🔑`): its ciphertext gets the `!!str` mark.
+    keep_plain: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -72,6 +81,10 @@ struct BlockSpan {
     trailing_blanks: usize,
     /// Whether there is a non-blank content line (else `content_end == content_start`).
     has_content: bool,
+    /// The header has go-yaml's indentation indicator (its indentation step, where the content
+    /// sits elsewhere) for a string go-yaml writes that way: encrypted as an inline token, so
+    /// that decrypting writes it as go-yaml does again.
+    goyaml: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -219,7 +232,134 @@ impl Src<'_> {
 const MAX_NODES: usize = 2_000_000;
 
 /// Read the events into raw documents.
+///
+/// go-yaml (hence sops) writes the indentation indicator of a block scalar as its indentation
+/// step even where the content is not that far from the parent node (`- |4-` with the content two
+/// columns after the dash), which YAML parsers, go-yaml included, refuse. When the source does not
+/// parse, such headers are read with the indicator the content actually has (same byte length,
+/// so every offset stays valid for the original bytes).
 fn read_events(src: &Src) -> Result<Vec<RawDoc>, StoreError> {
+    match read_events_in(src) {
+        Ok(docs) => Ok(docs),
+        Err(e) => {
+            let Some(text) = fix_goyaml_indicators(src) else {
+                return Err(e);
+            };
+            let fixed = Src {
+                text: &text,
+                line_starts: src.line_starts.clone(),
+            };
+            read_events_in(&fixed).map_err(|_| e)
+        }
+    }
+}
+
+/// The source with go-yaml's block scalar indentation indicators replaced by the ones the content
+/// has (see [`read_events`]); `None` when there is none to replace.
+fn fix_goyaml_indicators(src: &Src) -> Option<String> {
+    let b = src.bytes();
+    let mut out = b.to_vec();
+    let mut changed = false;
+    let line_end = |ls: usize| {
+        b[ls..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(b.len(), |p| ls + p)
+    };
+    let indent_of = |ls: usize, le: usize| {
+        let n = b[ls..le].iter().take_while(|&&c| c == b' ').count();
+        // A tab after the indentation is content.
+        let blank = b[ls + n..le].iter().all(|&c| c == b'\r');
+        (n, blank)
+    };
+    for (li, &ls) in src.line_starts.iter().enumerate() {
+        let le = line_end(ls);
+        let line = &b[ls..le];
+        let end = line
+            .iter()
+            .rposition(|c| !matches!(c, b' ' | b'\t' | b'\r'))
+            .map_or(0, |i| i + 1);
+        let ws = line[..end]
+            .iter()
+            .rposition(|&c| c == b' ')
+            .map_or(0, |i| i + 1);
+        let word = &line[ws..end];
+        // `|4-`, `|-4`, `>4`, ...
+        let Some(dpos) = word.iter().position(u8::is_ascii_digit) else {
+            continue;
+        };
+        let ok_word = matches!(word.first(), Some(b'|' | b'>'))
+            && word.len() <= 3
+            && word[1..]
+                .iter()
+                .all(|c| matches!(c, b'1'..=b'9' | b'+' | b'-'));
+        if !ok_word {
+            continue;
+        }
+        let digit = usize::from(word[dpos] - b'0');
+        // What precedes the header: dashes, then a key and `:`, or node properties.
+        let mut i = line.iter().take_while(|&&c| c == b' ').count();
+        let mut dash = None;
+        while i + 1 < ws && line[i] == b'-' && line[i + 1] == b' ' {
+            dash = Some(i);
+            i += 1;
+            while i < ws && line[i] == b' ' {
+                i += 1;
+            }
+        }
+        let before = &line[i..ws];
+        let props_only = before
+            .split(|&c| c == b' ')
+            .all(|w| w.is_empty() || matches!(w[0], b'&' | b'!'));
+        let (parent, content) = match dash {
+            Some(d) if props_only => (d, d + 2),
+            _ if before.windows(2).any(|w| w == b": ") => {
+                (i, digit * ((i + digit) / digit.max(1)))
+            }
+            _ => continue,
+        };
+        let Some(want) = content.checked_sub(parent).filter(|w| (1..=9).contains(w)) else {
+            continue;
+        };
+        if want == digit {
+            continue;
+        }
+        // The content lines: every non-blank one at `content` or deeper, until a line at the
+        // parent's column or less; at least one shallower than the indicator says.
+        let mut under = false;
+        let mut fits = true;
+        for &ns in &src.line_starts[li + 1..] {
+            let ne = line_end(ns);
+            let (n, blank) = indent_of(ns, ne);
+            if blank {
+                continue;
+            }
+            if n <= parent {
+                break;
+            }
+            if n < content {
+                fits = false;
+                break;
+            }
+            if n < parent + digit {
+                under = true;
+            }
+        }
+        if under && fits {
+            if let Some(slot) = out.get_mut(ls + ws + dpos) {
+                // `want` is 1..=9.
+                *slot = b'0' + want as u8;
+                changed = true;
+            }
+        }
+    }
+    if !changed {
+        return None;
+    }
+    String::from_utf8(out).ok()
+}
+
+fn read_events_in(src: &Src) -> Result<Vec<RawDoc>, StoreError> {
     let mut opts = Options::default();
     opts.emit_anchor_events = true;
     let parser = Parser::new_from_str_with_options(src.text, opts);
@@ -826,7 +966,8 @@ impl Conv<'_> {
             }
             i += 1;
         }
-        if i >= limit {
+        // Without content lines the token starts at the header itself.
+        if i > limit || !matches!(b.get(i), Some(b'|' | b'>')) {
             return None;
         }
         let header_start = i;
@@ -839,7 +980,15 @@ impl Conv<'_> {
             i += 1;
         }
         let content_start = (i + 1).min(b.len());
-        let span_end = n.end.max(content_start);
+        let mut span_end = n.end.max(content_start).min(b.len());
+        // The scanner's span may take in the indentation of the next line: end at its start.
+        let last_ls = b[..span_end]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |p| p + 1);
+        if last_ls >= content_start && b[last_ls..span_end].iter().all(|&c| c == b' ') {
+            span_end = last_ls;
+        }
         // Last non-blank line in [content_start, span_end).
         let mut content_end = content_start;
         let mut trailing = 0;
@@ -850,9 +999,10 @@ impl Conv<'_> {
                 .iter()
                 .position(|&c| c == b'\n')
                 .map_or(span_end, |p| ls + p + 1);
+            // A tab after the indentation is content.
             let blank = b[ls..le]
                 .iter()
-                .all(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'));
+                .all(|c| matches!(c, b' ' | b'\r' | b'\n'));
             if blank {
                 if le > ls && b[le - 1] == b'\n' {
                     trailing += 1;
@@ -875,7 +1025,16 @@ impl Conv<'_> {
             if vstart >= content_start && vstart < span_end && content_end > content_start {
                 self.src.col(vstart)
             } else {
-                let step = 2;
+                // No content line: where the header's indicator puts it (for a map value; go-yaml
+                // puts a sequence element's two columns after the dash).
+                let digit = b[header_start..header_end]
+                    .iter()
+                    .find(|c| c.is_ascii_digit())
+                    .map(|d| usize::from(d - b'0'));
+                let step = match digit {
+                    Some(d) if ctx.dash.is_none() && d > 0 => d,
+                    _ => 2,
+                };
                 ctx.owner_col + step
             };
         Some(BlockSpan {
@@ -887,7 +1046,39 @@ impl Conv<'_> {
             content_col,
             trailing_blanks: trailing,
             has_content,
+            goyaml: false,
         })
+    }
+
+    /// Whether a block scalar's header is go-yaml's for this string (see [`BlockSpan::goyaml`]):
+    /// its indicator is the indentation step while the content sits where go-yaml puts it, at
+    /// another distance from the parent node.
+    fn goyaml_header(&self, b: &BlockSpan, value: &str, ctx: Ctx) -> bool {
+        let header = self.src.bytes().get(b.header_start..b.header_end).unwrap_or(&[]);
+        let Some(step) = header
+            .iter()
+            .find(|c| c.is_ascii_digit())
+            .map(|d| usize::from(d - b'0'))
+            .filter(|d| *d > 0)
+        else {
+            return false;
+        };
+        let col = match ctx.dash {
+            Some(_) => ctx.owner_col + 2,
+            None => step * ((ctx.owner_col + step) / step),
+        };
+        let tail = self.src.bytes().get(b.header_end..b.content_start).unwrap_or(&[]);
+        let lines_ok = if b.has_content {
+            b.trailing_blanks == 0 || header.contains(&b'+')
+        } else {
+            value.bytes().all(|c| c == b'\n')
+        };
+        b.content_col == col
+            && b.content_col != ctx.owner_col + step
+            && lines_ok
+            && tail.iter().all(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+            && value.starts_with([' ', '\n'])
+            && pick_style(value, Sty::Plain, false, false) == Sty::Literal
     }
 
     fn leaf_of_scalar(
@@ -920,15 +1111,30 @@ impl Conv<'_> {
                 owner_col: ctx.owner_col,
                 dash: ctx.dash,
                 block: None,
+                str_tag: false,
+                is_enc: false,
+                keep_plain: false,
             })
         } else {
             let st = sty_of(*style);
-            let block = if matches!(st, Sty::Literal | Sty::Folded) {
+            let mut block = if matches!(st, Sty::Literal | Sty::Folded) {
                 self.block_span(n, ctx)
             } else {
                 None
             };
+            let is_str = matches!(scalar, Scalar::Str(_));
+            if let Some(b) = block.as_mut().filter(|_| is_str && !ctx.flow) {
+                b.goyaml = self.goyaml_header(b, value, ctx);
+            }
+            let str_tag = matches!(tag, CoreTag::Core(t) if t == "str");
+            let keep_plain = is_str
+                && st == Sty::Plain
+                && pick_style(value, Sty::Plain, ctx.flow, false) != Sty::Plain
+                && plain_ok(value, ctx.flow);
             LeafSpan::Scalar(ScalarSpan {
+                str_tag,
+                is_enc: is_str && value.starts_with("ENC[") && value.ends_with(']'),
+                keep_plain,
                 start: *vstart,
                 end: n.end.max(*vstart),
                 tag_start: n.tag_start.filter(|t| *t < *vstart),
@@ -1626,6 +1832,17 @@ impl Writer<'_> {
         }
     }
 
+    /// The indentation indicator of a block scalar's header, if it has one.
+    fn header_digit(&self, sp: &ScalarSpan) -> Option<usize> {
+        let b = sp.block.as_ref()?;
+        self.src
+            .get(b.header_start..b.header_end)?
+            .iter()
+            .find(|c| c.is_ascii_digit())
+            .map(|d| usize::from(d - b'0'))
+            .filter(|d| *d > 0)
+    }
+
     fn write_block(&self, sp: &ScalarSpan, tok_start: usize, s: &str, style: Sty, ed: &mut Edits) {
         let (col, had_block) = match &sp.block {
             Some(b) => (b.content_col, true),
@@ -1646,12 +1863,26 @@ impl Writer<'_> {
         } else {
             style
         };
-        let ind = if s.starts_with(' ') || s.starts_with('\n') {
+        // An indentation indicator when the first line starts with a blank or is empty. From an
+        // inline token (sops's), go-yaml's: the indentation step, wherever the content is. From a
+        // block, and before a tab (go-yaml writes null there), the content's real distance.
+        let ind = if s.starts_with([' ', '\n', '\t']) {
             let rel = col.saturating_sub(sp.owner_col);
-            if !(1..=9).contains(&rel) {
+            if !had_block && !s.starts_with('\t') && (1..=9).contains(&self.indent) {
+                self.indent.to_string()
+            } else if (1..=9).contains(&rel) {
+                rel.to_string()
+            } else {
                 return self.replace_token(sp, tok_start, double_quoted(s), ed);
             }
-            rel.to_string()
+        } else if had_block && self.header_digit(sp).is_some() {
+            // An explicit indicator is kept (when it is the content's distance).
+            let rel = col.saturating_sub(sp.owner_col);
+            if (1..=9).contains(&rel) {
+                rel.to_string()
+            } else {
+                String::new()
+            }
         } else {
             String::new()
         };
@@ -1699,10 +1930,8 @@ impl Writer<'_> {
                 for _ in 0..body_lines_trailing.saturating_sub(1) {
                     text.push_str(self.nl);
                 }
-                // The token's line break follows; an empty body needs nothing more.
-                if body.is_empty() && text.ends_with(self.nl) {
-                    text.truncate(text.len() - self.nl.len());
-                }
+                // The token's line break follows: it ends the last empty line of a body made of
+                // line breaks only.
                 ed.push(tok_start, sp.end, text);
             }
         }
@@ -1710,10 +1939,49 @@ impl Writer<'_> {
 
     fn write_encrypted(&self, sp: &ScalarSpan, enc: &str, ed: &mut Edits) {
         let tok_start = sp.tag_start.unwrap_or(sp.start).min(sp.start);
+        if sp.is_enc && sp.block.is_none() {
+            // A new ciphertext in place of one (rotate, updatekeys): same style, tag kept.
+            let t = match sp.style {
+                Sty::Double => double_quoted(enc),
+                Sty::Single => single_quoted(enc),
+                _ if sp.flow => single_quoted(enc),
+                _ => enc.to_string(),
+            };
+            return ed.push(sp.start, sp.end, t);
+        }
+        // sops writes plain tokens, which mean "print as go-yaml does". The forms only sepal
+        // writes keep the original style: quotes as they were (in flow context, where the token
+        // must be quoted, `!!str "..."` for single quotes), `!!str` for a plain string that
+        // go-yaml would quote.
         match (&sp.block, sp.style) {
+            (Some(b), _) if b.goyaml => {
+                // go-yaml's own block: an inline token, written back as go-yaml writes it.
+                // With blank lines at the end: through the last line break of them.
+                let blanks = !b.has_content || b.trailing_blanks > 0;
+                let end = if !blanks {
+                    b.content_end
+                } else {
+                    self.src
+                        .get(..b.span_end)
+                        .and_then(|s| s.iter().rposition(|&c| c == b'\n'))
+                        .map_or(b.header_end, |p| p + 1)
+                        .max(b.header_end)
+                };
+                let mut t = enc.to_string();
+                if blanks && end > b.header_end {
+                    t.push_str(self.nl);
+                }
+                ed.push(b.header_start, end, t)
+            }
             (Some(b), _) => {
                 let ind = self.src.get(b.header_start).copied().unwrap_or(b'|') as char;
-                ed.push(b.header_start, b.header_end, format!("{ind}-"));
+                // An explicit indicator that is the content's distance stays.
+                let digit = self
+                    .header_digit(sp)
+                    .filter(|d| sp.owner_col + d == b.content_col)
+                    .map(|d| d.to_string())
+                    .unwrap_or_default();
+                ed.push(b.header_start, b.header_end, format!("{ind}{digit}-"));
                 let content = format!("{}{}", " ".repeat(b.content_col), enc);
                 if b.has_content {
                     ed.push(b.content_start, b.content_end, content);
@@ -1725,10 +1993,20 @@ impl Writer<'_> {
                     );
                 }
             }
+            (None, Sty::Single) if sp.flow => {
+                ed.push(tok_start, sp.end, format!("!!str {}", double_quoted(enc)))
+            }
             (None, Sty::Single) => ed.push(tok_start, sp.end, single_quoted(enc)),
             (None, Sty::Double) => ed.push(tok_start, sp.end, double_quoted(enc)),
-            (None, _) if sp.flow => ed.push(tok_start, sp.end, single_quoted(enc)),
-            (None, _) => ed.push(tok_start, sp.end, enc.to_string()),
+            (None, _) => {
+                let tag = if sp.keep_plain { "!!str " } else { "" };
+                let t = if sp.flow {
+                    single_quoted(enc)
+                } else {
+                    enc.to_string()
+                };
+                ed.push(tok_start, sp.end, format!("{tag}{t}"))
+            }
         }
     }
 
@@ -1736,14 +2014,41 @@ impl Writer<'_> {
         let tok_start = sp.tag_start.unwrap_or(sp.start).min(sp.start);
         match value {
             Scalar::Str(s) => {
-                // In flow context a plain token had to be quoted when encrypted (single quotes,
-                // as go-yaml would): give it back go-yaml's plain choice.
+                // The forms of [`Writer::write_encrypted`]: a tagged plain token (tagged single
+                // quotes in flow context) was a plain string, a quoted one (tagged double quotes
+                // in flow context for single) kept its quotes, escaping only what must be.
+                let inline = sp.block.is_none();
+                let tagged = sp.str_tag && inline;
+                let (plain, single, double) = if sp.flow {
+                    (
+                        tagged && sp.style == Sty::Single,
+                        tagged && sp.style == Sty::Double,
+                        !tagged && sp.style == Sty::Double,
+                    )
+                } else {
+                    (
+                        tagged && sp.style == Sty::Plain,
+                        inline && sp.style == Sty::Single,
+                        inline && sp.style == Sty::Double,
+                    )
+                };
+                if plain && plain_ok(s, sp.flow) {
+                    return self.replace_token(sp, tok_start, s.to_string(), ed);
+                }
+                if single && single_ok(s) {
+                    return self.replace_token(sp, tok_start, single_quoted(s), ed);
+                }
+                if single || double {
+                    return self.replace_token(sp, tok_start, double_quoted_min(s), ed);
+                }
+                // Otherwise go-yaml's choice (in flow context a plain token had to be quoted when
+                // encrypted: single quotes, as go-yaml would, mean plain).
                 let req = if sp.flow && sp.style == Sty::Single {
                     Sty::Plain
                 } else {
                     sp.style
                 };
-                self.write_str(sp, s, req, ed)
+                self.write_str(sp, s, if plain { Sty::Plain } else { req }, ed)
             }
             Scalar::Bytes(b) => match std::str::from_utf8(b) {
                 Ok(s) => self.write_str(sp, s, sp.style, ed),
@@ -1837,49 +2142,51 @@ fn metadata_block(meta: &Value, indent: usize, nl: &str) -> String {
     }
 }
 
-fn metadata_flow(meta: &Value) -> String {
-    fn go(v: &Value, out: &mut String) {
-        match v {
-            Value::Leaf(l) => {
-                out.push_str(&inline_scalar(&l.value, true, false).unwrap_or_default())
-            }
-            Value::Map(items) => {
-                out.push('{');
-                let mut first = true;
-                for i in items {
-                    if let Item::Pair { key, value } = i {
-                        if !first {
-                            out.push_str(", ");
-                        }
-                        first = false;
-                        out.push_str(
-                            &inline_scalar(&Scalar::Str(secret(key.as_str())), true, true)
-                                .unwrap_or_else(|| double_quoted(key)),
-                        );
-                        out.push_str(": ");
-                        go(value, out);
+/// A value in flow style (`{a: 1, b: [x, y]}`), comments left out.
+fn flow_value(v: &Value, out: &mut String) {
+    match v {
+        Value::Leaf(l) => {
+            out.push_str(&inline_scalar(&l.value, true, false).unwrap_or_default())
+        }
+        Value::Map(items) => {
+            out.push('{');
+            let mut first = true;
+            for i in items {
+                if let Item::Pair { key, value } = i {
+                    if !first {
+                        out.push_str(", ");
                     }
+                    first = false;
+                    out.push_str(
+                        &inline_scalar(&Scalar::Str(secret(key.as_str())), true, true)
+                            .unwrap_or_else(|| double_quoted(key)),
+                    );
+                    out.push_str(": ");
+                    flow_value(value, out);
                 }
-                out.push('}');
             }
-            Value::List(items) => {
-                out.push('[');
-                let mut first = true;
-                for i in items {
-                    if let Item::Elem(value) | Item::Pair { value, .. } = i {
-                        if !first {
-                            out.push_str(", ");
-                        }
-                        first = false;
-                        go(value, out);
+            out.push('}');
+        }
+        Value::List(items) => {
+            out.push('[');
+            let mut first = true;
+            for i in items {
+                if let Item::Elem(value) | Item::Pair { value, .. } = i {
+                    if !first {
+                        out.push_str(", ");
                     }
+                    first = false;
+                    flow_value(value, out);
                 }
-                out.push(']');
             }
+            out.push(']');
         }
     }
+}
+
+fn metadata_flow(meta: &Value) -> String {
     let mut s = String::from("sops: ");
-    go(meta, &mut s);
+    flow_value(meta, &mut s);
     s
 }
 

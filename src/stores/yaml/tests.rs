@@ -282,9 +282,9 @@ fn quoted() {
 #[test]
 fn flows() {
     roundtrip("a: {b: 1, c: [x, \"y\", z z, '#q']}\nd: [1, 2.5, true]\ne: []\nf: {}\n");
-    // Single quotes that were not needed in flow context are lost.
-    let out = roundtrip_opt("a: ['z z']\n", false);
-    assert!(out.contains("a: ['ENC["), "{out}");
+    // Single quotes in flow context: the (quoted) ciphertext is tagged and double-quoted.
+    let out = roundtrip("a: ['z z']\n");
+    assert!(out.contains("a: [!!str \"ENC["), "{out}");
     roundtrip("{a: 1, b: [x, yy]}\n");
     roundtrip("{}\n");
 }
@@ -445,4 +445,123 @@ fn mutations_never_panic() {
             }
         }
     }
+}
+
+/// Splice plaintext `changes` (strings, their text the string) into a parsed source.
+fn decrypt_with(src: &str, values: &[Scalar]) -> String {
+    let pr = p(src);
+    let ch: Vec<Option<NewLeaf>> = values
+        .iter()
+        .map(|v| {
+            let text = match v {
+                Scalar::Str(s) => s.clone(),
+                _ => secret(""),
+            };
+            Some(NewLeaf::Plain { value: v.clone(), text })
+        })
+        .collect();
+    String::from_utf8(splice(lay(&pr), &pr, &ch, None, &opts()).unwrap()).unwrap()
+}
+
+fn st(x: &str) -> Scalar {
+    Scalar::Str(secret(x))
+}
+
+#[test]
+fn goyaml_block_indicators() {
+    // What go-yaml (sops) writes for `{"a": [[" x\ny"]], "b": [" x\ny"]}`: the indicator is its
+    // indentation step, the content two columns after the dash.
+    let src = "a:\n    - - |4-\n         x\n        y\nb:\n    - |4-\n       x\n      y\n";
+    let pr = p(src);
+    let v: Vec<Scalar> = leaves(&pr).into_iter().map(|l| l.value).collect();
+    assert_eq!(v, vec![st(" x\ny"), st(" x\ny")]);
+    let out = roundtrip(src);
+    assert!(out.starts_with("a:\n    - - ENC["), "{out}");
+    // The same for a map in a sequence, and with other indentation steps.
+    roundtrip("f:\n    - e: |4-\n         x\n        y\n");
+    roundtrip("f:\n      - e: |6-\n             x\n            y\nb:\n      - |6-\n         x\n        y\n");
+    // Bodies of line breaks only, and the line after them.
+    roundtrip("_:\n    - _: |4+\n\n    - null\nb:\n    - |4+\n\n\n    - x\nc:\n    a: |4+\n\n");
+    roundtrip("a:\n    _:\n        - |4+\n\n          a\n\n        - |4-\n\n          \t\n        - |4\n            x\n");
+    // Valid indicators are not touched.
+    roundtrip("b:\n  - |2-\n     x\n    y\nc: |4-\n     x\n    y\n");
+    // A sops-made file decrypts as sops prints it.
+    let out = decrypt_with("a:\n    - - ENC[x]\nb:\n    - ENC[y]\n", &[st(" x\ny"), st(" x\ny")]);
+    assert_eq!(out, src);
+    // Still an error when the content fits no reading.
+    assert!(parse(b"a:\n    - |4-\n x\n").is_err());
+}
+
+#[test]
+fn tab_first_literal() {
+    // sops (go-yaml) writes null for a literal block whose first line starts with a tab.
+    let pr = p("a:\n    - - \"\\tx\\ny\"\nb:\n    - \"\\tx\\ny\"\nc: \"x\\n\\ty\"\n");
+    let out = String::from_utf8(emit(&pr.tree, None, &opts()).unwrap()).unwrap();
+    assert_eq!(out, "a:\n    - - null\nb:\n    - null\nc: |-\n    x\n    \ty\n");
+    // Spliced, it gets an indicator (readable by go-yaml, the value kept).
+    let out = decrypt_with("a: ENC[x]\nb:\n    - ENC[y]\n", &[st("\tx\ny"), st("\t\n")]);
+    assert_eq!(out, "a: |4-\n    \tx\n    y\nb:\n    - |2\n      \t\n");
+    assert_eq!(leaves(&p(&out))[1].value, st("\t\n"));
+    roundtrip(&out);
+}
+
+#[test]
+fn plain_strings_stay_plain() {
+    let src = "a: y\nb: yes\nc: n\nd: on\ne: 1:20\nf: \u{1F511}\ng: x\n";
+    let out = roundtrip(src);
+    assert!(out.contains("a: !!str ENC["), "{out}");
+    assert!(out.contains("e: !!str ENC["), "{out}");
+    assert!(out.contains("f: !!str ENC["), "{out}");
+    assert!(out.contains("g: ENC["), "{out}");
+    roundtrip("j: [yes, 'on', \"\u{1F511}\", x, 'a b']\nk: {a: n, b: 'n', c: \"\u{e9}\"}\n");
+    // sops's plain tokens print as go-yaml does.
+    let out = decrypt_with("a: ENC[x]\nb: ENC[y]\nc: ['ENC[z]']\n", &[st("yes"), st("\u{1F511}"), st("on")]);
+    assert_eq!(out, "a: \"yes\"\nb: \"\\U0001F511\"\nc: [\"on\"]\n");
+    // A tagged token whose value cannot be plain: go-yaml's choice.
+    let out = decrypt_with(
+        "a: !!str ENC[x]\nb: !!str ENC[y]\nc: !!str ENC[z]\n",
+        &[st("123"), st("a: b"), st(" x")],
+    );
+    assert_eq!(out, "a: \"123\"\nb: 'a: b'\nc: ' x'\n");
+}
+
+#[test]
+fn quoted_minimal_escapes() {
+    roundtrip("e: \"\u{1F511}\"\ng: \"\u{e9}\\t\\\"q\\\" \\\\ x \u{1F511}\"\nh: 'it''s \u{1F511}'\nl: [\"\u{1F511}\", 'a \u{1F511}']\n");
+    // Escapes that are not needed are dropped; the value is the same.
+    let out = decrypt_with("a: \"ENC[x]\"\nb: 'ENC[y]'\n", &[st("\u{1F511}\u{7}"), st("\u{1F511}\tx")]);
+    assert_eq!(out, "a: \"\u{1F511}\\a\"\nb: '\u{1F511}\tx'\n");
+    let out = decrypt_with("a: 'ENC[y]'\n", &[st("x\u{1b}")]);
+    assert_eq!(out, "a: \"x\\e\"\n");
+}
+
+#[test]
+fn new_ciphertext_keeps_the_form() {
+    // rotate/updatekeys write new ciphertexts over old ones: marks and styles stay.
+    let src = "a: !!str ENC[o]\nb: 'ENC[o]'\nc: \"ENC[o]\"\nd: [!!str 'ENC[o]', !!str \"ENC[o]\", 'ENC[o]']\ne: ENC[o]\n";
+    let pr = p(src);
+    let ch: Vec<Option<NewLeaf>> = leaves(&pr)
+        .iter()
+        .map(|_| Some(NewLeaf::Encrypted("ENC[n]".into())))
+        .collect();
+    let out = String::from_utf8(splice(lay(&pr), &pr, &ch, None, &opts()).unwrap()).unwrap();
+    assert_eq!(out, src.replace("ENC[o]", "ENC[n]"));
+}
+
+#[test]
+fn canonical_numbers_print_as_sops() {
+    // Empty text: sops's canonical plaintext, printed as sops prints it.
+    let out = decrypt_with(
+        "a: ENC[1]\nb: ENC[2]\nc: ENC[3]\nd: ENC[4]\ne: ENC[5]\n",
+        &[
+            Scalar::Bool(true),
+            Scalar::Float(1e-7),
+            Scalar::Float(1.5e21),
+            Scalar::Float(100.0),
+            Scalar::Float(f64::INFINITY),
+        ],
+    );
+    assert_eq!(out, "a: true\nb: 1e-07\nc: 1.5e+21\nd: 100\ne: .inf\n");
+    // Kept spellings.
+    roundtrip("a: True\nb: TRUE\nc: 1e-7\nd: 0.0000001\ne: 100.0\nf: 2.5E+3\n");
 }
