@@ -123,8 +123,11 @@ pub enum WalkError {
 /// alone (`1.0` → `1.00`) therefore keeps the previous spelling.
 #[derive(Default)]
 pub struct Stash {
-    ivs: HashMap<(String, String, Vec<u8>), ([u8; 32], Vec<u8>)>,
+    ivs: HashMap<StashKey, ([u8; 32], Vec<u8>)>,
 }
+
+/// (AAD, type tag, canonical bytes of the value).
+type StashKey = (String, String, Vec<u8>);
 
 impl Drop for Stash {
     fn drop(&mut self) {
