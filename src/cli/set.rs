@@ -134,7 +134,7 @@ pub fn change_file(
         ..IoArgs::default()
     };
     let input = common::read_input(&io, false)?;
-    let (format, _) = common::formats(&io, &input);
+    let (format, out_format) = common::formats(&io, &input);
     let config = common::load_config(global)?;
     let store = common::store(&config, global, format);
     let parsed = common::parse(&store, &input)?;
@@ -203,7 +203,14 @@ pub fn change_file(
     let r = encrypt_tree(&new_parsed.tree, &dec.data_key, &selection, meta.mac_only_encrypted, &mut dec.stash)
         .map_err(|e| CliError::new(codes::ENCRYPT_TREE, format!("Error encrypting tree: {e}")))?;
     seal_metadata(&mut meta, &dec.data_key, &r.mac)?;
-    let out = store.splice(&new_parsed, &r.changes, Some(&meta.to_value())).map_err(dump)?;
+    let out = if out_format == format {
+        store.splice(&new_parsed, &r.changes, Some(&meta.to_value())).map_err(dump)?
+    } else {
+        // `--output-type`: the file is rewritten in the other format, as sops does.
+        let out_store = common::store(&config, global, out_format);
+        let tree = crate::stores::apply_changes(&new_parsed.tree, &r.changes);
+        out_store.emit(&tree, Some(&meta.to_value())).map_err(dump)?
+    };
     common::write_output(&io, &input_from(&input), &out)?;
     Ok(true)
 }

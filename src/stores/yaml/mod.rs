@@ -483,9 +483,19 @@ fn read_events_in(src: &Src) -> Result<Vec<RawDoc>, StoreError> {
                     },
                 };
                 let start = tag_start.map_or(range.start, |t| t.min(range.start));
+                let mut value = value.to_string();
+                // A block scalar whose last line ends the file without a line break has no
+                // final line break in its value (the parser adds one).
+                if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+                    && value.ends_with('\n')
+                    && !src.text.ends_with('\n')
+                    && src.text[range.end.min(src.text.len())..].trim().is_empty()
+                {
+                    value.pop();
+                }
                 let n = N {
                     kind: K::Scalar {
-                        value: value.to_string(),
+                        value,
                         style,
                         tag: core,
                         vstart: range.start,
