@@ -187,11 +187,20 @@ pub fn keyring(args: &DecryptKeyArgs) -> CliResult<Keyring> {
     Ok(k)
 }
 
-/// A client for the key service at `uri` (`tcp://host:port` or `unix:///path`).
+/// A client for the key service at `uri` (`tcp://host:port` or `unix:///path`). It connects on
+/// first use.
+#[cfg(feature = "keyservice")]
+fn connect_keyservice(uri: &str) -> CliResult<Box<dyn crate::keys::RemoteKeyService>> {
+    crate::keyservice::Client::new(uri)
+        .map(|c| Box::new(c) as Box<dyn crate::keys::RemoteKeyService>)
+        .map_err(|e| CliError::new(codes::GENERIC, e))
+}
+
+#[cfg(not(feature = "keyservice"))]
 fn connect_keyservice(uri: &str) -> CliResult<Box<dyn crate::keys::RemoteKeyService>> {
     Err(CliError::new(
         codes::GENERIC,
-        format!("cannot use the key service {uri}: key services are not supported by this build of sepal yet"),
+        format!("cannot use the key service {uri}: this build of sepal has no key service support (cargo feature `keyservice`)"),
     ))
 }
 
@@ -323,6 +332,21 @@ pub fn write_output(io: &IoArgs, input: &Input, bytes: &[u8]) -> CliResult<()> {
             )
         }),
     }
+}
+
+/// Create a new file readable only by its owner (0600 on Unix) holding `bytes`; fails if the file
+/// exists. For plaintext (edit buffers, `exec-file`) and key files.
+pub fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// Replace `path` with `bytes`: a temporary file in the same folder, fsync, rename. An existing

@@ -1,7 +1,7 @@
 //! `sepal edit` (also `sepal FILE`): decrypt into a private temporary file, run the editor,
 //! re-encrypt what comes back. Unchanged values keep their exact ciphertext.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -87,19 +87,6 @@ fn private_dir() -> std::io::Result<tempfile::TempDir> {
         }
     }
     Err(last.unwrap_or_else(|| std::io::Error::other("no temporary folder is writable")))
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    let mut f = o.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
 }
 
 /// The editor command: `SOPS_EDITOR`, then `EDITOR` (split like a shell), then vim, nano, vi.
@@ -243,7 +230,7 @@ pub fn run(global: &GlobalArgs, args: EditArgs) -> CliResult<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("tmp-file"));
     let tmp = dir.path().join(name);
-    write_private(&tmp, &buffer).map_err(|e| {
+    common::write_new_private(&tmp, &buffer).map_err(|e| {
         CliError::new(codes::WRITE_OUTPUT, format!("Could not write temporary file: {e}"))
     })?;
     let before = sha(&buffer);

@@ -265,7 +265,7 @@ pub fn exec_file(global: &GlobalArgs, args: ExecFileArgs) -> CliResult<()> {
             }
         }))
     } else {
-        write_private_file(&path, &plain).map_err(|e| {
+        common::write_new_private(&path, &plain).map_err(|e| {
             CliError::new(codes::WRITE_OUTPUT, format!("could not write the temporary file: {e}"))
         })?;
         None
@@ -304,19 +304,6 @@ fn make_fifo(path: &Path) -> CliResult<()> {
 #[cfg(not(unix))]
 fn make_fifo(_path: &Path) -> CliResult<()> {
     Err(CliError::new(codes::GENERIC, "no FIFOs on this platform, use --no-fifo"))
-}
-
-fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    let mut f = o.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
 }
 
 /// `filestatus`: `{"encrypted":true}` when the file has sops metadata with a version and a MAC.

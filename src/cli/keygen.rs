@@ -1,6 +1,5 @@
 //! `sepal keygen`: a new age identity in the default key file, so no other tool is needed.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -51,7 +50,7 @@ pub fn run(args: KeygenArgs) -> CliResult<()> {
         "# created: {created}\n# public key: {recipient}\n{}\n",
         secret.as_str()
     ));
-    write_new_private(&path, body.as_bytes()).map_err(|e| {
+    super::common::write_new_private(&path, body.as_bytes()).map_err(|e| {
         CliError::new(
             codes::WRITE_OUTPUT,
             format!("could not write {}: {e}", path.display()),
@@ -73,15 +72,3 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     b.create(dir)
 }
 
-fn write_new_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    let mut f = o.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}

@@ -158,6 +158,21 @@ impl Default for Sandbox {
 }
 
 impl Sandbox {
+    /// Write `plain` to `name` and encrypt it with `maker` for key1 into `out`; returns the
+    /// encrypted bytes.
+    pub fn encrypt_for_key1(&self, maker: Tool, name: &str, plain: &str, out: &str) -> Vec<u8> {
+        self.write(name, plain);
+        let r = self
+            .run(
+                maker,
+                Identity::Key1,
+                &["encrypt", "--age", &keys().age1, "--output", out, name],
+            )
+            .unwrap();
+        assert!(r.ok(), "{} encrypt: {}", maker.name(), r.describe());
+        std::fs::read(self.join(out)).unwrap()
+    }
+
     pub fn new() -> Sandbox {
         let dir = tempfile::Builder::new()
             .prefix("sepal-test-")

@@ -4,27 +4,12 @@
 
 use std::path::Path;
 
-use crate::common::{self, keys, Failures, Identity, Run, Sandbox, Tool};
+use crate::common::{self, Failures, Identity, Run, Sandbox, Tool};
 
 const PLAIN: &str = "{\n    \"user\": \"svc\",\n    \"password\": \"p w $x 'q'\",\n    \"n\": 5,\n    \"ok\": true\n}\n";
 
 fn make(sb: &Sandbox, maker: Tool) {
-    sb.write("plain.json", PLAIN);
-    let r = sb
-        .run(
-            maker,
-            Identity::Key1,
-            &[
-                "encrypt",
-                "--age",
-                &keys().age1,
-                "--output",
-                "f.json",
-                "plain.json",
-            ],
-        )
-        .unwrap();
-    assert!(r.ok(), "{} encrypt: {}", maker.name(), r.describe());
+    sb.encrypt_for_key1(maker, "plain.json", PLAIN, "f.json");
 }
 
 fn out(r: &Run) -> String {

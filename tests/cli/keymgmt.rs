@@ -63,23 +63,7 @@ fn have_age() -> bool {
 
 /// `PLAIN` encrypted by `maker` to key1 as `f.yaml`.
 fn make(sb: &Sandbox, maker: Tool) -> Vec<u8> {
-    sb.write("plain.yaml", PLAIN);
-    let r = sb
-        .run(
-            maker,
-            Identity::Key1,
-            &[
-                "encrypt",
-                "--age",
-                &keys().age1,
-                "--output",
-                "f.yaml",
-                "plain.yaml",
-            ],
-        )
-        .unwrap();
-    assert!(r.ok(), "{} encrypt: {}", maker.name(), r.describe());
-    std::fs::read(sb.join("f.yaml")).unwrap()
+    sb.encrypt_for_key1(maker, "plain.yaml", PLAIN, "f.yaml")
 }
 
 fn read(sb: &Sandbox, rel: &str) -> String {

@@ -4,28 +4,12 @@
 //! unrelated line (sepal promises minimal diffs: only the touched value's lines, `lastmodified`
 //! and `mac` change).
 
-use crate::common::{self, diff, keys, Failures, Identity, Run, Sandbox, Tool};
+use crate::common::{self, diff, Failures, Identity, Run, Sandbox, Tool};
 
 const PLAIN: &str = "# app settings\napp:\n    user: svc\n    password: hunter2\n    port: 8443\nlist:\n    - one\n    - two\nflag: true\nratio: 0.5\nempty: \"\"\nlast: end\n";
 
 fn make(sb: &Sandbox, maker: Tool) -> Vec<u8> {
-    sb.write("plain.yaml", PLAIN);
-    let r = sb
-        .run(
-            maker,
-            Identity::Key1,
-            &[
-                "encrypt",
-                "--age",
-                &keys().age1,
-                "--output",
-                "f.yaml",
-                "plain.yaml",
-            ],
-        )
-        .unwrap();
-    assert!(r.ok(), "{} encrypt: {}", maker.name(), r.describe());
-    std::fs::read(sb.join("f.yaml")).unwrap()
+    sb.encrypt_for_key1(maker, "plain.yaml", PLAIN, "f.yaml")
 }
 
 /// The part of an encrypted YAML file before its `sops:` block.
