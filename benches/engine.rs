@@ -18,7 +18,9 @@ fn generate(format: Format, leaves: usize) -> Vec<u8> {
                 out.push_str(&format!("  \"group{g}\": {{\n"));
                 for f in 0..10 {
                     let comma = if f < 9 { "," } else { "" };
-                    out.push_str(&format!("    \"field{f}\": \"value {g} {f} with text\"{comma}\n"));
+                    out.push_str(&format!(
+                        "    \"field{f}\": \"value {g} {f} with text\"{comma}\n"
+                    ));
                 }
                 let comma = if g + 1 < groups { "," } else { "" };
                 out.push_str(&format!("  }}{comma}\n"));
@@ -52,17 +54,15 @@ fn bench(format: Format, leaves: usize) {
     for _ in 0..7 {
         let t = Instant::now();
         let parsed = store.parse(&src).expect("generated input parses");
-        let r = encrypt_tree(&parsed.tree, &key, &sel, false, &mut Stash::default())
-            .expect("encrypts");
-        let enc = store
-            .splice(&parsed, &r.changes, None)
-            .expect("splices");
+        let r =
+            encrypt_tree(&parsed.tree, &key, &sel, false, &mut Stash::default()).expect("encrypts");
+        let enc = store.splice(&parsed, &r.changes, None).expect("splices");
         enc_times.push(t.elapsed());
 
         let t = Instant::now();
         let parsed = store.parse(&enc).expect("encrypted output parses");
-        let r = decrypt_tree(&parsed.tree, &key, &sel, false, &mut Stash::default())
-            .expect("decrypts");
+        let r =
+            decrypt_tree(&parsed.tree, &key, &sel, false, &mut Stash::default()).expect("decrypts");
         let dec = store.splice(&parsed, &r.changes, None).expect("splices");
         dec_times.push(t.elapsed());
         assert_eq!(dec, src);

@@ -208,9 +208,8 @@ impl Config {
         let raw: RawConfig = if text.trim().is_empty() {
             RawConfig::default()
         } else {
-            serde_yaml_ng::from_str(text).map_err(|e| {
-                ConfigError(format!("error loading config: {where_}: {e}"))
-            })?
+            serde_yaml_ng::from_str(text)
+                .map_err(|e| ConfigError(format!("error loading config: {where_}: {e}")))?
         };
         Ok(Config { path, raw })
     }
@@ -251,7 +250,9 @@ impl Config {
                 None | Some("") => true,
                 Some(re) => Regex::new(re)
                     .map_err(|e| {
-                        ConfigError(format!("error loading config: invalid path_regex {re:?}: {e}"))
+                        ConfigError(format!(
+                            "error loading config: invalid path_regex {re:?}: {e}"
+                        ))
                     })?
                     .is_match(&subject),
             };
@@ -312,7 +313,9 @@ pub fn kms_key(spec: &str, profile: &str) -> StoredKey {
 
 /// A Vault transit key from its URI `https://host:port/v1/<engine>/keys/<name>`.
 pub fn vault_key(uri: &str) -> Result<StoredKey, ConfigError> {
-    let bad = || ConfigError(format!("invalid Vault transit URI {uri:?}: expected https://host:port/v1/<engine path>/keys/<key name>"));
+    let bad = || {
+        ConfigError(format!("invalid Vault transit URI {uri:?}: expected https://host:port/v1/<engine path>/keys/<key name>"))
+    };
     let scheme_end = uri.find("://").ok_or_else(bad)? + 3;
     let path_start = uri[scheme_end..].find('/').ok_or_else(bad)? + scheme_end;
     let address = &uri[..path_start];
@@ -484,16 +487,25 @@ stores:
     #[test]
     fn rules_match_in_order() {
         let c = cfg();
-        let r = c.rule_for(Path::new("/repo/a/b.prod.yaml")).unwrap().unwrap();
+        let r = c
+            .rule_for(Path::new("/repo/a/b.prod.yaml"))
+            .unwrap()
+            .unwrap();
         assert_eq!(r.key_groups.len(), 2);
         assert_eq!(r.key_groups[0].len(), 4);
         assert_eq!(r.key_groups[0][3].field("fp"), "ABCD");
         assert_eq!(r.key_groups[1][0].kind, KeyKind::Kms);
         assert_eq!(r.key_groups[1][0].field("role"), "r");
         assert_eq!(r.shamir_threshold, 2);
-        let r = c.rule_for(Path::new("/repo/secrets/x.yaml")).unwrap().unwrap();
+        let r = c
+            .rule_for(Path::new("/repo/secrets/x.yaml"))
+            .unwrap()
+            .unwrap();
         assert_eq!(r.key_groups[0].len(), 2);
-        assert_eq!(r.selection, vec![("encrypted_regex".into(), "^(data|stringData)$".into())]);
+        assert_eq!(
+            r.selection,
+            vec![("encrypted_regex".into(), "^(data|stringData)$".into())]
+        );
         assert!(r.mac_only_encrypted);
         let r = c.rule_for(Path::new("/elsewhere/x.yaml")).unwrap().unwrap();
         assert_eq!(r.key_groups[0][0].field("recipient"), "age1ggg");

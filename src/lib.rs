@@ -6,6 +6,8 @@ pub mod crypto;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keys;
+#[cfg(feature = "keyservice")]
+pub mod keyservice;
 pub mod metadata;
 pub mod stores;
 pub mod tree;

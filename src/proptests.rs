@@ -24,7 +24,12 @@ fn value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(("[a-z_]{1,6}", inner.clone()), 0..4).prop_map(|kv| {
-                Value::Map(dedup(kv).into_iter().map(|(k, v)| Item::pair(k, v)).collect())
+                Value::Map(
+                    dedup(kv)
+                        .into_iter()
+                        .map(|(k, v)| Item::pair(k, v))
+                        .collect(),
+                )
             }),
             prop::collection::vec(inner, 0..4)
                 .prop_map(|vs| Value::List(vs.into_iter().map(Item::Elem).collect())),
@@ -43,7 +48,10 @@ fn tree() -> impl Strategy<Value = Tree> {
     prop::collection::vec(("[a-z_]{1,6}", value()), 1..5).prop_map(|kv| {
         let mut t = Tree {
             docs: vec![Doc {
-                items: dedup(kv).into_iter().map(|(k, v)| Item::pair(k, v)).collect(),
+                items: dedup(kv)
+                    .into_iter()
+                    .map(|(k, v)| Item::pair(k, v))
+                    .collect(),
             }],
         };
         renumber(&mut t);
@@ -90,14 +98,16 @@ fn store_round_trip(format: Format, src: &[u8]) -> Vec<u8> {
     let key = DataKey::generate();
     let sel = Selection::default();
     let parsed = store.parse(src).expect("plaintext parses");
-    let enc = encrypt_tree(&parsed.tree, &key, &sel, false, &mut Stash::default()).expect("encrypts");
+    let enc =
+        encrypt_tree(&parsed.tree, &key, &sel, false, &mut Stash::default()).expect("encrypts");
     let meta = crate::metadata::Metadata {
         key_groups: vec![vec![{
             let mut k = crate::metadata::StoredKey::new(crate::metadata::KeyKind::Age);
             k.fields.insert("recipient".into(), "age1test".into());
             k.fields.insert(
                 "enc".into(),
-                "-----BEGIN AGE ENCRYPTED FILE-----\nAAAA\n-----END AGE ENCRYPTED FILE-----\n".into(),
+                "-----BEGIN AGE ENCRYPTED FILE-----\nAAAA\n-----END AGE ENCRYPTED FILE-----\n"
+                    .into(),
             );
             k
         }]],
@@ -113,9 +123,15 @@ fn store_round_trip(format: Format, src: &[u8]) -> Vec<u8> {
         .expect("splices encrypted");
     let parsed2 = store.parse(&bytes).expect("encrypted output parses");
     assert!(parsed2.metadata.is_some(), "metadata found again");
-    let dec = decrypt_tree(&parsed2.tree, &key, &sel, false, &mut Stash::default()).expect("decrypts");
-    assert_eq!(dec.mac, enc.mac, "MAC of the decryption equals the MAC of the encryption");
-    store.splice(&parsed2, &dec.changes, None).expect("splices decrypted")
+    let dec =
+        decrypt_tree(&parsed2.tree, &key, &sel, false, &mut Stash::default()).expect("decrypts");
+    assert_eq!(
+        dec.mac, enc.mac,
+        "MAC of the decryption equals the MAC of the encryption"
+    );
+    store
+        .splice(&parsed2, &dec.changes, None)
+        .expect("splices decrypted")
 }
 
 proptest! {

@@ -29,9 +29,9 @@ pub fn parse(path: &str) -> Result<Vec<Step>, String> {
         if quoted {
             steps.push(Step::Key(inner[1..inner.len() - 1].to_string()));
         } else {
-            let i: usize = inner
-                .parse()
-                .map_err(|_| format!("invalid index {inner:?}: must be a number or a quoted key"))?;
+            let i: usize = inner.parse().map_err(|_| {
+                format!("invalid index {inner:?}: must be a number or a quoted key")
+            })?;
             steps.push(Step::Index(i));
         }
     }
@@ -157,8 +157,14 @@ pub fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Leaf(x), Value::Leaf(y)) => x.value == y.value,
         (Value::Map(x), Value::Map(y)) | (Value::List(x), Value::List(y)) => {
-            let x: Vec<&Item> = x.iter().filter(|i| !matches!(i, Item::Comment(_))).collect();
-            let y: Vec<&Item> = y.iter().filter(|i| !matches!(i, Item::Comment(_))).collect();
+            let x: Vec<&Item> = x
+                .iter()
+                .filter(|i| !matches!(i, Item::Comment(_)))
+                .collect();
+            let y: Vec<&Item> = y
+                .iter()
+                .filter(|i| !matches!(i, Item::Comment(_)))
+                .collect();
             x.len() == y.len()
                 && x.iter().zip(&y).all(|(p, q)| match (p, q) {
                     (Item::Pair { key: k1, value: v1 }, Item::Pair { key: k2, value: v2 }) => {
@@ -203,7 +209,9 @@ fn unset_in(target: &mut Value, steps: &[Step]) -> Result<(), String> {
         (Value::Map(items), Some(Step::Key(_))) => unset(items, steps),
         (Value::List(items), Some(Step::Index(i))) => {
             let pos = elem_positions(items);
-            let p = *pos.get(*i).ok_or_else(|| format!("Index {i} out of bounds"))?;
+            let p = *pos
+                .get(*i)
+                .ok_or_else(|| format!("Index {i} out of bounds"))?;
             if steps.len() == 1 {
                 items.remove(p);
                 Ok(())
@@ -232,9 +240,15 @@ mod edit_tests {
     fn set_creates_and_appends() {
         let mut items = vec![Item::pair("a", s("1"))];
         assert!(set(&mut items, &parse(r#"["b"]["c"][0]"#).unwrap(), s("x")));
-        assert_eq!(lookup(&items, &parse(r#"["b"]["c"][0]"#).unwrap()).unwrap(), s("x"));
+        assert_eq!(
+            lookup(&items, &parse(r#"["b"]["c"][0]"#).unwrap()).unwrap(),
+            s("x")
+        );
         assert!(set(&mut items, &parse(r#"["b"]["c"][5]"#).unwrap(), s("y")));
-        assert_eq!(lookup(&items, &parse(r#"["b"]["c"][1]"#).unwrap()).unwrap(), s("y"));
+        assert_eq!(
+            lookup(&items, &parse(r#"["b"]["c"][1]"#).unwrap()).unwrap(),
+            s("y")
+        );
         assert!(!set(&mut items, &parse(r#"["a"]"#).unwrap(), s("1")));
         assert!(set(&mut items, &parse(r#"["a"]"#).unwrap(), s("2")));
     }
@@ -242,12 +256,18 @@ mod edit_tests {
     #[test]
     fn unset_errors() {
         let mut items = vec![Item::pair("a", Value::List(vec![Item::Elem(s("1"))]))];
-        assert_eq!(unset(&mut items, &parse(r#"["b"]"#).unwrap()), Err("Key not found: b".into()));
+        assert_eq!(
+            unset(&mut items, &parse(r#"["b"]"#).unwrap()),
+            Err("Key not found: b".into())
+        );
         assert_eq!(
             unset(&mut items, &parse(r#"["a"][3]"#).unwrap()),
             Err("Index 3 out of bounds".into())
         );
         unset(&mut items, &parse(r#"["a"][0]"#).unwrap()).unwrap();
-        assert_eq!(lookup(&items, &parse(r#"["a"]"#).unwrap()).unwrap(), Value::List(vec![]));
+        assert_eq!(
+            lookup(&items, &parse(r#"["a"]"#).unwrap()).unwrap(),
+            Value::List(vec![])
+        );
     }
 }

@@ -79,10 +79,7 @@ pub fn read_input(io: &IoArgs, stdin_needs_name: bool) -> CliResult<Input> {
             }
             let mut buf = Zeroizing::new(Vec::new());
             std::io::stdin().read_to_end(&mut buf).map_err(|e| {
-                CliError::new(
-                    codes::READ_INPUT,
-                    format!("Error reading from stdin: {e}"),
-                )
+                CliError::new(codes::READ_INPUT, format!("Error reading from stdin: {e}"))
             })?;
             Ok(Input {
                 path: None,
@@ -219,9 +216,8 @@ pub fn decrypt_parsed(
     keys: &DecryptKeyArgs,
     ignore_mac: bool,
 ) -> CliResult<Decrypted> {
-    let metadata = Metadata::from_value(parsed.metadata.as_ref()).map_err(|e| {
-        CliError::new(codes::GENERIC, format!("{e} (in {})", input.display()))
-    })?;
+    let metadata = Metadata::from_value(parsed.metadata.as_ref())
+        .map_err(|e| CliError::new(codes::GENERIC, format!("{e} (in {})", input.display())))?;
     let keyring = keyring(keys)?;
     let data_key = keyring
         .data_key(&metadata)

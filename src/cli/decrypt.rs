@@ -44,9 +44,8 @@ pub fn run(global: &GlobalArgs, args: DecryptArgs) -> CliResult<()> {
     let out = if let Some(steps) = steps {
         let tree = apply_changes(&parsed.tree, &dec.changes);
         let doc = tree.docs.first().map(|d| d.items.as_slice()).unwrap_or(&[]);
-        let value = treepath::lookup(doc, &steps).map_err(|e| {
-            CliError::new(codes::GENERIC, format!("error truncating tree: {e}"))
-        })?;
+        let value = treepath::lookup(doc, &steps)
+            .map_err(|e| CliError::new(codes::GENERIC, format!("error truncating tree: {e}")))?;
         match &value {
             Value::Leaf(l) => match &l.value {
                 Scalar::Str(s) => s.as_bytes().to_vec(),

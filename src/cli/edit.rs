@@ -81,7 +81,10 @@ fn private_dir() -> std::io::Result<tempfile::TempDir> {
         if !b.is_dir() {
             continue;
         }
-        match tempfile::Builder::new().prefix("sepal-edit-").tempdir_in(&b) {
+        match tempfile::Builder::new()
+            .prefix("sepal-edit-")
+            .tempdir_in(&b)
+        {
             Ok(d) => return Ok(d),
             Err(e) => last = Some(e),
         }
@@ -94,7 +97,10 @@ fn editor_command() -> CliResult<Vec<String>> {
     for var in ["SOPS_EDITOR", "EDITOR"] {
         if let Some(v) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
             let words = shell_words::split(&v).map_err(|e| {
-                CliError::new(codes::NO_EDITOR, format!("Could not run editor: {var}: {e}"))
+                CliError::new(
+                    codes::NO_EDITOR,
+                    format!("Could not run editor: {var}: {e}"),
+                )
             })?;
             if !words.is_empty() {
                 return Ok(words);
@@ -113,7 +119,8 @@ fn editor_command() -> CliResult<Vec<String>> {
 }
 
 fn find_in_path(name: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
 }
 
 fn run_editor(path: &Path) -> CliResult<()> {
@@ -125,7 +132,12 @@ fn run_editor(path: &Path) -> CliResult<()> {
         .args(args)
         .arg(path)
         .status()
-        .map_err(|e| CliError::new(codes::NO_EDITOR, format!("Could not run editor {prog:?}: {e}")))?;
+        .map_err(|e| {
+            CliError::new(
+                codes::NO_EDITOR,
+                format!("Could not run editor {prog:?}: {e}"),
+            )
+        })?;
     if !status.success() {
         return Err(CliError::new(
             codes::NO_EDITOR,
@@ -152,9 +164,15 @@ fn example(format: Format, store: &Store) -> CliResult<Zeroizing<Vec<u8>>> {
             c(" Example comment"),
             Item::pair(
                 "example_array",
-                Value::List(vec![Item::Elem(s("example_value1")), Item::Elem(s("example_value2"))]),
+                Value::List(vec![
+                    Item::Elem(s("example_value1")),
+                    Item::Elem(s("example_value2")),
+                ]),
             ),
-            Item::pair("example_number", Value::Leaf(Leaf::new(0, Scalar::Float(1234.56789)))),
+            Item::pair(
+                "example_number",
+                Value::Leaf(Leaf::new(0, Scalar::Float(1234.56789))),
+            ),
             Item::pair(
                 "example_booleans",
                 Value::List(vec![
@@ -219,7 +237,10 @@ pub fn run(global: &GlobalArgs, args: EditArgs) -> CliResult<()> {
 
     install_signal_cleanup();
     let dir = private_dir().map_err(|e| {
-        CliError::new(codes::WRITE_OUTPUT, format!("Could not create temporary folder: {e}"))
+        CliError::new(
+            codes::WRITE_OUTPUT,
+            format!("Could not create temporary folder: {e}"),
+        )
     })?;
     if let Ok(mut g) = TEMP_DIR.lock() {
         *g = Some(dir.path().to_path_buf());
@@ -231,7 +252,10 @@ pub fn run(global: &GlobalArgs, args: EditArgs) -> CliResult<()> {
         .unwrap_or_else(|| PathBuf::from("tmp-file"));
     let tmp = dir.path().join(name);
     common::write_new_private(&tmp, &buffer).map_err(|e| {
-        CliError::new(codes::WRITE_OUTPUT, format!("Could not write temporary file: {e}"))
+        CliError::new(
+            codes::WRITE_OUTPUT,
+            format!("Could not write temporary file: {e}"),
+        )
     })?;
     let before = sha(&buffer);
     let result = edit_loop(&tmp, &store, before, args.show_master_keys);
@@ -250,7 +274,10 @@ pub fn run(global: &GlobalArgs, args: EditArgs) -> CliResult<()> {
             Some(dec) => {
                 let mut meta = if args.show_master_keys {
                     Metadata::from_value(parsed.metadata.as_ref()).map_err(|e| {
-                        CliError::new(codes::GENERIC, format!("invalid sops metadata in the buffer: {e}"))
+                        CliError::new(
+                            codes::GENERIC,
+                            format!("invalid sops metadata in the buffer: {e}"),
+                        )
                     })?
                 } else {
                     dec.metadata.clone()
@@ -272,7 +299,9 @@ pub fn run(global: &GlobalArgs, args: EditArgs) -> CliResult<()> {
                 seal_metadata(&mut meta, &dec.data_key, &r.mac)?;
                 store
                     .splice(&parsed, &r.changes, Some(&meta.to_value()))
-                    .map_err(|e| CliError::new(codes::DUMP_TREE, format!("Could not marshal tree: {e}")))?
+                    .map_err(|e| {
+                        CliError::new(codes::DUMP_TREE, format!("Could not marshal tree: {e}"))
+                    })?
             }
             None => {
                 let input = common::Input {
@@ -317,7 +346,10 @@ fn edit_loop(
     loop {
         run_editor(tmp)?;
         let bytes = Zeroizing::new(std::fs::read(tmp).map_err(|e| {
-            CliError::new(codes::READ_INPUT, format!("Could not read the edited file: {e}"))
+            CliError::new(
+                codes::READ_INPUT,
+                format!("Could not read the edited file: {e}"),
+            )
         })?);
         if sha(&bytes) == before {
             return Ok(None);

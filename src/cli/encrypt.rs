@@ -16,7 +16,12 @@ use crate::walk::{encrypt_tree, Selection, Stash};
 #[derive(Args, Debug, Clone, Default)]
 pub struct KeyFlags {
     /// age recipients, comma separated
-    #[arg(short = 'a', long, env = "SOPS_AGE_RECIPIENTS", value_name = "RECIPIENTS")]
+    #[arg(
+        short = 'a',
+        long,
+        env = "SOPS_AGE_RECIPIENTS",
+        value_name = "RECIPIENTS"
+    )]
     pub age: Option<String>,
     /// PGP fingerprints, comma separated
     #[arg(short = 'p', long, env = "SOPS_PGP_FP", value_name = "FINGERPRINTS")]
@@ -244,8 +249,9 @@ pub fn new_file_settings(
         Selection::All
     } else {
         match chosen.first() {
-            Some((n, v)) => Selection::from_field(n, v)
-                .map_err(|e| CliError::new(codes::GENERIC, e))?,
+            Some((n, v)) => {
+                Selection::from_field(n, v).map_err(|e| CliError::new(codes::GENERIC, e))?
+            }
             None => Selection::default(),
         }
     };

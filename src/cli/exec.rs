@@ -88,12 +88,19 @@ fn lookup_user(name: &str) -> CliResult<RunAs> {
     // SAFETY: getpwnam returns a pointer into static storage or null; we copy what we need at once.
     let pw = unsafe { libc::getpwnam(c.as_ptr()) };
     if pw.is_null() {
-        return Err(CliError::new(codes::GENERIC, format!("user: unknown user {name}")));
+        return Err(CliError::new(
+            codes::GENERIC,
+            format!("user: unknown user {name}"),
+        ));
     }
     // SAFETY: pw is non-null and points to a valid passwd record.
     let (uid, gid, home) = unsafe {
         let p = &*pw;
-        (p.pw_uid, p.pw_gid, CStr::from_ptr(p.pw_dir).to_string_lossy().into_owned())
+        (
+            p.pw_uid,
+            p.pw_gid,
+            CStr::from_ptr(p.pw_dir).to_string_lossy().into_owned(),
+        )
     };
     Ok(RunAs {
         env: vec![
@@ -107,10 +114,18 @@ fn lookup_user(name: &str) -> CliResult<RunAs> {
 
 #[cfg(not(unix))]
 fn lookup_user(_name: &str) -> CliResult<RunAs> {
-    Err(CliError::new(codes::GENERIC, "--user is not supported on this platform"))
+    Err(CliError::new(
+        codes::GENERIC,
+        "--user is not supported on this platform",
+    ))
 }
 
-fn shell(command: &str, pristine: bool, env: &[(String, String)], run_as: Option<&RunAs>) -> Command {
+fn shell(
+    command: &str,
+    pristine: bool,
+    env: &[(String, String)],
+    run_as: Option<&RunAs>,
+) -> Command {
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c").arg(command);
     if pristine {
@@ -188,7 +203,10 @@ pub fn exec_env(global: &GlobalArgs, args: ExecEnvArgs) -> CliResult<()> {
                 format!("cannot use keys with '=' in environment: {key}"),
             ));
         }
-        env.push((key.clone(), scalar_text(&leaf.value).unwrap_or_else(|| "<nil>".into())));
+        env.push((
+            key.clone(),
+            scalar_text(&leaf.value).unwrap_or_else(|| "<nil>".into()),
+        ));
     }
     let run_as = args.user.as_deref().map(lookup_user).transpose()?;
     let mut cmd = shell(&args.command, args.pristine, &env, run_as.as_ref());
@@ -197,7 +215,10 @@ pub fn exec_env(global: &GlobalArgs, args: ExecEnvArgs) -> CliResult<()> {
         {
             use std::os::unix::process::CommandExt;
             let e = cmd.exec();
-            return Err(CliError::new(codes::GENERIC, format!("could not run the command: {e}")));
+            return Err(CliError::new(
+                codes::GENERIC,
+                format!("could not run the command: {e}"),
+            ));
         }
     }
     child_exit(wait(cmd)?)
@@ -208,9 +229,13 @@ fn check_filename(name: &str) -> CliResult<()> {
     let p = Path::new(name);
     let local = !p.is_absolute()
         && !name.is_empty()
-        && p.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+        && p.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
     if !local {
-        return Err(CliError::new(codes::GENERIC, "The provided filename is not a local path."));
+        return Err(CliError::new(
+            codes::GENERIC,
+            "The provided filename is not a local path.",
+        ));
     }
     Ok(())
 }
@@ -246,12 +271,20 @@ pub fn exec_file(global: &GlobalArgs, args: ExecFileArgs) -> CliResult<()> {
     let dir = tempfile::Builder::new()
         .prefix(".sepal")
         .tempdir()
-        .map_err(|e| CliError::new(codes::WRITE_OUTPUT, format!("could not create a temporary folder: {e}")))?;
+        .map_err(|e| {
+            CliError::new(
+                codes::WRITE_OUTPUT,
+                format!("could not create a temporary folder: {e}"),
+            )
+        })?;
     let name = args.filename.clone().unwrap_or_else(|| "tmp-file".into());
     let path = dir.path().join(&name);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| {
-            CliError::new(codes::WRITE_OUTPUT, format!("could not create {}: {e}", parent.display()))
+            CliError::new(
+                codes::WRITE_OUTPUT,
+                format!("could not create {}: {e}", parent.display()),
+            )
         })?;
     }
     let fifo = !args.no_fifo && cfg!(unix);
@@ -266,7 +299,10 @@ pub fn exec_file(global: &GlobalArgs, args: ExecFileArgs) -> CliResult<()> {
         }))
     } else {
         common::write_new_private(&path, &plain).map_err(|e| {
-            CliError::new(codes::WRITE_OUTPUT, format!("could not write the temporary file: {e}"))
+            CliError::new(
+                codes::WRITE_OUTPUT,
+                format!("could not write the temporary file: {e}"),
+            )
         })?;
         None
     };
@@ -276,7 +312,8 @@ pub fn exec_file(global: &GlobalArgs, args: ExecFileArgs) -> CliResult<()> {
     if let Some(w) = writer {
         // If the command never opened the FIFO, open it for reading once so the writer finishes.
         if !w.is_finished() {
-            let _ = std::fs::File::open(&path).map(|mut f| std::io::copy(&mut f, &mut std::io::sink()));
+            let _ =
+                std::fs::File::open(&path).map(|mut f| std::io::copy(&mut f, &mut std::io::sink()));
         }
         let _ = w.join();
     }
@@ -295,7 +332,10 @@ fn make_fifo(path: &Path) -> CliResult<()> {
     if rc != 0 {
         return Err(CliError::new(
             codes::WRITE_OUTPUT,
-            format!("could not create a FIFO: {}", std::io::Error::last_os_error()),
+            format!(
+                "could not create a FIFO: {}",
+                std::io::Error::last_os_error()
+            ),
         ));
     }
     Ok(())
@@ -303,7 +343,10 @@ fn make_fifo(path: &Path) -> CliResult<()> {
 
 #[cfg(not(unix))]
 fn make_fifo(_path: &Path) -> CliResult<()> {
-    Err(CliError::new(codes::GENERIC, "no FIFOs on this platform, use --no-fifo"))
+    Err(CliError::new(
+        codes::GENERIC,
+        "no FIFOs on this platform, use --no-fifo",
+    ))
 }
 
 /// `filestatus`: `{"encrypted":true}` when the file has sops metadata with a version and a MAC.

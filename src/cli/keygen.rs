@@ -56,7 +56,10 @@ pub fn run(args: KeygenArgs) -> CliResult<()> {
             format!("could not write {}: {e}", path.display()),
         )
     })?;
-    eprintln!("Public key: {recipient} (identity written to {})", path.display());
+    eprintln!(
+        "Public key: {recipient} (identity written to {})",
+        path.display()
+    );
     println!("{recipient}");
     Ok(())
 }
@@ -71,4 +74,3 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     }
     b.create(dir)
 }
-

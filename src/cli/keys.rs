@@ -170,9 +170,8 @@ fn load(global: &GlobalArgs, io: &IoArgs) -> CliResult<Loaded> {
     let config = common::load_config(global)?;
     let store = common::store(&config, global, format);
     let parsed = common::parse(&store, &input)?;
-    let meta = Metadata::from_value(parsed.metadata.as_ref()).map_err(|e| {
-        CliError::new(codes::GENERIC, format!("{e} (in {})", input.display()))
-    })?;
+    let meta = Metadata::from_value(parsed.metadata.as_ref())
+        .map_err(|e| CliError::new(codes::GENERIC, format!("{e} (in {})", input.display())))?;
     Ok(Loaded {
         input,
         store,
@@ -236,7 +235,10 @@ pub fn rotate(global: &GlobalArgs, args: RotateArgs) -> CliResult<()> {
     }
     let mut l = load(global, &args.io).map_err(|e| {
         if e.code == codes::NO_FILE {
-            CliError::new(codes::READ_INPUT, format!("Error reading file: {}", e.message))
+            CliError::new(
+                codes::READ_INPUT,
+                format!("Error reading file: {}", e.message),
+            )
         } else {
             e
         }
@@ -259,8 +261,14 @@ pub fn rotate(global: &GlobalArgs, args: RotateArgs) -> CliResult<()> {
     let plain = apply_changes(&l.parsed.tree, &dec.changes);
     let mut stash = dec.stash;
     let selection = meta.selection.clone().unwrap_or(Selection::All);
-    let result = encrypt_tree(&plain, &new_key, &selection, meta.mac_only_encrypted, &mut stash)
-        .map_err(|e| CliError::new(codes::ENCRYPT_TREE, format!("Error encrypting tree: {e}")))?;
+    let result = encrypt_tree(
+        &plain,
+        &new_key,
+        &selection,
+        meta.mac_only_encrypted,
+        &mut stash,
+    )
+    .map_err(|e| CliError::new(codes::ENCRYPT_TREE, format!("Error encrypting tree: {e}")))?;
     seal_metadata(&mut meta, &new_key, &result.mac)?;
     l.meta = meta;
     let out = l
@@ -293,7 +301,10 @@ pub fn updatekeys(global: &GlobalArgs, args: UpdateKeysArgs) -> CliResult<()> {
             ..IoArgs::default()
         };
         if file.is_dir() {
-            return Err(CliError::new(codes::GENERIC, "can't operate on a directory"));
+            return Err(CliError::new(
+                codes::GENERIC,
+                "can't operate on a directory",
+            ));
         }
         let mut l = load(global, &io)?;
         let rule = config
@@ -413,7 +424,11 @@ pub fn groups(global: &GlobalArgs, cmd: GroupsCommand) -> CliResult<()> {
             let key = data_key(&a.keys, &l.meta)?;
             let group = keys_from_flags(&a.new_keys)?;
             l.meta.key_groups.push(group);
-            if let Some(t) = a.new_keys.shamir_secret_sharing_threshold.filter(|t| *t > 0) {
+            if let Some(t) = a
+                .new_keys
+                .shamir_secret_sharing_threshold
+                .filter(|t| *t > 0)
+            {
                 l.meta.shamir_threshold = t;
             }
             check_threshold(&l.meta)?;

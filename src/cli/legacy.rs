@@ -89,11 +89,10 @@ pub fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
             Some(i) => (set[..=i].to_string(), set[i + 2..].to_string()),
             None => (set.clone(), String::new()),
         };
-        let file = l
-            .io
-            .file
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let file =
+            l.io.file
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
         Command::Set(SetArgs {
             args: vec![file, path, value],
             value_file: false,
@@ -135,7 +134,9 @@ pub fn names_subcommand(args: &[OsString]) -> bool {
     let cmd = Cli::command();
     let names: Vec<String> = cmd
         .get_subcommands()
-        .flat_map(|s| std::iter::once(s.get_name().to_string()).chain(s.get_all_aliases().map(String::from)))
+        .flat_map(|s| {
+            std::iter::once(s.get_name().to_string()).chain(s.get_all_aliases().map(String::from))
+        })
         .collect();
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
@@ -151,4 +152,3 @@ pub fn names_subcommand(args: &[OsString]) -> bool {
     }
     false
 }
-

@@ -3,10 +3,12 @@
 mod common;
 mod decrypt;
 mod edit;
-mod exec;
 mod encrypt;
+mod exec;
 mod keygen;
 mod keys;
+#[cfg(feature = "keyservice")]
+mod keyservice;
 mod legacy;
 mod set;
 
@@ -107,6 +109,9 @@ pub enum Command {
     /// Add or delete key groups
     #[command(subcommand)]
     Groups(keys::GroupsCommand),
+    /// Serve the local master keys to other machines (sops key service, gRPC)
+    #[cfg(feature = "keyservice")]
+    Keyservice(keyservice::KeyserviceArgs),
     /// Print a shell completion script
     Completion(CompletionArgs),
     /// Print the manual page (roff)
@@ -126,8 +131,12 @@ pub fn parse_args(args: Vec<std::ffi::OsString>) -> Cli {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand)
-                || legacy::names_subcommand(&args)
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) || legacy::names_subcommand(&args)
             {
                 e.exit();
             }
@@ -185,8 +194,14 @@ pub struct DecryptKeyArgs {
     /// Order in which key types are tried, e.g. age,pgp
     #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "TYPES")]
     pub decryption_order: Option<String>,
-    /// Key service to use (repeatable)
-    #[arg(long, env = "SOPS_KEYSERVICE", value_name = "URI")]
+    /// Key service to use besides the local keys, e.g. tcp://host:5000 or unix:///path
+    /// (repeatable; SOPS_KEYSERVICE takes a comma-separated list)
+    #[arg(
+        long,
+        env = "SOPS_KEYSERVICE",
+        value_name = "URI",
+        value_delimiter = ','
+    )]
     pub keyservice: Vec<String>,
     /// Use the keys available on this machine
     #[arg(
@@ -242,6 +257,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Rotate(a) => keys::rotate(&cli.global, a),
         Command::Updatekeys(a) => keys::updatekeys(&cli.global, a),
         Command::Groups(c) => keys::groups(&cli.global, c),
+        #[cfg(feature = "keyservice")]
+        Command::Keyservice(a) => keyservice::run(&cli.global, a),
     };
     match result {
         Ok(()) => 0,

@@ -100,7 +100,8 @@ pub fn parse_value(text: &str) -> CliResult<Value> {
 }
 
 fn parse_path(p: &str) -> CliResult<Vec<Step>> {
-    let steps = treepath::parse(p).map_err(|e| set_format_error(&format!("Invalid set index format: {e}")))?;
+    let steps = treepath::parse(p)
+        .map_err(|e| set_format_error(&format!("Invalid set index format: {e}")))?;
     if steps.is_empty() {
         return Err(set_format_error("Invalid set index format: empty path"));
     }
@@ -139,12 +140,19 @@ pub fn change_file(
     let store = common::store(&config, global, format);
     let parsed = common::parse(&store, &input)?;
     let mut dec = common::decrypt_parsed(&parsed, &input, keys, ignore_mac)?;
-    let dump = |e: crate::stores::StoreError| CliError::new(codes::DUMP_TREE, format!("Could not marshal tree: {e}"));
+    let dump = |e: crate::stores::StoreError| {
+        CliError::new(codes::DUMP_TREE, format!("Could not marshal tree: {e}"))
+    };
 
     // The plaintext file, exactly as decrypt prints it, then the change applied to it.
     let plain = zeroize::Zeroizing::new(store.splice(&parsed, &dec.changes, None).map_err(dump)?);
     let plain_parsed = store.parse(&plain).map_err(dump)?;
-    let doc_items = plain_parsed.tree.docs.first().map(|d| d.items.clone()).unwrap_or_default();
+    let doc_items = plain_parsed
+        .tree
+        .docs
+        .first()
+        .map(|d| d.items.clone())
+        .unwrap_or_default();
     let new_plain: zeroize::Zeroizing<Vec<u8>> = match &change {
         Change::Set(steps, value) => {
             let existing = treepath::lookup(&doc_items, steps).ok();
@@ -165,7 +173,9 @@ pub fn change_file(
                             text: secret(String::from_utf8_lossy(&text)),
                         });
                     }
-                    zeroize::Zeroizing::new(store.splice(&plain_parsed, &changes, None).map_err(dump)?)
+                    zeroize::Zeroizing::new(
+                        store.splice(&plain_parsed, &changes, None).map_err(dump)?,
+                    )
                 }
                 _ => {
                     // Everything else is a text edit of the plaintext (minimal diff).
@@ -200,16 +210,26 @@ pub fn change_file(
     }
     let mut meta = dec.metadata.clone();
     let selection = meta.selection.clone().unwrap_or(Selection::All);
-    let r = encrypt_tree(&new_parsed.tree, &dec.data_key, &selection, meta.mac_only_encrypted, &mut dec.stash)
-        .map_err(|e| CliError::new(codes::ENCRYPT_TREE, format!("Error encrypting tree: {e}")))?;
+    let r = encrypt_tree(
+        &new_parsed.tree,
+        &dec.data_key,
+        &selection,
+        meta.mac_only_encrypted,
+        &mut dec.stash,
+    )
+    .map_err(|e| CliError::new(codes::ENCRYPT_TREE, format!("Error encrypting tree: {e}")))?;
     seal_metadata(&mut meta, &dec.data_key, &r.mac)?;
     let out = if out_format == format {
-        store.splice(&new_parsed, &r.changes, Some(&meta.to_value())).map_err(dump)?
+        store
+            .splice(&new_parsed, &r.changes, Some(&meta.to_value()))
+            .map_err(dump)?
     } else {
         // `--output-type`: the file is rewritten in the other format, as sops does.
         let out_store = common::store(&config, global, out_format);
         let tree = crate::stores::apply_changes(&new_parsed.tree, &r.changes);
-        out_store.emit(&tree, Some(&meta.to_value())).map_err(dump)?
+        out_store
+            .emit(&tree, Some(&meta.to_value()))
+            .map_err(dump)?
     };
     common::write_output(&io, &input_from(&input), &out)?;
     Ok(true)
@@ -230,20 +250,27 @@ pub fn run_set(global: &GlobalArgs, a: SetArgs) -> CliResult<()> {
             codes::NO_FILE,
             format!(
                 "Error: set takes exactly {expected} arguments: the file, the path{}",
-                if a.value_stdin { " (the value comes from stdin)" } else { " and the value" }
+                if a.value_stdin {
+                    " (the value comes from stdin)"
+                } else {
+                    " and the value"
+                }
             ),
         ));
     }
     let steps = parse_path(&a.args[1])?;
     let text = if a.value_stdin {
         let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| CliError::new(codes::READ_INPUT, format!("Error reading from stdin: {e}")))?;
+        std::io::stdin().read_to_string(&mut s).map_err(|e| {
+            CliError::new(codes::READ_INPUT, format!("Error reading from stdin: {e}"))
+        })?;
         zeroize::Zeroizing::new(s)
     } else if a.value_file {
         zeroize::Zeroizing::new(std::fs::read_to_string(&a.args[2]).map_err(|e| {
-            CliError::new(codes::READ_INPUT, format!("Error reading file {}: {e}", a.args[2]))
+            CliError::new(
+                codes::READ_INPUT,
+                format!("Error reading file {}: {e}", a.args[2]),
+            )
         })?)
     } else {
         zeroize::Zeroizing::new(a.args[2].clone())

@@ -96,7 +96,11 @@ fn is_go_spelling(value: &Scalar, text: &str) -> bool {
                 None => (t.as_str(), None),
             };
             let mant_ok = match mant.split_once('.') {
-                Some((a, b)) => (a.is_empty() || digits(a)) && (b.is_empty() || digits(b)) && !(a.is_empty() && b.is_empty()),
+                Some((a, b)) => {
+                    (a.is_empty() || digits(a))
+                        && (b.is_empty() || digits(b))
+                        && !(a.is_empty() && b.is_empty())
+                }
                 None => digits(mant),
             };
             let exp_ok = exp.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)));
@@ -210,13 +214,31 @@ mod tests {
 
     #[test]
     fn spelling_is_kept_where_go_reads_it() {
-        assert_eq!(&*plaintext_bytes(&leaf(Scalar::Float(100.0), "100.0")), b"100.0");
-        assert_eq!(&*plaintext_bytes(&leaf(Scalar::Float(1e-7), "1e-7")), b"1e-7");
-        assert_eq!(&*plaintext_bytes(&leaf(Scalar::Float(2500.0), "2.5E+3")), b"2.5E+3");
-        assert_eq!(&*plaintext_bytes(&leaf(Scalar::Bool(true), "TRUE")), b"TRUE");
+        assert_eq!(
+            &*plaintext_bytes(&leaf(Scalar::Float(100.0), "100.0")),
+            b"100.0"
+        );
+        assert_eq!(
+            &*plaintext_bytes(&leaf(Scalar::Float(1e-7), "1e-7")),
+            b"1e-7"
+        );
+        assert_eq!(
+            &*plaintext_bytes(&leaf(Scalar::Float(2500.0), "2.5E+3")),
+            b"2.5E+3"
+        );
+        assert_eq!(
+            &*plaintext_bytes(&leaf(Scalar::Bool(true), "TRUE")),
+            b"TRUE"
+        );
         assert_eq!(&*plaintext_bytes(&leaf(Scalar::Int(31), "0x1F")), b"31");
-        assert_eq!(&*plaintext_bytes(&leaf(Scalar::Int(1000), "1_000")), b"1000");
-        assert_eq!(&*plaintext_bytes(&leaf(Scalar::Float(f64::INFINITY), ".inf")), b"+Inf");
+        assert_eq!(
+            &*plaintext_bytes(&leaf(Scalar::Int(1000), "1_000")),
+            b"1000"
+        );
+        assert_eq!(
+            &*plaintext_bytes(&leaf(Scalar::Float(f64::INFINITY), ".inf")),
+            b"+Inf"
+        );
         assert_eq!(&*plaintext_bytes(&leaf(Scalar::Int(5), "+5")), b"+5");
     }
 
@@ -238,7 +260,10 @@ mod tests {
         }
         // What sops writes (canonical) comes back empty: print as sops prints.
         assert_eq!(display_text(&Scalar::Bool(true), b"True").as_str(), "");
-        assert_eq!(display_text(&Scalar::Float(1e-7), b"0.0000001").as_str(), "");
+        assert_eq!(
+            display_text(&Scalar::Float(1e-7), b"0.0000001").as_str(),
+            ""
+        );
         assert_eq!(display_text(&Scalar::Int(42), b"42").as_str(), "");
         assert_eq!(display_text(&Scalar::Int(42), b"+42").as_str(), "+42");
     }
@@ -247,7 +272,10 @@ mod tests {
     fn canonical_forms() {
         assert_eq!(&*canonical_bytes(&Scalar::Bool(true)), b"True");
         assert_eq!(&*canonical_bytes(&Scalar::Float(100.0)), b"100");
-        assert_eq!(&*canonical_bytes(&Scalar::Float(1e21)), b"1000000000000000000000");
+        assert_eq!(
+            &*canonical_bytes(&Scalar::Float(1e21)),
+            b"1000000000000000000000"
+        );
     }
 
     #[test]
@@ -256,7 +284,10 @@ mod tests {
         assert_eq!(parse_typed("bool", b"yes"), None);
         assert_eq!(parse_typed("int", b"-42"), Some(Scalar::Int(-42)));
         assert_eq!(parse_typed("int", b"4.2"), None);
-        assert_eq!(parse_typed("float", b"+Inf"), Some(Scalar::Float(f64::INFINITY)));
+        assert_eq!(
+            parse_typed("float", b"+Inf"),
+            Some(Scalar::Float(f64::INFINITY))
+        );
         assert_eq!(
             parse_typed("time", b"2024-01-02T03:04:05.120+02:00"),
             Some(Scalar::Time(secret("2024-01-02T03:04:05.12+02:00")))

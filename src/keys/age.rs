@@ -1,9 +1,9 @@
 //! age master keys: X25519 and SSH recipients; identities from the places sops looks.
 
+use std::cell::OnceCell;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::cell::OnceCell;
 
 use age::armor::{ArmoredReader, ArmoredWriter, Format};
 use zeroize::Zeroizing;
@@ -95,9 +95,7 @@ pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>, KeyErr
     )))
 }
 
-fn load_identities(
-    settings: &AgeSettings,
-) -> Result<Vec<Box<dyn age::Identity>>, String> {
+fn load_identities(settings: &AgeSettings) -> Result<Vec<Box<dyn age::Identity>>, String> {
     let mut out: Vec<Box<dyn age::Identity>> = Vec::new();
     let mut errors = Vec::new();
     let add_text = |text: &str, origin: &str, out: &mut Vec<_>, errors: &mut Vec<String>| {
@@ -140,10 +138,8 @@ fn load_identities(
         match std::fs::read(&path) {
             Ok(bytes) => {
                 let bytes = Zeroizing::new(bytes);
-                match age::ssh::Identity::from_buffer(
-                    &bytes[..],
-                    Some(path.display().to_string()),
-                ) {
+                match age::ssh::Identity::from_buffer(&bytes[..], Some(path.display().to_string()))
+                {
                     Ok(id) => out.push(Box::new(id)),
                     Err(e) => errors.push(format!("{}: {e}", path.display())),
                 }
@@ -183,8 +179,7 @@ fn parse_identity_text(text: &str) -> Result<Vec<Box<dyn age::Identity>>, String
     );
     let file = age::IdentityFile::from_buffer(normalized.as_bytes())
         .map_err(|e| format!("failed to parse age identities: {e}"))?;
-    file
-        .into_identities()
+    file.into_identities()
         .map_err(|e| format!("failed to parse age identities: {e}"))
 }
 
@@ -215,7 +210,8 @@ pub fn encrypt_armored(recipient: &str, secret: &[u8]) -> Result<String, KeyErro
     let mut w = enc.wrap_output(armor).map_err(fail)?;
     w.write_all(secret).map_err(fail)?;
     w.finish().and_then(|a| a.finish()).map_err(fail)?;
-    let mut s = String::from_utf8(out).map_err(|_| KeyError("age produced non-UTF-8 armor".into()))?;
+    let mut s =
+        String::from_utf8(out).map_err(|_| KeyError("age produced non-UTF-8 armor".into()))?;
     if !s.ends_with('\n') {
         s.push('\n');
     }
@@ -280,10 +276,17 @@ mod tests {
         });
         let mut spec = StoredKey::new(KeyKind::Age);
         spec.fields.insert("recipient".into(), pk.clone());
-        let stored = src.wrap(&spec, b"0123456789abcdef0123456789abcdef").unwrap();
-        assert!(stored.enc().starts_with("-----BEGIN AGE ENCRYPTED FILE-----\n"));
+        let stored = src
+            .wrap(&spec, b"0123456789abcdef0123456789abcdef")
+            .unwrap();
+        assert!(stored
+            .enc()
+            .starts_with("-----BEGIN AGE ENCRYPTED FILE-----\n"));
         assert!(stored.enc().ends_with("-----END AGE ENCRYPTED FILE-----\n"));
-        assert_eq!(&*src.unwrap(&stored).unwrap(), b"0123456789abcdef0123456789abcdef");
+        assert_eq!(
+            &*src.unwrap(&stored).unwrap(),
+            b"0123456789abcdef0123456789abcdef"
+        );
         let (other, _) = generate();
         let wrong = AgeSource::new(AgeSettings {
             key: Some(other.to_string()),
@@ -291,7 +294,11 @@ mod tests {
         });
         assert!(wrong.unwrap(&stored).is_err());
         let none = AgeSource::new(AgeSettings::default());
-        assert!(none.unwrap(&stored).unwrap_err().0.contains("failed to load age identities"));
+        assert!(none
+            .unwrap(&stored)
+            .unwrap_err()
+            .0
+            .contains("failed to load age identities"));
     }
 
     #[test]

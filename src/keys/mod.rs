@@ -2,7 +2,9 @@
 //! one trait, [`KeySource`]. Stores and the cipher walk never see key types.
 
 pub mod age;
+pub mod kms;
 pub mod pgp;
+pub mod vault;
 
 use zeroize::Zeroizing;
 
@@ -52,6 +54,8 @@ impl Default for Keyring {
             sources: vec![
                 Box::new(age::AgeSource::from_env()),
                 Box::new(pgp::PgpSource::from_env()),
+                Box::new(kms::KmsSource::new()),
+                Box::new(vault::VaultSource::from_env()),
             ],
             remotes: Vec::new(),
             local: true,
@@ -214,7 +218,11 @@ impl Keyring {
             }
         }
         let fail = |parts: usize| DataKeyError {
-            required: if meta.key_groups.len() > 1 { required } else { 0 },
+            required: if meta.key_groups.len() > 1 {
+                required
+            } else {
+                0
+            },
             recovered: parts,
             groups: reports.clone(),
         };

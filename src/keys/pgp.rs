@@ -623,10 +623,12 @@ impl KeySource for PgpSource {
             }
             Err(GpgError::Failed(gpg_err)) => match self.native_encrypt(fp, secret, true) {
                 Ok(enc) => enc,
-                Err(native) => return Err(KeyError(format!(
+                Err(native) => {
+                    return Err(KeyError(format!(
                     "could not encrypt data key with PGP key: {}; GnuPG binary error: {gpg_err}",
                     native.0
-                ))),
+                )))
+                }
             },
         };
         let mut out = spec.clone();

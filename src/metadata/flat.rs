@@ -129,7 +129,9 @@ fn insert(node: &mut Value, parts: &[Part], text: &str, key: &str) -> Result<(),
                 None => {
                     let at = items
                         .iter()
-                        .position(|i| matches!(i, Item::Pair { key, .. } if key.as_str() > name.as_str()))
+                        .position(
+                            |i| matches!(i, Item::Pair { key, .. } if key.as_str() > name.as_str()),
+                        )
                         .unwrap_or(items.len());
                     items.insert(at, Item::pair(name.clone(), child_template()));
                     at

@@ -104,8 +104,11 @@ impl StoredKey {
                     s = format!("{s}+{}", self.field("role"));
                 }
                 if !self.context.is_empty() {
-                    let ctx: Vec<String> =
-                        self.context.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                    let ctx: Vec<String> = self
+                        .context
+                        .iter()
+                        .map(|(k, v)| format!("{k}:{v}"))
+                        .collect();
                     s = format!("{s}|{}", ctx.join(","));
                 }
                 if !self.field("aws_profile").is_empty() {
@@ -280,8 +283,7 @@ impl Metadata {
                 if selection.is_some() {
                     return Err(MetadataError::TooManySelections);
                 }
-                selection =
-                    Some(Selection::from_field(name, &t).map_err(MetadataError::Invalid)?);
+                selection = Some(Selection::from_field(name, &t).map_err(MetadataError::Invalid)?);
             }
         }
         let shamir = text("shamir_threshold");
@@ -363,12 +365,7 @@ fn str_value(s: &str) -> Value {
 }
 
 fn map_value(entries: Vec<(String, Value)>) -> Value {
-    Value::Map(
-        entries
-            .into_iter()
-            .map(|(k, v)| Item::pair(k, v))
-            .collect(),
-    )
+    Value::Map(entries.into_iter().map(|(k, v)| Item::pair(k, v)).collect())
 }
 
 /// The per-type lists of a group, sorted by type name. Inside `key_groups`, `age` and `hc_vault`
@@ -419,8 +416,10 @@ mod tests {
     fn sample() -> Metadata {
         let mut k = StoredKey::new(KeyKind::Age);
         k.fields.insert("recipient".into(), "age1xyz".into());
-        k.fields
-            .insert("enc".into(), "-----BEGIN AGE ENCRYPTED FILE-----\nabc\n".into());
+        k.fields.insert(
+            "enc".into(),
+            "-----BEGIN AGE ENCRYPTED FILE-----\nabc\n".into(),
+        );
         Metadata {
             key_groups: vec![vec![k]],
             shamir_threshold: 0,

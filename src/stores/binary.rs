@@ -127,7 +127,11 @@ pub fn splice(
 }
 
 /// `set` of `["data"]` (the whole file) as a text edit; nothing else exists in a binary file.
-pub(crate) fn set_at(layout: &Layout, steps: &[Step], value: &Value) -> Result<Option<Vec<u8>>, StoreError> {
+pub(crate) fn set_at(
+    layout: &Layout,
+    steps: &[Step],
+    value: &Value,
+) -> Result<Option<Vec<u8>>, StoreError> {
     let _ = layout;
     match (steps, value) {
         ([Step::Key(k)], Value::Leaf(l)) if k == "data" => {

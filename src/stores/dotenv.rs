@@ -204,7 +204,10 @@ pub fn splice(
 /// The line range (line break included) holding byte `pos` of `src`.
 pub(crate) fn line_range(src: &[u8], pos: usize) -> (usize, usize) {
     let pos = pos.min(src.len());
-    let s = src[..pos].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let s = src[..pos]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
     let e = src[pos..]
         .iter()
         .position(|&b| b == b'\n')
@@ -213,14 +216,19 @@ pub(crate) fn line_range(src: &[u8], pos: usize) -> (usize, usize) {
 }
 
 fn complex(key: &str) -> StoreError {
-    StoreError::new(format!("cannot use complex value in dotenv file; offending key {key}"))
+    StoreError::new(format!(
+        "cannot use complex value in dotenv file; offending key {key}"
+    ))
 }
 
 /// The leaf of the first `key=` line.
 fn find_leaf<'a>(parsed: &'a Parsed, key: &str) -> Option<&'a Leaf> {
     let items = &parsed.tree.docs.first()?.items;
     items.iter().find_map(|i| match i {
-        Item::Pair { key: k, value: Value::Leaf(l) } if k == key => Some(l),
+        Item::Pair {
+            key: k,
+            value: Value::Leaf(l),
+        } if k == key => Some(l),
         _ => None,
     })
 }
@@ -259,7 +267,11 @@ pub(crate) fn set_at(
             }
             let mut out = Zeroizing::new(src.to_vec());
             // `\n` only, so that the value reads back without a `\r` in CRLF files.
-            append_lines(&mut out, &[Zeroizing::new(format!("{k}={}", text.as_str()))], "\n");
+            append_lines(
+                &mut out,
+                &[Zeroizing::new(format!("{k}={}", text.as_str()))],
+                "\n",
+            );
             Ok(Some(out.to_vec()))
         }
         _ => Ok(Some(src.to_vec())),

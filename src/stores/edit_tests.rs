@@ -42,7 +42,10 @@ fn set(f: Format, src: &str, path: &str, value: &str) -> String {
     }
     treepath::set(&mut expected.docs[0].items, &steps, v.clone());
     let text = String::from_utf8(out.clone()).unwrap();
-    assert!(st.reads_as(&out, &expected), "reads back differently:\n{text}");
+    assert!(
+        st.reads_as(&out, &expected),
+        "reads back differently:\n{text}"
+    );
     assert_eq!(st.set(&parsed, &steps, &v).unwrap(), out);
     text
 }
@@ -55,7 +58,10 @@ fn unset(f: Format, src: &str, path: &str) -> String {
     let mut expected = parsed.tree.clone();
     treepath::unset(&mut expected.docs[0].items, &steps).unwrap();
     let text = String::from_utf8(out.clone()).unwrap();
-    assert!(st.reads_as(&out, &expected), "reads back differently:\n{text}");
+    assert!(
+        st.reads_as(&out, &expected),
+        "reads back differently:\n{text}"
+    );
     assert_eq!(st.unset(&parsed, &steps).unwrap(), out);
     text
 }
@@ -111,21 +117,30 @@ fn yaml_lists() {
         set(Y, DOC, r#"["b"]["d"][7]"#, r#""w""#),
         DOC.replace("[1, 2]", "[1, 2, w]")
     );
-    assert_eq!(
-        unset(Y, DOC, r#"["list"][0]"#),
-        DOC.replace("  - p\n", "")
-    );
+    assert_eq!(unset(Y, DOC, r#"["list"][0]"#), DOC.replace("  - p\n", ""));
     assert_eq!(
         unset(Y, DOC, r#"["list"][1]"#),
         DOC.replace("  - q # last\n", "")
     );
-    assert_eq!(unset(Y, DOC, r#"["b"]["d"][0]"#), DOC.replace("[1, 2]", "[2]"));
-    assert_eq!(unset(Y, DOC, r#"["b"]["d"][1]"#), DOC.replace("[1, 2]", "[1]"));
+    assert_eq!(
+        unset(Y, DOC, r#"["b"]["d"][0]"#),
+        DOC.replace("[1, 2]", "[2]")
+    );
+    assert_eq!(
+        unset(Y, DOC, r#"["b"]["d"][1]"#),
+        DOC.replace("[1, 2]", "[1]")
+    );
     let one = "l:\n  - only\nk: 1\n";
     assert_eq!(unset(Y, one, r#"["l"][0]"#), "l: []\nk: 1\n");
     let maps = "l:\n  - name: a\n    v: 1\n  - name: b\n";
-    assert_eq!(unset(Y, maps, r#"["l"][0]["name"]"#), "l:\n  - v: 1\n  - name: b\n");
-    assert_eq!(unset(Y, maps, r#"["l"][0]["v"]"#), "l:\n  - name: a\n  - name: b\n");
+    assert_eq!(
+        unset(Y, maps, r#"["l"][0]["name"]"#),
+        "l:\n  - v: 1\n  - name: b\n"
+    );
+    assert_eq!(
+        unset(Y, maps, r#"["l"][0]["v"]"#),
+        "l:\n  - name: a\n  - name: b\n"
+    );
     assert_eq!(
         set(Y, maps, r#"["l"][1]["v"]"#, "2"),
         "l:\n  - name: a\n    v: 1\n  - name: b\n    v: 2\n"
@@ -136,7 +151,10 @@ fn yaml_lists() {
     );
     // A compact (non-indented) sequence under a key.
     let compact = "l:\n- a\n- b\nk: 1\n";
-    assert_eq!(set(Y, compact, r#"["l"][2]"#, r#""c""#), "l:\n- a\n- b\n- c\nk: 1\n");
+    assert_eq!(
+        set(Y, compact, r#"["l"][2]"#, r#""c""#),
+        "l:\n- a\n- b\n- c\nk: 1\n"
+    );
 }
 
 #[test]
@@ -153,9 +171,17 @@ fn yaml_replace_shapes() {
         set(Y, DOC, r#"["a"]["x"]"#, r#""w""#),
         DOC.replace("a: 1 # one\n", "a: # one\n  x: w\n")
     );
-    assert_eq!(set(Y, DOC, r#"["z"]"#, r#"{}"#), DOC.replace("{k: v}", "{}"));
     assert_eq!(
-        set(Y, DOC, r#"["z"]["k"]"#, r#"{"q": [1]}"#.replace("[1]", "1").as_str()),
+        set(Y, DOC, r#"["z"]"#, r#"{}"#),
+        DOC.replace("{k: v}", "{}")
+    );
+    assert_eq!(
+        set(
+            Y,
+            DOC,
+            r#"["z"]["k"]"#,
+            r#"{"q": [1]}"#.replace("[1]", "1").as_str()
+        ),
         DOC.replace("{k: v}", "{k: {q: 1}}")
     );
     assert_eq!(
@@ -170,20 +196,14 @@ fn yaml_replace_shapes() {
 
 #[test]
 fn yaml_unset_entries() {
-    assert_eq!(
-        unset(Y, DOC, r#"["a"]"#),
-        DOC.replace("a: 1 # one\n", "")
-    );
+    assert_eq!(unset(Y, DOC, r#"["a"]"#), DOC.replace("a: 1 # one\n", ""));
     assert_eq!(
         unset(Y, DOC, r#"["b"]"#),
         DOC.replace("b:\n  # inner\n  c: x\n  d: [1, 2]\n", "")
     );
     assert_eq!(unset(Y, DOC, r#"["b"]["c"]"#), DOC.replace("  c: x\n", ""));
     assert_eq!(unset(Y, DOC, r#"["z"]["k"]"#), DOC.replace("{k: v}", "{}"));
-    assert_eq!(
-        unset(Y, DOC, r#"["z"]"#),
-        DOC.replace("z: {k: v}\n", "")
-    );
+    assert_eq!(unset(Y, DOC, r#"["z"]"#), DOC.replace("z: {k: v}\n", ""));
     let one = "a:\n  only: 1\nb: 2\n";
     assert_eq!(unset(Y, one, r#"["a"]["only"]"#), "a: {}\nb: 2\n");
     let flow = "f: {a: 1, b: 2, c: 3}\n";
@@ -206,8 +226,14 @@ fn yaml_line_endings_and_docs() {
     assert_eq!(set(Y, "", r#"["c"]"#, "3"), "c: 3\n");
     assert_eq!(set(Y, "# only\n", r#"["c"]"#, "3"), "# only\nc: 3\n");
     let multi = "a: 1\n---\nb: 2\n";
-    assert_eq!(set(Y, multi, r#"["c"]"#, r#""x""#), "a: 1\nc: x\n---\nb: 2\n");
-    assert_eq!(unset(Y, "a: 1\nc: 2\n---\nb: 2\n", r#"["c"]"#), "a: 1\n---\nb: 2\n");
+    assert_eq!(
+        set(Y, multi, r#"["c"]"#, r#""x""#),
+        "a: 1\nc: x\n---\nb: 2\n"
+    );
+    assert_eq!(
+        unset(Y, "a: 1\nc: 2\n---\nb: 2\n", r#"["c"]"#),
+        "a: 1\n---\nb: 2\n"
+    );
     let bom = "\u{feff}a: 1\n";
     assert_eq!(set(Y, bom, r#"["b"]"#, "2"), "\u{feff}a: 1\nb: 2\n");
     let flow_root = "{a: 1}\n";
@@ -232,7 +258,10 @@ const JDOC: &str = "{\n  \"a\": 1,\n  \"b\": {\n    \"c\": \"x\"\n  },\n  \"l\":
 fn json_edits() {
     assert_eq!(
         set(J, JDOC, r#"["new"]["deep"]"#, r#""v""#),
-        JDOC.replace("\"e\": {}\n", "\"e\": {},\n  \"new\": {\n    \"deep\": \"v\"\n  }\n")
+        JDOC.replace(
+            "\"e\": {}\n",
+            "\"e\": {},\n  \"new\": {\n    \"deep\": \"v\"\n  }\n"
+        )
     );
     assert_eq!(
         set(J, JDOC, r#"["b"]["d"]"#, "2"),
@@ -256,20 +285,38 @@ fn json_edits() {
     );
     assert_eq!(
         set(J, JDOC, r#"["a"]"#, r#"{"x": "<y>"}"#),
-        JDOC.replace("\"a\": 1,", "\"a\": {\n    \"x\": \"\\u003cy\\u003e\"\n  },")
+        JDOC.replace(
+            "\"a\": 1,",
+            "\"a\": {\n    \"x\": \"\\u003cy\\u003e\"\n  },"
+        )
     );
     assert_eq!(
         set(J, JDOC, r#"["b"]"#, r#""s""#),
         JDOC.replace("{\n    \"c\": \"x\"\n  }", "\"s\"")
     );
-    assert_eq!(unset(J, JDOC, r#"["a"]"#), JDOC.replace("  \"a\": 1,\n", ""));
-    assert_eq!(unset(J, JDOC, r#"["e"]"#), JDOC.replace(",\n  \"e\": {}", ""));
-    assert_eq!(unset(J, JDOC, r#"["b"]["c"]"#), JDOC.replace("{\n    \"c\": \"x\"\n  }", "{}"));
+    assert_eq!(
+        unset(J, JDOC, r#"["a"]"#),
+        JDOC.replace("  \"a\": 1,\n", "")
+    );
+    assert_eq!(
+        unset(J, JDOC, r#"["e"]"#),
+        JDOC.replace(",\n  \"e\": {}", "")
+    );
+    assert_eq!(
+        unset(J, JDOC, r#"["b"]["c"]"#),
+        JDOC.replace("{\n    \"c\": \"x\"\n  }", "{}")
+    );
     assert_eq!(unset(J, JDOC, r#"["l"][0]"#), JDOC.replace("    1,\n", ""));
     assert_eq!(unset(J, JDOC, r#"["l"][1]"#), JDOC.replace(",\n    2", ""));
-    assert_eq!(unset(J, JDOC, r#"["one"]["k"][0]"#), JDOC.replace("[1, 2]", "[2]"));
+    assert_eq!(
+        unset(J, JDOC, r#"["one"]["k"][0]"#),
+        JDOC.replace("[1, 2]", "[2]")
+    );
     let crlf = "{\r\n\t\"a\": 1\r\n}";
-    assert_eq!(set(J, crlf, r#"["b"]"#, r#""x""#), "{\r\n\t\"a\": 1,\r\n\t\"b\": \"x\"\r\n}");
+    assert_eq!(
+        set(J, crlf, r#"["b"]"#, r#""x""#),
+        "{\r\n\t\"a\": 1,\r\n\t\"b\": \"x\"\r\n}"
+    );
     assert_eq!(set(J, "{}", r#"["b"]"#, r#""x""#), "{\n\t\"b\": \"x\"\n}");
 }
 
@@ -278,21 +325,32 @@ const D: Format = Format::Dotenv;
 #[test]
 fn dotenv_edits() {
     let src = "# c\nA=1\n\nB=2\n";
-    assert_eq!(set(D, src, r#"["C"]"#, r#""x\ny""#), "# c\nA=1\n\nB=2\nC=x\\ny\n");
+    assert_eq!(
+        set(D, src, r#"["C"]"#, r#""x\ny""#),
+        "# c\nA=1\n\nB=2\nC=x\\ny\n"
+    );
     assert_eq!(set(D, "A=1", r#"["C"]"#, "5"), "A=1\nC=5.0");
     assert_eq!(unset(D, src, r#"["A"]"#), "# c\n\nB=2\n");
     assert_eq!(unset(D, "A=1\nB=2", r#"["B"]"#), "A=1");
     let st = store(D);
     let parsed = st.parse(src.as_bytes()).unwrap();
     let err = st
-        .set_at(&parsed, &treepath::parse(r#"["A"]["x"]"#).unwrap(), &val("1"))
+        .set_at(
+            &parsed,
+            &treepath::parse(r#"["A"]["x"]"#).unwrap(),
+            &val("1"),
+        )
         .unwrap_err();
     assert_eq!(
         err.message,
         "cannot use complex value in dotenv file; offending key A"
     );
     assert!(st
-        .set_at(&parsed, &treepath::parse(r#"["N"]"#).unwrap(), &val(r#"{"a": 1}"#))
+        .set_at(
+            &parsed,
+            &treepath::parse(r#"["N"]"#).unwrap(),
+            &val(r#"{"a": 1}"#)
+        )
         .is_err());
 }
 
@@ -310,12 +368,18 @@ fn ini_edits() {
         set(I, src, r#"["DEFAULT"]["k"]"#, r#""v""#),
         src.replace("top=1\n", "top=1\nk=v\n")
     );
-    assert_eq!(set(I, src, r#"["u"]["k"]"#, r#""v""#), format!("{src}\n[u]\nk = v\n"));
+    assert_eq!(
+        set(I, src, r#"["u"]["k"]"#, r#""v""#),
+        format!("{src}\n[u]\nk = v\n")
+    );
     assert_eq!(
         set(I, src, r#"["u"]"#, r#"{"k": "v", "n": 2}"#),
         format!("{src}\n[u]\nk = v\nn = 2\n")
     );
-    assert_eq!(unset(I, src, r#"["s"]["a"]"#), src.replace("a = 1 ; inline\n", ""));
+    assert_eq!(
+        unset(I, src, r#"["s"]["a"]"#),
+        src.replace("a = 1 ; inline\n", "")
+    );
     assert_eq!(unset(I, src, r#"["t"]"#), src.replace("[t]\nx=y\n", ""));
     assert_eq!(set(I, "[s]\na=1", r#"["s"]["b"]"#, "2"), "[s]\na=1\nb=2.0");
 }
@@ -325,11 +389,19 @@ fn binary_edits() {
     let st = store(Format::Binary);
     let parsed = st.parse(b"old bytes").unwrap();
     let out = st
-        .set_at(&parsed, &treepath::parse(r#"["data"]"#).unwrap(), &val(r#""new""#))
+        .set_at(
+            &parsed,
+            &treepath::parse(r#"["data"]"#).unwrap(),
+            &val(r#""new""#),
+        )
         .unwrap();
     assert_eq!(out.as_deref(), Some(&b"new"[..]));
     assert!(st
-        .set_at(&parsed, &treepath::parse(r#"["x"]"#).unwrap(), &val(r#""new""#))
+        .set_at(
+            &parsed,
+            &treepath::parse(r#"["x"]"#).unwrap(),
+            &val(r#""new""#)
+        )
         .is_err());
     assert!(st
         .unset_at(&parsed, &treepath::parse(r#"["data"]"#).unwrap())
@@ -341,8 +413,14 @@ fn yaml_block_scalars_and_aliases() {
     let keep = "a: |+\n  text\n\n";
     assert_eq!(set(Y, keep, r#"["b"]"#, "1"), "a: |+\n  text\n\nb: 1\n");
     let clip = "a: |\n  text\n\n# end\n";
-    assert_eq!(set(Y, clip, r#"["b"]"#, "1"), "a: |\n  text\nb: 1\n\n# end\n");
-    assert_eq!(unset(Y, "x: 1\na: |\n  text\n  more\nb: 2\n", r#"["a"]"#), "x: 1\nb: 2\n");
+    assert_eq!(
+        set(Y, clip, r#"["b"]"#, "1"),
+        "a: |\n  text\nb: 1\n\n# end\n"
+    );
+    assert_eq!(
+        unset(Y, "x: 1\na: |\n  text\n  more\nb: 2\n", r#"["a"]"#),
+        "x: 1\nb: 2\n"
+    );
     // Through an alias: no text edit; `set` falls back to writing the tree out.
     let st = store(Y);
     let src = "base: &b {x: 1}\nuse: *b\n";

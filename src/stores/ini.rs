@@ -753,7 +753,10 @@ fn find_section<'a>(parsed: &'a Parsed, name: &str) -> Option<(usize, &'a [Item]
     items
         .iter()
         .filter_map(|i| match i {
-            Item::Pair { key, value: Value::Map(m) } => Some((key, m)),
+            Item::Pair {
+                key,
+                value: Value::Map(m),
+            } => Some((key, m)),
             _ => None,
         })
         .enumerate()
@@ -763,7 +766,10 @@ fn find_section<'a>(parsed: &'a Parsed, name: &str) -> Option<(usize, &'a [Item]
 
 fn key_leaf<'a>(items: &'a [Item], key: &str) -> Option<&'a Leaf> {
     items.iter().find_map(|i| match i {
-        Item::Pair { key: k, value: Value::Leaf(l) } if k == key => Some(l),
+        Item::Pair {
+            key: k,
+            value: Value::Leaf(l),
+        } if k == key => Some(l),
         _ => None,
     })
 }
@@ -779,7 +785,8 @@ fn key_lines(layout: &Layout, leaf: &Leaf) -> Option<Vec<(usize, usize)>> {
             .iter()
             .map(|sp| {
                 let (s, _) = super::dotenv::line_range(src, sp.outer.0);
-                let (_, e) = super::dotenv::line_range(src, sp.outer.1.saturating_sub(1).max(sp.outer.0));
+                let (_, e) =
+                    super::dotenv::line_range(src, sp.outer.1.saturating_sub(1).max(sp.outer.0));
                 (s, e)
             })
             .collect(),
@@ -839,7 +846,10 @@ pub(crate) fn set_at(
                     };
                     // The delimiter the section's last key line uses.
                     let last = items.iter().rev().find_map(|i| match i {
-                        Item::Pair { value: Value::Leaf(l), .. } => key_lines(layout, l),
+                        Item::Pair {
+                            value: Value::Leaf(l),
+                            ..
+                        } => key_lines(layout, l),
                         _ => None,
                     });
                     let delim = match last.as_deref().and_then(|v| v.last()) {
@@ -863,12 +873,17 @@ pub(crate) fn set_at(
                     if !src.is_empty() {
                         block.push_str(nl);
                     }
-                    block.push_str(&format!("[{sec}]{nl}{}{nl}", key_line(key, &l.value, " = ")));
+                    block.push_str(&format!(
+                        "[{sec}]{nl}{}{nl}",
+                        key_line(key, &l.value, " = ")
+                    ));
                     Ok(Some(insert_lines(src, src.len(), &block, nl)))
                 }
             }
         }
-        ([Step::Key(sec)], Value::Map(entries)) if valid(sec) && find_section(parsed, sec).is_none() => {
+        ([Step::Key(sec)], Value::Map(entries))
+            if valid(sec) && find_section(parsed, sec).is_none() =>
+        {
             let mut block = String::new();
             if !src.is_empty() {
                 block.push_str(nl);
@@ -876,7 +891,10 @@ pub(crate) fn set_at(
             block.push_str(&format!("[{sec}]{nl}"));
             for e in entries {
                 match e {
-                    Item::Pair { key, value: Value::Leaf(l) } if valid(key) => {
+                    Item::Pair {
+                        key,
+                        value: Value::Leaf(l),
+                    } if valid(key) => {
                         block.push_str(&key_line(key, &l.value, " = "));
                         block.push_str(nl);
                     }

@@ -5,13 +5,13 @@
 //! The `sops` metadata travels as a tree [`Value`] (a map), already unflattened for dotenv and INI.
 
 pub mod binary;
-pub mod gofmt;
 pub mod dotenv;
+#[cfg(test)]
+mod edit_tests;
+pub mod gofmt;
 pub mod ini;
 pub mod json;
 pub mod yaml;
-#[cfg(test)]
-mod edit_tests;
 
 use std::fmt;
 use std::path::Path;
@@ -319,7 +319,12 @@ impl Store {
 
     /// `set` on a plaintext file: the text edited in place when the store can (checked by
     /// re-parsing it), else the changed tree laid out from scratch.
-    pub fn set(&self, parsed: &Parsed, steps: &[Step], value: &Value) -> Result<Vec<u8>, StoreError> {
+    pub fn set(
+        &self,
+        parsed: &Parsed,
+        steps: &[Step],
+        value: &Value,
+    ) -> Result<Vec<u8>, StoreError> {
         let mut expected = parsed.tree.clone();
         if expected.docs.is_empty() {
             expected.docs.push(crate::tree::Doc::default());
@@ -365,7 +370,8 @@ impl Store {
         if got.metadata.is_some() != canon.metadata.is_some() {
             return false;
         }
-        let first = |t: &Tree| Value::Map(t.docs.first().map(|d| d.items.clone()).unwrap_or_default());
+        let first =
+            |t: &Tree| Value::Map(t.docs.first().map(|d| d.items.clone()).unwrap_or_default());
         crate::treepath::same_value(&first(&got.tree), &first(&canon.tree))
     }
 }

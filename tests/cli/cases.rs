@@ -128,7 +128,11 @@ fn run_case(case: &Case, tool: Tool) -> Option<(Vec<String>, Vec<u8>, i32)> {
         let file = sb.join(&sub.apply(&r.file));
         let text = std::fs::read_to_string(&file).expect("replace: read");
         let from = sub.apply(&r.from);
-        assert!(text.contains(&from), "replace: {from:?} not in {}", file.display());
+        assert!(
+            text.contains(&from),
+            "replace: {from:?} not in {}",
+            file.display()
+        );
         std::fs::write(&file, text.replacen(&from, &sub.apply(&r.to), 1)).expect("replace: write");
     }
     let identity = match case.identity.as_deref().unwrap_or("key1") {
@@ -175,18 +179,27 @@ fn run_case(case: &Case, tool: Tool) -> Option<(Vec<String>, Vec<u8>, i32)> {
     if let Some(want) = &e.stdout {
         let want = sub.apply(want);
         if stdout != want {
-            fail(format!("stdout differs: {}", diff(want.as_bytes(), &r.stdout)));
+            fail(format!(
+                "stdout differs: {}",
+                diff(want.as_bytes(), &r.stdout)
+            ));
         }
     }
     if let Some(f) = &e.stdout_file {
         let f = sub.apply(f);
         let want = std::fs::read(&f).unwrap_or_else(|e| panic!("stdout_file {f}: {e}"));
         if r.stdout != want {
-            fail(format!("stdout differs from {f}: {}", diff(&want, &r.stdout)));
+            fail(format!(
+                "stdout differs from {f}: {}",
+                diff(&want, &r.stdout)
+            ));
         }
     }
     if e.stdout_empty && !r.stdout.is_empty() {
-        fail(format!("stdout should be empty, got {:?}", clip(&stdout, 300)));
+        fail(format!(
+            "stdout should be empty, got {:?}",
+            clip(&stdout, 300)
+        ));
     }
     for s in &e.stdout_contains {
         let s = sub.apply(s);
@@ -217,7 +230,10 @@ fn run_case(case: &Case, tool: Tool) -> Option<(Vec<String>, Vec<u8>, i32)> {
         let bytes = std::fs::read(&path).ok();
         if let Some(want) = fe.exists {
             if want != bytes.is_some() {
-                fail(format!("file {path} exists: {} (expected {want})", bytes.is_some()));
+                fail(format!(
+                    "file {path} exists: {} (expected {want})",
+                    bytes.is_some()
+                ));
             }
         }
         let text = bytes

@@ -210,7 +210,6 @@ impl Sandbox {
         p
     }
 
-
     pub fn key_file(&self, id: Identity) -> Option<PathBuf> {
         match id {
             Identity::None => None,

@@ -38,7 +38,11 @@ fn check(exts: &[&str]) {
         let expected = std::fs::read(&expected_path)
             .unwrap_or_else(|e| panic!("{}: {e}", expected_path.display()));
         let r = sb
-            .run(Tool::Sepal, Identity::Both, &["decrypt", &f.to_string_lossy()])
+            .run(
+                Tool::Sepal,
+                Identity::Both,
+                &["decrypt", &f.to_string_lossy()],
+            )
             .expect("sepal");
         if !r.ok() {
             failures.add(format!("{name}: {}", r.describe()));

@@ -88,13 +88,21 @@ fn run_case(name: &str, case: &Case) {
 
     // 1. sops encrypts, sepal decrypts.
     let enc = sb.run(Tool::Sops, Identity::Both, &args).unwrap();
-    assert!(enc.ok(), "{test}: sops could not encrypt: {}", enc.describe());
+    assert!(
+        enc.ok(),
+        "{test}: sops could not encrypt: {}",
+        enc.describe()
+    );
     let sops_file = sb.write(&format!("by-sops/{base}"), &enc.stdout);
     let sops_file = sops_file.to_string_lossy().into_owned();
     let reference = sb
         .run(Tool::Sops, Identity::Both, &["decrypt", &sops_file])
         .unwrap();
-    assert!(reference.ok(), "{test}: sops could not decrypt its own file: {}", reference.describe());
+    assert!(
+        reference.ok(),
+        "{test}: sops could not decrypt its own file: {}",
+        reference.describe()
+    );
     let reference = reference.stdout;
     let ours = sb
         .run(Tool::Sepal, Identity::Both, &["decrypt", &sops_file])

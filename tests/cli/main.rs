@@ -7,8 +7,16 @@
 //! `SEPAL_REQUIRE_SOPS=1` is set (then they fail). `SEPAL_TEST_SOPS=/path/to/sops` picks a binary.
 
 mod cases;
+mod cloud;
 mod common;
+mod edit;
+mod exec;
 mod fixtures;
 mod interop;
+mod keymgmt;
+mod keyservice;
+mod pgp;
 mod roundtrip;
+mod setunset;
+mod shamir;
 mod tamper;

@@ -65,7 +65,10 @@ fn check(ext: &str) {
                 .run(Tool::Sops, Identity::Key1, &["decrypt", &encrypted])
                 .unwrap();
             if !r.ok() {
-                f.add(format!("{name}: the real sops cannot decrypt sepal's file: {}", r.describe()));
+                f.add(format!(
+                    "{name}: the real sops cannot decrypt sepal's file: {}",
+                    r.describe()
+                ));
             }
         }
     }

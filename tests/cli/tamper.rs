@@ -102,7 +102,12 @@ fn tampered(fmt: &Format, text: &str) -> Vec<(&'static str, String, i32)> {
         25,
     ));
     // The unencrypted value changed (MAC mismatch).
-    assert!(text.contains(fmt.public), "{} lacks {:?}", fmt.file, fmt.public);
+    assert!(
+        text.contains(fmt.public),
+        "{} lacks {:?}",
+        fmt.file,
+        fmt.public
+    );
     out.push((
         "unencrypted value changed",
         text.replacen(fmt.public, &fmt.public.replace("public", "publik"), 1),
@@ -133,7 +138,11 @@ fn check_refusal(
     }
     let err = r.stderr_text();
     if r.code != want {
-        f.add(format!("{what}: sepal exits {} instead of {want}: {}", r.code, clip(&err, 400)));
+        f.add(format!(
+            "{what}: sepal exits {} instead of {want}: {}",
+            r.code,
+            clip(&err, 400)
+        ));
     }
     if !r.stdout.is_empty() {
         f.add(format!(
@@ -143,7 +152,10 @@ fn check_refusal(
     }
     for s in SECRETS {
         if err.contains(s) {
-            f.add(format!("{what}: sepal's stderr reveals the secret {s:?}: {}", clip(&err, 400)));
+            f.add(format!(
+                "{what}: sepal's stderr reveals the secret {s:?}: {}",
+                clip(&err, 400)
+            ));
         }
     }
     Some(r.code)
@@ -161,20 +173,37 @@ fn run_for(producer: Tool) {
         sb.write(fmt.file, fmt.plain);
         let k = common::keys();
         let enc = sb
-            .run(producer, Identity::Key1, &["encrypt", "--age", &k.age1, fmt.file])
+            .run(
+                producer,
+                Identity::Key1,
+                &["encrypt", "--age", &k.age1, fmt.file],
+            )
             .unwrap();
         if !enc.ok() {
-            f.add(format!("{}: {} could not encrypt: {}", fmt.file, producer.name(), enc.describe()));
+            f.add(format!(
+                "{}: {} could not encrypt: {}",
+                fmt.file,
+                producer.name(),
+                enc.describe()
+            ));
             continue;
         }
         let text = String::from_utf8(enc.stdout).expect("utf-8");
         // The untouched file decrypts (else the damage checks mean nothing).
         let ok_path = sb.write(&format!("ok/{}", fmt.file), &text);
         let r = sb
-            .run(Tool::Sepal, Identity::Key1, &["decrypt", &ok_path.to_string_lossy()])
+            .run(
+                Tool::Sepal,
+                Identity::Key1,
+                &["decrypt", &ok_path.to_string_lossy()],
+            )
             .unwrap();
         if !r.ok() {
-            f.add(format!("{}: sepal cannot decrypt the undamaged file: {}", fmt.file, r.describe()));
+            f.add(format!(
+                "{}: sepal cannot decrypt the undamaged file: {}",
+                fmt.file,
+                r.describe()
+            ));
             continue;
         }
         for (i, (what, damaged, code)) in tampered(fmt, &text).into_iter().enumerate() {

@@ -101,7 +101,10 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn line_start(&self, pos: usize) -> usize {
-        self.src[..pos].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1)
+        self.src[..pos]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1)
     }
 
     /// The blank run that starts the line holding `pos`.
@@ -173,7 +176,11 @@ impl Ctx<'_> {
                     Some((_, key_start, last)) if !compact => {
                         let base = self.indent_of(*key_start);
                         let m = self.member(k, &new, &base, false)?;
-                        Ok(Some(edit(last.end, last.end, format!(",{}{base}{m}", self.nl))))
+                        Ok(Some(edit(
+                            last.end,
+                            last.end,
+                            format!(",{}{base}{m}", self.nl),
+                        )))
                     }
                     Some((_, _, last)) => {
                         let m = self.member(k, &new, "", true)?;
@@ -184,7 +191,11 @@ impl Ctx<'_> {
                         let base = format!("{outer}{}", self.unit);
                         let m = self.member(k, &new, &base, false)?;
                         let nl = self.nl;
-                        Ok(Some(edit(n.start + 1, n.end - 1, format!("{nl}{base}{m}{nl}{outer}"))))
+                        Ok(Some(edit(
+                            n.start + 1,
+                            n.end - 1,
+                            format!("{nl}{base}{m}{nl}{outer}"),
+                        )))
                     }
                 }
             }
@@ -197,7 +208,11 @@ impl Ctx<'_> {
                     Some(last) if !compact => {
                         let base = self.indent_of(last.start);
                         let t = self.value(&new, &base, false)?;
-                        Ok(Some(edit(last.end, last.end, format!(",{}{base}{t}", self.nl))))
+                        Ok(Some(edit(
+                            last.end,
+                            last.end,
+                            format!(",{}{base}{t}", self.nl),
+                        )))
                     }
                     Some(last) => {
                         let t = self.value(&new, "", true)?;
@@ -208,7 +223,11 @@ impl Ctx<'_> {
                         let base = format!("{outer}{}", self.unit);
                         let t = self.value(&new, &base, false)?;
                         let nl = self.nl;
-                        Ok(Some(edit(n.start + 1, n.end - 1, format!("{nl}{base}{t}{nl}{outer}"))))
+                        Ok(Some(edit(
+                            n.start + 1,
+                            n.end - 1,
+                            format!("{nl}{base}{t}{nl}{outer}"),
+                        )))
                     }
                 }
             }
@@ -289,9 +308,13 @@ pub(crate) fn set_at(
     value: &Value,
     options: &StoreOptions,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    with_root(layout, options, |ctx, root| ctx.set_in(root, steps, value, true, false))
+    with_root(layout, options, |ctx, root| {
+        ctx.set_in(root, steps, value, true, false)
+    })
 }
 
 pub(crate) fn unset_at(layout: &Layout, steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError> {
-    with_root(layout, &StoreOptions::default(), |ctx, root| Ok(ctx.unset_in(root, steps)))
+    with_root(layout, &StoreOptions::default(), |ctx, root| {
+        Ok(ctx.unset_in(root, steps))
+    })
 }

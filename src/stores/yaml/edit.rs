@@ -5,10 +5,10 @@
 
 use super::emit::{double_quoted, indent_from, inline_scalar, Emitter};
 use super::{flow_value, read_events, Layout, Src, K, N};
-use granit_parser::ScalarStyle;
 use crate::stores::{StoreError, StoreOptions};
 use crate::tree::{secret, Item, Scalar, Value};
 use crate::treepath::{build, Step};
+use granit_parser::ScalarStyle;
 
 /// How a node sits in its parent.
 #[derive(Clone, Copy)]
@@ -53,14 +53,22 @@ impl Ctx<'_> {
     /// that keeps its trailing blank lines (`|+`), after those.
     fn after_node(&self, n: &N, min: usize) -> usize {
         let end = self.eff_end(n).max(min);
-        if let K::Scalar { style: ScalarStyle::Literal | ScalarStyle::Folded, .. } = &n.kind {
+        if let K::Scalar {
+            style: ScalarStyle::Literal | ScalarStyle::Folded,
+            ..
+        } = &n.kind
+        {
             // The header sits on the line of the key's `:` or of the dash (`min`).
             let b = self.b();
             let line = &b[min.min(b.len())..self.line_text_end(min)];
             let header = line.split(|&c| c == b'#').next().unwrap_or_default();
             if header.contains(&b'+') && n.end > end {
                 let e = n.end.min(b.len());
-                return if e > 0 && b[e - 1] == b'\n' { e } else { self.line_after(e) };
+                return if e > 0 && b[e - 1] == b'\n' {
+                    e
+                } else {
+                    self.line_after(e)
+                };
             }
         }
         self.line_after(end)
@@ -219,14 +227,23 @@ impl Ctx<'_> {
         Some((start, end, t))
     }
 
-    fn set_in(&self, node: &N, slot: Slot, flow_ctx: bool, steps: &[Step], v: &Value) -> Option<Ed> {
+    fn set_in(
+        &self,
+        node: &N,
+        slot: Slot,
+        flow_ctx: bool,
+        steps: &[Step],
+        v: &Value,
+    ) -> Option<Ed> {
         let Some((first, rest)) = steps.split_first() else {
             return self.replace(node, slot, v);
         };
         match (&node.kind, first) {
             (K::Map { flow, entries, .. }, Step::Key(k)) => {
                 let flow = *flow || flow_ctx;
-                let col = entries.first().map_or(0, |(key, _)| self.src.col(key.start));
+                let col = entries
+                    .first()
+                    .map_or(0, |(key, _)| self.src.col(key.start));
                 for (key, val) in entries {
                     match &key.kind {
                         K::Scalar { value, .. } if value == k => {
@@ -312,7 +329,9 @@ impl Ctx<'_> {
         match (&node.kind, first) {
             (K::Map { flow, entries, .. }, Step::Key(k)) => {
                 let flow = *flow || flow_ctx;
-                let col = entries.first().map_or(0, |(key, _)| self.src.col(key.start));
+                let col = entries
+                    .first()
+                    .map_or(0, |(key, _)| self.src.col(key.start));
                 let idx = entries.iter().position(
                     |(key, _)| matches!(&key.kind, K::Scalar { value, .. } if value == k),
                 )?;
@@ -457,13 +476,19 @@ pub(crate) fn set_at(
     options: &StoreOptions,
 ) -> Result<Option<Vec<u8>>, StoreError> {
     with_doc(layout, options, |ctx, root, doc_end| match root {
-        Some(r) if matches!(r.kind, K::Map { .. }) => ctx.set_in(r, Slot::Root, false, steps, value),
+        Some(r) if matches!(r.kind, K::Map { .. }) => {
+            ctx.set_in(r, Slot::Root, false, steps, value)
+        }
         Some(_) => None,
         None => match steps.split_first() {
             Some((Step::Key(k), rest)) => {
                 // An empty document: the first key.
                 let mut em = Emitter::new(ctx.indent);
-                em.map(&[Item::pair(k.as_str(), build(rest, value.clone()))], 0, false);
+                em.map(
+                    &[Item::pair(k.as_str(), build(rest, value.clone()))],
+                    0,
+                    false,
+                );
                 let b = ctx.b();
                 let at = if doc_end == 0 || doc_end >= b.len() || b[doc_end - 1] == b'\n' {
                     doc_end
@@ -478,8 +503,12 @@ pub(crate) fn set_at(
 }
 
 pub(crate) fn unset_at(layout: &Layout, steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError> {
-    with_doc(layout, &StoreOptions::default(), |ctx, root, _| match root {
-        Some(r) if matches!(r.kind, K::Map { .. }) => ctx.unset_in(r, Slot::Root, false, steps),
-        _ => None,
-    })
+    with_doc(
+        layout,
+        &StoreOptions::default(),
+        |ctx, root, _| match root {
+            Some(r) if matches!(r.kind, K::Map { .. }) => ctx.unset_in(r, Slot::Root, false, steps),
+            _ => None,
+        },
+    )
 }

@@ -313,9 +313,7 @@ fn fix_goyaml_indicators(src: &Src) -> Option<String> {
             .all(|w| w.is_empty() || matches!(w[0], b'&' | b'!'));
         let (parent, content) = match dash {
             Some(d) if props_only => (d, d + 2),
-            _ if before.windows(2).any(|w| w == b": ") => {
-                (i, digit * ((i + digit) / digit.max(1)))
-            }
+            _ if before.windows(2).any(|w| w == b": ") => (i, digit * ((i + digit) / digit.max(1))),
             _ => continue,
         };
         let Some(want) = content.checked_sub(parent).filter(|w| (1..=9).contains(w)) else {
@@ -1010,9 +1008,7 @@ impl Conv<'_> {
                 .position(|&c| c == b'\n')
                 .map_or(span_end, |p| ls + p + 1);
             // A tab after the indentation is content.
-            let blank = b[ls..le]
-                .iter()
-                .all(|c| matches!(c, b' ' | b'\r' | b'\n'));
+            let blank = b[ls..le].iter().all(|c| matches!(c, b' ' | b'\r' | b'\n'));
             if blank {
                 if le > ls && b[le - 1] == b'\n' {
                     trailing += 1;
@@ -1064,7 +1060,11 @@ impl Conv<'_> {
     /// its indicator is the indentation step while the content sits where go-yaml puts it, at
     /// another distance from the parent node.
     fn goyaml_header(&self, b: &BlockSpan, value: &str, ctx: Ctx) -> bool {
-        let header = self.src.bytes().get(b.header_start..b.header_end).unwrap_or(&[]);
+        let header = self
+            .src
+            .bytes()
+            .get(b.header_start..b.header_end)
+            .unwrap_or(&[]);
         let Some(step) = header
             .iter()
             .find(|c| c.is_ascii_digit())
@@ -1077,7 +1077,11 @@ impl Conv<'_> {
             Some(_) => ctx.owner_col + 2,
             None => step * ((ctx.owner_col + step) / step),
         };
-        let tail = self.src.bytes().get(b.header_end..b.content_start).unwrap_or(&[]);
+        let tail = self
+            .src
+            .bytes()
+            .get(b.header_end..b.content_start)
+            .unwrap_or(&[]);
         let lines_ok = if b.has_content {
             b.trailing_blanks == 0 || header.contains(&b'+')
         } else {
@@ -1086,7 +1090,9 @@ impl Conv<'_> {
         b.content_col == col
             && b.content_col != ctx.owner_col + step
             && lines_ok
-            && tail.iter().all(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+            && tail
+                .iter()
+                .all(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
             && value.starts_with([' ', '\n'])
             && pick_style(value, Sty::Plain, false, false) == Sty::Literal
     }
@@ -2155,9 +2161,7 @@ fn metadata_block(meta: &Value, indent: usize, nl: &str) -> String {
 /// A value in flow style (`{a: 1, b: [x, y]}`), comments left out.
 fn flow_value(v: &Value, out: &mut String) {
     match v {
-        Value::Leaf(l) => {
-            out.push_str(&inline_scalar(&l.value, true, false).unwrap_or_default())
-        }
+        Value::Leaf(l) => out.push_str(&inline_scalar(&l.value, true, false).unwrap_or_default()),
         Value::Map(items) => {
             out.push('{');
             let mut first = true;

@@ -270,7 +270,10 @@ fn comments_more() {
 #[test]
 fn blocks() {
     roundtrip("a: |\n  x\n  y\n\n\nb: >-\n    folded text\nc: |+\n  keep\n\n# c\nd: |-\n  strip\ne: |2\n   sp\nf: >\n  one\n");
-    roundtrip("l:\n  - |\n    in list\n  - x\nlast: |\n  no final newline");
+    roundtrip("l:\n  - |\n    in list\n  - x\nlast: |-\n  no final newline");
+    // `|` at the very end of a file without a final newline has the same value as `|-`, and comes
+    // back as `|-` (docs/compatibility.md).
+    roundtrip_opt("last: |\n  no final newline", false);
     roundtrip("k: |+\n  a\n\n\n");
 }
 
@@ -457,7 +460,10 @@ fn decrypt_with(src: &str, values: &[Scalar]) -> String {
                 Scalar::Str(s) => s.clone(),
                 _ => secret(""),
             };
-            Some(NewLeaf::Plain { value: v.clone(), text })
+            Some(NewLeaf::Plain {
+                value: v.clone(),
+                text,
+            })
         })
         .collect();
     String::from_utf8(splice(lay(&pr), &pr, &ch, None, &opts()).unwrap()).unwrap()
@@ -486,7 +492,10 @@ fn goyaml_block_indicators() {
     // Valid indicators are not touched.
     roundtrip("b:\n  - |2-\n     x\n    y\nc: |4-\n     x\n    y\n");
     // A sops-made file decrypts as sops prints it.
-    let out = decrypt_with("a:\n    - - ENC[x]\nb:\n    - ENC[y]\n", &[st(" x\ny"), st(" x\ny")]);
+    let out = decrypt_with(
+        "a:\n    - - ENC[x]\nb:\n    - ENC[y]\n",
+        &[st(" x\ny"), st(" x\ny")],
+    );
     assert_eq!(out, src);
     // Still an error when the content fits no reading.
     assert!(parse(b"a:\n    - |4-\n x\n").is_err());
@@ -497,7 +506,10 @@ fn tab_first_literal() {
     // sops (go-yaml) writes null for a literal block whose first line starts with a tab.
     let pr = p("a:\n    - - \"\\tx\\ny\"\nb:\n    - \"\\tx\\ny\"\nc: \"x\\n\\ty\"\n");
     let out = String::from_utf8(emit(&pr.tree, None, &opts()).unwrap()).unwrap();
-    assert_eq!(out, "a:\n    - - null\nb:\n    - null\nc: |-\n    x\n    \ty\n");
+    assert_eq!(
+        out,
+        "a:\n    - - null\nb:\n    - null\nc: |-\n    x\n    \ty\n"
+    );
     // Spliced, it gets an indicator (readable by go-yaml, the value kept).
     let out = decrypt_with("a: ENC[x]\nb:\n    - ENC[y]\n", &[st("\tx\ny"), st("\t\n")]);
     assert_eq!(out, "a: |4-\n    \tx\n    y\nb:\n    - |2\n      \t\n");
@@ -515,7 +527,10 @@ fn plain_strings_stay_plain() {
     assert!(out.contains("g: ENC["), "{out}");
     roundtrip("j: [yes, 'on', \"\u{1F511}\", x, 'a b']\nk: {a: n, b: 'n', c: \"\u{e9}\"}\n");
     // sops's plain tokens print as go-yaml does.
-    let out = decrypt_with("a: ENC[x]\nb: ENC[y]\nc: ['ENC[z]']\n", &[st("yes"), st("\u{1F511}"), st("on")]);
+    let out = decrypt_with(
+        "a: ENC[x]\nb: ENC[y]\nc: ['ENC[z]']\n",
+        &[st("yes"), st("\u{1F511}"), st("on")],
+    );
     assert_eq!(out, "a: \"yes\"\nb: \"\\U0001F511\"\nc: [\"on\"]\n");
     // A tagged token whose value cannot be plain: go-yaml's choice.
     let out = decrypt_with(
@@ -529,7 +544,10 @@ fn plain_strings_stay_plain() {
 fn quoted_minimal_escapes() {
     roundtrip("e: \"\u{1F511}\"\ng: \"\u{e9}\\t\\\"q\\\" \\\\ x \u{1F511}\"\nh: 'it''s \u{1F511}'\nl: [\"\u{1F511}\", 'a \u{1F511}']\n");
     // Escapes that are not needed are dropped; the value is the same.
-    let out = decrypt_with("a: \"ENC[x]\"\nb: 'ENC[y]'\n", &[st("\u{1F511}\u{7}"), st("\u{1F511}\tx")]);
+    let out = decrypt_with(
+        "a: \"ENC[x]\"\nb: 'ENC[y]'\n",
+        &[st("\u{1F511}\u{7}"), st("\u{1F511}\tx")],
+    );
     assert_eq!(out, "a: \"\u{1F511}\\a\"\nb: '\u{1F511}\tx'\n");
     let out = decrypt_with("a: 'ENC[y]'\n", &[st("x\u{1b}")]);
     assert_eq!(out, "a: \"x\\e\"\n");
