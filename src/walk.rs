@@ -121,9 +121,30 @@ pub enum WalkError {
 /// same value is encrypted again at the same path, its previous plaintext bytes and IV are reused,
 /// so unchanged values keep their exact ciphertext (sops reuses the IV too). A change of spelling
 /// alone (`1.0` → `1.00`) therefore keeps the previous spelling.
-#[derive(Default)]
 pub struct Stash {
     ivs: HashMap<StashKey, ([u8; 32], Vec<u8>)>,
+    /// Whether decryption records values (not needed when nothing is re-encrypted).
+    record: bool,
+}
+
+impl Default for Stash {
+    fn default() -> Self {
+        Stash {
+            ivs: HashMap::new(),
+            record: true,
+        }
+    }
+}
+
+impl Stash {
+    /// A stash that records nothing: for plain decryption, where keeping every value twice would
+    /// only cost memory.
+    pub fn off() -> Self {
+        Stash {
+            ivs: HashMap::new(),
+            record: false,
+        }
+    }
 }
 
 /// (AAD, type tag, canonical bytes of the value).
@@ -388,7 +409,10 @@ impl<'a> Walker<'a> {
         if !is_comment && !matches!(value, Scalar::Comment(_)) {
             self.mac.feed(&canonical_bytes(&value), true);
         }
-        if let Ok(iv) = <[u8; 32]>::try_from(parsed.iv.as_slice()) {
+        if let (true, Ok(iv)) = (
+            self.stash.record,
+            <[u8; 32]>::try_from(parsed.iv.as_slice()),
+        ) {
             self.stash.ivs.insert(
                 (
                     aad.to_string(),

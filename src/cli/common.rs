@@ -164,6 +164,22 @@ pub fn parse(store: &Store, input: &Input) -> CliResult<Parsed> {
     })
 }
 
+/// [`parse`] handing the input's bytes to the store (they are gone from `input` afterwards): for
+/// commands that do not need them again, so a large file is held once, not twice.
+pub fn parse_taking(store: &Store, input: &mut Input) -> CliResult<Parsed> {
+    let bytes = std::mem::take(&mut input.bytes);
+    store.parse_owned(bytes).map_err(|e| {
+        CliError::new(
+            codes::READ_INPUT,
+            format!(
+                "Error unmarshalling file {} as {}: {e}",
+                input.display(),
+                store.format.name()
+            ),
+        )
+    })
+}
+
 /// The key sources, with `--decryption-order`.
 pub fn keyring(args: &DecryptKeyArgs) -> CliResult<Keyring> {
     let mut k = Keyring::default();
@@ -216,6 +232,26 @@ pub fn decrypt_parsed(
     keys: &DecryptKeyArgs,
     ignore_mac: bool,
 ) -> CliResult<Decrypted> {
+    decrypt_parsed_with(parsed, input, keys, ignore_mac, Stash::default())
+}
+
+/// [`decrypt_parsed`] for output only: no values are kept for re-encryption.
+pub fn decrypt_for_output(
+    parsed: &Parsed,
+    input: &Input,
+    keys: &DecryptKeyArgs,
+    ignore_mac: bool,
+) -> CliResult<Decrypted> {
+    decrypt_parsed_with(parsed, input, keys, ignore_mac, Stash::off())
+}
+
+fn decrypt_parsed_with(
+    parsed: &Parsed,
+    input: &Input,
+    keys: &DecryptKeyArgs,
+    ignore_mac: bool,
+    mut stash: Stash,
+) -> CliResult<Decrypted> {
     let metadata = Metadata::from_value(parsed.metadata.as_ref())
         .map_err(|e| CliError::new(codes::GENERIC, format!("{e} (in {})", input.display())))?;
     let keyring = keyring(keys)?;
@@ -223,7 +259,6 @@ pub fn decrypt_parsed(
         .data_key(&metadata)
         .map_err(|e| CliError::new(codes::NO_KEY, e.to_string()))?;
     let selection = metadata.selection.clone().unwrap_or_default();
-    let mut stash = Stash::default();
     let result = decrypt_tree(
         &parsed.tree,
         &data_key,

@@ -33,13 +33,13 @@ pub fn run(global: &GlobalArgs, args: DecryptArgs) -> CliResult<()> {
         })?),
         None => None,
     };
-    let input = common::read_input(&args.io, false)?;
+    let mut input = common::read_input(&args.io, false)?;
     let (in_format, out_format) = common::formats(&args.io, &input);
     let config = common::load_config(global)?;
     let in_store = common::store(&config, global, in_format);
     let out_store = common::store(&config, global, out_format);
-    let parsed = common::parse(&in_store, &input)?;
-    let dec = common::decrypt_parsed(&parsed, &input, &args.keys, args.ignore_mac)?;
+    let mut parsed = common::parse_taking(&in_store, &mut input)?;
+    let dec = common::decrypt_for_output(&parsed, &input, &args.keys, args.ignore_mac)?;
 
     let out = if let Some(steps) = steps {
         let tree = apply_changes(&parsed.tree, &dec.changes);
@@ -66,6 +66,7 @@ pub fn run(global: &GlobalArgs, args: DecryptArgs) -> CliResult<()> {
         }
     } else if out_format == in_format && global.indent.is_none() {
         // The file's own layout, byte for byte; `--indent` asks for sops's layout instead.
+        parsed.release_tree_before_splice();
         in_store
             .splice(&parsed, &dec.changes, None)
             .map_err(dump_error)?

@@ -269,7 +269,7 @@ pub fn run(global: &GlobalArgs, args: EditArgs) -> CliResult<()> {
                 ))
             }
         };
-        let (parsed, bytes) = edited;
+        let (mut parsed, bytes) = edited;
         let out = match state.as_mut() {
             Some(dec) => {
                 let mut meta = if args.show_master_keys {
@@ -318,7 +318,7 @@ pub fn run(global: &GlobalArgs, args: EditArgs) -> CliResult<()> {
                     format,
                 )?;
                 let keyring = common::keyring(&args.decrypt_keys)?;
-                encrypt_new(&parsed, &input, settings, &keyring, &store, &store)?
+                encrypt_new(&mut parsed, &input, settings, &keyring, &store, &store)?
             }
         };
         common::write_atomic(&args.file, &out).map_err(|e| {

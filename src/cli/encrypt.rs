@@ -275,12 +275,12 @@ pub fn seal_metadata(meta: &mut Metadata, key: &DataKey, mac: &str) -> CliResult
 }
 
 pub fn run(global: &GlobalArgs, args: EncryptArgs) -> CliResult<()> {
-    let input = common::read_input(&args.io, true)?;
+    let mut input = common::read_input(&args.io, true)?;
     let (in_format, out_format) = common::formats(&args.io, &input);
     let config = common::load_config(global)?;
     let in_store = common::store(&config, global, in_format);
     let out_store = common::store(&config, global, out_format);
-    let parsed = common::parse(&in_store, &input)?;
+    let mut parsed = common::parse_taking(&in_store, &mut input)?;
     refuse_encrypted(&parsed)?;
     if parsed.tree.docs.is_empty() {
         return Err(CliError::new(
@@ -297,7 +297,14 @@ pub fn run(global: &GlobalArgs, args: EncryptArgs) -> CliResult<()> {
         in_format,
     )?;
     let keyring = common::keyring(&args.services)?;
-    let out = encrypt_new(&parsed, &input, settings, &keyring, &in_store, &out_store)?;
+    let out = encrypt_new(
+        &mut parsed,
+        &input,
+        settings,
+        &keyring,
+        &in_store,
+        &out_store,
+    )?;
     common::write_output(&args.io, &input, &out)
 }
 
@@ -321,7 +328,7 @@ pub fn refuse_encrypted(parsed: &Parsed) -> CliResult<()> {
 
 /// Encrypt a parsed plaintext file with a new data key; returns the output bytes.
 pub fn encrypt_new(
-    parsed: &Parsed,
+    parsed: &mut Parsed,
     input: &Input,
     settings: NewFileSettings,
     keyring: &Keyring,
@@ -379,6 +386,7 @@ pub fn encrypt_new(
         CliError::new(codes::DUMP_TREE, format!("Error dumping file: {e}"))
     };
     if in_store.format == out_store.format {
+        parsed.release_tree_before_splice();
         in_store
             .splice(parsed, &result.changes, Some(&meta_value))
             .map_err(dump)

@@ -184,7 +184,7 @@ pub fn exec_env(global: &GlobalArgs, args: ExecEnvArgs) -> CliResult<()> {
     let config = common::load_config(global)?;
     let store = common::store(&config, global, format);
     let parsed = common::parse(&store, &input)?;
-    let dec = common::decrypt_parsed(&parsed, &input, &args.keys, args.ignore_mac)?;
+    let dec = common::decrypt_for_output(&parsed, &input, &args.keys, args.ignore_mac)?;
     let tree = apply_changes(&parsed.tree, &dec.changes);
     let mut env = Vec::new();
     for item in tree.docs.first().map(|d| d.items.as_slice()).unwrap_or(&[]) {
@@ -256,7 +256,7 @@ pub fn exec_file(global: &GlobalArgs, args: ExecFileArgs) -> CliResult<()> {
     let in_store = common::store(&config, global, in_format);
     let out_store = common::store(&config, global, out_format);
     let parsed = common::parse(&in_store, &input)?;
-    let dec = common::decrypt_parsed(&parsed, &input, &args.keys, args.ignore_mac)?;
+    let dec = common::decrypt_for_output(&parsed, &input, &args.keys, args.ignore_mac)?;
     let dump = |e: crate::stores::StoreError| {
         CliError::new(codes::DUMP_TREE, format!("Error dumping file: {e}"))
     };

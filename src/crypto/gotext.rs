@@ -61,6 +61,13 @@ pub fn plaintext_bytes(leaf: &Leaf) -> Zeroizing<Vec<u8>> {
 /// canonical form (the store then prints the value as sops would), the original spelling
 /// otherwise (undoing the marks [`plaintext_bytes`] adds).
 pub fn display_text(value: &Scalar, plain: &[u8]) -> Zeroizing<String> {
+    // Strings carry their text in the value already; keeping a second copy would only cost memory.
+    if matches!(
+        value,
+        Scalar::Str(_) | Scalar::Comment(_) | Scalar::Bytes(_)
+    ) {
+        return Zeroizing::new(String::new());
+    }
     let text = String::from_utf8_lossy(plain);
     let canonical = canonical_bytes(value);
     let out = match value {

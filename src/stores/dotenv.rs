@@ -5,7 +5,7 @@
 
 use zeroize::Zeroizing;
 
-use super::json::{apply_edits, Edit};
+use super::json::{apply_edits, into_vec, Edit};
 use super::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
 use crate::metadata::flat::{flatten, scalar_text, unflatten};
 use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value};
@@ -198,7 +198,7 @@ pub fn splice(
         // Metadata lines end in `\n` only, so that sops reads their values without a `\r`.
         append_lines(&mut out, &meta_lines(meta), "\n");
     }
-    Ok(out.to_vec())
+    Ok(into_vec(out))
 }
 
 /// The line range (line break included) holding byte `pos` of `src`.
@@ -263,7 +263,7 @@ pub(crate) fn set_at(
                     end,
                     text: Zeroizing::new(text.as_bytes().to_vec()),
                 }];
-                return Ok(Some(apply_edits(src, &mut edits)?.to_vec()));
+                return Ok(Some(into_vec(apply_edits(src, &mut edits)?)));
             }
             let mut out = Zeroizing::new(src.to_vec());
             // `\n` only, so that the value reads back without a `\r` in CRLF files.
@@ -293,7 +293,7 @@ pub(crate) fn unset_at(
     };
     let mut edits = Vec::new();
     remove_lines(src, &[line_range(src, start)], &mut edits);
-    Ok(Some(apply_edits(src, &mut edits)?.to_vec()))
+    Ok(Some(into_vec(apply_edits(src, &mut edits)?)))
 }
 
 fn meta_lines(meta: &Value) -> Vec<Zeroizing<String>> {

@@ -10,7 +10,7 @@
 use zeroize::Zeroizing;
 
 use super::dotenv::{set_ids, val_to_string};
-use super::json::{apply_edits, line_of, Edit};
+use super::json::{apply_edits, into_vec, line_of, Edit};
 use super::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
 use crate::metadata::flat::{flatten, unflatten};
 use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value};
@@ -744,7 +744,7 @@ pub fn splice(
         }
         out.extend_from_slice(block.as_bytes());
     }
-    Ok(out.to_vec())
+    Ok(into_vec(out))
 }
 
 /// The index of the first section named `name` in the tree, and its items.
@@ -936,7 +936,7 @@ pub(crate) fn unset_at(
     };
     let mut edits = Vec::new();
     super::dotenv::remove_lines(src, &ranges, &mut edits);
-    Ok(Some(apply_edits(src, &mut edits)?.to_vec()))
+    Ok(Some(into_vec(apply_edits(src, &mut edits)?)))
 }
 
 /// Write key lines as ini.v1 does (aligned `=`, comments above keys).

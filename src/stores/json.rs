@@ -55,7 +55,11 @@ pub(crate) fn apply_edits(
     edits: &mut [Edit],
 ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
     edits.sort_by_key(|e| (e.start, e.end));
-    let mut out = Zeroizing::new(Vec::with_capacity(src.len() + 256));
+    // The exact size up front: no reallocation (which would leave unwiped copies behind).
+    let size = edits.iter().fold(src.len(), |n, e| {
+        (n + e.text.len()).saturating_sub(e.end.saturating_sub(e.start))
+    });
+    let mut out = Zeroizing::new(Vec::with_capacity(size));
     let mut pos = 0;
     for e in edits.iter() {
         if e.start < pos || e.end < e.start || e.end > src.len() {
@@ -69,6 +73,11 @@ pub(crate) fn apply_edits(
     }
     out.extend_from_slice(&src[pos..]);
     Ok(out)
+}
+
+/// The bytes out of their wrapper without copying them.
+pub(crate) fn into_vec(mut z: Zeroizing<Vec<u8>>) -> Vec<u8> {
+    std::mem::take(&mut *z)
 }
 
 /// 1-based line of byte offset `pos`.
@@ -158,6 +167,7 @@ impl<'a> Scanner<'a> {
                         Some(b',') => self.pos += 1,
                         Some(b'}') => {
                             self.pos += 1;
+                            items.shrink_to_fit();
                             return Ok(Value::Map(items));
                         }
                         _ => return Err(self.unexpected("after object key:value pair")),
@@ -180,6 +190,7 @@ impl<'a> Scanner<'a> {
                         Some(b',') => self.pos += 1,
                         Some(b']') => {
                             self.pos += 1;
+                            items.shrink_to_fit();
                             return Ok(Value::List(items));
                         }
                         _ => return Err(self.unexpected("after array element")),
@@ -394,6 +405,13 @@ pub(crate) struct Top {
 }
 
 pub(crate) fn parse_top(src: &[u8]) -> Result<Top, StoreError> {
+    let mut top = parse_top_borrowed(src)?;
+    top.layout.src = Zeroizing::new(src.to_vec());
+    Ok(top)
+}
+
+/// [`parse_top`] with the layout's copy of the source left empty (the caller fills it).
+fn parse_top_borrowed(src: &[u8]) -> Result<Top, StoreError> {
     let mut sc = Scanner {
         src,
         pos: 0,
@@ -481,7 +499,7 @@ pub(crate) fn parse_top(src: &[u8]) -> Result<Top, StoreError> {
     }
     let end = sc.pos;
     let layout = Layout {
-        src: Zeroizing::new(src.to_vec()),
+        src: Zeroizing::new(Vec::new()),
         spans: sc.spans,
         open,
         members,
@@ -496,7 +514,13 @@ pub(crate) fn parse_top(src: &[u8]) -> Result<Top, StoreError> {
 }
 
 pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
-    let top = parse_top(src)?;
+    parse_owned(Zeroizing::new(src.to_vec()))
+}
+
+/// [`parse`] keeping `src` itself as the layout's copy (no second copy of a large file).
+pub fn parse_owned(src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
+    let mut top = parse_top_borrowed(&src)?;
+    top.layout.src = src;
     Ok(Parsed {
         tree: Tree {
             docs: vec![crate::tree::Doc { items: top.items }],
@@ -819,7 +843,7 @@ pub fn splice(
         (None, None) => {}
     }
     let _ = layout.end;
-    Ok(apply_edits(src, &mut edits)?.to_vec())
+    Ok(into_vec(apply_edits(src, &mut edits)?))
 }
 
 /// Write a whole document as sops does.

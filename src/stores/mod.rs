@@ -139,6 +139,20 @@ pub struct Parsed {
     pub(crate) layout: Layout,
 }
 
+impl Parsed {
+    /// Free the tree once the cipher walk is done, when this format's [`Store::splice`] works
+    /// from the layout alone (JSON, dotenv, INI): on large files the tree is the biggest part of
+    /// the memory a command needs.
+    pub fn release_tree_before_splice(&mut self) {
+        if matches!(
+            self.layout,
+            Layout::Json(_) | Layout::Dotenv(_) | Layout::Ini(_)
+        ) {
+            self.tree = Tree::default();
+        }
+    }
+}
+
 /// Store-specific memory of where things are in the source bytes.
 pub(crate) enum Layout {
     Yaml(yaml::Layout),
@@ -168,6 +182,14 @@ impl Store {
             Format::Dotenv => dotenv::parse(src),
             Format::Ini => ini::parse(src),
             Format::Binary => binary::parse(src),
+        }
+    }
+
+    /// [`Store::parse`] taking the bytes, so a store that keeps them need not copy them.
+    pub fn parse_owned(&self, src: zeroize::Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
+        match self.format {
+            Format::Json => json::parse_owned(src),
+            _ => self.parse(&src),
         }
     }
 

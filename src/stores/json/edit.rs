@@ -6,8 +6,8 @@
 use zeroize::Zeroizing;
 
 use super::{
-    apply_edits, detect_indent, indent_unit, push_go_escaped, uses_crlf, Edit, Layout, Pretty,
-    Scanner, MAX_DEPTH,
+    apply_edits, detect_indent, indent_unit, into_vec, push_go_escaped, uses_crlf, Edit, Layout,
+    Pretty, Scanner, MAX_DEPTH,
 };
 use crate::stores::{StoreError, StoreOptions};
 use crate::tree::Value;
@@ -297,7 +297,7 @@ fn with_root(
         unit,
     };
     match f(&ctx, &root)? {
-        Some(e) => Ok(Some(apply_edits(src, &mut [e])?.to_vec())),
+        Some(e) => Ok(Some(into_vec(apply_edits(src, &mut [e])?))),
         None => Ok(None),
     }
 }
