@@ -532,30 +532,17 @@ pub fn parse_owned(src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
 
 /// Minimal JSON string escaping for spliced values (keeps `<>&` and non-ASCII raw).
 fn push_min_escaped(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    for c in s.chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            '\u{8}' => out.extend_from_slice(b"\\b"),
-            '\u{c}' => out.extend_from_slice(b"\\f"),
-            c if (c as u32) < 0x20 => {
-                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
-            }
-            c => {
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
-        }
-    }
-    out.push(b'"');
+    push_escaped(out, s, false);
 }
 
 /// Go `json.Marshal` string escaping (HTML-safe).
 fn push_go_escaped(out: &mut Vec<u8>, s: &str) {
+    push_escaped(out, s, true);
+}
+
+/// A JSON string: quotes, backslashes and control characters escaped; with `html`, also `<`, `>`,
+/// `&`, U+2028 and U+2029, as Go does.
+fn push_escaped(out: &mut Vec<u8>, s: &str, html: bool) {
     out.push(b'"');
     for c in s.chars() {
         match c {
@@ -566,7 +553,7 @@ fn push_go_escaped(out: &mut Vec<u8>, s: &str) {
             '\t' => out.extend_from_slice(b"\\t"),
             '\u{8}' => out.extend_from_slice(b"\\b"),
             '\u{c}' => out.extend_from_slice(b"\\f"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' if html => {
                 out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
             }
             c if (c as u32) < 0x20 => {
