@@ -11,7 +11,14 @@ pub fn parse_and_splice(format: Format, data: &[u8]) {
         return;
     };
     let changes = vec![None; leaf_count(&parsed.tree)];
-    let Ok(out) = store.splice(&parsed, &changes, parsed.metadata.as_ref()) else {
+    // What the commands write back is metadata they could read: anything else is refused first.
+    let metadata = crate::metadata::Metadata::from_value(parsed.metadata.as_ref())
+        .ok()
+        .map(|m| m.to_value());
+    if parsed.metadata.is_some() && metadata.is_none() {
+        return;
+    }
+    let Ok(out) = store.splice(&parsed, &changes, metadata.as_ref()) else {
         return;
     };
     if parsed.metadata.is_none() {
