@@ -234,6 +234,20 @@ pub fn run(global: &GlobalArgs, args: EditArgs) -> CliResult<()> {
     } else {
         (example(format, &store)?, None)
     };
+    // A new file's keys and options are checked before the editor opens, so a missing key or
+    // rule is reported before the user types anything.
+    let mut new_settings = if existing {
+        None
+    } else {
+        Some(new_file_settings(
+            global,
+            &config,
+            Some(&args.file),
+            &args.keys,
+            &args.selection,
+            format,
+        )?)
+    };
 
     install_signal_cleanup();
     let dir = private_dir().map_err(|e| {
@@ -309,14 +323,9 @@ pub fn run(global: &GlobalArgs, args: EditArgs) -> CliResult<()> {
                     name: Some(args.file.clone()),
                     bytes: bytes.clone(),
                 };
-                let settings = new_file_settings(
-                    global,
-                    &config,
-                    Some(&args.file),
-                    &args.keys,
-                    &args.selection,
-                    format,
-                )?;
+                let settings = new_settings.take().ok_or_else(|| {
+                    CliError::new(codes::GENERIC, "internal error: no settings for the new file")
+                })?;
                 let keyring = common::keyring(&args.decrypt_keys)?;
                 encrypt_new(&mut parsed, &input, settings, &keyring, &store, &store)?
             }
