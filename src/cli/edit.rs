@@ -324,7 +324,10 @@ pub fn run(global: &GlobalArgs, args: EditArgs) -> CliResult<()> {
                     bytes: bytes.clone(),
                 };
                 let settings = new_settings.take().ok_or_else(|| {
-                    CliError::new(codes::GENERIC, "internal error: no settings for the new file")
+                    CliError::new(
+                        codes::GENERIC,
+                        "internal error: no settings for the new file",
+                    )
                 })?;
                 let keyring = common::keyring(&args.decrypt_keys)?;
                 encrypt_new(&mut parsed, &input, settings, &keyring, &store, &store)?
