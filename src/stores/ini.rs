@@ -965,22 +965,7 @@ fn write_keys(out: &mut String, keys: &[(&str, &str, Option<&str>)], nl: &str) {
         .unwrap_or(0);
     for (k, v, c) in keys {
         if let Some(c) = c {
-            if !c.is_empty() {
-                for line in c.split('\n') {
-                    match line.as_bytes().first() {
-                        Some(b'#') | Some(b';') => {
-                            out.push_str(&line[..1]);
-                            out.push(' ');
-                            out.push_str(line[1..].trim());
-                        }
-                        _ => {
-                            out.push_str("; ");
-                            out.push_str(line.trim());
-                        }
-                    }
-                    out.push_str(nl);
-                }
-            }
+            push_comment_lines(out, c, true, nl);
         }
         let qk = quoted(k);
         out.push_str(&qk);
@@ -1075,22 +1060,7 @@ pub fn emit(
     let n = secs.len();
     for (i, sec) in secs.iter().enumerate() {
         if let Some(c) = &sec.comment {
-            if !c.is_empty() {
-                for line in c.split('\n') {
-                    match line.as_bytes().first() {
-                        Some(b'#') | Some(b';') => {
-                            out.push_str(&line[..1]);
-                            out.push(' ');
-                            out.push_str(line[1..].trim());
-                        }
-                        _ => {
-                            out.push_str("; ");
-                            out.push_str(line);
-                        }
-                    }
-                    out.push('\n');
-                }
-            }
+            push_comment_lines(&mut out, c, false, "\n");
         }
         if i > 0 || sec.name.to_uppercase() != "DEFAULT" {
             out.push('[');
@@ -1198,6 +1168,28 @@ fn marshal(out: &mut Vec<u8>, v: &Value) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// Comment lines as ini.v1 writes them: a line with its own `#`/`;` marker keeps it (one space
+/// after), others get `; `; `trim_unmarked` also trims the unmarked lines (key comments).
+fn push_comment_lines(out: &mut String, c: &str, trim_unmarked: bool, nl: &str) {
+    if c.is_empty() {
+        return;
+    }
+    for line in c.split('\n') {
+        match line.as_bytes().first() {
+            Some(b'#') | Some(b';') => {
+                out.push_str(&line[..1]);
+                out.push(' ');
+                out.push_str(line[1..].trim());
+            }
+            _ => {
+                out.push_str("; ");
+                out.push_str(if trim_unmarked { line.trim() } else { line });
+            }
+        }
+        out.push_str(nl);
+    }
 }
 
 #[cfg(test)]

@@ -718,42 +718,19 @@ fn collect_tokens(src: &Src, n: &N, container: usize, item_start: usize, t: &mut
         }),
         K::Map { flow, entries, cid } => {
             if *flow {
-                t.toks.push(Tok {
-                    start: n.start,
-                    end: n.start + 1,
-                    col: src.col(n.start),
-                    before: container,
-                    after: *cid,
-                    item_start: n.start,
-                });
-                t.flows.push((n.start, n.end, *cid));
+                flow_open(src, n, container, *cid, t);
             }
             for (k, v) in entries {
                 collect_tokens(src, k, *cid, k.start, t);
                 collect_tokens(src, v, *cid, k.start, t);
             }
             if *flow {
-                t.toks.push(Tok {
-                    start: n.end.saturating_sub(1),
-                    end: n.end,
-                    col: src.col(n.end.saturating_sub(1)),
-                    before: *cid,
-                    after: container,
-                    item_start,
-                });
+                flow_close(src, n, container, *cid, item_start, t);
             }
         }
         K::Seq { flow, elems, cid } => {
             if *flow {
-                t.toks.push(Tok {
-                    start: n.start,
-                    end: n.start + 1,
-                    col: src.col(n.start),
-                    before: container,
-                    after: *cid,
-                    item_start: n.start,
-                });
-                t.flows.push((n.start, n.end, *cid));
+                flow_open(src, n, container, *cid, t);
             }
             for (d, e) in elems {
                 if !*flow && *d < e.start {
@@ -769,17 +746,35 @@ fn collect_tokens(src: &Src, n: &N, container: usize, item_start: usize, t: &mut
                 collect_tokens(src, e, *cid, *d, t);
             }
             if *flow {
-                t.toks.push(Tok {
-                    start: n.end.saturating_sub(1),
-                    end: n.end,
-                    col: src.col(n.end.saturating_sub(1)),
-                    before: *cid,
-                    after: container,
-                    item_start,
-                });
+                flow_close(src, n, container, *cid, item_start, t);
             }
         }
     }
+}
+
+/// The opening bracket of a flow collection `n` (container `cid`) as a token.
+fn flow_open(src: &Src, n: &N, container: usize, cid: usize, t: &mut Tokens) {
+    t.toks.push(Tok {
+        start: n.start,
+        end: n.start + 1,
+        col: src.col(n.start),
+        before: container,
+        after: cid,
+        item_start: n.start,
+    });
+    t.flows.push((n.start, n.end, cid));
+}
+
+/// The closing bracket of a flow collection `n` (container `cid`) as a token.
+fn flow_close(src: &Src, n: &N, container: usize, cid: usize, item_start: usize, t: &mut Tokens) {
+    t.toks.push(Tok {
+        start: n.end.saturating_sub(1),
+        end: n.end,
+        col: src.col(n.end.saturating_sub(1)),
+        before: cid,
+        after: container,
+        item_start,
+    });
 }
 
 /// (container id, sort key) for a comment.
