@@ -10,7 +10,15 @@ pub fn parse_and_splice(format: Format, data: &[u8]) {
     let Ok(parsed) = store.parse(data) else {
         return;
     };
-    let changes = vec![None; leaf_count(&parsed.tree)];
+    let leaves = leaf_count(&parsed.tree);
+    // The expansion budget: aliases may not make a document much larger than its bytes (at most
+    // 99% of the nodes may come from aliases, past the first thousand).
+    assert!(
+        leaves <= 100 * data.len() + 1100,
+        "{leaves} leaves from {} bytes: the alias expansion budget was not applied",
+        data.len()
+    );
+    let changes = vec![None; leaves];
     // What the commands write back is metadata they could read: anything else is refused first.
     let metadata = crate::metadata::Metadata::from_value(parsed.metadata.as_ref())
         .ok()
@@ -26,4 +34,131 @@ pub fn parse_and_splice(format: Format, data: &[u8]) {
     }
     let again = store.parse(&out);
     assert!(again.is_ok(), "spliced output must parse again");
+}
+
+/// What [`encrypt_accounted`] did with an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not a plaintext file of this format (it does not parse, or already has metadata).
+    NotPlaintext,
+    /// Encryption refused it (a walk, splice or accounted-for failure): nothing would be written.
+    Refused,
+    /// Encrypted, checked, and decrypted back to the same data.
+    Encrypted,
+}
+
+/// Metadata for a file encrypted in a test: a fake age key (never decrypted), real selection.
+pub fn test_metadata(selection: &crate::walk::Selection) -> crate::metadata::Metadata {
+    use crate::metadata::{KeyKind, Metadata, StoredKey};
+    let mut k = StoredKey::new(KeyKind::Age);
+    k.fields.insert("recipient".into(), "age1test".into());
+    k.fields.insert(
+        "enc".into(),
+        "-----BEGIN AGE ENCRYPTED FILE-----\nAAAA\n-----END AGE ENCRYPTED FILE-----\n".into(),
+    );
+    Metadata {
+        key_groups: vec![vec![k]],
+        shamir_threshold: 0,
+        last_modified: "2024-01-02T03:04:05Z".into(),
+        mac: "ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]".into(),
+        selection: match selection {
+            crate::walk::Selection::All => None,
+            s => Some(s.clone()),
+        },
+        mac_only_encrypted: false,
+        version: crate::metadata::SOPS_VERSION.into(),
+    }
+}
+
+/// The encryption pipeline of `sepal encrypt` on `data` (parse, cipher walk, splice, the
+/// accounted-for check), then decryption of its output. Panics (for the fuzzer and the property
+/// tests) when an encryption that passed the check does not decrypt, or decrypts to other data
+/// than the input's; or when `marker` appears in the output outside the input's keys (every
+/// value and comment is encrypted with the default selection, so a marker anywhere else is
+/// plaintext that got through).
+pub fn encrypt_accounted(format: Format, data: &[u8], marker: Option<&str>) -> Outcome {
+    use crate::crypto::DataKey;
+    use crate::walk::{decrypt_tree, encrypt_tree, Selection, Stash};
+
+    let store = Store::new(format, StoreOptions::default());
+    let Ok(parsed) = store.parse(data) else {
+        return Outcome::NotPlaintext;
+    };
+    if parsed.metadata.is_some() || parsed.tree.docs.is_empty() {
+        return Outcome::NotPlaintext;
+    }
+    let key = DataKey::from_slice(&[7u8; 32]).unwrap_or_else(DataKey::generate);
+    let sel = Selection::default();
+    let Ok(enc) = encrypt_tree(&parsed.tree, &key, &sel, false, &mut Stash::default()) else {
+        return Outcome::Refused;
+    };
+    let meta = test_metadata(&sel).to_value();
+    let Ok(out) = store.splice(&parsed, &enc.changes, Some(&meta)) else {
+        return Outcome::Refused;
+    };
+    if crate::verify::check_encrypted(&store, &out, &parsed.tree, &enc.changes).is_err() {
+        return Outcome::Refused;
+    }
+    if let Some(m) = marker {
+        let mut in_clear = false;
+        for d in &parsed.tree.docs {
+            crate::tree::for_each_leaf(&d.items, &mut |l| {
+                let kept = enc.changes.get(l.id).is_some_and(|c| c.is_none());
+                if kept && l.value.as_str().is_some_and(|s| s.contains(m)) {
+                    in_clear = true;
+                }
+            });
+        }
+        let in_keys = keys_contain(&parsed.tree, m);
+        let leaked = out.windows(m.len()).any(|w| w == m.as_bytes());
+        assert!(
+            in_keys || in_clear || !leaked,
+            "plaintext marker in the encrypted output"
+        );
+    }
+    let parsed2 = match store.parse(&out) {
+        Ok(p) => p,
+        Err(e) => panic!("encrypted output does not parse: {e}"),
+    };
+    let dec = match decrypt_tree(&parsed2.tree, &key, &sel, false, &mut Stash::default()) {
+        Ok(d) => d,
+        Err(e) => panic!("encrypted output does not decrypt: {e}"),
+    };
+    assert_eq!(dec.mac, enc.mac, "the MAC of the decryption differs");
+    let plain = match store.splice(&parsed2, &dec.changes, None) {
+        Ok(p) => p,
+        Err(e) => panic!("decrypted output does not splice: {e}"),
+    };
+    let back = match store.parse(&plain) {
+        Ok(p) => p,
+        Err(e) => panic!("decrypted output does not parse: {e}"),
+    };
+    let data_of = |t: &crate::tree::Tree| {
+        t.docs
+            .iter()
+            .map(|d| crate::tree::Value::Map(d.items.clone()))
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (data_of(&parsed.tree), data_of(&back.tree));
+    let same = a.len() == b.len()
+        && a.iter()
+            .zip(&b)
+            .all(|(x, y)| crate::treepath::same_value(x, y));
+    assert!(same, "decrypt(encrypt(x)) reads as other data than x");
+    Outcome::Encrypted
+}
+
+fn keys_contain(tree: &crate::tree::Tree, m: &str) -> bool {
+    use crate::tree::{Item, Value};
+    fn go(items: &[Item], m: &str) -> bool {
+        items.iter().any(|i| match i {
+            Item::Comment(_) => false,
+            Item::Pair { key, value } => {
+                key.contains(m) || matches!(value, Value::Map(v) | Value::List(v) if go(v, m))
+            }
+            Item::Elem(Value::Map(v) | Value::List(v)) => go(v, m),
+            Item::Elem(Value::Leaf(_)) => false,
+        })
+    }
+    tree.docs.iter().any(|d| go(&d.items, m))
 }

@@ -12,7 +12,10 @@ pub mod metadata;
 pub mod stores;
 pub mod tree;
 pub mod treepath;
+pub mod verify;
 pub mod walk;
 
+#[cfg(test)]
+mod accounted_tests;
 #[cfg(test)]
 mod proptests;

@@ -283,7 +283,29 @@ fn decrypt_parsed_with(
     })
 }
 
-/// Decrypt the stored MAC and compare it with the computed one (exit 51 on any mismatch).
+/// Check an encrypted output before it is written ([`crate::verify`]): every value in it is
+/// encrypted or one that `allowed` leaves in clear. Exit 23 otherwise; nothing is written.
+pub fn verify_output(
+    format: Format,
+    out: &[u8],
+    allowed: &crate::verify::Allowed,
+    input: &Input,
+) -> CliResult<()> {
+    crate::verify::check_output(format, out, allowed).map_err(|e| {
+        CliError::new(
+            codes::ENCRYPT_TREE,
+            format!(
+                "Refusing to write the encrypted form of {}: {e}. Nothing was written. This is a bug in sepal's {} store: please report it with the file's structure (never its values)",
+                input.display(),
+                format.name()
+            ),
+        )
+    })
+}
+
+/// Decrypt the stored MAC and compare it with the computed one (exit 51 on any mismatch). Neither
+/// MAC is ever printed: each is an unsalted hash of the plaintext values, which a log would keep
+/// for an offline guess of a low-entropy secret.
 fn check_mac(meta: &Metadata, key: &DataKey, computed: &str, input: &Input) -> CliResult<()> {
     let mismatch = |msg: String| CliError::new(codes::MAC_MISMATCH, msg);
     let aad = reformat_time(&meta.last_modified).ok_or_else(|| {
@@ -298,7 +320,7 @@ fn check_mac(meta: &Metadata, key: &DataKey, computed: &str, input: &Input) -> C
     })?;
     if meta.mac.is_empty() {
         return Err(mismatch(format!(
-            "MAC mismatch. File has no MAC, computed {computed}. The file {} is incomplete or was edited by hand; use --ignore-mac only if you trust it.",
+            "MAC mismatch: the file {} has no MAC; it is incomplete or was edited by hand. Use --ignore-mac only if you trust it.",
             input.display()
         )));
     }
@@ -314,7 +336,7 @@ fn check_mac(meta: &Metadata, key: &DataKey, computed: &str, input: &Input) -> C
     let stored = String::from_utf8_lossy(&stored).into_owned();
     if stored != computed {
         return Err(mismatch(format!(
-            "MAC mismatch. File has {stored}, computed {computed}. The values of {} were changed after encryption; use --ignore-mac only if you trust the change.",
+            "MAC mismatch: the values of {} were changed after encryption (values added, removed, reordered or replaced). Use --ignore-mac only if you trust the change.",
             input.display()
         )));
     }
@@ -380,25 +402,5 @@ pub fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// Replace `path` with `bytes`: a temporary file in the same folder, fsync, rename. An existing
-/// file's permissions are kept; a new file gets 0600 on Unix.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let existing = std::fs::metadata(path).ok().map(|m| m.permissions());
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".sepal-")
-        .tempfile_in(&dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    if let Some(perms) = existing {
-        std::fs::set_permissions(tmp.path(), perms)?;
-    }
-    tmp.persist(path).map_err(|e| e.error)?;
-    if let Ok(d) = std::fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
+/// Replace a file with new bytes, atomically where possible: see [`super::write`].
+pub use super::write::write_atomic;

@@ -38,7 +38,11 @@ pub fn run(global: &GlobalArgs, args: DecryptArgs) -> CliResult<()> {
     let config = common::load_config(global)?;
     let in_store = common::store(&config, global, in_format);
     let out_store = common::store(&config, global, out_format);
-    let mut parsed = common::parse_taking(&in_store, &mut input)?;
+    // sops exits 1 when the file it is asked to decrypt does not parse.
+    let mut parsed = common::parse_taking(&in_store, &mut input).map_err(|e| CliError {
+        code: codes::GENERIC,
+        ..e
+    })?;
     let dec = common::decrypt_for_output(&parsed, &input, &args.keys, args.ignore_mac)?;
 
     let out = if let Some(steps) = steps {

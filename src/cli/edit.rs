@@ -81,10 +81,7 @@ fn private_dir() -> std::io::Result<tempfile::TempDir> {
         if !b.is_dir() {
             continue;
         }
-        match tempfile::Builder::new()
-            .prefix("sepal-edit-")
-            .tempdir_in(&b)
-        {
+        match super::write::private_tempdir_builder("sepal-edit-").tempdir_in(&b) {
             Ok(d) => return Ok(d),
             Err(e) => last = Some(e),
         }
@@ -311,11 +308,19 @@ pub fn run(global: &GlobalArgs, args: EditArgs) -> CliResult<()> {
                     CliError::new(codes::ENCRYPT_TREE, format!("Error encrypting tree: {e}"))
                 })?;
                 seal_metadata(&mut meta, &dec.data_key, &r.mac)?;
-                store
+                let out = store
                     .splice(&parsed, &r.changes, Some(&meta.to_value()))
                     .map_err(|e| {
                         CliError::new(codes::DUMP_TREE, format!("Could not marshal tree: {e}"))
-                    })?
+                    })?;
+                let allowed = crate::verify::Allowed::from_changes(&parsed.tree, &r.changes);
+                let named = common::Input {
+                    path: Some(args.file.clone()),
+                    name: Some(args.file.clone()),
+                    bytes: Default::default(),
+                };
+                common::verify_output(store.format, &out, &allowed, &named)?;
+                out
             }
             None => {
                 let input = common::Input {

@@ -385,13 +385,16 @@ pub fn encrypt_new(
     let dump = |e: crate::stores::StoreError| {
         CliError::new(codes::DUMP_TREE, format!("Error dumping file: {e}"))
     };
-    if in_store.format == out_store.format {
+    let allowed = crate::verify::Allowed::from_changes(&parsed.tree, &result.changes);
+    let out = if in_store.format == out_store.format {
         parsed.release_tree_before_splice();
         in_store
             .splice(parsed, &result.changes, Some(&meta_value))
-            .map_err(dump)
+            .map_err(dump)?
     } else {
         let tree = apply_changes(&parsed.tree, &result.changes);
-        out_store.emit(&tree, Some(&meta_value)).map_err(dump)
-    }
+        out_store.emit(&tree, Some(&meta_value)).map_err(dump)?
+    };
+    common::verify_output(out_store.format, &out, &allowed, input)?;
+    Ok(out)
 }

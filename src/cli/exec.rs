@@ -268,8 +268,7 @@ pub fn exec_file(global: &GlobalArgs, args: ExecFileArgs) -> CliResult<()> {
             .map_err(dump)?
     });
 
-    let dir = tempfile::Builder::new()
-        .prefix(".sepal")
+    let dir = super::write::private_tempdir_builder(".sepal")
         .tempdir()
         .map_err(|e| {
             CliError::new(
@@ -375,6 +374,5 @@ pub fn filestatus(global: &GlobalArgs, io: IoArgs) -> CliResult<()> {
             ))
         }
     };
-    println!("{{\"encrypted\":{encrypted}}}");
-    Ok(())
+    common::write_stdout(format!("{{\"encrypted\":{encrypted}}}\n").as_bytes())
 }

@@ -60,8 +60,8 @@ pub fn run(args: KeygenArgs) -> CliResult<()> {
         "Public key: {recipient} (identity written to {})",
         path.display()
     );
-    println!("{recipient}");
-    Ok(())
+    // A closed standard output (`sepal keygen | head -0`) is not an error: the key is written.
+    super::common::write_stdout(format!("{recipient}\n").as_bytes())
 }
 
 fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {

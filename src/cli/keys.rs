@@ -216,9 +216,13 @@ fn rewrap(meta: &mut Metadata, key: &DataKey, keyring: &Keyring) -> CliResult<()
 
 fn emit_metadata_only(l: &Loaded) -> CliResult<Vec<u8>> {
     let changes = vec![None; crate::tree::leaf_count(&l.parsed.tree)];
-    l.store
+    let out = l
+        .store
         .splice(&l.parsed, &changes, Some(&l.meta.to_value()))
-        .map_err(|e| CliError::new(codes::DUMP_TREE, format!("Could not marshal tree: {e}")))
+        .map_err(|e| CliError::new(codes::DUMP_TREE, format!("Could not marshal tree: {e}")))?;
+    let allowed = crate::verify::Allowed::from_changes(&l.parsed.tree, &changes);
+    common::verify_output(l.store.format, &out, &allowed, &l.input)?;
+    Ok(out)
 }
 
 pub fn rotate(global: &GlobalArgs, args: RotateArgs) -> CliResult<()> {
@@ -275,6 +279,8 @@ pub fn rotate(global: &GlobalArgs, args: RotateArgs) -> CliResult<()> {
         .store
         .splice(&l.parsed, &result.changes, Some(&l.meta.to_value()))
         .map_err(|e| CliError::new(codes::DUMP_TREE, format!("Could not marshal tree: {e}")))?;
+    let allowed = crate::verify::Allowed::from_changes(&plain, &result.changes);
+    common::verify_output(l.store.format, &out, &allowed, &l.input)?;
     common::write_output(&args.io, &l.input, &out)
 }
 

@@ -10,7 +10,9 @@ mod keys;
 #[cfg(feature = "keyservice")]
 mod keyservice;
 mod legacy;
+mod naming;
 mod set;
+mod write;
 
 use std::path::PathBuf;
 
@@ -215,8 +217,38 @@ pub struct DecryptKeyArgs {
     pub enable_local_keyservice: bool,
 }
 
+/// Keep decrypted values out of core dumps, for the whole process and whatever it was doing:
+/// on Unix the core size limit is set to 0 (soft and hard, so children inherit it and cannot
+/// raise it), and on Linux the process is marked not dumpable, which also keeps other processes
+/// of the same user from reading its memory through /proc or ptrace. A program run by `exec-env`,
+/// `exec-file` or `edit` is dumpable again after exec (the kernel resets the flag), and the
+/// process keeps full access to its own /proc/self. Failures are ignored: lowering a limit is
+/// always permitted, and there is nothing better to do without it.
+pub fn disable_core_dumps() {
+    #[cfg(unix)]
+    {
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: a valid pointer to an initialised rlimit.
+        unsafe {
+            libc::setrlimit(libc::RLIMIT_CORE, &zero);
+        }
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let off: libc::c_ulong = 0;
+        // SAFETY: PR_SET_DUMPABLE takes one integer argument.
+        unsafe {
+            libc::prctl(libc::PR_SET_DUMPABLE, off, off, off, off);
+        }
+    }
+}
+
 /// Run the command line; returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
+    let file = naming::file_of(&cli.command);
     let result = match cli.command {
         Command::Encrypt(a) => encrypt::run(&cli.global, a),
         Command::Decrypt(a) => decrypt::run(&cli.global, a),
@@ -264,7 +296,7 @@ pub fn run(cli: Cli) -> u8 {
         Ok(()) => 0,
         Err(e) => {
             if !e.message.is_empty() {
-                eprintln!("{}", e.message);
+                eprintln!("{}", naming::with_file(&e.message, file.as_deref()));
             }
             e.code
         }

@@ -219,6 +219,7 @@ pub fn change_file(
     )
     .map_err(|e| CliError::new(codes::ENCRYPT_TREE, format!("Error encrypting tree: {e}")))?;
     seal_metadata(&mut meta, &dec.data_key, &r.mac)?;
+    let allowed = crate::verify::Allowed::from_changes(&new_parsed.tree, &r.changes);
     let out = if out_format == format {
         store
             .splice(&new_parsed, &r.changes, Some(&meta.to_value()))
@@ -231,6 +232,7 @@ pub fn change_file(
             .emit(&tree, Some(&meta.to_value()))
             .map_err(dump)?
     };
+    common::verify_output(out_format, &out, &allowed, &input)?;
     common::write_output(&io, &input_from(&input), &out)?;
     Ok(true)
 }

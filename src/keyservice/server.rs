@@ -95,8 +95,8 @@ pub fn serve(options: ServeOptions) -> Result<(), String> {
                 first_of(server.serve_with_incoming(service, incoming), &mut signals).await
             }
             Listen::Unix(path) => {
-                let listener = tokio::net::UnixListener::bind(path)
-                    .map_err(|e| format!("cannot listen on {uri}: {e}"))?;
+                let listener =
+                    bind_unix(path).map_err(|e| format!("cannot listen on {uri}: {e}"))?;
                 let _remove = RemoveOnDrop(path.clone());
                 log(&format!("Listening on {uri}"));
                 let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
@@ -124,6 +124,24 @@ async fn bind_tcp(address: &str) -> Result<tokio::net::TcpListener, String> {
     tokio::net::TcpListener::bind(&address)
         .await
         .map_err(|e| format!("cannot listen on tcp://{address}: {e}"))
+}
+
+/// Listen on a new socket file of mode 0600: only our user may connect (the protocol has no
+/// authentication). The umask is narrowed around `bind` so the socket never exists with a wider
+/// mode; nothing else in the process creates files meanwhile.
+fn bind_unix(path: &std::path::Path) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: umask has no preconditions; the previous mask is restored right after.
+    let old = unsafe { libc::umask(0o177) };
+    let bound = tokio::net::UnixListener::bind(path);
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    let listener = bound?;
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(listener)
 }
 
 /// Removes the socket file when the server stops.

@@ -176,6 +176,8 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
             line_of(src, e.valid_up_to()),
         )
     })?;
+    // ini.v1 reads on past a lone CR to the LF, Python's configparser starts a new line there.
+    super::refuse_lone_cr(src)?;
     let body_start = if text.starts_with('\u{feff}') { 3 } else { 0 };
     let mut lines = Vec::new();
     let mut s = body_start;
@@ -233,6 +235,14 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
                 return Err(unclosed_err(src, ls, "empty section name"));
             }
             let rest = &t[close + 1..];
+            let blank_up_to = rest.find(['#', ';']).unwrap_or(rest.len());
+            if !rest[..blank_up_to].trim().is_empty() {
+                return Err(unclosed_err(
+                    src,
+                    ls,
+                    "text after the section header's closing ']' (ini readers ignore it); move it to a line of its own or make it a comment",
+                ));
+            }
             if let Some(ci) = rest.find(['#', ';']) {
                 let c = &rest[ci..];
                 let cstart = ts + close + 1 + ci;
@@ -274,6 +284,14 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
             kname
         };
         let (value, span) = read_value(&mut p, &t[offset..], ts + offset, &mut pending)?;
+        if value.contains("\"\"\"") && value.contains(['\n', '`']) {
+            // No ini.v1 quoting can hold it: it could not be written back after decryption.
+            return Err(unclosed_err(
+                src,
+                ls,
+                "a value holding both \"\"\" and a line break or backtick, which no INI quoting can write back",
+            ));
+        }
         let content_end = p.lines[p.i - 1].1;
         let comment = finish_comment(&mut pending);
         let Some(sec) = sections.last_mut() else {
@@ -388,6 +406,9 @@ fn read_key_name(t: &str) -> Result<(String, usize), &'static str> {
         let Some(i) = t.get(pos + start..).and_then(|r| r.find(['=', ':'])) else {
             return Err("key-value delimiter not found");
         };
+        if !t[pos + start..pos + start + i].trim().is_empty() {
+            return Err("text between a quoted key and its '=' (ini readers ignore it)");
+        }
         let end = pos + i;
         return Ok((t[start..pos].trim().to_string(), end + start + 1));
     }
@@ -437,6 +458,14 @@ fn read_value(
         let q = quote.len();
         if let Some(pos) = t[q..].rfind(quote) {
             let inner = (tb + q, tb + q + pos);
+            let after_start = q + pos + q;
+            after_closing_quote(
+                p.src,
+                line_start,
+                &t[after_start..],
+                tb + after_start,
+                pending,
+            )?;
             return Ok((
                 Zeroizing::new(t[q..q + pos].to_string()),
                 ValSpan {
@@ -457,19 +486,7 @@ fn read_value(
             p.i += 1;
             if let Some(pos) = next.rfind(quote) {
                 val.push_str(&next[..pos]);
-                let after = &next[pos..];
-                if let Some(ci) = after.find(['#', ';']) {
-                    let c = after[ci..].trim();
-                    let cstart = ns + pos + ci;
-                    pending.buf.push_str(c);
-                    pending.pieces.push(Piece {
-                        content: (cstart, cstart + c.len()),
-                        removal: (ns + pos + q, cstart + c.len()),
-                        inline: true,
-                        header: false,
-                        line_start: ns,
-                    });
-                }
+                after_closing_quote(p.src, ns, &next[pos + q..], ns + pos + q, pending)?;
                 return Ok((
                     val,
                     ValSpan {
@@ -554,13 +571,55 @@ fn read_value(
     ))
 }
 
+/// What follows a closing `"""` or backtick (`after`, starting at byte `base`): blanks, or an
+/// inline comment (added to `pending`). Anything else is refused: ini.v1 ignores it, so copying it
+/// through would leave it in clear.
+fn after_closing_quote(
+    src: &[u8],
+    line_start: usize,
+    after: &str,
+    base: usize,
+    pending: &mut PendingComment,
+) -> Result<(), StoreError> {
+    let t = after.trim_start();
+    if t.trim().is_empty() {
+        return Ok(());
+    }
+    if !(t.starts_with('#') || t.starts_with(';')) {
+        return Err(unclosed_err(
+            src,
+            line_start,
+            "text after a quoted value's closing quote (ini readers ignore it); remove it or make it a comment",
+        ));
+    }
+    let c = t.trim_end();
+    let cstart = skip_ws(after, base);
+    pending.buf.push_str(c);
+    pending.pieces.push(Piece {
+        content: (cstart, cstart + c.len()),
+        removal: (base, cstart + c.len()),
+        inline: true,
+        header: false,
+        line_start,
+    });
+    Ok(())
+}
+
 /// ini.v1's value quoting on write.
 fn quote_value(val: &str) -> String {
+    let padded = val.trim().len() != val.len();
     if val.contains(['\n', '`']) {
         format!("\"\"\"{val}\"\"\"")
-    } else if val.contains(['#', ';']) {
+    } else if val.contains(['#', ';'])
+        // Forms that ini.v1 would read as something else when written raw (it writes them raw,
+        // so sops changes these values; sepal keeps them).
+        || has_surrounded_quote(val, b'"')
+        || has_surrounded_quote(val, b'\'')
+        || val.ends_with('\\')
+        || (padded && val.contains('"'))
+    {
         format!("`{val}`")
-    } else if val.trim().len() != val.len() {
+    } else if padded {
         format!("\"{val}\"")
     } else {
         val.to_string()

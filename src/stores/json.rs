@@ -1,8 +1,8 @@
 //! JSON store: a span-tracking JSON scanner (lossless splicing) and a sops-exact emitter
 //! (Go `json.Marshal` + `json.Indent`).
 //!
-//! Trailing content after the top-level object is ignored (kept verbatim by `splice`), as sops's
-//! streaming decoder ignores it for plaintext files.
+//! Only blanks may follow the top-level object: anything else is an error (sops's encoder silently
+//! drops it on encryption and fails on decryption; copying it through would leave it in clear).
 
 use zeroize::Zeroizing;
 
@@ -498,6 +498,12 @@ fn parse_top_borrowed(src: &[u8]) -> Result<Top, StoreError> {
         }
     }
     let end = sc.pos;
+    // Only blanks may follow: text after the object is something no JSON reader accepts (sops
+    // exits 1 on it), and copying it through would put it in the output unencrypted.
+    sc.skip_ws();
+    if sc.pos < src.len() {
+        return Err(sc.unexpected("after top-level value"));
+    }
     let layout = Layout {
         src: Zeroizing::new(Vec::new()),
         spans: sc.spans,

@@ -115,6 +115,23 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// Refuse a CR that is not followed by LF (old Mac line endings, or a line hidden from readers
+/// that split only on LF): readers of line-based formats disagree on where such a line ends, so
+/// text both could read differently is never copied through.
+pub(crate) fn refuse_lone_cr(src: &[u8]) -> Result<(), StoreError> {
+    let lone = src
+        .windows(2)
+        .position(|w| w[0] == b'\r' && w[1] != b'\n')
+        .or_else(|| (src.last() == Some(&b'\r')).then(|| src.len() - 1));
+    match lone {
+        Some(at) => Err(StoreError::at_line(
+            "Could not unmarshal input data: a carriage return (CR) that is not followed by a line feed; readers disagree on where this line ends. Convert the file's line endings to LF or CRLF",
+            json::line_of(src, at),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// What to write in place of one leaf.
 #[derive(Clone, Debug, PartialEq)]
 pub enum NewLeaf {

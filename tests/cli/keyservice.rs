@@ -2,12 +2,14 @@
 //! the age identity, the client has none and its local keys disabled, so the data key can only
 //! come through the service. Sepal against sepal, and against the real sops both ways (skipped
 //! loudly when sops is missing, failed when `SEPAL_REQUIRE_SOPS=1`), over tcp on loopback and
-//! over unix sockets. Servers are killed when a test ends; start-up is awaited by polling.
+//! over unix sockets. Without flags the service listens on a private unix socket (0600, in a 0700
+//! folder); tcp beyond loopback needs `--insecure-listen`. Servers are killed when a test ends;
+//! start-up is awaited by polling.
 #![cfg(feature = "keyservice")]
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -466,4 +468,151 @@ fn a_silent_peer_is_given_up_on() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// Start `sepal keyservice` with only `args` and `env` (no network or address unless given), and
+/// wait for its "Listening on URI" line. `Err` with the log when it exits first.
+fn start_plain(sb: &Sandbox, env: &[(&str, &Path)], args: &[&str]) -> Result<Server, String> {
+    let log = sb.join(&format!("plain-server-{}.log", free_port()));
+    let mut c = sb.command(Tool::Sepal, Identity::Key1).expect("sepal");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.arg("keyservice")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(std::fs::File::create(&log).expect("log file")))
+        .stderr(Stdio::from(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&log)
+                .expect("log file"),
+        ));
+    let child = c.spawn().expect("start sepal keyservice");
+    let mut server = Server {
+        child,
+        _stdin: None,
+        uri: String::new(),
+        log,
+        socket: None,
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let text = server.log_text();
+        if let Some(uri) = text.lines().find_map(|l| l.strip_prefix("Listening on ")) {
+            server.uri = uri.trim().to_string();
+            server.socket = server.uri.strip_prefix("unix://").map(PathBuf::from);
+            return Ok(server);
+        }
+        if let Ok(Some(status)) = server.child.try_wait() {
+            return Err(format!("exited {:?}: {text}", status.code()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!("no 'Listening on' line: {}", server.log_text()))
+}
+
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// Without --network/--address the service listens on a 0600 socket in a 0700 folder of
+/// $XDG_RUNTIME_DIR, announced on stderr; a socket left by a killed service is replaced.
+#[test]
+fn default_is_a_private_unix_socket_in_the_runtime_folder() {
+    let sb = sandbox_with_file();
+    let run = sb.join("run");
+    std::fs::create_dir(&run).expect("mkdir");
+    let env = [("XDG_RUNTIME_DIR", run.as_path())];
+    let mut server = start_plain(&sb, &env, &[]).expect("default key service");
+    let sock = run.join("sepal/keyservice.sock");
+    assert_eq!(server.uri, format!("unix://{}", sock.display()));
+    assert_eq!(mode_of(&run.join("sepal")), 0o700);
+    assert_eq!(mode_of(&sock), 0o600);
+    let r = decrypt_remote(&sb, Tool::Sepal, &[&server.uri], "enc.yaml").expect("sepal");
+    assert_plain(&r, &server);
+
+    // Killed: the socket stays, and the next service takes its place.
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    assert!(sock.exists());
+    let mut server = start_plain(&sb, &env, &[]).expect("restarted key service");
+    let r = decrypt_remote(&sb, Tool::Sepal, &[&server.uri], "enc.yaml").expect("sepal");
+    assert_plain(&r, &server);
+    // A second one while the first runs is refused.
+    let second = start_plain(&sb, &env, &[]).err().unwrap_or_default();
+    assert!(second.contains("another key service"), "{second}");
+    assert_eq!(server.terminate(), Some(0), "{}", server.log_text());
+    assert!(!sock.exists());
+}
+
+/// Without XDG_RUNTIME_DIR: `sepal-<uid>` in the temporary folder; refused when that folder is
+/// not private.
+#[test]
+fn default_socket_folder_in_tmp_must_be_private() {
+    let sb = sandbox_with_file();
+    let tmp = sb.join("tmp");
+    std::fs::create_dir(&tmp).expect("mkdir");
+    let env = [("TMPDIR", tmp.as_path())];
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let dir = tmp.join(format!("sepal-{uid}"));
+    let mut server = start_plain(&sb, &env, &[]).expect("default key service");
+    assert_eq!(
+        server.uri,
+        format!("unix://{}", dir.join("keyservice.sock").display())
+    );
+    assert_eq!(mode_of(&dir), 0o700);
+    let r = decrypt_remote(&sb, Tool::Sepal, &[&server.uri], "enc.yaml").expect("sepal");
+    assert_plain(&r, &server);
+    assert_eq!(server.terminate(), Some(0), "{}", server.log_text());
+
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let mut c = sb.command(Tool::Sepal, Identity::Key1).expect("sepal");
+    c.env("TMPDIR", &tmp).arg("keyservice");
+    let r = common::run(c, None);
+    assert_eq!(r.code, 1, "{}", r.describe());
+    assert!(r.stderr_text().contains("mode is 755"), "{}", r.describe());
+}
+
+/// A tcp address beyond loopback is refused unless --insecure-listen is given.
+#[test]
+fn tcp_beyond_loopback_needs_insecure_listen() {
+    let sb = Sandbox::new();
+    for address in ["0.0.0.0:0", ":0", "[::]:0"] {
+        let r = sb
+            .run(
+                Tool::Sepal,
+                Identity::None,
+                &["keyservice", "--network", "tcp", "--address", address],
+            )
+            .expect("sepal");
+        assert_eq!(r.code, 1, "{}", r.describe());
+        assert!(
+            r.stderr_text().contains("--insecure-listen"),
+            "{}",
+            r.describe()
+        );
+    }
+    let server = start_plain(
+        &sb,
+        &[],
+        &[
+            "--network",
+            "tcp",
+            "--address",
+            "0.0.0.0:0",
+            "--insecure-listen",
+        ],
+    )
+    .expect("insecure listen");
+    assert!(server.uri.starts_with("tcp://0.0.0.0:"), "{}", server.uri);
 }

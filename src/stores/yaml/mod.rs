@@ -822,6 +822,66 @@ fn place_comment(src: &Src, c: &RawComment, t: &Tokens, root: usize) -> (usize, 
 // ---------------------------------------------------------------------------------------------
 // Conversion to the tree.
 
+/// The expanded size of a document, charged per node as aliases are expanded: an alias bomb (a
+/// few hundred bytes that expand to gigabytes) is refused early, as go-yaml refuses it.
+struct Expansion {
+    /// Nodes converted, aliases' copies included.
+    decoded: usize,
+    /// Nodes converted as part of an alias's copy.
+    aliased: usize,
+    /// Scalar bytes converted as part of an alias's copy.
+    alias_bytes: usize,
+    /// Limit of `alias_bytes`.
+    max_alias_bytes: usize,
+}
+
+/// Most nodes a document may expand to.
+const MAX_EXPANDED_NODES: usize = 2 * MAX_NODES;
+
+impl Expansion {
+    fn new(src_len: usize) -> Self {
+        Expansion {
+            decoded: 0,
+            aliased: 0,
+            alias_bytes: 0,
+            max_alias_bytes: (16 << 20usize).max(src_len.saturating_mul(4)),
+        }
+    }
+
+    /// go-yaml's rule: past 100 aliased nodes and 1,000 nodes in all, the share of aliased nodes
+    /// may not pass 99% (up to 400,000 nodes), falling to 10% at 4,000,000.
+    fn allowed_ratio(decoded: usize) -> f64 {
+        const LOW: f64 = 400_000.0;
+        const HIGH: f64 = 4_000_000.0;
+        let d = decoded as f64;
+        if d <= LOW {
+            0.99
+        } else if d >= HIGH {
+            0.10
+        } else {
+            0.99 - 0.89 * ((d - LOW) / (HIGH - LOW))
+        }
+    }
+
+    fn charge(&mut self, in_alias: bool, bytes: usize) -> Result<(), StoreError> {
+        self.decoded += 1;
+        if in_alias {
+            self.aliased += 1;
+            self.alias_bytes = self.alias_bytes.saturating_add(bytes);
+        }
+        let excessive = self.aliased > 100
+            && self.decoded > 1000
+            && (self.aliased as f64 / self.decoded as f64) > Self::allowed_ratio(self.decoded);
+        if excessive || self.alias_bytes > self.max_alias_bytes || self.decoded > MAX_EXPANDED_NODES
+        {
+            return Err(StoreError::new(
+                "the document contains excessive aliasing: its aliases expand to far more data than the file holds (an alias bomb?). Expand the aliases by hand if the file is genuine",
+            ));
+        }
+        Ok(())
+    }
+}
+
 struct Conv<'a> {
     src: &'a Src<'a>,
     spans: Vec<LeafSpan>,
@@ -830,7 +890,7 @@ struct Conv<'a> {
     comments: HashMap<usize, Vec<(usize, usize, usize)>>,
     raw_comments: Vec<RawComment>,
     anchors: HashMap<usize, N>,
-    budget: usize,
+    budget: Expansion,
     /// Containers whose comments must not become leaves (the metadata).
     skip: HashSet<usize>,
     /// Whether leaves get real ids (false for the metadata).
@@ -1108,6 +1168,7 @@ impl Conv<'_> {
             return Err(StoreError::new("internal error: not a scalar"));
         };
         let line = self.src.line_of(*vstart) + 1;
+        self.budget.charge(ctx.in_alias, value.len())?;
         let (scalar, text) = type_scalar(value, *style, tag, line)?;
         let span = if ctx.in_alias {
             LeafSpan::InAlias
@@ -1233,10 +1294,7 @@ impl Conv<'_> {
         ctx: Ctx,
         tmpl: &mut Option<Tmpl>,
     ) -> Result<Vec<Item>, StoreError> {
-        self.budget = self
-            .budget
-            .checked_sub(1)
-            .ok_or_else(|| StoreError::new("YAML document has too many nodes (alias expansion)"))?;
+        self.budget.charge(ctx.in_alias, 0)?;
         let (cid, flow) = match &n.kind {
             K::Map { cid, flow, .. } | K::Seq { cid, flow, .. } => (*cid, *flow),
             _ => return Ok(Vec::new()),
@@ -1351,6 +1409,7 @@ impl Conv<'_> {
             K::Seq { .. } => Ok(Value::List(self.items_of(n, ctx, tmpl)?)),
             K::Alias { anchor } => {
                 let line = self.src.line_of(n.start) + 1;
+                self.budget.charge(true, 0)?;
                 let target = self
                     .anchors
                     .get(anchor)
@@ -1477,6 +1536,9 @@ pub fn parse(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
             e.valid_up_to() + base
         ))
     })?;
+    // YAML breaks lines at a lone CR; the splice keeps line breaks as they are, and a value
+    // written next to one would gain or lose a line.
+    super::refuse_lone_cr(src_bytes)?;
     let mut line_starts = vec![0];
     for (i, c) in text.bytes().enumerate() {
         if c == b'\n' {
@@ -1497,7 +1559,7 @@ pub fn parse(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
         comments: HashMap::new(),
         raw_comments: Vec::new(),
         anchors: HashMap::new(),
-        budget: MAX_NODES,
+        budget: Expansion::new(src.bytes().len()),
         skip: HashSet::new(),
         real: true,
     };
@@ -1606,13 +1668,21 @@ pub fn parse(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
             } else {
                 let mut st = src.line_start(k.start);
                 let mut en = v.end.max(k.end).max(sops_extra_end);
-                while en < b.len() && b[en] != b'\n' {
-                    en += 1;
-                }
-                let has_break = en < b.len();
-                if has_break {
-                    en += 1;
-                }
+                // A block scalar ends after its last line break, at the start of the next line
+                // (which holds other data when the entry is not last): already a line end.
+                let at_line_start = en > 0 && en <= b.len() && b[en - 1] == b'\n';
+                let has_break = if at_line_start {
+                    true
+                } else {
+                    while en < b.len() && b[en] != b'\n' {
+                        en += 1;
+                    }
+                    let has = en < b.len();
+                    if has {
+                        en += 1;
+                    }
+                    has
+                };
                 let mut l = false;
                 if !has_break && st > 0 {
                     st -= 1;
@@ -1636,7 +1706,7 @@ pub fn parse(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
                     comments: HashMap::new(),
                     raw_comments: Vec::new(),
                     anchors: conv.anchors.clone(),
-                    budget: MAX_NODES,
+                    budget: Expansion::new(src.bytes().len()),
                     skip: HashSet::new(),
                     real: false,
                 };

@@ -1,0 +1,171 @@
+//! The accounted-for property, for every store: on real-looking files with text inserted where
+//! parsers are weakest (structure characters, line breaks, quotes, a plaintext marker), either
+//! encryption refuses the file, or its output passes the accounted-for check, holds the marker
+//! only inside a key, and decrypts to the same data as the input.
+
+use proptest::prelude::*;
+
+use crate::fuzzing::{encrypt_accounted, Outcome};
+use crate::stores::Format;
+
+const MARKER: &str = "Zq9PLAINq9Z";
+
+/// Seeds per format: the lossless corpus and the plaintext fixtures.
+fn seeds(format: Format) -> Vec<&'static str> {
+    match format {
+        Format::Yaml => vec![
+            include_str!("../fixtures/roundtrip/anchors.yaml"),
+            include_str!("../fixtures/roundtrip/blocks.yaml"),
+            include_str!("../fixtures/roundtrip/comments.yaml"),
+            include_str!("../fixtures/roundtrip/flow.yaml"),
+            include_str!("../fixtures/roundtrip/multidoc.yaml"),
+            include_str!("../fixtures/roundtrip/quoting.yaml"),
+            include_str!("../fixtures/plain/edge.yaml"),
+        ],
+        Format::Json => vec![
+            include_str!("../fixtures/roundtrip/compact.json"),
+            include_str!("../fixtures/roundtrip/escapes.json"),
+            include_str!("../fixtures/roundtrip/numbers.json"),
+            include_str!("../fixtures/plain/edge.json"),
+        ],
+        Format::Ini => vec![
+            include_str!("../fixtures/roundtrip/aligned.ini"),
+            include_str!("../fixtures/roundtrip/sections.ini"),
+            include_str!("../fixtures/plain/basic.ini"),
+            "[s]\na = \"\"\"x\ny\"\"\" ; c\nb = `q`\nc = v \\\n  w\n\"k\" = 1\n",
+        ],
+        Format::Dotenv => vec![
+            include_str!("../fixtures/roundtrip/comments.env"),
+            include_str!("../fixtures/plain/basic.env"),
+        ],
+        Format::Binary => vec!["plain text\n", "{\"data\": \"x\"}\n"],
+    }
+}
+
+/// Insertions that parsers tend to mishandle.
+const PIECES: &[&str] = &[
+    MARKER, "\n", "\r", "\r\n", "]", "[", "\"\"\"", "`", "{", "}", ",", ":", "=", "#", ";",
+    "---\n", "...\n", "&a ", "*a", "|\n", "\\\n", "'", "\"", " ", "- ", "sops:", "<<: ",
+];
+
+fn mutated(format: Format) -> impl Strategy<Value = String> {
+    let seeds = seeds(format);
+    let n = seeds.len();
+    (
+        0..n,
+        prop::collection::vec((any::<prop::sample::Index>(), 0..PIECES.len()), 1..6),
+    )
+        .prop_map(move |(i, edits)| {
+            let mut s = seeds[i].to_string();
+            for (at, piece) in edits {
+                let mut pos = at.index(s.len() + 1);
+                while !s.is_char_boundary(pos) {
+                    pos -= 1;
+                }
+                s.insert_str(pos, PIECES[piece]);
+            }
+            // The marker after a blank, so it lands in a value, a comment or a key.
+            let at = s.len() / 2;
+            let mut pos = at;
+            while !s.is_char_boundary(pos) {
+                pos -= 1;
+            }
+            if let Some(nl) = s[pos..].find(['=', ':', ' ']).map(|p| p + pos + 1) {
+                s.insert_str(nl, MARKER);
+            }
+            s
+        })
+}
+
+/// The property: [`encrypt_accounted`] panics when it does not hold.
+fn check(format: Format, input: &str) -> Result<(), TestCaseError> {
+    encrypt_accounted(format, input.as_bytes(), Some(MARKER));
+    Ok(())
+}
+
+#[test]
+fn seeds_encrypt_and_pass_the_check() {
+    for f in [
+        Format::Yaml,
+        Format::Json,
+        Format::Ini,
+        Format::Dotenv,
+        Format::Binary,
+    ] {
+        for (i, s) in seeds(f).iter().enumerate() {
+            assert_eq!(
+                encrypt_accounted(f, s.as_bytes(), None),
+                Outcome::Encrypted,
+                "{} seed {i}",
+                f.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn reproducers_are_refused_or_encrypted_whole() {
+    let cases: &[(Format, &str)] = &[
+        (
+            Format::Json,
+            "{\"user\": \"admin\"}\n{\"password\": \"Zq9PLAINq9Z\"}\n",
+        ),
+        (Format::Ini, "[db] password = Zq9PLAINq9Z\nuser = admin\n"),
+        (Format::Ini, "[db]\rpassword = Zq9PLAINq9Z\r"),
+        (Format::Ini, "a = \"\"\"x\"\"\" Zq9PLAINq9Z\n"),
+        (Format::Ini, "[s]\n\"k\" Zq9PLAINq9Z = v\n"),
+    ];
+    for (f, s) in cases {
+        assert_ne!(
+            encrypt_accounted(*f, s.as_bytes(), Some(MARKER)),
+            Outcome::Encrypted,
+            "{} reproducer {s:?}",
+            f.name()
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    #[test]
+    fn yaml_accounted(input in mutated(Format::Yaml)) { check(Format::Yaml, &input)?; }
+
+    #[test]
+    fn json_accounted(input in mutated(Format::Json)) { check(Format::Json, &input)?; }
+
+    #[test]
+    fn ini_accounted(input in mutated(Format::Ini)) { check(Format::Ini, &input)?; }
+
+    #[test]
+    fn dotenv_accounted(input in mutated(Format::Dotenv)) { check(Format::Dotenv, &input)?; }
+
+    #[test]
+    fn binary_accounted(input in mutated(Format::Binary)) { check(Format::Binary, &input)?; }
+}
+
+/// Inputs the fuzzers found interesting (`fuzz/regressions/<target>/`), replayed through the
+/// same checks as the fuzz targets.
+#[test]
+fn fuzz_regressions_replay() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+    for f in [
+        Format::Yaml,
+        Format::Json,
+        Format::Ini,
+        Format::Dotenv,
+        Format::Binary,
+    ] {
+        let dir = root.join(f.name());
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let mut n = 0;
+        for entry in entries {
+            let path = entry.expect("a directory entry").path();
+            let data = std::fs::read(&path).expect("a regression input");
+            crate::fuzzing::parse_and_splice(f, &data);
+            encrypt_accounted(f, &data, None);
+            n += 1;
+        }
+        assert!(n > 0, "no regression inputs in {}", dir.display());
+    }
+}
