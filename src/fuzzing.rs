@@ -29,11 +29,33 @@ pub fn parse_and_splice(format: Format, data: &[u8]) {
     let Ok(out) = store.splice(&parsed, &changes, metadata.as_ref()) else {
         return;
     };
-    if parsed.metadata.is_none() {
-        assert_eq!(out, data, "an unchanged splice must give the input back");
+    let again = match store.parse(&out) {
+        Ok(p) => p,
+        Err(e) => panic!("spliced output must parse again: {e}"),
+    };
+    // Byte for byte, except for the declared losses (docs/compatibility.md: aliases of
+    // collections are written expanded): then the same data.
+    if parsed.metadata.is_none() && out != data {
+        assert!(
+            same_data(&parsed.tree, &again.tree),
+            "an unchanged splice must give the input back, or at least its data"
+        );
     }
-    let again = store.parse(&out);
-    assert!(again.is_ok(), "spliced output must parse again");
+}
+
+/// Do two trees hold the same documents (comments and spellings aside)?
+fn same_data(a: &crate::tree::Tree, b: &crate::tree::Tree) -> bool {
+    let docs = |t: &crate::tree::Tree| {
+        t.docs
+            .iter()
+            .map(|d| crate::tree::Value::Map(d.items.clone()))
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (docs(a), docs(b));
+    a.len() == b.len()
+        && a.iter()
+            .zip(&b)
+            .all(|(x, y)| crate::treepath::same_value(x, y))
 }
 
 /// What [`encrypt_accounted`] did with an input.
@@ -133,18 +155,10 @@ pub fn encrypt_accounted(format: Format, data: &[u8], marker: Option<&str>) -> O
         Ok(p) => p,
         Err(e) => panic!("decrypted output does not parse: {e}"),
     };
-    let data_of = |t: &crate::tree::Tree| {
-        t.docs
-            .iter()
-            .map(|d| crate::tree::Value::Map(d.items.clone()))
-            .collect::<Vec<_>>()
-    };
-    let (a, b) = (data_of(&parsed.tree), data_of(&back.tree));
-    let same = a.len() == b.len()
-        && a.iter()
-            .zip(&b)
-            .all(|(x, y)| crate::treepath::same_value(x, y));
-    assert!(same, "decrypt(encrypt(x)) reads as other data than x");
+    assert!(
+        same_data(&parsed.tree, &back.tree),
+        "decrypt(encrypt(x)) reads as other data than x"
+    );
     Outcome::Encrypted
 }
 

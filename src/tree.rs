@@ -67,6 +67,10 @@ pub struct Leaf {
     /// differ from the canonical form. Used as the encrypted plaintext when sops's parser for the
     /// type accepts it, so that the original spelling survives a round trip.
     pub text: Option<Secret>,
+    /// An earlier value of a key that the format's readers overwrite with a later one (an INI key
+    /// given twice in a section): encrypted and decrypted like any value, so each occurrence keeps
+    /// its own, but left out of the MAC, of look-ups and of conversions, as sops never sees it.
+    pub shadowed: bool,
 }
 
 impl Leaf {
@@ -75,6 +79,7 @@ impl Leaf {
             id,
             value,
             text: None,
+            shadowed: false,
         }
     }
 }
@@ -119,12 +124,40 @@ impl Item {
     }
 }
 
-/// Find the value at `key` in a map's items.
+/// Find the value at `key` in a map's items (shadowed values skipped).
 pub fn get<'a>(items: &'a [Item], key: &str) -> Option<&'a Value> {
     items.iter().find_map(|i| match i {
-        Item::Pair { key: k, value } if k == key => Some(value),
+        Item::Pair { key: k, value } if k == key && !i.is_shadowed() => Some(value),
         _ => None,
     })
+}
+
+impl Item {
+    /// A pair whose value is [`Leaf::shadowed`].
+    pub fn is_shadowed(&self) -> bool {
+        matches!(self, Item::Pair { value: Value::Leaf(l), .. } if l.shadowed)
+    }
+}
+
+/// `items` without shadowed pairs, at every level: what sops sees.
+pub fn without_shadowed(items: &[Item]) -> Vec<Item> {
+    items
+        .iter()
+        .filter(|i| !i.is_shadowed())
+        .map(|i| match i {
+            Item::Pair {
+                key,
+                value: Value::Map(v),
+            } => Item::pair(key.clone(), Value::Map(without_shadowed(v))),
+            Item::Pair {
+                key,
+                value: Value::List(v),
+            } => Item::pair(key.clone(), Value::List(without_shadowed(v))),
+            Item::Elem(Value::Map(v)) => Item::Elem(Value::Map(without_shadowed(v))),
+            Item::Elem(Value::List(v)) => Item::Elem(Value::List(without_shadowed(v))),
+            other => other.clone(),
+        })
+        .collect()
 }
 
 /// Visit every leaf (values and comments) in walk order, depth first.

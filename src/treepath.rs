@@ -51,7 +51,7 @@ pub fn lookup(items: &[Item], steps: &[Step]) -> Result<Value, String> {
     for step in steps {
         let next = match (&current, step) {
             (Value::Map(items), Step::Key(k)) => items.iter().find_map(|i| match i {
-                Item::Pair { key, value } if key == k => Some(value.clone()),
+                Item::Pair { key, value } if key == k && !i.is_shadowed() => Some(value.clone()),
                 _ => None,
             }),
             (Value::List(items), Step::Index(n)) => items

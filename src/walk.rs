@@ -318,7 +318,7 @@ impl<'a> Walker<'a> {
         is_comment: bool,
         aad: &str,
     ) -> Result<Option<NewLeaf>, WalkError> {
-        if !is_comment {
+        if !is_comment && !leaf.shadowed {
             self.mac.feed(&canonical_bytes(&leaf.value), selected);
         }
         if !selected {
@@ -364,7 +364,7 @@ impl<'a> Walker<'a> {
         aad: &str,
     ) -> Result<Option<NewLeaf>, WalkError> {
         if !selected {
-            if !is_comment {
+            if !is_comment && !leaf.shadowed {
                 self.mac.feed(&canonical_bytes(&leaf.value), false);
             }
             return Ok(None);
@@ -406,7 +406,7 @@ impl<'a> Walker<'a> {
             type_tag: parsed.type_tag.clone(),
         })?;
         // sops decides "comment" from the input: a comment stored as a list element is hashed.
-        if !is_comment && !matches!(value, Scalar::Comment(_)) {
+        if !is_comment && !leaf.shadowed && !matches!(value, Scalar::Comment(_)) {
             self.mac.feed(&canonical_bytes(&value), true);
         }
         if let (true, Ok(iv)) = (

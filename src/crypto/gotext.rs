@@ -216,6 +216,7 @@ mod tests {
             id: 0,
             value: v,
             text: Some(secret(t)),
+            shadowed: false,
         }
     }
 

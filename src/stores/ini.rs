@@ -101,6 +101,16 @@ struct KeyInfo {
     value: Zeroizing<String>,
     spans: Vec<ValSpan>,
     comment: Option<(String, CommentLoc)>,
+    /// Earlier occurrences of the key in the section, which ini.v1 (hence sops) overwrites with
+    /// this one: each keeps its own value as a shadowed leaf.
+    shadowed: Vec<Occurrence>,
+}
+
+/// One earlier occurrence of a key given twice.
+struct Occurrence {
+    value: Zeroizing<String>,
+    spans: Vec<ValSpan>,
+    comment: Option<(String, CommentLoc)>,
 }
 
 struct SectionInfo {
@@ -299,15 +309,18 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
         };
         sec.range.1 = content_end;
         if let Some(k) = sec.keys.iter_mut().find(|k| k.name == kname) {
-            k.value = value;
-            k.spans.push(span);
-            k.comment = comment;
+            k.shadowed.push(Occurrence {
+                value: std::mem::replace(&mut k.value, value),
+                spans: std::mem::replace(&mut k.spans, vec![span]),
+                comment: std::mem::replace(&mut k.comment, comment),
+            });
         } else {
             sec.keys.push(KeyInfo {
                 name: kname,
                 value,
                 spans: vec![span],
                 comment,
+                shadowed: Vec::new(),
             });
         }
     }
@@ -353,6 +366,16 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
             push_comment(&mut items, &mut leaves, c);
         }
         for k in sec.keys {
+            for o in k.shadowed {
+                let id = leaves.len();
+                leaves.push(LeafLoc::Value(o.spans));
+                let mut leaf = Leaf::new(id, Scalar::Str(secret(o.value.as_str())));
+                leaf.shadowed = true;
+                items.push(Item::pair(k.name.clone(), Value::Leaf(leaf)));
+                if let Some(c) = o.comment {
+                    push_comment(&mut items, &mut leaves, c);
+                }
+            }
             let id = leaves.len();
             leaves.push(LeafLoc::Value(k.spans));
             items.push(Item::pair(
@@ -828,7 +851,7 @@ fn key_leaf<'a>(items: &'a [Item], key: &str) -> Option<&'a Leaf> {
         Item::Pair {
             key: k,
             value: Value::Leaf(l),
-        } if k == key => Some(l),
+        } if k == key && !l.shadowed => Some(l),
         _ => None,
     })
 }

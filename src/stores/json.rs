@@ -209,6 +209,7 @@ impl<'a> Scanner<'a> {
                     id,
                     value: scalar,
                     text,
+                    shadowed: false,
                 }))
             }
             None => Err(self.err("unexpected end of JSON input")),

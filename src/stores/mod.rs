@@ -231,6 +231,22 @@ impl Store {
     /// Emit a tree from scratch, laid out as sops lays it out (used when the output format differs
     /// from the input format, and for `--extract` of a map).
     pub fn emit(&self, tree: &Tree, metadata: Option<&Value>) -> Result<Vec<u8>, StoreError> {
+        // Shadowed values (an INI key's earlier occurrences) are dropped, as sops drops them.
+        let unshadowed;
+        let tree = if tree_has_shadowed(tree) {
+            unshadowed = Tree {
+                docs: tree
+                    .docs
+                    .iter()
+                    .map(|d| crate::tree::Doc {
+                        items: crate::tree::without_shadowed(&d.items),
+                    })
+                    .collect(),
+            };
+            &unshadowed
+        } else {
+            tree
+        };
         match self.format {
             Format::Yaml => yaml::emit(tree, metadata, &self.options),
             Format::Json => json::emit(tree, metadata, &self.options),
@@ -250,6 +266,14 @@ impl Store {
             Format::Binary => binary::emit_value(value, &self.options),
         }
     }
+}
+
+fn tree_has_shadowed(tree: &Tree) -> bool {
+    let mut any = false;
+    for d in &tree.docs {
+        crate::tree::for_each_leaf(&d.items, &mut |l| any |= l.shadowed);
+    }
+    any
 }
 
 /// The tree with `changes` applied: encrypted leaves become their `ENC[...]` strings, decrypted

@@ -1011,6 +1011,7 @@ impl Conv<'_> {
             id,
             value,
             text: text.map(secret),
+            shadowed: false,
         }
     }
 
@@ -1925,6 +1926,15 @@ impl Writer<'_> {
     }
 
     fn write_block(&self, sp: &ScalarSpan, tok_start: usize, s: &str, style: Sty, ed: &mut Edits) {
+        // A block's content starts on the next line: anything after an inline token on its line
+        // (a comment) would end up inside the content. Such a value stays inline.
+        if sp.block.is_none() {
+            let rest = self.src.get(sp.end..).unwrap_or(&[]);
+            let line = &rest[..rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())];
+            if line.iter().any(|b| !matches!(b, b' ' | b'\t' | b'\r')) {
+                return self.replace_token(sp, tok_start, double_quoted(s), ed);
+            }
+        }
         let (col, had_block) = match &sp.block {
             Some(b) => (b.content_col, true),
             None => (
