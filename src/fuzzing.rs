@@ -37,25 +37,10 @@ pub fn parse_and_splice(format: Format, data: &[u8]) {
     // collections are written expanded): then the same data.
     if parsed.metadata.is_none() && out != data {
         assert!(
-            same_data(&parsed.tree, &again.tree),
+            crate::stores::same_documents(&parsed.tree, &again.tree),
             "an unchanged splice must give the input back, or at least its data"
         );
     }
-}
-
-/// Do two trees hold the same documents (comments and spellings aside)?
-fn same_data(a: &crate::tree::Tree, b: &crate::tree::Tree) -> bool {
-    let docs = |t: &crate::tree::Tree| {
-        t.docs
-            .iter()
-            .map(|d| crate::tree::Value::Map(d.items.clone()))
-            .collect::<Vec<_>>()
-    };
-    let (a, b) = (docs(a), docs(b));
-    a.len() == b.len()
-        && a.iter()
-            .zip(&b)
-            .all(|(x, y)| crate::treepath::same_value(x, y))
 }
 
 /// What [`encrypt_accounted`] did with an input.
@@ -156,7 +141,7 @@ pub fn encrypt_accounted(format: Format, data: &[u8], marker: Option<&str>) -> O
         Err(e) => panic!("decrypted output does not parse: {e}"),
     };
     assert!(
-        same_data(&parsed.tree, &back.tree),
+        crate::stores::same_documents(&parsed.tree, &back.tree),
         "decrypt(encrypt(x)) reads as other data than x"
     );
     Outcome::Encrypted

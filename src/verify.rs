@@ -426,7 +426,15 @@ fn json_reading(output: &[u8], allowed: &Allowed) -> Result<(), Unaccounted> {
 }
 
 fn yaml_reading(output: &[u8], allowed: &Allowed) -> Result<(), Unaccounted> {
-    // serde_yaml_ng reads UTF-8 only; sepal's YAML store refuses anything else before this.
+    // serde_yaml_ng reads UTF-8 only: UTF-16 output (of a UTF-16 file) is read as its UTF-8 text.
+    let decoded = match crate::stores::utf16::decode(output) {
+        Some(Ok((utf8, _))) => Some(zeroize::Zeroizing::new(utf8)),
+        Some(Err(e)) => return Err(fail(Format::Yaml, "read by a YAML parser", e)),
+        None => None,
+    };
+    let output = decoded.as_deref().map_or(output, |v| v.as_slice());
+    // serde_yaml_ng reads a leading UTF-8 byte-order mark as the start of a second document.
+    let output = output.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(output);
     for (n, doc) in serde_yaml_ng::Deserializer::from_slice(output).enumerate() {
         Checker { allowed, top: true }
             .deserialize(doc)
@@ -620,6 +628,8 @@ mod tests {
         assert!(!e.to_string().contains("secret"));
         assert!(yaml_reading(b"a: !custom secret\n", &allowed(&[])).is_err());
         assert!(yaml_reading(b"a: 1234\n", &allowed(&[])).is_err());
+        let bom = format!("\u{feff}a: {ENC}\nsops:\n    mac: x\n");
+        assert!(yaml_reading(bom.as_bytes(), &allowed(&[])).is_ok());
     }
 
     #[test]

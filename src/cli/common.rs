@@ -257,7 +257,7 @@ fn decrypt_parsed_with(
     let keyring = keyring(keys)?;
     let data_key = keyring
         .data_key(&metadata)
-        .map_err(|e| CliError::new(codes::NO_KEY, e.to_string()))?;
+        .map_err(|e| CliError::new(e.exit_code(), e.to_string()))?;
     let selection = metadata.selection.clone().unwrap_or_default();
     let result = decrypt_tree(
         &parsed.tree,

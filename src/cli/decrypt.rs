@@ -39,7 +39,7 @@ pub fn run(global: &GlobalArgs, args: DecryptArgs) -> CliResult<()> {
     let in_store = common::store(&config, global, in_format);
     let out_store = common::store(&config, global, out_format);
     // sops exits 1 when the file it is asked to decrypt does not parse.
-    let mut parsed = common::parse_taking(&in_store, &mut input).map_err(|e| CliError {
+    let parsed = common::parse_taking(&in_store, &mut input).map_err(|e| CliError {
         code: codes::GENERIC,
         ..e
     })?;
@@ -70,9 +70,8 @@ pub fn run(global: &GlobalArgs, args: DecryptArgs) -> CliResult<()> {
         }
     } else if out_format == in_format && global.indent.is_none() {
         // The file's own layout, byte for byte; `--indent` asks for sops's layout instead.
-        parsed.release_tree_before_splice();
         in_store
-            .splice(&parsed, &dec.changes, None)
+            .splice_plain(&parsed, &dec.changes, None)
             .map_err(dump_error)?
     } else {
         let tree = apply_changes(&parsed.tree, &dec.changes);

@@ -225,7 +225,7 @@ pub fn run(global: &GlobalArgs, args: EditArgs) -> CliResult<()> {
         let dec = common::decrypt_parsed(&parsed, &input, &args.decrypt_keys, args.ignore_mac)?;
         let meta_value = args.show_master_keys.then(|| dec.metadata.to_value());
         let plain = store
-            .splice(&parsed, &dec.changes, meta_value.as_ref())
+            .splice_plain(&parsed, &dec.changes, meta_value.as_ref())
             .map_err(|e| CliError::new(codes::DUMP_TREE, format!("Error dumping file: {e}")))?;
         (Zeroizing::new(plain), Some(dec))
     } else {

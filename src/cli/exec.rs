@@ -261,7 +261,9 @@ pub fn exec_file(global: &GlobalArgs, args: ExecFileArgs) -> CliResult<()> {
         CliError::new(codes::DUMP_TREE, format!("Error dumping file: {e}"))
     };
     let plain = zeroize::Zeroizing::new(if in_format == out_format {
-        in_store.splice(&parsed, &dec.changes, None).map_err(dump)?
+        in_store
+            .splice_plain(&parsed, &dec.changes, None)
+            .map_err(dump)?
     } else {
         out_store
             .emit(&apply_changes(&parsed.tree, &dec.changes), None)
@@ -367,9 +369,10 @@ pub fn filestatus(global: &GlobalArgs, io: IoArgs) -> CliResult<()> {
             };
             f("version") && f("mac")
         }),
+        // sops exits 1 when the file does not parse.
         Err(e) => {
             return Err(CliError::new(
-                codes::READ_INPUT,
+                codes::GENERIC,
                 format!("Error unmarshalling file {}: {e}", input.display()),
             ))
         }

@@ -183,7 +183,7 @@ fn load(global: &GlobalArgs, io: &IoArgs) -> CliResult<Loaded> {
 fn data_key(keys: &DecryptKeyArgs, meta: &Metadata) -> CliResult<DataKey> {
     common::keyring(keys)?
         .data_key(meta)
-        .map_err(|e| CliError::new(codes::NO_KEY, e.to_string()))
+        .map_err(|e| CliError::new(e.exit_code(), e.to_string()))
 }
 
 /// Re-wrap `key` for `meta`'s groups (new `created_at` for keys that had none).

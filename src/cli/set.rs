@@ -145,7 +145,11 @@ pub fn change_file(
     };
 
     // The plaintext file, exactly as decrypt prints it, then the change applied to it.
-    let plain = zeroize::Zeroizing::new(store.splice(&parsed, &dec.changes, None).map_err(dump)?);
+    let plain = zeroize::Zeroizing::new(
+        store
+            .splice_plain(&parsed, &dec.changes, None)
+            .map_err(dump)?,
+    );
     let plain_parsed = store.parse(&plain).map_err(dump)?;
     let doc_items = plain_parsed
         .tree

@@ -44,6 +44,13 @@ pub fn plaintext_bytes(leaf: &Leaf) -> Zeroizing<Vec<u8>> {
         };
         if ok && is_go_spelling(&leaf.value, text) {
             if text.as_bytes() != canonical.as_slice() {
+                // A spelling that reads as a mark (`2e0` for 2) gets a capital E, so that it is
+                // not taken for one (the value and its type are kept, the case of the E is not).
+                if let (Scalar::Float(_), Some(stem)) = (&leaf.value, text.strip_suffix("e0")) {
+                    if stem.as_bytes() == canonical.as_slice() {
+                        return Zeroizing::new(format!("{stem}E0").into_bytes());
+                    }
+                }
                 return Zeroizing::new(text.as_bytes().to_vec());
             }
             return Zeroizing::new(match &leaf.value {

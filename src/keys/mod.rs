@@ -175,7 +175,7 @@ impl Keyring {
 
     /// Recover the data key of a file: try every group, each key in decryption order, and combine
     /// Shamir shares. On failure the error lists every group and key with why it failed.
-    pub fn data_key(&self, meta: &Metadata) -> Result<DataKey, DataKeyError> {
+    pub fn data_key(&self, meta: &Metadata) -> Result<DataKey, RecoveryError> {
         let mut parts: Vec<Zeroizing<Vec<u8>>> = Vec::new();
         let mut reports = Vec::new();
         let required = if meta.key_groups.len() > 1 {
@@ -227,11 +227,12 @@ impl Keyring {
             groups: reports.clone(),
         };
         if parts.len() < required {
-            return Err(fail(parts.len()));
+            return Err(RecoveryError::NoKey(fail(parts.len())));
         }
         let bytes = if meta.key_groups.len() > 1 {
             let shares: Vec<Vec<u8>> = parts.iter().map(|p| p.to_vec()).collect();
-            let combined = shamir_vault::combine(&shares).map_err(|_| fail(0));
+            let combined =
+                shamir_vault::combine(&shares).map_err(|_| RecoveryError::NoKey(fail(0)));
             let mut shares = shares;
             for s in &mut shares {
                 zeroize::Zeroize::zeroize(s);
@@ -240,7 +241,29 @@ impl Keyring {
         } else {
             parts.swap_remove(0)
         };
-        DataKey::from_slice(&bytes).ok_or_else(|| fail(0))
+        DataKey::from_slice(&bytes).ok_or(RecoveryError::KeySize(bytes.len()))
+    }
+}
+
+/// Why a file's data key could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecoveryError {
+    /// No group (or not enough groups) could be opened: exit 128.
+    #[error("{0}")]
+    NoKey(DataKeyError),
+    /// A key opened, but what it held is not a 32-byte AES-256 key (old sops 2.0/3.0 files carry
+    /// a 31-byte one): exit 25, as sops fails on its first value.
+    #[error("invalid key size {0}: the data key recovered from the file's master keys is {0} bytes long, where AES-256 needs 32. Some files written by old sops versions (2.0, 3.0) carry such a key; no version of sops can decrypt their values either")]
+    KeySize(usize),
+}
+
+impl RecoveryError {
+    /// The exit code sops uses for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RecoveryError::NoKey(_) => 128,
+            RecoveryError::KeySize(_) => 25,
+        }
     }
 }
 

@@ -33,6 +33,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
                 docs: vec![Doc { items: top.items }],
             },
             metadata: top.metadata,
+            encoding: Default::default(),
             layout: super::Layout::Binary(Layout::Envelope(top.layout)),
         });
     }
@@ -47,6 +48,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
             }],
         },
         metadata: None,
+        encoding: Default::default(),
         layout: super::Layout::Binary(Layout::Plain(Zeroizing::new(src.to_vec()))),
     })
 }

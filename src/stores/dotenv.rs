@@ -80,6 +80,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
             docs: vec![Doc { items }],
         },
         metadata,
+        encoding: Default::default(),
         layout: super::Layout::Dotenv(Layout {
             src: Zeroizing::new(src.to_vec()),
             spans,

@@ -294,6 +294,15 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
             kname
         };
         let (value, span) = read_value(&mut p, &t[offset..], ts + offset, &mut pending)?;
+        if unwritable_with_comment(&value, &pending) {
+            // Written back in quotes, the value would end at the comment's quote (ini.v1 reads
+            // to the last one on the line).
+            return Err(unclosed_err(
+                src,
+                ls,
+                "a value that needs quotes, followed by an inline comment holding the same quotes (\"\"\" or a backtick); move the comment to a line of its own",
+            ));
+        }
         if value.contains("\"\"\"") && value.contains(['\n', '`']) {
             // No ini.v1 quoting can hold it: it could not be written back after decryption.
             return Err(unclosed_err(
@@ -400,6 +409,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
             docs: vec![Doc { items: doc_items }],
         },
         metadata,
+        encoding: Default::default(),
         layout: super::Layout::Ini(Layout {
             src: Zeroizing::new(src.to_vec()),
             leaves,
@@ -626,6 +636,26 @@ fn after_closing_quote(
         line_start,
     });
     Ok(())
+}
+
+/// Would `value`, written back with ini.v1's quoting, be cut short by the inline comment that
+/// follows it on its line (the last piece of `pending`, when it is inline)?
+fn unwritable_with_comment(value: &str, pending: &PendingComment) -> bool {
+    let Some(piece) = pending.pieces.last().filter(|p| p.inline && !p.header) else {
+        return false;
+    };
+    let comment = pending
+        .buf
+        .get(
+            pending
+                .buf
+                .len()
+                .saturating_sub(piece.content.1 - piece.content.0)..,
+        )
+        .unwrap_or("");
+    let quoted = quote_value(value);
+    (quoted.starts_with("\"\"\"") && comment.contains("\"\"\""))
+        || (quoted.starts_with('`') && comment.contains('`'))
 }
 
 /// ini.v1's value quoting on write.

@@ -533,6 +533,7 @@ pub fn parse_owned(src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
             docs: vec![crate::tree::Doc { items: top.items }],
         },
         metadata: top.metadata,
+        encoding: Default::default(),
         layout: super::Layout::Json(top.layout),
     })
 }

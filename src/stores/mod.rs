@@ -11,6 +11,7 @@ mod edit_tests;
 pub mod gofmt;
 pub mod ini;
 pub mod json;
+pub mod utf16;
 pub mod yaml;
 
 use std::fmt;
@@ -154,6 +155,8 @@ pub struct Parsed {
     /// The `sops` entry, if the file has one (removed from `tree`).
     pub metadata: Option<Value>,
     pub(crate) layout: Layout,
+    /// The source's encoding (YAML may be UTF-16): outputs are written back in it.
+    pub(crate) encoding: utf16::TextEncoding,
 }
 
 impl Parsed {
@@ -193,6 +196,15 @@ impl Store {
 
     /// Parse a file (plaintext or encrypted).
     pub fn parse(&self, src: &[u8]) -> Result<Parsed, StoreError> {
+        if self.format == Format::Yaml {
+            if let Some(decoded) = utf16::decode(src) {
+                let (utf8, encoding) = decoded.map_err(StoreError::new)?;
+                let utf8 = zeroize::Zeroizing::new(utf8);
+                let mut parsed = yaml::parse(&utf8)?;
+                parsed.encoding = encoding;
+                return Ok(parsed);
+            }
+        }
         match self.format {
             Format::Yaml => yaml::parse(src),
             Format::Json => json::parse(src),
@@ -219,12 +231,38 @@ impl Store {
         changes: &Changes,
         metadata: Option<&Value>,
     ) -> Result<Vec<u8>, StoreError> {
-        match &parsed.layout {
+        let out = match &parsed.layout {
             Layout::Yaml(l) => yaml::splice(l, parsed, changes, metadata, &self.options),
             Layout::Json(l) => json::splice(l, parsed, changes, metadata, &self.options),
             Layout::Dotenv(l) => dotenv::splice(l, parsed, changes, metadata, &self.options),
             Layout::Ini(l) => ini::splice(l, parsed, changes, metadata, &self.options),
             Layout::Binary(l) => binary::splice(l, parsed, changes, metadata, &self.options),
+        }?;
+        utf16::encode(out, parsed.encoding)
+    }
+
+    /// [`Store::splice`] for plaintext output (decrypt, exec, the edit buffer): the output must
+    /// read back as the decrypted data. Where the splice cannot write a value back in place (a
+    /// construct it does not expect), the file is laid out from scratch as sops lays it out
+    /// instead: the layout may change, a value never does.
+    pub fn splice_plain(
+        &self,
+        parsed: &Parsed,
+        changes: &Changes,
+        metadata: Option<&Value>,
+    ) -> Result<Vec<u8>, StoreError> {
+        let out = zeroize::Zeroizing::new(self.splice(parsed, changes, metadata)?);
+        if self.format == Format::Binary {
+            return Ok(out.to_vec());
+        }
+        let expected = apply_changes(&parsed.tree, changes);
+        let same = self
+            .parse(&out)
+            .is_ok_and(|back| same_documents(&back.tree, &expected));
+        if same {
+            Ok(out.to_vec())
+        } else {
+            self.emit(&expected, metadata)
         }
     }
 
@@ -266,6 +304,14 @@ impl Store {
             Format::Binary => binary::emit_value(value, &self.options),
         }
     }
+}
+
+/// Do two trees hold the same documents (comments and spellings aside)?
+pub fn same_documents(a: &Tree, b: &Tree) -> bool {
+    a.docs.len() == b.docs.len()
+        && a.docs.iter().zip(&b.docs).all(|(x, y)| {
+            crate::treepath::same_value(&Value::Map(x.items.clone()), &Value::Map(y.items.clone()))
+        })
 }
 
 fn tree_has_shadowed(tree: &Tree) -> bool {
@@ -396,7 +442,8 @@ impl Store {
             crate::treepath::set(&mut doc.items, steps, value.clone());
         }
         let attempt = self.set_at(parsed, steps, value)?;
-        self.checked(attempt, &expected)
+        let out = self.checked(attempt, &expected)?;
+        utf16::encode(out, parsed.encoding)
     }
 
     /// `unset` on a plaintext file (see [`Store::set`]). Errors as sops words them when the path
@@ -408,7 +455,8 @@ impl Store {
             None => return Err(StoreError::new("the file has no document")),
         }
         let attempt = self.unset_at(parsed, steps)?;
-        self.checked(attempt, &expected)
+        let out = self.checked(attempt, &expected)?;
+        utf16::encode(out, parsed.encoding)
     }
 
     /// The edited text when it reads back as `expected` (first document, comments aside), else

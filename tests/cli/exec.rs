@@ -1,10 +1,12 @@
 //! `exec-env` and `exec-file`, run side by side with the real sops on the same files (made by
 //! sops and by sepal): values in the environment, `--pristine`, the child's exit code, the FIFO
-//! or private temporary file, `--filename`, the temporary folder removed afterwards.
+//! or private temporary file, `--filename`, the temporary folder removed afterwards. `exec_env` and
+//! `exec_file` run sepal on its own files (no sops needed); their `_with_sops` twins cover every
+//! pair that involves sops and fail when sops is missing.
 
 use std::path::Path;
 
-use crate::common::{self, Failures, Identity, Run, Sandbox, Tool};
+use crate::common::{Failures, Identity, Part, Run, Sandbox, Tool};
 
 const PLAIN: &str = "{\n    \"user\": \"svc\",\n    \"password\": \"p w $x 'q'\",\n    \"n\": 5,\n    \"ok\": true\n}\n";
 
@@ -16,16 +18,17 @@ fn out(r: &Run) -> String {
     String::from_utf8_lossy(&r.stdout).into_owned()
 }
 
-#[test]
-fn exec_env() {
-    if common::need_sops("exec::exec_env").is_none() {
-        return;
-    }
+/// `exec-env` by each tool of `part` on each one's file (the pairs `part` covers).
+fn exec_env_checks(test: &str, part: Part) {
+    part.start(test);
     let mut f = Failures::default();
-    for maker in [Tool::Sops, Tool::Sepal] {
+    for &maker in part.tools() {
         let sb = Sandbox::new();
         make(&sb, maker);
-        for tool in [Tool::Sops, Tool::Sepal] {
+        for &tool in part.tools() {
+            if !part.covers(&[maker, tool]) {
+                continue;
+            }
             let what = format!("[{}] {}'s file", tool.name(), maker.name());
             let r = sb
                 .run(
@@ -78,19 +81,30 @@ fn exec_env() {
             }
         }
     }
-    f.finish("exec-env");
+    f.finish(test);
 }
 
 #[test]
-fn exec_file() {
-    if common::need_sops("exec::exec_file").is_none() {
-        return;
-    }
+fn exec_env() {
+    exec_env_checks("exec::exec_env", Part::SepalAlone);
+}
+
+#[test]
+fn exec_env_with_sops() {
+    exec_env_checks("exec::exec_env_with_sops", Part::WithSops);
+}
+
+/// `exec-file` by each tool of `part` on each one's file (the pairs `part` covers).
+fn exec_file_checks(test: &str, part: Part) {
+    part.start(test);
     let mut f = Failures::default();
-    for maker in [Tool::Sops, Tool::Sepal] {
+    for &maker in part.tools() {
         let sb = Sandbox::new();
         make(&sb, maker);
-        for tool in [Tool::Sops, Tool::Sepal] {
+        for &tool in part.tools() {
+            if !part.covers(&[maker, tool]) {
+                continue;
+            }
             let what = format!("[{}] {}'s file", tool.name(), maker.name());
             let plain = sb
                 .run(tool, Identity::Key1, &["decrypt", "f.json"])
@@ -155,7 +169,17 @@ fn exec_file() {
             }
         }
     }
-    f.finish("exec-file");
+    f.finish(test);
+}
+
+#[test]
+fn exec_file() {
+    exec_file_checks("exec::exec_file", Part::SepalAlone);
+}
+
+#[test]
+fn exec_file_with_sops() {
+    exec_file_checks("exec::exec_file_with_sops", Part::WithSops);
 }
 
 fn gone(f: &mut Failures, what: &str, path: &str) {

@@ -114,3 +114,159 @@ fn yaml_sops_entry_first_reads_as_sops_reads_it() {
         sops.stdout.as_slice()
     );
 }
+
+/// `text` as UTF-16 little-endian with a byte-order mark.
+fn utf16le(text: &str) -> Vec<u8> {
+    let mut out = vec![0xFF, 0xFE];
+    for u in text.encode_utf16() {
+        out.extend_from_slice(&u.to_le_bytes());
+    }
+    out
+}
+
+#[test]
+fn yaml_utf16_and_utf8_bom_keep_their_encoding() {
+    let sb = Sandbox::new();
+    let text = "db:\n  password: h\u{e9}llo \u{1f49a}\n  n: 5\n";
+    for (name, bytes) in [
+        ("u16.yaml", utf16le(text)),
+        ("bom.yaml", format!("\u{feff}{text}").into_bytes()),
+    ] {
+        sb.write(name, &bytes);
+        let enc = format!("enc-{name}");
+        let r = sb
+            .run(
+                Tool::Sepal,
+                Identity::Key1,
+                &[
+                    "encrypt",
+                    "--age",
+                    &crate::common::keys().age1,
+                    "--output",
+                    &enc,
+                    name,
+                ],
+            )
+            .expect("sepal");
+        assert!(r.ok(), "encrypt {name}: {}", r.describe());
+        let written = std::fs::read(sb.join(&enc)).expect("encrypted file");
+        assert_eq!(written[..2], bytes[..2], "{name}: the encoding is kept");
+        let r = sb
+            .run(Tool::Sepal, Identity::Key1, &["decrypt", &enc])
+            .expect("sepal");
+        assert!(r.ok(), "decrypt {name}: {}", r.describe());
+        assert_eq!(r.stdout, bytes, "{name}: decrypts to the same bytes");
+    }
+}
+
+#[test]
+fn yaml_utf16_made_by_sepal_decrypts_with_sops() {
+    crate::common::need_sops("yaml_utf16_made_by_sepal_decrypts_with_sops");
+    let sb = Sandbox::new();
+    sb.write("u16.yaml", utf16le("db:\n  password: secret\n"));
+    let age1 = &crate::common::keys().age1;
+    let r = sb
+        .run(
+            Tool::Sepal,
+            Identity::Key1,
+            &["encrypt", "--age", age1, "-i", "u16.yaml"],
+        )
+        .expect("sepal");
+    assert!(r.ok(), "encrypt: {}", r.describe());
+    let r = sb
+        .run(Tool::Sops, Identity::Key1, &["decrypt", "u16.yaml"])
+        .expect("sops");
+    assert!(r.ok(), "sops decrypt: {}", r.describe());
+    assert_eq!(
+        String::from_utf8_lossy(&r.stdout),
+        "db:\n    password: secret\n"
+    );
+}
+
+const DUPLICATES: &str =
+    "[s]\n; first\nk = a\nother = 1\nk = b ; second\n[t]\ninclude = x\ninclude = y\n";
+
+#[test]
+fn ini_duplicate_keys_keep_each_value() {
+    let sb = Sandbox::new();
+    let enc = sb.encrypt_for_key1(Tool::Sepal, "d.ini", DUPLICATES, "e.ini");
+    let enc = String::from_utf8(enc).expect("utf-8");
+    let values: Vec<&str> = enc
+        .lines()
+        .filter(|l| l.starts_with("k = ") || l.starts_with("include = "))
+        .map(|l| l.split_once(" = ").map_or("", |p| p.1))
+        .collect();
+    assert_eq!(values.len(), 4, "{enc}");
+    assert!(values.iter().all(|v| v.starts_with("ENC[AES256_GCM,data:")));
+    assert_ne!(
+        values[0], values[1],
+        "each occurrence is encrypted on its own"
+    );
+    assert_ne!(values[2], values[3]);
+    assert!(
+        !enc.contains("first") && !enc.contains("second"),
+        "comments encrypted"
+    );
+    assert_eq!(decrypt(&sb, "e.ini"), DUPLICATES);
+}
+
+#[test]
+fn ini_duplicate_keys_made_by_sepal_decrypt_with_sops() {
+    crate::common::need_sops("ini_duplicate_keys_made_by_sepal_decrypt_with_sops");
+    let sb = Sandbox::new();
+    sb.encrypt_for_key1(Tool::Sepal, "d.ini", DUPLICATES, "e.ini");
+    // sops reads the last occurrence of each key; its MAC check passes.
+    let r = sb
+        .run(Tool::Sops, Identity::Key1, &["decrypt", "e.ini"])
+        .expect("sops");
+    assert!(r.ok(), "sops decrypt: {}", r.describe());
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        out.contains("k     = b") && out.contains("include = y"),
+        "{out}"
+    );
+    assert!(!out.contains("= a") && !out.contains("= x"), "{out}");
+}
+
+#[test]
+fn a_data_key_of_the_wrong_length_exits_25() {
+    // Old sops versions wrote 31-byte data keys; sops 3 exits 25 ("invalid key size 31").
+    let sb = Sandbox::new();
+    let enc = sb.encrypt_for_key1(Tool::Sepal, "p.yaml", PLAIN, "e.yaml");
+    let enc = String::from_utf8(enc).expect("utf-8");
+    let mut age = std::process::Command::new("age")
+        .args(["-a", "-r", &crate::common::keys().age1])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("this test needs the age command: apt-get install age");
+    {
+        use std::io::Write;
+        let mut stdin = age.stdin.take().expect("stdin");
+        stdin.write_all(&[7u8; 31]).expect("write");
+    }
+    let out = age.wait_with_output().expect("age");
+    assert!(out.status.success());
+    let armored = String::from_utf8(out.stdout).expect("armor");
+    let begin = enc.find("-----BEGIN AGE").expect("an age block");
+    let end = enc
+        .find("-----END AGE ENCRYPTED FILE-----")
+        .expect("its end")
+        + "-----END AGE ENCRYPTED FILE-----".len();
+    let indent = " ".repeat(begin - enc[..begin].rfind('\n').expect("a line") - 1);
+    let block = armored.trim_end().replace('\n', &format!("\n{indent}"));
+    sb.write(
+        "short.yaml",
+        format!("{}{block}{}", &enc[..begin], &enc[end..]),
+    );
+    let r = sb
+        .run(Tool::Sepal, Identity::Key1, &["decrypt", "short.yaml"])
+        .expect("sepal");
+    assert_eq!(r.code, 25, "{}", r.describe());
+    assert!(r.stdout.is_empty());
+    let err = r.stderr_text();
+    assert!(
+        err.contains("invalid key size 31") && err.contains("short.yaml"),
+        "{err}"
+    );
+}

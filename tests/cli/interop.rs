@@ -1,12 +1,13 @@
-//! Interoperability with the real sops, both ways, for every format and option (skipped loudly
-//! when sops is missing). For each case, in a fresh sandbox:
+//! Interoperability with the real sops, both ways, for every format and option (`interop::<case>`:
+//! they fail when sops or python3 with PyYAML is missing). For each case, in a fresh sandbox:
 //!   1. sops encrypts; `sops decrypt` of that file is the reference; sepal must decrypt the same
 //!      file to exactly the same bytes;
 //!   2. sepal encrypts with the same flags/config; `sops decrypt` must succeed (so sops accepts
 //!      sepal's MAC) and give the reference bytes or, failing that, the same values (parsed with
 //!      python3); the encrypted skeleton (which values are encrypted, their types, the selection
 //!      option, MAC mode, threshold and recipients per group) must equal that of sops's file;
-//!   3. sepal decrypts its own file to exactly the input bytes.
+//!   3. (`interop::sepal_round_trip::<case>`, no sops needed) sepal encrypts with the same
+//!      flags/config and decrypts its own file to exactly the input bytes.
 
 use crate::common::{self, diff, format_of, Failures, Identity, Sandbox, Tool};
 
@@ -58,15 +59,9 @@ fn subst(s: &str) -> String {
     s.replace("{age1}", &k.age1).replace("{age2}", &k.age2)
 }
 
-fn run_case(name: &str, case: &Case) {
-    let test = format!("interop::{name}");
-    if common::need_sops(&test).is_none() {
-        return;
-    }
-    let python = common::have_python_yaml();
-    if !python {
-        eprintln!("{test}: python3 with PyYAML is missing; values and skeletons are not compared");
-    }
+/// A fresh sandbox with the case's plaintext and `.sops.yaml`; the plaintext and the encrypt
+/// arguments (global flags, `encrypt`, flags, file).
+fn prepare(case: &Case) -> (Sandbox, Vec<u8>, Vec<String>) {
     let sb = Sandbox::new();
     let plain = match case.plain {
         Plain::Fixture(f) => std::fs::read(common::fixtures().join("plain").join(f))
@@ -77,12 +72,21 @@ fn run_case(name: &str, case: &Case) {
     if let Some(cfg) = case.config {
         sb.write(".sops.yaml", subst(cfg));
     }
-    let fmt = format_of(case.file);
-    let base = case.file.rsplit('/').next().unwrap();
     let mut args: Vec<String> = case.global.iter().map(|s| subst(s)).collect();
     args.push("encrypt".into());
     args.extend(case.flags.iter().map(|s| subst(s)));
     args.push(case.file.into());
+    (sb, plain, args)
+}
+
+/// Steps 1 and 2: sops encrypts and sepal decrypts; sepal encrypts and sops decrypts.
+fn run_case(name: &str, case: &Case) {
+    let test = format!("interop::{name}");
+    common::need_sops(&test);
+    common::need_python_yaml(&test);
+    let (sb, _plain, args) = prepare(case);
+    let fmt = format_of(case.file);
+    let base = case.file.rsplit('/').next().unwrap();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut f = Failures::default();
 
@@ -131,7 +135,7 @@ fn run_case(name: &str, case: &Case) {
     if !theirs.ok() {
         f.add(format!("sepal -> sops: {}", theirs.describe()));
     } else if theirs.stdout != reference {
-        if !python || fmt == "binary" {
+        if fmt == "binary" {
             f.add(format!(
                 "sepal -> sops: `sops decrypt` of sepal's file differs from the reference: {}",
                 diff(&reference, &theirs.stdout)
@@ -152,22 +156,37 @@ fn run_case(name: &str, case: &Case) {
             }
         }
     }
-    if python {
-        let sops_path = std::path::Path::new(&sops_file);
-        match (
-            common::doc_json("skeleton", fmt, sops_path),
-            common::doc_json("skeleton", fmt, &sepal_file),
-        ) {
-            (Ok(x), Ok(y)) if x == y => {}
-            (Ok(x), Ok(y)) => f.add(format!(
-                "sepal's encrypted file differs structurally from sops's (expected = sops): {}",
-                diff(x.as_bytes(), y.as_bytes())
-            )),
-            (Err(e), _) | (_, Err(e)) => f.add(format!("skeleton: {e}")),
-        }
+    let sops_path = std::path::Path::new(&sops_file);
+    match (
+        common::doc_json("skeleton", fmt, sops_path),
+        common::doc_json("skeleton", fmt, &sepal_file),
+    ) {
+        (Ok(x), Ok(y)) if x == y => {}
+        (Ok(x), Ok(y)) => f.add(format!(
+            "sepal's encrypted file differs structurally from sops's (expected = sops): {}",
+            diff(x.as_bytes(), y.as_bytes())
+        )),
+        (Err(e), _) | (_, Err(e)) => f.add(format!("skeleton: {e}")),
     }
+    f.finish(&test);
+}
 
-    // 3. sepal round trip.
+/// Step 3: sepal encrypts with the case's flags/config and decrypts its own file to exactly the
+/// input bytes.
+fn sepal_round_trip(name: &str, case: &Case) {
+    let test = format!("interop::sepal_round_trip::{name}");
+    let (sb, plain, args) = prepare(case);
+    let base = case.file.rsplit('/').next().unwrap();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut f = Failures::default();
+    let enc = sb.run(Tool::Sepal, Identity::Both, &args).unwrap();
+    if !enc.ok() {
+        f.add(format!("sepal could not encrypt: {}", enc.describe()));
+        f.finish(&test);
+        return;
+    }
+    let sepal_file = sb.write(&format!("by-sepal/{base}"), &enc.stdout);
+    let sepal_path = sepal_file.to_string_lossy().into_owned();
     let back = sb
         .run(Tool::Sepal, Identity::Both, &["decrypt", &sepal_path])
         .unwrap();
@@ -190,6 +209,17 @@ macro_rules! interop {
                 run_case(stringify!($name), &$case);
             }
         )*
+
+        /// Step 3 of every case: sepal alone, no sops needed.
+        mod sepal_round_trip {
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    sepal_round_trip(stringify!($name), &$case);
+                }
+            )*
+        }
     };
 }
 

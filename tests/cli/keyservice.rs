@@ -1,10 +1,9 @@
 //! The key service (`keyservice` command, `--keyservice URI`, `SOPS_KEYSERVICE`): a server holds
 //! the age identity, the client has none and its local keys disabled, so the data key can only
-//! come through the service. Sepal against sepal, and against the real sops both ways (skipped
-//! loudly when sops is missing, failed when `SEPAL_REQUIRE_SOPS=1`), over tcp on loopback and
-//! over unix sockets. Without flags the service listens on a private unix socket (0600, in a 0700
-//! folder); tcp beyond loopback needs `--insecure-listen`. Servers are killed when a test ends;
-//! start-up is awaited by polling.
+//! come through the service. Sepal against sepal, and against the real sops both ways (those two
+//! tests fail when sops is missing), over tcp on loopback and over unix sockets. Without flags the
+//! service listens on a private unix socket (0600, in a 0700 folder); tcp beyond loopback needs
+//! `--insecure-listen`. Servers are killed when a test ends; start-up is awaited by polling.
 #![cfg(feature = "keyservice")]
 
 use std::io::Write;
@@ -37,7 +36,7 @@ struct Server {
 
 impl Server {
     /// Start `tool keyservice` in `sb` serving the identities `id`, and wait until it accepts
-    /// connections. `None` only when the tool is sops and sops is missing.
+    /// connections. Always `Some` (a missing sops fails the test).
     fn start(sb: &Sandbox, tool: Tool, id: Identity, net: Net, extra: &[&str]) -> Option<Server> {
         Server::start_with_input(sb, tool, id, net, extra, None)
     }
@@ -279,9 +278,7 @@ fn sepal_server_sepal_client_unix() {
 
 #[test]
 fn sops_server_sepal_client() {
-    if common::need_sops("sops_server_sepal_client").is_none() {
-        return;
-    }
+    common::need_sops("keyservice::sops_server_sepal_client");
     for net in [Net::Tcp, Net::Unix] {
         let sb = sandbox_with_file();
         let server = Server::start(&sb, Tool::Sops, Identity::Key1, net, &[]).expect("sops");
@@ -305,9 +302,7 @@ fn sops_server_sepal_client() {
 
 #[test]
 fn sepal_server_sops_client() {
-    if common::need_sops("sepal_server_sops_client").is_none() {
-        return;
-    }
+    common::need_sops("keyservice::sepal_server_sops_client");
     for net in [Net::Tcp, Net::Unix] {
         let sb = sandbox_with_file();
         let server = Server::start(&sb, Tool::Sepal, Identity::Key1, net, &[]).expect("sepal");

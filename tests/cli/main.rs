@@ -3,12 +3,19 @@
 //! corpus. Everything runs in temporary directories with a temporary HOME and the throwaway keys
 //! of `fixtures/keys/`.
 //!
-//! Tests that need the real sops skip with a loud message when it is missing, unless
-//! `SEPAL_REQUIRE_SOPS=1` is set (then they fail). `SEPAL_TEST_SOPS=/path/to/sops` picks a binary.
+//! No test passes by skipping. Every check of sepal on inputs and files it made itself runs
+//! without sops; a test that needs the real sops (or gpg, age, python3 with PyYAML, moto, OpenBao)
+//! fails, naming what to install, when it is missing, unless it is marked
+//! `#[ignore = "reason"]`. Where a check of sepal alone and a comparison with sops used to share a
+//! test, they are split (see `common::Part`): the comparison is a separate test whose name says
+//! sops (`…_with_sops`, `interop…`, `…_sops_decrypts`, `cli_cases_agree_with_sops`).
+//! `SEPAL_TEST_SOPS=/path/to/sops` picks the binary (and only it: `/nonexistent` hides sops).
+//! `SEPAL_REQUIRE_SOPS` is still accepted but changes nothing: a missing sops always fails.
 
 mod cases;
 mod cloud;
 mod common;
+mod corpus;
 mod edit;
 mod exec;
 mod fixtures;

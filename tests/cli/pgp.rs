@@ -4,17 +4,17 @@
 //!
 //! Throwaway keys are generated once per test run by gpg in a temporary home; every test then
 //! gets its own GnuPG home (a copy of that keyring, with or without the secret keys) inside its
-//! sandbox, and kills that home's gpg-agent when it ends (see [`PgpBox`]). Tests skip loudly when
-//! gpg is missing (they fail instead when `SEPAL_REQUIRE_SOPS=1`).
+//! sandbox, and kills that home's gpg-agent when it ends (see [`PgpBox`]). Every test fails when
+//! gpg is missing; the tests that run the real sops fail when sops is missing (the sepal part of a
+//! split test needs no sops).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use regex::Regex;
 
-use crate::common::{self, diff, Failures, Identity, Run, Sandbox, Tool};
+use crate::common::{self, diff, Failures, Identity, Part, Run, Sandbox, Tool};
 
 /// The keys made once per run: fingerprints, exported key files and the GnuPG home's files.
 pub struct Material {
@@ -173,20 +173,12 @@ fn set_mode(p: &Path, mode: u32) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
-/// The per-run keys, or `None` (after a loud message) when gpg is missing.
-pub fn material(test: &str) -> Option<&'static Material> {
+/// The per-run keys; fails the test `test` (naming what to install) when gpg is missing.
+pub fn material(test: &str) -> &'static Material {
     static M: OnceLock<Option<Material>> = OnceLock::new();
-    let m = M.get_or_init(|| have_gpg().then(generate)).as_ref();
-    if m.is_none() {
-        if std::env::var("SEPAL_REQUIRE_SOPS").is_ok_and(|v| v == "1") {
-            panic!("{test}: gpg is required (SEPAL_REQUIRE_SOPS=1) but was not found");
-        }
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n!! SKIPPED {test}: gpg (GnuPG 2) is not installed.\n"
-        );
-    }
-    m
+    M.get_or_init(|| have_gpg().then(generate))
+        .as_ref()
+        .unwrap_or_else(|| panic!("{test}: this test needs gpg (GnuPG 2): apt-get install gnupg"))
 }
 
 /// A sandbox with its own GnuPG home (`<sandbox>/gnupg`) and the exported key files
@@ -205,13 +197,10 @@ impl Drop for PgpBox {
 }
 
 impl PgpBox {
-    /// `None` when gpg (or, with `need_sops`, the real sops) is missing. `secrets`: whether the
-    /// GnuPG home holds the secret keys (else only the public keys).
-    pub fn new(test: &str, secrets: bool, need_sops: bool) -> Option<PgpBox> {
-        if need_sops {
-            common::need_sops(test)?;
-        }
-        let m = material(test)?;
+    /// Fails the test `test` when gpg is missing. `secrets`: whether the GnuPG home holds the
+    /// secret keys (else only the public keys).
+    pub fn new(test: &str, secrets: bool) -> PgpBox {
+        let m = material(test);
         let sb = Sandbox::new();
         let home = sb.join("gnupg");
         std::fs::create_dir(&home).expect("gnupg home");
@@ -231,12 +220,12 @@ impl PgpBox {
         sb.write("rsa-public.asc", &m.rsa_public);
         sb.write("cv-secret.asc", &m.cv_secret);
         sb.write("cv-public.asc", &m.cv_public);
-        Some(PgpBox { home, m, sb })
+        PgpBox { home, m, sb }
     }
 
     /// A command with this GnuPG home and the extra environment.
     pub fn command(&self, tool: Tool, id: Identity, env: &[(&str, &str)]) -> Command {
-        let mut c = self.sb.command(tool, id).expect("sops was checked");
+        let mut c = self.sb.command(tool, id).expect("a command");
         c.env("GNUPGHOME", &self.home);
         for (k, v) in env {
             c.env(k, v);
@@ -292,9 +281,8 @@ fn sops_file_two_keys(b: &PgpBox) -> String {
 
 #[test]
 fn sops_encrypts_to_two_keys_sepal_decrypts_through_gpg_and_natively() {
-    let Some(b) = PgpBox::new("pgp::sops_two_keys", true, true) else {
-        return;
-    };
+    common::need_sops("pgp::sops_two_keys");
+    let b = PgpBox::new("pgp::sops_two_keys", true);
     let file = sops_file_two_keys(&b);
     let text = std::fs::read_to_string(&file).unwrap();
     assert_eq!(
@@ -379,9 +367,8 @@ fn sops_encrypts_to_two_keys_sepal_decrypts_through_gpg_and_natively() {
 
 #[test]
 fn gpg_home_without_secret_keys_cannot_decrypt() {
-    let Some(b) = PgpBox::new("pgp::no_secret", false, true) else {
-        return;
-    };
+    common::need_sops("pgp::no_secret");
+    let b = PgpBox::new("pgp::no_secret", false);
     let file = sops_file_two_keys(&b);
     let mut f = Failures::default();
     for tool in [Tool::Sops, Tool::Sepal] {
@@ -405,11 +392,11 @@ fn gpg_home_without_secret_keys_cannot_decrypt() {
     f.finish("pgp: no secret keys");
 }
 
-/// sepal encrypts to one key with `env` (and `--pgp fp_arg`); sops decrypts through gpg.
-fn sepal_encrypts(test: &str, rsa: bool, how: &str) {
-    let Some(b) = PgpBox::new(test, true, true) else {
-        return;
-    };
+/// sepal encrypts to one key, through gpg or natively (`how`); `SepalAlone`: sepal stores the
+/// key and decrypts its own file; `WithSops`: sops decrypts it through gpg.
+fn sepal_encrypts(test: &str, rsa: bool, how: &str, part: Part) {
+    part.start(test);
+    let b = PgpBox::new(test, true);
     let fp = if rsa { &b.m.rsa_fp } else { &b.m.cv_fp };
     let public = b.p(if rsa {
         "rsa-public.asc"
@@ -435,60 +422,123 @@ fn sepal_encrypts(test: &str, rsa: bool, how: &str) {
     assert!(r.ok(), "{test}: sepal could not encrypt: {}", r.describe());
     let text = String::from_utf8_lossy(&r.stdout).into_owned();
     let mut f = Failures::default();
-    if stored_fps(&text) != vec![fp.clone()] {
-        f.add(format!("stored fingerprints: {:?}", stored_fps(&text)));
-    }
-    if !text.contains("-----BEGIN PGP MESSAGE-----") {
-        f.add("no armored PGP message in the file");
-    }
     b.sb.write("by-sepal.yaml", &r.stdout);
-    let back = b.run(
-        Tool::Sops,
-        Identity::None,
-        &[],
-        &["decrypt", "by-sepal.yaml"],
-    );
-    if !back.ok() {
-        f.add(format!("sops cannot decrypt: {}", back.describe()));
-    } else if back.stdout != PLAIN.as_bytes() {
-        f.add(format!(
-            "sops decrypts other bytes: {}",
-            diff(PLAIN.as_bytes(), &back.stdout)
-        ));
-    }
-    let own = b.run(
-        Tool::Sepal,
-        Identity::None,
-        &[],
-        &["decrypt", "by-sepal.yaml"],
-    );
-    if own.stdout != PLAIN.as_bytes() {
-        f.add(format!(
-            "sepal cannot decrypt its own file: {}",
-            own.describe()
-        ));
+    if part == Part::SepalAlone {
+        if stored_fps(&text) != vec![fp.clone()] {
+            f.add(format!("stored fingerprints: {:?}", stored_fps(&text)));
+        }
+        if !text.contains("-----BEGIN PGP MESSAGE-----") {
+            f.add("no armored PGP message in the file");
+        }
+        let own = b.run(
+            Tool::Sepal,
+            Identity::None,
+            &[],
+            &["decrypt", "by-sepal.yaml"],
+        );
+        if own.stdout != PLAIN.as_bytes() {
+            f.add(format!(
+                "sepal cannot decrypt its own file: {}",
+                own.describe()
+            ));
+        }
+    } else {
+        let back = b.run(
+            Tool::Sops,
+            Identity::None,
+            &[],
+            &["decrypt", "by-sepal.yaml"],
+        );
+        if !back.ok() {
+            f.add(format!("sops cannot decrypt: {}", back.describe()));
+        } else if back.stdout != PLAIN.as_bytes() {
+            f.add(format!(
+                "sops decrypts other bytes: {}",
+                diff(PLAIN.as_bytes(), &back.stdout)
+            ));
+        }
     }
     f.finish(test);
 }
 
 #[test]
+fn sepal_encrypts_rsa_through_gpg() {
+    sepal_encrypts(
+        "pgp::sepal_encrypts_rsa_through_gpg",
+        true,
+        "gpg",
+        Part::SepalAlone,
+    );
+}
+
+#[test]
+fn sepal_encrypts_curve25519_through_gpg() {
+    sepal_encrypts(
+        "pgp::sepal_encrypts_curve25519_through_gpg",
+        false,
+        "gpg",
+        Part::SepalAlone,
+    );
+}
+
+#[test]
+fn sepal_encrypts_rsa_natively() {
+    sepal_encrypts(
+        "pgp::sepal_encrypts_rsa_natively",
+        true,
+        "native",
+        Part::SepalAlone,
+    );
+}
+
+#[test]
+fn sepal_encrypts_curve25519_natively() {
+    sepal_encrypts(
+        "pgp::sepal_encrypts_curve25519_natively",
+        false,
+        "native",
+        Part::SepalAlone,
+    );
+}
+
+#[test]
 fn sepal_encrypts_rsa_through_gpg_sops_decrypts() {
-    sepal_encrypts("pgp::sepal_rsa_gpg", true, "gpg");
+    sepal_encrypts(
+        "pgp::sepal_encrypts_rsa_through_gpg_sops_decrypts",
+        true,
+        "gpg",
+        Part::WithSops,
+    );
 }
 
 #[test]
 fn sepal_encrypts_curve25519_through_gpg_sops_decrypts() {
-    sepal_encrypts("pgp::sepal_cv25519_gpg", false, "gpg");
+    sepal_encrypts(
+        "pgp::sepal_encrypts_curve25519_through_gpg_sops_decrypts",
+        false,
+        "gpg",
+        Part::WithSops,
+    );
 }
 
 #[test]
 fn sepal_encrypts_rsa_natively_sops_decrypts() {
-    sepal_encrypts("pgp::sepal_rsa_native", true, "native");
+    sepal_encrypts(
+        "pgp::sepal_encrypts_rsa_natively_sops_decrypts",
+        true,
+        "native",
+        Part::WithSops,
+    );
 }
 
 #[test]
 fn sepal_encrypts_curve25519_natively_sops_decrypts() {
-    sepal_encrypts("pgp::sepal_cv25519_native", false, "native");
+    sepal_encrypts(
+        "pgp::sepal_encrypts_curve25519_natively_sops_decrypts",
+        false,
+        "native",
+        Part::WithSops,
+    );
 }
 
 /// `18c1 3485 …`: lowercase, in groups of four (two spaces in the middle, as gpg prints it).
@@ -500,11 +550,12 @@ fn spaced_lower(fp: &str) -> String {
     format!("{}  {}", groups[..5].join(" "), groups[5..].join(" "))
 }
 
-#[test]
-fn fingerprints_with_spaces_and_lowercase() {
-    let Some(b) = PgpBox::new("pgp::fingerprint_spelling", true, true) else {
-        return;
-    };
+/// Fingerprints written with spaces and in lowercase, through `--pgp`, `SOPS_PGP_FP` and
+/// `.sops.yaml`. `SepalAlone`: sepal encrypts with each; `WithSops`: sops does too, both store the
+/// same fingerprints, and each tool decrypts the other's file.
+fn fingerprint_spelling(test: &str, part: Part) {
+    part.start(test);
+    let b = PgpBox::new(test, true);
     let spaced = spaced_lower(&b.m.rsa_fp);
     let spaced_cv = spaced_lower(&b.m.cv_fp);
     b.sb.write("plain.yaml", PLAIN);
@@ -534,6 +585,12 @@ fn fingerprints_with_spaces_and_lowercase() {
     ];
     for (what, args, env) in &ways {
         let ours = b.run(Tool::Sepal, Identity::None, env, args);
+        if part == Part::SepalAlone {
+            if !ours.ok() {
+                f.add(format!("{what}: sepal failed: {}", ours.describe()));
+            }
+            continue;
+        }
         let theirs = b.run(Tool::Sops, Identity::None, env, args);
         if !theirs.ok() {
             f.add(format!(
@@ -586,14 +643,30 @@ fn fingerprints_with_spaces_and_lowercase() {
             ));
         }
     }
-    f.finish("pgp: fingerprint spelling");
+    f.finish(test);
 }
 
 #[test]
-fn unknown_fingerprint_is_a_clear_error() {
-    let Some(b) = PgpBox::new("pgp::unknown_fingerprint", true, true) else {
-        return;
-    };
+fn fingerprints_with_spaces_and_lowercase() {
+    fingerprint_spelling(
+        "pgp::fingerprints_with_spaces_and_lowercase",
+        Part::SepalAlone,
+    );
+}
+
+#[test]
+fn fingerprints_with_spaces_and_lowercase_with_sops() {
+    fingerprint_spelling(
+        "pgp::fingerprints_with_spaces_and_lowercase_with_sops",
+        Part::WithSops,
+    );
+}
+
+/// Encrypting to an unknown fingerprint. `SepalAlone`: sepal fails, names the key and prints
+/// nothing; `WithSops`: sepal exits with sops's (non-zero) code.
+fn unknown_fingerprint(test: &str, part: Part) {
+    part.start(test);
+    let b = PgpBox::new(test, true);
     b.sb.write("plain.yaml", PLAIN);
     let unknown = "DEADBEEFDEADBEEFDEADBEEFDEADBEEFDEADBEEF";
     let mut f = Failures::default();
@@ -601,7 +674,7 @@ fn unknown_fingerprint_is_a_clear_error() {
     let with_native = format!("{}:{}", b.p("rsa-public.asc"), b.p("cv-public.asc"));
     let envs: [&[(&str, &str)]; 2] = [&[], &native(&with_native)];
     for env in envs {
-        for tool in [Tool::Sops, Tool::Sepal] {
+        for &tool in part.tools() {
             if tool == Tool::Sops && !env.is_empty() {
                 continue;
             }
@@ -612,7 +685,7 @@ fn unknown_fingerprint_is_a_clear_error() {
                 &["encrypt", "--pgp", unknown, "plain.yaml"],
             );
             codes.push((tool, r.code));
-            if tool == Tool::Sepal {
+            if part == Part::SepalAlone {
                 let e = r.stderr_text();
                 if !r.stdout.is_empty() {
                     f.add(format!("sepal printed something on stdout (env {env:?})"));
@@ -627,9 +700,29 @@ fn unknown_fingerprint_is_a_clear_error() {
     }
     let sops_code = codes.iter().find(|(t, _)| *t == Tool::Sops).map(|c| c.1);
     for (t, c) in &codes {
-        if Some(*c) != sops_code || *c == 0 {
+        if part == Part::SepalAlone {
+            if *c == 0 {
+                f.add(format!("{}: exit {c}, expected a failure", t.name()));
+            }
+        } else if Some(*c) != sops_code || *c == 0 {
             f.add(format!("{}: exit {c}, sops exits {sops_code:?}", t.name()));
         }
     }
-    f.finish("pgp: unknown fingerprint");
+    f.finish(test);
+}
+
+#[test]
+fn unknown_fingerprint_is_a_clear_error() {
+    unknown_fingerprint(
+        "pgp::unknown_fingerprint_is_a_clear_error",
+        Part::SepalAlone,
+    );
+}
+
+#[test]
+fn unknown_fingerprint_is_a_clear_error_with_sops() {
+    unknown_fingerprint(
+        "pgp::unknown_fingerprint_is_a_clear_error_with_sops",
+        Part::WithSops,
+    );
 }

@@ -1775,6 +1775,7 @@ pub fn parse(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
     Ok(Parsed {
         tree: Tree { docs },
         metadata,
+        encoding: Default::default(),
         layout: super::Layout::Yaml(Layout {
             src: Zeroizing::new(src_bytes.to_vec()),
             spans,
@@ -2022,8 +2023,14 @@ impl Writer<'_> {
                     text.push_str(self.nl);
                 }
                 // The token's line break follows: it ends the last empty line of a body made of
-                // line breaks only.
-                ed.push(tok_start, sp.end, text);
+                // line breaks only. Blanks after the token go too: on the content's last line
+                // they would be content.
+                let rest = self.src.get(sp.end..).unwrap_or(&[]);
+                let blanks = rest
+                    .iter()
+                    .take_while(|b| matches!(b, b' ' | b'\t'))
+                    .count();
+                ed.push(tok_start, sp.end + blanks, text);
             }
         }
     }
