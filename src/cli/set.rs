@@ -69,9 +69,10 @@ fn set_format_error(msg: &str) -> CliError {
     CliError::new(codes::INVALID_SET_FORMAT, msg)
 }
 
-/// Parse a `--set` value as sops does: JSON; scalars from a generic decode (every number is a
-/// float), objects with the JSON store (ordered; integers stay integers); top-level arrays are
-/// refused.
+/// Parse a `--set` value as sops does: JSON; objects with the JSON store (ordered; integers stay
+/// integers); top-level arrays are refused. sops decodes every number as a float, so `6543`
+/// would print back as `6543` but be a float: sepal keeps a whole number an integer, so that it
+/// reads back with the type it was written with (the MAC is the same either way).
 pub fn parse_value(text: &str) -> CliResult<Value> {
     let generic: serde_json::Value = serde_json::from_str(text)
         .map_err(|_| set_format_error("Value for --set is not valid JSON"))?;
@@ -79,7 +80,10 @@ pub fn parse_value(text: &str) -> CliResult<Value> {
     Ok(match generic {
         serde_json::Value::Null => leaf(Scalar::Null),
         serde_json::Value::Bool(b) => leaf(Scalar::Bool(b)),
-        serde_json::Value::Number(n) => leaf(Scalar::Float(n.as_f64().unwrap_or(0.0))),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => leaf(Scalar::Int(i)),
+            None => leaf(Scalar::Float(n.as_f64().unwrap_or(0.0))),
+        },
         serde_json::Value::String(s) => leaf(Scalar::Str(secret(s))),
         serde_json::Value::Array(_) => return Err(set_format_error("Invalid --set value format")),
         serde_json::Value::Object(_) => {

@@ -1604,8 +1604,24 @@ pub fn parse(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
         toks.toks.sort_by_key(|t| (t.start, t.end));
         // The sops entry.
         let mut sops_cids = HashSet::new();
+        // A new sops entry goes after the document's last comment too: comments after it would
+        // read back as part of the metadata.
+        let after_comments = rd
+            .comments
+            .iter()
+            .map(|c| c.end)
+            .max()
+            .filter(|e| *e > rd.end)
+            .map(|e| {
+                let b = src.bytes();
+                let mut at = e.min(b.len());
+                while at < b.len() && b[at] != b'\n' {
+                    at += 1;
+                }
+                (at + 1).min(b.len())
+            });
         let mut dl = DocLayout {
-            insert_at: rd.end,
+            insert_at: after_comments.unwrap_or(rd.end).max(rd.end),
             ..Default::default()
         };
         let mut sops_entry: Option<(N, N, usize)> = None;
@@ -1624,12 +1640,24 @@ pub fn parse(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
                 sops_entry = Some((k, v, pos));
             }
         }
-        let first_comment = conv.raw_comments.len();
         let mut sops_extra_end = 0;
-        for c in rd.comments {
-            let (cid, key) = place_comment(&src, &c, &toks, rd.root_cid);
-            if sops_cids.contains(&cid) {
+        let placed: Vec<_> = rd
+            .comments
+            .into_iter()
+            .map(|c| (place_comment(&src, &c, &toks, rd.root_cid), c))
+            .collect();
+        for ((cid, _), c) in &placed {
+            if sops_cids.contains(cid) {
                 sops_extra_end = sops_extra_end.max(c.end);
+            }
+        }
+        // Comments inside the metadata's span (up to its last comment) go with it, so that its
+        // removal never overlaps a comment of the data.
+        let sops_start = sops_entry.as_ref().map_or(usize::MAX, |(k, _, _)| k.start);
+        for ((cid, key), c) in placed {
+            let in_sops = sops_cids.contains(&cid)
+                || (c.start >= sops_start && c.end <= sops_extra_end);
+            if in_sops {
                 continue;
             }
             let idx = conv.raw_comments.len();
@@ -1637,7 +1665,6 @@ pub fn parse(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
             conv.raw_comments.push(c);
             conv.comments.entry(cid).or_default().push((key, p, idx));
         }
-        let _ = first_comment;
         // Remove the sops entry from the root before converting.
         let mut root = root;
         if let (
@@ -1843,7 +1870,12 @@ fn plain_text_for(value: &Scalar, text: &str) -> String {
     if same && !text.contains('\n') {
         return text.to_string();
     }
-    inline_scalar(value, false, false).unwrap_or_default()
+    let t = inline_scalar(value, false, false).unwrap_or_default();
+    // Go prints a whole float without a point (`100`), which YAML reads back as an int.
+    match value {
+        Scalar::Float(f) if f.is_finite() && !t.contains(['.', 'e', 'E']) => format!("{t}.0"),
+        _ => t,
+    }
 }
 
 struct Writer<'a> {
@@ -2200,7 +2232,21 @@ fn render_alias(t: &Tmpl, leaves: &HashMap<LeafId, &Leaf>, changes: &Changes, ou
         }
         Tmpl::Leaf(id) => {
             let text = match changes.get(*id).and_then(|c| c.as_ref()) {
-                Some(NewLeaf::Encrypted(e)) => double_quoted(e),
+                // As an encryption of the decrypted copy would write it (its token's style, in flow
+                // context), so that an edit elsewhere leaves this line as it is.
+                Some(NewLeaf::Encrypted(e)) => {
+                    let token = leaves.get(id).and_then(|l| match l.value {
+                        Scalar::Str(_) | Scalar::Comment(_) | Scalar::Bytes(_) => {
+                            inline_scalar(&l.value, true, false)
+                        }
+                        _ => None,
+                    });
+                    match token.as_deref().and_then(|t| t.chars().next()) {
+                        Some('"') => double_quoted(e),
+                        Some('\'') => format!("!!str {}", double_quoted(e)),
+                        _ => single_quoted(e),
+                    }
+                }
                 Some(NewLeaf::Plain { value, text }) => match value {
                     Scalar::Str(_) | Scalar::Comment(_) | Scalar::Bytes(_) => {
                         inline_scalar(value, true, false).unwrap_or_default()
@@ -2286,6 +2332,54 @@ fn metadata_flow(meta: &Value) -> String {
     s
 }
 
+/// The first leaf of every list whose elements all decrypt to comments (sops's encrypted form of
+/// the comments of an empty list).
+fn lists_of_comments(parsed: &Parsed, changes: &Changes) -> HashSet<LeafId> {
+    fn visit(items: &[Item], changes: &Changes, out: &mut HashSet<LeafId>) {
+        for item in items {
+            let value = match item {
+                Item::Pair { value, .. } | Item::Elem(value) => value,
+                Item::Comment(_) => continue,
+            };
+            match value {
+                Value::List(elems) => {
+                    let leaves: Vec<LeafId> = elems
+                        .iter()
+                        .filter_map(|e| match e {
+                            Item::Elem(Value::Leaf(l)) => Some(l.id),
+                            _ => None,
+                        })
+                        .collect();
+                    let all_comments = elems.iter().all(|e| match e {
+                        Item::Elem(Value::Leaf(l)) => matches!(
+                            changes.get(l.id),
+                            Some(Some(NewLeaf::Plain {
+                                value: Scalar::Comment(_),
+                                ..
+                            }))
+                        ),
+                        Item::Comment(_) => true,
+                        _ => false,
+                    });
+                    if all_comments {
+                        if let Some(first) = leaves.first() {
+                            out.insert(*first);
+                        }
+                    }
+                    visit(elems, changes, out);
+                }
+                Value::Map(entries) => visit(entries, changes, out),
+                Value::Leaf(_) => {}
+            }
+        }
+    }
+    let mut out = HashSet::new();
+    for d in &parsed.tree.docs {
+        visit(&d.items, changes, &mut out);
+    }
+    out
+}
+
 /// Write the source with `changes` applied and the metadata set or removed.
 pub fn splice(
     layout: &Layout,
@@ -2299,6 +2393,7 @@ pub fn splice(
     let indent = indent_from(options.indent)?.unwrap_or(layout.indent);
     let w = Writer { src, nl, indent };
     let mut ed = Edits { list: Vec::new() };
+    let opens_empty = lists_of_comments(parsed, changes);
     for (id, change) in changes.iter().enumerate() {
         let Some(change) = change else { continue };
         let Some(span) = layout.spans.get(id) else {
@@ -2306,6 +2401,21 @@ pub fn splice(
         };
         match (span, change) {
             (LeafSpan::InAlias, _) => {}
+            // The first of the comments that were a list's only elements (sops stores the comment
+            // of `a: [] # c` as an element): the list stays an empty list.
+            (
+                LeafSpan::Scalar(
+                    sp @ ScalarSpan {
+                        dash: Some(d),
+                        flow: false,
+                        ..
+                    },
+                ),
+                NewLeaf::Plain {
+                    value: Scalar::Comment(c),
+                    ..
+                },
+            ) if opens_empty.contains(&id) => ed.push(*d, sp.end, format!("[] #{}", c.as_str())),
             (LeafSpan::Comment { start, end }, NewLeaf::Encrypted(enc)) => {
                 ed.push(*start, *end, format!("#{enc}"))
             }
@@ -2373,15 +2483,27 @@ pub fn splice(
                     let sep = if has { ", " } else { "" };
                     ed.push(close, close, format!("{sep}{}", metadata_flow(meta)));
                 } else {
+                    // A last line of blanks without a line break (the end of a `|+` block,
+                    // say) is replaced: after a line break it would become content.
+                    let line_start = src
+                        .get(..dl.insert_at)
+                        .and_then(|b| b.iter().rposition(|&c| c == b'\n'))
+                        .map_or(0, |p| p + 1);
+                    let blank_tail = dl.insert_lead_nl
+                        && line_start < dl.insert_at
+                        && src
+                            .get(line_start..dl.insert_at)
+                            .is_some_and(|b| b.iter().all(|c| matches!(c, b' ' | b'\t')));
                     let mut t = String::new();
-                    if dl.insert_lead_nl {
+                    if dl.insert_lead_nl && !blank_tail {
                         t.push_str(nl);
                     }
                     t.push_str(&metadata_block(meta, indent, nl));
                     if !dl.insert_lead_nl {
                         t.push_str(nl);
                     }
-                    ed.push(dl.insert_at, dl.insert_at, t);
+                    let from = if blank_tail { line_start } else { dl.insert_at };
+                    ed.push(from, dl.insert_at, t);
                 }
             }
             (None, None) => {}
