@@ -1655,8 +1655,8 @@ pub fn parse(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
         // removal never overlaps a comment of the data.
         let sops_start = sops_entry.as_ref().map_or(usize::MAX, |(k, _, _)| k.start);
         for ((cid, key), c) in placed {
-            let in_sops = sops_cids.contains(&cid)
-                || (c.start >= sops_start && c.end <= sops_extra_end);
+            let in_sops =
+                sops_cids.contains(&cid) || (c.start >= sops_start && c.end <= sops_extra_end);
             if in_sops {
                 continue;
             }
