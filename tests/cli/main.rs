@@ -19,6 +19,7 @@ mod corpus;
 mod edit;
 mod exec;
 mod fixtures;
+mod generated;
 mod hostile;
 mod interop;
 mod keymgmt;
