@@ -1,4 +1,5 @@
-//! `sepal keygen`: a new age identity in the default key file, so no other tool is needed.
+//! `sepal keygen`: a new age identity in the default key file, so no other tool is needed;
+//! `--pq` makes a hybrid post-quantum one (ML-KEM-768 + X25519, as `age-keygen -pq`).
 
 use std::path::PathBuf;
 
@@ -6,13 +7,17 @@ use clap::Args;
 
 use super::codes;
 use super::common::{CliError, CliResult};
-use crate::keys::age::{generate, AgeSettings};
+use crate::keys::age::{generate, generate_pq, AgeSettings};
 
 #[derive(Args, Debug, Clone)]
 pub struct KeygenArgs {
     /// Write the identity here instead of $SOPS_AGE_KEY_FILE or the default key file
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Make a post-quantum identity (mlkem768x25519: recipient age1pq1..., needs sops 3.11 or age 1.3 to read)
+    #[arg(long)]
+    pub pq: bool,
 }
 
 pub fn run(args: KeygenArgs) -> CliResult<()> {
@@ -44,7 +49,7 @@ pub fn run(args: KeygenArgs) -> CliResult<()> {
             )
         })?;
     }
-    let (secret, recipient) = generate();
+    let (secret, recipient) = if args.pq { generate_pq() } else { generate() };
     let created = super::common::now();
     let body = zeroize::Zeroizing::new(format!(
         "# created: {created}\n# public key: {recipient}\n{}\n",

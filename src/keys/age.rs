@@ -1,4 +1,8 @@
-//! age master keys: X25519 and SSH recipients; identities from the places sops looks.
+//! age master keys: X25519, post-quantum (`mlkem768x25519`, [`pq`]) and SSH recipients;
+//! identities from the places sops looks ([`identities`] reads key text).
+
+pub mod identities;
+pub mod pq;
 
 use std::cell::OnceCell;
 use std::io::{Read, Write};
@@ -8,11 +12,12 @@ use std::str::FromStr;
 use age::armor::{ArmoredReader, ArmoredWriter, Format};
 use zeroize::Zeroizing;
 
+use self::identities::SkippedLines;
 use super::{KeyError, KeySource};
 use crate::metadata::{KeyKind, StoredKey};
 
 /// Where age identities come from (the environment, normally).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct AgeSettings {
     pub key: Option<String>,
     pub key_file: Option<PathBuf>,
@@ -22,6 +27,21 @@ pub struct AgeSettings {
     /// `$XDG_CONFIG_HOME` or `~/.config`.
     pub config_dir: Option<PathBuf>,
     pub home: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for AgeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `key` holds identities: never printed.
+        f.debug_struct("AgeSettings")
+            .field("key", &self.key.as_ref().map(|_| ".."))
+            .field("key_file", &self.key_file)
+            .field("key_cmd", &self.key_cmd)
+            .field("ssh_key_file", &self.ssh_key_file)
+            .field("ssh_key_cmd", &self.ssh_key_cmd)
+            .field("config_dir", &self.config_dir)
+            .field("home", &self.home)
+            .finish()
+    }
 }
 
 impl AgeSettings {
@@ -50,10 +70,34 @@ impl AgeSettings {
     }
 }
 
+/// The identities found, and the key-text lines skipped on the way.
+struct Loaded {
+    identities: Vec<Box<dyn age::Identity>>,
+    skipped: Vec<SkippedLines>,
+}
+
+impl Loaded {
+    /// What to add to a failure: the skipped lines, which might have held the right identity.
+    fn skipped_note(&self) -> String {
+        skipped_note(&self.skipped)
+    }
+}
+
+fn skipped_note(skipped: &[SkippedLines]) -> String {
+    if skipped.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = skipped.iter().map(|s| s.to_string()).collect();
+    format!(
+        " Skipped, as holding no age identity sepal can use: {}.",
+        list.join("; ")
+    )
+}
+
 /// The age key source.
 pub struct AgeSource {
     settings: AgeSettings,
-    identities: OnceCell<Result<Vec<Box<dyn age::Identity>>, String>>,
+    identities: OnceCell<Result<Loaded, KeyError>>,
 }
 
 impl AgeSource {
@@ -68,18 +112,28 @@ impl AgeSource {
         AgeSource::new(AgeSettings::from_env())
     }
 
-    fn identities(&self) -> Result<&[Box<dyn age::Identity>], KeyError> {
+    fn identities(&self) -> Result<&Loaded, KeyError> {
         self.identities
             .get_or_init(|| load_identities(&self.settings))
             .as_ref()
-            .map(|v| v.as_slice())
-            .map_err(|e| KeyError(e.clone()))
+            .map_err(Clone::clone)
     }
 }
 
-/// Parse a recipient as sops accepts it: `age1...` (X25519) or an SSH public key line.
+/// Parse a recipient as sops accepts it: `age1pq1...` (post-quantum), `age1...` (X25519) or an
+/// SSH public key line.
 pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>, KeyError> {
     let s = s.trim();
+    if s.starts_with("age1pq1") || s.starts_with("AGE1PQ1") {
+        return pq::Recipient::from_str(s)
+            .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
+            .map_err(|e| {
+                KeyError(format!(
+                    "failed to parse post-quantum age recipient {:?}: {e}",
+                    short(s)
+                ))
+            });
+    }
     if s.starts_with("ssh-") {
         return age::ssh::Recipient::from_str(s)
             .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
@@ -95,21 +149,35 @@ pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>, KeyErr
     )))
 }
 
-fn load_identities(settings: &AgeSettings) -> Result<Vec<Box<dyn age::Identity>>, String> {
+/// A recipient for messages: post-quantum ones (about 1960 characters) shortened.
+fn short(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.len() <= 80 {
+        return s.into();
+    }
+    let end = (0..=24).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+    format!("{}…", &s[..end]).into()
+}
+
+fn load_identities(settings: &AgeSettings) -> Result<Loaded, KeyError> {
     let mut out: Vec<Box<dyn age::Identity>> = Vec::new();
+    let mut skipped: Vec<SkippedLines> = Vec::new();
     let mut errors = Vec::new();
-    let add_text = |text: &str, origin: &str, out: &mut Vec<_>, errors: &mut Vec<String>| {
-        match parse_identity_text(text) {
-            Ok(ids) => out.extend(ids),
-            Err(e) => errors.push(format!("{origin}: {e}")),
+    let mut add_text = |text: &[u8], origin: String, out: &mut Vec<Box<dyn age::Identity>>| {
+        let parsed = identities::parse(text);
+        out.extend(parsed.identities);
+        if !parsed.skipped.is_empty() {
+            skipped.push(SkippedLines {
+                origin,
+                lines: parsed.skipped,
+            });
         }
     };
     if let Some(k) = &settings.key {
-        add_text(k, "SOPS_AGE_KEY", &mut out, &mut errors);
+        add_text(k.as_bytes(), "SOPS_AGE_KEY".into(), &mut out);
     }
     if let Some(path) = &settings.key_file {
-        match std::fs::read_to_string(path) {
-            Ok(t) => add_text(&t, &path.display().to_string(), &mut out, &mut errors),
+        match std::fs::read(path) {
+            Ok(t) => add_text(&Zeroizing::new(t), path.display().to_string(), &mut out),
             Err(e) => errors.push(format!(
                 "failed to open file {} (SOPS_AGE_KEY_FILE): {e}",
                 path.display()
@@ -118,13 +186,13 @@ fn load_identities(settings: &AgeSettings) -> Result<Vec<Box<dyn age::Identity>>
     }
     if let Some(cmd) = &settings.key_cmd {
         match run_key_cmd(cmd) {
-            Ok(t) => add_text(&t, "SOPS_AGE_KEY_CMD", &mut out, &mut errors),
-            Err(e) => errors.push(e),
+            Ok(t) => add_text(&t, "the output of SOPS_AGE_KEY_CMD".into(), &mut out),
+            Err(e) => errors.push(e.0),
         }
     }
     if let Some(path) = settings.default_key_file() {
-        if let Ok(t) = std::fs::read_to_string(&path) {
-            add_text(&t, &path.display().to_string(), &mut out, &mut errors);
+        if let Ok(t) = std::fs::read(&path) {
+            add_text(&Zeroizing::new(t), path.display().to_string(), &mut out);
         }
     }
     let mut ssh_files = Vec::new();
@@ -158,45 +226,39 @@ fn load_identities(settings: &AgeSettings) -> Result<Vec<Box<dyn age::Identity>>
             msg.push_str(": ");
             msg.push_str(&errors.join("; "));
         }
-        return Err(msg);
+        if !skipped.is_empty() {
+            msg.push('.');
+            msg.push_str(&skipped_note(&skipped));
+        }
+        return Err(KeyError(msg));
     }
-    Ok(out)
+    for s in &skipped {
+        s.warn_once();
+    }
+    Ok(Loaded {
+        identities: out,
+        skipped,
+    })
 }
 
-fn parse_identity_text(text: &str) -> Result<Vec<Box<dyn age::Identity>>, String> {
-    // SOPS_AGE_KEY may separate identities by any white space.
-    let normalized: Zeroizing<String> = Zeroizing::new(
-        text.lines()
-            .flat_map(|l| {
-                if l.trim_start().starts_with('#') {
-                    vec![l]
-                } else {
-                    l.split_whitespace().collect()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n"),
-    );
-    let file = age::IdentityFile::from_buffer(normalized.as_bytes())
-        .map_err(|e| format!("failed to parse age identities: {e}"))?;
-    file.into_identities()
-        .map_err(|e| format!("failed to parse age identities: {e}"))
-}
-
-fn run_key_cmd(cmd: &str) -> Result<String, String> {
-    let words = shell_words::split(cmd).map_err(|e| format!("SOPS_AGE_KEY_CMD: {e}"))?;
+fn run_key_cmd(cmd: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let words = shell_words::split(cmd).map_err(|e| KeyError(format!("SOPS_AGE_KEY_CMD: {e}")))?;
     let (prog, args) = words
         .split_first()
-        .ok_or_else(|| "SOPS_AGE_KEY_CMD is empty".to_string())?;
+        .ok_or_else(|| KeyError("SOPS_AGE_KEY_CMD is empty".into()))?;
     let out = std::process::Command::new(prog)
         .args(args)
         .stderr(std::process::Stdio::inherit())
         .output()
-        .map_err(|e| format!("failed to run SOPS_AGE_KEY_CMD {prog:?}: {e}"))?;
+        .map_err(|e| KeyError(format!("failed to run SOPS_AGE_KEY_CMD {prog:?}: {e}")))?;
+    let stdout = Zeroizing::new(out.stdout);
     if !out.status.success() {
-        return Err(format!("SOPS_AGE_KEY_CMD {prog:?} failed: {}", out.status));
+        return Err(KeyError(format!(
+            "SOPS_AGE_KEY_CMD {prog:?} failed: {}",
+            out.status
+        )));
     }
-    String::from_utf8(out.stdout).map_err(|_| "SOPS_AGE_KEY_CMD printed non-UTF-8 output".into())
+    Ok(stdout)
 }
 
 /// Encrypt `secret` to one recipient as an armored age file, as sops stores it.
@@ -232,17 +294,18 @@ impl KeySource for AgeSource {
     }
 
     fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        let ids = self.identities()?;
+        let loaded = self.identities()?;
         let reader = ArmoredReader::new(stored.enc().as_bytes());
         let dec = age::Decryptor::new(reader)
             .map_err(|e| KeyError(format!("failed to read the age-wrapped data key: {e}")))?;
         let mut r = dec
-            .decrypt(ids.iter().map(|i| &**i as &dyn age::Identity))
+            .decrypt(loaded.identities.iter().map(|i| &**i as &dyn age::Identity))
             .map_err(|e| {
                 KeyError(format!(
                     "failed to decrypt the data key with the age identities available: {e}. \
-                     Did you set SOPS_AGE_KEY_FILE to the key file of {}?",
-                    stored.field("recipient")
+                     Did you set SOPS_AGE_KEY_FILE to the key file of {}?{}",
+                    short(stored.field("recipient")),
+                    loaded.skipped_note()
                 ))
             })?;
         let mut out = Zeroizing::new(Vec::new());
@@ -250,6 +313,12 @@ impl KeySource for AgeSource {
             .map_err(|e| KeyError(format!("failed to decrypt the age-wrapped data key: {e}")))?;
         Ok(out)
     }
+}
+
+/// A new post-quantum identity: (secret key line, recipient).
+pub fn generate_pq() -> (Zeroizing<String>, String) {
+    let id = pq::Identity::generate();
+    (id.to_secret_string(), id.to_public().to_string())
 }
 
 /// A new X25519 identity: (secret key line, recipient).
@@ -305,5 +374,85 @@ mod tests {
     fn bad_recipient() {
         assert!(parse_recipient("nope").is_err());
         assert!(parse_recipient("age1nope").is_err());
+        let (_, pk) = generate_pq();
+        assert!(parse_recipient(&pk).is_ok());
+        assert!(parse_recipient(&format!(" {pk}\n")).is_ok());
+        let broken = format!("{}q", &pk[..pk.len() - 1]);
+        let broken = if broken == pk {
+            format!("{}p", &pk[..pk.len() - 1])
+        } else {
+            broken
+        };
+        let e = parse_recipient(&broken)
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(e.contains("post-quantum") && e.len() < 200, "{e}");
+    }
+
+    fn source(key: &str) -> AgeSource {
+        AgeSource::new(AgeSettings {
+            key: Some(key.to_string()),
+            ..AgeSettings::default()
+        })
+    }
+
+    fn spec(recipient: &str) -> StoredKey {
+        let mut spec = StoredKey::new(KeyKind::Age);
+        spec.fields.insert("recipient".into(), recipient.into());
+        spec
+    }
+
+    #[test]
+    fn mixed_x25519_and_pq_recipients() {
+        let (xsk, xpk) = generate();
+        let (qsk, qpk) = generate_pq();
+        let both = source(&format!("{}\n{}\n", xsk.as_str(), qsk.as_str()));
+        let secret = b"0123456789abcdef0123456789abcdef";
+        // A sops file wraps its data key once per recipient: X25519 and PQ side by side.
+        let for_x = both.wrap(&spec(&xpk), secret).unwrap();
+        let for_q = both.wrap(&spec(&qpk), secret).unwrap();
+        assert!(for_q
+            .enc()
+            .starts_with("-----BEGIN AGE ENCRYPTED FILE-----\n"));
+        assert_eq!(&*both.unwrap(&for_x).unwrap(), secret);
+        assert_eq!(&*both.unwrap(&for_q).unwrap(), secret);
+        // Each identity opens only its own entry.
+        let only_q = source(qsk.as_str());
+        assert_eq!(&*only_q.unwrap(&for_q).unwrap(), secret);
+        assert!(only_q.unwrap(&for_x).is_err());
+        let only_x = source(xsk.as_str());
+        assert!(only_x.unwrap(&for_q).is_err());
+        // SOPS_AGE_KEY may separate identities by spaces.
+        let spaced = source(&format!("{} {}", qsk.as_str(), xsk.as_str()));
+        assert_eq!(&*spaced.unwrap(&for_q).unwrap(), secret);
+    }
+
+    #[test]
+    fn unusable_lines_are_skipped_and_named_on_failure() {
+        let (xsk, xpk) = generate();
+        let (_, other) = generate();
+        let text = format!(
+            "# a comment\nAGE-PLUGIN-YUBIKEY-1QQQQQQ\n{}\nnot a key\n",
+            xsk.as_str()
+        );
+        let src = source(&text);
+        let stored = src.wrap(&spec(&xpk), b"k").unwrap();
+        assert_eq!(&*src.unwrap(&stored).unwrap(), b"k");
+        let foreign = source(&generate().0).wrap(&spec(&other), b"k").unwrap();
+        let e = src.unwrap(&foreign).unwrap_err().0;
+        assert!(
+            e.contains("SOPS_AGE_KEY: line 2 (an age plugin identity")
+                && e.contains("line 4 (not an age identity)"),
+            "{e}"
+        );
+        assert!(!e.contains("YUBIKEY") && !e.contains("not a key"), "{e}");
+        // Nothing usable at all: the load error names the lines too.
+        let none = source("AGE-SECRET-KEY-1QQQQ\n");
+        let e = none.unwrap(&stored).unwrap_err().0;
+        assert!(
+            e.contains("failed to load age identities") && e.contains("line 1 (a malformed"),
+            "{e}"
+        );
     }
 }

@@ -162,6 +162,25 @@ pub enum MetadataError {
     TooManySelections,
     #[error("No keys found in file")]
     NoKeys,
+    /// A version that is neither `1.x` nor `Major.Minor.Patch`: sops 0.x files (2015, before the
+    /// Go rewrite). sops 3 refuses them ("No Major.Minor.Patch elements found", exit 1).
+    #[error("the sops metadata's version is not a version sops reads (No Major.Minor.Patch elements found): the file was written by sops 0.x, whose format sops 3 and sepal do not read; decrypt it with that version and encrypt it again")]
+    BadVersion,
+}
+
+/// Versions sops 3 reads: `1.x` (sops 1 wrote no semantic versions), or `Major.Minor.Patch`
+/// with an optional `v`, pre-release and build (sops compares the file's version with 3.3.0).
+fn readable_version(v: &str) -> bool {
+    if v.starts_with("1.") {
+        return true;
+    }
+    let v = v.strip_prefix('v').unwrap_or(v);
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 const SELECTION_FIELDS: [&str; 6] = [
@@ -274,6 +293,9 @@ impl Metadata {
         };
         if key_groups.is_empty() {
             return Err(MetadataError::NoKeys);
+        }
+        if !readable_version(&text("version")) {
+            return Err(MetadataError::BadVersion);
         }
 
         let mut selection = None;
@@ -412,6 +434,24 @@ fn group_lists(group: &KeyGroup, in_groups: bool) -> Vec<(String, Value)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_sops_reads() {
+        for v in [
+            "3.11.0",
+            "v3.7.1",
+            "2.0.9",
+            "3.13.2-rc.1",
+            "1.7",
+            "1.6",
+            "3.0.0+build",
+        ] {
+            assert!(readable_version(v), "{v}");
+        }
+        for v in ["", "0.90000000000000002", "0.9", "3.7", "three", "3.x.1"] {
+            assert!(!readable_version(v), "{v}");
+        }
+    }
 
     fn sample() -> Metadata {
         let mut k = StoredKey::new(KeyKind::Age);

@@ -2483,13 +2483,18 @@ pub fn splice(
                     let sep = if has { ", " } else { "" };
                     ed.push(close, close, format!("{sep}{}", metadata_flow(meta)));
                 } else {
-                    // A last line of blanks without a line break (the end of a `|+` block,
-                    // say) is replaced: after a line break it would become content.
+                    // A last line of blanks without a line break that ends a block scalar is
+                    // replaced: after a line break it would become content of the block.
                     let line_start = src
                         .get(..dl.insert_at)
                         .and_then(|b| b.iter().rposition(|&c| c == b'\n'))
                         .map_or(0, |p| p + 1);
-                    let blank_tail = dl.insert_lead_nl
+                    let ends_in_block = dl.insert_lead_nl
+                        && layout.spans.iter().any(|s| {
+                            matches!(s, LeafSpan::Scalar(ScalarSpan { block: Some(b), .. })
+                                if b.span_end >= line_start)
+                        });
+                    let blank_tail = ends_in_block
                         && line_start < dl.insert_at
                         && src
                             .get(line_start..dl.insert_at)

@@ -568,7 +568,8 @@ fn new_ciphertext_keeps_the_form() {
 
 #[test]
 fn canonical_numbers_print_as_sops() {
-    // Empty text: sops's canonical plaintext, printed as sops prints it.
+    // Empty text: sops's canonical plaintext, printed as sops prints it, except that a whole
+    // float keeps a point (sops prints `100`, which reads back as an int).
     let out = decrypt_with(
         "a: ENC[1]\nb: ENC[2]\nc: ENC[3]\nd: ENC[4]\ne: ENC[5]\n",
         &[
@@ -579,7 +580,7 @@ fn canonical_numbers_print_as_sops() {
             Scalar::Float(f64::INFINITY),
         ],
     );
-    assert_eq!(out, "a: true\nb: 1e-07\nc: 1.5e+21\nd: 100\ne: .inf\n");
+    assert_eq!(out, "a: true\nb: 1e-07\nc: 1.5e+21\nd: 100.0\ne: .inf\n");
     // Kept spellings.
     roundtrip("a: True\nb: TRUE\nc: 1e-7\nd: 0.0000001\ne: 100.0\nf: 2.5E+3\n");
 }
