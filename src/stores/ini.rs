@@ -669,6 +669,7 @@ fn quote_value(val: &str) -> String {
         || has_surrounded_quote(val, b'"')
         || has_surrounded_quote(val, b'\'')
         || val.ends_with('\\')
+        || val.starts_with("\"\"\"")
         || (padded && val.contains('"'))
     {
         format!("`{val}`")
