@@ -270,3 +270,23 @@ fn a_data_key_of_the_wrong_length_exits_25() {
         "{err}"
     );
 }
+
+#[test]
+fn sops_made_empty_list_with_a_comment_stays_an_empty_list() {
+    crate::common::need_sops("sops_made_empty_list_with_a_comment_stays_an_empty_list");
+    let sb = Sandbox::new();
+    sb.encrypt_for_key1(
+        Tool::Sops,
+        "e.yaml",
+        "a: [] # c\nb: 1\nd: {} # e\n",
+        "enc.yaml",
+    );
+    let out = decrypt(&sb, "enc.yaml");
+    // sops keeps the comment of `a: []` as an encrypted list element: it must come back as a
+    // comment of an empty list, never as a null value.
+    assert!(out.contains("[] # c"), "{out}");
+    sb.write("out.yaml", &out);
+    let data = crate::common::doc_json("plain", "yaml", &sb.join("out.yaml")).expect("YAML");
+    let want = crate::common::doc_json("plain", "yaml", &sb.join("e.yaml")).expect("YAML");
+    assert_eq!(data, want, "{out}");
+}
