@@ -578,6 +578,15 @@ fn read_value(
             line_start,
         });
         line = before.trim_start();
+        if line.ends_with('\\') && pending.pieces.iter().any(|p| !p.inline) {
+            // The inline comment is joined with the comment lines above and moves up with them:
+            // written back without it, the value would continue on the next line.
+            return Err(unclosed_err(
+                p.src,
+                line_start,
+                "a value ending in '\\' followed by an inline comment, below comment lines; move the inline comment to a line of its own",
+            ));
+        }
     }
     let (value, inner, ctx) = if has_surrounded_quote(line, b'\'') {
         (
