@@ -10,6 +10,14 @@ use crate::stores::Format;
 
 const MARKER: &str = "Zq9PLAINq9Z";
 
+const FORMATS: [Format; 5] = [
+    Format::Yaml,
+    Format::Json,
+    Format::Ini,
+    Format::Dotenv,
+    Format::Binary,
+];
+
 /// Seeds per format: the lossless corpus and the plaintext fixtures.
 fn seeds(format: Format) -> Vec<&'static str> {
     match format {
@@ -85,13 +93,7 @@ fn check(format: Format, input: &str) -> Result<(), TestCaseError> {
 
 #[test]
 fn seeds_encrypt_and_pass_the_check() {
-    for f in [
-        Format::Yaml,
-        Format::Json,
-        Format::Ini,
-        Format::Dotenv,
-        Format::Binary,
-    ] {
+    for f in FORMATS {
         for (i, s) in seeds(f).iter().enumerate() {
             assert_eq!(
                 encrypt_accounted(f, s.as_bytes(), None),
@@ -149,13 +151,7 @@ proptest! {
 #[test]
 fn fuzz_regressions_replay() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
-    for f in [
-        Format::Yaml,
-        Format::Json,
-        Format::Ini,
-        Format::Dotenv,
-        Format::Binary,
-    ] {
+    for f in FORMATS {
         let dir = root.join(f.name());
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let mut n = 0;

@@ -100,24 +100,7 @@ fn store_round_trip(format: Format, src: &[u8]) -> Vec<u8> {
     let parsed = store.parse(src).expect("plaintext parses");
     let enc =
         encrypt_tree(&parsed.tree, &key, &sel, false, &mut Stash::default()).expect("encrypts");
-    let meta = crate::metadata::Metadata {
-        key_groups: vec![vec![{
-            let mut k = crate::metadata::StoredKey::new(crate::metadata::KeyKind::Age);
-            k.fields.insert("recipient".into(), "age1test".into());
-            k.fields.insert(
-                "enc".into(),
-                "-----BEGIN AGE ENCRYPTED FILE-----\nAAAA\n-----END AGE ENCRYPTED FILE-----\n"
-                    .into(),
-            );
-            k
-        }]],
-        shamir_threshold: 0,
-        last_modified: "2024-01-02T03:04:05Z".into(),
-        mac: "ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]".into(),
-        selection: Some(sel.clone()),
-        mac_only_encrypted: false,
-        version: crate::metadata::SOPS_VERSION.into(),
-    };
+    let meta = crate::fuzzing::test_metadata(&sel);
     let bytes = store
         .splice(&parsed, &enc.changes, Some(&meta.to_value()))
         .expect("splices encrypted");

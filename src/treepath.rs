@@ -156,26 +156,29 @@ fn set_in(target: &mut Value, steps: &[Step], value: Value) -> bool {
 pub fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Leaf(x), Value::Leaf(y)) => x.value == y.value,
-        (Value::Map(x), Value::Map(y)) | (Value::List(x), Value::List(y)) => {
-            let x: Vec<&Item> = x
-                .iter()
-                .filter(|i| !matches!(i, Item::Comment(_)))
-                .collect();
-            let y: Vec<&Item> = y
-                .iter()
-                .filter(|i| !matches!(i, Item::Comment(_)))
-                .collect();
-            x.len() == y.len()
-                && x.iter().zip(&y).all(|(p, q)| match (p, q) {
-                    (Item::Pair { key: k1, value: v1 }, Item::Pair { key: k2, value: v2 }) => {
-                        k1 == k2 && same_value(v1, v2)
-                    }
-                    (Item::Elem(v1), Item::Elem(v2)) => same_value(v1, v2),
-                    _ => false,
-                })
-        }
+        (Value::Map(x), Value::Map(y)) | (Value::List(x), Value::List(y)) => same_items(x, y),
         _ => false,
     }
+}
+
+/// [`same_value`] for the items of two maps or lists (comments aside).
+pub fn same_items(x: &[Item], y: &[Item]) -> bool {
+    let x: Vec<&Item> = x
+        .iter()
+        .filter(|i| !matches!(i, Item::Comment(_)))
+        .collect();
+    let y: Vec<&Item> = y
+        .iter()
+        .filter(|i| !matches!(i, Item::Comment(_)))
+        .collect();
+    x.len() == y.len()
+        && x.iter().zip(&y).all(|(p, q)| match (p, q) {
+            (Item::Pair { key: k1, value: v1 }, Item::Pair { key: k2, value: v2 }) => {
+                k1 == k2 && same_value(v1, v2)
+            }
+            (Item::Elem(v1), Item::Elem(v2)) => same_value(v1, v2),
+            _ => false,
+        })
 }
 
 /// Remove the value at `steps`. Errors as sops words them (`Key not found: x`,

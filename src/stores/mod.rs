@@ -309,9 +309,10 @@ impl Store {
 /// Do two trees hold the same documents (comments and spellings aside)?
 pub fn same_documents(a: &Tree, b: &Tree) -> bool {
     a.docs.len() == b.docs.len()
-        && a.docs.iter().zip(&b.docs).all(|(x, y)| {
-            crate::treepath::same_value(&Value::Map(x.items.clone()), &Value::Map(y.items.clone()))
-        })
+        && a.docs
+            .iter()
+            .zip(&b.docs)
+            .all(|(x, y)| crate::treepath::same_items(&x.items, &y.items))
 }
 
 fn tree_has_shadowed(tree: &Tree) -> bool {
