@@ -8,10 +8,22 @@ use serde::Deserialize;
 use crate::metadata::{KeyGroup, KeyKind, StoredKey};
 use crate::stores::{Format, StoreOptions};
 
-/// A problem with the configuration file. The CLI exits 1 with this message.
+/// A problem with the configuration file or a key named in it. The CLI exits 1.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+pub enum ConfigError {
+    #[error("error loading config: could not read {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("error loading config: {path}: {reason}")]
+    Syntax { path: String, reason: String },
+    #[error("error loading config: invalid path_regex {regex:?}: {reason}")]
+    PathRegex { regex: String, reason: String },
+    #[error("error loading config: no matching creation rules found")]
+    NoMatchingRule,
+    #[error("invalid Vault transit URI {0:?}: expected https://host:port/v1/<engine path>/keys/<key name>")]
+    VaultUri(String),
+    #[error("invalid Azure Key Vault key URL {0:?}")]
+    AzureUrl(String),
+}
 
 /// A string, a comma-separated string, or a list of strings.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -191,11 +203,9 @@ impl Config {
         let Some(path) = path else {
             return Ok(Config::default());
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            ConfigError(format!(
-                "error loading config: could not read {}: {e}",
-                path.display()
-            ))
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
         })?;
         Config::parse(&text, Some(path))
     }
@@ -208,8 +218,10 @@ impl Config {
         let raw: RawConfig = if text.trim().is_empty() {
             RawConfig::default()
         } else {
-            serde_yaml_ng::from_str(text)
-                .map_err(|e| ConfigError(format!("error loading config: {where_}: {e}")))?
+            serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Syntax {
+                path: where_,
+                reason: e.to_string(),
+            })?
         };
         Ok(Config { path, raw })
     }
@@ -249,10 +261,9 @@ impl Config {
             let matched = match rule.path_regex.as_deref() {
                 None | Some("") => true,
                 Some(re) => Regex::new(re)
-                    .map_err(|e| {
-                        ConfigError(format!(
-                            "error loading config: invalid path_regex {re:?}: {e}"
-                        ))
+                    .map_err(|e| ConfigError::PathRegex {
+                        regex: re.to_string(),
+                        reason: e.to_string(),
                     })?
                     .is_match(&subject),
             };
@@ -260,9 +271,7 @@ impl Config {
                 return convert_rule(rule).map(Some);
             }
         }
-        Err(ConfigError(
-            "error loading config: no matching creation rules found".into(),
-        ))
+        Err(ConfigError::NoMatchingRule)
     }
 }
 
@@ -313,9 +322,7 @@ pub fn kms_key(spec: &str, profile: &str) -> StoredKey {
 
 /// A Vault transit key from its URI `https://host:port/v1/<engine>/keys/<name>`.
 pub fn vault_key(uri: &str) -> Result<StoredKey, ConfigError> {
-    let bad = || {
-        ConfigError(format!("invalid Vault transit URI {uri:?}: expected https://host:port/v1/<engine path>/keys/<key name>"))
-    };
+    let bad = || ConfigError::VaultUri(uri.to_string());
     let scheme_end = uri.find("://").ok_or_else(bad)? + 3;
     let path_start = uri[scheme_end..].find('/').ok_or_else(bad)? + scheme_end;
     let address = &uri[..path_start];
@@ -337,7 +344,7 @@ pub fn vault_key(uri: &str) -> Result<StoredKey, ConfigError> {
 
 /// An Azure Key Vault key from `https://<host>/keys/<name>[/<version>]`.
 pub fn azure_key(url: &str) -> Result<StoredKey, ConfigError> {
-    let bad = || ConfigError(format!("invalid Azure Key Vault key URL {url:?}"));
+    let bad = || ConfigError::AzureUrl(url.to_string());
     let (vault, rest) = url.split_once("/keys/").ok_or_else(bad)?;
     let mut parts = rest.splitn(2, '/');
     let name = parts.next().ok_or_else(bad)?;

@@ -9,6 +9,7 @@ pub mod keys;
 #[cfg(feature = "keyservice")]
 pub mod keyservice;
 pub mod metadata;
+pub mod ops;
 pub mod stores;
 pub mod tree;
 pub mod treepath;

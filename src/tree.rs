@@ -10,6 +10,10 @@ use zeroize::Zeroizing;
 /// Index of a leaf in its store's span table.
 pub type LeafId = usize;
 
+/// The id of a leaf that no store parsed (a value built in memory: metadata, a `set` value, an
+/// editor template): it has no span in any source, and no change applies to it.
+pub const NO_LEAF: LeafId = usize::MAX;
+
 /// A string that may hold plaintext: wiped from memory when dropped.
 pub type Secret = Zeroizing<String>;
 

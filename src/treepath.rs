@@ -2,6 +2,29 @@
 
 use crate::tree::{Item, Value};
 
+/// Why a path could not be parsed or followed. Names the path's keys, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("path must start with '[': {0}")]
+    NoBracket(String),
+    #[error("component does not end with ']': [{0}")]
+    Unclosed(String),
+    #[error("invalid index {0:?}: must be a number or a quoted key")]
+    BadIndex(String),
+    #[error("empty path")]
+    Empty,
+    #[error("component {0} not found")]
+    NotFound(String),
+    #[error("Key not found: {0}")]
+    KeyNotFound(String),
+    #[error("Index {0} out of bounds")]
+    IndexOutOfBounds(usize),
+    #[error("Unsupported type for item {0}")]
+    Unsupported(String),
+    #[error("the file has no document")]
+    NoDocument,
+}
+
 /// One step of a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -11,27 +34,27 @@ pub enum Step {
 
 /// Parse `["key"][0]['other']`: every component is `[...]`; quoted ones are keys (no escapes),
 /// others are base-10 indices.
-pub fn parse(path: &str) -> Result<Vec<Step>, String> {
+pub fn parse(path: &str) -> Result<Vec<Step>, PathError> {
     let mut steps = Vec::new();
     let mut parts = path.split('[');
     if let Some(first) = parts.next() {
         if !first.is_empty() {
-            return Err(format!("path must start with '[': {path}"));
+            return Err(PathError::NoBracket(path.to_string()));
         }
     }
     for part in parts {
         let inner = part
             .strip_suffix(']')
-            .ok_or_else(|| format!("component does not end with ']': [{part}"))?;
+            .ok_or_else(|| PathError::Unclosed(part.to_string()))?;
         let quoted = inner.len() >= 2
             && ((inner.starts_with('"') && inner.ends_with('"'))
                 || (inner.starts_with('\'') && inner.ends_with('\'')));
         if quoted {
             steps.push(Step::Key(inner[1..inner.len() - 1].to_string()));
         } else {
-            let i: usize = inner.parse().map_err(|_| {
-                format!("invalid index {inner:?}: must be a number or a quoted key")
-            })?;
+            let i: usize = inner
+                .parse()
+                .map_err(|_| PathError::BadIndex(inner.to_string()))?;
             steps.push(Step::Index(i));
         }
     }
@@ -46,7 +69,7 @@ fn describe(step: &Step) -> String {
 }
 
 /// Follow `steps` from a document's top-level items. Comments are skipped when indexing lists.
-pub fn lookup(items: &[Item], steps: &[Step]) -> Result<Value, String> {
+pub fn lookup(items: &[Item], steps: &[Step]) -> Result<Value, PathError> {
     let mut current = Value::Map(items.to_vec());
     for step in steps {
         let next = match (&current, step) {
@@ -64,7 +87,7 @@ pub fn lookup(items: &[Item], steps: &[Step]) -> Result<Value, String> {
                 .cloned(),
             _ => None,
         };
-        current = next.ok_or_else(|| format!("component {} not found", describe(step)))?;
+        current = next.ok_or_else(|| PathError::NotFound(describe(step)))?;
     }
     Ok(current)
 }
@@ -183,50 +206,48 @@ pub fn same_items(x: &[Item], y: &[Item]) -> bool {
 
 /// Remove the value at `steps`. Errors as sops words them (`Key not found: x`,
 /// `Index 3 out of bounds`).
-pub fn unset(items: &mut Vec<Item>, steps: &[Step]) -> Result<(), String> {
+pub fn unset(items: &mut Vec<Item>, steps: &[Step]) -> Result<(), PathError> {
     let Some((first, rest)) = steps.split_first() else {
-        return Err("empty path".into());
+        return Err(PathError::Empty);
     };
     match first {
         Step::Key(k) => {
             let pos = items
                 .iter()
                 .position(|i| matches!(i, Item::Pair { key, .. } if key == k))
-                .ok_or_else(|| format!("Key not found: {k}"))?;
+                .ok_or_else(|| PathError::KeyNotFound(k.clone()))?;
             if rest.is_empty() {
                 items.remove(pos);
                 Ok(())
             } else {
                 match &mut items[pos] {
                     Item::Pair { value, .. } => unset_in(value, rest),
-                    _ => Err(format!("Key not found: {k}")),
+                    _ => Err(PathError::KeyNotFound(k.clone())),
                 }
             }
         }
-        Step::Index(i) => Err(format!("Index {i} out of bounds")),
+        Step::Index(i) => Err(PathError::IndexOutOfBounds(*i)),
     }
 }
 
-fn unset_in(target: &mut Value, steps: &[Step]) -> Result<(), String> {
+fn unset_in(target: &mut Value, steps: &[Step]) -> Result<(), PathError> {
     match (target, steps.first()) {
         (Value::Map(items), Some(Step::Key(_))) => unset(items, steps),
         (Value::List(items), Some(Step::Index(i))) => {
             let pos = elem_positions(items);
-            let p = *pos
-                .get(*i)
-                .ok_or_else(|| format!("Index {i} out of bounds"))?;
+            let p = *pos.get(*i).ok_or(PathError::IndexOutOfBounds(*i))?;
             if steps.len() == 1 {
                 items.remove(p);
                 Ok(())
             } else {
                 match &mut items[p] {
                     Item::Elem(v) => unset_in(v, &steps[1..]),
-                    _ => Err(format!("Index {i} out of bounds")),
+                    _ => Err(PathError::IndexOutOfBounds(*i)),
                 }
             }
         }
-        (_, Some(s)) => Err(format!("Unsupported type for item {}", describe(s))),
-        (_, None) => Err("empty path".into()),
+        (_, Some(s)) => Err(PathError::Unsupported(describe(s))),
+        (_, None) => Err(PathError::Empty),
     }
 }
 
@@ -261,11 +282,11 @@ mod edit_tests {
         let mut items = vec![Item::pair("a", Value::List(vec![Item::Elem(s("1"))]))];
         assert_eq!(
             unset(&mut items, &parse(r#"["b"]"#).unwrap()),
-            Err("Key not found: b".into())
+            Err(PathError::KeyNotFound("b".into()))
         );
         assert_eq!(
             unset(&mut items, &parse(r#"["a"][3]"#).unwrap()),
-            Err("Index 3 out of bounds".into())
+            Err(PathError::IndexOutOfBounds(3))
         );
         unset(&mut items, &parse(r#"["a"][0]"#).unwrap()).unwrap();
         assert_eq!(

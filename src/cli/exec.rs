@@ -7,12 +7,9 @@ use std::process::Command;
 
 use clap::Args;
 
-use super::codes;
 use super::common::{self, CliError, CliResult};
-use super::{DecryptKeyArgs, GlobalArgs, IoArgs};
-use crate::metadata::flat::scalar_text;
-use crate::stores::apply_changes;
-use crate::tree::{Item, Value};
+use super::{DecryptKeyArgs, GlobalArgs};
+use crate::ops::exec::{environment, plaintext, EnvVar, ExecOptions};
 
 #[derive(Args, Debug, Clone)]
 pub struct ExecEnvArgs {
@@ -83,15 +80,11 @@ struct RunAs {
 #[cfg(unix)]
 fn lookup_user(name: &str) -> CliResult<RunAs> {
     use std::ffi::{CStr, CString};
-    let c = CString::new(name)
-        .map_err(|_| CliError::new(codes::GENERIC, format!("invalid user name {name:?}")))?;
+    let c = CString::new(name).map_err(|_| CliError::UserName(name.to_string()))?;
     // SAFETY: getpwnam returns a pointer into static storage or null; we copy what we need at once.
     let pw = unsafe { libc::getpwnam(c.as_ptr()) };
     if pw.is_null() {
-        return Err(CliError::new(
-            codes::GENERIC,
-            format!("user: unknown user {name}"),
-        ));
+        return Err(CliError::UnknownUser(name.to_string()));
     }
     // SAFETY: pw is non-null and points to a valid passwd record.
     let (uid, gid, home) = unsafe {
@@ -114,18 +107,10 @@ fn lookup_user(name: &str) -> CliResult<RunAs> {
 
 #[cfg(not(unix))]
 fn lookup_user(_name: &str) -> CliResult<RunAs> {
-    Err(CliError::new(
-        codes::GENERIC,
-        "--user is not supported on this platform",
-    ))
+    Err(CliError::UserUnsupported)
 }
 
-fn shell(
-    command: &str,
-    pristine: bool,
-    env: &[(String, String)],
-    run_as: Option<&RunAs>,
-) -> Command {
+fn shell(command: &str, pristine: bool, env: &[EnvVar], run_as: Option<&RunAs>) -> Command {
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c").arg(command);
     if pristine {
@@ -141,17 +126,15 @@ fn shell(
             cmd.uid(uid).gid(gid);
         }
     }
-    for (k, v) in env {
-        cmd.env(k, v);
+    for var in env {
+        cmd.env(&var.name, var.value.as_str());
     }
     cmd
 }
 
 /// Run and return the child's exit code (128 + signal when it was killed).
 fn wait(mut cmd: Command) -> CliResult<u8> {
-    let status = cmd
-        .status()
-        .map_err(|e| CliError::new(codes::GENERIC, format!("could not run the command: {e}")))?;
+    let status = cmd.status().map_err(CliError::RunCommand)?;
     if let Some(c) = status.code() {
         return Ok(u8::try_from(c).unwrap_or(1));
     }
@@ -169,56 +152,28 @@ fn child_exit(code: u8) -> CliResult<()> {
     if code == 0 {
         Ok(())
     } else {
-        Err(CliError::new(code, String::new()))
+        Err(CliError::Child(code))
     }
 }
 
 pub fn exec_env(global: &GlobalArgs, args: ExecEnvArgs) -> CliResult<()> {
-    let io = IoArgs {
-        file: Some(args.file.clone()),
-        input_type: args.input_type.clone(),
-        ..IoArgs::default()
+    let mut source = common::read_source(&args.file)?;
+    let engine = common::engine(global)?;
+    let options = ExecOptions {
+        input: common::format(&args.input_type),
+        output: None,
+        ignore_mac: args.ignore_mac,
+        access: common::key_access(&args.keys),
     };
-    let input = common::read_input(&io, false)?;
-    let (format, _) = common::formats(&io, &input);
-    let config = common::load_config(global)?;
-    let store = common::store(&config, global, format);
-    let parsed = common::parse(&store, &input)?;
-    let dec = common::decrypt_for_output(&parsed, &input, &args.keys, args.ignore_mac)?;
-    let tree = apply_changes(&parsed.tree, &dec.changes);
-    let mut env = Vec::new();
-    for item in tree.docs.first().map(|d| d.items.as_slice()).unwrap_or(&[]) {
-        let Item::Pair { key, value } = item else {
-            continue;
-        };
-        let Value::Leaf(leaf) = value else {
-            return Err(CliError::new(
-                codes::GENERIC,
-                format!("cannot use complex value in environment; offending key {key}"),
-            ));
-        };
-        if key.contains('=') {
-            return Err(CliError::new(
-                codes::GENERIC,
-                format!("cannot use keys with '=' in environment: {key}"),
-            ));
-        }
-        env.push((
-            key.clone(),
-            scalar_text(&leaf.value).unwrap_or_else(|| "<nil>".into()),
-        ));
-    }
+    let env = environment(&engine, &mut source, &options)?;
     let run_as = args.user.as_deref().map(lookup_user).transpose()?;
     let mut cmd = shell(&args.command, args.pristine, &env, run_as.as_ref());
+    drop(env);
     if args.same_process {
         #[cfg(unix)]
         {
             use std::os::unix::process::CommandExt;
-            let e = cmd.exec();
-            return Err(CliError::new(
-                codes::GENERIC,
-                format!("could not run the command: {e}"),
-            ));
+            return Err(CliError::RunCommand(cmd.exec()));
         }
     }
     child_exit(wait(cmd)?)
@@ -232,10 +187,7 @@ fn check_filename(name: &str) -> CliResult<()> {
         && p.components()
             .all(|c| matches!(c, std::path::Component::Normal(_)));
     if !local {
-        return Err(CliError::new(
-            codes::GENERIC,
-            "The provided filename is not a local path.",
-        ));
+        return Err(CliError::NotLocalFilename);
     }
     Ok(())
 }
@@ -244,48 +196,28 @@ pub fn exec_file(global: &GlobalArgs, args: ExecFileArgs) -> CliResult<()> {
     if let Some(n) = &args.filename {
         check_filename(n)?;
     }
-    let io = IoArgs {
-        file: Some(args.file.clone()),
-        input_type: args.input_type.clone(),
-        output_type: args.output_type.clone(),
-        ..IoArgs::default()
+    let mut source = common::read_source(&args.file)?;
+    let engine = common::engine(global)?;
+    let options = ExecOptions {
+        input: common::format(&args.input_type),
+        output: common::format(&args.output_type),
+        ignore_mac: args.ignore_mac,
+        access: common::key_access(&args.keys),
     };
-    let input = common::read_input(&io, false)?;
-    let (in_format, out_format) = common::formats(&io, &input);
-    let config = common::load_config(global)?;
-    let in_store = common::store(&config, global, in_format);
-    let out_store = common::store(&config, global, out_format);
-    let parsed = common::parse(&in_store, &input)?;
-    let dec = common::decrypt_for_output(&parsed, &input, &args.keys, args.ignore_mac)?;
-    let dump = |e: crate::stores::StoreError| {
-        CliError::new(codes::DUMP_TREE, format!("Error dumping file: {e}"))
-    };
-    let plain = zeroize::Zeroizing::new(if in_format == out_format {
-        in_store
-            .splice_plain(&parsed, &dec.changes, None)
-            .map_err(dump)?
-    } else {
-        out_store
-            .emit(&apply_changes(&parsed.tree, &dec.changes), None)
-            .map_err(dump)?
-    });
+    let plain = plaintext(&engine, &mut source, &options)?;
 
     let dir = super::write::private_tempdir_builder(".sepal")
         .tempdir()
-        .map_err(|e| {
-            CliError::new(
-                codes::WRITE_OUTPUT,
-                format!("could not create a temporary folder: {e}"),
-            )
+        .map_err(|e| CliError::Temporary {
+            what: "a temporary folder".into(),
+            source: e,
         })?;
     let name = args.filename.clone().unwrap_or_else(|| "tmp-file".into());
     let path = dir.path().join(&name);
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| {
-            CliError::new(
-                codes::WRITE_OUTPUT,
-                format!("could not create {}: {e}", parent.display()),
-            )
+        std::fs::create_dir_all(parent).map_err(|e| CliError::Temporary {
+            what: parent.display().to_string(),
+            source: e,
         })?;
     }
     let fifo = !args.no_fifo && cfg!(unix);
@@ -299,11 +231,9 @@ pub fn exec_file(global: &GlobalArgs, args: ExecFileArgs) -> CliResult<()> {
             }
         }))
     } else {
-        common::write_new_private(&path, &plain).map_err(|e| {
-            CliError::new(
-                codes::WRITE_OUTPUT,
-                format!("could not write the temporary file: {e}"),
-            )
+        common::write_new_private(&path, &plain).map_err(|e| CliError::Temporary {
+            what: "the temporary file".into(),
+            source: e,
         })?;
         None
     };
@@ -326,56 +256,28 @@ pub fn exec_file(global: &GlobalArgs, args: ExecFileArgs) -> CliResult<()> {
 fn make_fifo(path: &Path) -> CliResult<()> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
-    let c = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| CliError::new(codes::GENERIC, "invalid temporary path"))?;
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| CliError::TemporaryPath)?;
     // SAFETY: c is a valid NUL-terminated path.
     let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
     if rc != 0 {
-        return Err(CliError::new(
-            codes::WRITE_OUTPUT,
-            format!(
-                "could not create a FIFO: {}",
-                std::io::Error::last_os_error()
-            ),
-        ));
+        return Err(CliError::Temporary {
+            what: "a FIFO".into(),
+            source: std::io::Error::last_os_error(),
+        });
     }
     Ok(())
 }
 
 #[cfg(not(unix))]
 fn make_fifo(_path: &Path) -> CliResult<()> {
-    Err(CliError::new(
-        codes::GENERIC,
-        "no FIFOs on this platform, use --no-fifo",
-    ))
+    Err(CliError::NoFifo)
 }
 
 /// `filestatus`: `{"encrypted":true}` when the file has sops metadata with a version and a MAC.
-pub fn filestatus(global: &GlobalArgs, io: IoArgs) -> CliResult<()> {
-    let input = common::read_input(&io, false)?;
-    let (format, _) = common::formats(&io, &input);
-    let config = common::load_config(global)?;
-    let store = common::store(&config, global, format);
-    let encrypted = match store.parse(&input.bytes) {
-        Ok(p) => p.metadata.as_ref().is_some_and(|m| {
-            let f = |name: &str| match m {
-                Value::Map(items) => crate::tree::get(items, name)
-                    .and_then(|v| match v {
-                        Value::Leaf(l) => scalar_text(&l.value),
-                        _ => None,
-                    })
-                    .is_some_and(|t| !t.is_empty()),
-                _ => false,
-            };
-            f("version") && f("mac")
-        }),
-        // sops exits 1 when the file does not parse.
-        Err(e) => {
-            return Err(CliError::new(
-                codes::GENERIC,
-                format!("Error unmarshalling file {}: {e}", input.display()),
-            ))
-        }
-    };
+pub fn filestatus(global: &GlobalArgs, args: super::FilestatusArgs) -> CliResult<()> {
+    let source = common::read_source(&args.file)?;
+    let engine = common::engine(global)?;
+    let encrypted =
+        crate::ops::status::is_encrypted(&engine, &source, common::format(&args.input_type))?;
     common::write_stdout(format!("{{\"encrypted\":{encrypted}}}\n").as_bytes())
 }

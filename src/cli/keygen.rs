@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::codes;
 use super::common::{CliError, CliResult};
 use crate::keys::age::{generate, generate_pq, AgeSettings};
 
@@ -26,40 +25,25 @@ pub fn run(args: KeygenArgs) -> CliResult<()> {
         .output
         .or_else(|| settings.key_file.clone())
         .or_else(|| settings.default_key_file())
-        .ok_or_else(|| {
-            CliError::new(
-                codes::GENERIC,
-                "cannot tell where the age key file goes: set HOME, XDG_CONFIG_HOME or SOPS_AGE_KEY_FILE, or pass --output",
-            )
-        })?;
+        .ok_or(CliError::NoKeyFileLocation)?;
     if path.exists() {
-        return Err(CliError::new(
-            codes::GENERIC,
-            format!(
-                "{} already exists; sepal never overwrites a key file. Use it as it is, or pass --output to write a new identity elsewhere.",
-                path.display()
-            ),
-        ));
+        return Err(CliError::KeyFileExists(path.display().to_string()));
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        create_private_dir(dir).map_err(|e| {
-            CliError::new(
-                codes::WRITE_OUTPUT,
-                format!("could not create {}: {e}", dir.display()),
-            )
+        create_private_dir(dir).map_err(|e| CliError::Temporary {
+            what: dir.display().to_string(),
+            source: e,
         })?;
     }
     let (secret, recipient) = if args.pq { generate_pq() } else { generate() };
-    let created = super::common::now();
+    let created = crate::ops::now();
     let body = zeroize::Zeroizing::new(format!(
         "# created: {created}\n# public key: {recipient}\n{}\n",
         secret.as_str()
     ));
-    super::common::write_new_private(&path, body.as_bytes()).map_err(|e| {
-        CliError::new(
-            codes::WRITE_OUTPUT,
-            format!("could not write {}: {e}", path.display()),
-        )
+    super::common::write_new_private(&path, body.as_bytes()).map_err(|e| CliError::WriteFile {
+        path: path.display().to_string(),
+        source: e,
     })?;
     eprintln!(
         "Public key: {recipient} (identity written to {})",

@@ -1,19 +1,14 @@
 //! Key management: `rotate`, `updatekeys`, `groups add`, `groups delete`.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::codes;
-use super::common::{self, CliError, CliResult, Input};
-use super::encrypt::{keys_from_flags, seal_metadata, KeyFlags};
+use super::common::{self, CliError, CliResult};
+use super::encrypt::KeyFlags;
 use super::{DecryptKeyArgs, GlobalArgs, IoArgs};
-use crate::crypto::cipher::DataKey;
-use crate::keys::Keyring;
-use crate::metadata::{KeyGroup, KeyKind, Metadata, StoredKey};
-use crate::stores::{apply_changes, Parsed, Store};
-use crate::walk::{encrypt_tree, Selection};
+use crate::ops::keys::{self as key_ops, RotateOptions};
 
 /// `--add-*` and `--rm-*` flags of `rotate`.
 #[derive(Args, Debug, Clone, Default)]
@@ -65,14 +60,14 @@ impl RotateKeyFlags {
         }
     }
 
+    /// Whether any key is added or removed.
     fn any(&self) -> bool {
         let none = KmsExtras::default();
-        !keys_from_flags(&self.as_key_flags(true, &none))
-            .unwrap_or_default()
-            .is_empty()
-            || !keys_from_flags(&self.as_key_flags(false, &none))
-                .unwrap_or_default()
-                .is_empty()
+        [true, false].into_iter().any(|add| {
+            common::key_options(&self.as_key_flags(add, &none))
+                .group()
+                .is_ok_and(|g| !g.is_empty())
+        })
     }
 }
 
@@ -156,239 +151,57 @@ pub struct GroupsDeleteArgs {
     pub keys: DecryptKeyArgs,
 }
 
-/// An encrypted file loaded with its store.
-struct Loaded {
-    input: Input,
-    store: Store,
-    parsed: Parsed,
-    meta: Metadata,
-}
-
-fn load(global: &GlobalArgs, io: &IoArgs) -> CliResult<Loaded> {
-    let input = common::read_input(io, false)?;
-    let (format, _) = common::formats(io, &input);
-    let config = common::load_config(global)?;
-    let store = common::store(&config, global, format);
-    let parsed = common::parse(&store, &input)?;
-    let meta = Metadata::from_value(parsed.metadata.as_ref())
-        .map_err(|e| CliError::new(codes::GENERIC, format!("{e} (in {})", input.display())))?;
-    Ok(Loaded {
-        input,
-        store,
-        parsed,
-        meta,
-    })
-}
-
-fn data_key(keys: &DecryptKeyArgs, meta: &Metadata) -> CliResult<DataKey> {
-    common::keyring(keys)?
-        .data_key(meta)
-        .map_err(|e| CliError::new(e.exit_code(), e.to_string()))
-}
-
-/// Re-wrap `key` for `meta`'s groups (new `created_at` for keys that had none).
-fn rewrap(meta: &mut Metadata, key: &DataKey, keyring: &Keyring) -> CliResult<()> {
-    let now = common::now();
-    let specs: Vec<KeyGroup> = meta
-        .key_groups
-        .iter()
-        .map(|g| {
-            g.iter()
-                .map(|k| {
-                    let mut k = k.clone();
-                    k.fields.remove("enc");
-                    if k.kind != KeyKind::Age && !k.fields.contains_key("created_at") {
-                        k.fields.insert("created_at".into(), now.clone());
-                    }
-                    k
-                })
-                .collect()
-        })
-        .collect();
-    if meta.key_groups.len() > 1 && meta.shamir_threshold == 0 {
-        meta.shamir_threshold = meta.key_groups.len();
-    }
-    meta.key_groups = keyring
-        .wrap_data_key(key, &specs, meta.shamir_threshold)
-        .map_err(|e| CliError::new(codes::GENERIC, e.0))?;
-    Ok(())
-}
-
-fn emit_metadata_only(l: &Loaded) -> CliResult<Vec<u8>> {
-    let changes = vec![None; crate::tree::leaf_count(&l.parsed.tree)];
-    let out = l
-        .store
-        .splice(&l.parsed, &changes, Some(&l.meta.to_value()))
-        .map_err(|e| CliError::new(codes::DUMP_TREE, format!("Could not marshal tree: {e}")))?;
-    let allowed = crate::verify::Allowed::from_changes(&l.parsed.tree, &changes);
-    common::verify_output(l.store.format, &out, &allowed, &l.input)?;
-    Ok(out)
-}
-
 pub fn rotate(global: &GlobalArgs, args: RotateArgs) -> CliResult<()> {
     if let Some(f) = args.io.file.as_ref().filter(|f| !f.exists()) {
         if args.change.any() {
-            return Err(CliError::new(
-                codes::NON_EXISTENT_KEYS_FILE,
-                format!(
-                    "Error: cannot add or remove keys on non-existent file \"{}\", use the `encrypt` command instead",
-                    crate::config::absolute(f).display()
-                ),
-            ));
+            return Err(crate::ops::Error::RotateMissingFile {
+                file: crate::config::absolute(f).display().to_string(),
+            }
+            .into());
         }
     }
-    let mut l = load(global, &args.io).map_err(|e| {
-        if e.code == codes::NO_FILE {
-            CliError::new(
-                codes::READ_INPUT,
-                format!("Error reading file: {}", e.message),
-            )
-        } else {
-            e
-        }
+    let mut source = common::read_input(&args.io, false).map_err(|e| match e {
+        CliError::NoFile(f) => CliError::RotateNoFile(f),
+        e => e,
     })?;
-    let dec = common::decrypt_parsed(&l.parsed, &l.input, &args.keys, false)?;
-    let mut meta = dec.metadata.clone();
-
-    let add = keys_from_flags(&args.change.as_key_flags(true, &args.kms))?;
-    let remove = keys_from_flags(&args.change.as_key_flags(false, &args.kms))?;
-    if let Some(first) = meta.key_groups.first_mut() {
-        first.extend(add);
-        crate::config::dedup(first);
-    }
-    for group in &mut meta.key_groups {
-        group.retain(|k| !remove.iter().any(|r| r.kind == k.kind && r.id() == k.id()));
-    }
-
-    let new_key = DataKey::generate();
-    rewrap_all(&mut meta, &new_key, &common::keyring(&args.keys)?)?;
-    let plain = apply_changes(&l.parsed.tree, &dec.changes);
-    let mut stash = dec.stash;
-    let selection = meta.selection.clone().unwrap_or(Selection::All);
-    let result = encrypt_tree(
-        &plain,
-        &new_key,
-        &selection,
-        meta.mac_only_encrypted,
-        &mut stash,
-    )
-    .map_err(|e| CliError::new(codes::ENCRYPT_TREE, format!("Error encrypting tree: {e}")))?;
-    seal_metadata(&mut meta, &new_key, &result.mac)?;
-    l.meta = meta;
-    let out = l
-        .store
-        .splice(&l.parsed, &result.changes, Some(&l.meta.to_value()))
-        .map_err(|e| CliError::new(codes::DUMP_TREE, format!("Could not marshal tree: {e}")))?;
-    let allowed = crate::verify::Allowed::from_changes(&plain, &result.changes);
-    common::verify_output(l.store.format, &out, &allowed, &l.input)?;
-    common::write_output(&args.io, &l.input, &out)
-}
-
-/// Every key gets a fresh `enc` for the new data key.
-fn rewrap_all(meta: &mut Metadata, key: &DataKey, keyring: &Keyring) -> CliResult<()> {
-    for g in &mut meta.key_groups {
-        for k in g.iter_mut() {
-            k.fields.remove("enc");
-        }
-    }
-    rewrap(meta, key, keyring)
-}
-
-fn describe(k: &StoredKey) -> String {
-    k.id()
+    let engine = common::engine(global)?;
+    let options = RotateOptions {
+        input: common::format(&args.io.input_type),
+        output: common::format(&args.io.output_type),
+        add: common::key_options(&args.change.as_key_flags(true, &args.kms)),
+        remove: common::key_options(&args.change.as_key_flags(false, &args.kms)),
+        access: common::key_access(&args.keys),
+    };
+    let out = key_ops::rotate(&engine, &mut source, &options)?;
+    common::write_output(&args.io, &source, &out)
 }
 
 pub fn updatekeys(global: &GlobalArgs, args: UpdateKeysArgs) -> CliResult<()> {
-    let config = common::load_config(global)?;
+    let engine = common::engine(global)?;
+    let access = common::key_access(&args.keys);
     for file in &args.files {
-        let io = IoArgs {
-            file: Some(file.clone()),
-            input_type: args.input_type.clone(),
-            ..IoArgs::default()
-        };
         if file.is_dir() {
-            return Err(CliError::new(
-                codes::GENERIC,
-                "can't operate on a directory",
-            ));
+            return Err(CliError::Directory);
         }
-        let mut l = load(global, &io)?;
-        let rule = config
-            .rule_for(&crate::config::absolute(file))
-            .map_err(|e| CliError::new(codes::GENERIC, e.0))?
-            .ok_or_else(|| {
-                CliError::new(
-                    codes::GENERIC,
-                    format!(
-                        "The config file {} does not contain any creation rule",
-                        config
-                            .path
-                            .as_ref()
-                            .map(|p| p.display().to_string())
-                            .unwrap_or_else(|| ".sops.yaml".into())
-                    ),
-                )
-            })?;
-        let ours = &l.meta.key_groups;
-        let theirs = &rule.key_groups;
-        let mut changed = false;
-        let mut report = String::new();
-        let old_t = l.meta.shamir_threshold;
-        let new_t = args
-            .shamir_secret_sharing_threshold
-            .unwrap_or(old_t)
-            .min(theirs.len());
-        for i in 0..ours.len().max(theirs.len()) {
-            let empty = Vec::new();
-            let o = ours.get(i).unwrap_or(&empty);
-            let t = theirs.get(i).unwrap_or(&empty);
-            report.push_str(&format!("Group {}\n", i + 1));
-            for k in t {
-                if o.iter().any(|x| x.kind == k.kind && x.id() == k.id()) {
-                    report.push_str(&format!("    {}\n", describe(k)));
-                } else {
-                    changed = true;
-                    report.push_str(&format!("+++ {}\n", describe(k)));
-                }
-            }
-            for k in o {
-                if !t.iter().any(|x| x.kind == k.kind && x.id() == k.id()) {
-                    changed = true;
-                    report.push_str(&format!("--- {}\n", describe(k)));
-                }
-            }
-        }
-        if !changed && old_t == new_t {
+        let mut source = common::read_source(file)?;
+        let plan = key_ops::plan_update(
+            &engine,
+            &mut source,
+            file,
+            common::format(&args.input_type),
+            args.shamir_secret_sharing_threshold,
+        )?;
+        let Some(plan) = plan else {
             eprintln!("File {} already up to date", file.display());
             continue;
-        }
-        let mut shamir = String::new();
-        if old_t > 0 && old_t == new_t {
-            shamir.push_str(&format!("shamir_threshold: {new_t}\n"));
-        } else {
-            if new_t > 0 {
-                shamir.push_str(&format!("+++ shamir_threshold: {new_t}\n"));
-            }
-            if old_t > 0 {
-                shamir.push_str(&format!("--- shamir_threshold: {old_t}\n"));
-            }
-        }
-        print!("The following changes will be made to the file's groups:\n{shamir}{report}");
+        };
+        common::write_stdout(plan.report.as_bytes())?;
         if !args.yes && !confirm()? {
             eprintln!("File {} left unchanged", file.display());
             continue;
         }
-        let key = data_key(&args.keys, &l.meta)?;
-        l.meta.key_groups = rule.key_groups.clone();
-        l.meta.shamir_threshold = new_t;
-        rewrap(&mut l.meta, &key, &common::keyring(&args.keys)?)?;
-        let out = emit_metadata_only(&l)?;
-        common::write_atomic(file, &out).map_err(|e| {
-            CliError::new(
-                codes::WRITE_OUTPUT,
-                format!("could not write {}: {e}", file.display()),
-            )
-        })?;
+        let out = key_ops::apply_update(plan, &access)?;
+        common::write_file(file, &out)?;
         eprintln!("File {} synced with new keys", file.display());
     }
     Ok(())
@@ -397,17 +210,14 @@ pub fn updatekeys(global: &GlobalArgs, args: UpdateKeysArgs) -> CliResult<()> {
 fn confirm() -> CliResult<bool> {
     let stdin = std::io::stdin();
     loop {
-        print!("Is this okay? (y/n):");
-        let _ = std::io::stdout().flush();
+        common::write_stdout(b"Is this okay? (y/n):")?;
         let mut line = String::new();
-        let n = stdin.lock().read_line(&mut line).map_err(|e| {
-            CliError::new(codes::GENERIC, format!("could not read the answer: {e}"))
-        })?;
+        let n = stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(CliError::Answer)?;
         if n == 0 {
-            return Err(CliError::new(
-                codes::GENERIC,
-                "no answer on standard input; pass -y to update without asking",
-            ));
+            return Err(CliError::NoAnswer);
         }
         match line.trim() {
             "y" => return Ok(true),
@@ -418,70 +228,37 @@ fn confirm() -> CliResult<bool> {
 }
 
 pub fn groups(global: &GlobalArgs, cmd: GroupsCommand) -> CliResult<()> {
-    match cmd {
+    let engine = common::engine(global)?;
+    let (io, out, source) = match cmd {
         GroupsCommand::Add(a) => {
-            let a = *a;
-            let io = IoArgs {
-                file: Some(a.file.clone()),
-                in_place: a.in_place,
-                ..IoArgs::default()
-            };
-            let mut l = load(global, &io)?;
-            let key = data_key(&a.keys, &l.meta)?;
-            let group = keys_from_flags(&a.new_keys)?;
-            l.meta.key_groups.push(group);
-            if let Some(t) = a
-                .new_keys
-                .shamir_secret_sharing_threshold
-                .filter(|t| *t > 0)
-            {
-                l.meta.shamir_threshold = t;
-            }
-            check_threshold(&l.meta)?;
-            rewrap(&mut l.meta, &key, &common::keyring(&a.keys)?)?;
-            let out = emit_metadata_only(&l)?;
-            common::write_output(&io, &l.input, &out)
+            let io = in_place_io(&a.file, a.in_place);
+            let mut source = common::read_input(&io, false)?;
+            let keys = common::key_options(&a.new_keys);
+            let access = common::key_access(&a.keys);
+            let out = key_ops::add_group(&engine, &mut source, &keys, &access)?;
+            (io, out, source)
         }
         GroupsCommand::Delete(a) => {
-            let io = IoArgs {
-                file: Some(a.file.clone()),
-                in_place: a.in_place,
-                ..IoArgs::default()
-            };
-            let mut l = load(global, &io)?;
-            let key = data_key(&a.keys, &l.meta)?;
-            if a.index >= l.meta.key_groups.len() {
-                return Err(CliError::new(
-                    codes::GENERIC,
-                    format!(
-                        "the file has {} key groups; there is no group {}",
-                        l.meta.key_groups.len(),
-                        a.index
-                    ),
-                ));
-            }
-            l.meta.key_groups.remove(a.index);
-            if let Some(t) = a.shamir_secret_sharing_threshold.filter(|t| *t > 0) {
-                l.meta.shamir_threshold = t;
-            }
-            check_threshold(&l.meta)?;
-            rewrap(&mut l.meta, &key, &common::keyring(&a.keys)?)?;
-            let out = emit_metadata_only(&l)?;
-            common::write_output(&io, &l.input, &out)
+            let io = in_place_io(&a.file, a.in_place);
+            let mut source = common::read_input(&io, false)?;
+            let access = common::key_access(&a.keys);
+            let out = key_ops::delete_group(
+                &engine,
+                &mut source,
+                a.index,
+                a.shamir_secret_sharing_threshold,
+                &access,
+            )?;
+            (io, out, source)
         }
-    }
+    };
+    common::write_output(&io, &source, &out)
 }
 
-fn check_threshold(meta: &Metadata) -> CliResult<()> {
-    if meta.key_groups.len() < meta.shamir_threshold {
-        return Err(CliError::new(
-            codes::GENERIC,
-            format!(
-                "Shamir threshold is {}, but we only have {} key groups",
-                meta.shamir_threshold,
-                meta.key_groups.len()
-            ),
-        ));
+fn in_place_io(file: &std::path::Path, in_place: bool) -> IoArgs {
+    IoArgs {
+        file: Some(file.to_path_buf()),
+        in_place,
+        ..IoArgs::default()
     }
-    Ok(())
 }

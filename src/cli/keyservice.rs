@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::common::{CliError, CliResult};
-use super::{codes, GlobalArgs};
+use super::GlobalArgs;
 use crate::keyservice::{serve, Listen, ServeOptions};
 
 /// sops's default address when the network is tcp.
@@ -47,7 +47,7 @@ pub fn run(global: &GlobalArgs, args: KeyserviceArgs) -> CliResult<()> {
         prompt: args.prompt,
         verbose: global.verbose,
     })
-    .map_err(|e| CliError::new(codes::GENERIC, format!("Error running keyservice: {e}")))
+    .map_err(|e| CliError::KeyService(e.to_string()))
 }
 
 /// Where to listen, from the flags.
@@ -56,25 +56,21 @@ fn listen_on(args: &KeyserviceArgs) -> CliResult<Listen> {
     match (network, args.address.as_deref()) {
         (None | Some("unix"), None) => default_socket()
             .map(Listen::Unix)
-            .map_err(|e| CliError::new(codes::GENERIC, format!("Error running keyservice: {e}"))),
+            .map_err(|e| CliError::KeyService(e.to_string())),
         (Some("unix"), Some(path)) => Ok(Listen::Unix(path.into())),
         // sops's default network is tcp.
         (None | Some("tcp" | "tcp4" | "tcp6"), address) => {
             let address = address.unwrap_or(DEFAULT_TCP);
             if !args.insecure_listen && !is_loopback_address(address) {
-                return Err(CliError::new(
-                    codes::GENERIC,
-                    format!(
-                        "Error running keyservice: refusing to listen on tcp://{address}: it is not a loopback address, and anyone who can connect can use your keys (the key service has no authentication). Use a unix socket, or 127.0.0.1 with an SSH tunnel; pass --insecure-listen to listen there anyway."
-                    ),
-                ));
+                return Err(CliError::KeyService(format!(
+                    "refusing to listen on tcp://{address}: it is not a loopback address, and anyone who can connect can use your keys (the key service has no authentication). Use a unix socket, or 127.0.0.1 with an SSH tunnel; pass --insecure-listen to listen there anyway."
+                )));
             }
             Ok(Listen::Tcp(address.to_string()))
         }
-        (Some(other), _) => Err(CliError::new(
-            codes::GENERIC,
-            format!("Error running keyservice: unsupported network {other:?} (use tcp or unix)"),
-        )),
+        (Some(other), _) => Err(CliError::KeyService(format!(
+            "unsupported network {other:?} (use tcp or unix)"
+        ))),
     }
 }
 
@@ -249,26 +245,32 @@ mod tests {
     fn flags_choose_where_to_listen() {
         let l = |n, a, i| listen_on(&args(n, a, i));
         assert_eq!(
-            l(Some("tcp"), None, false),
-            Ok(Listen::Tcp("127.0.0.1:5000".into()))
+            l(Some("tcp"), None, false).ok(),
+            Some(Listen::Tcp("127.0.0.1:5000".into()))
         );
         assert_eq!(
-            l(None, Some("127.0.0.1:7"), false),
-            Ok(Listen::Tcp("127.0.0.1:7".into()))
+            l(None, Some("127.0.0.1:7"), false).ok(),
+            Some(Listen::Tcp("127.0.0.1:7".into()))
         );
         assert_eq!(
-            l(Some("unix"), Some("/x/s.sock"), false),
-            Ok(Listen::Unix("/x/s.sock".into()))
+            l(Some("unix"), Some("/x/s.sock"), false).ok(),
+            Some(Listen::Unix("/x/s.sock".into()))
         );
         let refused = l(Some("tcp"), Some("0.0.0.0:5000"), false).expect_err("refused");
-        assert_eq!(refused.code, codes::GENERIC);
-        assert!(refused.message.contains("--insecure-listen"), "{refused:?}");
+        assert_eq!(refused.exit_code(), crate::ops::codes::GENERIC);
+        assert!(
+            matches!(&refused, CliError::KeyService(m) if m.contains("--insecure-listen")),
+            "{refused:?}"
+        );
         assert_eq!(
-            l(Some("tcp"), Some("0.0.0.0:5000"), true),
-            Ok(Listen::Tcp("0.0.0.0:5000".into()))
+            l(Some("tcp"), Some("0.0.0.0:5000"), true).ok(),
+            Some(Listen::Tcp("0.0.0.0:5000".into()))
         );
         let bad = l(Some("udp"), None, false).expect_err("bad network");
-        assert!(bad.message.contains("unsupported network"), "{bad:?}");
+        assert!(
+            matches!(&bad, CliError::KeyService(m) if m.contains("unsupported network")),
+            "{bad:?}"
+        );
     }
 
     #[cfg(unix)]

@@ -4,6 +4,7 @@ mod common;
 mod decrypt;
 mod edit;
 mod encrypt;
+mod error;
 mod exec;
 mod keygen;
 mod keys;
@@ -18,31 +19,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use common::CliError;
+pub use error::{CliError, CliResult};
 
 /// Exit codes, as sops uses them.
-pub mod codes {
-    pub const GENERIC: u8 = 1;
-    pub const READ_INPUT: u8 = 2;
-    pub const WRITE_OUTPUT: u8 = 3;
-    pub const DUMP_TREE: u8 = 4;
-    pub const INVALID_KMS_CONTEXT: u8 = 6;
-    pub const INVALID_SET_FORMAT: u8 = 7;
-    pub const CONFLICTING_PARAMETERS: u8 = 8;
-    pub const ENCRYPT_MAC: u8 = 21;
-    pub const ENCRYPT_TREE: u8 = 23;
-    pub const DECRYPT_TREE: u8 = 25;
-    pub const NON_EXISTENT_KEYS_FILE: u8 = 49;
-    pub const MAC_MISMATCH: u8 = 51;
-    pub const INVALID_TREE_PATH: u8 = 91;
-    pub const NEED_A_DOCUMENT: u8 = 92;
-    pub const NO_FILE: u8 = 100;
-    pub const DUPLICATE_DECRYPTION_KEY_TYPE: u8 = 112;
-    pub const NO_KEY: u8 = 128;
-    pub const FILE_NOT_CHANGED: u8 = 200;
-    pub const NO_EDITOR: u8 = 201;
-    pub const ALREADY_ENCRYPTED: u8 = 203;
-}
+pub use crate::ops::codes;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -256,14 +236,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Edit(a) => edit::run(&cli.global, a),
         Command::ExecEnv(a) => exec::exec_env(&cli.global, a),
         Command::ExecFile(a) => exec::exec_file(&cli.global, a),
-        Command::Filestatus(a) => exec::filestatus(
-            &cli.global,
-            IoArgs {
-                file: Some(a.file),
-                input_type: a.input_type,
-                ..IoArgs::default()
-            },
-        ),
+        Command::Filestatus(a) => exec::filestatus(&cli.global, a),
         Command::Set(a) => set::run_set(&cli.global, a),
         Command::Unset(a) => set::run_unset(&cli.global, a),
         Command::Completion(a) => {
@@ -278,12 +251,7 @@ pub fn run(cli: Cli) -> u8 {
             let man = clap_mangen::Man::new(Cli::command());
             let mut buf = Vec::new();
             man.render(&mut buf)
-                .map_err(|e| {
-                    CliError::new(
-                        codes::WRITE_OUTPUT,
-                        format!("could not write the manual page: {e}"),
-                    )
-                })
+                .map_err(CliError::Manual)
                 .and_then(|_| common::write_stdout(&buf))
         }
         Command::Rotate(a) => keys::rotate(&cli.global, a),
@@ -295,10 +263,19 @@ pub fn run(cli: Cli) -> u8 {
     match result {
         Ok(()) => 0,
         Err(e) => {
-            if !e.message.is_empty() {
-                eprintln!("{}", naming::with_file(&e.message, file.as_deref()));
+            let message = e.to_string();
+            if !message.is_empty() {
+                report(&naming::with_file(&message, file.as_deref()));
             }
-            e.code
+            e.exit_code()
         }
     }
+}
+
+/// Print an error on standard error; a closed standard error is not worth a panic.
+fn report(message: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    // Nothing is left to tell the user if standard error is gone; the exit code still says it.
+    writeln!(err, "{message}").ok();
 }

@@ -325,14 +325,24 @@ impl std::fmt::Display for DataKeyError {
 
 impl std::error::Error for DataKeyError {}
 
+/// A `--decryption-order` that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecryptionOrderError {
+    #[error("Unknown decryption key type: {0}")]
+    Unknown(String),
+    /// sops exits 112 for this one.
+    #[error("Duplicate decryption key type: {0}")]
+    Duplicate(String),
+}
+
 /// Parse `--decryption-order` / `SOPS_DECRYPTION_ORDER`.
-pub fn parse_decryption_order(s: &str) -> Result<Vec<KeyKind>, String> {
+pub fn parse_decryption_order(s: &str) -> Result<Vec<KeyKind>, DecryptionOrderError> {
     let mut out = Vec::new();
     for word in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
         let kind = KeyKind::from_name(word)
-            .ok_or_else(|| format!("Unknown decryption key type: {word}"))?;
+            .ok_or_else(|| DecryptionOrderError::Unknown(word.to_string()))?;
         if out.contains(&kind) {
-            return Err(format!("Duplicate decryption key type: {word}"));
+            return Err(DecryptionOrderError::Duplicate(word.to_string()));
         }
         out.push(kind);
     }

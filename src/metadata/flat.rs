@@ -115,7 +115,7 @@ fn insert(node: &mut Value, parts: &[Part], text: &str, key: &str) -> Result<(),
         return Err(clash());
     };
     let child_template = || match rest.first() {
-        None => Value::Leaf(Leaf::new(0, Scalar::Str(secret(text)))),
+        None => Value::Leaf(Leaf::new(crate::tree::NO_LEAF, Scalar::Str(secret(text)))),
         Some(Part::Map(_)) => Value::Map(Vec::new()),
         Some(Part::List(_)) => Value::List(Vec::new()),
     };
@@ -144,7 +144,10 @@ fn insert(node: &mut Value, parts: &[Part], text: &str, key: &str) -> Result<(),
         }
         (Value::List(items), Part::List(i)) => {
             while items.len() <= *i {
-                items.push(Item::Elem(Value::Leaf(Leaf::new(0, Scalar::Null))));
+                items.push(Item::Elem(Value::Leaf(Leaf::new(
+                    crate::tree::NO_LEAF,
+                    Scalar::Null,
+                ))));
             }
             if let Item::Elem(Value::Leaf(Leaf {
                 value: Scalar::Null,

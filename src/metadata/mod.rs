@@ -5,11 +5,13 @@
 //! writes it.
 
 pub mod flat;
+mod selection;
+
+pub use selection::{Selection, SelectionError};
 
 use std::collections::BTreeMap;
 
 use crate::tree::{secret, Item, Leaf, Scalar, Value};
-use crate::walk::Selection;
 
 /// The version written into new files.
 pub const SOPS_VERSION: &str = "3.13.2";
@@ -305,7 +307,10 @@ impl Metadata {
                 if selection.is_some() {
                     return Err(MetadataError::TooManySelections);
                 }
-                selection = Some(Selection::from_field(name, &t).map_err(MetadataError::Invalid)?);
+                selection = Some(
+                    Selection::from_field(name, &t)
+                        .map_err(|e| MetadataError::Invalid(e.to_string()))?,
+                );
             }
         }
         let shamir = text("shamir_threshold");
@@ -379,7 +384,7 @@ fn parse_weak_bool(t: &str) -> Option<bool> {
 }
 
 fn leaf(s: Scalar) -> Value {
-    Value::Leaf(Leaf::new(usize::MAX, s))
+    Value::Leaf(Leaf::new(crate::tree::NO_LEAF, s))
 }
 
 fn str_value(s: &str) -> Value {

@@ -452,7 +452,8 @@ impl Store {
     pub fn unset(&self, parsed: &Parsed, steps: &[Step]) -> Result<Vec<u8>, StoreError> {
         let mut expected = parsed.tree.clone();
         match expected.docs.first_mut() {
-            Some(doc) => crate::treepath::unset(&mut doc.items, steps).map_err(StoreError::new)?,
+            Some(doc) => crate::treepath::unset(&mut doc.items, steps)
+                .map_err(|e| StoreError::new(e.to_string()))?,
             None => return Err(StoreError::new("the file has no document")),
         }
         let attempt = self.unset_at(parsed, steps)?;

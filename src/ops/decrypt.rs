@@ -1,0 +1,82 @@
+//! `decrypt`: the plaintext file, laid out as the encrypted one was (byte for byte what was
+//! encrypted), or one value of it (`--extract`).
+
+use crate::stores::{apply_changes, Format, Store, StoreError};
+use crate::tree::{Doc, Scalar, Tree, Value};
+use crate::treepath::{self, Step};
+
+use super::{decrypt_parsed, open, DecryptOptions, Engine, Error, KeyAccess, Result, Source};
+
+/// What `decrypt` is asked.
+#[derive(Debug, Clone, Default)]
+pub struct DecryptRequest {
+    pub input: Option<Format>,
+    pub output: Option<Format>,
+    /// `--extract`: the path of the one value to print.
+    pub extract: Option<Vec<Step>>,
+    pub ignore_mac: bool,
+    pub access: KeyAccess,
+}
+
+/// Parse an `--extract` path.
+pub fn extract_path(text: &str) -> Result<Vec<Step>> {
+    treepath::parse(text).map_err(Error::ExtractPath)
+}
+
+/// Decrypt `source` (its bytes are consumed); returns the plaintext.
+pub fn decrypt(
+    engine: &Engine,
+    source: &mut Source,
+    request: &DecryptRequest,
+) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    let (in_format, out_format) = source.formats(request.input, request.output);
+    let in_store = engine.store(in_format);
+    let out_store = engine.store(out_format);
+    let parsed = open::parse(&in_store, source, true)?;
+    let dec = decrypt_parsed(
+        &parsed,
+        &source.display(),
+        &request.access,
+        DecryptOptions {
+            ignore_mac: request.ignore_mac,
+            for_reencryption: false,
+        },
+    )?;
+    let out = if let Some(steps) = &request.extract {
+        let tree = apply_changes(&parsed.tree, &dec.changes);
+        extract(&tree, steps, &out_store)?
+    } else if out_format == in_format && engine.indent.is_none() {
+        // The file's own layout, byte for byte; `--indent` asks for sops's layout instead.
+        in_store
+            .splice_plain(&parsed, &dec.changes, None)
+            .map_err(Error::Dump)?
+    } else {
+        let tree = apply_changes(&parsed.tree, &dec.changes);
+        out_store.emit(&tree, None).map_err(Error::Dump)?
+    };
+    Ok(zeroize::Zeroizing::new(out))
+}
+
+/// The value at `steps` as `--extract` prints it: a string as its bytes, anything else in the
+/// output format.
+fn extract(tree: &Tree, steps: &[Step], store: &Store) -> Result<Vec<u8>> {
+    let doc = tree.docs.first().map(|d| d.items.as_slice()).unwrap_or(&[]);
+    let value = treepath::lookup(doc, steps).map_err(Error::Extract)?;
+    let emitted: Result<Vec<u8>, StoreError> = match &value {
+        Value::Leaf(l) => match &l.value {
+            Scalar::Str(s) => return Ok(s.as_bytes().to_vec()),
+            Scalar::Bytes(b) => return Ok(b.to_vec()),
+            _ => store.emit_value(&value),
+        },
+        Value::Map(items) => store.emit(
+            &Tree {
+                docs: vec![Doc {
+                    items: items.clone(),
+                }],
+            },
+            None,
+        ),
+        Value::List(_) => store.emit_value(&value),
+    };
+    emitted.map_err(Error::Dump)
+}

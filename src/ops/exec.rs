@@ -1,0 +1,92 @@
+//! The decrypted values `exec-env` and `exec-file` hand to a command: top-level values as
+//! environment variables, or the whole plaintext file. Running the command is the CLI's job.
+
+use zeroize::Zeroizing;
+
+use crate::metadata::flat::scalar_text;
+use crate::stores::{apply_changes, Format};
+use crate::tree::{Item, Value};
+
+use super::{decrypt_parsed, open, DecryptOptions, Engine, Error, KeyAccess, Result, Source};
+
+/// Which file and how to decrypt it.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub input: Option<Format>,
+    /// The format of the decrypted file (`exec-file`).
+    pub output: Option<Format>,
+    pub ignore_mac: bool,
+    pub access: KeyAccess,
+}
+
+/// A variable for the command's environment; the value is a secret.
+pub struct EnvVar {
+    pub name: String,
+    pub value: Zeroizing<String>,
+}
+
+/// The top-level values of `source` as environment variables (`<nil>` for a null, as sops).
+pub fn environment(
+    engine: &Engine,
+    source: &mut Source,
+    options: &ExecOptions,
+) -> Result<Vec<EnvVar>> {
+    let (format, _) = source.formats(options.input, None);
+    let store = engine.store(format);
+    let parsed = open::parse(&store, source, false)?;
+    let dec = decrypt_parsed(
+        &parsed,
+        &source.display(),
+        &options.access,
+        DecryptOptions {
+            ignore_mac: options.ignore_mac,
+            for_reencryption: false,
+        },
+    )?;
+    let tree = apply_changes(&parsed.tree, &dec.changes);
+    let mut env = Vec::new();
+    for item in tree.docs.first().map(|d| d.items.as_slice()).unwrap_or(&[]) {
+        let Item::Pair { key, value } = item else {
+            continue;
+        };
+        let Value::Leaf(leaf) = value else {
+            return Err(Error::ComplexEnvValue { key: key.clone() });
+        };
+        if key.contains('=') {
+            return Err(Error::EnvKeyWithEquals { key: key.clone() });
+        }
+        env.push(EnvVar {
+            name: key.clone(),
+            value: Zeroizing::new(scalar_text(&leaf.value).unwrap_or_else(|| "<nil>".into())),
+        });
+    }
+    Ok(env)
+}
+
+/// The decrypted file, in the output format (the input's layout when the formats are the same).
+pub fn plaintext(
+    engine: &Engine,
+    source: &mut Source,
+    options: &ExecOptions,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let (in_format, out_format) = source.formats(options.input, options.output);
+    let in_store = engine.store(in_format);
+    let parsed = open::parse(&in_store, source, false)?;
+    let dec = decrypt_parsed(
+        &parsed,
+        &source.display(),
+        &options.access,
+        DecryptOptions {
+            ignore_mac: options.ignore_mac,
+            for_reencryption: false,
+        },
+    )?;
+    let out = if in_format == out_format {
+        in_store.splice_plain(&parsed, &dec.changes, None)
+    } else {
+        engine
+            .store(out_format)
+            .emit(&apply_changes(&parsed.tree, &dec.changes), None)
+    };
+    out.map(Zeroizing::new).map_err(Error::Dump)
+}

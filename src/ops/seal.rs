@@ -1,0 +1,125 @@
+//! Sealing a file: encrypt its values, stamp `lastmodified`, encrypt the MAC under it, lay the
+//! result out and check that every byte of it is accounted for. The one place a tree becomes an
+//! encrypted file, for new files and re-encrypted ones alike.
+
+use time::OffsetDateTime;
+
+use crate::crypto::cipher::{self, DataKey};
+use crate::crypto::gotext::format_go_time;
+use crate::metadata::Metadata;
+use crate::stores::{apply_changes, Parsed, Store};
+use crate::tree::Tree;
+use crate::verify::Allowed;
+use crate::walk::{encrypt_tree, Selection, Stash};
+
+use super::{Error, Result};
+
+/// Now, UTC, second precision, RFC 3339 as Go writes it.
+pub fn now() -> String {
+    let t = OffsetDateTime::now_utc();
+    format_go_time(t.replace_nanosecond(0).unwrap_or(t))
+}
+
+/// `lastmodified` re-formatted as Go's RFC 3339 (no fraction, offset kept): the MAC's AAD.
+pub fn reformat_time(s: &str) -> Option<String> {
+    let t = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    let t = t.replace_nanosecond(0).ok()?;
+    Some(format_go_time(t))
+}
+
+/// Stamp `lastmodified` and encrypt the MAC under it.
+pub fn seal_metadata(meta: &mut Metadata, key: &DataKey, mac: &str) -> Result<()> {
+    meta.last_modified = now();
+    let enc = cipher::encrypt(key, mac.as_bytes(), "str", &meta.last_modified, None)
+        .map_err(Error::EncryptMac)?;
+    meta.mac = enc.to_string();
+    Ok(())
+}
+
+/// Where an encrypted file's bytes come from.
+pub struct Output<'a> {
+    /// The store the plaintext was parsed with: the output is spliced into its bytes.
+    pub store: &'a Store,
+    /// The store to write; when it differs from `store` the file is laid out from scratch.
+    pub out_store: &'a Store,
+    /// The file, as named in messages.
+    pub file: &'a str,
+    /// A new file: layout failures are "dumping" errors, as sops words them.
+    pub new_file: bool,
+}
+
+/// Which tree holds the plaintext values.
+#[derive(Clone, Copy)]
+pub enum Plain<'a> {
+    /// The parsed file itself is plaintext (encrypt, edit, set).
+    Parsed,
+    /// The parsed file is the encrypted one; its values are in this tree (rotate).
+    Tree(&'a Tree),
+}
+
+/// Encrypt the plaintext values of `parsed` with `key` under `meta`'s options, seal the MAC, and
+/// return the output bytes, checked by [`crate::verify`]. Values seen in `stash` keep their
+/// ciphertext when unchanged.
+pub fn reencrypt(
+    parsed: &mut Parsed,
+    plain: Plain<'_>,
+    key: &DataKey,
+    meta: &mut Metadata,
+    stash: &mut Stash,
+    output: Output<'_>,
+) -> Result<Vec<u8>> {
+    let selection = meta.selection.clone().unwrap_or(Selection::All);
+    let (result, allowed) =
+        {
+            let tree = match plain {
+                Plain::Parsed => &parsed.tree,
+                Plain::Tree(t) => t,
+            };
+            let result = encrypt_tree(tree, key, &selection, meta.mac_only_encrypted, stash)
+                .map_err(|e| Error::EncryptTree {
+                    file: output.file.to_string(),
+                    source: e,
+                })?;
+            let allowed = Allowed::from_changes(tree, &result.changes);
+            (result, allowed)
+        };
+    seal_metadata(meta, key, &result.mac)?;
+    let meta_value = meta.to_value();
+    let layout_error = |e| {
+        if output.new_file {
+            Error::Dump(e)
+        } else {
+            Error::Marshal(e)
+        }
+    };
+    let out = if output.store.format == output.out_store.format {
+        if matches!(plain, Plain::Parsed) {
+            parsed.release_tree_before_splice();
+        }
+        output
+            .store
+            .splice(parsed, &result.changes, Some(&meta_value))
+            .map_err(layout_error)?
+    } else {
+        let tree = match plain {
+            Plain::Parsed => &parsed.tree,
+            Plain::Tree(t) => t,
+        };
+        output
+            .out_store
+            .emit(&apply_changes(tree, &result.changes), Some(&meta_value))
+            .map_err(layout_error)?
+    };
+    verify(output.out_store, &out, &allowed, output.file)?;
+    Ok(out)
+}
+
+/// Check an encrypted output before it is written: every value in it is encrypted or one that
+/// `allowed` leaves in clear. Nothing is written otherwise.
+pub(crate) fn verify(store: &Store, out: &[u8], allowed: &Allowed, file: &str) -> Result<()> {
+    crate::verify::check_output(store.format, out, allowed).map_err(|e| Error::Unaccounted {
+        file: file.to_string(),
+        format: store.format.name(),
+        source: e,
+    })
+}

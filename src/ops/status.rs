@@ -1,0 +1,32 @@
+//! `filestatus`: whether a file is encrypted, read from its metadata without any key.
+
+use crate::metadata::flat::scalar_text;
+use crate::stores::Format;
+use crate::tree::{get, Value};
+
+use super::{Engine, Error, Result, Source};
+
+/// Whether `source` has sops metadata with a version and a MAC (sops's definition of an
+/// encrypted file). A file that does not parse is an error, as in sops.
+pub fn is_encrypted(engine: &Engine, source: &Source, input: Option<Format>) -> Result<bool> {
+    let (format, _) = source.formats(input, None);
+    let parsed = engine
+        .store(format)
+        .parse(&source.bytes)
+        .map_err(|e| Error::Status {
+            file: source.display(),
+            source: e,
+        })?;
+    let Some(Value::Map(items)) = parsed.metadata.as_ref() else {
+        return Ok(false);
+    };
+    let present = |name: &str| {
+        get(items, name)
+            .and_then(|v| match v {
+                Value::Leaf(l) => scalar_text(&l.value),
+                _ => None,
+            })
+            .is_some_and(|t| !t.is_empty())
+    };
+    Ok(present("version") && present("mac"))
+}
