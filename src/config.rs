@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::metadata::{KeyGroup, KeyKind, StoredKey};
+use crate::metadata::{AzureKey, KeyGroup, KmsKey, MasterKey, StoredKey, VaultKey};
 use crate::stores::{Format, StoreOptions};
 
 /// A problem with the configuration file or a key named in it. The CLI exits 1.
@@ -297,16 +297,6 @@ pub fn absolute(path: &Path) -> PathBuf {
     out
 }
 
-fn key(kind: KeyKind, fields: &[(&str, &str)]) -> StoredKey {
-    let mut k = StoredKey::new(kind);
-    for (n, v) in fields {
-        if !v.is_empty() {
-            k.fields.insert((*n).to_string(), (*v).to_string());
-        }
-    }
-    k
-}
-
 /// A KMS key from `ARN` or `ARN+roleARN`.
 pub fn kms_key(spec: &str, profile: &str) -> StoredKey {
     let spec: String = spec.chars().filter(|c| !c.is_whitespace()).collect();
@@ -314,10 +304,12 @@ pub fn kms_key(spec: &str, profile: &str) -> StoredKey {
         Some((a, r)) => (a.to_string(), format!("arn:{r}")),
         None => (spec.clone(), String::new()),
     };
-    key(
-        KeyKind::Kms,
-        &[("arn", &arn), ("role", &role), ("aws_profile", profile)],
-    )
+    StoredKey::new(MasterKey::Kms(KmsKey {
+        arn,
+        role,
+        aws_profile: profile.to_string(),
+        context: Default::default(),
+    }))
 }
 
 /// A Vault transit key from its URI `https://host:port/v1/<engine>/keys/<name>`.
@@ -332,14 +324,11 @@ pub fn vault_key(uri: &str) -> Result<StoredKey, ConfigError> {
     if engine.is_empty() || name.is_empty() {
         return Err(bad());
     }
-    Ok(key(
-        KeyKind::HcVault,
-        &[
-            ("vault_address", address),
-            ("engine_path", engine),
-            ("key_name", name),
-        ],
-    ))
+    Ok(StoredKey::new(MasterKey::Vault(VaultKey {
+        address: address.to_string(),
+        engine_path: engine.to_string(),
+        key_name: name.to_string(),
+    })))
 }
 
 /// An Azure Key Vault key from `https://<host>/keys/<name>[/<version>]`.
@@ -349,10 +338,15 @@ pub fn azure_key(url: &str) -> Result<StoredKey, ConfigError> {
     let mut parts = rest.splitn(2, '/');
     let name = parts.next().ok_or_else(bad)?;
     let version = parts.next().unwrap_or("");
-    Ok(key(
-        KeyKind::AzureKv,
-        &[("vault_url", vault), ("name", name), ("version", version)],
-    ))
+    Ok(azure(vault, name, version))
+}
+
+fn azure(vault_url: &str, name: &str, version: &str) -> StoredKey {
+    StoredKey::new(MasterKey::AzureKv(AzureKey {
+        vault_url: vault_url.to_string(),
+        name: name.to_string(),
+        version: version.to_string(),
+    }))
 }
 
 fn convert_group(g: &RawGroup) -> Result<KeyGroup, ConfigError> {
@@ -361,34 +355,35 @@ fn convert_group(g: &RawGroup) -> Result<KeyGroup, ConfigError> {
         out.extend(convert_group(m)?);
     }
     for r in g.age.items() {
-        out.push(key(KeyKind::Age, &[("recipient", &r)]));
+        out.push(StoredKey::new(MasterKey::Age { recipient: r }));
     }
     for fp in g.pgp.items() {
-        out.push(key(KeyKind::Pgp, &[("fp", &fp.replace(' ', ""))]));
+        out.push(StoredKey::new(MasterKey::Pgp {
+            fingerprint: fp.replace(' ', ""),
+        }));
     }
     for k in &g.kms {
         let mut s = kms_key(&k.arn, &k.aws_profile);
-        if !k.role.is_empty() {
-            s.fields.insert("role".into(), k.role.clone());
+        if let MasterKey::Kms(kms) = &mut s.key {
+            if !k.role.is_empty() {
+                kms.role = k.role.clone();
+            }
+            kms.context = k.context.clone();
         }
-        s.context = k.context.clone();
         out.push(s);
     }
     for k in &g.gcp_kms {
-        out.push(key(KeyKind::GcpKms, &[("resource_id", &k.resource_id)]));
+        out.push(StoredKey::new(MasterKey::GcpKms {
+            resource_id: k.resource_id.clone(),
+        }));
     }
     for k in &g.hckms {
-        out.push(key(KeyKind::Hckms, &[("key_id", &k.key_id)]));
+        out.push(StoredKey::new(MasterKey::Hckms {
+            key_id: k.key_id.clone(),
+        }));
     }
     for k in &g.azure_keyvault {
-        out.push(key(
-            KeyKind::AzureKv,
-            &[
-                ("vault_url", &k.vault_url),
-                ("name", &k.key),
-                ("version", &k.version),
-            ],
-        ));
+        out.push(azure(&k.vault_url, &k.key, &k.version));
     }
     for uri in g.hc_vault.items() {
         out.push(vault_key(&uri)?);
@@ -400,7 +395,7 @@ fn convert_group(g: &RawGroup) -> Result<KeyGroup, ConfigError> {
 /// Drop keys of the same type and identification string, keeping the first.
 pub fn dedup(group: &mut KeyGroup) {
     let mut seen = std::collections::HashSet::new();
-    group.retain(|k| seen.insert((k.kind, k.id())));
+    group.retain(|k| seen.insert((k.kind(), k.id())));
 }
 
 fn convert_rule(r: &RawRule) -> Result<CreationRule, ConfigError> {
@@ -411,20 +406,22 @@ fn convert_rule(r: &RawRule) -> Result<CreationRule, ConfigError> {
             .collect::<Result<Vec<_>, _>>()?
     } else {
         let mut g: KeyGroup = Vec::new();
-        for a in r.age.items() {
-            g.push(key(KeyKind::Age, &[("recipient", &a)]));
+        for recipient in r.age.items() {
+            g.push(StoredKey::new(MasterKey::Age { recipient }));
         }
         for fp in r.pgp.items() {
-            g.push(key(KeyKind::Pgp, &[("fp", &fp.replace(' ', ""))]));
+            g.push(StoredKey::new(MasterKey::Pgp {
+                fingerprint: fp.replace(' ', ""),
+            }));
         }
         for k in r.kms.items() {
             g.push(kms_key(&k, &r.aws_profile));
         }
-        for k in r.gcp_kms.items() {
-            g.push(key(KeyKind::GcpKms, &[("resource_id", &k)]));
+        for resource_id in r.gcp_kms.items() {
+            g.push(StoredKey::new(MasterKey::GcpKms { resource_id }));
         }
-        for k in r.hckms.items() {
-            g.push(key(KeyKind::Hckms, &[("key_id", &k)]));
+        for key_id in r.hckms.items() {
+            g.push(StoredKey::new(MasterKey::Hckms { key_id }));
         }
         for u in r.azure_keyvault.items() {
             g.push(azure_key(&u)?);
@@ -500,9 +497,13 @@ stores:
             .unwrap();
         assert_eq!(r.key_groups.len(), 2);
         assert_eq!(r.key_groups[0].len(), 4);
-        assert_eq!(r.key_groups[0][3].field("fp"), "ABCD");
-        assert_eq!(r.key_groups[1][0].kind, KeyKind::Kms);
-        assert_eq!(r.key_groups[1][0].field("role"), "r");
+        assert_eq!(
+            r.key_groups[0][3].key,
+            MasterKey::Pgp {
+                fingerprint: "ABCD".into()
+            }
+        );
+        assert!(matches!(&r.key_groups[1][0].key, MasterKey::Kms(k) if k.role == "r"));
         assert_eq!(r.shamir_threshold, 2);
         let r = c
             .rule_for(Path::new("/repo/secrets/x.yaml"))
@@ -515,7 +516,7 @@ stores:
         );
         assert!(r.mac_only_encrypted);
         let r = c.rule_for(Path::new("/elsewhere/x.yaml")).unwrap().unwrap();
-        assert_eq!(r.key_groups[0][0].field("recipient"), "age1ggg");
+        assert_eq!(r.key_groups[0][0].id(), "age1ggg");
         assert_eq!(c.store_options(Format::Yaml).indent, Some(2));
         assert_eq!(c.store_options(Format::Json).indent, Some(4));
     }
@@ -535,9 +536,14 @@ stores:
     #[test]
     fn vault_uri() {
         let k = vault_key("https://v.example:8200/v1/a/b/keys/k1").unwrap();
-        assert_eq!(k.field("vault_address"), "https://v.example:8200");
-        assert_eq!(k.field("engine_path"), "a/b");
-        assert_eq!(k.field("key_name"), "k1");
+        assert_eq!(
+            k.key,
+            MasterKey::Vault(VaultKey {
+                address: "https://v.example:8200".into(),
+                engine_path: "a/b".into(),
+                key_name: "k1".into(),
+            })
+        );
         assert!(vault_key("https://v/keys/x").is_err());
     }
 

@@ -56,13 +56,11 @@ pub enum Outcome {
 
 /// Metadata for a file encrypted in a test: a fake age key (never decrypted), real selection.
 pub fn test_metadata(selection: &crate::walk::Selection) -> crate::metadata::Metadata {
-    use crate::metadata::{KeyKind, Metadata, StoredKey};
-    let mut k = StoredKey::new(KeyKind::Age);
-    k.fields.insert("recipient".into(), "age1test".into());
-    k.fields.insert(
-        "enc".into(),
-        "-----BEGIN AGE ENCRYPTED FILE-----\nAAAA\n-----END AGE ENCRYPTED FILE-----\n".into(),
-    );
+    use crate::metadata::{MasterKey, Metadata, StoredKey};
+    let mut k = StoredKey::new(MasterKey::Age {
+        recipient: "age1test".into(),
+    });
+    k.enc = "-----BEGIN AGE ENCRYPTED FILE-----\nAAAA\n-----END AGE ENCRYPTED FILE-----\n".into();
     Metadata {
         key_groups: vec![vec![k]],
         shamir_threshold: 0,

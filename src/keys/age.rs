@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use self::identities::SkippedLines;
 use super::{KeyError, KeySource};
-use crate::metadata::{KeyKind, StoredKey};
+use crate::metadata::{KeyKind, MasterKey, StoredKey};
 
 /// Where age identities come from (the environment, normally).
 #[derive(Clone, Default)]
@@ -280,17 +280,21 @@ pub fn encrypt_armored(recipient: &str, secret: &[u8]) -> Result<String, KeyErro
     Ok(s)
 }
 
+/// The recipient an entry names (empty for an entry of another kind).
+fn recipient_of(key: &StoredKey) -> String {
+    match &key.key {
+        MasterKey::Age { recipient } => recipient.clone(),
+        _ => String::new(),
+    }
+}
+
 impl KeySource for AgeSource {
     fn kind(&self) -> KeyKind {
         KeyKind::Age
     }
 
     fn wrap(&self, spec: &StoredKey, secret: &[u8]) -> Result<StoredKey, KeyError> {
-        let recipient = spec.field("recipient");
-        let mut out = spec.clone();
-        out.fields
-            .insert("enc".into(), encrypt_armored(recipient, secret)?);
-        Ok(out)
+        Ok(spec.wrapped(encrypt_armored(&recipient_of(spec), secret)?))
     }
 
     fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
@@ -304,7 +308,7 @@ impl KeySource for AgeSource {
                 KeyError(format!(
                     "failed to decrypt the data key with the age identities available: {e}. \
                      Did you set SOPS_AGE_KEY_FILE to the key file of {}?{}",
-                    short(stored.field("recipient")),
+                    short(&recipient_of(stored)),
                     loaded.skipped_note()
                 ))
             })?;
@@ -343,8 +347,9 @@ mod tests {
             key: Some(sk.to_string()),
             ..AgeSettings::default()
         });
-        let mut spec = StoredKey::new(KeyKind::Age);
-        spec.fields.insert("recipient".into(), pk.clone());
+        let spec = StoredKey::new(MasterKey::Age {
+            recipient: pk.clone(),
+        });
         let stored = src
             .wrap(&spec, b"0123456789abcdef0123456789abcdef")
             .unwrap();
@@ -398,9 +403,9 @@ mod tests {
     }
 
     fn spec(recipient: &str) -> StoredKey {
-        let mut spec = StoredKey::new(KeyKind::Age);
-        spec.fields.insert("recipient".into(), recipient.into());
-        spec
+        StoredKey::new(MasterKey::Age {
+            recipient: recipient.into(),
+        })
     }
 
     #[test]

@@ -97,7 +97,7 @@ mod stub {
     fn not_built(key: &StoredKey) -> KeyError {
         KeyError(format!(
             "AWS KMS key {}: this sepal was built without AWS KMS support (cargo feature `aws`)",
-            key.field("arn")
+            key.id()
         ))
     }
 }
@@ -121,7 +121,7 @@ mod imp {
 
     use super::{hostname, region_of, session_name_for, KmsSource};
     use crate::keys::{KeyError, KeySource};
-    use crate::metadata::{KeyKind, StoredKey};
+    use crate::metadata::{KeyKind, KmsKey, MasterKey, StoredKey};
 
     const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
     const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -168,13 +168,13 @@ mod imp {
     }
 
     /// Where a key lives, for messages.
-    fn describe(key: &StoredKey, region: &str) -> String {
-        let mut s = format!("AWS KMS key {} (region {region}", key.field("arn"));
-        if !key.field("role").is_empty() {
-            s.push_str(&format!(", role {}", key.field("role")));
+    fn describe(key: &KmsKey, region: &str) -> String {
+        let mut s = format!("AWS KMS key {} (region {region}", key.arn);
+        if !key.role.is_empty() {
+            s.push_str(&format!(", role {}", key.role));
         }
-        if !key.field("aws_profile").is_empty() {
-            s.push_str(&format!(", profile {}", key.field("aws_profile")));
+        if !key.aws_profile.is_empty() {
+            s.push_str(&format!(", profile {}", key.aws_profile));
         }
         s.push(')');
         s
@@ -209,7 +209,15 @@ mod imp {
         out
     }
 
-    fn context_of(key: &StoredKey) -> Option<HashMap<String, String>> {
+    /// The KMS key an entry names (empty fields for an entry of another kind).
+    fn kms_of(key: &StoredKey) -> KmsKey {
+        match &key.key {
+            MasterKey::Kms(k) => k.clone(),
+            _ => KmsKey::default(),
+        }
+    }
+
+    fn context_of(key: &KmsKey) -> Option<HashMap<String, String>> {
         if key.context.is_empty() {
             None
         } else {
@@ -223,7 +231,7 @@ mod imp {
     }
 
     /// A KMS client for a key: the region of its ARN, its profile, its role assumed first.
-    async fn client(key: &StoredKey, region: &str) -> Result<aws_sdk_kms::Client, KeyError> {
+    async fn client(key: &KmsKey, region: &str) -> Result<aws_sdk_kms::Client, KeyError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
             .timeout_config(
@@ -234,7 +242,7 @@ mod imp {
                     .build(),
             )
             .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
-        let profile = key.field("aws_profile");
+        let profile = key.aws_profile.as_str();
         if !profile.is_empty() {
             // As the Go SDK does for an explicitly chosen profile: its credentials win over the
             // environment's.
@@ -244,7 +252,7 @@ mod imp {
                     .build(),
             );
         }
-        if set_but_empty("AWS_ENDPOINT_URL_STS") && !key.field("role").is_empty() {
+        if set_but_empty("AWS_ENDPOINT_URL_STS") && !key.role.is_empty() {
             return Err(KeyError(format!(
                 "{}: AWS_ENDPOINT_URL_STS is set but empty: unset it or give it a URL",
                 describe(key, region)
@@ -283,7 +291,7 @@ mod imp {
                 chain(&e)
             ))
         })?;
-        let role = key.field("role");
+        let role = key.role.as_str();
         let creds = if role.is_empty() {
             creds
         } else {
@@ -311,63 +319,60 @@ mod imp {
         }
 
         fn wrap(&self, spec: &StoredKey, secret: &[u8]) -> Result<StoredKey, KeyError> {
-            let arn = spec.field("arn");
+            let key = kms_of(spec);
+            let arn = key.arn.as_str();
             let region = region_of(arn)?;
             let blob = self.block_on(async {
-                let client = client(spec, &region).await?;
+                let client = client(&key, &region).await?;
                 let out = client
                     .encrypt()
                     .key_id(arn)
                     .plaintext(Blob::new(secret.to_vec()))
-                    .set_encryption_context(context_of(spec))
+                    .set_encryption_context(context_of(&key))
                     .send()
                     .await
                     .map_err(|e| {
                         KeyError(format!(
                             "failed to encrypt sops data key with {}: {}",
-                            describe(spec, &region),
+                            describe(&key, &region),
                             answer(&e)
                         ))
                     })?;
                 out.ciphertext_blob.map(Blob::into_inner).ok_or_else(|| {
                     KeyError(format!(
                         "failed to encrypt sops data key with {}: AWS KMS returned no ciphertext",
-                        describe(spec, &region)
+                        describe(&key, &region)
                     ))
                 })
             })?;
-            let mut out = spec.clone();
-            out.fields.insert(
-                "enc".into(),
-                base64::engine::general_purpose::STANDARD.encode(blob),
-            );
-            Ok(out)
+            Ok(spec.wrapped(base64::engine::general_purpose::STANDARD.encode(blob)))
         }
 
         fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-            let arn = stored.field("arn");
+            let key = kms_of(stored);
+            let arn = key.arn.as_str();
             let region = region_of(arn)?;
             let blob = base64::engine::general_purpose::STANDARD
                 .decode(stored.enc())
                 .map_err(|e| {
                     KeyError(format!(
                         "error base64-decoding encrypted data key of {}: {e}",
-                        describe(stored, &region)
+                        describe(&key, &region)
                     ))
                 })?;
             self.block_on(async {
-                let client = client(stored, &region).await?;
+                let client = client(&key, &region).await?;
                 let out = client
                     .decrypt()
                     .key_id(arn)
                     .ciphertext_blob(Blob::new(blob))
-                    .set_encryption_context(context_of(stored))
+                    .set_encryption_context(context_of(&key))
                     .send()
                     .await
                     .map_err(|e| {
                         KeyError(format!(
                             "failed to decrypt sops data key with {}: {}",
-                            describe(stored, &region),
+                            describe(&key, &region),
                             answer(&e)
                         ))
                     })?;
@@ -376,7 +381,7 @@ mod imp {
                     .ok_or_else(|| {
                         KeyError(format!(
                             "failed to decrypt sops data key with {}: AWS KMS returned no plaintext",
-                            describe(stored, &region)
+                            describe(&key, &region)
                         ))
                     })
             })
@@ -424,10 +429,7 @@ mod tests {
     #[test]
     fn not_built_errors() {
         use crate::keys::KeySource;
-        use crate::metadata::{KeyKind, StoredKey};
-        let mut k = StoredKey::new(KeyKind::Kms);
-        k.fields
-            .insert("arn".into(), "arn:aws:kms:us-east-1:1:key/x".into());
+        let k = crate::config::kms_key("arn:aws:kms:us-east-1:1:key/x", "");
         assert!(KmsSource::new()
             .wrap(&k, b"x")
             .unwrap_err()

@@ -76,7 +76,7 @@ impl Keyring {
     fn wrap_one(&self, spec: &StoredKey, secret: &[u8]) -> Result<StoredKey, KeyError> {
         let mut errors = Vec::new();
         if self.local {
-            match self.source(spec.kind).and_then(|s| s.wrap(spec, secret)) {
+            match self.source(spec.kind()).and_then(|s| s.wrap(spec, secret)) {
                 Ok(k) => return Ok(k),
                 Err(e) => errors.push(e.0),
             }
@@ -97,7 +97,7 @@ impl Keyring {
     fn unwrap_one(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         let mut errors = Vec::new();
         if self.local {
-            match self.source(stored.kind).and_then(|s| s.unwrap(stored)) {
+            match self.source(stored.kind()).and_then(|s| s.unwrap(stored)) {
                 Ok(k) => return Ok(k),
                 Err(e) => errors.push(e.0),
             }
@@ -195,7 +195,7 @@ impl Keyring {
             keys.sort_by_key(|k| {
                 self.decryption_order
                     .iter()
-                    .position(|o| *o == k.kind)
+                    .position(|o| *o == k.kind())
                     .unwrap_or(usize::MAX)
             });
             let mut failures = Vec::new();

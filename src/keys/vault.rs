@@ -17,7 +17,7 @@ use base64::Engine as _;
 use zeroize::Zeroizing;
 
 use super::{KeyError, KeySource};
-use crate::metadata::{KeyKind, StoredKey};
+use crate::metadata::{KeyKind, MasterKey, StoredKey, VaultKey};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -167,9 +167,13 @@ impl VaultSource {
         body: &[u8],
         field: &str,
     ) -> Result<Zeroizing<String>, KeyError> {
-        let address = key.field("vault_address").trim_end_matches('/');
-        let engine = key.field("engine_path").trim_matches('/');
-        let name = key.field("key_name");
+        let vault = match &key.key {
+            MasterKey::Vault(v) => v.clone(),
+            _ => VaultKey::default(),
+        };
+        let address = vault.address.trim_end_matches('/');
+        let engine = vault.engine_path.trim_matches('/');
+        let name = vault.key_name.as_str();
         let path = format!("{engine}/{op}/{name}");
         let verb = if op == "encrypt" {
             "failed to encrypt sops data key to"
@@ -361,9 +365,7 @@ impl KeySource for VaultSource {
                 .map_err(|e| KeyError(format!("cannot build the Vault request: {e}")))?,
         );
         let ciphertext = self.call(spec, "encrypt", &body, "ciphertext")?;
-        let mut out = spec.clone();
-        out.fields.insert("enc".into(), ciphertext.to_string());
-        Ok(out)
+        Ok(spec.wrapped(ciphertext.to_string()))
     }
 
     fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
@@ -452,11 +454,11 @@ mod tests {
             token: Some(Zeroizing::new("t".into())),
             ..VaultSettings::default()
         });
-        let mut k = StoredKey::new(KeyKind::HcVault);
-        k.fields
-            .insert("vault_address".into(), "http://127.0.0.1:9".into());
-        k.fields.insert("engine_path".into(), "transit".into());
-        k.fields.insert("key_name".into(), "k1".into());
+        let k = StoredKey::new(MasterKey::Vault(VaultKey {
+            address: "http://127.0.0.1:9".into(),
+            engine_path: "transit".into(),
+            key_name: "k1".into(),
+        }));
         let e = src.wrap(&k, b"0123").unwrap_err().0;
         assert!(
             e.contains("'transit/encrypt/k1' at http://127.0.0.1:9"),

@@ -159,9 +159,7 @@ impl RemoteKeyService for Client {
         let enc = String::from_utf8(response.ciphertext).map_err(|_| {
             KeyError("the key service returned an encrypted key that is not text".into())
         })?;
-        let mut out = spec.clone();
-        out.fields.insert("enc".into(), enc);
-        Ok(out)
+        Ok(spec.wrapped(enc))
     }
 
     fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {

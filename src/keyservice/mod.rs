@@ -15,42 +15,39 @@ mod server;
 pub use client::Client;
 pub use server::{serve, Listen, ServeOptions};
 
-use crate::metadata::{KeyKind, StoredKey};
-use proto::{
-    AgeKey, AzureKeyVaultKey, GcpKmsKey, HckmsKey, Key, KeyType, KmsKey, PgpKey, VaultKey,
-};
+use crate::metadata::{AzureKey, KeyKind, KmsKey, MasterKey, StoredKey, VaultKey};
+use proto::{AgeKey, AzureKeyVaultKey, GcpKmsKey, HckmsKey, Key, KeyType, PgpKey};
 
 /// The protocol message naming a stored master key (its `enc` is not part of it).
 pub fn key_of(stored: &StoredKey) -> Key {
-    let f = |name: &str| stored.field(name).to_string();
-    let key_type = match stored.kind {
-        KeyKind::Kms => KeyType::KmsKey(KmsKey {
-            arn: f("arn"),
-            role: f("role"),
-            context: stored.context.clone(),
-            aws_profile: f("aws_profile"),
+    let key_type = match &stored.key {
+        MasterKey::Kms(k) => KeyType::KmsKey(proto::KmsKey {
+            arn: k.arn.clone(),
+            role: k.role.clone(),
+            context: k.context.clone(),
+            aws_profile: k.aws_profile.clone(),
         }),
-        KeyKind::Pgp => KeyType::PgpKey(PgpKey {
-            fingerprint: f("fp"),
+        MasterKey::Pgp { fingerprint } => KeyType::PgpKey(PgpKey {
+            fingerprint: fingerprint.clone(),
         }),
-        KeyKind::GcpKms => KeyType::GcpKmsKey(GcpKmsKey {
-            resource_id: f("resource_id"),
+        MasterKey::GcpKms { resource_id } => KeyType::GcpKmsKey(GcpKmsKey {
+            resource_id: resource_id.clone(),
         }),
-        KeyKind::AzureKv => KeyType::AzureKeyvaultKey(AzureKeyVaultKey {
-            vault_url: f("vault_url"),
-            name: f("name"),
-            version: f("version"),
+        MasterKey::AzureKv(k) => KeyType::AzureKeyvaultKey(AzureKeyVaultKey {
+            vault_url: k.vault_url.clone(),
+            name: k.name.clone(),
+            version: k.version.clone(),
         }),
-        KeyKind::HcVault => KeyType::VaultKey(VaultKey {
-            vault_address: f("vault_address"),
-            engine_path: f("engine_path"),
-            key_name: f("key_name"),
+        MasterKey::Vault(k) => KeyType::VaultKey(proto::VaultKey {
+            vault_address: k.address.clone(),
+            engine_path: k.engine_path.clone(),
+            key_name: k.key_name.clone(),
         }),
-        KeyKind::Age => KeyType::AgeKey(AgeKey {
-            recipient: f("recipient"),
+        MasterKey::Age { recipient } => KeyType::AgeKey(AgeKey {
+            recipient: recipient.clone(),
         }),
-        KeyKind::Hckms => KeyType::HckmsKey(HckmsKey {
-            key_id: f("key_id"),
+        MasterKey::Hckms { key_id } => KeyType::HckmsKey(HckmsKey {
+            key_id: key_id.clone(),
         }),
     };
     Key {
@@ -58,72 +55,44 @@ pub fn key_of(stored: &StoredKey) -> Key {
     }
 }
 
-/// The stored-key description (kind and naming fields, no `enc`) of a protocol key; `None` when
-/// the message names no key.
+/// The master key a protocol message names (not wrapped); `None` when it names no key.
 pub fn spec_of(key: &Key) -> Option<StoredKey> {
-    let key_type = key.key_type.as_ref()?;
-    let (kind, fields, context): (KeyKind, Vec<(&str, &str)>, _) = match key_type {
-        KeyType::KmsKey(k) => (
-            KeyKind::Kms,
-            vec![
-                ("arn", &k.arn),
-                ("role", &k.role),
-                ("aws_profile", &k.aws_profile),
-            ],
-            k.context.clone(),
-        ),
-        KeyType::PgpKey(k) => (
-            KeyKind::Pgp,
-            vec![("fp", &k.fingerprint)],
-            Default::default(),
-        ),
-        KeyType::GcpKmsKey(k) => (
-            KeyKind::GcpKms,
-            vec![("resource_id", &k.resource_id)],
-            Default::default(),
-        ),
-        KeyType::AzureKeyvaultKey(k) => (
-            KeyKind::AzureKv,
-            vec![
-                ("vault_url", &k.vault_url),
-                ("name", &k.name),
-                ("version", &k.version),
-            ],
-            Default::default(),
-        ),
-        KeyType::VaultKey(k) => (
-            KeyKind::HcVault,
-            vec![
-                ("vault_address", &k.vault_address),
-                ("engine_path", &k.engine_path),
-                ("key_name", &k.key_name),
-            ],
-            Default::default(),
-        ),
-        KeyType::AgeKey(k) => (
-            KeyKind::Age,
-            vec![("recipient", &k.recipient)],
-            Default::default(),
-        ),
-        KeyType::HckmsKey(k) => (
-            KeyKind::Hckms,
-            vec![("key_id", &k.key_id)],
-            Default::default(),
-        ),
+    let master = match key.key_type.as_ref()? {
+        KeyType::KmsKey(k) => MasterKey::Kms(KmsKey {
+            arn: k.arn.clone(),
+            role: k.role.clone(),
+            context: k.context.clone(),
+            aws_profile: k.aws_profile.clone(),
+        }),
+        KeyType::PgpKey(k) => MasterKey::Pgp {
+            fingerprint: k.fingerprint.clone(),
+        },
+        KeyType::GcpKmsKey(k) => MasterKey::GcpKms {
+            resource_id: k.resource_id.clone(),
+        },
+        KeyType::AzureKeyvaultKey(k) => MasterKey::AzureKv(AzureKey {
+            vault_url: k.vault_url.clone(),
+            name: k.name.clone(),
+            version: k.version.clone(),
+        }),
+        KeyType::VaultKey(k) => MasterKey::Vault(VaultKey {
+            address: k.vault_address.clone(),
+            engine_path: k.engine_path.clone(),
+            key_name: k.key_name.clone(),
+        }),
+        KeyType::AgeKey(k) => MasterKey::Age {
+            recipient: k.recipient.clone(),
+        },
+        KeyType::HckmsKey(k) => MasterKey::Hckms {
+            key_id: k.key_id.clone(),
+        },
     };
-    let mut spec = StoredKey::new(kind);
-    for (name, value) in fields {
-        if !value.is_empty() {
-            spec.fields.insert(name.to_string(), value.to_string());
-        }
-    }
-    spec.context = context;
-    Some(spec)
+    Some(StoredKey::new(master))
 }
 
 /// How the key service names a key in prompts and logs (no key material).
 pub fn describe(spec: &StoredKey) -> String {
-    let what = match spec.kind {
+    let what = match spec.kind() {
         KeyKind::Kms => "AWS KMS key",
         KeyKind::GcpKms => "GCP KMS key",
         KeyKind::Hckms => "HuaweiCloud KMS key",
@@ -141,46 +110,42 @@ mod tests {
 
     #[test]
     fn keys_round_trip_for_every_kind() {
-        let cases: Vec<(KeyKind, Vec<(&str, &str)>)> = vec![
-            (
-                KeyKind::Kms,
-                vec![
-                    ("arn", "arn:aws:kms:eu-west-1:1:key/x"),
-                    ("role", "r"),
-                    ("aws_profile", "p"),
-                ],
-            ),
-            (KeyKind::Pgp, vec![("fp", "ABCDEF")]),
-            (KeyKind::GcpKms, vec![("resource_id", "projects/p")]),
-            (
-                KeyKind::AzureKv,
-                vec![("vault_url", "https://v"), ("name", "n"), ("version", "1")],
-            ),
-            (
-                KeyKind::HcVault,
-                vec![
-                    ("vault_address", "https://v:8200"),
-                    ("engine_path", "transit"),
-                    ("key_name", "k"),
-                ],
-            ),
-            (KeyKind::Age, vec![("recipient", "age1xyz")]),
-            (KeyKind::Hckms, vec![("key_id", "region:uuid")]),
+        let kms = MasterKey::Kms(KmsKey {
+            arn: "arn:aws:kms:eu-west-1:1:key/x".into(),
+            role: "r".into(),
+            aws_profile: "p".into(),
+            context: [("a".to_string(), "b".to_string())].into_iter().collect(),
+        });
+        let cases = vec![
+            kms,
+            MasterKey::Pgp {
+                fingerprint: "ABCDEF".into(),
+            },
+            MasterKey::GcpKms {
+                resource_id: "projects/p".into(),
+            },
+            MasterKey::AzureKv(AzureKey {
+                vault_url: "https://v".into(),
+                name: "n".into(),
+                version: "1".into(),
+            }),
+            MasterKey::Vault(VaultKey {
+                address: "https://v:8200".into(),
+                engine_path: "transit".into(),
+                key_name: "k".into(),
+            }),
+            MasterKey::Age {
+                recipient: "age1xyz".into(),
+            },
+            MasterKey::Hckms {
+                key_id: "region:uuid".into(),
+            },
         ];
-        for (kind, fields) in cases {
-            let mut k = StoredKey::new(kind);
-            for (n, v) in fields {
-                k.fields.insert(n.into(), v.into());
-            }
-            if kind == KeyKind::Kms {
-                k.context.insert("a".into(), "b".into());
-            }
-            let mut with_extras = k.clone();
-            with_extras.fields.insert("enc".into(), "secret".into());
-            with_extras
-                .fields
-                .insert("created_at".into(), "2024-01-01T00:00:00Z".into());
-            assert_eq!(spec_of(&key_of(&with_extras)), Some(k), "{kind:?}");
+        for master in cases {
+            let k = StoredKey::new(master);
+            let mut with_extras = k.wrapped("secret".into());
+            with_extras.created_at = Some("2024-01-01T00:00:00Z".into());
+            assert_eq!(spec_of(&key_of(&with_extras)), Some(k.clone()), "{k:?}");
         }
         assert_eq!(spec_of(&Key { key_type: None }), None);
     }

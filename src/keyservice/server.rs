@@ -234,7 +234,7 @@ fn encrypt(keyring: &Keyring, request: &EncryptRequest, prompt: bool) -> Reply {
         confirm("encrypt", &spec)?;
     }
     let source = keyring
-        .local_source(spec.kind)
+        .local_source(spec.kind())
         .map_err(|e| (Code::Unimplemented, e.0))?;
     let stored = source
         .wrap(&spec, &request.plaintext)
@@ -243,19 +243,19 @@ fn encrypt(keyring: &Keyring, request: &EncryptRequest, prompt: bool) -> Reply {
 }
 
 fn decrypt(keyring: &Keyring, request: &DecryptRequest, prompt: bool) -> Reply {
-    let mut stored = requested_key(request.key.as_ref())?;
+    let stored = requested_key(request.key.as_ref())?;
     let enc = std::str::from_utf8(&request.ciphertext).map_err(|_| {
         (
             Code::InvalidArgument,
             "the encrypted key is not text".to_string(),
         )
     })?;
-    stored.fields.insert("enc".into(), enc.to_string());
+    let stored = stored.wrapped(enc.to_string());
     if prompt {
         confirm("decrypt", &stored)?;
     }
     let source = keyring
-        .local_source(stored.kind)
+        .local_source(stored.kind())
         .map_err(|e| (Code::Unimplemented, e.0))?;
     source.unwrap(&stored).map_err(|e| (Code::Unknown, e.0))
 }

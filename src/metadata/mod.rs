@@ -5,8 +5,10 @@
 //! writes it.
 
 pub mod flat;
+mod keys;
 mod selection;
 
+pub use keys::{AzureKey, KeyGroup, KeyKind, KmsKey, MasterKey, StoredKey, VaultKey};
 pub use selection::{Selection, SelectionError};
 
 use std::collections::BTreeMap;
@@ -15,128 +17,6 @@ use crate::tree::{secret, Item, Leaf, Scalar, Value};
 
 /// The version written into new files.
 pub const SOPS_VERSION: &str = "3.13.2";
-
-/// The master key types sops knows, in the order sops reads them inside a group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum KeyKind {
-    Kms,
-    GcpKms,
-    Hckms,
-    AzureKv,
-    HcVault,
-    Pgp,
-    Age,
-}
-
-impl KeyKind {
-    pub const ALL: [KeyKind; 7] = [
-        KeyKind::Kms,
-        KeyKind::GcpKms,
-        KeyKind::Hckms,
-        KeyKind::AzureKv,
-        KeyKind::HcVault,
-        KeyKind::Pgp,
-        KeyKind::Age,
-    ];
-
-    /// The metadata field name, also the `--decryption-order` word.
-    pub fn name(self) -> &'static str {
-        match self {
-            KeyKind::Kms => "kms",
-            KeyKind::GcpKms => "gcp_kms",
-            KeyKind::Hckms => "hckms",
-            KeyKind::AzureKv => "azure_kv",
-            KeyKind::HcVault => "hc_vault",
-            KeyKind::Pgp => "pgp",
-            KeyKind::Age => "age",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<KeyKind> {
-        KeyKind::ALL.into_iter().find(|k| k.name() == name)
-    }
-
-    /// The field that names the key (what `--rm-*` and messages use).
-    pub fn id_field(self) -> &'static str {
-        match self {
-            KeyKind::Kms => "arn",
-            KeyKind::GcpKms => "resource_id",
-            KeyKind::Hckms => "key_id",
-            KeyKind::AzureKv => "vault_url",
-            KeyKind::HcVault => "vault_address",
-            KeyKind::Pgp => "fp",
-            KeyKind::Age => "recipient",
-        }
-    }
-}
-
-/// One master key entry as stored in the file (`enc` plus the fields naming the key).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredKey {
-    pub kind: KeyKind,
-    /// Scalar fields (`recipient`, `enc`, `fp`, `created_at`, `arn`, ...), sorted by name.
-    pub fields: BTreeMap<String, String>,
-    /// KMS encryption context.
-    pub context: BTreeMap<String, String>,
-}
-
-impl StoredKey {
-    pub fn new(kind: KeyKind) -> Self {
-        StoredKey {
-            kind,
-            fields: BTreeMap::new(),
-            context: BTreeMap::new(),
-        }
-    }
-
-    pub fn field(&self, name: &str) -> &str {
-        self.fields.get(name).map(String::as_str).unwrap_or("")
-    }
-
-    pub fn enc(&self) -> &str {
-        self.field("enc")
-    }
-
-    /// sops's identification string of the key (§6: recipient, fingerprint, ARN[+role], ...).
-    pub fn id(&self) -> String {
-        match self.kind {
-            KeyKind::Kms => {
-                let mut s = self.field("arn").to_string();
-                if !self.field("role").is_empty() {
-                    s = format!("{s}+{}", self.field("role"));
-                }
-                if !self.context.is_empty() {
-                    let ctx: Vec<String> = self
-                        .context
-                        .iter()
-                        .map(|(k, v)| format!("{k}:{v}"))
-                        .collect();
-                    s = format!("{s}|{}", ctx.join(","));
-                }
-                if !self.field("aws_profile").is_empty() {
-                    s = format!("{s}|{}", self.field("aws_profile"));
-                }
-                s
-            }
-            KeyKind::AzureKv => format!(
-                "{}/keys/{}/{}",
-                self.field("vault_url"),
-                self.field("name"),
-                self.field("version")
-            ),
-            KeyKind::HcVault => format!(
-                "{}/v1/{}/keys/{}",
-                self.field("vault_address"),
-                self.field("engine_path"),
-                self.field("key_name")
-            ),
-            k => self.field(k.id_field()).to_string(),
-        }
-    }
-}
-
-/// The master keys of one group.
-pub type KeyGroup = Vec<StoredKey>;
 
 /// A file's metadata.
 #[derive(Clone, Debug, PartialEq)]
@@ -232,7 +112,8 @@ fn parse_keys(kind: KeyKind, v: &Value) -> Result<Vec<StoredKey>, MetadataError>
         let Item::Elem(Value::Map(entry)) = item else {
             continue;
         };
-        let mut key = StoredKey::new(kind);
+        let mut scalars = BTreeMap::new();
+        let mut context = BTreeMap::new();
         for (name, value) in fields(entry) {
             match value {
                 Value::Map(ctx) if name == "context" => {
@@ -240,18 +121,17 @@ fn parse_keys(kind: KeyKind, v: &Value) -> Result<Vec<StoredKey>, MetadataError>
                         Item::Pair { key, value } => Some((key, value)),
                         _ => None,
                     }) {
-                        key.context
-                            .insert(k.clone(), text_of(v).unwrap_or_default());
+                        context.insert(k.clone(), text_of(v).unwrap_or_default());
                     }
                 }
                 _ => {
                     if let Some(t) = text_of(value) {
-                        key.fields.insert(name, t);
+                        scalars.insert(name, t);
                     }
                 }
             }
         }
-        out.push(key);
+        out.push(StoredKey::from_fields(kind, scalars, context));
     }
     Ok(out)
 }
@@ -404,29 +284,24 @@ fn group_lists(group: &KeyGroup, in_groups: bool) -> Vec<(String, Value)> {
         by_kind.insert("hc_vault", Vec::new());
     }
     for key in group {
-        let mut entry: BTreeMap<String, Value> = key
-            .fields
+        let (scalars, context) = key.to_fields();
+        let mut entry: BTreeMap<String, Value> = scalars
             .iter()
             .map(|(k, v)| (k.clone(), str_value(v)))
             .collect();
-        if key.kind == KeyKind::Kms {
-            entry
-                .entry("aws_profile".into())
-                .or_insert_with(|| str_value(""));
-            if !key.context.is_empty() {
-                entry.insert(
-                    "context".into(),
-                    map_value(
-                        key.context
-                            .iter()
-                            .map(|(k, v)| (k.clone(), str_value(v)))
-                            .collect(),
-                    ),
-                );
-            }
+        if !context.is_empty() {
+            entry.insert(
+                "context".into(),
+                map_value(
+                    context
+                        .iter()
+                        .map(|(k, v)| (k.clone(), str_value(v)))
+                        .collect(),
+                ),
+            );
         }
         by_kind
-            .entry(key.kind.name())
+            .entry(key.kind().name())
             .or_default()
             .push(Item::Elem(map_value(entry.into_iter().collect())));
     }
@@ -459,12 +334,10 @@ mod tests {
     }
 
     fn sample() -> Metadata {
-        let mut k = StoredKey::new(KeyKind::Age);
-        k.fields.insert("recipient".into(), "age1xyz".into());
-        k.fields.insert(
-            "enc".into(),
-            "-----BEGIN AGE ENCRYPTED FILE-----\nabc\n".into(),
-        );
+        let mut k = StoredKey::new(MasterKey::Age {
+            recipient: "age1xyz".into(),
+        });
+        k.enc = "-----BEGIN AGE ENCRYPTED FILE-----\nabc\n".into();
         Metadata {
             key_groups: vec![vec![k]],
             shamir_threshold: 0,

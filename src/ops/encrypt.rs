@@ -75,8 +75,8 @@ pub fn encrypt_new(
             g.iter()
                 .map(|k| {
                     let mut k = k.clone();
-                    if k.kind != KeyKind::Age {
-                        k.fields.insert("created_at".into(), created.clone());
+                    if k.kind() != KeyKind::Age {
+                        k.created_at = Some(created.clone());
                     }
                     k
                 })

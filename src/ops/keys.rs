@@ -53,15 +53,13 @@ pub fn rotate(engine: &Engine, source: &mut Source, options: &RotateOptions) -> 
         dedup(first);
     }
     for group in &mut meta.key_groups {
-        group.retain(|k| !remove.iter().any(|r| r.kind == k.kind && r.id() == k.id()));
+        group.retain(|k| {
+            !remove
+                .iter()
+                .any(|r| r.kind() == k.kind() && r.id() == k.id())
+        });
     }
     let new_key = DataKey::generate();
-    // Every key gets a fresh `enc` for the new data key.
-    for g in &mut meta.key_groups {
-        for k in g.iter_mut() {
-            k.fields.remove("enc");
-        }
-    }
     rewrap(&mut meta, &new_key, &options.access.keyring()?)?;
     let plain = apply_changes(&parsed.tree, &dec.changes);
     let mut stash = dec.stash;
@@ -89,10 +87,9 @@ fn rewrap(meta: &mut Metadata, key: &DataKey, keyring: &Keyring) -> Result<()> {
         .map(|g| {
             g.iter()
                 .map(|k| {
-                    let mut k = k.clone();
-                    k.fields.remove("enc");
-                    if k.kind != KeyKind::Age && !k.fields.contains_key("created_at") {
-                        k.fields.insert("created_at".into(), created.clone());
+                    let mut k = k.unwrapped();
+                    if k.kind() != KeyKind::Age && k.created_at.is_none() {
+                        k.created_at = Some(created.clone());
                     }
                     k
                 })
@@ -258,7 +255,7 @@ pub fn plan_update(
 /// Whether the groups differ, and the per-group listing of kept (`    `), added (`+++`) and
 /// removed (`---`) keys.
 fn diff_groups(ours: &[KeyGroup], theirs: &[KeyGroup]) -> (bool, String) {
-    let same = |a: &StoredKey, b: &StoredKey| a.kind == b.kind && a.id() == b.id();
+    let same = |a: &StoredKey, b: &StoredKey| a.kind() == b.kind() && a.id() == b.id();
     let mut changed = false;
     let mut report = String::new();
     let empty = Vec::new();

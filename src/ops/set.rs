@@ -4,8 +4,8 @@
 
 use zeroize::Zeroizing;
 
-use crate::stores::{Format, NewLeaf, Parsed, Store, StoreOptions};
-use crate::tree::{leaf_count, secret, Leaf, Scalar, Value, NO_LEAF};
+use crate::stores::{Format, Parsed, Store, StoreOptions};
+use crate::tree::{secret, Leaf, Scalar, Value, NO_LEAF};
 use crate::treepath::{self, Step};
 
 use super::{
@@ -153,22 +153,7 @@ fn edit_plaintext(
                     }
                     Ok(Some(plain.clone()))
                 }
-                (Some(Value::Leaf(old)), Value::Leaf(new)) if old.id != NO_LEAF => {
-                    // Replace the one value in place.
-                    let mut changes = vec![None; leaf_count(&plain_parsed.tree)];
-                    let text = crate::crypto::gotext::canonical_bytes(&new.value);
-                    if let Some(slot) = changes.get_mut(old.id) {
-                        *slot = Some(NewLeaf::Plain {
-                            value: new.value.clone(),
-                            text: secret(String::from_utf8_lossy(&text)),
-                        });
-                    }
-                    let out = store
-                        .splice(plain_parsed, &changes, None)
-                        .map_err(Error::Marshal)?;
-                    Ok(Some(Zeroizing::new(out)))
-                }
-                // Everything else is a text edit of the plaintext (minimal diff).
+                // A text edit of the plaintext (a minimal diff).
                 _ => {
                     let out = store
                         .set(plain_parsed, steps, value)

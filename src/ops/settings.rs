@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::config::{azure_key, dedup, kms_key, vault_key, CreationRule};
 use crate::metadata::Selection;
-use crate::metadata::{KeyGroup, KeyKind, StoredKey};
+use crate::metadata::{KeyGroup, MasterKey, StoredKey};
 use crate::stores::Format;
 
 use super::{Engine, Error, Result};
@@ -39,34 +39,34 @@ impl KeyOptions {
         let mut g: KeyGroup = Vec::new();
         for arn in &self.kms {
             let mut k = kms_key(arn, self.aws_profile.as_deref().unwrap_or(""));
-            k.context = context.clone();
+            if let MasterKey::Kms(kms) = &mut k.key {
+                kms.context = context.clone();
+            }
             g.push(k);
         }
         for id in &self.gcp_kms {
-            let mut k = StoredKey::new(KeyKind::GcpKms);
-            k.fields.insert("resource_id".into(), id.replace(' ', ""));
-            g.push(k);
+            g.push(StoredKey::new(MasterKey::GcpKms {
+                resource_id: id.replace(' ', ""),
+            }));
         }
         for id in &self.hckms {
-            let mut k = StoredKey::new(KeyKind::Hckms);
-            k.fields.insert("key_id".into(), id.clone());
-            g.push(k);
+            g.push(StoredKey::new(MasterKey::Hckms { key_id: id.clone() }));
         }
         for url in &self.azure_kv {
             g.push(azure_key(url)?);
         }
         for fp in &self.pgp {
-            let mut k = StoredKey::new(KeyKind::Pgp);
-            k.fields.insert("fp".into(), fp.replace(' ', ""));
-            g.push(k);
+            g.push(StoredKey::new(MasterKey::Pgp {
+                fingerprint: fp.replace(' ', ""),
+            }));
         }
         for uri in &self.hc_vault_transit {
             g.push(vault_key(uri)?);
         }
         for r in &self.age {
-            let mut k = StoredKey::new(KeyKind::Age);
-            k.fields.insert("recipient".into(), r.clone());
-            g.push(k);
+            g.push(StoredKey::new(MasterKey::Age {
+                recipient: r.clone(),
+            }));
         }
         dedup(&mut g);
         Ok(g)

@@ -5,6 +5,8 @@
 //! The `sops` metadata travels as a tree [`Value`] (a map), already unflattened for dotenv and INI.
 
 pub mod binary;
+#[cfg(test)]
+mod contract_tests;
 pub mod dotenv;
 #[cfg(test)]
 mod edit_tests;
@@ -427,14 +429,30 @@ impl Store {
         }
     }
 
-    /// `set` on a plaintext file: the text edited in place when the store can (checked by
-    /// re-parsing it), else the changed tree laid out from scratch.
+    /// `set` on a plaintext file: a scalar replacing a scalar is spliced in place; anything else
+    /// is a text edit when the store can make one (checked by re-parsing it), else the changed
+    /// tree laid out from scratch.
     pub fn set(
         &self,
         parsed: &Parsed,
         steps: &[Step],
         value: &Value,
     ) -> Result<Vec<u8>, StoreError> {
+        let doc = parsed.tree.docs.first().map(|d| d.items.as_slice());
+        let existing = doc.and_then(|items| crate::treepath::lookup(items, steps).ok());
+        if let (Some(Value::Leaf(old)), Value::Leaf(new)) = (&existing, value) {
+            if old.id != crate::tree::NO_LEAF {
+                let mut changes = vec![None; crate::tree::leaf_count(&parsed.tree)];
+                let text = crate::crypto::gotext::canonical_bytes(&new.value);
+                if let Some(slot) = changes.get_mut(old.id) {
+                    *slot = Some(NewLeaf::Plain {
+                        value: new.value.clone(),
+                        text: crate::tree::secret(String::from_utf8_lossy(&text)),
+                    });
+                }
+                return self.splice(parsed, &changes, None);
+            }
+        }
         let mut expected = parsed.tree.clone();
         if expected.docs.is_empty() {
             expected.docs.push(crate::tree::Doc::default());

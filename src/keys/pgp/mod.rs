@@ -45,7 +45,7 @@ use zeroize::Zeroizing;
 use self::gpg::{Gpg, GpgError};
 use self::key_files::KeyFiles;
 use super::{KeyError, KeySource};
-use crate::metadata::{KeyKind, StoredKey};
+use crate::metadata::{KeyKind, MasterKey, StoredKey};
 
 /// The environment variable naming key files for the native back end.
 pub const KEY_FILE_ENV: &str = "SEPAL_PGP_KEY_FILE";
@@ -122,13 +122,22 @@ impl PgpSource {
     }
 }
 
+/// The fingerprint an entry names (empty for an entry of another kind).
+fn fingerprint_of(key: &StoredKey) -> String {
+    match &key.key {
+        MasterKey::Pgp { fingerprint } => fingerprint.clone(),
+        _ => String::new(),
+    }
+}
+
 impl KeySource for PgpSource {
     fn kind(&self) -> KeyKind {
         KeyKind::Pgp
     }
 
     fn wrap(&self, spec: &StoredKey, secret: &[u8]) -> Result<StoredKey, KeyError> {
-        let fp = spec.field("fp");
+        let fp = fingerprint_of(spec);
+        let fp = fp.as_str();
         if fp.is_empty() {
             return Err(KeyError("PGP key without a fingerprint".into()));
         }
@@ -156,13 +165,12 @@ impl KeySource for PgpSource {
                 })?
             }
         };
-        let mut out = spec.clone();
-        out.fields.insert("enc".into(), enc);
-        Ok(out)
+        Ok(spec.wrapped(enc))
     }
 
     fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        let fp = stored.field("fp");
+        let fp = fingerprint_of(stored);
+        let fp = fp.as_str();
         let enc = stored.enc();
         if enc.is_empty() {
             return Err(KeyError(format!("PGP key {fp} has no encrypted data key")));

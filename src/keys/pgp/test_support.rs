@@ -9,7 +9,7 @@ use sequoia_openpgp::serialize::SerializeInto;
 use sequoia_openpgp::Cert;
 
 use super::{PgpSettings, PgpSource};
-use crate::metadata::{KeyKind, StoredKey};
+use crate::metadata::{MasterKey, StoredKey};
 
 pub(super) const SECRET: &[u8; 32] = b"0123456789abcdef0123456789abcdef";
 pub(super) const NO_GPG: &str = "/nonexistent/sepal-test/gpg";
@@ -47,10 +47,10 @@ pub(super) fn native(files: &[&Path]) -> PgpSource {
 }
 
 pub(super) fn spec(fp: &str) -> StoredKey {
-    let mut k = StoredKey::new(KeyKind::Pgp);
-    k.fields.insert("fp".into(), fp.into());
-    k.fields
-        .insert("created_at".into(), "2024-01-01T00:00:00Z".into());
+    let mut k = StoredKey::new(MasterKey::Pgp {
+        fingerprint: fp.into(),
+    });
+    k.created_at = Some("2024-01-01T00:00:00Z".into());
     k
 }
 
@@ -58,6 +58,6 @@ pub(super) fn check_armor(stored: &StoredKey, fp: &str) {
     let enc = stored.enc();
     assert!(enc.starts_with("-----BEGIN PGP MESSAGE-----\n"), "{enc}");
     assert!(enc.ends_with("\n-----END PGP MESSAGE-----"), "{enc}");
-    assert_eq!(stored.field("fp"), fp);
-    assert_eq!(stored.field("created_at"), "2024-01-01T00:00:00Z");
+    assert_eq!(stored.id(), fp);
+    assert_eq!(stored.created_at.as_deref(), Some("2024-01-01T00:00:00Z"));
 }
