@@ -227,7 +227,8 @@ pub fn exec_file(global: &GlobalArgs, args: ExecFileArgs) -> CliResult<()> {
         let data = plain.clone();
         Some(std::thread::spawn(move || {
             if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&p) {
-                let _ = f.write_all(&data);
+                // The command may stop reading early (it closes the FIFO): not an error.
+                f.write_all(&data).ok();
             }
         }))
     } else {
@@ -242,11 +243,14 @@ pub fn exec_file(global: &GlobalArgs, args: ExecFileArgs) -> CliResult<()> {
     let code = wait(shell(&command, false, &[], run_as.as_ref()));
     if let Some(w) = writer {
         // If the command never opened the FIFO, open it for reading once so the writer finishes.
+        // Best effort: if it cannot be opened, the writer is blocked on nothing that outlives us.
         if !w.is_finished() {
-            let _ =
-                std::fs::File::open(&path).map(|mut f| std::io::copy(&mut f, &mut std::io::sink()));
+            if let Ok(mut f) = std::fs::File::open(&path) {
+                std::io::copy(&mut f, &mut std::io::sink()).ok();
+            }
         }
-        let _ = w.join();
+        // The writer returns nothing; the command's exit code is what counts.
+        w.join().ok();
     }
     drop(dir);
     child_exit(code?)

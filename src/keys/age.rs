@@ -128,7 +128,7 @@ pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>, KeyErr
         return pq::Recipient::from_str(s)
             .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
             .map_err(|e| {
-                KeyError(format!(
+                KeyError::age(format!(
                     "failed to parse post-quantum age recipient {:?}: {e}",
                     short(s)
                 ))
@@ -137,14 +137,14 @@ pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send>, KeyErr
     if s.starts_with("ssh-") {
         return age::ssh::Recipient::from_str(s)
             .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
-            .map_err(|_| KeyError(format!("{s:?} is not a valid SSH public key for age")));
+            .map_err(|_| KeyError::age(format!("{s:?} is not a valid SSH public key for age")));
     }
     if s.starts_with("age1") {
         return age::x25519::Recipient::from_str(s)
             .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
-            .map_err(|e| KeyError(format!("failed to parse age recipient {s:?}: {e}")));
+            .map_err(|e| KeyError::age(format!("failed to parse age recipient {s:?}: {e}")));
     }
-    Err(KeyError(format!(
+    Err(KeyError::age(format!(
         "{s:?} is not an age recipient (expected age1... or an ssh-ed25519/ssh-rsa public key)"
     )))
 }
@@ -187,7 +187,7 @@ fn load_identities(settings: &AgeSettings) -> Result<Loaded, KeyError> {
     if let Some(cmd) = &settings.key_cmd {
         match run_key_cmd(cmd) {
             Ok(t) => add_text(&t, "the output of SOPS_AGE_KEY_CMD".into(), &mut out),
-            Err(e) => errors.push(e.0),
+            Err(e) => errors.push(e.to_string()),
         }
     }
     if let Some(path) = settings.default_key_file() {
@@ -230,7 +230,7 @@ fn load_identities(settings: &AgeSettings) -> Result<Loaded, KeyError> {
             msg.push('.');
             msg.push_str(&skipped_note(&skipped));
         }
-        return Err(KeyError(msg));
+        return Err(KeyError::age(msg));
     }
     for s in &skipped {
         s.warn_once();
@@ -242,18 +242,19 @@ fn load_identities(settings: &AgeSettings) -> Result<Loaded, KeyError> {
 }
 
 fn run_key_cmd(cmd: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    let words = shell_words::split(cmd).map_err(|e| KeyError(format!("SOPS_AGE_KEY_CMD: {e}")))?;
+    let words =
+        shell_words::split(cmd).map_err(|e| KeyError::age(format!("SOPS_AGE_KEY_CMD: {e}")))?;
     let (prog, args) = words
         .split_first()
-        .ok_or_else(|| KeyError("SOPS_AGE_KEY_CMD is empty".into()))?;
+        .ok_or_else(|| KeyError::age("SOPS_AGE_KEY_CMD is empty"))?;
     let out = std::process::Command::new(prog)
         .args(args)
         .stderr(std::process::Stdio::inherit())
         .output()
-        .map_err(|e| KeyError(format!("failed to run SOPS_AGE_KEY_CMD {prog:?}: {e}")))?;
+        .map_err(|e| KeyError::age(format!("failed to run SOPS_AGE_KEY_CMD {prog:?}: {e}")))?;
     let stdout = Zeroizing::new(out.stdout);
     if !out.status.success() {
-        return Err(KeyError(format!(
+        return Err(KeyError::age(format!(
             "SOPS_AGE_KEY_CMD {prog:?} failed: {}",
             out.status
         )));
@@ -265,15 +266,15 @@ fn run_key_cmd(cmd: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
 pub fn encrypt_armored(recipient: &str, secret: &[u8]) -> Result<String, KeyError> {
     let r = parse_recipient(recipient)?;
     let enc = age::Encryptor::with_recipients(std::iter::once(&*r as &dyn age::Recipient))
-        .map_err(|e| KeyError(format!("failed to encrypt for {recipient}: {e}")))?;
+        .map_err(|e| KeyError::age(format!("failed to encrypt for {recipient}: {e}")))?;
     let mut out = Vec::new();
-    let fail = |e: std::io::Error| KeyError(format!("failed to encrypt for {recipient}: {e}"));
+    let fail = |e: std::io::Error| KeyError::age(format!("failed to encrypt for {recipient}: {e}"));
     let armor = ArmoredWriter::wrap_output(&mut out, Format::AsciiArmor).map_err(fail)?;
     let mut w = enc.wrap_output(armor).map_err(fail)?;
     w.write_all(secret).map_err(fail)?;
     w.finish().and_then(|a| a.finish()).map_err(fail)?;
     let mut s =
-        String::from_utf8(out).map_err(|_| KeyError("age produced non-UTF-8 armor".into()))?;
+        String::from_utf8(out).map_err(|_| KeyError::age("age produced non-UTF-8 armor"))?;
     if !s.ends_with('\n') {
         s.push('\n');
     }
@@ -301,11 +302,11 @@ impl KeySource for AgeSource {
         let loaded = self.identities()?;
         let reader = ArmoredReader::new(stored.enc().as_bytes());
         let dec = age::Decryptor::new(reader)
-            .map_err(|e| KeyError(format!("failed to read the age-wrapped data key: {e}")))?;
+            .map_err(|e| KeyError::age(format!("failed to read the age-wrapped data key: {e}")))?;
         let mut r = dec
             .decrypt(loaded.identities.iter().map(|i| &**i as &dyn age::Identity))
             .map_err(|e| {
-                KeyError(format!(
+                KeyError::age(format!(
                     "failed to decrypt the data key with the age identities available: {e}. \
                      Did you set SOPS_AGE_KEY_FILE to the key file of {}?{}",
                     short(&recipient_of(stored)),
@@ -313,8 +314,9 @@ impl KeySource for AgeSource {
                 ))
             })?;
         let mut out = Zeroizing::new(Vec::new());
-        r.read_to_end(&mut out)
-            .map_err(|e| KeyError(format!("failed to decrypt the age-wrapped data key: {e}")))?;
+        r.read_to_end(&mut out).map_err(|e| {
+            KeyError::age(format!("failed to decrypt the age-wrapped data key: {e}"))
+        })?;
         Ok(out)
     }
 }
@@ -371,7 +373,7 @@ mod tests {
         assert!(none
             .unwrap(&stored)
             .unwrap_err()
-            .0
+            .to_string()
             .contains("failed to load age identities"));
     }
 
@@ -390,7 +392,7 @@ mod tests {
         };
         let e = parse_recipient(&broken)
             .err()
-            .map(|e| e.0)
+            .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(e.contains("post-quantum") && e.len() < 200, "{e}");
     }
@@ -445,7 +447,7 @@ mod tests {
         let stored = src.wrap(&spec(&xpk), b"k").unwrap();
         assert_eq!(&*src.unwrap(&stored).unwrap(), b"k");
         let foreign = source(&generate().0).wrap(&spec(&other), b"k").unwrap();
-        let e = src.unwrap(&foreign).unwrap_err().0;
+        let e = src.unwrap(&foreign).unwrap_err().to_string();
         assert!(
             e.contains("SOPS_AGE_KEY: line 2 (an age plugin identity")
                 && e.contains("line 4 (not an age identity)"),
@@ -454,7 +456,7 @@ mod tests {
         assert!(!e.contains("YUBIKEY") && !e.contains("not a key"), "{e}");
         // Nothing usable at all: the load error names the lines too.
         let none = source("AGE-SECRET-KEY-1QQQQ\n");
-        let e = none.unwrap(&stored).unwrap_err().0;
+        let e = none.unwrap(&stored).unwrap_err().to_string();
         assert!(
             e.contains("failed to load age identities") && e.contains("line 1 (a malformed"),
             "{e}"

@@ -24,11 +24,11 @@ pub fn region_of(arn: &str) -> Result<String, KeyError> {
     let re = RE
         .get_or_init(|| regex::Regex::new(ARN_PATTERN))
         .as_ref()
-        .map_err(|e| KeyError(format!("internal error in the KMS ARN pattern: {e}")))?;
+        .map_err(|e| KeyError::kms(format!("internal error in the KMS ARN pattern: {e}")))?;
     re.captures(arn)
         .and_then(|c| c.get(1))
         .map(|m| m.as_str().to_string())
-        .ok_or_else(|| KeyError(format!("no valid ARN found in '{arn}'")))
+        .ok_or_else(|| KeyError::kms(format!("no valid ARN found in '{arn}'")))
 }
 
 /// The STS session name sops uses: `sops@<hostname>`, keeping only the characters sops keeps
@@ -95,7 +95,7 @@ mod stub {
     }
 
     fn not_built(key: &StoredKey) -> KeyError {
-        KeyError(format!(
+        KeyError::kms(format!(
             "AWS KMS key {}: this sepal was built without AWS KMS support (cargo feature `aws`)",
             key.id()
         ))
@@ -138,7 +138,7 @@ mod imp {
                         .map_err(|e| format!("cannot start the runtime for AWS KMS: {e}"))
                 })
                 .as_ref()
-                .map_err(|e| KeyError(e.clone()))
+                .map_err(|e| KeyError::kms(e.clone()))
         }
 
         /// Run a future to completion on the source's runtime. From inside another tokio
@@ -149,7 +149,7 @@ mod imp {
             fut: impl Future<Output = Result<T, KeyError>> + Send,
         ) -> Result<T, KeyError> {
             let rt = self.runtime()?;
-            let panicked = || KeyError("the AWS SDK failed unexpectedly (it panicked)".into());
+            let panicked = || KeyError::kms("the AWS SDK failed unexpectedly (it panicked)");
             if tokio::runtime::Handle::try_current().is_err() {
                 // A panic inside the SDK becomes this key's error; other keys may still work.
                 return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(fut)))
@@ -253,7 +253,7 @@ mod imp {
             );
         }
         if set_but_empty("AWS_ENDPOINT_URL_STS") && !key.role.is_empty() {
-            return Err(KeyError(format!(
+            return Err(KeyError::kms(format!(
                 "{}: AWS_ENDPOINT_URL_STS is set but empty: unset it or give it a URL",
                 describe(key, region)
             )));
@@ -271,7 +271,7 @@ mod imp {
         // Load the credentials now, so a failure is reported as such rather than as a failed
         // request.
         let base = conf.credentials_provider().ok_or_else(|| {
-            KeyError(format!(
+            KeyError::kms(format!(
                 "{}: no AWS credentials provider",
                 describe(key, region)
             ))
@@ -285,7 +285,7 @@ mod imp {
                      file?)"
                 )
             };
-            KeyError(format!(
+            KeyError::kms(format!(
                 "{}: could not load AWS credentials{whose}: {}",
                 describe(key, region),
                 chain(&e)
@@ -302,7 +302,7 @@ mod imp {
                 .build_from_provider(creds)
                 .await;
             provider.provide_credentials().await.map_err(|e| {
-                KeyError(format!(
+                KeyError::kms(format!(
                     "{}: failed to assume role '{role}': {}",
                     describe(key, region),
                     chain(&e)
@@ -332,14 +332,14 @@ mod imp {
                     .send()
                     .await
                     .map_err(|e| {
-                        KeyError(format!(
+                        KeyError::kms(format!(
                             "failed to encrypt sops data key with {}: {}",
                             describe(&key, &region),
                             answer(&e)
                         ))
                     })?;
                 out.ciphertext_blob.map(Blob::into_inner).ok_or_else(|| {
-                    KeyError(format!(
+                    KeyError::kms(format!(
                         "failed to encrypt sops data key with {}: AWS KMS returned no ciphertext",
                         describe(&key, &region)
                     ))
@@ -355,7 +355,7 @@ mod imp {
             let blob = base64::engine::general_purpose::STANDARD
                 .decode(stored.enc())
                 .map_err(|e| {
-                    KeyError(format!(
+                    KeyError::kms(format!(
                         "error base64-decoding encrypted data key of {}: {e}",
                         describe(&key, &region)
                     ))
@@ -370,7 +370,7 @@ mod imp {
                     .send()
                     .await
                     .map_err(|e| {
-                        KeyError(format!(
+                        KeyError::kms(format!(
                             "failed to decrypt sops data key with {}: {}",
                             describe(&key, &region),
                             answer(&e)
@@ -379,7 +379,7 @@ mod imp {
                 out.plaintext
                     .map(|b| Zeroizing::new(b.into_inner()))
                     .ok_or_else(|| {
-                        KeyError(format!(
+                        KeyError::kms(format!(
                             "failed to decrypt sops data key with {}: AWS KMS returned no plaintext",
                             describe(&key, &region)
                         ))
@@ -408,7 +408,7 @@ mod tests {
             "cn-north-1"
         );
         let e = region_of("arn:aws:s3:::bucket").unwrap_err();
-        assert_eq!(e.0, "no valid ARN found in 'arn:aws:s3:::bucket'");
+        assert_eq!(e.to_string(), "no valid ARN found in 'arn:aws:s3:::bucket'");
         assert!(region_of("").is_err());
     }
 
@@ -433,7 +433,7 @@ mod tests {
         assert!(KmsSource::new()
             .wrap(&k, b"x")
             .unwrap_err()
-            .0
+            .to_string()
             .contains("feature `aws`"));
     }
 }

@@ -11,10 +11,62 @@ use zeroize::Zeroizing;
 use crate::crypto::cipher::DataKey;
 use crate::metadata::{KeyGroup, KeyKind, Metadata, StoredKey};
 
-/// A key source failed. The message names the key, never key material.
+/// Where a key error comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOrigin {
+    /// A local key source of this kind.
+    Source(KeyKind),
+    /// A key service (`--keyservice`).
+    Service,
+    /// The keyring itself (choosing sources, splitting and combining Shamir shares).
+    Keyring,
+}
+
+/// A key source failed. The message names the key and says what to do, never key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct KeyError(pub String);
+#[error("{message}")]
+pub struct KeyError {
+    pub origin: KeyOrigin,
+    message: String,
+}
+
+impl KeyError {
+    pub fn new(origin: KeyOrigin, message: impl Into<String>) -> Self {
+        KeyError {
+            origin,
+            message: message.into(),
+        }
+    }
+
+    pub fn age(message: impl Into<String>) -> Self {
+        Self::new(KeyOrigin::Source(KeyKind::Age), message)
+    }
+
+    pub fn pgp(message: impl Into<String>) -> Self {
+        Self::new(KeyOrigin::Source(KeyKind::Pgp), message)
+    }
+
+    pub fn kms(message: impl Into<String>) -> Self {
+        Self::new(KeyOrigin::Source(KeyKind::Kms), message)
+    }
+
+    pub fn vault(message: impl Into<String>) -> Self {
+        Self::new(KeyOrigin::Source(KeyKind::HcVault), message)
+    }
+
+    pub fn service(message: impl Into<String>) -> Self {
+        Self::new(KeyOrigin::Service, message)
+    }
+
+    pub fn keyring(message: impl Into<String>) -> Self {
+        Self::new(KeyOrigin::Keyring, message)
+    }
+
+    /// The message alone.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
 
 /// One kind of master key.
 pub trait KeySource {
@@ -78,19 +130,19 @@ impl Keyring {
         if self.local {
             match self.source(spec.kind()).and_then(|s| s.wrap(spec, secret)) {
                 Ok(k) => return Ok(k),
-                Err(e) => errors.push(e.0),
+                Err(e) => errors.push(e.to_string()),
             }
         }
         for r in &self.remotes {
             match r.wrap(spec, secret) {
                 Ok(k) => return Ok(k),
-                Err(e) => errors.push(format!("key service {}: {}", r.name(), e.0)),
+                Err(e) => errors.push(format!("key service {}: {}", r.name(), e)),
             }
         }
         if errors.is_empty() {
             errors.push("no key service available (the local one is disabled)".into());
         }
-        Err(KeyError(errors.join("; ")))
+        Err(KeyError::keyring(errors.join("; ")))
     }
 
     /// Unwrap with the first service (local, then remotes) that succeeds.
@@ -99,19 +151,19 @@ impl Keyring {
         if self.local {
             match self.source(stored.kind()).and_then(|s| s.unwrap(stored)) {
                 Ok(k) => return Ok(k),
-                Err(e) => errors.push(e.0),
+                Err(e) => errors.push(e.to_string()),
             }
         }
         for r in &self.remotes {
             match r.unwrap(stored) {
                 Ok(k) => return Ok(k),
-                Err(e) => errors.push(format!("key service {}: {}", r.name(), e.0)),
+                Err(e) => errors.push(format!("key service {}: {}", r.name(), e)),
             }
         }
         if errors.is_empty() {
             errors.push("no key service available (the local one is disabled)".into());
         }
-        Err(KeyError(errors.join("\n")))
+        Err(KeyError::keyring(errors.join("\n")))
     }
 
     /// The local source for a kind (used by the key service server).
@@ -125,7 +177,7 @@ impl Keyring {
             .find(|s| s.kind() == kind)
             .map(|s| s.as_ref())
             .ok_or_else(|| {
-                KeyError(format!(
+                KeyError::keyring(format!(
                     "{} keys are not supported by this version of sepal yet",
                     kind.name()
                 ))
@@ -149,7 +201,7 @@ impl Keyring {
                 threshold,
                 &mut rand::rngs::OsRng,
             )
-            .map_err(|e| KeyError(format!("could not split the data key: {e}")))?;
+            .map_err(|e| KeyError::keyring(format!("could not split the data key: {e}")))?;
             shares.into_iter().map(Zeroizing::new).collect()
         };
         let mut errors = Vec::new();
@@ -159,13 +211,13 @@ impl Keyring {
             for spec in group {
                 match self.wrap_one(spec, secret) {
                     Ok(k) => g.push(k),
-                    Err(e) => errors.push(format!("{}: {}", spec.id(), e.0)),
+                    Err(e) => errors.push(format!("{}: {}", spec.id(), e)),
                 }
             }
             out.push(g);
         }
         if !errors.is_empty() {
-            return Err(KeyError(format!(
+            return Err(KeyError::keyring(format!(
                 "Could not generate data key: [{}]",
                 errors.join(", ")
             )));
@@ -206,7 +258,7 @@ impl Keyring {
                         got = Some(secret);
                         break;
                     }
-                    Err(e) => failures.push((k.id(), e.0)),
+                    Err(e) => failures.push((k.id(), e.to_string())),
                 }
             }
             match got {

@@ -85,7 +85,7 @@ impl VaultSettings {
                 Ok((!trimmed.is_empty()).then(|| Zeroizing::new(trimmed.to_string())))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(KeyError(format!(
+            Err(e) => Err(KeyError::vault(format!(
                 "cannot get Vault token: cannot read {}: {e}",
                 path.display()
             ))),
@@ -105,7 +105,7 @@ pub fn allowlist_allows(allowlist: Option<&str>, address: &str) -> Result<bool, 
     for (i, uri) in list.split(',').enumerate() {
         let uri = uri.trim_matches(' ');
         if uri.is_empty() {
-            return Err(KeyError(format!(
+            return Err(KeyError::vault(format!(
                 "SOPS_HC_VAULT_ALLOWLIST's entry {} is empty",
                 i + 1
             )));
@@ -136,7 +136,7 @@ fn parse_go_bool(s: &str) -> Option<bool> {
 /// The Vault transit key source.
 pub struct VaultSource {
     settings: VaultSettings,
-    agent: OnceCell<Result<ureq::Agent, String>>,
+    agent: OnceCell<Result<ureq::Agent, KeyError>>,
 }
 
 impl VaultSource {
@@ -155,7 +155,7 @@ impl VaultSource {
         self.agent
             .get_or_init(|| make_agent(&self.settings))
             .as_ref()
-            .map_err(|e| KeyError(e.clone()))
+            .map_err(Clone::clone)
     }
 
     /// POST `body` to `<address>/v1/<engine>/<op>/<key>` and return the `data` object's
@@ -181,7 +181,7 @@ impl VaultSource {
             "failed to decrypt sops data key from"
         };
         let fail = |why: String| {
-            KeyError(format!(
+            KeyError::vault(format!(
                 "{verb} Vault transit backend '{path}' at {address}: {why}"
             ))
         };
@@ -243,7 +243,7 @@ impl VaultSource {
             }
             return Err(fail(why));
         }
-        data_field(&text, field).map_err(fail)
+        data_field(&text, field).map_err(|e| fail(e.to_string()))
     }
 }
 
@@ -267,33 +267,43 @@ struct Answer {
     data: Option<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
+/// What is wrong with an answer of Vault's.
+#[derive(Debug, thiserror::Error)]
+enum AnswerError {
+    #[error("Vault's answer is not the expected JSON: {0}")]
+    Json(serde_json::Error),
+    #[error("transit backend is empty")]
+    Empty,
+    #[error("Vault's {0} is not a string")]
+    NotAString(String),
+    #[error("Vault's answer has no {0}")]
+    Missing(String),
+}
+
 /// `data.<field>` of a successful answer, as a string.
-fn data_field(text: &str, field: &str) -> Result<Zeroizing<String>, String> {
-    let mut answer: Answer = serde_json::from_str(text)
-        .map_err(|e| format!("Vault's answer is not the expected JSON: {e}"))?;
-    let data = answer
-        .data
-        .as_mut()
-        .ok_or_else(|| "transit backend is empty".to_string())?;
+fn data_field(text: &str, field: &str) -> Result<Zeroizing<String>, AnswerError> {
+    let mut answer: Answer = serde_json::from_str(text).map_err(AnswerError::Json)?;
+    let data = answer.data.as_mut().ok_or(AnswerError::Empty)?;
     match data.remove(field) {
         Some(serde_json::Value::String(s)) => Ok(Zeroizing::new(s)),
-        Some(_) => Err(format!("Vault's {field} is not a string")),
-        None => Err(format!("Vault's answer has no {field}")),
+        Some(_) => Err(AnswerError::NotAString(field.to_string())),
+        None => Err(AnswerError::Missing(field.to_string())),
     }
 }
 
-fn make_agent(s: &VaultSettings) -> Result<ureq::Agent, String> {
+fn make_agent(s: &VaultSettings) -> Result<ureq::Agent, KeyError> {
     use ureq::tls::{Certificate, ClientCert, PemItem, RootCerts, TlsConfig};
     let read = |p: &PathBuf, what: &str| {
-        std::fs::read(p).map_err(|e| format!("cannot read {what} {}: {e}", p.display()))
+        std::fs::read(p)
+            .map_err(|e| KeyError::vault(format!("cannot read {what} {}: {e}", p.display())))
     };
-    let certs_of = |bytes: &[u8], origin: &str| -> Result<Vec<Certificate<'static>>, String> {
+    let certs_of = |bytes: &[u8], origin: &str| -> Result<Vec<Certificate<'static>>, KeyError> {
         let mut out = Vec::new();
         for item in ureq::tls::parse_pem(bytes) {
             match item {
                 Ok(PemItem::Certificate(c)) => out.push(c),
                 Ok(_) => {}
-                Err(e) => return Err(format!("cannot parse {origin}: {e}")),
+                Err(e) => return Err(KeyError::vault(format!("cannot parse {origin}: {e}"))),
             }
         }
         Ok(out)
@@ -304,14 +314,15 @@ fn make_agent(s: &VaultSettings) -> Result<ureq::Agent, String> {
         let bytes = read(p, "VAULT_CACERT")?;
         roots.extend(certs_of(&bytes, &p.display().to_string())?);
         if roots.is_empty() {
-            return Err(format!(
+            return Err(KeyError::vault(format!(
                 "VAULT_CACERT {}: no PEM certificate found",
                 p.display()
-            ));
+            )));
         }
     } else if let Some(dir) = &s.ca_path {
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| format!("cannot read VAULT_CAPATH {}: {e}", dir.display()))?;
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            KeyError::vault(format!("cannot read VAULT_CAPATH {}: {e}", dir.display()))
+        })?;
         for entry in entries.flatten() {
             let p = entry.path();
             if p.is_file() {
@@ -332,16 +343,17 @@ fn make_agent(s: &VaultSettings) -> Result<ureq::Agent, String> {
                 _ => None,
             })
             .ok_or_else(|| {
-                format!(
+                KeyError::vault(format!(
                     "VAULT_CLIENT_KEY {}: no PEM private key found",
                     key.display()
-                )
+                ))
             })?;
         tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, private)));
     }
     if let Some(v) = &s.skip_verify {
-        let skip = parse_go_bool(v)
-            .ok_or_else(|| format!("could not parse VAULT_SKIP_VERIFY value {v:?}"))?;
+        let skip = parse_go_bool(v).ok_or_else(|| {
+            KeyError::vault(format!("could not parse VAULT_SKIP_VERIFY value {v:?}"))
+        })?;
         tls = tls.disable_verification(skip);
     }
     let config = ureq::Agent::config_builder()
@@ -362,7 +374,7 @@ impl KeySource for VaultSource {
         let plaintext = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(secret));
         let body = Zeroizing::new(
             serde_json::to_vec(&serde_json::json!({ "plaintext": plaintext.as_str() }))
-                .map_err(|e| KeyError(format!("cannot build the Vault request: {e}")))?,
+                .map_err(|e| KeyError::vault(format!("cannot build the Vault request: {e}")))?,
         );
         let ciphertext = self.call(spec, "encrypt", &body, "ciphertext")?;
         Ok(spec.wrapped(ciphertext.to_string()))
@@ -370,13 +382,13 @@ impl KeySource for VaultSource {
 
     fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         let body = serde_json::to_vec(&serde_json::json!({ "ciphertext": stored.enc() }))
-            .map_err(|e| KeyError(format!("cannot build the Vault request: {e}")))?;
+            .map_err(|e| KeyError::vault(format!("cannot build the Vault request: {e}")))?;
         let plaintext = self.call(stored, "decrypt", &body, "plaintext")?;
         base64::engine::general_purpose::STANDARD
             .decode(plaintext.as_bytes())
             .map(Zeroizing::new)
             .map_err(|_| {
-                KeyError(format!(
+                KeyError::vault(format!(
                     "failed to decrypt sops data key from Vault transit key {}: \
                      cannot decode base64 plaintext into data key bytes",
                     stored.id()
@@ -401,7 +413,7 @@ mod tests {
         assert!(!allowlist_allows(Some("https://vault.example.com:82"), a).unwrap());
         assert!(allowlist_allows(Some("http://x,,y"), a)
             .unwrap_err()
-            .0
+            .to_string()
             .contains("entry 2 is empty"));
     }
 
@@ -413,9 +425,10 @@ mod tests {
             "vault:v1:abc"
         );
         assert!(data_field(ok, "plaintext").is_err());
-        assert!(data_field(r#"{"data":null}"#, "plaintext")
-            .unwrap_err()
-            .contains("empty"));
+        assert!(matches!(
+            data_field(r#"{"data":null}"#, "plaintext"),
+            Err(AnswerError::Empty)
+        ));
         assert!(data_field("<html>", "plaintext").is_err());
         assert_eq!(
             vault_errors(r#"{"errors":["permission denied"]}"#).as_deref(),
@@ -459,7 +472,7 @@ mod tests {
             engine_path: "transit".into(),
             key_name: "k1".into(),
         }));
-        let e = src.wrap(&k, b"0123").unwrap_err().0;
+        let e = src.wrap(&k, b"0123").unwrap_err().to_string();
         assert!(
             e.contains("'transit/encrypt/k1' at http://127.0.0.1:9"),
             "{e}"
@@ -468,6 +481,10 @@ mod tests {
             allowlist: Some("none".into()),
             ..VaultSettings::default()
         });
-        assert!(allow.wrap(&k, b"0123").unwrap_err().0.contains("Allowlist"));
+        assert!(allow
+            .wrap(&k, b"0123")
+            .unwrap_err()
+            .to_string()
+            .contains("Allowlist"));
     }
 }

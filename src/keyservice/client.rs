@@ -27,9 +27,9 @@ pub enum Target {
 }
 
 impl Target {
-    pub fn parse(uri: &str) -> Result<Target, String> {
+    pub fn parse(uri: &str) -> Result<Target, KeyError> {
         let bad = |why: &str| {
-            format!("invalid key service URI {uri:?}: {why} (use tcp://host:port or unix:///path/to/socket)")
+            KeyError::service(format!("invalid key service URI {uri:?}: {why} (use tcp://host:port or unix:///path/to/socket)"))
         };
         let (scheme, rest) = uri.split_once(':').ok_or_else(|| bad("no scheme"))?;
         match scheme.to_ascii_lowercase().as_str() {
@@ -65,14 +65,14 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(uri: &str) -> Result<Client, String> {
+    pub fn new(uri: &str) -> Result<Client, KeyError> {
         let target = Target::parse(uri)?;
         let endpoint = match &target {
             Target::Tcp(authority) => format!("http://{authority}"),
             Target::Unix(path) => format!("unix:{path}"),
         };
         let endpoint = Endpoint::from_shared(endpoint)
-            .map_err(|e| format!("invalid key service URI {uri:?}: {e}"))?
+            .map_err(|e| KeyError::service(format!("invalid key service URI {uri:?}: {e}")))?
             .connect_timeout(CONNECT_TIMEOUT)
             // HTTP/2 pings find a peer that is silent (not a key service, or gone) without
             // limiting how long a key service may take to answer (`--prompt` waits for a person).
@@ -82,7 +82,7 @@ impl Client {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| format!("cannot start the key service client: {e}"))?;
+            .map_err(|e| KeyError::service(format!("cannot start the key service client: {e}")))?;
         let channel = {
             let _guard = runtime.enter();
             endpoint.connect_lazy()
@@ -101,9 +101,9 @@ impl Client {
     {
         self.runtime.block_on(async {
             let mut grpc = tonic::client::Grpc::new(self.channel.clone());
-            grpc.ready()
-                .await
-                .map_err(|e| KeyError(format!("could not connect to the key service: {e}")))?;
+            grpc.ready().await.map_err(|e| {
+                KeyError::service(format!("could not connect to the key service: {e}"))
+            })?;
             let codec: ProstCodec<Req, Resp> = ProstCodec::default();
             grpc.unary(
                 tonic::Request::new(request),
@@ -134,9 +134,11 @@ fn status_error(status: &tonic::Status) -> KeyError {
         source = e.source();
     }
     match status.code() {
-        tonic::Code::Unknown => KeyError(msg),
-        tonic::Code::Unavailable => KeyError(format!("could not reach the key service: {msg}")),
-        code => KeyError(format!("{msg} ({code:?})")),
+        tonic::Code::Unknown => KeyError::service(msg),
+        tonic::Code::Unavailable => {
+            KeyError::service(format!("could not reach the key service: {msg}"))
+        }
+        code => KeyError::service(format!("{msg} ({code:?})")),
     }
 }
 
@@ -152,12 +154,12 @@ impl RemoteKeyService for Client {
         };
         let response: EncryptResponse = self.call("/KeyService/Encrypt", request)?;
         if response.ciphertext.is_empty() {
-            return Err(KeyError(
-                "the key service returned an empty encrypted key".into(),
+            return Err(KeyError::service(
+                "the key service returned an empty encrypted key",
             ));
         }
         let enc = String::from_utf8(response.ciphertext).map_err(|_| {
-            KeyError("the key service returned an encrypted key that is not text".into())
+            KeyError::service("the key service returned an encrypted key that is not text")
         })?;
         Ok(spec.wrapped(enc))
     }

@@ -66,18 +66,34 @@ struct Job {
     reply: oneshot::Sender<Reply>,
 }
 
-/// Serve until SIGINT or SIGTERM. `Err` is a message for the user (cannot listen, ...).
-pub fn serve(options: ServeOptions) -> Result<(), String> {
+/// Why the key service could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot start the key service: {0}")]
+    Start(std::io::Error),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("cannot handle signals: {0}")]
+    Signals(std::io::Error),
+    #[error("the key service on {address} stopped: {reason}")]
+    Stopped { address: String, reason: String },
+}
+
+/// Serve until SIGINT or SIGTERM.
+pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the key service: {e}"))?;
+        .map_err(ServeError::Start)?;
     let (jobs, queue) = mpsc::channel::<Job>();
     let (prompt, verbose) = (options.prompt, options.verbose);
     std::thread::Builder::new()
         .name("keyservice-worker".into())
         .spawn(move || worker(queue, prompt, verbose))
-        .map_err(|e| format!("cannot start the key service: {e}"))?;
+        .map_err(ServeError::Start)?;
     let service = KeyServiceServer { jobs };
     let uri = options.listen.uri();
     runtime.block_on(async move {
@@ -95,8 +111,10 @@ pub fn serve(options: ServeOptions) -> Result<(), String> {
                 first_of(server.serve_with_incoming(service, incoming), &mut signals).await
             }
             Listen::Unix(path) => {
-                let listener =
-                    bind_unix(path).map_err(|e| format!("cannot listen on {uri}: {e}"))?;
+                let listener = bind_unix(path).map_err(|e| ServeError::Listen {
+                    address: uri.clone(),
+                    source: e,
+                })?;
                 let _remove = RemoveOnDrop(path.clone());
                 log(&format!("Listening on {uri}"));
                 let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
@@ -104,7 +122,10 @@ pub fn serve(options: ServeOptions) -> Result<(), String> {
             }
         };
         match served {
-            Some(Err(e)) => Err(format!("the key service on {uri} stopped: {e}")),
+            Some(Err(e)) => Err(ServeError::Stopped {
+                address: uri.clone(),
+                reason: e.to_string(),
+            }),
             Some(Ok(())) => Ok(()),
             None => {
                 log("Caught a signal: shutting down.");
@@ -114,7 +135,7 @@ pub fn serve(options: ServeOptions) -> Result<(), String> {
     })
 }
 
-async fn bind_tcp(address: &str) -> Result<tokio::net::TcpListener, String> {
+async fn bind_tcp(address: &str) -> Result<tokio::net::TcpListener, ServeError> {
     // Go's `:5000` means every interface.
     let address = if address.starts_with(':') {
         format!("0.0.0.0{address}")
@@ -123,7 +144,10 @@ async fn bind_tcp(address: &str) -> Result<tokio::net::TcpListener, String> {
     };
     tokio::net::TcpListener::bind(&address)
         .await
-        .map_err(|e| format!("cannot listen on tcp://{address}: {e}"))
+        .map_err(|e| ServeError::Listen {
+            address: format!("tcp://{address}"),
+            source: e,
+        })
 }
 
 /// Listen on a new socket file of mode 0600: only our user may connect (the protocol has no
@@ -160,9 +184,9 @@ struct Signals {
 }
 
 impl Signals {
-    fn new() -> Result<Signals, String> {
+    fn new() -> Result<Signals, ServeError> {
         use tokio::signal::unix::{signal, SignalKind};
-        let err = |e: std::io::Error| format!("cannot handle signals: {e}");
+        let err = ServeError::Signals;
         Ok(Signals {
             interrupt: signal(SignalKind::interrupt()).map_err(err)?,
             terminate: signal(SignalKind::terminate()).map_err(err)?,
@@ -235,10 +259,10 @@ fn encrypt(keyring: &Keyring, request: &EncryptRequest, prompt: bool) -> Reply {
     }
     let source = keyring
         .local_source(spec.kind())
-        .map_err(|e| (Code::Unimplemented, e.0))?;
+        .map_err(|e| (Code::Unimplemented, e.to_string()))?;
     let stored = source
         .wrap(&spec, &request.plaintext)
-        .map_err(|e| (Code::Unknown, e.0))?;
+        .map_err(|e| (Code::Unknown, e.to_string()))?;
     Ok(Zeroizing::new(stored.enc().as_bytes().to_vec()))
 }
 
@@ -256,8 +280,10 @@ fn decrypt(keyring: &Keyring, request: &DecryptRequest, prompt: bool) -> Reply {
     }
     let source = keyring
         .local_source(stored.kind())
-        .map_err(|e| (Code::Unimplemented, e.0))?;
-    source.unwrap(&stored).map_err(|e| (Code::Unknown, e.0))
+        .map_err(|e| (Code::Unimplemented, e.to_string()))?;
+    source
+        .unwrap(&stored)
+        .map_err(|e| (Code::Unknown, e.to_string()))
 }
 
 /// A line on stderr; a closed stderr is no reason to stop serving.

@@ -137,12 +137,12 @@ impl KeyAccess {
 fn connect_keyservice(uri: &str) -> Result<Box<dyn RemoteKeyService>> {
     crate::keyservice::Client::new(uri)
         .map(|c| Box::new(c) as Box<dyn RemoteKeyService>)
-        .map_err(|e| Error::Key(crate::keys::KeyError(e.to_string())))
+        .map_err(Error::Key)
 }
 
 #[cfg(not(feature = "keyservice"))]
 fn connect_keyservice(uri: &str) -> Result<Box<dyn RemoteKeyService>> {
-    Err(Error::Key(crate::keys::KeyError(format!(
+    Err(Error::Key(crate::keys::KeyError::service(format!(
         "cannot use the key service {uri}: this build of sepal has no key service support (cargo feature `keyservice`)"
     ))))
 }

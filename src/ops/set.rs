@@ -153,11 +153,18 @@ fn edit_plaintext(
                     }
                     Ok(Some(plain.clone()))
                 }
-                // A text edit of the plaintext (a minimal diff).
+                // The one value replaced in place, else a text edit of the plaintext (a
+                // minimal diff).
                 _ => {
-                    let out = store
-                        .set(plain_parsed, steps, value)
-                        .map_err(Error::Marshal)?;
+                    let out = match store
+                        .replace_scalar(plain_parsed, steps, value)
+                        .map_err(Error::Marshal)?
+                    {
+                        Some(out) => out,
+                        None => store
+                            .set(plain_parsed, steps, value)
+                            .map_err(Error::Marshal)?,
+                    };
                     Ok(Some(Zeroizing::new(out)))
                 }
             }

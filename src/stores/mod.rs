@@ -429,15 +429,42 @@ impl Store {
         }
     }
 
-    /// `set` on a plaintext file: a scalar replacing a scalar is spliced in place; anything else
-    /// is a text edit when the store can make one (checked by re-parsing it), else the changed
-    /// tree laid out from scratch.
+    /// `set` on a plaintext file: a text edit when the store can make one (checked by re-parsing
+    /// it), else a scalar replacing a scalar spliced in place, else the changed tree laid out from
+    /// scratch.
     pub fn set(
         &self,
         parsed: &Parsed,
         steps: &[Step],
         value: &Value,
     ) -> Result<Vec<u8>, StoreError> {
+        let mut expected = parsed.tree.clone();
+        if expected.docs.is_empty() {
+            expected.docs.push(crate::tree::Doc::default());
+        }
+        if let Some(doc) = expected.docs.first_mut() {
+            crate::treepath::set(&mut doc.items, steps, value.clone());
+        }
+        let attempt = match self.set_at(parsed, steps, value)? {
+            Some(edited) => Some(edited),
+            // (A UTF-16 file's splice is already encoded: only UTF-8 ones are replaced here.)
+            None if parsed.encoding == utf16::TextEncoding::Utf8 => {
+                self.replace_scalar(parsed, steps, value)?
+            }
+            None => None,
+        };
+        let out = self.checked(attempt, &expected)?;
+        utf16::encode(out, parsed.encoding)
+    }
+
+    /// The file with the scalar at `steps` replaced in place by the scalar `value` (spliced, so
+    /// written in the file's encoding); `None` when either is not a scalar.
+    pub fn replace_scalar(
+        &self,
+        parsed: &Parsed,
+        steps: &[Step],
+        value: &Value,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let doc = parsed.tree.docs.first().map(|d| d.items.as_slice());
         let existing = doc.and_then(|items| crate::treepath::lookup(items, steps).ok());
         if let (Some(Value::Leaf(old)), Value::Leaf(new)) = (&existing, value) {
@@ -450,19 +477,10 @@ impl Store {
                         text: crate::tree::secret(String::from_utf8_lossy(&text)),
                     });
                 }
-                return self.splice(parsed, &changes, None);
+                return self.splice(parsed, &changes, None).map(Some);
             }
         }
-        let mut expected = parsed.tree.clone();
-        if expected.docs.is_empty() {
-            expected.docs.push(crate::tree::Doc::default());
-        }
-        if let Some(doc) = expected.docs.first_mut() {
-            crate::treepath::set(&mut doc.items, steps, value.clone());
-        }
-        let attempt = self.set_at(parsed, steps, value)?;
-        let out = self.checked(attempt, &expected)?;
-        utf16::encode(out, parsed.encoding)
+        Ok(None)
     }
 
     /// `unset` on a plaintext file (see [`Store::set`]). Errors as sops words them when the path

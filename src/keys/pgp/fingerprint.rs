@@ -37,7 +37,7 @@ impl FingerprintQuery {
         }
         let hex = hex.to_ascii_uppercase();
         if !matches!(hex.len(), 16 | 40 | 64) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(KeyError(format!(
+            return Err(KeyError::pgp(format!(
                 "{fp:?} is not an OpenPGP fingerprint (expected 40 or 64 hex digits)"
             )));
         }

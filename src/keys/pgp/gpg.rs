@@ -293,7 +293,11 @@ mod tests {
             "never",
         ]);
         let fp = home.fingerprint_of("Sign <s@example.com>");
-        let err = home.source().wrap(&spec(&fp), SECRET).unwrap_err().0;
+        let err = home
+            .source()
+            .wrap(&spec(&fp), SECRET)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains(&fp) && err.contains("no encryption-capable") && err.contains("Unusable"),
             "{err}"
@@ -301,7 +305,11 @@ mod tests {
 
         // gpg does not know the key: its message is reported.
         let unknown = "0123456789ABCDEF0123456789ABCDEF01234567";
-        let err = home.source().wrap(&spec(unknown), SECRET).unwrap_err().0;
+        let err = home
+            .source()
+            .wrap(&spec(unknown), SECRET)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains(unknown) && err.contains("GnuPG binary error"),
             "{err}"
@@ -312,7 +320,7 @@ mod tests {
         let stored = native(&[&p])
             .wrap(&spec(&other.fingerprint().to_hex()), SECRET)
             .unwrap();
-        let err = home.source().unwrap(&stored).unwrap_err().0;
+        let err = home.source().unwrap(&stored).unwrap_err().to_string();
         assert!(
             err.contains("failed to decrypt sops data key with pgp"),
             "{err}"

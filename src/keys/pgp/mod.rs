@@ -139,28 +139,28 @@ impl KeySource for PgpSource {
         let fp = fingerprint_of(spec);
         let fp = fp.as_str();
         if fp.is_empty() {
-            return Err(KeyError("PGP key without a fingerprint".into()));
+            return Err(KeyError::pgp("PGP key without a fingerprint"));
         }
         let enc = match self.gpg().encrypt(fp, secret) {
             Ok(enc) => enc,
             Err(GpgError::NotFound) => {
                 if self.settings.key_files.is_empty() {
-                    return Err(KeyError(format!(
+                    return Err(KeyError::pgp(format!(
                         "could not encrypt data key with PGP key {fp}: the GnuPG binary {:?} \
                          was not found (set SOPS_GPG_EXEC) and {KEY_FILE_ENV} names no key file",
                         self.settings.gpg_exec
                     )));
                 }
                 self.native_encrypt(fp, secret, false).map_err(|e| {
-                    KeyError(format!("could not encrypt data key with PGP key: {}", e.0))
+                    KeyError::pgp(format!("could not encrypt data key with PGP key: {e}"))
                 })?
             }
             Err(GpgError::Failed(gpg_err)) => {
                 self.native_encrypt(fp, secret, true).map_err(|native| {
-                    KeyError(format!(
+                    KeyError::pgp(format!(
                         "could not encrypt data key with PGP key: {}; GnuPG binary error: \
                          {gpg_err}",
-                        native.0
+                        native
                     ))
                 })?
             }
@@ -173,13 +173,15 @@ impl KeySource for PgpSource {
         let fp = fp.as_str();
         let enc = stored.enc();
         if enc.is_empty() {
-            return Err(KeyError(format!("PGP key {fp} has no encrypted data key")));
+            return Err(KeyError::pgp(format!(
+                "PGP key {fp} has no encrypted data key"
+            )));
         }
         let mut notes = Vec::new();
         match self.native_decrypt(enc, &mut notes) {
             Ok(Some(secret)) => return Ok(secret),
             Ok(None) => {}
-            Err(e) => notes.push(e.0),
+            Err(e) => notes.push(e.to_string()),
         }
         match self.gpg().decrypt(enc) {
             Ok(secret) => Ok(secret),
@@ -202,7 +204,7 @@ impl KeySource for PgpSource {
                     msg.push_str("; ");
                     msg.push_str(&note);
                 }
-                Err(KeyError(msg))
+                Err(KeyError::pgp(msg))
             }
             Err(GpgError::Failed(gpg_err)) => {
                 let mut msg = format!("could not decrypt data key with PGP key {fp}: ");
@@ -212,7 +214,7 @@ impl KeySource for PgpSource {
                 }
                 msg.push_str("GnuPG binary error: ");
                 msg.push_str(&gpg_err);
-                Err(KeyError(msg))
+                Err(KeyError::pgp(msg))
             }
         }
     }

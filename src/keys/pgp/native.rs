@@ -56,7 +56,7 @@ impl PgpSource {
                 msg.push_str("; ");
                 msg.push_str(e);
             }
-            KeyError(msg)
+            KeyError::pgp(msg)
         })?;
         encrypt_to_cert(&cert, &query, fp, secret)
     }
@@ -97,10 +97,10 @@ impl PgpSource {
         }
         match result {
             Ok(out) if out.is_empty() => {
-                Err(KeyError("the PGP message decrypted to zero bytes".into()))
+                Err(KeyError::pgp("the PGP message decrypted to zero bytes"))
             }
             Ok(out) => Ok(Some(out)),
-            Err(e) => Err(KeyError(format!(
+            Err(e) => Err(KeyError::pgp(format!(
                 "failed to decrypt the data key with the key files of {KEY_FILE_ENV}: {e}"
             ))),
         }
@@ -129,12 +129,12 @@ fn choose_recipient<'a>(
 ) -> Result<Recipient<'a>, KeyError> {
     let valid_cert = cert
         .with_policy(policy, None)
-        .map_err(|e| KeyError(format!("PGP key {fp} is not usable: {e}")))?;
+        .map_err(|e| KeyError::pgp(format!("PGP key {fp} is not usable: {e}")))?;
     if let RevocationStatus::Revoked(_) = valid_cert.revocation_status() {
-        return Err(KeyError(format!("PGP key {fp} has been revoked")));
+        return Err(KeyError::pgp(format!("PGP key {fp} has been revoked")));
     }
     if valid_cert.alive().is_err() {
-        return Err(KeyError(format!("PGP key {fp} has expired")));
+        return Err(KeyError::pgp(format!("PGP key {fp} has expired")));
     }
     let wanted_subkey = query.matches(cert).flatten();
     let capable: Vec<_> = valid_cert
@@ -148,7 +148,7 @@ fn choose_recipient<'a>(
         })
         .collect();
     if capable.is_empty() {
-        return Err(KeyError(if wanted_subkey.is_some() {
+        return Err(KeyError::pgp(if wanted_subkey.is_some() {
             format!("PGP subkey {fp} is not encryption-capable")
         } else {
             format!("PGP key {fp} has no encryption-capable (sub)key")
@@ -161,7 +161,7 @@ fn choose_recipient<'a>(
         })
         .collect();
     if usable.is_empty() {
-        return Err(KeyError(format!(
+        return Err(KeyError::pgp(format!(
             "the encryption (sub)keys of PGP key {fp} have expired or been revoked"
         )));
     }
@@ -170,7 +170,7 @@ fn choose_recipient<'a>(
         .filter(|key| key.key().pk_algo().is_supported())
         .max_by_key(|key| key.key().creation_time())
         .ok_or_else(|| {
-            KeyError(format!(
+            KeyError::pgp(format!(
                 "PGP key {fp} uses an encryption algorithm sepal does not support"
             ))
         })?;
@@ -179,8 +179,9 @@ fn choose_recipient<'a>(
 
 /// `secret` encrypted to `recipient`, ASCII-armored, without a trailing newline.
 fn armored_message(recipient: Recipient, fp: &str, secret: &[u8]) -> Result<String, KeyError> {
-    let fail =
-        |e: &dyn std::fmt::Display| KeyError(format!("failed to encrypt for PGP key {fp}: {e}"));
+    let fail = |e: &dyn std::fmt::Display| {
+        KeyError::pgp(format!("failed to encrypt for PGP key {fp}: {e}"))
+    };
     let mut sink = Vec::new();
     {
         let message = Message::new(&mut sink);
@@ -196,7 +197,7 @@ fn armored_message(recipient: Recipient, fp: &str, secret: &[u8]) -> Result<Stri
         writer.finalize().map_err(|e| fail(&e))?;
     }
     let text = String::from_utf8(sink)
-        .map_err(|_| KeyError("the OpenPGP armor writer produced non-UTF-8 text".into()))?;
+        .map_err(|_| KeyError::pgp("the OpenPGP armor writer produced non-UTF-8 text"))?;
     Ok(text.trim().to_string())
 }
 
@@ -247,7 +248,7 @@ mod tests {
             let stored = native(&[&public]).wrap(&spec(&fp), &share).unwrap();
             assert_eq!(&native(&[&secret]).unwrap(&stored).unwrap()[..], &share);
             // A public key cannot decrypt, and without gpg the error says so.
-            let err = native(&[&public]).unwrap(&stored).unwrap_err().0;
+            let err = native(&[&public]).unwrap(&stored).unwrap_err().to_string();
             assert!(err.contains(&fp) && err.contains("not found"), "{err}");
         }
     }
@@ -261,10 +262,13 @@ mod tests {
         let err = native(&[&public])
             .wrap(&spec(unknown), SECRET)
             .unwrap_err()
-            .0;
+            .to_string();
         assert!(err.contains(unknown) && err.contains("not found"), "{err}");
 
-        let err = native(&[]).wrap(&spec(unknown), SECRET).unwrap_err().0;
+        let err = native(&[])
+            .wrap(&spec(unknown), SECRET)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("was not found") && err.contains(KEY_FILE_ENV),
             "{err}"
@@ -273,13 +277,13 @@ mod tests {
         let err = native(&[&dir.path().join("missing")])
             .wrap(&spec(unknown), SECRET)
             .unwrap_err()
-            .0;
+            .to_string();
         assert!(err.contains("failed to read PGP key file"), "{err}");
 
         let err = native(&[&public])
             .wrap(&spec("nothex"), SECRET)
             .unwrap_err()
-            .0;
+            .to_string();
         assert!(err.contains("not an OpenPGP fingerprint"), "{err}");
 
         // Expired.
@@ -293,7 +297,10 @@ mod tests {
             .0;
         let (p, _) = write_keys(dir.path(), &expired, true);
         let fp = expired.fingerprint().to_hex();
-        let err = native(&[&p]).wrap(&spec(&fp), SECRET).unwrap_err().0;
+        let err = native(&[&p])
+            .wrap(&spec(&fp), SECRET)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(&fp) && err.contains("expired"), "{err}");
 
         // Revoked.
@@ -304,7 +311,10 @@ mod tests {
         let revoked = cert.insert_packets(rev).unwrap().0;
         let (p, _) = write_keys(dir.path(), &revoked, true);
         let fp = revoked.fingerprint().to_hex();
-        let err = native(&[&p]).wrap(&spec(&fp), SECRET).unwrap_err().0;
+        let err = native(&[&p])
+            .wrap(&spec(&fp), SECRET)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(&fp) && err.contains("revoked"), "{err}");
 
         // Signing only.
@@ -317,7 +327,10 @@ mod tests {
             .0;
         let (p, _) = write_keys(dir.path(), &signer, true);
         let fp = signer.fingerprint().to_hex();
-        let err = native(&[&p]).wrap(&spec(&fp), SECRET).unwrap_err().0;
+        let err = native(&[&p])
+            .wrap(&spec(&fp), SECRET)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains(&fp) && err.contains("no encryption-capable"),
             "{err}"
