@@ -5,6 +5,7 @@ pub mod config;
 pub mod crypto;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gotext;
 pub mod keys;
 #[cfg(feature = "keyservice")]
 pub mod keyservice;
@@ -18,5 +19,7 @@ pub mod walk;
 
 #[cfg(test)]
 mod accounted_tests;
+#[cfg(test)]
+mod layers_tests;
 #[cfg(test)]
 mod proptests;

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use crate::crypto::cipher::{self, CipherError, DataKey, EncryptedValue};
-use crate::crypto::gotext::{canonical_bytes, display_text, parse_typed, plaintext_bytes};
 use crate::crypto::mac::MacHasher;
+use crate::gotext::{canonical_bytes, display_text, parse_typed, plaintext_bytes};
 pub use crate::metadata::{Selection, SelectionError};
 use crate::stores::NewLeaf;
 use crate::tree::{Item, Leaf, LeafId, Scalar, Tree, Value};

@@ -1,7 +1,7 @@
-//! Cryptography: the per-value AES-256-GCM cipher, the data key, the MAC and Shamir sharing.
+//! Cryptography: the per-value AES-256-GCM cipher and the data key, and the MAC. (Shamir
+//! sharing of the data key is the keyring's job, in `keys`.)
 
 pub mod cipher;
-pub mod gotext;
 pub mod mac;
 
 pub use cipher::{DataKey, EncryptedValue};

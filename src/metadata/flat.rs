@@ -1,6 +1,6 @@
 //! Flattening of the metadata map for the dotenv and INI stores (`age__list_0__map_enc`).
 
-use crate::stores::gofmt::float_val_to_string;
+use crate::gotext::scalar_text;
 use crate::tree::{secret, Item, Leaf, Scalar, Value};
 
 const MAP: &str = "__map_";
@@ -43,18 +43,6 @@ fn flatten_into(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
             }
         }
     }
-}
-
-/// sops's `ValToString` of a scalar (`None` for null).
-pub fn scalar_text(s: &Scalar) -> Option<String> {
-    Some(match s {
-        Scalar::Null => return None,
-        Scalar::Bool(b) => b.to_string(),
-        Scalar::Int(i) => i.to_string(),
-        Scalar::Float(f) => float_val_to_string(*f),
-        Scalar::Str(s) | Scalar::Time(s) | Scalar::Comment(s) => s.to_string(),
-        Scalar::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-    })
 }
 
 enum Part {

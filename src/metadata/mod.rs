@@ -77,7 +77,7 @@ const SELECTION_FIELDS: [&str; 6] = [
 /// Scalar text of a metadata leaf, weakly typed (ints, bools and strings all become text).
 fn text_of(v: &Value) -> Option<String> {
     match v {
-        Value::Leaf(l) => flat::scalar_text(&l.value),
+        Value::Leaf(l) => crate::gotext::scalar_text(&l.value),
         _ => None,
     }
 }

@@ -3,7 +3,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::metadata::flat::scalar_text;
+use crate::gotext::scalar_text;
 use crate::stores::{apply_changes, Format};
 use crate::tree::{Item, Value};
 

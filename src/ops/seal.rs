@@ -5,7 +5,7 @@
 use time::OffsetDateTime;
 
 use crate::crypto::cipher::{self, DataKey};
-use crate::crypto::gotext::format_go_time;
+use crate::gotext::format_go_time;
 use crate::metadata::Metadata;
 use crate::stores::{apply_changes, Parsed, Store};
 use crate::tree::Tree;

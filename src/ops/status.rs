@@ -1,6 +1,6 @@
 //! `filestatus`: whether a file is encrypted, read from its metadata without any key.
 
-use crate::metadata::flat::scalar_text;
+use crate::gotext::scalar_text;
 use crate::stores::Format;
 use crate::tree::{get, Value};
 

@@ -137,7 +137,7 @@ pub(crate) fn set_at(
     let _ = layout;
     match (steps, value) {
         ([Step::Key(k)], Value::Leaf(l)) if k == "data" => {
-            let text = crate::crypto::gotext::canonical_bytes(&l.value);
+            let text = crate::gotext::canonical_bytes(&l.value);
             Ok(Some(plain_bytes(&l.value, &String::from_utf8_lossy(&text)).to_vec()))
         }
         _ => Err(StoreError::new(

@@ -7,7 +7,8 @@ use zeroize::Zeroizing;
 
 use super::json::{apply_edits, into_vec, Edit};
 use super::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
-use crate::metadata::flat::{flatten, scalar_text, unflatten};
+use crate::gotext::scalar_text;
+use crate::metadata::flat::{flatten, unflatten};
 use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value};
 use crate::treepath::Step;
 

@@ -6,8 +6,8 @@
 
 use zeroize::Zeroizing;
 
-use super::gofmt::float_json;
 use super::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
+use crate::gotext::float_json;
 use crate::tree::{secret, Item, Leaf, Scalar, Tree, Value};
 
 pub(crate) mod edit;

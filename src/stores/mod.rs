@@ -10,7 +10,6 @@ mod contract_tests;
 pub mod dotenv;
 #[cfg(test)]
 mod edit_tests;
-pub mod gofmt;
 pub mod ini;
 pub mod json;
 pub mod utf16;
@@ -470,7 +469,7 @@ impl Store {
         if let (Some(Value::Leaf(old)), Value::Leaf(new)) = (&existing, value) {
             if old.id != crate::tree::NO_LEAF {
                 let mut changes = vec![None; crate::tree::leaf_count(&parsed.tree)];
-                let text = crate::crypto::gotext::canonical_bytes(&new.value);
+                let text = crate::gotext::canonical_bytes(&new.value);
                 if let Some(slot) = changes.get_mut(old.id) {
                     *slot = Some(NewLeaf::Plain {
                         value: new.value.clone(),

@@ -77,7 +77,7 @@ pub fn plain_of(l: &Leaf) -> NewLeaf {
         (_, Some(t)) => t.to_string(),
         (Scalar::Bool(b), None) => if *b { "True" } else { "False" }.to_string(),
         (Scalar::Int(i), None) => i.to_string(),
-        (Scalar::Float(f), None) => crate::stores::gofmt::float_f(*f),
+        (Scalar::Float(f), None) => crate::gotext::float_f(*f),
         (v, None) => v.as_str().unwrap_or("").to_string(),
     };
     NewLeaf::Plain {

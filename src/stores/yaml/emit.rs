@@ -4,7 +4,7 @@
 use base64::Engine;
 
 use super::resolve::{is_base60_float, is_old_bool, resolve_plain, Resolved};
-use crate::stores::gofmt::float_g;
+use crate::gotext::float_g;
 use crate::stores::StoreError;
 use crate::tree::{Item, Scalar, Value};
 

@@ -5,7 +5,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::stores::gofmt::float_f;
+use super::float::float_f;
 use crate::tree::{secret, Leaf, Scalar};
 
 /// The canonical bytes sops writes for a value: `True`/`False`, decimal ints, Go `'f'` floats,
