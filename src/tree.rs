@@ -189,3 +189,80 @@ pub fn leaf_count(tree: &Tree) -> usize {
     }
     n
 }
+/// What to write in place of one leaf.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NewLeaf {
+    /// The leaf was encrypted: write this `ENC[...]` string (as a string value, or as the text of
+    /// the comment when the leaf is a comment).
+    Encrypted(String),
+    /// The leaf was decrypted: its typed value, and the exact plaintext that was inside the
+    /// ciphertext (`100.0`, `True`, or the string itself). A list element whose value is a
+    /// [`Scalar::Comment`] came from sops's way of storing encrypted comments inside lists and is
+    /// written back as a comment.
+    Plain { value: Scalar, text: Secret },
+}
+
+/// Replacement texts, indexed by [`LeafId`]; `None` leaves the leaf as it is.
+pub type Changes = [Option<NewLeaf>];
+
+/// The tree with `changes` applied: encrypted leaves become their `ENC[...]` strings, decrypted
+/// leaves their values (a list element that decrypts to a comment becomes a comment again).
+pub fn apply_changes(tree: &Tree, changes: &Changes) -> Tree {
+    fn leaf(l: &Leaf, changes: &Changes, comment: bool) -> Leaf {
+        let mut out = l.clone();
+        match changes.get(l.id) {
+            Some(Some(NewLeaf::Encrypted(e))) => {
+                out.value = if comment {
+                    Scalar::Comment(secret(e.clone()))
+                } else {
+                    Scalar::Str(secret(e.clone()))
+                };
+                out.text = None;
+            }
+            Some(Some(NewLeaf::Plain { value, text })) => {
+                out.value = value.clone();
+                out.text = Some(text.clone());
+            }
+            _ => {}
+        }
+        out
+    }
+    fn value(v: &Value, changes: &Changes) -> Value {
+        match v {
+            Value::Leaf(l) => Value::Leaf(leaf(l, changes, false)),
+            Value::Map(items) => Value::Map(items_of(items, changes)),
+            Value::List(items) => Value::List(items_of(items, changes)),
+        }
+    }
+    fn items_of(items: &[Item], changes: &Changes) -> Vec<Item> {
+        items
+            .iter()
+            .map(|i| match i {
+                Item::Comment(l) => Item::Comment(leaf(l, changes, true)),
+                Item::Pair { key, value: v } => Item::Pair {
+                    key: key.clone(),
+                    value: value(v, changes),
+                },
+                Item::Elem(v) => match value(v, changes) {
+                    Value::Leaf(
+                        l @ Leaf {
+                            value: Scalar::Comment(_),
+                            ..
+                        },
+                    ) => Item::Comment(l),
+                    other => Item::Elem(other),
+                },
+            })
+            .collect()
+    }
+    Tree {
+        docs: tree
+            .docs
+            .iter()
+            .map(|d| Doc {
+                items: items_of(&d.items, changes),
+            })
+            .collect(),
+    }
+}
+

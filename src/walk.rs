@@ -7,7 +7,7 @@ use crate::crypto::cipher::{self, CipherError, DataKey, EncryptedValue};
 use crate::crypto::mac::MacHasher;
 use crate::gotext::{canonical_bytes, display_text, parse_typed, plaintext_bytes};
 pub use crate::metadata::{Selection, SelectionError};
-use crate::stores::NewLeaf;
+use crate::tree::NewLeaf;
 use crate::tree::{Item, Leaf, LeafId, Scalar, Tree, Value};
 
 /// Why the walk failed. Names the path, never the value.
