@@ -265,4 +265,3 @@ pub fn apply_changes(tree: &Tree, changes: &Changes) -> Tree {
             .collect(),
     }
 }
-

@@ -86,7 +86,7 @@ pub fn read_input(io: &IoArgs, stdin_needs_name: bool) -> CliResult<Source> {
         if io.in_place {
             return Err(CliError::InPlaceFromStdin);
         }
-        if stdin_needs_name && io.filename_override.is_none() && io.input_type.is_none() {
+        if stdin_needs_name && io.filename_override.is_none() && io.formats.input_type.is_none() {
             return Err(CliError::StdinNeedsName);
         }
         let mut buf = Zeroizing::new(Vec::new());

@@ -25,8 +25,8 @@ pub fn run(global: &GlobalArgs, args: DecryptArgs) -> CliResult<()> {
     let mut source = common::read_input(&args.io, false)?;
     let engine = common::engine(global)?;
     let request = DecryptRequest {
-        input: common::format(&args.io.input_type),
-        output: common::format(&args.io.output_type),
+        input: args.io.formats.input(),
+        output: args.io.formats.output(),
         extract,
         ignore_mac: args.ignore_mac,
         access: common::key_access(&args.keys),

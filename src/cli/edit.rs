@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use super::common::{self, CliError, CliResult};
 use super::encrypt::{KeyFlags, SelectionFlags};
-use super::{DecryptKeyArgs, GlobalArgs};
+use super::{DecryptKeyArgs, FormatArgs, GlobalArgs};
 use crate::ops::edit::{begin, EditOptions, Editing};
 use crate::stores::Parsed;
 
@@ -25,12 +25,8 @@ pub struct EditArgs {
     /// Do not check the MAC
     #[arg(long)]
     pub ignore_mac: bool,
-    /// Input format (default: from the file name)
-    #[arg(long, value_name = "TYPE")]
-    pub input_type: Option<String>,
-    /// Output format (default: from the file name)
-    #[arg(long, value_name = "TYPE")]
-    pub output_type: Option<String>,
+    #[command(flatten)]
+    pub formats: FormatArgs,
     #[command(flatten)]
     pub keys: KeyFlags,
     #[command(flatten)]
@@ -135,7 +131,7 @@ fn sha(bytes: &[u8]) -> [u8; 32] {
 pub fn run(global: &GlobalArgs, args: EditArgs) -> CliResult<()> {
     let engine = common::engine(global)?;
     let options = EditOptions {
-        input: common::format(&args.input_type),
+        input: args.formats.input(),
         show_master_keys: args.show_master_keys,
         ignore_mac: args.ignore_mac,
         keys: common::key_options(&args.keys),

@@ -85,8 +85,8 @@ pub fn run(global: &GlobalArgs, args: EncryptArgs) -> CliResult<()> {
     let mut source = common::read_input(&args.io, true)?;
     let engine = common::engine(global)?;
     let options = EncryptOptions {
-        input: common::format(&args.io.input_type),
-        output: common::format(&args.io.output_type),
+        input: args.io.formats.input(),
+        output: args.io.formats.output(),
         keys: common::key_options(&args.keys),
         selection: common::selection_options(&args.selection),
         access: common::key_access(&args.services),

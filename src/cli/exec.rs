@@ -8,7 +8,7 @@ use std::process::Command;
 use clap::Args;
 
 use super::common::{self, CliError, CliResult};
-use super::{DecryptKeyArgs, GlobalArgs};
+use super::{DecryptKeyArgs, FormatArgs, GlobalArgs};
 use crate::ops::exec::{environment, plaintext, EnvVar, ExecOptions};
 
 #[derive(Args, Debug, Clone)]
@@ -57,12 +57,8 @@ pub struct ExecFileArgs {
     /// Name of the temporary file (a relative local path)
     #[arg(long, value_name = "NAME")]
     pub filename: Option<String>,
-    /// Input format (default: from the file name)
-    #[arg(long, value_name = "TYPE")]
-    pub input_type: Option<String>,
-    /// Format of the decrypted file (default: the input format)
-    #[arg(long, value_name = "TYPE")]
-    pub output_type: Option<String>,
+    #[command(flatten)]
+    pub formats: FormatArgs,
     /// Do not check the MAC
     #[arg(long)]
     pub ignore_mac: bool,
@@ -199,8 +195,8 @@ pub fn exec_file(global: &GlobalArgs, args: ExecFileArgs) -> CliResult<()> {
     let mut source = common::read_source(&args.file)?;
     let engine = common::engine(global)?;
     let options = ExecOptions {
-        input: common::format(&args.input_type),
-        output: common::format(&args.output_type),
+        input: args.formats.input(),
+        output: args.formats.output(),
         ignore_mac: args.ignore_mac,
         access: common::key_access(&args.keys),
     };

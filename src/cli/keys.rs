@@ -166,8 +166,8 @@ pub fn rotate(global: &GlobalArgs, args: RotateArgs) -> CliResult<()> {
     })?;
     let engine = common::engine(global)?;
     let options = RotateOptions {
-        input: common::format(&args.io.input_type),
-        output: common::format(&args.io.output_type),
+        input: args.io.formats.input(),
+        output: args.io.formats.output(),
         add: common::key_options(&args.change.as_key_flags(true, &args.kms)),
         remove: common::key_options(&args.change.as_key_flags(false, &args.kms)),
         access: common::key_access(&args.keys),

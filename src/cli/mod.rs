@@ -159,15 +159,33 @@ pub struct IoArgs {
     /// Write the result to this file
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Input format: yaml, json, dotenv, ini or binary (default: from the file name)
-    #[arg(long, value_name = "TYPE")]
-    pub input_type: Option<String>,
-    /// Output format (default: from the file name)
-    #[arg(long, value_name = "TYPE")]
-    pub output_type: Option<String>,
+    #[command(flatten)]
+    pub formats: FormatArgs,
     /// Use this name for format detection and creation rule matching
     #[arg(long, value_name = "NAME")]
     pub filename_override: Option<PathBuf>,
+}
+
+/// `--input-type` and `--output-type`, for every command that reads and writes a file.
+#[derive(Args, Debug, Clone, Default)]
+pub struct FormatArgs {
+    /// Input format: yaml, json, dotenv, ini or binary (default: from the file name)
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
+    /// Output format (default: from the file name; for exec-file, the input format)
+    #[arg(long, value_name = "TYPE")]
+    pub output_type: Option<String>,
+}
+
+impl FormatArgs {
+    /// The input format asked for; an unknown word falls back to the file name, as in sops.
+    pub fn input(&self) -> Option<crate::stores::Format> {
+        common::format(&self.input_type)
+    }
+
+    pub fn output(&self) -> Option<crate::stores::Format> {
+        common::format(&self.output_type)
+    }
 }
 
 /// Flags that tell how to find the data key.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::common::{self, CliError, CliResult};
-use super::{DecryptKeyArgs, GlobalArgs};
+use super::{DecryptKeyArgs, FormatArgs, GlobalArgs};
 use crate::ops::set::{parse_path, parse_value, Change, ChangeOptions};
 
 #[derive(Args, Debug, Clone)]
@@ -26,12 +26,8 @@ pub struct SetArgs {
     /// Do not check the MAC
     #[arg(long)]
     pub ignore_mac: bool,
-    /// Input format (default: from the file name)
-    #[arg(long, value_name = "TYPE")]
-    pub input_type: Option<String>,
-    /// Output format (default: from the file name)
-    #[arg(long, value_name = "TYPE")]
-    pub output_type: Option<String>,
+    #[command(flatten)]
+    pub formats: FormatArgs,
     /// Accepted for compatibility (set and unset keep the file's threshold)
     #[arg(long, value_name = "N", hide = true)]
     pub shamir_secret_sharing_threshold: Option<usize>,
@@ -50,12 +46,8 @@ pub struct UnsetArgs {
     /// Do not check the MAC
     #[arg(long)]
     pub ignore_mac: bool,
-    /// Input format (default: from the file name)
-    #[arg(long, value_name = "TYPE")]
-    pub input_type: Option<String>,
-    /// Output format (default: from the file name)
-    #[arg(long, value_name = "TYPE")]
-    pub output_type: Option<String>,
+    #[command(flatten)]
+    pub formats: FormatArgs,
     #[command(flatten)]
     pub keys: DecryptKeyArgs,
 }
@@ -111,8 +103,8 @@ pub fn run_set(global: &GlobalArgs, a: SetArgs) -> CliResult<()> {
     };
     let value = parse_value(&text)?;
     let options = ChangeOptions {
-        input: common::format(&a.input_type),
-        output: common::format(&a.output_type),
+        input: a.formats.input(),
+        output: a.formats.output(),
         ignore_mac: a.ignore_mac,
         idempotent: a.idempotent,
         access: common::key_access(&a.keys),
@@ -135,8 +127,8 @@ pub fn run_unset(global: &GlobalArgs, a: UnsetArgs) -> CliResult<()> {
     }
     let steps = parse_path(&a.args[1], "unset")?;
     let options = ChangeOptions {
-        input: common::format(&a.input_type),
-        output: common::format(&a.output_type),
+        input: a.formats.input(),
+        output: a.formats.output(),
         ignore_mac: a.ignore_mac,
         idempotent: a.idempotent,
         access: common::key_access(&a.keys),
