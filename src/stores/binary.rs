@@ -17,7 +17,7 @@ pub enum Layout {
 }
 
 /// Does `src` look like an encrypted envelope (a JSON object with `data` and `sops`)?
-fn envelope(src: &[u8]) -> Option<json::Top> {
+fn envelope(src: &[u8]) -> Option<json::TopObject> {
     let first = src.iter().find(|b| !b" \t\r\n".contains(b))?;
     if *first != b'{' {
         return None;
@@ -129,12 +129,7 @@ pub fn splice(
 }
 
 /// `set` of `["data"]` (the whole file) as a text edit; nothing else exists in a binary file.
-pub(crate) fn set_at(
-    layout: &Layout,
-    steps: &[Step],
-    value: &Value,
-) -> Result<Option<Vec<u8>>, StoreError> {
-    let _ = layout;
+pub(crate) fn set_at(steps: &[Step], value: &Value) -> Result<Option<Vec<u8>>, StoreError> {
     match (steps, value) {
         ([Step::Key(k)], Value::Leaf(l)) if k == "data" => {
             let text = crate::crypto::gotext::canonical_bytes(&l.value);
@@ -186,8 +181,8 @@ pub fn emit_value(_value: &Value, _options: &StoreOptions) -> Result<Vec<u8>, St
 
 #[cfg(test)]
 mod tests {
-    use super::super::json::testutil::*;
     use super::*;
+    use crate::stores::testutil::*;
 
     fn layout(p: &Parsed) -> &Layout {
         match &p.layout {

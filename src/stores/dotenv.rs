@@ -1,17 +1,17 @@
-//! dotenv store (sops's line format): `KEY=value` lines, `#comment` lines.
-//!
-//! Differences from sops, all lossless on our side: empty lines are kept (sops drops them), and
-//! lines made only of blanks are treated as empty lines (sops rejects them).
+//! dotenv store (sops's line format: `KEY=value` lines, `#comment` lines), lossless where sops is
+//! not: empty lines are kept (sops drops them), lines of blanks read as empty (sops rejects them).
 
 use zeroize::Zeroizing;
 
-use super::json::{apply_edits, into_vec, Edit};
+use super::keyvalue::{set_metadata_ids, value_to_string};
+use super::text::{apply_edits, into_vec, line_range, remove_lines, with_room, Edit};
 use super::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
-use crate::metadata::flat::{flatten, scalar_text, unflatten};
+use crate::metadata::flat::{flatten, unflatten};
 use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value};
 use crate::treepath::Step;
 
-const PREFIX: &str = "sops_";
+/// What starts the name of every metadata line.
+const METADATA_PREFIX: &str = "sops_";
 
 /// Where things are in a parsed dotenv file.
 pub struct Layout {
@@ -53,7 +53,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
             };
             let key = &text[..eq];
             let value = text[eq + 1..].replace("\\n", "\n");
-            if let Some(mkey) = key.strip_prefix(PREFIX) {
+            if let Some(mkey) = key.strip_prefix(METADATA_PREFIX) {
                 let value = value.strip_suffix('\r').unwrap_or(&value).to_string();
                 meta_pairs.push((mkey.to_string(), value));
                 meta_lines.push((start, next));
@@ -72,7 +72,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
         None
     } else {
         let mut v = unflatten(&meta_pairs).map_err(StoreError::new)?;
-        set_ids(&mut v);
+        set_metadata_ids(&mut v);
         Some(v)
     };
     Ok(Parsed {
@@ -89,87 +89,37 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
     })
 }
 
-/// Give metadata leaves the id outside the id sequence.
-pub(crate) fn set_ids(v: &mut Value) {
-    match v {
-        Value::Leaf(l) => l.id = usize::MAX,
-        Value::Map(items) | Value::List(items) => {
-            for i in items {
-                match i {
-                    Item::Comment(l) => l.id = usize::MAX,
-                    Item::Pair { value, .. } | Item::Elem(value) => set_ids(value),
-                }
-            }
-        }
-    }
-}
-
 /// The dotenv spelling of a value (newlines escaped as `\n`).
 fn value_text(value: &Scalar) -> Zeroizing<String> {
     match value {
         Scalar::Str(s) => Zeroizing::new(s.replace('\n', "\\n")),
-        other => Zeroizing::new(val_to_string(other)),
+        other => Zeroizing::new(value_to_string(other)),
     }
 }
 
-/// sops's `ValToString` (times without fraction, null as Go prints `nil`).
-pub(crate) fn val_to_string(v: &Scalar) -> String {
-    match v {
-        Scalar::Null => "<nil>".to_string(),
-        Scalar::Time(t) => strip_fraction(t),
-        other => scalar_text(other).unwrap_or_default(),
-    }
-}
-
-/// RFC 3339 with nanoseconds → RFC 3339 (Go `time.RFC3339` drops the fraction).
-fn strip_fraction(t: &str) -> String {
-    if let Some(tpos) = t.find('T') {
-        if let Some(dot) = t[tpos..].find('.').map(|d| d + tpos) {
-            let rest = &t[dot + 1..];
-            let digits = rest.bytes().take_while(|b| b.is_ascii_digit()).count();
-            return format!("{}{}", &t[..dot], &rest[digits..]);
-        }
-    }
-    t.to_string()
-}
-
-/// Append `block` (lines without their line breaks) to `base` as the file's last lines.
-pub(crate) fn append_lines(base: &mut Vec<u8>, lines: &[Zeroizing<String>], nl: &str) {
+/// `base` with `lines` (without their line breaks) appended as the file's last lines, in a buffer
+/// grown without leaving an unwiped copy of `base` behind.
+fn append_lines(
+    base: Zeroizing<Vec<u8>>,
+    lines: &[Zeroizing<String>],
+    newline: &str,
+) -> Zeroizing<Vec<u8>> {
     if lines.is_empty() {
-        return;
+        return base;
     }
-    let final_nl = base.is_empty() || base.ends_with(b"\n");
-    if !final_nl {
-        base.extend_from_slice(nl.as_bytes());
+    let room = lines.iter().map(|l| l.len() + newline.len()).sum::<usize>() + newline.len();
+    let mut out = with_room(base, room);
+    let final_newline = out.is_empty() || out.ends_with(b"\n");
+    if !final_newline {
+        out.extend_from_slice(newline.as_bytes());
     }
-    for (n, l) in lines.iter().enumerate() {
-        base.extend_from_slice(l.as_bytes());
-        if final_nl || n + 1 < lines.len() {
-            base.extend_from_slice(nl.as_bytes());
+    for (n, line) in lines.iter().enumerate() {
+        out.extend_from_slice(line.as_bytes());
+        if final_newline || n + 1 < lines.len() {
+            out.extend_from_slice(newline.as_bytes());
         }
     }
-}
-
-/// Edits removing whole-line ranges; a removed last line without a line break also takes the
-/// line break before it.
-pub(crate) fn remove_lines(src: &[u8], ranges: &[(usize, usize)], edits: &mut Vec<Edit>) {
-    let mut merged: Vec<(usize, usize)> = Vec::new();
-    for &(s, e) in ranges {
-        match merged.last_mut() {
-            Some(last) if last.1 == s => last.1 = e,
-            _ => merged.push((s, e)),
-        }
-    }
-    for (mut s, e) in merged {
-        if e == src.len() && !src[..e].ends_with(b"\n") && s > 0 && src[s - 1] == b'\n' {
-            s -= 1;
-        }
-        edits.push(Edit {
-            start: s,
-            end: e,
-            text: Zeroizing::new(Vec::new()),
-        });
-    }
+    out
 }
 
 pub fn splice(
@@ -197,23 +147,9 @@ pub fn splice(
     let mut out = apply_edits(&layout.src, &mut edits)?;
     if let Some(meta) = metadata {
         // Metadata lines end in `\n` only, so that sops reads their values without a `\r`.
-        append_lines(&mut out, &meta_lines(meta), "\n");
+        out = append_lines(out, &meta_lines(meta), "\n");
     }
     Ok(into_vec(out))
-}
-
-/// The line range (line break included) holding byte `pos` of `src`.
-pub(crate) fn line_range(src: &[u8], pos: usize) -> (usize, usize) {
-    let pos = pos.min(src.len());
-    let s = src[..pos]
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
-    let e = src[pos..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(src.len(), |p| pos + p + 1);
-    (s, e)
 }
 
 fn complex(key: &str) -> StoreError {
@@ -266,14 +202,13 @@ pub(crate) fn set_at(
                 }];
                 return Ok(Some(into_vec(apply_edits(src, &mut edits)?)));
             }
-            let mut out = Zeroizing::new(src.to_vec());
             // `\n` only, so that the value reads back without a `\r` in CRLF files.
-            append_lines(
-                &mut out,
+            let out = append_lines(
+                Zeroizing::new(src.to_vec()),
                 &[Zeroizing::new(format!("{k}={}", text.as_str()))],
                 "\n",
             );
-            Ok(Some(out.to_vec()))
+            Ok(Some(into_vec(out)))
         }
         _ => Ok(Some(src.to_vec())),
     }
@@ -300,7 +235,7 @@ pub(crate) fn unset_at(
 fn meta_lines(meta: &Value) -> Vec<Zeroizing<String>> {
     flatten(meta)
         .into_iter()
-        .map(|(k, v)| Zeroizing::new(format!("{PREFIX}{k}={}", v.replace('\n', "\\n"))))
+        .map(|(k, v)| Zeroizing::new(format!("{METADATA_PREFIX}{k}={}", v.replace('\n', "\\n"))))
         .collect()
 }
 
@@ -364,8 +299,8 @@ pub fn emit_value(value: &Value, _options: &StoreOptions) -> Result<Vec<u8>, Sto
 
 #[cfg(test)]
 mod tests {
-    use super::super::json::testutil::*;
     use super::*;
+    use crate::stores::testutil::*;
 
     fn layout(p: &Parsed) -> &Layout {
         match &p.layout {
@@ -447,9 +382,5 @@ mod tests {
         assert!(out.ends_with(b"F=3.0\nT=true\n"));
         tree.docs[0].items.push(Item::pair("M", Value::Map(vec![])));
         assert!(emit(&tree, None, &StoreOptions::default()).is_err());
-        assert_eq!(
-            strip_fraction("2024-01-02T03:04:05.123+02:00"),
-            "2024-01-02T03:04:05+02:00"
-        );
     }
 }

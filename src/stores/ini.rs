@@ -9,8 +9,8 @@
 
 use zeroize::Zeroizing;
 
-use super::dotenv::{set_ids, val_to_string};
-use super::json::{apply_edits, into_vec, line_of, Edit};
+use super::keyvalue::{set_metadata_ids, value_to_string};
+use super::text::{apply_edits, into_vec, line_of, line_range, remove_lines, Edit};
 use super::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
 use crate::metadata::flat::{flatten, unflatten};
 use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value};
@@ -358,7 +358,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
                 .map(|k| (k.name.clone(), k.value.replace("\\n", "\n")))
                 .collect();
             let mut v = unflatten(&pairs).map_err(StoreError::new)?;
-            set_ids(&mut v);
+            set_metadata_ids(&mut v);
             metadata = Some(v);
             sops_range = Some(sec.range);
             continue;
@@ -781,7 +781,7 @@ pub fn splice(
                         NewLeaf::Plain { value, .. } => {
                             let s = Zeroizing::new(match value {
                                 Scalar::Str(s) | Scalar::Comment(s) => s.to_string(),
-                                other => val_to_string(other),
+                                other => value_to_string(other),
                             });
                             if fits(span.ctx, &s) {
                                 (span.inner, s.to_string())
@@ -906,9 +906,8 @@ fn key_lines(layout: &Layout, leaf: &Leaf) -> Option<Vec<(usize, usize)>> {
         spans
             .iter()
             .map(|sp| {
-                let (s, _) = super::dotenv::line_range(src, sp.outer.0);
-                let (_, e) =
-                    super::dotenv::line_range(src, sp.outer.1.saturating_sub(1).max(sp.outer.0));
+                let (s, _) = line_range(src, sp.outer.0);
+                let (_, e) = line_range(src, sp.outer.1.saturating_sub(1).max(sp.outer.0));
                 (s, e)
             })
             .collect(),
@@ -926,7 +925,7 @@ fn key_line(key: &str, value: &Scalar, delim: &str) -> String {
     };
     let v = match value {
         Scalar::Str(s) => s.to_string(),
-        other => val_to_string(other),
+        other => value_to_string(other),
     };
     format!("{k}{delim}{}", quote_value(&v))
 }
@@ -1057,7 +1056,7 @@ pub(crate) fn unset_at(
         _ => return Ok(None),
     };
     let mut edits = Vec::new();
-    super::dotenv::remove_lines(src, &ranges, &mut edits);
+    remove_lines(src, &ranges, &mut edits);
     Ok(Some(into_vec(apply_edits(src, &mut edits)?)))
 }
 
@@ -1150,7 +1149,7 @@ pub fn emit(
                     let v = match value {
                         Value::Leaf(l) => match &l.value {
                             Scalar::Str(s) => Zeroizing::new(s.to_string()),
-                            other => Zeroizing::new(val_to_string(other)),
+                            other => Zeroizing::new(value_to_string(other)),
                         },
                         _ => Zeroizing::new(go_fmt_complex(value)),
                     };
@@ -1207,7 +1206,7 @@ pub fn emit(
 /// Go's `%v` of a list or map value (what `ValToString` gives for a nested value).
 fn go_fmt_complex(v: &Value) -> String {
     match v {
-        Value::Leaf(l) => val_to_string(&l.value),
+        Value::Leaf(l) => value_to_string(&l.value),
         Value::List(items) => {
             let parts: Vec<String> = items
                 .iter()
@@ -1241,7 +1240,7 @@ pub fn emit_value(value: &Value, _options: &StoreOptions) -> Result<Vec<u8>, Sto
 }
 
 fn marshal(out: &mut Vec<u8>, v: &Value) -> Result<(), StoreError> {
-    let compact = super::json::Pretty { unit: "", nl: "" };
+    let compact = super::gojson::GoJsonWriter::COMPACT;
     match v {
         Value::Leaf(_) => compact.value(out, v, 0)?,
         Value::List(items) => {
@@ -1316,8 +1315,8 @@ fn push_comment_lines(out: &mut String, c: &str, trim_unmarked: bool, nl: &str) 
 
 #[cfg(test)]
 mod tests {
-    use super::super::json::testutil::*;
     use super::*;
+    use crate::stores::testutil::*;
 
     fn layout(p: &Parsed) -> &Layout {
         match &p.layout {
