@@ -19,25 +19,25 @@ pub struct Layout {
     /// Byte range of every leaf's text (a value, or a comment after its `#`), by leaf id.
     spans: Vec<(usize, usize)>,
     /// Byte ranges of the `sops_*` lines, each with its line break if it has one.
-    meta_lines: Vec<(usize, usize)>,
+    metadata_lines: Vec<(usize, usize)>,
 }
 
 pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
     let mut items = Vec::new();
     let mut spans = Vec::new();
-    let mut meta_lines = Vec::new();
-    let mut meta_pairs: Vec<(String, String)> = Vec::new();
+    let mut metadata_lines = Vec::new();
+    let mut metadata_pairs: Vec<(String, String)> = Vec::new();
     let mut start = 0;
-    let mut lineno = 0;
+    let mut line_number = 0;
     while start < src.len() {
-        lineno += 1;
+        line_number += 1;
         let (end, next) = match src[start..].iter().position(|&b| b == b'\n') {
             Some(p) => (start + p, start + p + 1),
             None => (src.len(), src.len()),
         };
         let line = &src[start..end];
         let text = std::str::from_utf8(line)
-            .map_err(|_| StoreError::at_line("invalid UTF-8 in dotenv input line", lineno))?;
+            .map_err(|_| StoreError::at_line("invalid UTF-8 in dotenv input line", line_number))?;
         if text.trim_matches([' ', '\t', '\r']).is_empty() {
             // Empty line: kept in the source bytes only.
         } else if let Some(comment) = text.strip_prefix('#') {
@@ -48,18 +48,21 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
                 Scalar::Comment(secret(comment)),
             )));
         } else {
-            let Some(eq) = text.find('=') else {
-                return Err(StoreError::at_line("invalid dotenv input line", lineno));
+            let Some(equals) = text.find('=') else {
+                return Err(StoreError::at_line(
+                    "invalid dotenv input line",
+                    line_number,
+                ));
             };
-            let key = &text[..eq];
-            let value = text[eq + 1..].replace("\\n", "\n");
-            if let Some(mkey) = key.strip_prefix(METADATA_PREFIX) {
+            let key = &text[..equals];
+            let value = text[equals + 1..].replace("\\n", "\n");
+            if let Some(metadata_key) = key.strip_prefix(METADATA_PREFIX) {
                 let value = value.strip_suffix('\r').unwrap_or(&value).to_string();
-                meta_pairs.push((mkey.to_string(), value));
-                meta_lines.push((start, next));
+                metadata_pairs.push((metadata_key.to_string(), value));
+                metadata_lines.push((start, next));
             } else {
                 let id = spans.len();
-                spans.push((start + eq + 1, end));
+                spans.push((start + equals + 1, end));
                 items.push(Item::pair(
                     key,
                     Value::Leaf(Leaf::new(id, Scalar::Str(secret(value)))),
@@ -68,10 +71,10 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
         }
         start = next;
     }
-    let metadata = if meta_pairs.is_empty() {
+    let metadata = if metadata_pairs.is_empty() {
         None
     } else {
-        let mut v = unflatten(&meta_pairs).map_err(StoreError::new)?;
+        let mut v = unflatten(&metadata_pairs).map_err(StoreError::new)?;
         set_metadata_ids(&mut v);
         Some(v)
     };
@@ -84,7 +87,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
         layout: super::Layout::Dotenv(Layout {
             src: Zeroizing::new(src.to_vec()),
             spans,
-            meta_lines,
+            metadata_lines,
         }),
     })
 }
@@ -143,16 +146,16 @@ pub fn splice(
         };
         edits.push(Edit { start, end, text });
     }
-    remove_lines(&layout.src, &layout.meta_lines, &mut edits);
+    remove_lines(&layout.src, &layout.metadata_lines, &mut edits);
     let mut out = apply_edits(&layout.src, &mut edits)?;
     if let Some(meta) = metadata {
         // Metadata lines end in `\n` only, so that sops reads their values without a `\r`.
-        out = append_lines(out, &meta_lines(meta), "\n");
+        out = append_lines(out, &metadata_lines_of(meta), "\n");
     }
     Ok(into_vec(out))
 }
 
-fn complex(key: &str) -> StoreError {
+fn complex_value_error(key: &str) -> StoreError {
     StoreError::new(format!(
         "cannot use complex value in dotenv file; offending key {key}"
     ))
@@ -182,10 +185,10 @@ pub(crate) fn set_at(
     match steps {
         [Step::Key(k), rest @ ..] => {
             let Value::Leaf(new) = value else {
-                return Err(complex(k));
+                return Err(complex_value_error(k));
             };
             if !rest.is_empty() {
-                return Err(complex(k));
+                return Err(complex_value_error(k));
             }
             if k.is_empty() || k.contains(['=', '\n']) || k.starts_with('#') {
                 return Err(StoreError::new(format!("invalid dotenv key {k:?}")));
@@ -232,7 +235,7 @@ pub(crate) fn unset_at(
     Ok(Some(into_vec(apply_edits(src, &mut edits)?)))
 }
 
-fn meta_lines(meta: &Value) -> Vec<Zeroizing<String>> {
+fn metadata_lines_of(meta: &Value) -> Vec<Zeroizing<String>> {
     flatten(meta)
         .into_iter()
         .map(|(k, v)| Zeroizing::new(format!("{METADATA_PREFIX}{k}={}", v.replace('\n', "\\n"))))
@@ -269,7 +272,7 @@ pub fn emit(
         }
     }
     if let Some(meta) = metadata {
-        for l in meta_lines(meta) {
+        for l in metadata_lines_of(meta) {
             out.extend_from_slice(l.as_bytes());
             out.push(b'\n');
         }
@@ -309,7 +312,7 @@ mod tests {
         }
     }
 
-    fn rt(src: &str) -> String {
+    fn encrypted_by_round_trip(src: &str) -> String {
         let enc = round_trip(src, parse, |p, c, m| {
             splice(layout(p), p, c, m, &StoreOptions::default())
         });
@@ -354,12 +357,12 @@ mod tests {
             "\n",
             "  \nA=1\n",
         ] {
-            rt(src);
+            encrypted_by_round_trip(src);
         }
-        let enc = rt("A=1\n");
+        let enc = encrypted_by_round_trip("A=1\n");
         assert!(enc.starts_with("A=ENC[AES256_GCM,data:0,iv:x,tag:y,type:str]\nsops_age__list_0__map_enc=-----BEGIN AGE ENCRYPTED FILE-----\\n"));
         assert!(enc.ends_with("sops_version=3.11.0\n"));
-        let enc = rt("#c\nA=1");
+        let enc = encrypted_by_round_trip("#c\nA=1");
         assert!(enc.starts_with("#ENC[AES256_GCM,data:0,iv:x,tag:y,type:str]\nA=ENC[AES256_GCM,data:1,iv:x,tag:y,type:str]\nsops_age"));
         assert!(enc.ends_with("sops_version=3.11.0"));
     }

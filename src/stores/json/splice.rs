@@ -102,9 +102,9 @@ fn metadata_edit(
         newline,
     };
     let mut block = Zeroizing::new(Vec::new());
-    if let Some(k) = layout.sops_member {
+    if let Some(index) = layout.sops_member {
         writer.value(&mut block, metadata, 1)?;
-        let member = layout.members[k];
+        let member = layout.members[index];
         return Ok(Edit {
             start: member.value_start,
             end: member.value_end,
@@ -132,14 +132,14 @@ fn metadata_edit(
     })
 }
 
-/// The edit that removes the `sops` member at index `k` with its separator.
-fn metadata_removal(layout: &Layout, k: usize) -> Edit {
+/// The edit that removes the `sops` member (the `index`th member) with its separator.
+fn metadata_removal(layout: &Layout, index: usize) -> Edit {
     let src = &layout.src[..];
-    let member = layout.members[k];
-    let (start, end) = if k + 1 < layout.members.len() {
-        (member.key_start, layout.members[k + 1].key_start)
-    } else if k > 0 {
-        (layout.members[k - 1].value_end, member.value_end)
+    let member = layout.members[index];
+    let (start, end) = if index + 1 < layout.members.len() {
+        (member.key_start, layout.members[index + 1].key_start)
+    } else if index > 0 {
+        (layout.members[index - 1].value_end, member.value_end)
     } else {
         // The only member: remove it and the line break that follows it.
         let mut end = member.value_end;
@@ -164,7 +164,7 @@ pub fn splice(
     let src = &layout.src[..];
     match (metadata, layout.sops_member) {
         (Some(meta), _) => edits.push(metadata_edit(layout, meta, options, line_break_of(src))?),
-        (None, Some(k)) => edits.push(metadata_removal(layout, k)),
+        (None, Some(index)) => edits.push(metadata_removal(layout, index)),
         (None, None) => {}
     }
     Ok(into_vec(apply_edits(src, &mut edits)?))
