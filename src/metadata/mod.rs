@@ -4,7 +4,6 @@
 //! keys ignored), and written back as a [`Value`] with keys sorted at every level, as sops 3.13
 //! writes it.
 
-pub mod flat;
 mod keys;
 mod selection;
 
@@ -364,9 +363,9 @@ mod tests {
     #[test]
     fn flattened_round_trip() {
         let m = sample();
-        let pairs = flat::flatten(&m.to_value());
+        let pairs = crate::stores::flat::flatten(&m.to_value());
         assert_eq!(pairs[0].0, "age__list_0__map_enc");
-        let v = flat::unflatten(&pairs).unwrap();
+        let v = crate::stores::flat::unflatten(&pairs).unwrap();
         assert_eq!(Metadata::from_value(Some(&v)).unwrap(), m);
     }
 

@@ -8,7 +8,7 @@ use super::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
 use crate::tree::{get, secret, Doc, Item, Leaf, Scalar, Tree, Value};
 use crate::treepath::Step;
 
-const EMIT_ERR: &str = "error emitting binary store";
+const EMIT_ERROR: &str = "error emitting binary store";
 
 /// A plaintext file, or a parsed JSON envelope.
 pub enum Layout {
@@ -17,7 +17,7 @@ pub enum Layout {
 }
 
 /// Does `src` look like an encrypted envelope (a JSON object with `data` and `sops`)?
-fn envelope(src: &[u8]) -> Option<json::Top> {
+fn read_envelope(src: &[u8]) -> Option<json::TopObject> {
     let first = src.iter().find(|b| !b" \t\r\n".contains(b))?;
     if *first != b'{' {
         return None;
@@ -27,7 +27,7 @@ fn envelope(src: &[u8]) -> Option<json::Top> {
 }
 
 pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
-    if let Some(top) = envelope(src) {
+    if let Some(top) = read_envelope(src) {
         return Ok(Parsed {
             tree: Tree {
                 docs: vec![Doc { items: top.items }],
@@ -70,7 +70,11 @@ fn data_leaf(parsed: &Parsed) -> Option<&Leaf> {
     }
 }
 
-fn envelope_out(data: Scalar, meta: &Value, options: &StoreOptions) -> Result<Vec<u8>, StoreError> {
+fn write_envelope(
+    data: Scalar,
+    meta: &Value,
+    options: &StoreOptions,
+) -> Result<Vec<u8>, StoreError> {
     let items = vec![Item::pair("data", Value::Leaf(Leaf::new(0, data)))];
     emit_items(&items, Some(meta), options)
 }
@@ -87,16 +91,16 @@ pub fn splice(
             let change = changes.first().and_then(|c| c.as_ref());
             match (metadata, change) {
                 (Some(meta), Some(NewLeaf::Encrypted(enc))) => {
-                    envelope_out(Scalar::Str(secret(enc.as_str())), meta, options)
+                    write_envelope(Scalar::Str(secret(enc.as_str())), meta, options)
                 }
                 (Some(meta), Some(NewLeaf::Plain { value, text })) => {
-                    let b = plain_bytes(value, text);
-                    let s = secret(String::from_utf8_lossy(&b).into_owned());
-                    envelope_out(Scalar::Str(s), meta, options)
+                    let bytes = plain_bytes(value, text);
+                    let data = secret(String::from_utf8_lossy(&bytes).into_owned());
+                    write_envelope(Scalar::Str(data), meta, options)
                 }
                 (Some(meta), None) => {
-                    let s = secret(String::from_utf8_lossy(src).into_owned());
-                    envelope_out(Scalar::Str(s), meta, options)
+                    let data = secret(String::from_utf8_lossy(src).into_owned());
+                    write_envelope(Scalar::Str(data), meta, options)
                 }
                 (None, Some(NewLeaf::Plain { value, text })) => {
                     Ok(plain_bytes(value, text).to_vec())
@@ -105,12 +109,12 @@ pub fn splice(
                 (None, None) => Ok(src.to_vec()),
             }
         }
-        Layout::Envelope(jl) => match metadata {
-            Some(_) => json::splice(jl, parsed, changes, metadata, options),
+        Layout::Envelope(envelope) => match metadata {
+            Some(_) => json::splice(envelope, parsed, changes, metadata, options),
             None => {
                 let Some(leaf) = data_leaf(parsed) else {
                     return Err(StoreError::new(format!(
-                        "{EMIT_ERR}: no binary data found in tree"
+                        "{EMIT_ERROR}: no binary data found in tree"
                     )));
                 };
                 match (changes.get(leaf.id).and_then(|c| c.as_ref()), &leaf.value) {
@@ -120,7 +124,7 @@ pub fn splice(
                     (Some(NewLeaf::Encrypted(enc)), _) => Ok(enc.as_bytes().to_vec()),
                     (None, Scalar::Str(s)) => Ok(s.as_bytes().to_vec()),
                     (None, _) => Err(StoreError::new(format!(
-                        "{EMIT_ERR}: 'data' key in tree does not have a string value"
+                        "{EMIT_ERROR}: 'data' key in tree does not have a string value"
                     ))),
                 }
             }
@@ -129,12 +133,7 @@ pub fn splice(
 }
 
 /// `set` of `["data"]` (the whole file) as a text edit; nothing else exists in a binary file.
-pub(crate) fn set_at(
-    layout: &Layout,
-    steps: &[Step],
-    value: &Value,
-) -> Result<Option<Vec<u8>>, StoreError> {
-    let _ = layout;
+pub(crate) fn set_at(steps: &[Step], value: &Value) -> Result<Option<Vec<u8>>, StoreError> {
     match (steps, value) {
         ([Step::Key(k)], Value::Leaf(l)) if k == "data" => {
             let text = crate::gotext::canonical_bytes(&l.value);
@@ -153,7 +152,7 @@ pub fn emit(
 ) -> Result<Vec<u8>, StoreError> {
     if tree.docs.len() != 1 {
         return Err(StoreError::new(format!(
-            "{EMIT_ERR}: there must be exactly one tree branch"
+            "{EMIT_ERROR}: there must be exactly one tree branch"
         )));
     }
     let items = &tree.docs[0].items;
@@ -170,10 +169,10 @@ pub fn emit(
             ..
         })) => Ok(b.to_vec()),
         Some(_) => Err(StoreError::new(format!(
-            "{EMIT_ERR}: 'data' key in tree does not have a string value"
+            "{EMIT_ERROR}: 'data' key in tree does not have a string value"
         ))),
         None => Err(StoreError::new(format!(
-            "{EMIT_ERR}: no binary data found in tree"
+            "{EMIT_ERROR}: no binary data found in tree"
         ))),
     }
 }
@@ -186,8 +185,8 @@ pub fn emit_value(_value: &Value, _options: &StoreOptions) -> Result<Vec<u8>, St
 
 #[cfg(test)]
 mod tests {
-    use super::super::json::testutil::*;
     use super::*;
+    use crate::stores::testutil::*;
 
     fn layout(p: &Parsed) -> &Layout {
         match &p.layout {

@@ -1,18 +1,17 @@
-//! dotenv store (sops's line format): `KEY=value` lines, `#comment` lines.
-//!
-//! Differences from sops, all lossless on our side: empty lines are kept (sops drops them), and
-//! lines made only of blanks are treated as empty lines (sops rejects them).
+//! dotenv store (sops's line format: `KEY=value` lines, `#comment` lines), lossless where sops is
+//! not: empty lines are kept (sops drops them), lines of blanks read as empty (sops rejects them).
 
 use zeroize::Zeroizing;
 
-use super::json::{apply_edits, into_vec, Edit};
+use super::keyvalue::{set_metadata_ids, value_to_string};
+use super::text::{apply_edits, into_vec, line_range, remove_lines, with_room, Edit};
 use super::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
-use crate::gotext::scalar_text;
-use crate::metadata::flat::{flatten, unflatten};
+use crate::stores::flat::{flatten, unflatten};
 use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value};
 use crate::treepath::Step;
 
-const PREFIX: &str = "sops_";
+/// What starts the name of every metadata line.
+const METADATA_PREFIX: &str = "sops_";
 
 /// Where things are in a parsed dotenv file.
 pub struct Layout {
@@ -20,25 +19,25 @@ pub struct Layout {
     /// Byte range of every leaf's text (a value, or a comment after its `#`), by leaf id.
     spans: Vec<(usize, usize)>,
     /// Byte ranges of the `sops_*` lines, each with its line break if it has one.
-    meta_lines: Vec<(usize, usize)>,
+    metadata_lines: Vec<(usize, usize)>,
 }
 
 pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
     let mut items = Vec::new();
     let mut spans = Vec::new();
-    let mut meta_lines = Vec::new();
-    let mut meta_pairs: Vec<(String, String)> = Vec::new();
+    let mut metadata_lines = Vec::new();
+    let mut metadata_pairs: Vec<(String, String)> = Vec::new();
     let mut start = 0;
-    let mut lineno = 0;
+    let mut line_number = 0;
     while start < src.len() {
-        lineno += 1;
+        line_number += 1;
         let (end, next) = match src[start..].iter().position(|&b| b == b'\n') {
             Some(p) => (start + p, start + p + 1),
             None => (src.len(), src.len()),
         };
         let line = &src[start..end];
         let text = std::str::from_utf8(line)
-            .map_err(|_| StoreError::at_line("invalid UTF-8 in dotenv input line", lineno))?;
+            .map_err(|_| StoreError::at_line("invalid UTF-8 in dotenv input line", line_number))?;
         if text.trim_matches([' ', '\t', '\r']).is_empty() {
             // Empty line: kept in the source bytes only.
         } else if let Some(comment) = text.strip_prefix('#') {
@@ -49,18 +48,21 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
                 Scalar::Comment(secret(comment)),
             )));
         } else {
-            let Some(eq) = text.find('=') else {
-                return Err(StoreError::at_line("invalid dotenv input line", lineno));
+            let Some(equals) = text.find('=') else {
+                return Err(StoreError::at_line(
+                    "invalid dotenv input line",
+                    line_number,
+                ));
             };
-            let key = &text[..eq];
-            let value = text[eq + 1..].replace("\\n", "\n");
-            if let Some(mkey) = key.strip_prefix(PREFIX) {
+            let key = &text[..equals];
+            let value = text[equals + 1..].replace("\\n", "\n");
+            if let Some(metadata_key) = key.strip_prefix(METADATA_PREFIX) {
                 let value = value.strip_suffix('\r').unwrap_or(&value).to_string();
-                meta_pairs.push((mkey.to_string(), value));
-                meta_lines.push((start, next));
+                metadata_pairs.push((metadata_key.to_string(), value));
+                metadata_lines.push((start, next));
             } else {
                 let id = spans.len();
-                spans.push((start + eq + 1, end));
+                spans.push((start + equals + 1, end));
                 items.push(Item::pair(
                     key,
                     Value::Leaf(Leaf::new(id, Scalar::Str(secret(value)))),
@@ -69,11 +71,11 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
         }
         start = next;
     }
-    let metadata = if meta_pairs.is_empty() {
+    let metadata = if metadata_pairs.is_empty() {
         None
     } else {
-        let mut v = unflatten(&meta_pairs).map_err(StoreError::new)?;
-        set_ids(&mut v);
+        let mut v = unflatten(&metadata_pairs).map_err(|e| StoreError::new(e.to_string()))?;
+        set_metadata_ids(&mut v);
         Some(v)
     };
     Ok(Parsed {
@@ -85,92 +87,42 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
         layout: super::Layout::Dotenv(Layout {
             src: Zeroizing::new(src.to_vec()),
             spans,
-            meta_lines,
+            metadata_lines,
         }),
     })
-}
-
-/// Give metadata leaves the id outside the id sequence.
-pub(crate) fn set_ids(v: &mut Value) {
-    match v {
-        Value::Leaf(l) => l.id = usize::MAX,
-        Value::Map(items) | Value::List(items) => {
-            for i in items {
-                match i {
-                    Item::Comment(l) => l.id = usize::MAX,
-                    Item::Pair { value, .. } | Item::Elem(value) => set_ids(value),
-                }
-            }
-        }
-    }
 }
 
 /// The dotenv spelling of a value (newlines escaped as `\n`).
 fn value_text(value: &Scalar) -> Zeroizing<String> {
     match value {
         Scalar::Str(s) => Zeroizing::new(s.replace('\n', "\\n")),
-        other => Zeroizing::new(val_to_string(other)),
+        other => Zeroizing::new(value_to_string(other)),
     }
 }
 
-/// sops's `ValToString` (times without fraction, null as Go prints `nil`).
-pub(crate) fn val_to_string(v: &Scalar) -> String {
-    match v {
-        Scalar::Null => "<nil>".to_string(),
-        Scalar::Time(t) => strip_fraction(t),
-        other => scalar_text(other).unwrap_or_default(),
-    }
-}
-
-/// RFC 3339 with nanoseconds → RFC 3339 (Go `time.RFC3339` drops the fraction).
-fn strip_fraction(t: &str) -> String {
-    if let Some(tpos) = t.find('T') {
-        if let Some(dot) = t[tpos..].find('.').map(|d| d + tpos) {
-            let rest = &t[dot + 1..];
-            let digits = rest.bytes().take_while(|b| b.is_ascii_digit()).count();
-            return format!("{}{}", &t[..dot], &rest[digits..]);
-        }
-    }
-    t.to_string()
-}
-
-/// Append `block` (lines without their line breaks) to `base` as the file's last lines.
-pub(crate) fn append_lines(base: &mut Vec<u8>, lines: &[Zeroizing<String>], nl: &str) {
+/// `base` with `lines` (without their line breaks) appended as the file's last lines, in a buffer
+/// grown without leaving an unwiped copy of `base` behind.
+fn append_lines(
+    base: Zeroizing<Vec<u8>>,
+    lines: &[Zeroizing<String>],
+    newline: &str,
+) -> Zeroizing<Vec<u8>> {
     if lines.is_empty() {
-        return;
+        return base;
     }
-    let final_nl = base.is_empty() || base.ends_with(b"\n");
-    if !final_nl {
-        base.extend_from_slice(nl.as_bytes());
+    let room = lines.iter().map(|l| l.len() + newline.len()).sum::<usize>() + newline.len();
+    let mut out = with_room(base, room);
+    let final_newline = out.is_empty() || out.ends_with(b"\n");
+    if !final_newline {
+        out.extend_from_slice(newline.as_bytes());
     }
-    for (n, l) in lines.iter().enumerate() {
-        base.extend_from_slice(l.as_bytes());
-        if final_nl || n + 1 < lines.len() {
-            base.extend_from_slice(nl.as_bytes());
+    for (n, line) in lines.iter().enumerate() {
+        out.extend_from_slice(line.as_bytes());
+        if final_newline || n + 1 < lines.len() {
+            out.extend_from_slice(newline.as_bytes());
         }
     }
-}
-
-/// Edits removing whole-line ranges; a removed last line without a line break also takes the
-/// line break before it.
-pub(crate) fn remove_lines(src: &[u8], ranges: &[(usize, usize)], edits: &mut Vec<Edit>) {
-    let mut merged: Vec<(usize, usize)> = Vec::new();
-    for &(s, e) in ranges {
-        match merged.last_mut() {
-            Some(last) if last.1 == s => last.1 = e,
-            _ => merged.push((s, e)),
-        }
-    }
-    for (mut s, e) in merged {
-        if e == src.len() && !src[..e].ends_with(b"\n") && s > 0 && src[s - 1] == b'\n' {
-            s -= 1;
-        }
-        edits.push(Edit {
-            start: s,
-            end: e,
-            text: Zeroizing::new(Vec::new()),
-        });
-    }
+    out
 }
 
 pub fn splice(
@@ -194,30 +146,16 @@ pub fn splice(
         };
         edits.push(Edit { start, end, text });
     }
-    remove_lines(&layout.src, &layout.meta_lines, &mut edits);
+    remove_lines(&layout.src, &layout.metadata_lines, &mut edits);
     let mut out = apply_edits(&layout.src, &mut edits)?;
     if let Some(meta) = metadata {
         // Metadata lines end in `\n` only, so that sops reads their values without a `\r`.
-        append_lines(&mut out, &meta_lines(meta), "\n");
+        out = append_lines(out, &metadata_lines_of(meta), "\n");
     }
     Ok(into_vec(out))
 }
 
-/// The line range (line break included) holding byte `pos` of `src`.
-pub(crate) fn line_range(src: &[u8], pos: usize) -> (usize, usize) {
-    let pos = pos.min(src.len());
-    let s = src[..pos]
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
-    let e = src[pos..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(src.len(), |p| pos + p + 1);
-    (s, e)
-}
-
-fn complex(key: &str) -> StoreError {
+fn complex_value_error(key: &str) -> StoreError {
     StoreError::new(format!(
         "cannot use complex value in dotenv file; offending key {key}"
     ))
@@ -247,10 +185,10 @@ pub(crate) fn set_at(
     match steps {
         [Step::Key(k), rest @ ..] => {
             let Value::Leaf(new) = value else {
-                return Err(complex(k));
+                return Err(complex_value_error(k));
             };
             if !rest.is_empty() {
-                return Err(complex(k));
+                return Err(complex_value_error(k));
             }
             if k.is_empty() || k.contains(['=', '\n']) || k.starts_with('#') {
                 return Err(StoreError::new(format!("invalid dotenv key {k:?}")));
@@ -267,14 +205,13 @@ pub(crate) fn set_at(
                 }];
                 return Ok(Some(into_vec(apply_edits(src, &mut edits)?)));
             }
-            let mut out = Zeroizing::new(src.to_vec());
             // `\n` only, so that the value reads back without a `\r` in CRLF files.
-            append_lines(
-                &mut out,
+            let out = append_lines(
+                Zeroizing::new(src.to_vec()),
                 &[Zeroizing::new(format!("{k}={}", text.as_str()))],
                 "\n",
             );
-            Ok(Some(out.to_vec()))
+            Ok(Some(into_vec(out)))
         }
         _ => Ok(Some(src.to_vec())),
     }
@@ -298,10 +235,10 @@ pub(crate) fn unset_at(
     Ok(Some(into_vec(apply_edits(src, &mut edits)?)))
 }
 
-fn meta_lines(meta: &Value) -> Vec<Zeroizing<String>> {
+fn metadata_lines_of(meta: &Value) -> Vec<Zeroizing<String>> {
     flatten(meta)
         .into_iter()
-        .map(|(k, v)| Zeroizing::new(format!("{PREFIX}{k}={}", v.replace('\n', "\\n"))))
+        .map(|(k, v)| Zeroizing::new(format!("{METADATA_PREFIX}{k}={}", v.replace('\n', "\\n"))))
         .collect()
 }
 
@@ -335,7 +272,7 @@ pub fn emit(
         }
     }
     if let Some(meta) = metadata {
-        for l in meta_lines(meta) {
+        for l in metadata_lines_of(meta) {
             out.extend_from_slice(l.as_bytes());
             out.push(b'\n');
         }
@@ -365,8 +302,8 @@ pub fn emit_value(value: &Value, _options: &StoreOptions) -> Result<Vec<u8>, Sto
 
 #[cfg(test)]
 mod tests {
-    use super::super::json::testutil::*;
     use super::*;
+    use crate::stores::testutil::*;
 
     fn layout(p: &Parsed) -> &Layout {
         match &p.layout {
@@ -375,7 +312,7 @@ mod tests {
         }
     }
 
-    fn rt(src: &str) -> String {
+    fn encrypted_by_round_trip(src: &str) -> String {
         let enc = round_trip(src, parse, |p, c, m| {
             splice(layout(p), p, c, m, &StoreOptions::default())
         });
@@ -420,12 +357,12 @@ mod tests {
             "\n",
             "  \nA=1\n",
         ] {
-            rt(src);
+            encrypted_by_round_trip(src);
         }
-        let enc = rt("A=1\n");
+        let enc = encrypted_by_round_trip("A=1\n");
         assert!(enc.starts_with("A=ENC[AES256_GCM,data:0,iv:x,tag:y,type:str]\nsops_age__list_0__map_enc=-----BEGIN AGE ENCRYPTED FILE-----\\n"));
         assert!(enc.ends_with("sops_version=3.11.0\n"));
-        let enc = rt("#c\nA=1");
+        let enc = encrypted_by_round_trip("#c\nA=1");
         assert!(enc.starts_with("#ENC[AES256_GCM,data:0,iv:x,tag:y,type:str]\nA=ENC[AES256_GCM,data:1,iv:x,tag:y,type:str]\nsops_age"));
         assert!(enc.ends_with("sops_version=3.11.0"));
     }
@@ -448,9 +385,5 @@ mod tests {
         assert!(out.ends_with(b"F=3.0\nT=true\n"));
         tree.docs[0].items.push(Item::pair("M", Value::Map(vec![])));
         assert!(emit(&tree, None, &StoreOptions::default()).is_err());
-        assert_eq!(
-            strip_fraction("2024-01-02T03:04:05.123+02:00"),
-            "2024-01-02T03:04:05+02:00"
-        );
     }
 }

@@ -10,8 +10,14 @@ mod contract_tests;
 pub mod dotenv;
 #[cfg(test)]
 mod edit_tests;
+pub mod flat;
+mod gojson;
 pub mod ini;
 pub mod json;
+mod keyvalue;
+#[cfg(test)]
+mod testutil;
+mod text;
 pub mod utf16;
 pub mod yaml;
 
@@ -129,7 +135,7 @@ pub(crate) fn refuse_lone_cr(src: &[u8]) -> Result<(), StoreError> {
     match lone {
         Some(at) => Err(StoreError::at_line(
             "Could not unmarshal input data: a carriage return (CR) that is not followed by a line feed; readers disagree on where this line ends. Convert the file's line endings to LF or CRLF",
-            json::line_of(src, at),
+            text::line_of(src, at),
         )),
         None => Ok(()),
     }
@@ -331,7 +337,7 @@ impl Store {
             Layout::Json(l) => json::edit::set_at(l, steps, value, &self.options),
             Layout::Dotenv(l) => dotenv::set_at(l, parsed, steps, value),
             Layout::Ini(l) => ini::set_at(l, parsed, steps, value),
-            Layout::Binary(l) => binary::set_at(l, steps, value),
+            Layout::Binary(_) => binary::set_at(steps, value),
         }
     }
 

@@ -1,105 +1,96 @@
-//! `set` and `unset` as text edits of a plaintext JSON file: members and elements are inserted
-//! after the last one of their object/array with its indentation, replaced values are re-emitted
-//! in their span (Go's indented layout at the line's indentation), removed members take their
-//! comma along.
+//! `set` and `unset` as text edits of a plaintext JSON file: new members and elements go after the
+//! last of their container with its indentation, replaced values are re-emitted in their span (Go's
+//! indented layout at the line's indentation), removed members take their comma along.
 
-use zeroize::Zeroizing;
-
-use super::{
-    apply_edits, detect_indent, indent_unit, into_vec, push_go_escaped, uses_crlf, Edit, Layout,
-    Pretty, Scanner, MAX_DEPTH,
-};
+use super::scanner::{Builder, ScalarToken, Scanner};
+use super::splice::indent_unit_in;
+use super::Layout;
+use crate::stores::gojson::{push_go_string, GoJsonWriter};
+use crate::stores::text::{apply_edits, into_vec, line_break_of, Edit};
 use crate::stores::{StoreError, StoreOptions};
-use crate::tree::Value;
+use crate::tree::{Secret, Value};
 use crate::treepath::{build, Step};
 
-struct JNode {
+/// A value of the file and the byte range of its text.
+struct SyntaxNode {
     start: usize,
     end: usize,
-    kind: JKind,
+    kind: SyntaxKind,
 }
 
-enum JKind {
-    /// Members: decoded key, key token start, value.
-    Obj(Vec<(String, usize, JNode)>),
-    Arr(Vec<JNode>),
+enum SyntaxKind {
+    Object(Vec<MemberNode>),
+    Array(Vec<SyntaxNode>),
     Scalar,
 }
 
-fn node(sc: &mut Scanner, depth: usize) -> Result<JNode, StoreError> {
-    if depth > MAX_DEPTH {
-        return Err(sc.err("exceeded max depth"));
+struct MemberNode {
+    key: String,
+    key_start: usize,
+    value: SyntaxNode,
+}
+
+/// Builds the file's tree of [`SyntaxNode`]s.
+struct SyntaxBuilder;
+
+impl Builder for SyntaxBuilder {
+    type Node = SyntaxNode;
+    type Object = Vec<MemberNode>;
+    type Array = Vec<SyntaxNode>;
+
+    fn leaf(&mut self, token: ScalarToken) -> SyntaxNode {
+        SyntaxNode {
+            start: token.start,
+            end: token.end,
+            kind: SyntaxKind::Scalar,
+        }
     }
-    sc.skip_ws();
-    let start = sc.pos;
-    match sc.peek() {
-        Some(open @ (b'{' | b'[')) => {
-            sc.pos += 1;
-            let close = if open == b'{' { b'}' } else { b']' };
-            let mut members = Vec::new();
-            let mut elems = Vec::new();
-            sc.skip_ws();
-            if sc.peek() == Some(close) {
-                sc.pos += 1;
-            } else {
-                loop {
-                    if open == b'{' {
-                        sc.skip_ws();
-                        if sc.peek() != Some(b'"') {
-                            return Err(sc.unexpected("looking for beginning of object key string"));
-                        }
-                        let (key, key_start, _) = sc.string()?;
-                        sc.skip_ws();
-                        if sc.peek() != Some(b':') {
-                            return Err(sc.unexpected("after object key"));
-                        }
-                        sc.pos += 1;
-                        let v = node(sc, depth + 1)?;
-                        members.push((key.to_string(), key_start, v));
-                    } else {
-                        elems.push(node(sc, depth + 1)?);
-                    }
-                    sc.skip_ws();
-                    match sc.peek() {
-                        Some(b',') => sc.pos += 1,
-                        Some(c) if c == close => {
-                            sc.pos += 1;
-                            break;
-                        }
-                        _ => return Err(sc.unexpected("after a member")),
-                    }
-                }
-            }
-            let kind = if open == b'{' {
-                JKind::Obj(members)
-            } else {
-                JKind::Arr(elems)
-            };
-            Ok(JNode {
-                start,
-                end: sc.pos,
-                kind,
-            })
+
+    fn member(
+        &mut self,
+        object: &mut Vec<MemberNode>,
+        key: Secret,
+        key_start: usize,
+        value: SyntaxNode,
+    ) {
+        object.push(MemberNode {
+            key: key.to_string(),
+            key_start,
+            value,
+        });
+    }
+
+    fn element(&mut self, array: &mut Vec<SyntaxNode>, value: SyntaxNode) {
+        array.push(value);
+    }
+
+    fn object(&mut self, object: Vec<MemberNode>, start: usize, end: usize) -> SyntaxNode {
+        SyntaxNode {
+            start,
+            end,
+            kind: SyntaxKind::Object(object),
         }
-        Some(_) => {
-            let (_, _, s, e) = sc.scalar()?;
-            Ok(JNode {
-                start: s,
-                end: e,
-                kind: JKind::Scalar,
-            })
+    }
+
+    fn array(&mut self, array: Vec<SyntaxNode>, start: usize, end: usize) -> SyntaxNode {
+        SyntaxNode {
+            start,
+            end,
+            kind: SyntaxKind::Array(array),
         }
-        None => Err(sc.err("unexpected end of JSON input")),
     }
 }
 
-struct Ctx<'a> {
+/// The file being edited, and how new text is laid out in it.
+struct Editor<'a> {
     src: &'a [u8],
-    nl: &'static str,
-    unit: String,
+    /// The file's line break.
+    newline: &'static str,
+    /// One level of the file's indentation.
+    indent_unit: String,
 }
 
-impl Ctx<'_> {
+impl Editor<'_> {
     fn line_start(&self, pos: usize) -> usize {
         self.src[..pos]
             .iter()
@@ -109,195 +100,200 @@ impl Ctx<'_> {
 
     /// The blank run that starts the line holding `pos`.
     fn indent_of(&self, pos: usize) -> String {
-        let ls = self.line_start(pos);
-        let n = self.src[ls..pos]
+        let line_start = self.line_start(pos);
+        let blanks = self.src[line_start..pos]
             .iter()
             .take_while(|&&b| b == b' ' || b == b'\t')
             .count();
-        String::from_utf8_lossy(&self.src[ls..ls + n]).into_owned()
+        String::from_utf8_lossy(&self.src[line_start..line_start + blanks]).into_owned()
     }
 
-    fn one_line(&self, n: &JNode) -> bool {
-        !self.src[n.start..n.end].contains(&b'\n')
+    fn one_line(&self, node: &SyntaxNode) -> bool {
+        !self.src[node.start..node.end].contains(&b'\n')
     }
 
-    /// `v` as Go writes it indented, continuation lines prefixed with `base`; on one line with
-    /// `compact`.
-    fn value(&self, v: &Value, base: &str, compact: bool) -> Result<String, StoreError> {
+    /// `value` as Go writes it indented, continuation lines prefixed with `base`; on one line
+    /// with `compact`.
+    fn value(&self, value: &Value, base: &str, compact: bool) -> Result<String, StoreError> {
         let mut out = Vec::new();
         if compact {
-            Pretty { unit: "", nl: " " }.value(&mut out, v, 0)?;
-        } else {
-            Pretty {
-                unit: &self.unit,
-                nl: "\n",
+            GoJsonWriter {
+                indent_unit: "",
+                newline: " ",
             }
-            .value(&mut out, v, 0)?;
+            .value(&mut out, value, 0)?;
+        } else {
+            GoJsonWriter {
+                indent_unit: &self.indent_unit,
+                newline: "\n",
+            }
+            .value(&mut out, value, 0)?;
         }
-        let s = String::from_utf8_lossy(&out).into_owned();
-        Ok(s.replace('\n', &format!("{}{base}", self.nl)))
+        let text = String::from_utf8_lossy(&out).into_owned();
+        Ok(text.replace('\n', &format!("{}{base}", self.newline)))
     }
 
-    fn member(&self, k: &str, v: &Value, base: &str, compact: bool) -> Result<String, StoreError> {
-        let mut key = Vec::new();
-        push_go_escaped(&mut key, k);
+    fn member(
+        &self,
+        key: &str,
+        value: &Value,
+        base: &str,
+        compact: bool,
+    ) -> Result<String, StoreError> {
+        let mut quoted_key = Vec::new();
+        push_go_string(&mut quoted_key, key);
         Ok(format!(
             "{}: {}",
-            String::from_utf8_lossy(&key),
-            self.value(v, base, compact)?
+            String::from_utf8_lossy(&quoted_key),
+            self.value(value, base, compact)?
         ))
     }
 
-    fn replace(&self, n: &JNode, v: &Value, compact: bool) -> Result<Edit, StoreError> {
-        let base = self.indent_of(n.start);
-        Ok(edit(n.start, n.end, self.value(v, &base, compact)?))
+    fn replace(&self, node: &SyntaxNode, value: &Value, compact: bool) -> Result<Edit, StoreError> {
+        let base = self.indent_of(node.start);
+        Ok(Edit::replace(
+            node.start,
+            node.end,
+            self.value(value, &base, compact)?,
+        ))
     }
 
-    /// `inline`: `n` sits in a container written on one line.
+    /// The edit setting `steps` under `node` to `value`. `top`: `node` is the top-level object;
+    /// `inline`: `node` sits in a container written on one line.
     fn set_in(
         &self,
-        n: &JNode,
+        node: &SyntaxNode,
         steps: &[Step],
-        v: &Value,
+        value: &Value,
         top: bool,
         inline: bool,
     ) -> Result<Option<Edit>, StoreError> {
         let Some((first, rest)) = steps.split_first() else {
-            return self.replace(n, v, inline).map(Some);
+            return self.replace(node, value, inline).map(Some);
         };
-        let compact = self.one_line(n);
-        match (&n.kind, first) {
-            (JKind::Obj(members), Step::Key(k)) => {
-                if let Some((_, _, val)) = members.iter().find(|(key, _, _)| key == k) {
-                    return self.set_in(val, rest, v, false, compact);
+        let compact = self.one_line(node);
+        let newline = self.newline;
+        match (&node.kind, first) {
+            (SyntaxKind::Object(members), Step::Key(key)) => {
+                if let Some(member) = members.iter().find(|m| &m.key == key) {
+                    return self.set_in(&member.value, rest, value, false, compact);
                 }
-                let new = build(rest, v.clone());
+                let new = build(rest, value.clone());
                 match members.last() {
-                    Some((_, key_start, last)) if !compact => {
-                        let base = self.indent_of(*key_start);
-                        let m = self.member(k, &new, &base, false)?;
-                        Ok(Some(edit(
-                            last.end,
-                            last.end,
-                            format!(",{}{base}{m}", self.nl),
+                    Some(last) if !compact => {
+                        let base = self.indent_of(last.key_start);
+                        let text = self.member(key, &new, &base, false)?;
+                        let at = last.value.end;
+                        Ok(Some(Edit::replace(
+                            at,
+                            at,
+                            format!(",{newline}{base}{text}"),
                         )))
                     }
-                    Some((_, _, last)) => {
-                        let m = self.member(k, &new, "", true)?;
-                        Ok(Some(edit(last.end, last.end, format!(", {m}"))))
+                    Some(last) => {
+                        let text = self.member(key, &new, "", true)?;
+                        let at = last.value.end;
+                        Ok(Some(Edit::replace(at, at, format!(", {text}"))))
                     }
                     None => {
-                        let outer = self.indent_of(n.start);
-                        let base = format!("{outer}{}", self.unit);
-                        let m = self.member(k, &new, &base, false)?;
-                        let nl = self.nl;
-                        Ok(Some(edit(
-                            n.start + 1,
-                            n.end - 1,
-                            format!("{nl}{base}{m}{nl}{outer}"),
+                        let outer = self.indent_of(node.start);
+                        let base = format!("{outer}{}", self.indent_unit);
+                        let text = self.member(key, &new, &base, false)?;
+                        Ok(Some(Edit::replace(
+                            node.start + 1,
+                            node.end - 1,
+                            format!("{newline}{base}{text}{newline}{outer}"),
                         )))
                     }
                 }
             }
-            (JKind::Arr(elems), Step::Index(i)) => {
-                if let Some(e) = elems.get(*i) {
-                    return self.set_in(e, rest, v, false, compact);
+            (SyntaxKind::Array(elements), Step::Index(i)) => {
+                if let Some(element) = elements.get(*i) {
+                    return self.set_in(element, rest, value, false, compact);
                 }
-                let new = build(rest, v.clone());
-                match elems.last() {
+                let new = build(rest, value.clone());
+                match elements.last() {
                     Some(last) if !compact => {
                         let base = self.indent_of(last.start);
-                        let t = self.value(&new, &base, false)?;
-                        Ok(Some(edit(
+                        let text = self.value(&new, &base, false)?;
+                        Ok(Some(Edit::replace(
                             last.end,
                             last.end,
-                            format!(",{}{base}{t}", self.nl),
+                            format!(",{newline}{base}{text}"),
                         )))
                     }
                     Some(last) => {
-                        let t = self.value(&new, "", true)?;
-                        Ok(Some(edit(last.end, last.end, format!(", {t}"))))
+                        let text = self.value(&new, "", true)?;
+                        Ok(Some(Edit::replace(last.end, last.end, format!(", {text}"))))
                     }
                     None => {
-                        let outer = self.indent_of(n.start);
-                        let base = format!("{outer}{}", self.unit);
-                        let t = self.value(&new, &base, false)?;
-                        let nl = self.nl;
-                        Ok(Some(edit(
-                            n.start + 1,
-                            n.end - 1,
-                            format!("{nl}{base}{t}{nl}{outer}"),
+                        let outer = self.indent_of(node.start);
+                        let base = format!("{outer}{}", self.indent_unit);
+                        let text = self.value(&new, &base, false)?;
+                        Ok(Some(Edit::replace(
+                            node.start + 1,
+                            node.end - 1,
+                            format!("{newline}{base}{text}{newline}{outer}"),
                         )))
                     }
                 }
             }
             // sops leaves the tree alone for an index on the top-level object.
-            (JKind::Obj(_), Step::Index(_)) if top => Ok(Some(edit(0, 0, String::new()))),
-            _ => self.replace(n, &build(steps, v.clone()), inline).map(Some),
+            (SyntaxKind::Object(_), Step::Index(_)) if top => Ok(Some(Edit::delete(0, 0))),
+            _ => self
+                .replace(node, &build(steps, value.clone()), inline)
+                .map(Some),
         }
     }
 
-    fn unset_in(&self, n: &JNode, steps: &[Step]) -> Option<Edit> {
+    /// The edit removing what `steps` leads to under `node`, with its separator.
+    fn unset_in(&self, node: &SyntaxNode, steps: &[Step]) -> Option<Edit> {
         let (first, rest) = steps.split_first()?;
         // (start of each entry, end of each entry)
-        let (idx, spans, child): (usize, Vec<(usize, usize)>, &JNode) = match (&n.kind, first) {
-            (JKind::Obj(members), Step::Key(k)) => {
-                let idx = members.iter().position(|(key, _, _)| key == k)?;
-                let spans = members.iter().map(|(_, ks, v)| (*ks, v.end)).collect();
-                (idx, spans, &members[idx].2)
-            }
-            (JKind::Arr(elems), Step::Index(i)) => {
-                let spans = elems.iter().map(|e| (e.start, e.end)).collect();
-                (*i, spans, elems.get(*i)?)
-            }
-            _ => return None,
-        };
+        let (index, spans, child): (usize, Vec<(usize, usize)>, &SyntaxNode) =
+            match (&node.kind, first) {
+                (SyntaxKind::Object(members), Step::Key(key)) => {
+                    let index = members.iter().position(|m| &m.key == key)?;
+                    let spans = members.iter().map(|m| (m.key_start, m.value.end)).collect();
+                    (index, spans, &members[index].value)
+                }
+                (SyntaxKind::Array(elements), Step::Index(i)) => {
+                    let spans = elements.iter().map(|e| (e.start, e.end)).collect();
+                    (*i, spans, elements.get(*i)?)
+                }
+                _ => return None,
+            };
         if !rest.is_empty() {
             return self.unset_in(child, rest);
         }
-        let (s, e) = spans[idx];
+        let (start, end) = spans[index];
         Some(if spans.len() == 1 {
-            edit(n.start + 1, n.end - 1, String::new())
-        } else if let Some(&(next, _)) = spans.get(idx + 1) {
-            edit(s, next, String::new())
+            Edit::delete(node.start + 1, node.end - 1)
+        } else if let Some(&(next, _)) = spans.get(index + 1) {
+            Edit::delete(start, next)
         } else {
-            let (_, prev_end) = spans[idx - 1];
-            edit(prev_end, e, String::new())
+            let (_, previous_end) = spans[index - 1];
+            Edit::delete(previous_end, end)
         })
     }
 }
 
-fn edit(start: usize, end: usize, text: String) -> Edit {
-    Edit {
-        start,
-        end,
-        text: Zeroizing::new(text.into_bytes()),
-    }
-}
-
-fn with_root(
+/// Scan the file's top-level object again as spans, and apply the edit `make_edit` gives.
+fn edit_root(
     layout: &Layout,
     options: &StoreOptions,
-    f: impl FnOnce(&Ctx, &JNode) -> Result<Option<Edit>, StoreError>,
+    make_edit: impl FnOnce(&Editor, &SyntaxNode) -> Result<Option<Edit>, StoreError>,
 ) -> Result<Option<Vec<u8>>, StoreError> {
     let src: &[u8] = &layout.src;
-    let mut sc = Scanner {
+    // The bytes parsed before: this scan does not fail.
+    let root = Scanner::new(src, layout.open_brace).value(&mut SyntaxBuilder, 0)?;
+    let editor = Editor {
         src,
-        pos: layout.open,
-        spans: Vec::new(),
+        newline: line_break_of(src),
+        indent_unit: indent_unit_in(layout, options)?,
     };
-    let root = node(&mut sc, 0)?;
-    let unit = match options.indent {
-        Some(_) => indent_unit(options.indent)?,
-        None => detect_indent(layout).unwrap_or_else(|| "\t".to_string()),
-    };
-    let ctx = Ctx {
-        src,
-        nl: if uses_crlf(src) { "\r\n" } else { "\n" },
-        unit,
-    };
-    match f(&ctx, &root)? {
-        Some(e) => Ok(Some(into_vec(apply_edits(src, &mut [e])?))),
+    match make_edit(&editor, &root)? {
+        Some(edit) => Ok(Some(into_vec(apply_edits(src, &mut [edit])?))),
         None => Ok(None),
     }
 }
@@ -308,13 +304,13 @@ pub(crate) fn set_at(
     value: &Value,
     options: &StoreOptions,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    with_root(layout, options, |ctx, root| {
-        ctx.set_in(root, steps, value, true, false)
+    edit_root(layout, options, |editor, root| {
+        editor.set_in(root, steps, value, true, false)
     })
 }
 
 pub(crate) fn unset_at(layout: &Layout, steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError> {
-    with_root(layout, &StoreOptions::default(), |ctx, root| {
-        Ok(ctx.unset_in(root, steps))
+    edit_root(layout, &StoreOptions::default(), |editor, root| {
+        Ok(editor.unset_in(root, steps))
     })
 }

@@ -45,6 +45,19 @@ fn flatten_into(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// Flattened metadata keys that do not make one map.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlatError {
+    #[error("malformed flattened metadata key {0:?}")]
+    Malformed(String),
+    #[error("bad list index in metadata key {0:?}")]
+    BadIndex(String),
+    #[error("conflicting flattened metadata key {0:?}")]
+    Conflict(String),
+    #[error("Incomplete list in flattened metadata")]
+    IncompleteList,
+}
+
 enum Part {
     Map(String),
     List(usize),
@@ -52,7 +65,7 @@ enum Part {
 
 /// Rebuild the metadata map from flattened `(key, text)` pairs. Every leaf is a string; the
 /// metadata reader converts types weakly, as sops does.
-pub fn unflatten(pairs: &[(String, String)]) -> Result<Value, String> {
+pub fn unflatten(pairs: &[(String, String)]) -> Result<Value, FlatError> {
     let mut root = Value::Map(Vec::new());
     for (key, text) in pairs {
         let parts = split_key(key)?;
@@ -62,7 +75,7 @@ pub fn unflatten(pairs: &[(String, String)]) -> Result<Value, String> {
     Ok(root)
 }
 
-fn split_key(key: &str) -> Result<Vec<Part>, String> {
+fn split_key(key: &str) -> Result<Vec<Part>, FlatError> {
     let mut parts = Vec::new();
     let first_end = next_marker(key).unwrap_or(key.len());
     parts.push(Part::Map(key[..first_end].to_string()));
@@ -73,7 +86,7 @@ fn split_key(key: &str) -> Result<Vec<Part>, String> {
         } else if let Some(b) = rest.strip_prefix(LIST) {
             (false, b)
         } else {
-            return Err(format!("malformed flattened metadata key {key:?}"));
+            return Err(FlatError::Malformed(key.to_string()));
         };
         let end = next_marker(body).unwrap_or(body.len());
         let name = &body[..end];
@@ -82,7 +95,7 @@ fn split_key(key: &str) -> Result<Vec<Part>, String> {
         } else {
             Part::List(
                 name.parse()
-                    .map_err(|_| format!("bad list index in metadata key {key:?}"))?,
+                    .map_err(|_| FlatError::BadIndex(key.to_string()))?,
             )
         });
         rest = &body[end..];
@@ -97,8 +110,8 @@ fn next_marker(s: &str) -> Option<usize> {
     }
 }
 
-fn insert(node: &mut Value, parts: &[Part], text: &str, key: &str) -> Result<(), String> {
-    let clash = || format!("conflicting flattened metadata key {key:?}");
+fn insert(node: &mut Value, parts: &[Part], text: &str, key: &str) -> Result<(), FlatError> {
+    let clash = || FlatError::Conflict(key.to_string());
     let Some((first, rest)) = parts.split_first() else {
         return Err(clash());
     };
@@ -160,7 +173,7 @@ fn insert(node: &mut Value, parts: &[Part], text: &str, key: &str) -> Result<(),
     insert(slot, rest, text, key)
 }
 
-fn check_lists(v: &Value) -> Result<(), String> {
+fn check_lists(v: &Value) -> Result<(), FlatError> {
     match v {
         Value::Leaf(_) => Ok(()),
         Value::Map(items) | Value::List(items) => {
@@ -169,9 +182,7 @@ fn check_lists(v: &Value) -> Result<(), String> {
                     Item::Elem(Value::Leaf(Leaf {
                         value: Scalar::Null,
                         ..
-                    })) if matches!(v, Value::List(_)) => {
-                        return Err("Incomplete list in flattened metadata".into())
-                    }
+                    })) if matches!(v, Value::List(_)) => return Err(FlatError::IncompleteList),
                     Item::Pair { value, .. } | Item::Elem(value) => check_lists(value)?,
                     Item::Comment(_) => {}
                 }

@@ -1,0 +1,241 @@
+//! Reading a JSON file into the store's tree: the top-level object member by member (its `sops`
+//! member becomes the metadata), with the byte range of every leaf kept for splicing.
+
+use zeroize::Zeroizing;
+
+use super::scanner::{Builder, ScalarToken, Scanner, PARSE_PREFIX};
+use super::{Layout, Member};
+use crate::stores::{Parsed, StoreError};
+use crate::tree::{Doc, Item, Leaf, Scalar, Secret, Tree, Value};
+
+/// Builds the store's tree; while `record` is set, leaves get ids in walk order and their token
+/// ranges are kept (off inside the metadata, whose leaves are never spliced).
+struct TreeBuilder {
+    spans: Vec<(usize, usize)>,
+    record: bool,
+}
+
+impl Builder for TreeBuilder {
+    type Node = Value;
+    type Object = Vec<Item>;
+    type Array = Vec<Item>;
+
+    fn leaf(&mut self, token: ScalarToken) -> Value {
+        let id = if self.record {
+            self.spans.push((token.start, token.end));
+            self.spans.len() - 1
+        } else {
+            usize::MAX
+        };
+        Value::Leaf(Leaf {
+            id,
+            value: token.value,
+            text: token.text,
+            shadowed: false,
+        })
+    }
+
+    fn member(&mut self, object: &mut Vec<Item>, key: Secret, _key_start: usize, value: Value) {
+        object.push(Item::Pair {
+            key: key.to_string(),
+            value,
+        });
+    }
+
+    fn element(&mut self, array: &mut Vec<Item>, value: Value) {
+        array.push(Item::Elem(value));
+    }
+
+    fn object(&mut self, mut object: Vec<Item>, _start: usize, _end: usize) -> Value {
+        object.shrink_to_fit();
+        Value::Map(object)
+    }
+
+    fn array(&mut self, mut array: Vec<Item>, _start: usize, _end: usize) -> Value {
+        array.shrink_to_fit();
+        Value::List(array)
+    }
+}
+
+/// Parsed top-level object, shared with the binary store.
+pub(crate) struct TopObject {
+    pub items: Vec<Item>,
+    pub metadata: Option<Value>,
+    pub layout: Layout,
+}
+
+pub(crate) fn parse_top(src: &[u8]) -> Result<TopObject, StoreError> {
+    let mut top = parse_top_borrowed(src)?;
+    top.layout.src = Zeroizing::new(src.to_vec());
+    Ok(top)
+}
+
+/// [`parse_top`] with the layout's copy of the source left empty (the caller fills it).
+fn parse_top_borrowed(src: &[u8]) -> Result<TopObject, StoreError> {
+    let mut scanner = Scanner::new(src, 0);
+    scanner.skip_blanks();
+    match scanner.peek() {
+        Some(b'{') => {}
+        Some(b'[') => {
+            return Err(scanner.error(
+                "SOPS only supports JSON files with a top-level object (starting with '{'), not arrays or other types. \
+                 Got delimiter [ instead. To encrypt this file, wrap it in an object, e.g., {\"data\": [...]}",
+            ))
+        }
+        None => return Err(StoreError::new(format!("{PARSE_PREFIX}EOF"))),
+        Some(_) => {
+            let start = scanner.pos;
+            let token = scanner.scalar()?;
+            let desc = match token.value {
+                Scalar::Null => "<nil> of type <nil>".to_string(),
+                Scalar::Bool(b) => format!("{b} of type bool"),
+                Scalar::Int(i) => format!("{i} of type int"),
+                Scalar::Float(_) => format!(
+                    "{} of type float64",
+                    token.text.as_ref().map(|t| t.as_str()).unwrap_or("")
+                ),
+                _ => "a value of type string".to_string(),
+            };
+            scanner.pos = start;
+            return Err(scanner.error(format!(
+                "SOPS only supports JSON files with a top-level object (starting with '{{'), not other JSON types. Got {desc} instead"
+            )));
+        }
+    }
+    let open_brace = scanner.pos;
+    let mut builder = TreeBuilder {
+        spans: Vec::new(),
+        record: true,
+    };
+    let mut items = Vec::new();
+    let mut members = Vec::new();
+    let mut metadata = None;
+    let mut sops_member = None;
+    scanner.members(|scanner, key, key_start| {
+        scanner.skip_blanks();
+        let value_start = scanner.pos;
+        let is_metadata = sops_member.is_none() && key.as_str() == "sops";
+        builder.record = !is_metadata;
+        let value = scanner.value(&mut builder, 1)?;
+        members.push(Member {
+            key_start,
+            value_start,
+            value_end: scanner.pos,
+        });
+        if is_metadata {
+            sops_member = Some(members.len() - 1);
+            metadata = Some(value);
+        } else {
+            items.push(Item::Pair {
+                key: key.to_string(),
+                value,
+            });
+        }
+        Ok(())
+    })?;
+    // Only blanks may follow: text after the object is something no JSON reader accepts (sops
+    // exits 1 on it), and copying it through would put it in the output unencrypted.
+    scanner.skip_blanks();
+    if scanner.pos < src.len() {
+        return Err(scanner.unexpected("after top-level value"));
+    }
+    let layout = Layout {
+        src: Zeroizing::new(Vec::new()),
+        leaf_spans: builder.spans,
+        open_brace,
+        members,
+        sops_member,
+    };
+    Ok(TopObject {
+        items,
+        metadata,
+        layout,
+    })
+}
+
+/// Parse a JSON file. Only blanks may follow the top-level object: anything else is an error (sops's
+/// encoder silently drops it on encryption and fails on decryption; copying it through would leave
+/// it in clear).
+pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
+    parse_owned(Zeroizing::new(src.to_vec()))
+}
+
+/// [`parse`] keeping `src` itself as the layout's copy (no second copy of a large file).
+pub fn parse_owned(src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
+    let mut top = parse_top_borrowed(&src)?;
+    top.layout.src = src;
+    Ok(Parsed {
+        tree: Tree {
+            docs: vec![Doc { items: top.items }],
+        },
+        metadata: top.metadata,
+        encoding: Default::default(),
+        layout: crate::stores::Layout::Json(top.layout),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stores::testutil::collect;
+    use crate::tree::secret;
+
+    fn parse_ok(src: &str) -> Parsed {
+        parse(src.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn shapes_and_ids() {
+        let p = parse_ok(
+            r#"{"a": 1, "b": [true, null, 2.50, "x"], "c": {"d": 1e3, "e": 12345678901234567890123}}"#,
+        );
+        let leaves = collect(&p.tree);
+        let vals: Vec<_> = leaves
+            .iter()
+            .map(|l| {
+                (
+                    l.id,
+                    l.value.clone(),
+                    l.text.as_ref().map(|t| t.to_string()),
+                )
+            })
+            .collect();
+        assert_eq!(vals[0], (0, Scalar::Int(1), Some("1".into())));
+        assert_eq!(vals[1], (1, Scalar::Bool(true), Some("true".into())));
+        assert_eq!(vals[2], (2, Scalar::Null, None));
+        assert_eq!(vals[3], (3, Scalar::Float(2.5), Some("2.50".into())));
+        assert_eq!(vals[4], (4, Scalar::Str(secret("x")), None));
+        assert_eq!(vals[5], (5, Scalar::Float(1000.0), Some("1e3".into())));
+        assert!(matches!(vals[6].1, Scalar::Float(_)));
+        assert!(p.metadata.is_none());
+    }
+
+    #[test]
+    fn errors() {
+        let e = parse(b"[1]").err().unwrap();
+        assert!(e.message.contains("not arrays or other types"));
+        let e = parse(b"\"secret\"").err().unwrap();
+        assert!(!e.message.contains("secret\""));
+        for bad in [
+            "{",
+            "{\"a\"",
+            "{\"a\":}",
+            "{\"a\":01}",
+            "{\"a\":\"\\x\"}",
+            "",
+            "{\"a\":1,}",
+            "{\"a\":-}",
+            "{\"a\":1e999}",
+        ] {
+            assert!(parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+        let deep = "[".repeat(5000);
+        assert!(parse(format!("{{\"a\":{deep}").as_bytes()).is_err());
+    }
+
+    #[test]
+    fn duplicates_kept() {
+        let p = parse_ok(r#"{"a": 1, "a": 2}"#);
+        assert_eq!(p.tree.docs[0].items.len(), 2);
+    }
+}

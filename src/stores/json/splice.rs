@@ -1,0 +1,247 @@
+//! Writing new leaf texts into a parsed JSON file's own bytes, and the `sops` member in, out or
+//! replaced, laid out with the file's own indentation and line breaks.
+
+use zeroize::Zeroizing;
+
+use super::emit::indent_unit;
+use super::scanner::is_json_number;
+use super::Layout;
+use crate::gotext::float_json;
+use crate::stores::gojson::{push_minimal_string, GoJsonWriter};
+use crate::stores::text::{apply_edits, into_vec, line_break_of, Edit};
+use crate::stores::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
+use crate::tree::{Scalar, Value};
+
+/// Detect the file's top-level indentation: the blank run before the first member's key.
+fn detect_indent(layout: &Layout) -> Option<String> {
+    let first = layout.members.first()?;
+    let before = &layout.src[layout.open_brace + 1..first.key_start];
+    let newline = before.iter().rposition(|&b| b == b'\n')?;
+    let run = &before[newline + 1..];
+    if run.iter().all(|&b| b == b' ' || b == b'\t') {
+        Some(String::from_utf8_lossy(run).into_owned())
+    } else {
+        None
+    }
+}
+
+/// The indentation unit of what is written into the file: the configured one, else the file's
+/// own, else a tab.
+pub(super) fn indent_unit_in(
+    layout: &Layout,
+    options: &StoreOptions,
+) -> Result<String, StoreError> {
+    match options.indent {
+        Some(_) => indent_unit(options.indent),
+        None => Ok(detect_indent(layout).unwrap_or_else(|| "\t".to_string())),
+    }
+}
+
+/// The text of a plaintext leaf as a JSON token (lossless where the original spelling allows).
+fn plain_token(value: &Scalar, text: &str) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    let mut out = Zeroizing::new(Vec::new());
+    match value {
+        Scalar::Null => out.extend_from_slice(b"null"),
+        Scalar::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Scalar::Int(i) => {
+            if is_json_number(text) && text.parse::<i64>().ok() == Some(*i) {
+                out.extend_from_slice(text.as_bytes());
+            } else {
+                out.extend_from_slice(i.to_string().as_bytes());
+            }
+        }
+        Scalar::Float(f) => {
+            if !f.is_finite() {
+                return Err(StoreError::new(
+                    "json: unsupported value: a non-finite float",
+                ));
+            }
+            if is_json_number(text) && text.parse::<f64>().ok() == Some(*f) {
+                out.extend_from_slice(text.as_bytes());
+            } else {
+                out.extend_from_slice(float_json(*f).as_bytes());
+            }
+        }
+        Scalar::Str(s) | Scalar::Time(s) | Scalar::Comment(s) => push_minimal_string(&mut out, s),
+        Scalar::Bytes(b) => push_minimal_string(&mut out, &String::from_utf8_lossy(b)),
+    }
+    Ok(out)
+}
+
+/// Leaf-replacement edits for `changes`.
+fn leaf_edits(layout: &Layout, changes: &Changes) -> Result<Vec<Edit>, StoreError> {
+    let mut edits = Vec::new();
+    for (id, change) in changes.iter().enumerate() {
+        let (Some(change), Some(&(start, end))) = (change, layout.leaf_spans.get(id)) else {
+            continue;
+        };
+        let text = match change {
+            NewLeaf::Encrypted(enc) => {
+                let mut token = Zeroizing::new(Vec::new());
+                push_minimal_string(&mut token, enc);
+                token
+            }
+            NewLeaf::Plain { value, text } => plain_token(value, text)?,
+        };
+        edits.push(Edit { start, end, text });
+    }
+    Ok(edits)
+}
+
+/// The edit that writes `metadata` as the `sops` member: replacing the existing one's value, or
+/// appended after the last member, or as the only member of an empty object.
+fn metadata_edit(
+    layout: &Layout,
+    metadata: &Value,
+    options: &StoreOptions,
+    newline: &str,
+) -> Result<Edit, StoreError> {
+    let unit = indent_unit_in(layout, options)?;
+    let writer = GoJsonWriter {
+        indent_unit: &unit,
+        newline,
+    };
+    let mut block = Zeroizing::new(Vec::new());
+    if let Some(index) = layout.sops_member {
+        writer.value(&mut block, metadata, 1)?;
+        let member = layout.members[index];
+        return Ok(Edit {
+            start: member.value_start,
+            end: member.value_end,
+            text: block,
+        });
+    }
+    let last = layout.members.last();
+    if last.is_some() {
+        block.push(b',');
+    }
+    writer.indent(&mut block, 1);
+    block.extend_from_slice(b"\"sops\": ");
+    writer.value(&mut block, metadata, 1)?;
+    let at = match last {
+        Some(last) => last.value_end,
+        None => {
+            block.extend_from_slice(newline.as_bytes());
+            layout.open_brace + 1
+        }
+    };
+    Ok(Edit {
+        start: at,
+        end: at,
+        text: block,
+    })
+}
+
+/// The edit that removes the `sops` member (the `index`th member) with its separator.
+fn metadata_removal(layout: &Layout, index: usize) -> Edit {
+    let src = &layout.src[..];
+    let member = layout.members[index];
+    let (start, end) = if index + 1 < layout.members.len() {
+        (member.key_start, layout.members[index + 1].key_start)
+    } else if index > 0 {
+        (layout.members[index - 1].value_end, member.value_end)
+    } else {
+        // The only member: remove it and the line break that follows it.
+        let mut end = member.value_end;
+        if src[end..].starts_with(b"\r\n") {
+            end += 2;
+        } else if src[end..].starts_with(b"\n") {
+            end += 1;
+        }
+        (layout.open_brace + 1, end)
+    };
+    Edit::delete(start, end)
+}
+
+pub fn splice(
+    layout: &Layout,
+    _parsed: &Parsed,
+    changes: &Changes,
+    metadata: Option<&Value>,
+    options: &StoreOptions,
+) -> Result<Vec<u8>, StoreError> {
+    let mut edits = leaf_edits(layout, changes)?;
+    let src = &layout.src[..];
+    match (metadata, layout.sops_member) {
+        (Some(meta), _) => edits.push(metadata_edit(layout, meta, options, line_break_of(src))?),
+        (None, Some(index)) => edits.push(metadata_removal(layout, index)),
+        (None, None) => {}
+    }
+    Ok(into_vec(apply_edits(src, &mut edits)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stores::json::parse;
+    use crate::stores::testutil::*;
+    use crate::tree::secret;
+
+    const INPUTS: &[&str] = &[
+        "{\n\t\"a\": \"b\",\n\t\"n\": 2.50,\n\t\"big\": 12345678901234567890123,\n\t\"e\": 1e3,\n\t\"t\": true,\n\t\"z\": null,\n\t\"empty\": \"\",\n\t\"nested\": {\"x\": [1, \"two\", {\"y\": \"\u{e9}\u{1F600} <&> \\\"q\\\" \\\\ \\n \\t\"}], \"o\": {}, \"l\": []}\n}\n",
+        "{\r\n    \"a\": \"b\",\r\n    \"c\": -0\r\n}",
+        "{\"compact\":\"yes\",\"n\":-12}",
+        "{}",
+        "{ }\n",
+        "  {\n  \"a\": 1\n  }  \n\n",
+        "{\n\"noindent\": \"x\"\n}\n",
+    ];
+
+    fn layout(p: &Parsed) -> &Layout {
+        match &p.layout {
+            crate::stores::Layout::Json(l) => l,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        for src in INPUTS {
+            round_trip(src, parse, |p, c, m| {
+                splice(layout(p), p, c, m, &StoreOptions::default())
+            });
+        }
+    }
+
+    #[test]
+    fn metadata_placement() {
+        let src = "{\n    \"a\": \"b\"\n}\n";
+        let p = parse(src.as_bytes()).unwrap();
+        let meta = sample_metadata();
+        let out = splice(
+            layout(&p),
+            &p,
+            &[None],
+            Some(&meta),
+            &StoreOptions::default(),
+        )
+        .unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.starts_with(
+                "{\n    \"a\": \"b\",\n    \"sops\": {\n        \"age\": [\n            {\n"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.ends_with("\"version\": \"3.11.0\"\n    }\n}\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn plain_rendering() {
+        let t =
+            |v: Scalar, s: &str| String::from_utf8(plain_token(&v, s).unwrap().to_vec()).unwrap();
+        assert_eq!(t(Scalar::Float(2.5), "2.50"), "2.50");
+        assert_eq!(t(Scalar::Float(2.5), "2.5000001"), "2.5");
+        assert_eq!(t(Scalar::Float(1e300), "x"), "1e+300");
+        assert_eq!(t(Scalar::Int(3), "3"), "3");
+        assert_eq!(t(Scalar::Int(3), "3.0"), "3");
+        assert_eq!(t(Scalar::Bool(true), "True"), "true");
+        assert_eq!(
+            t(Scalar::Str(secret("a\"<\u{1}\u{8}")), ""),
+            "\"a\\\"<\\u0001\\b\""
+        );
+    }
+}
