@@ -111,8 +111,6 @@ pub enum Error {
     ConflictingSelection,
     #[error("{0}")]
     Selection(#[from] SelectionError),
-    #[error("Invalid KMS encryption context format")]
-    KmsContext,
     #[error("error parsing --extract path: {0}")]
     ExtractPath(PathError),
     #[error("error truncating tree: {0}")]
@@ -173,7 +171,7 @@ impl Error {
             Error::AlreadyEncrypted => ALREADY_ENCRYPTED,
             Error::EmptyFile => NEED_A_DOCUMENT,
             Error::ConflictingSelection => CONFLICTING_PARAMETERS,
-            Error::KmsContext => INVALID_KMS_CONTEXT,
+            Error::Config(ConfigError::KmsContext) => INVALID_KMS_CONTEXT,
             Error::ExtractPath(_) => INVALID_TREE_PATH,
             Error::SetValue | Error::SetArray | Error::SetPath { .. } => INVALID_SET_FORMAT,
             Error::RotateMissingFile { .. } => NON_EXISTENT_KEYS_FILE,

@@ -2,89 +2,15 @@
 //! creation rule, the Shamir threshold, the selection option and the MAC mode, combined as sops
 //! combines them. Key specs from options are built here; those from `.sops.yaml` in `config`.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::config::{azure_key, dedup, kms_key, vault_key, CreationRule};
+use crate::config::CreationRule;
+pub use crate::config::{parse_context, KeyOptions};
+use crate::metadata::KeyGroup;
 use crate::metadata::Selection;
-use crate::metadata::{KeyGroup, MasterKey, StoredKey};
 use crate::stores::Format;
 
 use super::{Engine, Error, Result};
-
-/// Master keys named for a file (each list is one kind's identifiers, in order).
-#[derive(Debug, Clone, Default)]
-pub struct KeyOptions {
-    pub age: Vec<String>,
-    pub pgp: Vec<String>,
-    /// `ARN` or `ARN+roleARN`.
-    pub kms: Vec<String>,
-    pub gcp_kms: Vec<String>,
-    pub azure_kv: Vec<String>,
-    pub hc_vault_transit: Vec<String>,
-    pub hckms: Vec<String>,
-    pub aws_profile: Option<String>,
-    /// `key1:value1,key2:value2`, for the KMS keys.
-    pub encryption_context: Option<String>,
-    pub shamir_threshold: Option<usize>,
-}
-
-impl KeyOptions {
-    /// The keys as one group, deduplicated (empty when none are named).
-    pub fn group(&self) -> Result<KeyGroup> {
-        let context = match &self.encryption_context {
-            Some(c) => parse_context(c)?,
-            None => BTreeMap::new(),
-        };
-        let mut g: KeyGroup = Vec::new();
-        for arn in &self.kms {
-            let mut k = kms_key(arn, self.aws_profile.as_deref().unwrap_or(""));
-            if let MasterKey::Kms(kms) = &mut k.key {
-                kms.context = context.clone();
-            }
-            g.push(k);
-        }
-        for id in &self.gcp_kms {
-            g.push(StoredKey::new(MasterKey::GcpKms {
-                resource_id: id.replace(' ', ""),
-            }));
-        }
-        for id in &self.hckms {
-            g.push(StoredKey::new(MasterKey::Hckms { key_id: id.clone() }));
-        }
-        for url in &self.azure_kv {
-            g.push(azure_key(url)?);
-        }
-        for fp in &self.pgp {
-            g.push(StoredKey::new(MasterKey::Pgp {
-                fingerprint: fp.replace(' ', ""),
-            }));
-        }
-        for uri in &self.hc_vault_transit {
-            g.push(vault_key(uri)?);
-        }
-        for r in &self.age {
-            g.push(StoredKey::new(MasterKey::Age {
-                recipient: r.clone(),
-            }));
-        }
-        dedup(&mut g);
-        Ok(g)
-    }
-}
-
-/// Parse a KMS encryption context, `k1:v1,k2:v2`.
-pub fn parse_context(s: &str) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for pair in s.split(',').filter(|p| !p.is_empty()) {
-        let parts: Vec<&str> = pair.split(':').collect();
-        let [k, v] = parts.as_slice() else {
-            return Err(Error::KmsContext);
-        };
-        out.insert((*k).to_string(), (*v).to_string());
-    }
-    Ok(out)
-}
 
 /// The selection options (at most one may be set, by option or by the creation rule).
 #[derive(Debug, Clone, Default)]
@@ -211,8 +137,14 @@ mod tests {
     fn context_pairs() {
         let c = parse_context("a:b,c:d").unwrap();
         assert_eq!(c.get("a").map(String::as_str), Some("b"));
-        assert!(matches!(parse_context("a:b:c"), Err(Error::KmsContext)));
-        assert!(matches!(parse_context("ab"), Err(Error::KmsContext)));
+        assert!(matches!(
+            parse_context("a:b:c"),
+            Err(crate::config::ConfigError::KmsContext)
+        ));
+        assert!(matches!(
+            parse_context("ab"),
+            Err(crate::config::ConfigError::KmsContext)
+        ));
     }
 
     #[test]

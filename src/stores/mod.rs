@@ -316,13 +316,6 @@ fn tree_has_shadowed(tree: &Tree) -> bool {
 }
 
 impl Store {
-    /// Write `parsed` (a plaintext file) changed into `tree`, laid out from scratch as sops lays
-    /// it out (the fallback of [`Store::set`] and [`Store::unset`]).
-    pub fn edit(&self, parsed: &Parsed, tree: &Tree) -> Result<Vec<u8>, StoreError> {
-        let _ = parsed;
-        self.emit(tree, None)
-    }
-
     /// Set the value at `steps` in a parsed plaintext file by editing its text (sops semantics:
     /// missing maps/lists are created, an index past the end appends). `Ok(None)` when this store
     /// cannot make the change textually.

@@ -1,11 +1,17 @@
 //! `.sops.yaml`: creation rules (which keys and options a new file gets) and store settings.
+//! Master keys named by their identifiers (in a rule, or by flags) are built in [`keys`].
 
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::metadata::{AzureKey, KeyGroup, KmsKey, MasterKey, StoredKey, VaultKey};
+mod keys;
+
+use keys::azure;
+pub use keys::{azure_key, dedup, kms_key, parse_context, vault_key, KeyOptions};
+
+use crate::metadata::{KeyGroup, MasterKey, StoredKey};
 use crate::stores::{Format, StoreOptions};
 
 /// A problem with the configuration file or a key named in it. The CLI exits 1.
@@ -23,6 +29,9 @@ pub enum ConfigError {
     VaultUri(String),
     #[error("invalid Azure Key Vault key URL {0:?}")]
     AzureUrl(String),
+    /// sops exits 6 for this one.
+    #[error("Invalid KMS encryption context format")]
+    KmsContext,
 }
 
 /// A string, a comma-separated string, or a list of strings.
@@ -297,58 +306,6 @@ pub fn absolute(path: &Path) -> PathBuf {
     out
 }
 
-/// A KMS key from `ARN` or `ARN+roleARN`.
-pub fn kms_key(spec: &str, profile: &str) -> StoredKey {
-    let spec: String = spec.chars().filter(|c| !c.is_whitespace()).collect();
-    let (arn, role) = match spec.split_once("+arn:") {
-        Some((a, r)) => (a.to_string(), format!("arn:{r}")),
-        None => (spec.clone(), String::new()),
-    };
-    StoredKey::new(MasterKey::Kms(KmsKey {
-        arn,
-        role,
-        aws_profile: profile.to_string(),
-        context: Default::default(),
-    }))
-}
-
-/// A Vault transit key from its URI `https://host:port/v1/<engine>/keys/<name>`.
-pub fn vault_key(uri: &str) -> Result<StoredKey, ConfigError> {
-    let bad = || ConfigError::VaultUri(uri.to_string());
-    let scheme_end = uri.find("://").ok_or_else(bad)? + 3;
-    let path_start = uri[scheme_end..].find('/').ok_or_else(bad)? + scheme_end;
-    let address = &uri[..path_start];
-    let path = uri[path_start..].trim_start_matches('/');
-    let rest = path.strip_prefix("v1/").ok_or_else(bad)?;
-    let (engine, name) = rest.rsplit_once("/keys/").ok_or_else(bad)?;
-    if engine.is_empty() || name.is_empty() {
-        return Err(bad());
-    }
-    Ok(StoredKey::new(MasterKey::Vault(VaultKey {
-        address: address.to_string(),
-        engine_path: engine.to_string(),
-        key_name: name.to_string(),
-    })))
-}
-
-/// An Azure Key Vault key from `https://<host>/keys/<name>[/<version>]`.
-pub fn azure_key(url: &str) -> Result<StoredKey, ConfigError> {
-    let bad = || ConfigError::AzureUrl(url.to_string());
-    let (vault, rest) = url.split_once("/keys/").ok_or_else(bad)?;
-    let mut parts = rest.splitn(2, '/');
-    let name = parts.next().ok_or_else(bad)?;
-    let version = parts.next().unwrap_or("");
-    Ok(azure(vault, name, version))
-}
-
-fn azure(vault_url: &str, name: &str, version: &str) -> StoredKey {
-    StoredKey::new(MasterKey::AzureKv(AzureKey {
-        vault_url: vault_url.to_string(),
-        name: name.to_string(),
-        version: version.to_string(),
-    }))
-}
-
 fn convert_group(g: &RawGroup) -> Result<KeyGroup, ConfigError> {
     let mut out: KeyGroup = Vec::new();
     for m in &g.merge {
@@ -392,12 +349,6 @@ fn convert_group(g: &RawGroup) -> Result<KeyGroup, ConfigError> {
     Ok(out)
 }
 
-/// Drop keys of the same type and identification string, keeping the first.
-pub fn dedup(group: &mut KeyGroup) {
-    let mut seen = std::collections::HashSet::new();
-    group.retain(|k| seen.insert((k.kind(), k.id())));
-}
-
 fn convert_rule(r: &RawRule) -> Result<CreationRule, ConfigError> {
     let key_groups = if !r.key_groups.is_empty() {
         r.key_groups
@@ -405,31 +356,19 @@ fn convert_rule(r: &RawRule) -> Result<CreationRule, ConfigError> {
             .map(convert_group)
             .collect::<Result<Vec<_>, _>>()?
     } else {
-        let mut g: KeyGroup = Vec::new();
-        for recipient in r.age.items() {
-            g.push(StoredKey::new(MasterKey::Age { recipient }));
+        let g = KeyOptions {
+            age: r.age.items(),
+            pgp: r.pgp.items(),
+            kms: r.kms.items(),
+            gcp_kms: r.gcp_kms.items(),
+            azure_kv: r.azure_keyvault.items(),
+            hc_vault_transit: r.hc_vault_transit_uri.items(),
+            hckms: r.hckms.items(),
+            aws_profile: Some(r.aws_profile.clone()),
+            encryption_context: None,
+            shamir_threshold: None,
         }
-        for fp in r.pgp.items() {
-            g.push(StoredKey::new(MasterKey::Pgp {
-                fingerprint: fp.replace(' ', ""),
-            }));
-        }
-        for k in r.kms.items() {
-            g.push(kms_key(&k, &r.aws_profile));
-        }
-        for resource_id in r.gcp_kms.items() {
-            g.push(StoredKey::new(MasterKey::GcpKms { resource_id }));
-        }
-        for key_id in r.hckms.items() {
-            g.push(StoredKey::new(MasterKey::Hckms { key_id }));
-        }
-        for u in r.azure_keyvault.items() {
-            g.push(azure_key(&u)?);
-        }
-        for u in r.hc_vault_transit_uri.items() {
-            g.push(vault_key(&u)?);
-        }
-        dedup(&mut g);
+        .group()?;
         if g.is_empty() {
             vec![]
         } else {
@@ -460,6 +399,7 @@ fn convert_rule(r: &RawRule) -> Result<CreationRule, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metadata::VaultKey;
 
     const CFG: &str = r#"
 creation_rules:
