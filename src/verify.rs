@@ -429,7 +429,7 @@ fn yaml_reading(output: &[u8], allowed: &Allowed) -> Result<(), Unaccounted> {
     // serde_yaml_ng reads UTF-8 only: UTF-16 output (of a UTF-16 file) is read as its UTF-8 text.
     let decoded = match crate::stores::utf16::decode(output) {
         Some(Ok((utf8, _))) => Some(zeroize::Zeroizing::new(utf8)),
-        Some(Err(e)) => return Err(fail(Format::Yaml, "read by a YAML parser", e)),
+        Some(Err(e)) => return Err(fail(Format::Yaml, "read by a YAML parser", e.to_string())),
         None => None,
     };
     let output = decoded.as_deref().map_or(output, |v| v.as_slice());

@@ -63,7 +63,7 @@ pub fn hostname() -> String {
 #[derive(Default)]
 pub struct KmsSource {
     #[cfg(feature = "aws")]
-    runtime: std::cell::OnceCell<Result<tokio::runtime::Runtime, String>>,
+    runtime: std::cell::OnceCell<Result<tokio::runtime::Runtime, KeyError>>,
 }
 
 impl KmsSource {
@@ -135,10 +135,12 @@ mod imp {
                     tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
-                        .map_err(|e| format!("cannot start the runtime for AWS KMS: {e}"))
+                        .map_err(|e| {
+                            KeyError::kms(format!("cannot start the runtime for AWS KMS: {e}"))
+                        })
                 })
                 .as_ref()
-                .map_err(|e| KeyError::kms(e.clone()))
+                .map_err(Clone::clone)
         }
 
         /// Run a future to completion on the source's runtime. From inside another tokio

@@ -190,7 +190,7 @@ impl Store {
     pub fn parse(&self, src: &[u8]) -> Result<Parsed, StoreError> {
         if self.format == Format::Yaml {
             if let Some(decoded) = utf16::decode(src) {
-                let (utf8, encoding) = decoded.map_err(StoreError::new)?;
+                let (utf8, encoding) = decoded.map_err(|e| StoreError::new(e.to_string()))?;
                 let utf8 = zeroize::Zeroizing::new(utf8);
                 let mut parsed = yaml::parse(&utf8)?;
                 parsed.encoding = encoding;

@@ -10,16 +10,25 @@ pub enum TextEncoding {
     Utf16Be,
 }
 
+/// UTF-16 text that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Utf16Error {
+    #[error("the UTF-16 text has an odd number of bytes")]
+    OddLength,
+    #[error("invalid UTF-16 (an unpaired surrogate) at byte {at}")]
+    UnpairedSurrogate { at: usize },
+}
+
 /// The UTF-8 text of a UTF-16 file with a byte-order mark (the mark kept, as U+FEFF), or `None`
 /// when `src` does not start with one. Unpaired surrogates and an odd length are errors.
-pub fn decode(src: &[u8]) -> Option<Result<(Vec<u8>, TextEncoding), String>> {
+pub fn decode(src: &[u8]) -> Option<Result<(Vec<u8>, TextEncoding), Utf16Error>> {
     let enc = match src {
         [0xFF, 0xFE, ..] => TextEncoding::Utf16Le,
         [0xFE, 0xFF, ..] => TextEncoding::Utf16Be,
         _ => return None,
     };
     if !src.len().is_multiple_of(2) {
-        return Some(Err("the UTF-16 text has an odd number of bytes".to_string()));
+        return Some(Err(Utf16Error::OddLength));
     }
     let units = src.chunks_exact(2).map(|c| match enc {
         TextEncoding::Utf16Be => u16::from_be_bytes([c[0], c[1]]),
@@ -29,12 +38,7 @@ pub fn decode(src: &[u8]) -> Option<Result<(Vec<u8>, TextEncoding), String>> {
     for (i, c) in char::decode_utf16(units).enumerate() {
         match c {
             Ok(c) => out.push(c),
-            Err(_) => {
-                return Some(Err(format!(
-                    "invalid UTF-16 (an unpaired surrogate) at byte {}",
-                    i * 2
-                )))
-            }
+            Err(_) => return Some(Err(Utf16Error::UnpairedSurrogate { at: i * 2 })),
         }
     }
     Some(Ok((out.into_bytes(), enc)))
