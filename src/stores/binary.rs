@@ -75,7 +75,10 @@ fn write_envelope(
     meta: &Value,
     options: &StoreOptions,
 ) -> Result<Vec<u8>, StoreError> {
-    let items = vec![Item::pair("data", Value::Leaf(Leaf::new(0, data)))];
+    let items = vec![Item::pair(
+        "data",
+        Value::Leaf(Leaf::new(crate::tree::NO_LEAF, data)),
+    )];
     emit_items(&items, Some(meta), options)
 }
 

@@ -212,7 +212,10 @@ fn marshal_json(out: &mut Vec<u8>, v: &Value) -> Result<(), StoreError> {
                         continue;
                     }
                     Item::Pair { key, value } => {
-                        let k = Value::Leaf(Leaf::new(0, Scalar::Str(secret(key.as_str()))));
+                        let k = Value::Leaf(Leaf::new(
+                            crate::tree::NO_LEAF,
+                            Scalar::Str(secret(key.as_str())),
+                        ));
                         compact.value(out, &k, 0)?;
                         out.extend_from_slice(b",\"Value\":");
                         marshal_json(out, value)?;

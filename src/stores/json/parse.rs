@@ -25,7 +25,7 @@ impl Builder for TreeBuilder {
             self.spans.push((token.start, token.end));
             self.spans.len() - 1
         } else {
-            usize::MAX
+            crate::tree::NO_LEAF
         };
         Value::Leaf(Leaf {
             id,
