@@ -3,12 +3,18 @@
 //! values are re-emitted in their span, removed entries lose exactly their lines. Everything
 //! else (comments, blank lines, quoting, layout) is kept byte for byte.
 
-use super::emit::{double_quoted, indent_from, inline_scalar, Emitter};
-use super::{flow_value, read_events, Layout, Src, K, N};
+use zeroize::Zeroizing;
+
+use super::edit_text::{Editor, Replacement};
+use super::edits::into_vec;
+use super::emitter::{indent_from, Emitter};
+use super::events::read_events;
+use super::layout::Layout;
+use super::node::{Node, NodeKind};
+use super::source::Source;
 use crate::stores::{StoreError, StoreOptions};
-use crate::tree::{secret, Item, Scalar, Value};
+use crate::tree::{Item, Value};
 use crate::treepath::{build, Step};
-use granit_parser::ScalarStyle;
 
 /// How a node sits in its parent.
 #[derive(Clone, Copy)]
@@ -16,168 +22,18 @@ enum Slot<'n> {
     /// The top-level map of the document.
     Root,
     /// The value of `key` in a map whose keys sit at `col`.
-    Entry { key: &'n N, flow: bool, col: usize },
+    Entry {
+        key: &'n Node,
+        flow: bool,
+        col: usize,
+    },
     /// An element of a sequence (`dash` and its column for block sequences).
     Elem { dash: usize, flow: bool, col: usize },
 }
 
-/// One replacement of `text[start..end]`.
-type Ed = (usize, usize, String);
-
-struct Ctx<'a> {
-    src: &'a Src<'a>,
-    nl: &'static str,
-    indent: usize,
-}
-
-fn is_blank(b: u8) -> bool {
-    matches!(b, b' ' | b'\t')
-}
-
-impl Ctx<'_> {
-    fn b(&self) -> &[u8] {
-        self.src.bytes()
-    }
-
-    /// End of a node without the line breaks and blanks a block scalar's span takes along.
-    fn eff_end(&self, n: &N) -> usize {
-        let b = self.b();
-        let mut e = n.end.min(b.len());
-        while e > n.start && matches!(b[e - 1], b' ' | b'\t' | b'\r' | b'\n') {
-            e -= 1;
-        }
-        e
-    }
-
-    /// Where the lines that follow a node start: after its last line, or for a block scalar
-    /// that keeps its trailing blank lines (`|+`), after those.
-    fn after_node(&self, n: &N, min: usize) -> usize {
-        let end = self.eff_end(n).max(min);
-        if let K::Scalar {
-            style: ScalarStyle::Literal | ScalarStyle::Folded,
-            ..
-        } = &n.kind
-        {
-            // The header sits on the line of the key's `:` or of the dash (`min`).
-            let b = self.b();
-            let line = &b[min.min(b.len())..self.line_text_end(min)];
-            let header = line.split(|&c| c == b'#').next().unwrap_or_default();
-            if header.contains(&b'+') && n.end > end {
-                let e = n.end.min(b.len());
-                return if e > 0 && b[e - 1] == b'\n' {
-                    e
-                } else {
-                    self.line_after(e)
-                };
-            }
-        }
-        self.line_after(end)
-    }
-
-    /// Is `n` the empty scalar of `key:` or `-` with nothing after it?
-    fn is_empty(n: &N) -> bool {
-        matches!(&n.kind, K::Scalar { value, .. } if value.is_empty()) && n.end <= n.start
-    }
-
-    /// Start of the line after the one holding `pos` (or the end of the text).
-    fn line_after(&self, pos: usize) -> usize {
-        let b = self.b();
-        match b[pos.min(b.len())..].iter().position(|&c| c == b'\n') {
-            Some(p) => pos + p + 1,
-            None => b.len(),
-        }
-    }
-
-    /// End of the text of the line holding `pos` (before its line break).
-    fn line_text_end(&self, pos: usize) -> usize {
-        let b = self.b();
-        let mut e = self.line_after(pos);
-        if e > 0 && b.get(e - 1) == Some(&b'\n') {
-            e -= 1;
-            if e > 0 && b[e - 1] == b'\r' {
-                e -= 1;
-            }
-        }
-        e.max(pos)
-    }
-
-    /// Is there only blank space between the start of `pos`'s line and `pos`?
-    fn first_on_line(&self, pos: usize) -> bool {
-        let ls = self.src.line_start(pos);
-        self.b()[ls..pos].iter().all(|&c| is_blank(c))
-    }
-
-    /// The `:` after a key.
-    fn colon_after(&self, key: &N) -> Option<usize> {
-        let b = self.b();
-        let mut i = key.end;
-        while i < b.len() && is_blank(b[i]) {
-            i += 1;
-        }
-        (b.get(i) == Some(&b':')).then_some(i)
-    }
-
-    /// A `# comment` in `from..to` (a `#` at its start or after blank space), up to `to`.
-    fn comment_in(&self, from: usize, to: usize) -> Option<(usize, usize)> {
-        let b = self.b();
-        let mut i = from;
-        while i < to {
-            if b[i] == b'#' && (i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n')) {
-                let mut e = to;
-                while e > i && matches!(b[e - 1], b' ' | b'\t' | b'\r') {
-                    e -= 1;
-                }
-                return Some((i, e));
-            }
-            if !is_blank(b[i]) {
-                return None;
-            }
-            i += 1;
-        }
-        None
-    }
-
-    fn with_nl(&self, s: &str) -> String {
-        if self.nl == "\n" {
-            s.to_string()
-        } else {
-            s.replace('\n', self.nl)
-        }
-    }
-
-    /// What go-yaml writes after `key:` (map at `col`) or `-` (sequence at `col`), without the
-    /// final line break.
-    fn block_after(&self, v: &Value, col: usize, in_seq: bool) -> String {
-        let mut em = Emitter::new(self.indent);
-        em.value_after(v, col, in_seq);
-        let s = em.out.strip_suffix('\n').unwrap_or(&em.out);
-        self.with_nl(s)
-    }
-
-    fn flow(v: &Value) -> String {
-        let mut s = String::new();
-        flow_value(v, &mut s);
-        s
-    }
-
-    fn key_text(k: &str, flow: bool) -> String {
-        inline_scalar(&Scalar::Str(secret(k)), flow, true).unwrap_or_else(|| double_quoted(k))
-    }
-
-    /// New lines (emitted with `\n` line breaks, each terminated) inserted at line start `at`.
-    fn lines_at(&self, at: usize, content: &str) -> Ed {
-        let b = self.b();
-        let content = self.with_nl(content);
-        if at >= b.len() && !b.is_empty() && !b.ends_with(b"\n") {
-            let body = content.strip_suffix(self.nl).unwrap_or(&content);
-            (at, at, format!("{}{body}", self.nl))
-        } else {
-            (at, at, content)
-        }
-    }
-
+impl Editor<'_> {
     /// Replace the node in `slot` with `v`.
-    fn replace(&self, node: &N, slot: Slot, v: &Value) -> Option<Ed> {
+    fn replace(&self, node: &Node, slot: Slot, v: &Value) -> Option<Replacement> {
         let (mark, flow, col, in_seq) = match slot {
             Slot::Root => return None,
             Slot::Entry { key, flow, col } => (self.colon_after(key)?, flow, col, false),
@@ -185,15 +41,15 @@ impl Ctx<'_> {
         };
         if flow {
             if Self::is_empty(node) {
-                return Some((mark + 1, mark + 1, format!(" {}", Self::flow(v))));
+                return Some((mark + 1, mark + 1, format!(" {}", Self::flow_text(v))));
             }
-            return Some((node.start, node.end, Self::flow(v)));
+            return Some((node.start, node.end, Self::flow_text(v)));
         }
         let start = mark + 1;
         let end = if Self::is_empty(node) {
             start
         } else {
-            self.eff_end(node).max(start)
+            self.trimmed_end(node).max(start)
         };
         let text = self.block_after(v, col, in_seq);
         // Comments on the line of the `:`/`-` (when the old value started below it) and after
@@ -210,7 +66,7 @@ impl Ctx<'_> {
             Some(p) => (&text[..p], &text[p..]),
             None => (text.as_str(), ""),
         };
-        let b = self.b();
+        let b = self.bytes();
         let word = |(s, e): (usize, usize)| String::from_utf8_lossy(&b[s..e]).into_owned();
         let mut t = head.to_string();
         if let Some(c) = c1 {
@@ -229,34 +85,34 @@ impl Ctx<'_> {
 
     fn set_in(
         &self,
-        node: &N,
+        node: &Node,
         slot: Slot,
         flow_ctx: bool,
         steps: &[Step],
         v: &Value,
-    ) -> Option<Ed> {
+    ) -> Option<Replacement> {
         let Some((first, rest)) = steps.split_first() else {
             return self.replace(node, slot, v);
         };
         match (&node.kind, first) {
-            (K::Map { flow, entries, .. }, Step::Key(k)) => {
+            (NodeKind::Map { flow, entries, .. }, Step::Key(k)) => {
                 let flow = *flow || flow_ctx;
                 let col = entries
                     .first()
                     .map_or(0, |(key, _)| self.src.col(key.start));
                 for (key, val) in entries {
                     match &key.kind {
-                        K::Scalar { value, .. } if value == k => {
+                        NodeKind::Scalar { value, .. } if value == k => {
                             let s = Slot::Entry { key, flow, col };
                             return self.set_in(val, s, flow, rest, v);
                         }
-                        K::Scalar { .. } => {}
+                        NodeKind::Scalar { .. } => {}
                         _ => return None,
                     }
                 }
                 self.insert_entry(node, flow, k, &build(rest, v.clone()))
             }
-            (K::Seq { flow, elems, .. }, Step::Index(i)) => {
+            (NodeKind::Seq { flow, elems, .. }, Step::Index(i)) => {
                 let flow = *flow || flow_ctx;
                 let col = elems.first().map_or(0, |(d, _)| self.src.col(*d));
                 match elems.get(*i) {
@@ -271,8 +127,8 @@ impl Ctx<'_> {
                     None => self.append_elem(node, flow, &build(rest, v.clone())),
                 }
             }
-            (K::Alias { .. }, _) => None,
-            (K::Map { .. }, Step::Index(_)) if matches!(slot, Slot::Root) => {
+            (NodeKind::Alias { .. }, _) => None,
+            (NodeKind::Map { .. }, Step::Index(_)) if matches!(slot, Slot::Root) => {
                 // sops leaves the tree alone for an index on the top-level map.
                 Some((0, 0, String::new()))
             }
@@ -280,12 +136,12 @@ impl Ctx<'_> {
         }
     }
 
-    fn insert_entry(&self, map: &N, flow: bool, k: &str, v: &Value) -> Option<Ed> {
-        let K::Map { entries, .. } = &map.kind else {
+    fn insert_entry(&self, map: &Node, flow: bool, k: &str, v: &Value) -> Option<Replacement> {
+        let NodeKind::Map { entries, .. } = &map.kind else {
             return None;
         };
         if flow {
-            let entry = format!("{}: {}", Self::key_text(k, true), Self::flow(v));
+            let entry = format!("{}: {}", Self::key_text(k, true), Self::flow_text(v));
             return match entries.last() {
                 Some((lk, lv)) => {
                     let at = lk.end.max(lv.end);
@@ -293,7 +149,7 @@ impl Ctx<'_> {
                 }
                 None => {
                     let close = map.end.checked_sub(1)?;
-                    (self.b().get(close) == Some(&b'}')).then_some((close, close, entry))
+                    (self.bytes().get(close) == Some(&b'}')).then_some((close, close, entry))
                 }
             };
         }
@@ -304,16 +160,17 @@ impl Ctx<'_> {
         Some(self.lines_at(self.after_node(lv, lk.end), &em.out))
     }
 
-    fn append_elem(&self, seq: &N, flow: bool, v: &Value) -> Option<Ed> {
-        let K::Seq { elems, .. } = &seq.kind else {
+    fn append_elem(&self, seq: &Node, flow: bool, v: &Value) -> Option<Replacement> {
+        let NodeKind::Seq { elems, .. } = &seq.kind else {
             return None;
         };
         if flow {
             return match elems.last() {
-                Some((_, le)) => Some((le.end, le.end, format!(", {}", Self::flow(v)))),
+                Some((_, le)) => Some((le.end, le.end, format!(", {}", Self::flow_text(v)))),
                 None => {
                     let close = seq.end.checked_sub(1)?;
-                    (self.b().get(close) == Some(&b']')).then(|| (close, close, Self::flow(v)))
+                    (self.bytes().get(close) == Some(&b']'))
+                        .then(|| (close, close, Self::flow_text(v)))
                 }
             };
         }
@@ -324,16 +181,22 @@ impl Ctx<'_> {
         Some(self.lines_at(self.after_node(le, ld + 1), &em.out))
     }
 
-    fn unset_in(&self, node: &N, slot: Slot, flow_ctx: bool, steps: &[Step]) -> Option<Ed> {
+    fn unset_in(
+        &self,
+        node: &Node,
+        slot: Slot,
+        flow_ctx: bool,
+        steps: &[Step],
+    ) -> Option<Replacement> {
         let (first, rest) = steps.split_first()?;
         match (&node.kind, first) {
-            (K::Map { flow, entries, .. }, Step::Key(k)) => {
+            (NodeKind::Map { flow, entries, .. }, Step::Key(k)) => {
                 let flow = *flow || flow_ctx;
                 let col = entries
                     .first()
                     .map_or(0, |(key, _)| self.src.col(key.start));
                 let idx = entries.iter().position(
-                    |(key, _)| matches!(&key.kind, K::Scalar { value, .. } if value == k),
+                    |(key, _)| matches!(&key.kind, NodeKind::Scalar { value, .. } if value == k),
                 )?;
                 let (key, val) = &entries[idx];
                 if rest.is_empty() {
@@ -342,7 +205,7 @@ impl Ctx<'_> {
                     self.unset_in(val, Slot::Entry { key, flow, col }, flow, rest)
                 }
             }
-            (K::Seq { flow, elems, .. }, Step::Index(i)) => {
+            (NodeKind::Seq { flow, elems, .. }, Step::Index(i)) => {
                 let flow = *flow || flow_ctx;
                 let col = elems.first().map_or(0, |(d, _)| self.src.col(*d));
                 let (dash, e) = elems.get(*i)?;
@@ -361,12 +224,12 @@ impl Ctx<'_> {
         }
     }
 
-    fn remove_entry(&self, map: &N, slot: Slot, flow: bool, idx: usize) -> Option<Ed> {
-        let K::Map { entries, .. } = &map.kind else {
+    fn remove_entry(&self, map: &Node, slot: Slot, flow: bool, idx: usize) -> Option<Replacement> {
+        let NodeKind::Map { entries, .. } = &map.kind else {
             return None;
         };
         let (k, v) = entries.get(idx)?;
-        let end = |k: &N, v: &N| k.end.max(v.end);
+        let end = |k: &Node, v: &Node| k.end.max(v.end);
         if flow {
             return Some(if entries.len() == 1 {
                 (map.start + 1, map.end.checked_sub(1)?, String::new())
@@ -380,7 +243,7 @@ impl Ctx<'_> {
         if entries.len() == 1 && !matches!(slot, Slot::Root) {
             return self.replace(map, slot, &Value::Map(Vec::new()));
         }
-        let last = self.eff_end(v).max(k.end);
+        let last = self.trimmed_end(v).max(k.end);
         if self.first_on_line(k.start) {
             let ls = self.src.line_start(k.start);
             return Some((ls, self.line_after(last), String::new()));
@@ -390,8 +253,8 @@ impl Ctx<'_> {
         Some((k.start, nk.start, String::new()))
     }
 
-    fn remove_elem(&self, seq: &N, slot: Slot, flow: bool, idx: usize) -> Option<Ed> {
-        let K::Seq { elems, .. } = &seq.kind else {
+    fn remove_elem(&self, seq: &Node, slot: Slot, flow: bool, idx: usize) -> Option<Replacement> {
+        let NodeKind::Seq { elems, .. } = &seq.kind else {
             return None;
         };
         let (d, e) = elems.get(idx)?;
@@ -408,7 +271,7 @@ impl Ctx<'_> {
         if elems.len() == 1 {
             return self.replace(seq, slot, &Value::List(Vec::new()));
         }
-        let last = self.eff_end(e).max(d + 1);
+        let last = self.trimmed_end(e).max(d + 1);
         if self.first_on_line(*d) {
             let ls = self.src.line_start(*d);
             return Some((ls, self.line_after(last), String::new()));
@@ -422,7 +285,7 @@ impl Ctx<'_> {
 fn with_doc(
     layout: &Layout,
     options: &StoreOptions,
-    f: impl FnOnce(&Ctx, Option<&N>, usize) -> Option<Ed>,
+    f: impl FnOnce(&Editor, Option<&Node>, usize) -> Option<Replacement>,
 ) -> Result<Option<Vec<u8>>, StoreError> {
     let src_bytes: &[u8] = &layout.src;
     let base = if src_bytes.starts_with(b"\xEF\xBB\xBF") {
@@ -432,16 +295,10 @@ fn with_doc(
     };
     let text = std::str::from_utf8(&src_bytes[base..])
         .map_err(|_| StoreError::new("invalid UTF-8 in YAML input"))?;
-    let mut line_starts = vec![0];
-    for (i, c) in text.bytes().enumerate() {
-        if c == b'\n' {
-            line_starts.push(i + 1);
-        }
-    }
-    let src = Src { text, line_starts };
+    let src = Source::new(text);
     let docs = read_events(&src)?;
     let indent = indent_from(options.indent)?.unwrap_or(layout.indent);
-    let ctx = Ctx {
+    let ctx = Editor {
         src: &src,
         nl: if layout.crlf { "\r\n" } else { "\n" },
         indent,
@@ -450,7 +307,7 @@ fn with_doc(
         Some(d) => (d.root.as_ref(), d.end.min(text.len())),
         None => (None, text.len()),
     };
-    let root = root.filter(|r| !Ctx::is_empty(r) || !matches!(r.kind, K::Scalar { .. }));
+    let root = root.filter(|r| !Editor::is_empty(r) || !matches!(r.kind, NodeKind::Scalar { .. }));
     let Some((mut s, e, t)) = f(&ctx, root, end) else {
         return Ok(None);
     };
@@ -462,11 +319,11 @@ fn with_doc(
             s -= 1;
         }
     }
-    let mut out = Vec::with_capacity(src_bytes.len() + t.len());
+    let mut out = Zeroizing::new(Vec::with_capacity(src_bytes.len() + t.len()));
     out.extend_from_slice(&src_bytes[..base + s]);
     out.extend_from_slice(t.as_bytes());
     out.extend_from_slice(&src_bytes[base + e..]);
-    Ok(Some(out))
+    Ok(Some(into_vec(out)))
 }
 
 pub(crate) fn set_at(
@@ -476,7 +333,7 @@ pub(crate) fn set_at(
     options: &StoreOptions,
 ) -> Result<Option<Vec<u8>>, StoreError> {
     with_doc(layout, options, |ctx, root, doc_end| match root {
-        Some(r) if matches!(r.kind, K::Map { .. }) => {
+        Some(r) if matches!(r.kind, NodeKind::Map { .. }) => {
             ctx.set_in(r, Slot::Root, false, steps, value)
         }
         Some(_) => None,
@@ -489,7 +346,7 @@ pub(crate) fn set_at(
                     0,
                     false,
                 );
-                let b = ctx.b();
+                let b = ctx.bytes();
                 let at = if doc_end == 0 || doc_end >= b.len() || b[doc_end - 1] == b'\n' {
                     doc_end
                 } else {
@@ -507,7 +364,9 @@ pub(crate) fn unset_at(layout: &Layout, steps: &[Step]) -> Result<Option<Vec<u8>
         layout,
         &StoreOptions::default(),
         |ctx, root, _| match root {
-            Some(r) if matches!(r.kind, K::Map { .. }) => ctx.unset_in(r, Slot::Root, false, steps),
+            Some(r) if matches!(r.kind, NodeKind::Map { .. }) => {
+                ctx.unset_in(r, Slot::Root, false, steps)
+            }
             _ => None,
         },
     )

@@ -1,5 +1,10 @@
+//! Tests of the YAML store through its entry points: parsing, splicing (round trips through
+//! fake ciphertexts), emitting, comment placement and refusals.
+
+use super::scalar_text::inline_scalar;
 use super::*;
-use crate::tree::{for_each_leaf, leaf_count};
+use crate::stores::{NewLeaf, Parsed, StoreError, StoreOptions};
+use crate::tree::{for_each_leaf, leaf_count, secret, Item, Leaf, Scalar, Value};
 
 fn opts() -> StoreOptions {
     StoreOptions::default()

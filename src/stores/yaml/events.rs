@@ -1,0 +1,396 @@
+//! Reading granit-parser's event stream into raw documents: a node tree with the byte span of
+//! every node, the comments with theirs, and the anchors each document defines.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use granit_parser::{Event, Options, Parser, ScalarStyle, StructureStyle, Tag};
+
+use super::goyaml_headers::fix_goyaml_indicators;
+use super::node::{CoreTag, Node, NodeKind, RawComment, RawDoc};
+use super::source::Source;
+use crate::stores::StoreError;
+
+/// Most events a source may produce.
+pub(super) const MAX_NODES: usize = 2_000_000;
+
+/// Read the events into raw documents.
+///
+/// go-yaml (hence sops) writes the indentation indicator of a block scalar as its indentation
+/// step even where the content is not that far from the parent node (`- |4-` with the content two
+/// columns after the dash), which YAML parsers, go-yaml included, refuse. When the source does not
+/// parse, such headers are read with the indicator the content actually has (same byte length,
+/// so every offset stays valid for the original bytes).
+pub(super) fn read_events(src: &Source) -> Result<Vec<RawDoc>, StoreError> {
+    match read_events_in(src) {
+        Ok(docs) => Ok(docs),
+        Err(e) => {
+            let Some(text) = fix_goyaml_indicators(src) else {
+                return Err(e);
+            };
+            let fixed = Source {
+                text: &text,
+                line_starts: src.line_starts.clone(),
+            };
+            read_events_in(&fixed).map_err(|_| e)
+        }
+    }
+}
+
+fn scan_error(e: &granit_parser::ScanError) -> StoreError {
+    StoreError::at_line(e.info().to_string(), e.marker().line())
+}
+
+/// Where an event sits in the source.
+struct EventSpan {
+    range: Range<usize>,
+    /// Start of the node's tag, when it has one.
+    tag_start: Option<usize>,
+    tag_end: Option<usize>,
+}
+
+fn read_events_in(src: &Source) -> Result<Vec<RawDoc>, StoreError> {
+    let mut opts = Options::default();
+    opts.emit_anchor_events = true;
+    let parser = Parser::new_from_str_with_options(src.text, opts);
+    let mut builder = TreeBuilder::new(src);
+    for (count, ev) in parser.enumerate() {
+        let (event, span) = ev.map_err(|e| scan_error(&e))?;
+        if count >= MAX_NODES {
+            return Err(StoreError::new("YAML document too large"));
+        }
+        let at = EventSpan {
+            range: span.byte_range().unwrap_or(0..0),
+            tag_start: span
+                .tag_span()
+                .and_then(|t| t.byte_range())
+                .map(|r| r.start)
+                .or_else(|| span.tag_start().and_then(|m| m.byte_offset())),
+            tag_end: span.tag_span().and_then(|t| t.byte_range()).map(|r| r.end),
+        };
+        builder.event(event, &at)?;
+    }
+    Ok(builder.finish())
+}
+
+/// A collection whose end event has not come yet.
+struct OpenCollection {
+    flow: bool,
+    is_map: bool,
+    start: usize,
+    props_end: usize,
+    tag_start: Option<usize>,
+    anchor: usize,
+    container_id: usize,
+    entries: Vec<(Node, Node)>,
+    key: Option<Node>,
+    elems: Vec<(usize, Node)>,
+}
+
+/// Builds the raw documents one event at a time.
+struct TreeBuilder<'s, 'a> {
+    src: &'s Source<'a>,
+    docs: Vec<RawDoc>,
+    stack: Vec<OpenCollection>,
+    /// The last scalar and its anchor id: an anchor event may still widen its span.
+    pending: Option<(Node, usize)>,
+    root: Option<Node>,
+    anchors: HashMap<usize, Node>,
+    comments: Vec<RawComment>,
+    /// Between a document's start and end events.
+    in_doc: bool,
+    next_container_id: usize,
+}
+
+impl<'s, 'a> TreeBuilder<'s, 'a> {
+    fn new(src: &'s Source<'a>) -> Self {
+        TreeBuilder {
+            src,
+            docs: Vec::new(),
+            stack: Vec::new(),
+            pending: None,
+            root: None,
+            anchors: HashMap::new(),
+            comments: Vec::new(),
+            in_doc: false,
+            next_container_id: 0,
+        }
+    }
+
+    fn event(&mut self, event: Event, at: &EventSpan) -> Result<(), StoreError> {
+        let range = &at.range;
+        match event {
+            Event::Anchor(_, _) => {
+                self.widen_to_anchor(range);
+                return Ok(());
+            }
+            Event::Comment(text, placement) => {
+                self.comments.push(RawComment {
+                    text: text.to_string(),
+                    placement,
+                    start: range.start,
+                    end: range.end,
+                });
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.attach_pending();
+        match event {
+            Event::DocumentStart(..) => {
+                self.in_doc = true;
+                self.root = None;
+                self.anchors.clear();
+            }
+            Event::DocumentEnd => self.end_document(range.start),
+            Event::Scalar(value, style, anchor, tag) => {
+                let node = self.scalar(&value, style, tag.as_deref(), at);
+                self.pending = Some((node, anchor));
+            }
+            Event::Alias(id) => self.alias(id, range)?,
+            Event::UnresolvedAlias(_) => {
+                return Err(StoreError::at_line(
+                    "unknown anchor referenced",
+                    self.src.line_of(range.start) + 1,
+                ));
+            }
+            Event::MappingStart(style, anchor, _) => self.open(true, style, anchor, at),
+            Event::SequenceStart(style, anchor, _) => self.open(false, style, anchor, at),
+            Event::MappingEnd | Event::SequenceEnd => self.close(range)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// An anchor event: its `&name` is part of the node before it (the pending scalar, or the
+    /// collection just opened).
+    fn widen_to_anchor(&mut self, range: &Range<usize>) {
+        if let Some((n, _)) = self.pending.as_mut() {
+            n.start = n.start.min(range.start);
+            n.props_end = n.props_end.max(range.end);
+        } else if let Some(f) = self.stack.last_mut() {
+            f.start = f.start.min(range.start);
+            f.props_end = f.props_end.max(range.end);
+        }
+    }
+
+    fn attach_pending(&mut self) {
+        if let Some((n, a)) = self.pending.take() {
+            self.attach(n, a);
+        }
+    }
+
+    /// Place a finished node: the document's root, a map's key or value, or a list's element.
+    fn attach(&mut self, node: Node, anchor: usize) {
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
+            Some(f) if f.is_map => match f.key.take() {
+                None => f.key = Some(node),
+                Some(k) => f.entries.push((k, node)),
+            },
+            Some(f) => {
+                let dash = if f.flow {
+                    node.start
+                } else {
+                    self.src.dash_before(node.start)
+                };
+                f.elems.push((dash, node));
+            }
+        }
+    }
+
+    fn end_document(&mut self, end: usize) {
+        let root_container_id = match &self.root {
+            Some(Node {
+                kind: NodeKind::Map { container_id, .. } | NodeKind::Seq { container_id, .. },
+                ..
+            }) => *container_id,
+            _ => {
+                self.next_container_id += 1;
+                self.next_container_id - 1
+            }
+        };
+        self.docs.push(RawDoc {
+            root: self.root.take(),
+            comments: std::mem::take(&mut self.comments),
+            end,
+            root_container_id,
+            anchors: std::mem::take(&mut self.anchors),
+        });
+        self.in_doc = false;
+    }
+
+    fn scalar(&self, value: &str, style: ScalarStyle, tag: Option<&Tag>, at: &EventSpan) -> Node {
+        let range = &at.range;
+        let text = self.src.text;
+        let start = at.tag_start.map_or(range.start, |t| t.min(range.start));
+        let mut value = value.to_string();
+        // A block scalar whose last line ends the file without a line break has no
+        // final line break in its value (the parser adds one).
+        if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+            && value.ends_with('\n')
+            && !text.ends_with('\n')
+            && text[range.end.min(text.len())..].trim().is_empty()
+        {
+            value.pop();
+        }
+        Node {
+            kind: NodeKind::Scalar {
+                value,
+                style,
+                tag: core_tag(tag),
+                token_start: range.start,
+            },
+            start,
+            end: range.end,
+            props_end: at.tag_end.unwrap_or(0),
+            tag_start: at.tag_start,
+        }
+    }
+
+    fn alias(&mut self, id: usize, range: &Range<usize>) -> Result<(), StoreError> {
+        let n = Node {
+            kind: NodeKind::Alias { anchor: id },
+            start: range.start,
+            end: range.end,
+            props_end: range.start,
+            tag_start: None,
+        };
+        if !self.anchors.contains_key(&id) {
+            return Err(StoreError::at_line(
+                "unknown anchor referenced",
+                self.src.line_of(range.start) + 1,
+            ));
+        }
+        self.attach(n, 0);
+        Ok(())
+    }
+
+    fn open(&mut self, is_map: bool, style: StructureStyle, anchor: usize, at: &EventSpan) {
+        let start = at
+            .tag_start
+            .map_or(at.range.start, |t| t.min(at.range.start));
+        self.stack.push(OpenCollection {
+            flow: style == StructureStyle::Flow,
+            is_map,
+            start,
+            props_end: at.tag_end.unwrap_or(start),
+            tag_start: at.tag_start,
+            anchor,
+            container_id: self.next_container_id,
+            entries: Vec::new(),
+            key: None,
+            elems: Vec::new(),
+        });
+        self.next_container_id += 1;
+    }
+
+    fn close(&mut self, range: &Range<usize>) -> Result<(), StoreError> {
+        let Some(mut f) = self.stack.pop() else {
+            return Err(StoreError::new("unbalanced YAML collection"));
+        };
+        if let Some(k) = f.key.take() {
+            // A key without a value: an implicit null.
+            let pos = k.end;
+            let null = Node {
+                kind: NodeKind::Scalar {
+                    value: String::new(),
+                    style: ScalarStyle::Plain,
+                    tag: CoreTag::None,
+                    token_start: pos,
+                },
+                start: pos,
+                end: pos,
+                props_end: pos,
+                tag_start: None,
+            };
+            f.entries.push((k, null));
+        }
+        let (start, end) = collection_span(&f, range);
+        let kind = if f.is_map {
+            NodeKind::Map {
+                flow: f.flow,
+                entries: f.entries,
+                container_id: f.container_id,
+            }
+        } else {
+            NodeKind::Seq {
+                flow: f.flow,
+                elems: f.elems,
+                container_id: f.container_id,
+            }
+        };
+        let n = Node {
+            kind,
+            start,
+            end,
+            props_end: f.props_end,
+            tag_start: f.tag_start,
+        };
+        self.attach(n, f.anchor);
+        Ok(())
+    }
+
+    fn finish(mut self) -> Vec<RawDoc> {
+        self.attach_pending();
+        // Comments after the last document end belong to the last document.
+        if !self.comments.is_empty() || self.in_doc {
+            if let Some(d) = self.docs.last_mut() {
+                d.comments.append(&mut self.comments);
+            } else {
+                self.docs.push(RawDoc {
+                    root: None,
+                    comments: self.comments,
+                    end: self.src.text.len(),
+                    root_container_id: self.next_container_id,
+                    anchors: HashMap::new(),
+                });
+            }
+        }
+        self.docs
+    }
+}
+
+/// The tag of a node, as far as typing it is concerned.
+fn core_tag(tag: Option<&Tag>) -> CoreTag {
+    const CORE_PREFIX: &str = "tag:yaml.org,2002:";
+    match tag {
+        None => CoreTag::None,
+        Some(t) => match t.core_suffix() {
+            Some(s) => CoreTag::Core(s.to_string()),
+            None if t.is_yaml_core_schema_tag("binary") => CoreTag::Core("binary".into()),
+            None => {
+                if t.to_string().starts_with(CORE_PREFIX) {
+                    CoreTag::Core(t.to_string()[CORE_PREFIX.len()..].to_string())
+                } else {
+                    CoreTag::Custom
+                }
+            }
+        },
+    }
+}
+
+/// The byte range of a collection whose end event is at `end_event`: a flow collection's
+/// brackets, a block collection's first to last entry.
+fn collection_span(f: &OpenCollection, end_event: &Range<usize>) -> (usize, usize) {
+    if f.flow {
+        (f.start, end_event.end)
+    } else if f.is_map {
+        let s = f
+            .entries
+            .first()
+            .map_or(f.start, |(k, _)| k.start.min(f.start));
+        let e = f
+            .entries
+            .last()
+            .map_or(end_event.start, |(k, v)| k.end.max(v.end));
+        (s, e)
+    } else {
+        let s = f.elems.first().map_or(f.start, |(d, _)| (*d).min(f.start));
+        let e = f.elems.last().map_or(end_event.start, |(_, v)| v.end);
+        (s, e)
+    }
+}

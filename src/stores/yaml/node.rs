@@ -1,0 +1,67 @@
+//! The raw node tree read from the parser's events, with the byte positions of every node: what
+//! every later stage (conversion, comment placement, `set`/`unset`) walks.
+
+use std::collections::HashMap;
+
+use granit_parser::{Placement, ScalarStyle};
+
+/// A node's tag, as far as typing it is concerned.
+#[derive(Clone, Debug)]
+pub(super) enum CoreTag {
+    None,
+    /// A tag of the YAML core schema (`!!str`, `tag:yaml.org,2002:int`): its suffix.
+    Core(String),
+    Custom,
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum NodeKind {
+    Scalar {
+        value: String,
+        style: ScalarStyle,
+        tag: CoreTag,
+        /// Token start (without anchor/tag).
+        token_start: usize,
+    },
+    Map {
+        flow: bool,
+        entries: Vec<(Node, Node)>,
+        container_id: usize,
+    },
+    Seq {
+        flow: bool,
+        /// Each element with its dash (for a flow sequence, the element's start).
+        elems: Vec<(usize, Node)>,
+        container_id: usize,
+    },
+    Alias {
+        anchor: usize,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct Node {
+    pub(super) kind: NodeKind,
+    /// First byte of the node (anchor/tag included).
+    pub(super) start: usize,
+    pub(super) end: usize,
+    /// End of the node's properties (anchor, tag), where a block scalar header may start.
+    pub(super) props_end: usize,
+    pub(super) tag_start: Option<usize>,
+}
+
+pub(super) struct RawComment {
+    pub(super) text: String,
+    pub(super) placement: Placement,
+    pub(super) start: usize,
+    pub(super) end: usize,
+}
+
+pub(super) struct RawDoc {
+    pub(super) root: Option<Node>,
+    pub(super) comments: Vec<RawComment>,
+    /// Where the document ends (start of `...`/next `---`, or EOF).
+    pub(super) end: usize,
+    pub(super) root_container_id: usize,
+    pub(super) anchors: HashMap<usize, Node>,
+}

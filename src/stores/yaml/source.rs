@@ -1,0 +1,109 @@
+//! The source text of a YAML stream and look-ups in it: lines, columns, and the dash of a block
+//! sequence element.
+
+/// The source text with the start of each of its lines, for line and column look-ups.
+pub(super) struct Source<'a> {
+    pub(super) text: &'a str,
+    pub(super) line_starts: Vec<usize>,
+}
+
+impl<'a> Source<'a> {
+    pub(super) fn new(text: &'a str) -> Self {
+        let mut line_starts = vec![0];
+        for (i, c) in text.bytes().enumerate() {
+            if c == b'\n' {
+                line_starts.push(i + 1);
+            }
+        }
+        Source { text, line_starts }
+    }
+}
+
+impl Source<'_> {
+    /// 0-based line holding byte `pos`.
+    pub(super) fn line_of(&self, pos: usize) -> usize {
+        match self.line_starts.binary_search(&pos) {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        }
+    }
+
+    pub(super) fn line_start(&self, pos: usize) -> usize {
+        self.line_starts
+            .get(self.line_of(pos))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub(super) fn col(&self, pos: usize) -> usize {
+        pos - self.line_start(pos)
+    }
+
+    pub(super) fn bytes(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+
+    /// The dash of a block sequence element starting at `pos`: the last `-` before it, skipping
+    /// blank space, line breaks and comments.
+    pub(super) fn dash_before(&self, pos: usize) -> usize {
+        let b = self.bytes();
+        let mut end = pos.min(b.len());
+        for _ in 0..64 {
+            let ls = if end > 0 && b[end - 1] == b'\n' {
+                self.line_start(end - 1)
+            } else {
+                self.line_start(end)
+            };
+            let seg = strip_header_and_props(without_comment(&b[ls..end]));
+            let trimmed = seg
+                .iter()
+                .rposition(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'));
+            match trimmed {
+                Some(i) if seg[i] == b'-' => return ls + i,
+                Some(_) => return pos,
+                None if ls == 0 => return pos,
+                None => end = ls,
+            }
+        }
+        pos
+    }
+}
+
+/// A line without its trailing comment (a `#` at its start or after blank space).
+fn without_comment(line: &[u8]) -> &[u8] {
+    let mut cut = line.len();
+    for (i, &c) in line.iter().enumerate() {
+        if c == b'#' && (i == 0 || matches!(line[i - 1], b' ' | b'\t')) {
+            cut = i;
+            break;
+        }
+    }
+    &line[..cut]
+}
+
+/// A line's text without the block scalar header and node properties it ends with
+/// (`- &a !t |2-`).
+fn strip_header_and_props(mut seg: &[u8]) -> &[u8] {
+    loop {
+        let t = seg
+            .iter()
+            .rposition(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+            .map_or(0, |i| i + 1);
+        seg = &seg[..t];
+        let ws = seg
+            .iter()
+            .rposition(|c| matches!(c, b' ' | b'\t'))
+            .map_or(0, |i| i + 1);
+        let word = &seg[ws..];
+        let is_header = matches!(word.first(), Some(b'|' | b'>'))
+            && word[1..]
+                .iter()
+                .all(|c| matches!(c, b'0'..=b'9' | b'+' | b'-'));
+        let is_prop = matches!(word.first(), Some(b'&' | b'!'));
+        if !word.is_empty() && (is_header || is_prop) {
+            seg = &seg[..ws];
+        } else {
+            return seg;
+        }
+    }
+}

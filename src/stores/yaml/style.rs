@@ -1,0 +1,283 @@
+//! The scalar style go-yaml v3 (as used by sops) picks for a string: its analysis of the
+//! characters (`yaml_emitter_analyze_scalar`) and its style selection.
+
+use super::resolve::{is_base60_float, is_old_bool, resolve_plain, Resolved};
+
+/// A scalar style.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Style {
+    Plain,
+    Single,
+    Double,
+    Literal,
+    Folded,
+}
+
+impl From<granit_parser::ScalarStyle> for Style {
+    fn from(s: granit_parser::ScalarStyle) -> Self {
+        use granit_parser::ScalarStyle;
+        match s {
+            ScalarStyle::Plain => Style::Plain,
+            ScalarStyle::SingleQuoted => Style::Single,
+            ScalarStyle::DoubleQuoted => Style::Double,
+            ScalarStyle::Literal => Style::Literal,
+            ScalarStyle::Folded => Style::Folded,
+        }
+    }
+}
+
+/// go-yaml `is_printable` for one character.
+pub(super) fn printable(c: char) -> bool {
+    c == '\n'
+        || (' '..='~').contains(&c)
+        || ('\u{A0}'..='\u{D7FF}').contains(&c)
+        || (('\u{E000}'..='\u{FFFD}').contains(&c) && c != '\u{FEFF}')
+}
+
+pub(super) fn is_break(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+/// go-yaml `yaml_emitter_analyze_scalar`: the styles that can hold a string.
+#[derive(Clone, Copy, Debug)]
+struct Analysis {
+    multiline: bool,
+    flow_plain: bool,
+    block_plain: bool,
+    single: bool,
+    block: bool,
+}
+
+fn analyze(s: &str) -> Analysis {
+    if s.is_empty() {
+        return Analysis {
+            multiline: false,
+            flow_plain: false,
+            block_plain: true,
+            single: true,
+            block: false,
+        };
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let (flow_ind, block_ind) = indicators(s, &chars);
+    let sp = spacing(&chars);
+    let mut a = Analysis {
+        multiline: sp.line_breaks,
+        flow_plain: true,
+        block_plain: true,
+        single: true,
+        block: true,
+    };
+    if sp.lead_space || sp.lead_break || sp.trail_space || sp.trail_break {
+        a.flow_plain = false;
+        a.block_plain = false;
+    }
+    if sp.trail_space {
+        a.block = false;
+    }
+    if sp.break_space {
+        a.flow_plain = false;
+        a.block_plain = false;
+        a.single = false;
+    }
+    if sp.space_break || sp.tabs || sp.special {
+        a.flow_plain = false;
+        a.block_plain = false;
+        a.single = false;
+    }
+    if sp.space_break || sp.special {
+        a.block = false;
+    }
+    if sp.line_breaks {
+        a.flow_plain = false;
+        a.block_plain = false;
+    }
+    if flow_ind {
+        a.flow_plain = false;
+    }
+    if block_ind {
+        a.block_plain = false;
+    }
+    a
+}
+
+/// Whether the string has an indicator that rules out a plain scalar: (in flow context, in
+/// block context).
+fn indicators(s: &str, chars: &[char]) -> (bool, bool) {
+    let (mut block_ind, mut flow_ind) = (false, false);
+    if s.starts_with("---") || s.starts_with("...") {
+        block_ind = true;
+        flow_ind = true;
+    }
+    let mut preceded_ws = true;
+    for (i, &c) in chars.iter().enumerate() {
+        let next = chars.get(i + 1).copied();
+        let followed_ws = next.is_none_or(|n| n == ' ' || n == '\t' || is_break(n));
+        if i == 0 {
+            match c {
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
+                | '%' | '@' | '`' => {
+                    flow_ind = true;
+                    block_ind = true;
+                }
+                '?' | ':' => {
+                    flow_ind = true;
+                    if followed_ws {
+                        block_ind = true;
+                    }
+                }
+                '-' if followed_ws => {
+                    flow_ind = true;
+                    block_ind = true;
+                }
+                _ => {}
+            }
+        } else {
+            match c {
+                ',' | '?' | '[' | ']' | '{' | '}' => flow_ind = true,
+                ':' => {
+                    flow_ind = true;
+                    if followed_ws {
+                        block_ind = true;
+                    }
+                }
+                '#' if preceded_ws => {
+                    flow_ind = true;
+                    block_ind = true;
+                }
+                _ => {}
+            }
+        }
+        preceded_ws = c == ' ' || c == '\t' || is_break(c);
+    }
+    (flow_ind, block_ind)
+}
+
+/// Where a string's spaces, line breaks, tabs and special characters are.
+#[derive(Default)]
+struct Spacing {
+    line_breaks: bool,
+    special: bool,
+    tabs: bool,
+    lead_space: bool,
+    lead_break: bool,
+    trail_space: bool,
+    trail_break: bool,
+    /// A space right after a line break.
+    break_space: bool,
+    /// A line break right after a space.
+    space_break: bool,
+}
+
+fn spacing(chars: &[char]) -> Spacing {
+    let mut sp = Spacing::default();
+    let (mut prev_space, mut prev_break) = (false, false);
+    for (i, &c) in chars.iter().enumerate() {
+        let last = i + 1 == chars.len();
+        if c == '\t' {
+            sp.tabs = true;
+        } else if !printable(c) {
+            sp.special = true;
+        }
+        if c == ' ' {
+            if i == 0 {
+                sp.lead_space = true;
+            }
+            if last {
+                sp.trail_space = true;
+            }
+            if prev_break {
+                sp.break_space = true;
+            }
+            prev_space = true;
+            prev_break = false;
+        } else if is_break(c) {
+            sp.line_breaks = true;
+            if i == 0 {
+                sp.lead_break = true;
+            }
+            if last {
+                sp.trail_break = true;
+            }
+            if prev_space {
+                sp.space_break = true;
+            }
+            prev_space = false;
+            prev_break = true;
+        } else {
+            prev_space = false;
+            prev_break = false;
+        }
+    }
+    sp
+}
+
+/// The style go-yaml picks for a string it was asked to write (`encoder.stringv` followed by
+/// `select_scalar_style`). `requested` is the style asked for (Plain for a plain string).
+pub(super) fn pick_style(s: &str, requested: Style, flow: bool, simple_key: bool) -> Style {
+    let a = analyze(s);
+    // Line breaks other than \n are always escaped (we do not write raw CR/NEL/LS/PS).
+    let odd_breaks = s.chars().any(|c| is_break(c) && c != '\n');
+    let mut style = requested;
+    if style == Style::Plain {
+        let can_plain =
+            matches!(resolve_plain(s), Resolved::Str) && !is_base60_float(s) && !is_old_bool(s);
+        style = if s.contains('\n') {
+            if flow {
+                Style::Double
+            } else {
+                Style::Literal
+            }
+        } else if can_plain {
+            Style::Plain
+        } else {
+            Style::Double
+        };
+    }
+    if simple_key && a.multiline {
+        style = Style::Double;
+    }
+    if style == Style::Plain
+        && ((flow && !a.flow_plain)
+            || (!flow && !a.block_plain)
+            || (s.is_empty() && (flow || simple_key)))
+    {
+        style = Style::Single;
+    }
+    if style == Style::Single && (!a.single || s.contains('\n')) {
+        style = Style::Double;
+    }
+    if matches!(style, Style::Literal | Style::Folded) && (!a.block || flow || simple_key) {
+        style = Style::Double;
+    }
+    if odd_breaks {
+        style = Style::Double;
+    }
+    style
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn styles() {
+        assert_eq!(pick_style("yes", Style::Plain, false, false), Style::Double);
+        assert_eq!(
+            pick_style("a: b", Style::Plain, false, false),
+            Style::Single
+        );
+        assert_eq!(pick_style("#x", Style::Plain, false, false), Style::Single);
+        assert_eq!(pick_style("", Style::Plain, false, false), Style::Double);
+        assert_eq!(
+            pick_style("a\nb", Style::Plain, false, false),
+            Style::Literal
+        );
+        assert_eq!(
+            pick_style("a \nb", Style::Plain, false, false),
+            Style::Double
+        );
+        assert_eq!(pick_style("it's", Style::Plain, false, false), Style::Plain);
+        assert_eq!(pick_style("a,b", Style::Plain, true, false), Style::Single);
+    }
+}
