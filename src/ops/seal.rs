@@ -94,7 +94,7 @@ pub fn reencrypt(
     };
     let out = if output.store.format == output.out_store.format {
         if matches!(plain, Plain::Parsed) {
-            parsed.release_tree_before_splice();
+            output.store.release_tree_before_splice(parsed);
         }
         output
             .store

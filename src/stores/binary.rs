@@ -4,7 +4,7 @@
 use zeroize::Zeroizing;
 
 use super::json::{self, emit_items};
-use super::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
+use super::{Changes, FormatStore, NewLeaf, Parsed, StoreError, StoreOptions};
 use crate::tree::{get, secret, Doc, Item, Leaf, Scalar, Tree, Value};
 use crate::treepath::Step;
 
@@ -34,7 +34,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
             },
             metadata: top.metadata,
             encoding: Default::default(),
-            layout: super::Layout::Binary(Layout::Envelope(top.layout)),
+            layout: super::Layout::new(Layout::Envelope(top.layout)),
         });
     }
     let value = match std::str::from_utf8(src) {
@@ -49,7 +49,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
         },
         metadata: None,
         encoding: Default::default(),
-        layout: super::Layout::Binary(Layout::Plain(Zeroizing::new(src.to_vec()))),
+        layout: super::Layout::new(Layout::Plain(Zeroizing::new(src.to_vec()))),
     })
 }
 
@@ -186,16 +186,67 @@ pub fn emit_value(_value: &Value, _options: &StoreOptions) -> Result<Vec<u8>, St
     ))
 }
 
+/// The binary format behind the store contract: the whole file is one value.
+pub struct BinaryStore;
+
+impl FormatStore for BinaryStore {
+    fn parse(&self, src: &[u8]) -> Result<Parsed, StoreError> {
+        parse(src)
+    }
+
+    fn splice(
+        &self,
+        parsed: &Parsed,
+        changes: &Changes,
+        metadata: Option<&Value>,
+        options: &StoreOptions,
+    ) -> Result<Vec<u8>, StoreError> {
+        splice(
+            parsed.layout.of::<Layout>()?,
+            parsed,
+            changes,
+            metadata,
+            options,
+        )
+    }
+
+    fn emit(
+        &self,
+        tree: &Tree,
+        metadata: Option<&Value>,
+        options: &StoreOptions,
+    ) -> Result<Vec<u8>, StoreError> {
+        emit(tree, metadata, options)
+    }
+
+    fn emit_value(&self, value: &Value, options: &StoreOptions) -> Result<Vec<u8>, StoreError> {
+        emit_value(value, options)
+    }
+
+    fn set_at(
+        &self,
+        _parsed: &Parsed,
+        steps: &[Step],
+        value: &Value,
+        _options: &StoreOptions,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        set_at(steps, value)
+    }
+
+    fn unset_at(&self, _parsed: &Parsed, _steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError> {
+        Err(StoreError::new(
+            "Binary files are not structured and unsetting a single value is not possible",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::stores::testutil::*;
 
     fn layout(p: &Parsed) -> &Layout {
-        match &p.layout {
-            super::super::Layout::Binary(l) => l,
-            _ => unreachable!(),
-        }
+        p.layout.of::<Layout>().unwrap()
     }
 
     #[test]

@@ -5,7 +5,7 @@ use zeroize::Zeroizing;
 
 use super::keyvalue::{set_metadata_ids, value_to_string};
 use super::text::{apply_edits, into_vec, line_range, remove_lines, with_room, Edit};
-use super::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
+use super::{Changes, FormatStore, NewLeaf, Parsed, StoreError, StoreOptions};
 use crate::stores::flat::{flatten, unflatten};
 use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value};
 use crate::treepath::Step;
@@ -84,7 +84,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
         },
         metadata,
         encoding: Default::default(),
-        layout: super::Layout::Dotenv(Layout {
+        layout: super::Layout::new(Layout {
             src: Zeroizing::new(src.to_vec()),
             spans,
             metadata_lines,
@@ -300,16 +300,69 @@ pub fn emit_value(value: &Value, _options: &StoreOptions) -> Result<Vec<u8>, Sto
     )))
 }
 
+/// The dotenv format behind the store contract.
+pub struct DotenvStore;
+
+impl FormatStore for DotenvStore {
+    fn parse(&self, src: &[u8]) -> Result<Parsed, StoreError> {
+        parse(src)
+    }
+
+    fn splice(
+        &self,
+        parsed: &Parsed,
+        changes: &Changes,
+        metadata: Option<&Value>,
+        options: &StoreOptions,
+    ) -> Result<Vec<u8>, StoreError> {
+        splice(
+            parsed.layout.of::<Layout>()?,
+            parsed,
+            changes,
+            metadata,
+            options,
+        )
+    }
+
+    fn emit(
+        &self,
+        tree: &Tree,
+        metadata: Option<&Value>,
+        options: &StoreOptions,
+    ) -> Result<Vec<u8>, StoreError> {
+        emit(tree, metadata, options)
+    }
+
+    fn emit_value(&self, value: &Value, options: &StoreOptions) -> Result<Vec<u8>, StoreError> {
+        emit_value(value, options)
+    }
+
+    fn set_at(
+        &self,
+        parsed: &Parsed,
+        steps: &[Step],
+        value: &Value,
+        _options: &StoreOptions,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        set_at(parsed.layout.of::<Layout>()?, parsed, steps, value)
+    }
+
+    fn unset_at(&self, parsed: &Parsed, steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError> {
+        unset_at(parsed.layout.of::<Layout>()?, parsed, steps)
+    }
+
+    fn splices_from_layout(&self) -> bool {
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::stores::testutil::*;
 
     fn layout(p: &Parsed) -> &Layout {
-        match &p.layout {
-            super::super::Layout::Dotenv(l) => l,
-            _ => unreachable!(),
-        }
+        p.layout.of::<Layout>().unwrap()
     }
 
     fn encrypted_by_round_trip(src: &str) -> String {

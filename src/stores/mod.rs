@@ -21,10 +21,13 @@ mod text;
 pub mod utf16;
 pub mod yaml;
 
+use std::any::Any;
 use std::fmt;
 use std::path::Path;
 
 pub use crate::tree::{apply_changes, Changes, NewLeaf};
+use zeroize::Zeroizing;
+
 use crate::tree::{Tree, Value};
 use crate::treepath::Step;
 
@@ -151,27 +154,89 @@ pub struct Parsed {
     pub(crate) encoding: utf16::TextEncoding,
 }
 
-impl Parsed {
-    /// Free the tree once the cipher walk is done, when this format's [`Store::splice`] works
-    /// from the layout alone (JSON, dotenv, INI): on large files the tree is the biggest part of
-    /// the memory a command needs.
-    pub fn release_tree_before_splice(&mut self) {
-        if matches!(
-            self.layout,
-            Layout::Json(_) | Layout::Dotenv(_) | Layout::Ini(_)
-        ) {
-            self.tree = Tree::default();
-        }
+/// Store-specific memory of where things are in the source bytes: each format keeps a layout of
+/// its own type here and reads it back in its [`FormatStore`] methods.
+pub(crate) struct Layout(Box<dyn Any + Send + Sync>);
+
+impl Layout {
+    pub(crate) fn new<T: Any + Send + Sync>(layout: T) -> Self {
+        Layout(Box::new(layout))
+    }
+
+    /// The layout, as the format `T` wrote it; an error when another store parsed the file.
+    pub(crate) fn of<T: Any>(&self) -> Result<&T, StoreError> {
+        self.0.downcast_ref::<T>().ok_or_else(|| {
+            StoreError::new("internal error: a file parsed by one store was handed to another")
+        })
     }
 }
 
-/// Store-specific memory of where things are in the source bytes.
-pub(crate) enum Layout {
-    Yaml(yaml::Layout),
-    Json(json::Layout),
-    Dotenv(dotenv::Layout),
-    Ini(ini::Layout),
-    Binary(binary::Layout),
+/// What a file format implements. `parse` reads bytes into a tree whose leaves remember their
+/// spans (in a [`Layout`] of the format's own type); `splice` writes new leaf texts back into
+/// those bytes; `emit` lays a tree out from scratch as sops does; `set_at`/`unset_at` edit the
+/// text at a path. [`Store`] adds what is the same for every format (the read-back checks, the
+/// fallbacks, the output encoding); `stores/contract_tests.rs` is the suite every format passes.
+pub trait FormatStore: Sync {
+    /// Parse a file (plaintext or encrypted).
+    fn parse(&self, src: &[u8]) -> Result<Parsed, StoreError>;
+
+    /// [`FormatStore::parse`] taking the bytes, for a format that keeps them.
+    fn parse_owned(&self, src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
+        self.parse(&src)
+    }
+
+    /// The source bytes with `changes` applied, and the `sops` entry `metadata` (replacing any;
+    /// none removes it).
+    fn splice(
+        &self,
+        parsed: &Parsed,
+        changes: &Changes,
+        metadata: Option<&Value>,
+        options: &StoreOptions,
+    ) -> Result<Vec<u8>, StoreError>;
+
+    /// A tree laid out from scratch, as sops lays it out.
+    fn emit(
+        &self,
+        tree: &Tree,
+        metadata: Option<&Value>,
+        options: &StoreOptions,
+    ) -> Result<Vec<u8>, StoreError>;
+
+    /// One value, as `sops decrypt --extract` prints a non-string value.
+    fn emit_value(&self, value: &Value, options: &StoreOptions) -> Result<Vec<u8>, StoreError>;
+
+    /// The plaintext file with `value` set at `steps` by a text edit; `None` when this format
+    /// cannot make the change textually.
+    fn set_at(
+        &self,
+        parsed: &Parsed,
+        steps: &[Step],
+        value: &Value,
+        options: &StoreOptions,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The plaintext file without the value at `steps` (which exists); `None` when this format
+    /// cannot make the change textually.
+    fn unset_at(&self, parsed: &Parsed, steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Whether `splice` reads the layout alone, so the tree may be freed before it.
+    fn splices_from_layout(&self) -> bool {
+        false
+    }
+}
+
+impl Format {
+    /// The one dispatch from a format to its store.
+    pub fn store(self) -> &'static dyn FormatStore {
+        match self {
+            Format::Yaml => &yaml::YamlStore,
+            Format::Json => &json::JsonStore,
+            Format::Dotenv => &dotenv::DotenvStore,
+            Format::Ini => &ini::IniStore,
+            Format::Binary => &binary::BinaryStore,
+        }
+    }
 }
 
 /// One format, with its options.
@@ -188,29 +253,20 @@ impl Store {
 
     /// Parse a file (plaintext or encrypted).
     pub fn parse(&self, src: &[u8]) -> Result<Parsed, StoreError> {
-        if self.format == Format::Yaml {
-            if let Some(decoded) = utf16::decode(src) {
-                let (utf8, encoding) = decoded.map_err(|e| StoreError::new(e.to_string()))?;
-                let utf8 = zeroize::Zeroizing::new(utf8);
-                let mut parsed = yaml::parse(&utf8)?;
-                parsed.encoding = encoding;
-                return Ok(parsed);
-            }
-        }
-        match self.format {
-            Format::Yaml => yaml::parse(src),
-            Format::Json => json::parse(src),
-            Format::Dotenv => dotenv::parse(src),
-            Format::Ini => ini::parse(src),
-            Format::Binary => binary::parse(src),
-        }
+        self.format.store().parse(src)
     }
 
     /// [`Store::parse`] taking the bytes, so a store that keeps them need not copy them.
-    pub fn parse_owned(&self, src: zeroize::Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
-        match self.format {
-            Format::Json => json::parse_owned(src),
-            _ => self.parse(&src),
+    pub fn parse_owned(&self, src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
+        self.format.store().parse_owned(src)
+    }
+
+    /// Free the tree once the cipher walk is done, when this format's [`Store::splice`] works
+    /// from the layout alone: on large files the tree is the biggest part of the memory a
+    /// command needs.
+    pub fn release_tree_before_splice(&self, parsed: &mut Parsed) {
+        if self.format.store().splices_from_layout() {
+            parsed.tree = Tree::default();
         }
     }
 
@@ -223,13 +279,10 @@ impl Store {
         changes: &Changes,
         metadata: Option<&Value>,
     ) -> Result<Vec<u8>, StoreError> {
-        let out = match &parsed.layout {
-            Layout::Yaml(l) => yaml::splice(l, parsed, changes, metadata, &self.options),
-            Layout::Json(l) => json::splice(l, parsed, changes, metadata, &self.options),
-            Layout::Dotenv(l) => dotenv::splice(l, parsed, changes, metadata, &self.options),
-            Layout::Ini(l) => ini::splice(l, parsed, changes, metadata, &self.options),
-            Layout::Binary(l) => binary::splice(l, parsed, changes, metadata, &self.options),
-        }?;
+        let out = self
+            .format
+            .store()
+            .splice(parsed, changes, metadata, &self.options)?;
         utf16::encode(out, parsed.encoding)
     }
 
@@ -277,24 +330,12 @@ impl Store {
         } else {
             tree
         };
-        match self.format {
-            Format::Yaml => yaml::emit(tree, metadata, &self.options),
-            Format::Json => json::emit(tree, metadata, &self.options),
-            Format::Dotenv => dotenv::emit(tree, metadata, &self.options),
-            Format::Ini => ini::emit(tree, metadata, &self.options),
-            Format::Binary => binary::emit(tree, metadata, &self.options),
-        }
+        self.format.store().emit(tree, metadata, &self.options)
     }
 
     /// Emit a single value the way `sops decrypt --extract` prints a non-string value.
     pub fn emit_value(&self, value: &Value) -> Result<Vec<u8>, StoreError> {
-        match self.format {
-            Format::Yaml => yaml::emit_value(value, &self.options),
-            Format::Json => json::emit_value(value, &self.options),
-            Format::Dotenv => dotenv::emit_value(value, &self.options),
-            Format::Ini => ini::emit_value(value, &self.options),
-            Format::Binary => binary::emit_value(value, &self.options),
-        }
+        self.format.store().emit_value(value, &self.options)
     }
 }
 
@@ -325,28 +366,16 @@ impl Store {
         steps: &[Step],
         value: &Value,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        match &parsed.layout {
-            Layout::Yaml(l) => yaml::edit::set_at(l, steps, value, &self.options),
-            Layout::Json(l) => json::edit::set_at(l, steps, value, &self.options),
-            Layout::Dotenv(l) => dotenv::set_at(l, parsed, steps, value),
-            Layout::Ini(l) => ini::set_at(l, parsed, steps, value),
-            Layout::Binary(_) => binary::set_at(steps, value),
-        }
+        self.format
+            .store()
+            .set_at(parsed, steps, value, &self.options)
     }
 
     /// Remove the value at `steps` from a parsed plaintext file by editing its text. The path
     /// must exist (check it on the tree first); `Ok(None)` when this store cannot make the
     /// change textually.
     pub fn unset_at(&self, parsed: &Parsed, steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError> {
-        match &parsed.layout {
-            Layout::Yaml(l) => yaml::edit::unset_at(l, steps),
-            Layout::Json(l) => json::edit::unset_at(l, steps),
-            Layout::Dotenv(l) => dotenv::unset_at(l, parsed, steps),
-            Layout::Ini(l) => ini::unset_at(l, parsed, steps),
-            Layout::Binary(_) => Err(StoreError::new(
-                "Binary files are not structured and unsetting a single value is not possible",
-            )),
-        }
+        self.format.store().unset_at(parsed, steps)
     }
 
     /// `set` on a plaintext file: a text edit when the store can make one (checked by re-parsing

@@ -4,7 +4,9 @@
 use zeroize::Zeroizing;
 
 use super::text::line_of;
-use super::StoreError;
+use super::{Changes, FormatStore, Parsed, StoreError, StoreOptions};
+use crate::tree::{Tree, Value};
+use crate::treepath::Step;
 
 mod edit;
 mod emit;
@@ -103,5 +105,61 @@ impl Layout {
         } else {
             "\n"
         }
+    }
+}
+
+/// The INI format behind the store contract.
+pub struct IniStore;
+
+impl FormatStore for IniStore {
+    fn parse(&self, src: &[u8]) -> Result<Parsed, StoreError> {
+        parse(src)
+    }
+
+    fn splice(
+        &self,
+        parsed: &Parsed,
+        changes: &Changes,
+        metadata: Option<&Value>,
+        options: &StoreOptions,
+    ) -> Result<Vec<u8>, StoreError> {
+        splice(
+            parsed.layout.of::<Layout>()?,
+            parsed,
+            changes,
+            metadata,
+            options,
+        )
+    }
+
+    fn emit(
+        &self,
+        tree: &Tree,
+        metadata: Option<&Value>,
+        options: &StoreOptions,
+    ) -> Result<Vec<u8>, StoreError> {
+        emit(tree, metadata, options)
+    }
+
+    fn emit_value(&self, value: &Value, options: &StoreOptions) -> Result<Vec<u8>, StoreError> {
+        emit_value(value, options)
+    }
+
+    fn set_at(
+        &self,
+        parsed: &Parsed,
+        steps: &[Step],
+        value: &Value,
+        _options: &StoreOptions,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        set_at(parsed.layout.of::<Layout>()?, parsed, steps, value)
+    }
+
+    fn unset_at(&self, parsed: &Parsed, steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError> {
+        unset_at(parsed.layout.of::<Layout>()?, parsed, steps)
+    }
+
+    fn splices_from_layout(&self) -> bool {
+        true
     }
 }

@@ -158,7 +158,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
         },
         metadata,
         encoding: Default::default(),
-        layout: crate::stores::Layout::Ini(layout),
+        layout: crate::stores::Layout::new(layout),
     })
 }
 

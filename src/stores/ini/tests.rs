@@ -7,10 +7,7 @@ use crate::stores::{NewLeaf, Parsed, StoreOptions};
 use crate::tree::{secret, Item, Scalar, Tree, Value};
 
 fn layout(p: &Parsed) -> &Layout {
-    match &p.layout {
-        crate::stores::Layout::Ini(l) => l,
-        _ => unreachable!(),
-    }
+    p.layout.of::<Layout>().unwrap()
 }
 
 fn encrypted_by_round_trip(src: &str) -> String {

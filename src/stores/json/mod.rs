@@ -15,6 +15,10 @@ pub use parse::{parse, parse_owned};
 pub(crate) use parse::{parse_top, TopObject};
 pub use splice::splice;
 
+use super::{Changes, FormatStore, Parsed, StoreError, StoreOptions};
+use crate::tree::{Tree, Value};
+use crate::treepath::Step;
+
 /// Where things are in a parsed JSON file.
 pub struct Layout {
     src: Zeroizing<Vec<u8>>,
@@ -34,4 +38,64 @@ struct Member {
     key_start: usize,
     value_start: usize,
     value_end: usize,
+}
+
+/// The JSON format behind the store contract.
+pub struct JsonStore;
+
+impl FormatStore for JsonStore {
+    fn parse(&self, src: &[u8]) -> Result<Parsed, StoreError> {
+        parse(src)
+    }
+
+    fn parse_owned(&self, src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
+        parse_owned(src)
+    }
+
+    fn splice(
+        &self,
+        parsed: &Parsed,
+        changes: &Changes,
+        metadata: Option<&Value>,
+        options: &StoreOptions,
+    ) -> Result<Vec<u8>, StoreError> {
+        splice(
+            parsed.layout.of::<Layout>()?,
+            parsed,
+            changes,
+            metadata,
+            options,
+        )
+    }
+
+    fn emit(
+        &self,
+        tree: &Tree,
+        metadata: Option<&Value>,
+        options: &StoreOptions,
+    ) -> Result<Vec<u8>, StoreError> {
+        emit(tree, metadata, options)
+    }
+
+    fn emit_value(&self, value: &Value, options: &StoreOptions) -> Result<Vec<u8>, StoreError> {
+        emit_value(value, options)
+    }
+
+    fn set_at(
+        &self,
+        parsed: &Parsed,
+        steps: &[Step],
+        value: &Value,
+        options: &StoreOptions,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        edit::set_at(parsed.layout.of::<Layout>()?, steps, value, options)
+    }
+
+    fn unset_at(&self, parsed: &Parsed, steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError> {
+        edit::unset_at(parsed.layout.of::<Layout>()?, steps)
+    }
+
+    fn splices_from_layout(&self) -> bool {
+        true
+    }
 }

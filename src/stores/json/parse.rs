@@ -170,7 +170,7 @@ pub fn parse_owned(src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
         },
         metadata: top.metadata,
         encoding: Default::default(),
-        layout: crate::stores::Layout::Json(top.layout),
+        layout: crate::stores::Layout::new(top.layout),
     })
 }
 

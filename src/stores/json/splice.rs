@@ -188,10 +188,7 @@ mod tests {
     ];
 
     fn layout(p: &Parsed) -> &Layout {
-        match &p.layout {
-            crate::stores::Layout::Json(l) => l,
-            _ => unreachable!(),
-        }
+        p.layout.of::<Layout>().unwrap()
     }
 
     #[test]

@@ -50,3 +50,69 @@ pub use self::emitter::{emit, emit_value};
 pub use self::layout::Layout;
 pub use self::parse::parse;
 pub use self::splice::splice;
+
+use zeroize::Zeroizing;
+
+use super::{utf16, Changes, FormatStore, Parsed, StoreError, StoreOptions};
+use crate::tree::{Tree, Value};
+use crate::treepath::Step;
+
+/// The YAML format behind the store contract. A UTF-16 file (with a byte-order mark) is read as
+/// its UTF-8 text and written back in UTF-16.
+pub struct YamlStore;
+
+impl FormatStore for YamlStore {
+    fn parse(&self, src: &[u8]) -> Result<Parsed, StoreError> {
+        let Some(decoded) = utf16::decode(src) else {
+            return parse(src);
+        };
+        let (utf8, encoding) = decoded.map_err(|e| StoreError::new(e.to_string()))?;
+        let utf8 = Zeroizing::new(utf8);
+        let mut parsed = parse(&utf8)?;
+        parsed.encoding = encoding;
+        Ok(parsed)
+    }
+
+    fn splice(
+        &self,
+        parsed: &Parsed,
+        changes: &Changes,
+        metadata: Option<&Value>,
+        options: &StoreOptions,
+    ) -> Result<Vec<u8>, StoreError> {
+        splice(
+            parsed.layout.of::<Layout>()?,
+            parsed,
+            changes,
+            metadata,
+            options,
+        )
+    }
+
+    fn emit(
+        &self,
+        tree: &Tree,
+        metadata: Option<&Value>,
+        options: &StoreOptions,
+    ) -> Result<Vec<u8>, StoreError> {
+        emit(tree, metadata, options)
+    }
+
+    fn emit_value(&self, value: &Value, options: &StoreOptions) -> Result<Vec<u8>, StoreError> {
+        emit_value(value, options)
+    }
+
+    fn set_at(
+        &self,
+        parsed: &Parsed,
+        steps: &[Step],
+        value: &Value,
+        options: &StoreOptions,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        edit::set_at(parsed.layout.of::<Layout>()?, steps, value, options)
+    }
+
+    fn unset_at(&self, parsed: &Parsed, steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError> {
+        edit::unset_at(parsed.layout.of::<Layout>()?, steps)
+    }
+}

@@ -59,7 +59,7 @@ pub fn parse(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
         tree: Tree { docs },
         metadata,
         encoding: Default::default(),
-        layout: crate::stores::Layout::Yaml(Layout {
+        layout: crate::stores::Layout::new(Layout {
             src: Zeroizing::new(src_bytes.to_vec()),
             spans,
             aliases,

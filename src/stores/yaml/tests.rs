@@ -18,10 +18,7 @@ fn p(src: &str) -> Parsed {
 }
 
 fn lay(p: &Parsed) -> &Layout {
-    match &p.layout {
-        super::super::Layout::Yaml(l) => l,
-        _ => panic!("not yaml"),
-    }
+    p.layout.of::<Layout>().unwrap()
 }
 
 fn leaves(p: &Parsed) -> Vec<Leaf> {
