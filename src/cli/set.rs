@@ -52,6 +52,22 @@ pub struct UnsetArgs {
     pub keys: DecryptKeyArgs,
 }
 
+/// The engine's options from the flags `set` and `unset` share.
+fn change_options(
+    formats: &FormatArgs,
+    ignore_mac: bool,
+    idempotent: bool,
+    keys: &DecryptKeyArgs,
+) -> ChangeOptions {
+    ChangeOptions {
+        input: formats.input(),
+        output: formats.output(),
+        ignore_mac,
+        idempotent,
+        access: common::key_access(keys),
+    }
+}
+
 /// Apply `change` to `file` and write it back in place (nothing is written for an idempotent
 /// no-op).
 fn change_file(
@@ -102,13 +118,7 @@ pub fn run_set(global: &GlobalArgs, a: SetArgs) -> CliResult<()> {
         zeroize::Zeroizing::new(a.args[2].clone())
     };
     let value = parse_value(&text)?;
-    let options = ChangeOptions {
-        input: a.formats.input(),
-        output: a.formats.output(),
-        ignore_mac: a.ignore_mac,
-        idempotent: a.idempotent,
-        access: common::key_access(&a.keys),
-    };
+    let options = change_options(&a.formats, a.ignore_mac, a.idempotent, &a.keys);
     change_file(
         global,
         PathBuf::from(&a.args[0]),
@@ -126,13 +136,7 @@ pub fn run_unset(global: &GlobalArgs, a: UnsetArgs) -> CliResult<()> {
         });
     }
     let steps = parse_path(&a.args[1], "unset")?;
-    let options = ChangeOptions {
-        input: a.formats.input(),
-        output: a.formats.output(),
-        ignore_mac: a.ignore_mac,
-        idempotent: a.idempotent,
-        access: common::key_access(&a.keys),
-    };
+    let options = change_options(&a.formats, a.ignore_mac, a.idempotent, &a.keys);
     change_file(
         global,
         PathBuf::from(&a.args[0]),

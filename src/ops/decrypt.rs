@@ -5,7 +5,7 @@ use crate::stores::{apply_changes, Format, Store, StoreError};
 use crate::tree::{Doc, Scalar, Tree, Value};
 use crate::treepath::{self, Step};
 
-use super::{decrypt_parsed, open, DecryptOptions, Engine, Error, KeyAccess, Result, Source};
+use super::{parse_and_decrypt, DecryptOptions, Engine, Error, KeyAccess, Result, Source};
 
 /// What `decrypt` is asked.
 #[derive(Debug, Clone, Default)]
@@ -32,10 +32,10 @@ pub fn decrypt(
     let (in_format, out_format) = source.formats(request.input, request.output);
     let in_store = engine.store(in_format);
     let out_store = engine.store(out_format);
-    let parsed = open::parse(&in_store, source, true)?;
-    let dec = decrypt_parsed(
-        &parsed,
-        &source.display(),
+    let (parsed, dec) = parse_and_decrypt(
+        &in_store,
+        source,
+        true,
         &request.access,
         DecryptOptions {
             ignore_mac: request.ignore_mac,

@@ -4,10 +4,12 @@
 use zeroize::Zeroizing;
 
 use crate::gotext::scalar_text;
-use crate::stores::{apply_changes, Format};
+use crate::stores::{apply_changes, Format, Parsed, Store};
 use crate::tree::{Item, Value};
 
-use super::{decrypt_parsed, open, DecryptOptions, Engine, Error, KeyAccess, Result, Source};
+use super::{
+    parse_and_decrypt, DecryptOptions, Decrypted, Engine, Error, KeyAccess, Result, Source,
+};
 
 /// Which file and how to decrypt it.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +19,17 @@ pub struct ExecOptions {
     pub output: Option<Format>,
     pub ignore_mac: bool,
     pub access: KeyAccess,
+}
+
+impl ExecOptions {
+    /// Parse and decrypt the file (for output only: no values kept for re-encryption).
+    fn open(&self, store: &Store, source: &mut Source) -> Result<(Parsed, Decrypted)> {
+        let options = DecryptOptions {
+            ignore_mac: self.ignore_mac,
+            for_reencryption: false,
+        };
+        parse_and_decrypt(store, source, false, &self.access, options)
+    }
 }
 
 /// A variable for the command's environment; the value is a secret.
@@ -32,17 +45,7 @@ pub fn environment(
     options: &ExecOptions,
 ) -> Result<Vec<EnvVar>> {
     let (format, _) = source.formats(options.input, None);
-    let store = engine.store(format);
-    let parsed = open::parse(&store, source, false)?;
-    let dec = decrypt_parsed(
-        &parsed,
-        &source.display(),
-        &options.access,
-        DecryptOptions {
-            ignore_mac: options.ignore_mac,
-            for_reencryption: false,
-        },
-    )?;
+    let (parsed, dec) = options.open(&engine.store(format), source)?;
     let tree = apply_changes(&parsed.tree, &dec.changes);
     let mut env = Vec::new();
     for item in tree.docs.first().map(|d| d.items.as_slice()).unwrap_or(&[]) {
@@ -71,16 +74,7 @@ pub fn plaintext(
 ) -> Result<Zeroizing<Vec<u8>>> {
     let (in_format, out_format) = source.formats(options.input, options.output);
     let in_store = engine.store(in_format);
-    let parsed = open::parse(&in_store, source, false)?;
-    let dec = decrypt_parsed(
-        &parsed,
-        &source.display(),
-        &options.access,
-        DecryptOptions {
-            ignore_mac: options.ignore_mac,
-            for_reencryption: false,
-        },
-    )?;
+    let (parsed, dec) = options.open(&in_store, source)?;
     let out = if in_format == out_format {
         in_store.splice_plain(&parsed, &dec.changes, None)
     } else {

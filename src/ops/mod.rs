@@ -25,7 +25,9 @@ use crate::keys::{parse_decryption_order, Keyring, RemoteKeyService};
 use crate::stores::{Format, Store};
 
 pub use error::{codes, Error, Result};
-pub use open::{decrypt_parsed, open, parse, parse_kept, DecryptOptions, Decrypted, Opened};
+pub use open::{
+    decrypt_parsed, open, parse, parse_and_decrypt, parse_kept, DecryptOptions, Decrypted, Opened,
+};
 pub use seal::{now, reencrypt, reformat_time, seal_metadata, Output, Plain};
 
 /// What every operation shares: the `.sops.yaml` in force and the global options.

@@ -106,6 +106,19 @@ pub fn decrypt_parsed(
     })
 }
 
+/// Parse `source` (its bytes are handed to the store) and decrypt it. `encrypted` as in [`parse`].
+pub fn parse_and_decrypt(
+    store: &Store,
+    source: &mut Source,
+    encrypted: bool,
+    access: &KeyAccess,
+    options: DecryptOptions,
+) -> Result<(Parsed, Decrypted)> {
+    let parsed = parse(store, source, encrypted)?;
+    let decrypted = decrypt_parsed(&parsed, &source.display(), access, options)?;
+    Ok((parsed, decrypted))
+}
+
 /// Decrypt the stored MAC and compare it with the computed one. Neither MAC is ever put in an
 /// error: each is an unsalted hash of the plaintext values, which a log would keep for an
 /// offline guess of a low-entropy secret.

@@ -308,34 +308,7 @@ impl FormatStore for DotenvStore {
         parse(src)
     }
 
-    fn splice(
-        &self,
-        parsed: &Parsed,
-        changes: &Changes,
-        metadata: Option<&Value>,
-        options: &StoreOptions,
-    ) -> Result<Vec<u8>, StoreError> {
-        splice(
-            parsed.layout.of::<Layout>()?,
-            parsed,
-            changes,
-            metadata,
-            options,
-        )
-    }
-
-    fn emit(
-        &self,
-        tree: &Tree,
-        metadata: Option<&Value>,
-        options: &StoreOptions,
-    ) -> Result<Vec<u8>, StoreError> {
-        emit(tree, metadata, options)
-    }
-
-    fn emit_value(&self, value: &Value, options: &StoreOptions) -> Result<Vec<u8>, StoreError> {
-        emit_value(value, options)
-    }
+    super::hand_over_writes!(Layout);
 
     fn set_at(
         &self,

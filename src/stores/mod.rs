@@ -226,6 +226,42 @@ pub trait FormatStore: Sync {
     }
 }
 
+/// The [`FormatStore`] methods that hand over to the format module's own `splice` (with its
+/// layout type), `emit` and `emit_value` functions, written once for every format.
+macro_rules! hand_over_writes {
+    ($layout:ty) => {
+        fn splice(
+            &self,
+            parsed: &Parsed,
+            changes: &Changes,
+            metadata: Option<&Value>,
+            options: &StoreOptions,
+        ) -> Result<Vec<u8>, StoreError> {
+            splice(
+                parsed.layout.of::<$layout>()?,
+                parsed,
+                changes,
+                metadata,
+                options,
+            )
+        }
+
+        fn emit(
+            &self,
+            tree: &Tree,
+            metadata: Option<&Value>,
+            options: &StoreOptions,
+        ) -> Result<Vec<u8>, StoreError> {
+            emit(tree, metadata, options)
+        }
+
+        fn emit_value(&self, value: &Value, options: &StoreOptions) -> Result<Vec<u8>, StoreError> {
+            emit_value(value, options)
+        }
+    };
+}
+use hand_over_writes;
+
 impl Format {
     /// The one dispatch from a format to its store.
     pub fn store(self) -> &'static dyn FormatStore {
