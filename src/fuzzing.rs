@@ -71,6 +71,7 @@ pub fn test_metadata(selection: &crate::walk::Selection) -> crate::metadata::Met
             s => Some(s.clone()),
         },
         mac_only_encrypted: false,
+        layout_record: None,
         version: crate::metadata::SOPS_VERSION.into(),
     }
 }

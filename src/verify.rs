@@ -18,7 +18,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::stores::{Changes, Format, NewLeaf, Store};
+use crate::stores::{Changes, Format, NewLeaf, Parsed, Store};
 use crate::tree::{for_each_leaf, Leaf, Scalar, Tree};
 
 /// Output that failed the check. Never holds a value: only where it was found.
@@ -172,13 +172,23 @@ pub fn check_encrypted(
 
 /// [`check_encrypted`] with the allowed values already gathered.
 pub fn check_output(format: Format, output: &[u8], allowed: &Allowed) -> Result<(), Unaccounted> {
-    own_reading(format, output, allowed)?;
+    check_output_parsed(format, output, allowed).map(|_| ())
+}
+
+/// [`check_output`], giving back sepal's own reading of the output.
+pub fn check_output_parsed(
+    format: Format,
+    output: &[u8],
+    allowed: &Allowed,
+) -> Result<Parsed, Unaccounted> {
+    let parsed = own_reading(format, output, allowed)?;
     match format {
         Format::Json | Format::Binary => json_reading(output, allowed),
         Format::Yaml => yaml_reading(output, allowed),
         Format::Ini => ini_reading(output, allowed),
         Format::Dotenv => dotenv_reading(output, allowed),
-    }
+    }?;
+    Ok(parsed)
 }
 
 fn fail(format: Format, reader: &'static str, place: impl Into<String>) -> Unaccounted {
@@ -190,7 +200,7 @@ fn fail(format: Format, reader: &'static str, place: impl Into<String>) -> Unacc
 }
 
 /// Reading 1: the store's own parser.
-fn own_reading(format: Format, output: &[u8], allowed: &Allowed) -> Result<(), Unaccounted> {
+fn own_reading(format: Format, output: &[u8], allowed: &Allowed) -> Result<Parsed, Unaccounted> {
     const READER: &str = "read back by sepal";
     let store = Store::new(format, Default::default());
     let parsed = store
@@ -209,7 +219,7 @@ fn own_reading(format: Format, output: &[u8], allowed: &Allowed) -> Result<(), U
     }
     match bad {
         Some(p) => Err(fail(format, READER, p)),
-        None => Ok(()),
+        None => Ok(parsed),
     }
 }
 

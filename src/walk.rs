@@ -72,6 +72,9 @@ impl Drop for Stash {
 pub struct WalkResult {
     pub changes: Vec<Option<NewLeaf>>,
     pub mac: String,
+    /// With [`encrypt_tree_with_view`]: for each encrypted leaf, what decrypting its ciphertext
+    /// gives (the replacement a decryption of the output would make), without decrypting.
+    pub decrypted_view: Vec<Option<NewLeaf>>,
 }
 
 /// The state carried down the tree.
@@ -83,6 +86,7 @@ struct Walker<'a> {
     encrypt: bool,
     stash: &'a mut Stash,
     error: Option<WalkError>,
+    view: Option<Vec<Option<NewLeaf>>>,
 }
 
 /// Encrypt every selected leaf of `tree`; the MAC covers the plaintext.
@@ -93,7 +97,18 @@ pub fn encrypt_tree(
     mac_only_encrypted: bool,
     stash: &mut Stash,
 ) -> Result<WalkResult, WalkError> {
-    walk(tree, key, selection, mac_only_encrypted, stash, true)
+    walk(tree, key, selection, mac_only_encrypted, stash, true, false)
+}
+
+/// [`encrypt_tree`], also giving [`WalkResult::decrypted_view`].
+pub fn encrypt_tree_with_view(
+    tree: &Tree,
+    key: &DataKey,
+    selection: &Selection,
+    mac_only_encrypted: bool,
+    stash: &mut Stash,
+) -> Result<WalkResult, WalkError> {
+    walk(tree, key, selection, mac_only_encrypted, stash, true, true)
 }
 
 /// Decrypt every selected leaf of `tree`, recording IVs in `stash`; the MAC covers the plaintext.
@@ -104,7 +119,15 @@ pub fn decrypt_tree(
     mac_only_encrypted: bool,
     stash: &mut Stash,
 ) -> Result<WalkResult, WalkError> {
-    walk(tree, key, selection, mac_only_encrypted, stash, false)
+    walk(
+        tree,
+        key,
+        selection,
+        mac_only_encrypted,
+        stash,
+        false,
+        false,
+    )
 }
 
 fn walk(
@@ -114,15 +137,18 @@ fn walk(
     mac_only_encrypted: bool,
     stash: &mut Stash,
     encrypt: bool,
+    with_view: bool,
 ) -> Result<WalkResult, WalkError> {
+    let leaves = max_id(tree).map_or(0, |m| m + 1);
     let mut w = Walker {
         key,
         selection,
         mac: MacHasher::new(mac_only_encrypted),
-        changes: vec![None; max_id(tree).map_or(0, |m| m + 1)],
+        changes: vec![None; leaves],
         encrypt,
         stash,
         error: None,
+        view: with_view.then(|| vec![None; leaves]),
     };
     for doc in &tree.docs {
         let mut path = Vec::new();
@@ -135,6 +161,7 @@ fn walk(
     Ok(WalkResult {
         changes: w.changes,
         mac: w.mac.finish(),
+        decrypted_view: w.view.unwrap_or_default(),
     })
 }
 
@@ -251,6 +278,14 @@ impl<'a> Walker<'a> {
                 path: display_path(aad),
             }
         })?;
+        if let Some(view) = self.view.as_mut() {
+            if let (Some(value), Some(slot)) =
+                (parse_typed(type_tag, &plain), view.get_mut(leaf.id))
+            {
+                let text = display_text(&value, &plain);
+                *slot = Some(NewLeaf::Plain { value, text });
+            }
+        }
         let text = enc.to_string();
         if is_comment {
             if let Selection::UnencryptedCommentRegex(r) = self.selection {

@@ -28,7 +28,13 @@ pub struct Metadata {
     pub selection: Option<Selection>,
     pub mac_only_encrypted: bool,
     pub version: String,
+    /// sepal's encrypted layout record ([`LAYOUT_RECORD_KEY`]): how to give back the exact bytes
+    /// of the plaintext where the splice alone cannot. sops ignores it (and drops it on write).
+    pub layout_record: Option<String>,
 }
+
+/// The metadata key of sepal's layout record (`sops_sepal_layout` in dotenv and INI files).
+pub const LAYOUT_RECORD_KEY: &str = "sepal_layout";
 
 /// A metadata problem. Exit code 1 in sops unless noted by the caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -215,6 +221,9 @@ impl Metadata {
             selection: Some(selection.unwrap_or_default()),
             mac_only_encrypted,
             version: text("version"),
+            layout_record: get(LAYOUT_RECORD_KEY)
+                .and_then(text_of)
+                .filter(|t| !t.is_empty()),
         })
     }
 
@@ -250,6 +259,9 @@ impl Metadata {
             );
         }
         m.insert("version".into(), str_value(&self.version));
+        if let Some(record) = &self.layout_record {
+            m.insert(LAYOUT_RECORD_KEY.into(), str_value(record));
+        }
         map_value(m.into_iter().collect())
     }
 }
@@ -345,6 +357,7 @@ mod tests {
             selection: Some(Selection::default()),
             mac_only_encrypted: false,
             version: SOPS_VERSION.into(),
+            layout_record: None,
         }
     }
 

@@ -5,7 +5,9 @@ use crate::stores::{apply_changes, Format, Store, StoreError};
 use crate::tree::{Doc, Scalar, Tree, Value};
 use crate::treepath::{self, Step};
 
-use super::{parse_and_decrypt, DecryptOptions, Engine, Error, KeyAccess, Result, Source};
+use super::{
+    parse_and_decrypt, plaintext, DecryptOptions, Engine, Error, KeyAccess, Result, Source,
+};
 
 /// What `decrypt` is asked.
 #[derive(Debug, Clone, Default)]
@@ -47,9 +49,7 @@ pub fn decrypt(
         extract(&tree, steps, &out_store)?
     } else if out_format == in_format && engine.indent.is_none() {
         // The file's own layout, byte for byte; `--indent` asks for sops's layout instead.
-        in_store
-            .splice_plain(&parsed, &dec.changes, None)
-            .map_err(Error::Dump)?
+        return plaintext(&in_store, &parsed, &dec, None);
     } else {
         let tree = apply_changes(&parsed.tree, &dec.changes);
         out_store.emit(&tree, None).map_err(Error::Dump)?

@@ -13,8 +13,8 @@ use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value, NO_LEAF};
 use super::encrypt::encrypt_new;
 use super::settings::{new_file_settings, KeyOptions, NewFileSettings, SelectionOptions};
 use super::{
-    decrypt_parsed, open, reencrypt, DecryptOptions, Decrypted, Engine, Error, KeyAccess, Output,
-    Plain, Result, Source,
+    decrypt_parsed, open, plaintext, reencrypt, DecryptOptions, Decrypted, Engine, Error,
+    KeyAccess, Output, Plain, Result, Source,
 };
 
 /// What `edit` is asked.
@@ -79,10 +79,8 @@ pub fn begin(
                 },
             )?;
             let meta_value = options.show_master_keys.then(|| dec.metadata.to_value());
-            let plain = store
-                .splice_plain(&parsed, &dec.changes, meta_value.as_ref())
-                .map_err(Error::Dump)?;
-            (Zeroizing::new(plain), State::Existing(Box::new(dec)))
+            let plain = plaintext(&store, &parsed, &dec, meta_value.as_ref())?;
+            (plain, State::Existing(Box::new(dec)))
         }
         None => {
             let buffer = example(format, &store)?;

@@ -75,12 +75,12 @@ pub fn plaintext(
     let (in_format, out_format) = source.formats(options.input, options.output);
     let in_store = engine.store(in_format);
     let (parsed, dec) = options.open(&in_store, source)?;
-    let out = if in_format == out_format {
-        in_store.splice_plain(&parsed, &dec.changes, None)
-    } else {
-        engine
-            .store(out_format)
-            .emit(&apply_changes(&parsed.tree, &dec.changes), None)
-    };
-    out.map(Zeroizing::new).map_err(Error::Dump)
+    if in_format == out_format {
+        return super::plaintext(&in_store, &parsed, &dec, None);
+    }
+    engine
+        .store(out_format)
+        .emit(&apply_changes(&parsed.tree, &dec.changes), None)
+        .map(Zeroizing::new)
+        .map_err(Error::Dump)
 }

@@ -14,8 +14,8 @@ use crate::verify::Allowed;
 
 use super::settings::KeyOptions;
 use super::{
-    decrypt_parsed, now, open, reencrypt, seal, DecryptOptions, Engine, Error, KeyAccess, Opened,
-    Output, Plain, Result, Source,
+    decrypt_parsed, layout_record, now, open, reencrypt, seal, DecryptOptions, Engine, Error,
+    KeyAccess, Opened, Output, Plain, Result, Source,
 };
 
 /// What `rotate` is asked.
@@ -60,6 +60,11 @@ pub fn rotate(engine: &Engine, source: &mut Source, options: &RotateOptions) -> 
         });
     }
     let new_key = DataKey::generate();
+    // The layout record moves to the new data key (a record that cannot be read is dropped).
+    meta.layout_record = meta
+        .layout_record
+        .as_deref()
+        .and_then(|r| layout_record::rekey(r, &dec.data_key, &new_key));
     rewrap(&mut meta, &new_key, &options.access.keyring()?)?;
     let plain = apply_changes(&parsed.tree, &dec.changes);
     let mut stash = dec.stash;

@@ -10,6 +10,7 @@ pub mod encrypt;
 mod error;
 pub mod exec;
 pub mod keys;
+pub mod layout_record;
 mod open;
 mod seal;
 pub mod set;
@@ -26,7 +27,8 @@ use crate::stores::{Format, Store};
 
 pub use error::{codes, Error, Result};
 pub use open::{
-    decrypt_parsed, open, parse, parse_and_decrypt, parse_kept, DecryptOptions, Decrypted, Opened,
+    decrypt_parsed, open, parse, parse_and_decrypt, parse_kept, plaintext, DecryptOptions,
+    Decrypted, Opened,
 };
 pub use seal::{now, reencrypt, reformat_time, seal_metadata, Output, Plain};
 

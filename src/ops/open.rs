@@ -3,10 +3,12 @@
 
 use crate::crypto::cipher::{self, DataKey, EncryptedValue};
 use crate::metadata::Metadata;
-use crate::stores::{NewLeaf, Parsed, Store};
+use zeroize::Zeroizing;
+
+use crate::stores::{apply_changes, same_documents, NewLeaf, Parsed, Store};
 use crate::walk::{decrypt_tree, Stash};
 
-use super::{seal::reformat_time, Error, KeyAccess, Result, Source};
+use super::{layout_record, seal::reformat_time, Error, KeyAccess, Result, Source};
 
 /// A parsed file and its metadata (not decrypted).
 pub struct Opened {
@@ -117,6 +119,34 @@ pub fn parse_and_decrypt(
     let parsed = parse(store, source, encrypted)?;
     let decrypted = decrypt_parsed(&parsed, &source.display(), access, options)?;
     Ok((parsed, decrypted))
+}
+
+/// The plaintext file in its own format and layout: the decrypted values spliced into the
+/// encrypted file's bytes, then the layout record applied when the file has one that fits (and
+/// reads as the same data); `metadata` is shown in it (the edit buffer's `--show-master-keys`).
+pub fn plaintext(
+    store: &Store,
+    parsed: &Parsed,
+    decrypted: &Decrypted,
+    metadata: Option<&crate::tree::Value>,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let spliced = Zeroizing::new(
+        store
+            .splice_plain(parsed, &decrypted.changes, metadata)
+            .map_err(Error::Dump)?,
+    );
+    let record = match (&decrypted.metadata.layout_record, metadata) {
+        (Some(record), None) => record,
+        _ => return Ok(spliced),
+    };
+    let Some(restored) = layout_record::apply(record, &spliced, &decrypted.data_key) else {
+        return Ok(spliced);
+    };
+    let expected = apply_changes(&parsed.tree, &decrypted.changes);
+    let same = store
+        .parse(&restored)
+        .is_ok_and(|back| same_documents(&back.tree, &expected));
+    Ok(if same { restored } else { spliced })
 }
 
 /// Decrypt the stored MAC and compare it with the computed one. Neither MAC is ever put in an

@@ -8,11 +8,12 @@ use crate::crypto::cipher::{self, DataKey};
 use crate::gotext::format_go_time;
 use crate::metadata::Metadata;
 use crate::stores::{apply_changes, Parsed, Store};
+use crate::tree::leaf_count;
 use crate::tree::Tree;
 use crate::verify::Allowed;
-use crate::walk::{encrypt_tree, Selection, Stash};
+use crate::walk::{decrypt_tree, encrypt_tree, encrypt_tree_with_view, Selection, Stash};
 
-use super::{Error, Result};
+use super::{layout_record, Error, Result};
 
 /// Now, UTC, second precision, RFC 3339 as Go writes it.
 pub fn now() -> String {
@@ -59,7 +60,8 @@ pub enum Plain<'a> {
 
 /// Encrypt the plaintext values of `parsed` with `key` under `meta`'s options, seal the MAC, and
 /// return the output bytes, checked by [`crate::verify`]. Values seen in `stash` keep their
-/// ciphertext when unchanged.
+/// ciphertext when unchanged. When decrypting the output would not give the plaintext's exact
+/// bytes back, the metadata gets a layout record ([`super::layout_record`]) that does.
 pub fn reencrypt(
     parsed: &mut Parsed,
     plain: Plain<'_>,
@@ -69,22 +71,32 @@ pub fn reencrypt(
     output: Output<'_>,
 ) -> Result<Vec<u8>> {
     let selection = meta.selection.clone().unwrap_or(Selection::All);
-    let (result, allowed) =
-        {
-            let tree = match plain {
-                Plain::Parsed => &parsed.tree,
-                Plain::Tree(t) => t,
-            };
-            let result = encrypt_tree(tree, key, &selection, meta.mac_only_encrypted, stash)
-                .map_err(|e| Error::EncryptTree {
-                    file: output.file.to_string(),
-                    source: e,
-                })?;
-            let allowed = Allowed::from_changes(tree, &result.changes);
-            (result, allowed)
+    let same_format = output.store.format == output.out_store.format;
+    // A record is made from the plaintext's own bytes (a rotation keeps the one it has).
+    let with_record = same_format && matches!(plain, Plain::Parsed);
+    if with_record || !same_format {
+        meta.layout_record = None;
+    }
+    let (result, allowed, leaves) = {
+        let tree = match plain {
+            Plain::Parsed => &parsed.tree,
+            Plain::Tree(t) => t,
         };
+        let walk = if with_record {
+            encrypt_tree_with_view
+        } else {
+            encrypt_tree
+        };
+        let result = walk(tree, key, &selection, meta.mac_only_encrypted, stash).map_err(|e| {
+            Error::EncryptTree {
+                file: output.file.to_string(),
+                source: e,
+            }
+        })?;
+        let allowed = Allowed::from_changes(tree, &result.changes);
+        (result, allowed, leaf_count(tree))
+    };
     seal_metadata(meta, key, &result.mac)?;
-    let meta_value = meta.to_value();
     let layout_error = |e| {
         if output.new_file {
             Error::Dump(e)
@@ -92,32 +104,77 @@ pub fn reencrypt(
             Error::Marshal(e)
         }
     };
-    let out = if output.store.format == output.out_store.format {
-        if matches!(plain, Plain::Parsed) {
-            output.store.release_tree_before_splice(parsed);
-        }
-        output
-            .store
-            .splice(parsed, &result.changes, Some(&meta_value))
-            .map_err(layout_error)?
-    } else {
+    if !same_format {
         let tree = match plain {
             Plain::Parsed => &parsed.tree,
             Plain::Tree(t) => t,
         };
-        output
+        let out = output
             .out_store
-            .emit(&apply_changes(tree, &result.changes), Some(&meta_value))
-            .map_err(layout_error)?
+            .emit(
+                &apply_changes(tree, &result.changes),
+                Some(&meta.to_value()),
+            )
+            .map_err(layout_error)?;
+        verify(output.out_store, &out, &allowed, output.file)?;
+        return Ok(out);
+    }
+    if with_record {
+        output.store.release_tree_before_splice(parsed);
+    }
+    let out = output
+        .store
+        .splice(parsed, &result.changes, Some(&meta.to_value()))
+        .map_err(layout_error)?;
+    let encrypted = verify(output.store, &out, &allowed, output.file)?;
+    if !with_record {
+        return Ok(out);
+    }
+    let Some(original) = output.store.source(parsed) else {
+        return Ok(out);
     };
-    verify(output.out_store, &out, &allowed, output.file)?;
+    // What decrypting the output gives, cheaply (no decryption) when the leaves line up.
+    if leaf_count(&encrypted.tree) == leaves
+        && output
+            .store
+            .splice(&encrypted, &result.decrypted_view, None)
+            .is_ok_and(|d| d == original)
+    {
+        return Ok(out);
+    }
+    // Else exactly as `decrypt` will do it.
+    let Ok(decrypted) = decrypt_tree(
+        &encrypted.tree,
+        key,
+        &selection,
+        meta.mac_only_encrypted,
+        &mut Stash::off(),
+    ) else {
+        return Ok(out);
+    };
+    let Ok(spliced) = output
+        .store
+        .splice_plain(&encrypted, &decrypted.changes, None)
+    else {
+        return Ok(out);
+    };
+    let spliced = zeroize::Zeroizing::new(spliced);
+    let Some(record) = layout_record::make(&spliced, original, key) else {
+        return Ok(out);
+    };
+    meta.layout_record = Some(record);
+    let out = output
+        .store
+        .splice(parsed, &result.changes, Some(&meta.to_value()))
+        .map_err(layout_error)?;
+    verify(output.store, &out, &allowed, output.file)?;
     Ok(out)
 }
 
 /// Check an encrypted output before it is written: every value in it is encrypted or one that
 /// `allowed` leaves in clear. Nothing is written otherwise.
-pub(crate) fn verify(store: &Store, out: &[u8], allowed: &Allowed, file: &str) -> Result<()> {
-    crate::verify::check_output(store.format, out, allowed).map_err(|e| Error::Unaccounted {
+pub(crate) fn verify(store: &Store, out: &[u8], allowed: &Allowed, file: &str) -> Result<Parsed> {
+    crate::verify::check_output_parsed(store.format, out, allowed).map_err(|e| Error::Unaccounted {
         file: file.to_string(),
         format: store.format.name(),
         source: e,

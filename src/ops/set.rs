@@ -9,8 +9,8 @@ use crate::tree::{secret, Leaf, Scalar, Value, NO_LEAF};
 use crate::treepath::{self, Step};
 
 use super::{
-    decrypt_parsed, open, reencrypt, DecryptOptions, Engine, Error, KeyAccess, Output, Plain,
-    Result, Source,
+    decrypt_parsed, open, plaintext, reencrypt, DecryptOptions, Engine, Error, KeyAccess, Output,
+    Plain, Result, Source,
 };
 
 /// How the value at a path is changed.
@@ -95,11 +95,7 @@ pub fn change_file(
         },
     )?;
     // The plaintext file, exactly as decrypt prints it, then the change applied to it.
-    let plain = Zeroizing::new(
-        store
-            .splice_plain(&parsed, &dec.changes, None)
-            .map_err(Error::Marshal)?,
-    );
+    let plain = plaintext(&store, &parsed, &dec, None)?;
     let plain_parsed = store.parse(&plain).map_err(Error::Marshal)?;
     let Some(new_plain) =
         edit_plaintext(&store, &plain, &plain_parsed, change, options.idempotent)?

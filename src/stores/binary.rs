@@ -16,6 +16,16 @@ pub enum Layout {
     Envelope(json::Layout),
 }
 
+impl Layout {
+    /// The bytes of a plaintext file (an envelope's are not the plaintext's).
+    pub(crate) fn source(&self) -> Option<&[u8]> {
+        match self {
+            Layout::Plain(bytes) => Some(bytes),
+            Layout::Envelope(_) => None,
+        }
+    }
+}
+
 /// Does `src` look like an encrypted envelope (a JSON object with `data` and `sops`)?
 fn read_envelope(src: &[u8]) -> Option<json::TopObject> {
     let first = src.iter().find(|b| !b" \t\r\n".contains(b))?;

@@ -22,6 +22,13 @@ pub struct Layout {
     metadata_lines: Vec<(usize, usize)>,
 }
 
+impl Layout {
+    /// The bytes the file was parsed from.
+    pub(crate) fn source(&self) -> Option<&[u8]> {
+        Some(&self.src)
+    }
+}
+
 pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
     let mut items = Vec::new();
     let mut spans = Vec::new();

@@ -220,6 +220,12 @@ pub trait FormatStore: Sync {
     /// cannot make the change textually.
     fn unset_at(&self, parsed: &Parsed, steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// The source bytes the file was parsed from (its text, for a UTF-16 file), when the format
+    /// keeps them.
+    fn source<'a>(&self, _parsed: &'a Parsed) -> Option<&'a [u8]> {
+        None
+    }
+
     /// Whether `splice` reads the layout alone, so the tree may be freed before it.
     fn splices_from_layout(&self) -> bool {
         false
@@ -258,6 +264,10 @@ macro_rules! hand_over_writes {
         fn emit_value(&self, value: &Value, options: &StoreOptions) -> Result<Vec<u8>, StoreError> {
             emit_value(value, options)
         }
+
+        fn source<'a>(&self, parsed: &'a Parsed) -> Option<&'a [u8]> {
+            parsed.layout.of::<$layout>().ok().and_then(|l| l.source())
+        }
     };
 }
 use hand_over_writes;
@@ -295,6 +305,15 @@ impl Store {
     /// [`Store::parse`] taking the bytes, so a store that keeps them need not copy them.
     pub fn parse_owned(&self, src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
         self.format.store().parse_owned(src)
+    }
+
+    /// The bytes `parsed` was read from, when this format keeps them and they are UTF-8 (the
+    /// text a UTF-16 file decodes to is not the file's bytes).
+    pub fn source<'a>(&self, parsed: &'a Parsed) -> Option<&'a [u8]> {
+        if parsed.encoding != utf16::TextEncoding::Utf8 {
+            return None;
+        }
+        self.format.store().source(parsed)
     }
 
     /// Free the tree once the cipher walk is done, when this format's [`Store::splice`] works

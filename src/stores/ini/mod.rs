@@ -98,6 +98,11 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// The bytes the file was parsed from.
+    pub(crate) fn source(&self) -> Option<&[u8]> {
+        Some(&self.src)
+    }
+
     /// The line break the file uses.
     fn newline(&self) -> &'static str {
         if self.crlf {

@@ -32,6 +32,13 @@ pub struct Layout {
     sops_member: Option<usize>,
 }
 
+impl Layout {
+    /// The bytes the file was parsed from.
+    pub(crate) fn source(&self) -> Option<&[u8]> {
+        Some(&self.src)
+    }
+}
+
 /// Where a top-level member is.
 #[derive(Clone, Copy, Debug)]
 struct Member {

@@ -19,6 +19,13 @@ pub struct Layout {
     pub(super) indent: usize,
 }
 
+impl Layout {
+    /// The bytes the file was parsed from.
+    pub(crate) fn source(&self) -> Option<&[u8]> {
+        Some(&self.src)
+    }
+}
+
 /// Where one leaf sits in the source.
 #[derive(Clone, Debug)]
 pub(super) enum LeafSpan {

@@ -1,0 +1,161 @@
+//! The layout record: how to give back a plaintext's exact bytes where splicing the decrypted
+//! values into the encrypted file cannot (a folded or multi-line scalar, an alias, a JSON escape,
+//! an INI blank line inside a comment block, ...). It is a line edit script from the splice's
+//! output to the original, bound to that output by its SHA-256, encrypted and authenticated
+//! under the file's data key, and kept in the `sops` block under `sepal_layout`, which sops
+//! ignores. A record never changes a value: it is applied only to the exact splice output it was
+//! made from, and its result is used only when it reads as the same data.
+//! The format is described in `docs/layout-record.md`.
+
+use serde_json::{json, Value as Json};
+use sha2::{Digest, Sha256};
+use similar::{DiffOp, TextDiff};
+use zeroize::Zeroizing;
+
+use crate::crypto::cipher::{self, DataKey, EncryptedValue};
+
+/// The AAD the record is encrypted with (no value path can produce it: paths end in `:`).
+const AAD: &str = "sops:sepal_layout";
+const VERSION: u64 = 1;
+
+/// The record that turns `spliced` (what decrypting the encrypted file gives without a record)
+/// into `original`, encrypted under `key`; `None` when they are the same, or either is not text.
+pub fn make(spliced: &[u8], original: &[u8], key: &DataKey) -> Option<String> {
+    if spliced == original {
+        return None;
+    }
+    let from = std::str::from_utf8(spliced).ok()?;
+    let to = std::str::from_utf8(original).ok()?;
+    let diff = TextDiff::from_lines(from, to);
+    let new_lines: Vec<&str> = diff.new_slices().to_vec();
+    let mut edits = Vec::new();
+    for op in diff.ops() {
+        match *op {
+            DiffOp::Equal { len, .. } => edits.push(json!(["k", len])),
+            DiffOp::Delete { old_len, .. } => edits.push(json!(["d", old_len])),
+            DiffOp::Insert {
+                new_index, new_len, ..
+            } => edits.push(json!([
+                "a",
+                new_lines[new_index..new_index + new_len].concat()
+            ])),
+            DiffOp::Replace {
+                old_len,
+                new_index,
+                new_len,
+                ..
+            } => {
+                edits.push(json!(["d", old_len]));
+                edits.push(json!([
+                    "a",
+                    new_lines[new_index..new_index + new_len].concat()
+                ]));
+            }
+        }
+    }
+    let payload = Zeroizing::new(
+        json!({
+            "version": VERSION,
+            "sha256": hex::encode(Sha256::digest(spliced)),
+            "edits": edits,
+        })
+        .to_string(),
+    );
+    let sealed = cipher::encrypt(key, payload.as_bytes(), "str", AAD, None).ok()?;
+    Some(sealed.to_string())
+}
+
+/// `spliced` with `record` applied; `None` when the record cannot be read with `key`, was made
+/// for other bytes, or does not fit them.
+pub fn apply(record: &str, spliced: &[u8], key: &DataKey) -> Option<Zeroizing<Vec<u8>>> {
+    let sealed = EncryptedValue::parse(record).ok()?;
+    let payload = cipher::decrypt(key, &sealed, AAD).ok()?;
+    let payload: Json = serde_json::from_slice(&payload).ok()?;
+    if payload.get("version")?.as_u64()? != VERSION {
+        return None;
+    }
+    if payload.get("sha256")?.as_str()? != hex::encode(Sha256::digest(spliced)) {
+        return None;
+    }
+    let text = std::str::from_utf8(spliced).ok()?;
+    let mut lines = text.split_inclusive('\n');
+    let mut out = Zeroizing::new(Vec::with_capacity(spliced.len()));
+    for edit in payload.get("edits")?.as_array()? {
+        let edit = edit.as_array()?;
+        match (edit.first()?.as_str()?, edit.get(1)?) {
+            ("k", n) => {
+                for _ in 0..n.as_u64()? {
+                    out.extend_from_slice(lines.next()?.as_bytes());
+                }
+            }
+            ("d", n) => {
+                for _ in 0..n.as_u64()? {
+                    lines.next()?;
+                }
+            }
+            ("a", t) => out.extend_from_slice(t.as_str()?.as_bytes()),
+            _ => return None,
+        }
+    }
+    // Every line of the splice output is accounted for.
+    if lines.next().is_some() {
+        return None;
+    }
+    Some(out)
+}
+
+/// The same record under `to` (for a rotation of the data key); `None` when it cannot be read.
+pub fn rekey(record: &str, from: &DataKey, to: &DataKey) -> Option<String> {
+    let sealed = EncryptedValue::parse(record).ok()?;
+    let payload = cipher::decrypt(from, &sealed, AAD).ok()?;
+    let resealed = cipher::encrypt(to, &payload, "str", AAD, None).ok()?;
+    Some(resealed.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(b: u8) -> DataKey {
+        DataKey::from_slice(&[b; 32]).unwrap()
+    }
+
+    #[test]
+    fn gives_the_original_back() {
+        let spliced = b"a: x y\nb: 1\nc: \"e\"\n";
+        let original = b"a: x\n  y\nb: 1\nc: \"\\u0065\"\n";
+        let record = make(spliced, original, &key(1)).unwrap();
+        assert!(record.starts_with("ENC[AES256_GCM,"));
+        assert!(!record.contains("x\\n  y"));
+        assert_eq!(
+            apply(&record, spliced, &key(1)).unwrap().as_slice(),
+            original
+        );
+    }
+
+    #[test]
+    fn no_record_when_nothing_differs() {
+        assert!(make(b"a: 1\n", b"a: 1\n", &key(1)).is_none());
+    }
+
+    #[test]
+    fn a_record_for_other_bytes_or_another_key_is_ignored() {
+        let record = make(b"a: 1\n", b"a:   1\n", &key(1)).unwrap();
+        assert!(apply(&record, b"a: 2\n", &key(1)).is_none());
+        assert!(apply(&record, b"a: 1\n", &key(2)).is_none());
+        let moved = rekey(&record, &key(1), &key(2)).unwrap();
+        assert_eq!(
+            apply(&moved, b"a: 1\n", &key(2)).unwrap().as_slice(),
+            b"a:   1\n"
+        );
+    }
+
+    #[test]
+    fn files_without_a_final_newline() {
+        let record = make(b"a: 1\nb: 2", b"a:  1\nb:  2", &key(3)).unwrap();
+        assert_eq!(
+            apply(&record, b"a: 1\nb: 2", &key(3)).unwrap().as_slice(),
+            b"a:  1\nb:  2"
+        );
+    }
+}
