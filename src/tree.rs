@@ -189,6 +189,57 @@ pub fn leaf_count(tree: &Tree) -> usize {
     }
     n
 }
+
+/// A digest of a tree's shape: its documents, keys, list positions, comments and leaf ids, not
+/// its values. Two trees with the same shape digest have the same leaves under the same ids.
+pub fn shape_digest(tree: &Tree) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    fn items(h: &mut Sha256, items: &[Item]) {
+        for item in items {
+            match item {
+                Item::Comment(l) => {
+                    h.update(b"c");
+                    h.update(l.id.to_le_bytes());
+                }
+                Item::Pair { key, value: v } => {
+                    h.update(b"p");
+                    h.update(key.len().to_le_bytes());
+                    h.update(key.as_bytes());
+                    value(h, v);
+                }
+                Item::Elem(v) => {
+                    h.update(b"e");
+                    value(h, v);
+                }
+            }
+        }
+    }
+    fn value(h: &mut Sha256, v: &Value) {
+        match v {
+            Value::Leaf(l) => {
+                h.update(b"l");
+                h.update(l.id.to_le_bytes());
+            }
+            Value::Map(v) => {
+                h.update(b"{");
+                items(h, v);
+                h.update(b"}");
+            }
+            Value::List(v) => {
+                h.update(b"[");
+                items(h, v);
+                h.update(b"]");
+            }
+        }
+    }
+    let mut h = Sha256::new();
+    for d in &tree.docs {
+        h.update(b"d");
+        items(&mut h, &d.items);
+    }
+    h.finalize().into()
+}
+
 /// What to write in place of one leaf.
 #[derive(Clone, Debug, PartialEq)]
 pub enum NewLeaf {

@@ -8,7 +8,7 @@ use crate::crypto::cipher::{self, DataKey};
 use crate::gotext::format_go_time;
 use crate::metadata::Metadata;
 use crate::stores::{apply_changes, Parsed, Store};
-use crate::tree::leaf_count;
+use crate::tree::shape_digest;
 use crate::tree::Tree;
 use crate::verify::Allowed;
 use crate::walk::{decrypt_tree, encrypt_tree, encrypt_tree_with_view, Selection, Stash};
@@ -77,7 +77,7 @@ pub fn reencrypt(
     if with_record || !same_format {
         meta.layout_record = None;
     }
-    let (result, allowed, leaves) = {
+    let (result, allowed, shape) = {
         let tree = match plain {
             Plain::Parsed => &parsed.tree,
             Plain::Tree(t) => t,
@@ -94,7 +94,7 @@ pub fn reencrypt(
             }
         })?;
         let allowed = Allowed::from_changes(tree, &result.changes);
-        (result, allowed, leaf_count(tree))
+        (result, allowed, shape_digest(tree))
     };
     seal_metadata(meta, key, &result.mac)?;
     let layout_error = |e| {
@@ -133,8 +133,9 @@ pub fn reencrypt(
     let Some(original) = output.store.source(parsed) else {
         return Ok(out);
     };
-    // What decrypting the output gives, cheaply (no decryption) when the leaves line up.
-    if leaf_count(&encrypted.tree) == leaves
+    // What decrypting the output gives, cheaply (no decryption) when its leaves are the input's
+    // under the same ids (no alias was expanded).
+    if shape_digest(&encrypted.tree) == shape
         && output
             .store
             .splice(&encrypted, &result.decrypted_view, None)

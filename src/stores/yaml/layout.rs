@@ -129,6 +129,17 @@ pub(super) enum AliasTemplate {
     Leaf(LeafId),
 }
 
+impl AliasTemplate {
+    /// Whether `changes` changes any leaf of the alias.
+    pub(super) fn any_changed(&self, changes: &crate::tree::Changes) -> bool {
+        match self {
+            AliasTemplate::Map(entries) => entries.iter().any(|(_, v)| v.any_changed(changes)),
+            AliasTemplate::Seq(elems) => elems.iter().any(|v| v.any_changed(changes)),
+            AliasTemplate::Leaf(id) => changes.get(*id).is_some_and(|c| c.is_some()),
+        }
+    }
+}
+
 /// An alias of a collection in the source (`*name`): rewritten in flow style when its leaves
 /// change.
 #[derive(Clone, Debug)]

@@ -41,6 +41,10 @@ pub fn splice(
             index_leaves(&d.items, &mut leaves);
         }
         for a in &layout.aliases {
+            // An alias none of whose leaves changes stays the alias it is.
+            if !a.template.any_changed(changes) {
+                continue;
+            }
             let mut s = Zeroizing::new(String::new());
             render_alias(&a.template, &leaves, changes, &mut s);
             ed.push(a.start, a.end, s);
