@@ -24,6 +24,7 @@ mod hostile;
 mod interop;
 mod keymgmt;
 mod keyservice;
+mod layout_record;
 mod minimal_diff;
 mod pgp;
 mod pq;
