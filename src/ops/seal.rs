@@ -126,7 +126,7 @@ pub fn reencrypt(
         .store
         .splice(parsed, &result.changes, Some(&meta.to_value()))
         .map_err(layout_error)?;
-    let encrypted = verify(output.store, &out, &allowed, output.file)?;
+    let mut encrypted = verify(output.store, &out, &allowed, output.file)?;
     if !with_record {
         return Ok(out);
     }
@@ -135,13 +135,21 @@ pub fn reencrypt(
     };
     // What decrypting the output gives, cheaply (no decryption) when its leaves are the input's
     // under the same ids (no alias was expanded).
-    if shape_digest(&encrypted.tree) == shape
-        && output
+    if shape_digest(&encrypted.tree) == shape {
+        // (The output's tree is freed first where the splice does not need it: it holds every
+        // ciphertext, the biggest part of the memory here.)
+        output.store.release_tree_before_splice(&mut encrypted);
+        let exact = output
             .store
             .splice(&encrypted, &result.decrypted_view, None)
-            .is_ok_and(|d| d == original)
-    {
-        return Ok(out);
+            .is_ok_and(|d| zeroize::Zeroizing::new(d).as_slice() == original);
+        if exact {
+            return Ok(out);
+        }
+        let Ok(again) = output.store.parse(&out) else {
+            return Ok(out);
+        };
+        encrypted = again;
     }
     // Else exactly as `decrypt` will do it.
     let Ok(decrypted) = decrypt_tree(
