@@ -43,6 +43,15 @@ pub fn parse_and_splice(format: Format, data: &[u8]) {
     }
 }
 
+/// A decrypted layout record (`payload`) applied to `spliced`: must never panic, and whatever it
+/// gives is only ever used after a read-back check. The fuzz target splits its input in two.
+pub fn layout_record_payload(payload: &[u8], spliced: &[u8]) {
+    if let Some(out) = crate::ops::layout_record::apply_payload(payload, spliced) {
+        // The output is made of the input's lines and the record's texts only.
+        assert!(out.len() <= spliced.len() + payload.len());
+    }
+}
+
 /// What [`encrypt_accounted`] did with an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

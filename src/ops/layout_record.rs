@@ -70,7 +70,13 @@ pub fn make(spliced: &[u8], original: &[u8], key: &DataKey) -> Option<String> {
 pub fn apply(record: &str, spliced: &[u8], key: &DataKey) -> Option<Zeroizing<Vec<u8>>> {
     let sealed = EncryptedValue::parse(record).ok()?;
     let payload = cipher::decrypt(key, &sealed, AAD).ok()?;
-    let payload: Json = serde_json::from_slice(&payload).ok()?;
+    apply_payload(&payload, spliced)
+}
+
+/// [`apply`] once the record is decrypted: `None` for a payload that is not a version-1 record
+/// for `spliced`, or whose edits do not fit it.
+pub fn apply_payload(payload: &[u8], spliced: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let payload: Json = serde_json::from_slice(payload).ok()?;
     if payload.get("version")?.as_u64()? != VERSION {
         return None;
     }
@@ -84,12 +90,12 @@ pub fn apply(record: &str, spliced: &[u8], key: &DataKey) -> Option<Zeroizing<Ve
         let edit = edit.as_array()?;
         match (edit.first()?.as_str()?, edit.get(1)?) {
             ("k", n) => {
-                for _ in 0..n.as_u64()? {
+                for _ in 0..n.as_u64()?.min(spliced.len() as u64 + 1) {
                     out.extend_from_slice(lines.next()?.as_bytes());
                 }
             }
             ("d", n) => {
-                for _ in 0..n.as_u64()? {
+                for _ in 0..n.as_u64()?.min(spliced.len() as u64 + 1) {
                     lines.next()?;
                 }
             }
@@ -148,6 +154,27 @@ mod tests {
             apply(&moved, b"a: 1\n", &key(2)).unwrap().as_slice(),
             b"a:   1\n"
         );
+    }
+
+    #[test]
+    fn payloads_that_do_not_fit_are_refused() {
+        let spliced = b"a\nb\n";
+        let digest = hex::encode(Sha256::digest(spliced));
+        let with = |edits: &str| {
+            format!(r#"{{"version":1,"sha256":"{digest}","edits":{edits}}}"#).into_bytes()
+        };
+        assert!(apply_payload(&with(r#"[["k",2]]"#), spliced).is_some());
+        assert!(
+            apply_payload(&with(r#"[["k",1]]"#), spliced).is_none(),
+            "a line left over"
+        );
+        assert!(
+            apply_payload(&with(r#"[["k",3]]"#), spliced).is_none(),
+            "past the end"
+        );
+        assert!(apply_payload(&with(r#"[["d",18446744073709551615]]"#), spliced).is_none());
+        assert!(apply_payload(&with(r#"[["x",1]]"#), spliced).is_none());
+        assert!(apply_payload(b"not json", spliced).is_none());
     }
 
     #[test]
