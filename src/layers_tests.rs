@@ -12,8 +12,8 @@ const LAYERS: &[&[&str]] = &[
     &["config", "walk", "verify"],
     &["keys"],
     &["keyservice"],
-    &["ops", "fuzzing"],
-    &["cli"],
+    &["ops"],
+    &["cli", "fuzzing"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -126,26 +126,52 @@ pub fn reencrypt(
         .store
         .splice(parsed, &result.changes, Some(&meta.to_value()))
         .map_err(layout_error)?;
-    let mut encrypted = verify(output.store, &out, &allowed, output.file)?;
     if !with_record {
+        verify(output.store, &out, &allowed, output.file)?;
         return Ok(out);
     }
+    let unaccounted = |e| Error::Unaccounted {
+        file: output.file.to_string(),
+        format: output.store.format.name(),
+        source: e,
+    };
+    let format = output.store.format;
+    let mut encrypted =
+        crate::verify::own_reading_of(format, &out, &allowed).map_err(unaccounted)?;
     let Some(original) = output.store.source(parsed) else {
+        crate::verify::independent_reading(format, &out, &allowed).map_err(unaccounted)?;
         return Ok(out);
     };
-    // What decrypting the output gives, cheaply (no decryption) when its leaves are the input's
-    // under the same ids (no alias was expanded).
-    if shape_digest(&encrypted.tree) == shape {
-        // (The output's tree is freed first where the splice does not need it: it holds every
-        // ciphertext, the biggest part of the memory here.)
-        output.store.release_tree_before_splice(&mut encrypted);
-        let exact = output
-            .store
-            .splice(&encrypted, &result.decrypted_view, None)
-            .is_ok_and(|d| zeroize::Zeroizing::new(d).as_slice() == original);
-        if exact {
-            return Ok(out);
+    // The independent reading of the output runs beside the check of whether it needs a record:
+    // what decrypting it gives, worked out cheaply (no decryption) when its leaves are the
+    // input's under the same ids (no alias was expanded). The output's tree is freed first where
+    // the splice does not need it: it holds every ciphertext.
+    let (independent, exact) = std::thread::scope(|scope| {
+        let independent =
+            scope.spawn(|| crate::verify::independent_reading(format, &out, &allowed));
+        let exact = shape_digest(&encrypted.tree) == shape && {
+            output.store.release_tree_before_splice(&mut encrypted);
+            output
+                .store
+                .splice(&encrypted, &result.decrypted_view, None)
+                .is_ok_and(|d| zeroize::Zeroizing::new(d).as_slice() == original)
+        };
+        (independent.join(), exact)
+    });
+    match independent {
+        Ok(checked) => checked.map_err(unaccounted)?,
+        Err(_) => {
+            return Err(unaccounted(crate::verify::Unaccounted {
+                format: format.name(),
+                reader: "read by the independent reader",
+                place: "a failure of the reader itself".into(),
+            }))
         }
+    }
+    if exact {
+        return Ok(out);
+    }
+    if encrypted.tree.docs.is_empty() {
         let Ok(again) = output.store.parse(&out) else {
             return Ok(out);
         };

@@ -14,9 +14,12 @@
 //! file is not written, and the error names the file and where, never the value.
 
 use std::collections::HashSet;
-use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+mod line_reader;
+mod serde_reader;
+
+use line_reader::{dotenv_reading, ini_reading};
+use serde_reader::{json_reading, yaml_reading};
 
 use crate::stores::{Changes, Format, NewLeaf, Parsed, Store};
 use crate::tree::{for_each_leaf, Leaf, Scalar, Tree};
@@ -42,7 +45,7 @@ pub struct Allowed {
     time: bool,
 }
 
-fn comment_body(s: &str) -> &str {
+pub(super) fn comment_body(s: &str) -> &str {
     s.trim_start_matches(['#', ';', ' ', '\t'])
         .trim_end_matches([' ', '\t', '\r'])
 }
@@ -182,13 +185,31 @@ pub fn check_output_parsed(
     allowed: &Allowed,
 ) -> Result<Parsed, Unaccounted> {
     let parsed = own_reading(format, output, allowed)?;
+    independent_reading(format, output, allowed)?;
+    Ok(parsed)
+}
+
+/// The first half of [`check_output_parsed`]: sepal's own reading of the output.
+pub fn own_reading_of(
+    format: Format,
+    output: &[u8],
+    allowed: &Allowed,
+) -> Result<Parsed, Unaccounted> {
+    own_reading(format, output, allowed)
+}
+
+/// The second half: the independent reader's (it may run beside other work).
+pub fn independent_reading(
+    format: Format,
+    output: &[u8],
+    allowed: &Allowed,
+) -> Result<(), Unaccounted> {
     match format {
         Format::Json | Format::Binary => json_reading(output, allowed),
         Format::Yaml => yaml_reading(output, allowed),
         Format::Ini => ini_reading(output, allowed),
         Format::Dotenv => dotenv_reading(output, allowed),
-    }?;
-    Ok(parsed)
+    }
 }
 
 fn fail(format: Format, reader: &'static str, place: impl Into<String>) -> Unaccounted {
@@ -260,333 +281,6 @@ fn walk_paths(items: &[crate::tree::Item], path: &mut String, f: &mut impl FnMut
         }
         path.truncate(len);
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading 2 for JSON and YAML: a serde visitor over the reference parser's events.
-
-/// Visits one value; `top` is the document root, whose `sops` entry is skipped.
-struct Checker<'a> {
-    allowed: &'a Allowed,
-    top: bool,
-}
-
-impl<'de> DeserializeSeed<'de> for Checker<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Checker<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any value")
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        if self.allowed.bools[usize::from(v)] {
-            Ok(())
-        } else {
-            Err(E::custom("a boolean in clear"))
-        }
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.number(v as f64, &v.to_string())
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.number(v as f64, &v.to_string())
-    }
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<(), E> {
-        self.number(v as f64, &v.to_string())
-    }
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<(), E> {
-        self.number(v as f64, &v.to_string())
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.number(v, "")
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        if self.allowed.has_text(v) {
-            Ok(())
-        } else {
-            Err(E::custom("a string in clear"))
-        }
-    }
-    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<(), E> {
-        self.visit_str(&String::from_utf8_lossy(v))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq
-            .next_element_seed(Checker {
-                allowed: self.allowed,
-                top: false,
-            })?
-            .is_some()
-        {}
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            if self.top && key.as_deref() == Some("sops") {
-                map.next_value::<IgnoredAny>()?;
-            } else {
-                map.next_value_seed(Checker {
-                    allowed: self.allowed,
-                    top: false,
-                })?;
-            }
-        }
-        Ok(())
-    }
-    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
-        // A YAML value with a tag serde_yaml_ng does not resolve: check what it tags.
-        use de::VariantAccess;
-        let (_, variant): (IgnoredAny, _) = data.variant()?;
-        variant.newtype_variant_seed(self)
-    }
-}
-
-impl Checker<'_> {
-    fn number<E: de::Error>(&self, v: f64, text: &str) -> Result<(), E> {
-        if self.allowed.has_number(v) || (!text.is_empty() && self.allowed.texts.contains(text)) {
-            Ok(())
-        } else {
-            Err(E::custom("a number in clear"))
-        }
-    }
-}
-
-/// A map key: its text when it is a string (keys are never encrypted, so never checked).
-struct KeySeed;
-
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Option<String>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
-        d.deserialize_any(KeyVisitor)
-    }
-}
-
-struct KeyVisitor;
-
-impl<'de> Visitor<'de> for KeyVisitor {
-    type Value = Option<String>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a map key")
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Some(v.to_string()))
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(None)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(None)
-    }
-    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Self::Value, A::Error> {
-        use de::VariantAccess;
-        let (_, variant): (IgnoredAny, _) = data.variant()?;
-        variant.newtype_variant::<IgnoredAny>()?;
-        Ok(None)
-    }
-}
-
-fn json_reading(output: &[u8], allowed: &Allowed) -> Result<(), Unaccounted> {
-    let mut de = serde_json::Deserializer::from_slice(output);
-    let checked = Checker { allowed, top: true }
-        .deserialize(&mut de)
-        .and_then(|()| de.end());
-    checked.map_err(|e| {
-        fail(
-            Format::Json,
-            "read by a JSON parser",
-            format!("line {} ({})", e.line(), strip_position(&e.to_string())),
-        )
-    })
-}
-
-fn yaml_reading(output: &[u8], allowed: &Allowed) -> Result<(), Unaccounted> {
-    // serde_yaml_ng reads UTF-8 only: UTF-16 output (of a UTF-16 file) is read as its UTF-8 text.
-    let decoded = match crate::stores::utf16::decode(output) {
-        Some(Ok((utf8, _))) => Some(zeroize::Zeroizing::new(utf8)),
-        Some(Err(e)) => return Err(fail(Format::Yaml, "read by a YAML parser", e.to_string())),
-        None => None,
-    };
-    let output = decoded.as_deref().map_or(output, |v| v.as_slice());
-    // serde_yaml_ng reads a leading UTF-8 byte-order mark as the start of a second document.
-    let output = output.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(output);
-    for (n, doc) in serde_yaml_ng::Deserializer::from_slice(output).enumerate() {
-        Checker { allowed, top: true }
-            .deserialize(doc)
-            .map_err(|e| {
-                let at = e
-                    .location()
-                    .map(|l| format!("document {}, line {}", n + 1, l.line()))
-                    .unwrap_or_else(|| format!("document {}", n + 1));
-                fail(
-                    Format::Yaml,
-                    "read by a YAML parser",
-                    format!("{at} ({})", strip_position(&e.to_string())),
-                )
-            })?;
-    }
-    Ok(())
-}
-
-/// A parser message without its position suffix (the position is reported separately), cut to
-/// the reason; the visitor's own messages never hold a value.
-fn strip_position(msg: &str) -> String {
-    let m = msg.split(" at line ").next().unwrap_or(msg);
-    m.chars().take(120).collect()
-}
-
-/// Lines as readers that accept any of CR, LF and CRLF split them.
-fn any_lines(text: &str) -> impl Iterator<Item = &str> {
-    text.split('\n')
-        .flat_map(|l| l.strip_suffix('\r').unwrap_or(l).split('\r'))
-}
-
-fn ini_reading(output: &[u8], allowed: &Allowed) -> Result<(), Unaccounted> {
-    const READER: &str = "read line by line as INI";
-    let text = std::str::from_utf8(output)
-        .map_err(|_| fail(Format::Ini, READER, "a byte that is not UTF-8"))?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut in_sops = false;
-    for (n, line) in any_lines(text).enumerate() {
-        let t = line.trim();
-        let at = || fail(Format::Ini, READER, format!("line {}", n + 1));
-        if t.is_empty() {
-            continue;
-        }
-        if t.starts_with('#') || t.starts_with(';') {
-            if !in_sops && !allowed.has_text(comment_body(t)) {
-                return Err(at());
-            }
-            continue;
-        }
-        if t.starts_with('[') {
-            let Some(close) = t.rfind(']') else {
-                return Err(at());
-            };
-            in_sops = &t[1..close] == "sops";
-            let rest = t[close + 1..].trim();
-            if !rest.is_empty()
-                && (!(rest.starts_with('#') || rest.starts_with(';'))
-                    || !allowed.has_text(comment_body(rest)))
-            {
-                return Err(at());
-            }
-            continue;
-        }
-        if in_sops {
-            continue;
-        }
-        let value = match key_end(t) {
-            Some(d) => t[d + 1..].trim(),
-            None => t,
-        };
-        if !ini_value_ok(value, allowed) {
-            return Err(at());
-        }
-    }
-    Ok(())
-}
-
-/// Where the key of an INI key line ends (its delimiter), quoted keys skipped.
-fn key_end(t: &str) -> Option<usize> {
-    for q in ["\"\"\"", "\"", "`"] {
-        if let Some(rest) = t.strip_prefix(q) {
-            let close = rest.find(q)? + q.len();
-            return t[close + q.len()..]
-                .find(['=', ':'])
-                .map(|p| p + close + q.len());
-        }
-    }
-    t.find(['=', ':'])
-}
-
-fn ini_value_ok(value: &str, allowed: &Allowed) -> bool {
-    if allowed.has_text(value) {
-        return true;
-    }
-    let quoted = ["\"\"\"", "`", "\"", "'"].iter().any(|q| {
-        value
-            .strip_prefix(q)
-            .and_then(|v| v.strip_suffix(q))
-            .is_some_and(|u| allowed.has_text(u))
-    });
-    if quoted {
-        return true;
-    }
-    // A value with an inline comment: both parts must be accounted for.
-    match value.find(['#', ';']) {
-        Some(i) if i > 0 => {
-            let (v, c) = value.split_at(i);
-            ini_value_ok(v.trim(), allowed) && allowed.has_text(comment_body(c))
-        }
-        _ => false,
-    }
-}
-
-fn dotenv_reading(output: &[u8], allowed: &Allowed) -> Result<(), Unaccounted> {
-    const READER: &str = "read line by line as dotenv";
-    let text = std::str::from_utf8(output)
-        .map_err(|_| fail(Format::Dotenv, READER, "a byte that is not UTF-8"))?;
-    for (n, line) in text.split('\n').enumerate() {
-        let at = || fail(Format::Dotenv, READER, format!("line {}", n + 1));
-        let t = line.trim_matches([' ', '\t', '\r']);
-        if t.is_empty() {
-            continue;
-        }
-        if let Some(c) = line.strip_prefix('#') {
-            if !allowed.has_text(c) && !allowed.has_text(c.trim_end_matches('\r')) {
-                return Err(at());
-            }
-            continue;
-        }
-        let Some(eq) = line.find('=') else {
-            return Err(at());
-        };
-        if line.starts_with("sops_") {
-            continue;
-        }
-        let value = &line[eq + 1..];
-        let value = value.replace("\\n", "\n");
-        if !allowed.has_text(&value) && !allowed.has_text(value.trim_end_matches('\r')) {
-            return Err(at());
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
