@@ -130,6 +130,45 @@ fn set_and_rotate_keep_the_layout() {
 }
 
 #[test]
+fn key_changes_keep_the_record() {
+    let sb = Sandbox::new();
+    let (name, plain, _) = LOSSY[0];
+    encrypt(&sb, name, plain);
+    let file = format!("enc-{name}");
+    // A metadata-only rewrite (the data key stays): the record is kept as it is.
+    let r = sb
+        .run(
+            Tool::Sepal,
+            Identity::Key1,
+            &["rotate", "-i", "--add-age", &common::keys().age2, &file],
+        )
+        .unwrap();
+    assert!(r.ok(), "rotate --add-age: {}", r.describe());
+    let r = sb
+        .run(
+            Tool::Sepal,
+            Identity::Key1,
+            &[
+                "groups",
+                "add",
+                "-f",
+                &file,
+                "-i",
+                "--age",
+                &common::keys().age2,
+            ],
+        )
+        .unwrap();
+    assert!(r.ok(), "groups add: {}", r.describe());
+    // The second identity alone opens the file (its own group) and gets the exact bytes.
+    let r = sb
+        .run(Tool::Sepal, Identity::Key2, &["decrypt", &file])
+        .unwrap();
+    assert!(r.ok(), "decrypt with key2: {}", r.describe());
+    assert_eq!(String::from_utf8_lossy(&r.stdout), plain);
+}
+
+#[test]
 fn a_record_that_does_not_fit_is_ignored() {
     let sb = Sandbox::new();
     let (a, plain_a, _) = LOSSY[0];
