@@ -130,6 +130,33 @@ fn set_and_rotate_keep_the_layout() {
 }
 
 #[test]
+fn edit_shows_the_exact_file_and_keeps_the_layout() {
+    let sb = Sandbox::new();
+    let (name, plain, _) = LOSSY[1];
+    encrypt(&sb, name, plain);
+    let file = format!("enc-{name}");
+    // The editor checks that its buffer is the original file, then changes one value.
+    let dir = sb.path().display();
+    let script = format!(
+        "#!/bin/sh\nfor a; do f=\"$a\"; done\ncp \"$f\" '{dir}/buffer.txt'\n\
+         sed -i 's/india/uniform/' \"$f\"\n"
+    );
+    let editor = sb.write("editor.sh", script);
+    crate::shamir::set_exec(&editor);
+    let mut c = sb.command(Tool::Sepal, Identity::Key1).unwrap();
+    c.env("EDITOR", &editor).args(["edit", &file]);
+    let r = common::run(c, None);
+    assert!(r.ok(), "edit: {}", r.describe());
+    let buffer = std::fs::read_to_string(sb.join("buffer.txt")).expect("the buffer");
+    assert_eq!(buffer, plain, "the editor gets the exact file");
+    assert_eq!(
+        String::from_utf8_lossy(&decrypt(&sb, Tool::Sepal, &file)),
+        plain.replace("india", "uniform"),
+        "the edit keeps the aliases"
+    );
+}
+
+#[test]
 fn key_changes_keep_the_record() {
     let sb = Sandbox::new();
     let (name, plain, _) = LOSSY[0];
