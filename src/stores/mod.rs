@@ -272,6 +272,27 @@ macro_rules! hand_over_writes {
 }
 use hand_over_writes;
 
+/// The [`FormatStore`] text edits of the line-based formats (dotenv, INI), which hand over to
+/// the module's `set_at(layout, parsed, steps, value)` and `unset_at(layout, parsed, steps)`.
+macro_rules! hand_over_line_edits {
+    ($layout:ty) => {
+        fn set_at(
+            &self,
+            parsed: &Parsed,
+            steps: &[Step],
+            value: &Value,
+            _options: &StoreOptions,
+        ) -> Result<Option<Vec<u8>>, StoreError> {
+            set_at(parsed.layout.of::<$layout>()?, parsed, steps, value)
+        }
+
+        fn unset_at(&self, parsed: &Parsed, steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError> {
+            unset_at(parsed.layout.of::<$layout>()?, parsed, steps)
+        }
+    };
+}
+use hand_over_line_edits;
+
 impl Format {
     /// The one dispatch from a format to its store.
     pub fn store(self) -> &'static dyn FormatStore {

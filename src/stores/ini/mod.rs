@@ -123,19 +123,7 @@ impl FormatStore for IniStore {
 
     super::hand_over_writes!(Layout);
 
-    fn set_at(
-        &self,
-        parsed: &Parsed,
-        steps: &[Step],
-        value: &Value,
-        _options: &StoreOptions,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        set_at(parsed.layout.of::<Layout>()?, parsed, steps, value)
-    }
-
-    fn unset_at(&self, parsed: &Parsed, steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError> {
-        unset_at(parsed.layout.of::<Layout>()?, parsed, steps)
-    }
+    super::hand_over_line_edits!(Layout);
 
     fn splices_from_layout(&self) -> bool {
         true
