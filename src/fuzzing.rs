@@ -43,11 +43,31 @@ pub fn parse_and_splice(format: Format, data: &[u8]) {
     }
 }
 
-/// A decrypted layout record (`payload`) applied to `spliced`: must never panic, and whatever it
-/// gives is only ever used after a read-back check. The fuzz target splits its input in two.
-pub fn layout_record_payload(payload: &[u8], spliced: &[u8]) {
-    if let Some(out) = crate::ops::layout_record::apply_payload(payload, spliced) {
-        // The output is made of the input's lines and the record's texts only.
+/// The layout record on fuzzed input: a record made from `spliced` to `original` gives
+/// `original` back; and a decrypted record (`payload`, given the right digest) applied to
+/// `spliced` never panics and only ever joins the input's lines and the record's texts.
+pub fn layout_record_payload(payload: &[u8], spliced: &[u8], original: &[u8]) {
+    use crate::ops::layout_record::{apply, apply_payload, make};
+    use sha2::{Digest, Sha256};
+
+    let key = crate::crypto::DataKey::from_slice(&[5u8; 32])
+        .unwrap_or_else(crate::crypto::DataKey::generate);
+    if let Some(record) = make(spliced, original, &key) {
+        match apply(&record, spliced, &key) {
+            Some(back) => assert!(
+                back.as_slice() == original,
+                "a record must give the original back"
+            ),
+            None => panic!("a record must apply to the bytes it was made from"),
+        }
+    }
+    let Ok(serde_json::Value::Object(mut object)) = serde_json::from_slice(payload) else {
+        return;
+    };
+    object.insert("version".into(), 1.into());
+    object.insert("sha256".into(), hex::encode(Sha256::digest(spliced)).into());
+    let payload = serde_json::Value::Object(object).to_string();
+    if let Some(out) = apply_payload(payload.as_bytes(), spliced) {
         assert!(out.len() <= spliced.len() + payload.len());
     }
 }

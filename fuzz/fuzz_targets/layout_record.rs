@@ -1,13 +1,13 @@
 #![no_main]
-//! A decrypted layout record applied to a spliced plaintext must never panic (the input is split
-//! at its first NUL: the record's JSON, then the plaintext).
+//! The layout record on fuzzed input (see `sepal::fuzzing::layout_record_payload`): the input is
+//! split at NUL bytes into a decrypted record's JSON, a spliced plaintext and an original.
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let (payload, spliced) = match data.iter().position(|&b| b == 0) {
-        Some(at) => (&data[..at], &data[at + 1..]),
-        None => (data, &data[..0]),
-    };
-    sepal::fuzzing::layout_record_payload(payload, spliced);
+    let mut parts = data.splitn(3, |&b| b == 0);
+    let payload = parts.next().unwrap_or_default();
+    let spliced = parts.next().unwrap_or_default();
+    let original = parts.next().unwrap_or_default();
+    sepal::fuzzing::layout_record_payload(payload, spliced, original);
 });

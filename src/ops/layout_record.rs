@@ -121,6 +121,23 @@ pub fn rekey(record: &str, from: &DataKey, to: &DataKey) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_record_gives_the_original_back(
+            spliced in "[ab \n]{0,60}",
+            original in "[ab \n]{0,60}",
+        ) {
+            let key = key(4);
+            if let Some(record) = make(spliced.as_bytes(), original.as_bytes(), &key) {
+                let back = apply(&record, spliced.as_bytes(), &key);
+                prop_assert_eq!(back.as_deref().map(Vec::as_slice), Some(original.as_bytes()));
+            } else {
+                prop_assert_eq!(spliced, original);
+            }
+        }
+    }
 
     fn key(b: u8) -> DataKey {
         DataKey::from_slice(&[b; 32]).unwrap()
