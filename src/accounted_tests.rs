@@ -164,4 +164,15 @@ fn fuzz_regressions_replay() {
         }
         assert!(n > 0, "no regression inputs in {}", dir.display());
     }
+    // The layout record target: input split at NUL bytes, as in fuzz_targets/layout_record.rs.
+    let dir = root.join("layout_record");
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for entry in entries {
+        let data = std::fs::read(entry.expect("a directory entry").path()).expect("an input");
+        let mut parts = data.splitn(3, |&b| b == 0);
+        let payload = parts.next().unwrap_or_default();
+        let spliced = parts.next().unwrap_or_default();
+        let original = parts.next().unwrap_or_default();
+        crate::fuzzing::layout_record_payload(payload, spliced, original);
+    }
 }

@@ -9,7 +9,7 @@
 
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
-use similar::{DiffOp, TextDiff};
+use similar::{capture_diff_slices, Algorithm, DiffOp};
 use zeroize::Zeroizing;
 
 use crate::crypto::cipher::{self, DataKey, EncryptedValue};
@@ -26,11 +26,12 @@ pub fn make(spliced: &[u8], original: &[u8], key: &DataKey) -> Option<String> {
     }
     let from = std::str::from_utf8(spliced).ok()?;
     let to = std::str::from_utf8(original).ok()?;
-    let diff = TextDiff::from_lines(from, to);
-    let new_lines: Vec<&str> = diff.new_slices().to_vec();
+    // Lines end after each `\n` (a lone CR ends no line), as `apply` splits them.
+    let old_lines: Vec<&str> = from.split_inclusive('\n').collect();
+    let new_lines: Vec<&str> = to.split_inclusive('\n').collect();
     let mut edits = Vec::new();
-    for op in diff.ops() {
-        match *op {
+    for op in capture_diff_slices(Algorithm::Myers, &old_lines, &new_lines) {
+        match op {
             DiffOp::Equal { len, .. } => edits.push(json!(["k", len])),
             DiffOp::Delete { old_len, .. } => edits.push(json!(["d", old_len])),
             DiffOp::Insert {
@@ -126,8 +127,8 @@ mod tests {
     proptest! {
         #[test]
         fn a_record_gives_the_original_back(
-            spliced in "[ab \n]{0,60}",
-            original in "[ab \n]{0,60}",
+            spliced in "[ab \r\n]{0,60}",
+            original in "[ab \r\n]{0,60}",
         ) {
             let key = key(4);
             if let Some(record) = make(spliced.as_bytes(), original.as_bytes(), &key) {
@@ -153,6 +154,18 @@ mod tests {
         assert_eq!(
             apply(&record, spliced, &key(1)).unwrap().as_slice(),
             original
+        );
+    }
+
+    #[test]
+    fn lone_carriage_returns_end_no_line() {
+        // Found by fuzzing: the diff and the reader must split lines the same way.
+        let record = make(b"\r\r", b"", &key(1)).unwrap();
+        assert_eq!(apply(&record, b"\r\r", &key(1)).unwrap().as_slice(), b"");
+        let record = make(b"a\rb\nc", b"a\rb\nd\r\n", &key(1)).unwrap();
+        assert_eq!(
+            apply(&record, b"a\rb\nc", &key(1)).unwrap().as_slice(),
+            b"a\rb\nd\r\n"
         );
     }
 
