@@ -146,16 +146,18 @@ pub fn reencrypt(
     // what decrypting it gives, worked out cheaply (no decryption) when its leaves are the
     // input's under the same ids (no alias was expanded). The output's tree is freed first where
     // the splice does not need it: it holds every ciphertext.
+    let same_shape = shape_digest(&encrypted.tree) == shape;
+    if same_shape {
+        output.store.release_tree_before_splice(&mut encrypted);
+    }
     let (independent, exact) = std::thread::scope(|scope| {
         let independent =
             scope.spawn(|| crate::verify::independent_reading(format, &out, &allowed));
-        let exact = shape_digest(&encrypted.tree) == shape && {
-            output.store.release_tree_before_splice(&mut encrypted);
-            output
+        let exact = same_shape
+            && output
                 .store
                 .splice(&encrypted, &result.decrypted_view, None)
-                .is_ok_and(|d| zeroize::Zeroizing::new(d).as_slice() == original)
-        };
+                .is_ok_and(|d| zeroize::Zeroizing::new(d).as_slice() == original);
         (independent.join(), exact)
     });
     match independent {
