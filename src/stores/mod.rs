@@ -372,11 +372,17 @@ impl Store {
         changes: &Changes,
         metadata: Option<&Value>,
     ) -> Result<Vec<u8>, StoreError> {
-        let out = zeroize::Zeroizing::new(self.splice(parsed, changes, metadata)?);
+        let expected = apply_changes(&parsed.tree, changes);
+        let out = match self.splice(parsed, changes, metadata) {
+            Ok(out) => zeroize::Zeroizing::new(out),
+            // A splice that cannot be made (a construct the store does not expect): the values
+            // laid out from scratch instead.
+            Err(_) if self.format != Format::Binary => return self.emit(&expected, metadata),
+            Err(e) => return Err(e),
+        };
         if self.format == Format::Binary {
             return Ok(out.to_vec());
         }
-        let expected = apply_changes(&parsed.tree, changes);
         let same = self
             .parse(&out)
             .is_ok_and(|back| same_documents(&back.tree, &expected));
