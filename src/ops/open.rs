@@ -20,22 +20,30 @@ pub struct Opened {
 /// when such a file does not parse, 2 otherwise). The bytes are handed to the store.
 pub fn parse(store: &Store, source: &mut Source, encrypted: bool) -> Result<Parsed> {
     let bytes = std::mem::take(&mut source.bytes);
-    store.parse_owned(bytes).map_err(|e| Error::Parse {
-        file: source.display(),
-        format: store.format.name(),
-        source: e,
-        encrypted,
-    })
+    store
+        .parse_owned(bytes)
+        .map_err(|e| parse_error(store, source, e, encrypted))
 }
 
 /// [`parse`] keeping the source's bytes.
 pub fn parse_kept(store: &Store, source: &Source, encrypted: bool) -> Result<Parsed> {
-    store.parse(&source.bytes).map_err(|e| Error::Parse {
+    store
+        .parse(&source.bytes)
+        .map_err(|e| parse_error(store, source, e, encrypted))
+}
+
+fn parse_error(
+    store: &Store,
+    source: &Source,
+    e: crate::stores::StoreError,
+    encrypted: bool,
+) -> Error {
+    Error::Parse {
         file: source.display(),
         format: store.format.name(),
         source: e,
         encrypted,
-    })
+    }
 }
 
 /// Parse an encrypted file and read its metadata.

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use crate::crypto::cipher::{self, DataKey};
 use crate::gotext::format_go_time;
 use crate::metadata::Metadata;
-use crate::stores::{apply_changes, Parsed, Store};
+use crate::stores::{apply_changes, Changes, Parsed, Store};
 use crate::tree::shape_digest;
 use crate::tree::Tree;
 use crate::verify::Allowed;
@@ -58,6 +58,15 @@ pub enum Plain<'a> {
     Tree(&'a Tree),
 }
 
+impl<'a> Plain<'a> {
+    fn tree(self, parsed: &'a Parsed) -> &'a Tree {
+        match self {
+            Plain::Parsed => &parsed.tree,
+            Plain::Tree(t) => t,
+        }
+    }
+}
+
 /// Encrypt the plaintext values of `parsed` with `key` under `meta`'s options, seal the MAC, and
 /// return the output bytes, checked by [`crate::verify`]. Values seen in `stash` keep their
 /// ciphertext when unchanged. When decrypting the output would not give the plaintext's exact
@@ -78,10 +87,7 @@ pub fn reencrypt(
         meta.layout_record = None;
     }
     let (result, allowed, shape) = {
-        let tree = match plain {
-            Plain::Parsed => &parsed.tree,
-            Plain::Tree(t) => t,
-        };
+        let tree = plain.tree(parsed);
         let walk = if with_record {
             encrypt_tree_with_view
         } else {
@@ -94,7 +100,7 @@ pub fn reencrypt(
             }
         })?;
         let allowed = Allowed::from_changes(tree, &result.changes);
-        (result, allowed, shape_digest(tree))
+        (result, allowed, with_record.then(|| shape_digest(tree)))
     };
     seal_metadata(meta, key, &result.mac)?;
     let layout_error = |e| {
@@ -105,16 +111,10 @@ pub fn reencrypt(
         }
     };
     if !same_format {
-        let tree = match plain {
-            Plain::Parsed => &parsed.tree,
-            Plain::Tree(t) => t,
-        };
+        let tree = apply_changes(plain.tree(parsed), &result.changes);
         let out = output
             .out_store
-            .emit(
-                &apply_changes(tree, &result.changes),
-                Some(&meta.to_value()),
-            )
+            .emit(&tree, Some(&meta.to_value()))
             .map_err(layout_error)?;
         verify(output.out_store, &out, &allowed, output.file)?;
         return Ok(out);
@@ -126,77 +126,19 @@ pub fn reencrypt(
         .store
         .splice(parsed, &result.changes, Some(&meta.to_value()))
         .map_err(layout_error)?;
-    if !with_record {
+    let Some(shape) = shape else {
         verify(output.store, &out, &allowed, output.file)?;
         return Ok(out);
-    }
-    let unaccounted = |e| Error::Unaccounted {
-        file: output.file.to_string(),
-        format: output.store.format.name(),
-        source: e,
     };
-    let format = output.store.format;
-    let mut encrypted =
-        crate::verify::own_reading_of(format, &out, &allowed).map_err(unaccounted)?;
-    let Some(original) = output.store.source(parsed) else {
-        crate::verify::independent_reading(format, &out, &allowed).map_err(unaccounted)?;
-        return Ok(out);
-    };
-    // The independent reading of the output runs beside the check of whether it needs a record:
-    // what decrypting it gives, worked out cheaply (no decryption) when its leaves are the
-    // input's under the same ids (no alias was expanded). The output's tree is freed first where
-    // the splice does not need it: it holds every ciphertext.
-    let same_shape = shape_digest(&encrypted.tree) == shape;
-    if same_shape {
-        output.store.release_tree_before_splice(&mut encrypted);
-    }
-    let (independent, exact) = std::thread::scope(|scope| {
-        let independent =
-            scope.spawn(|| crate::verify::independent_reading(format, &out, &allowed));
-        let exact = same_shape
-            && output
-                .store
-                .splice(&encrypted, &result.decrypted_view, None)
-                .is_ok_and(|d| zeroize::Zeroizing::new(d).as_slice() == original);
-        (independent.join(), exact)
-    });
-    match independent {
-        Ok(checked) => checked.map_err(unaccounted)?,
-        Err(_) => {
-            return Err(unaccounted(crate::verify::Unaccounted {
-                format: format.name(),
-                reader: "read by the independent reader",
-                place: "a failure of the reader itself".into(),
-            }))
-        }
-    }
-    if exact {
-        return Ok(out);
-    }
-    if encrypted.tree.docs.is_empty() {
-        let Ok(again) = output.store.parse(&out) else {
-            return Ok(out);
-        };
-        encrypted = again;
-    }
-    // Else exactly as `decrypt` will do it.
-    let Ok(decrypted) = decrypt_tree(
-        &encrypted.tree,
+    let check = RecordCheck {
+        store: output.store,
         key,
-        &selection,
-        meta.mac_only_encrypted,
-        &mut Stash::off(),
-    ) else {
-        return Ok(out);
+        selection: &selection,
+        mac_only_encrypted: meta.mac_only_encrypted,
+        shape,
+        view: &result.decrypted_view,
     };
-    let Ok(spliced) = output
-        .store
-        .splice_plain(&encrypted, &decrypted.changes, None)
-    else {
-        return Ok(out);
-    };
-    let spliced = zeroize::Zeroizing::new(spliced);
-    let Some(record) = layout_record::make(&spliced, original, key) else {
+    let Some(record) = check.record(parsed, &out, &allowed, output.file)? else {
         return Ok(out);
     };
     meta.layout_record = Some(record);
@@ -208,12 +150,106 @@ pub fn reencrypt(
     Ok(out)
 }
 
-/// Check an encrypted output before it is written: every value in it is encrypted or one that
-/// `allowed` leaves in clear. Nothing is written otherwise.
-pub(crate) fn verify(store: &Store, out: &[u8], allowed: &Allowed, file: &str) -> Result<Parsed> {
-    crate::verify::check_output_parsed(store.format, out, allowed).map_err(|e| Error::Unaccounted {
+/// Whether an encrypted output needs a layout record, and which.
+struct RecordCheck<'a> {
+    store: &'a Store,
+    key: &'a DataKey,
+    selection: &'a Selection,
+    mac_only_encrypted: bool,
+    /// The plaintext tree's [`shape_digest`].
+    shape: [u8; 32],
+    /// What decrypting each encrypted leaf gives (from the cipher walk, without decrypting).
+    view: &'a Changes,
+}
+
+impl RecordCheck<'_> {
+    /// Check `out` (the encryption of `parsed`) as [`verify`] does, and give the record that makes
+    /// its decryption the plaintext's exact bytes, if it needs one. The independent reading of the
+    /// output runs beside the cheap part of the check: what decrypting it gives, worked out
+    /// without decrypting when its leaves are the input's under the same ids (no alias was
+    /// expanded).
+    fn record(
+        &self,
+        parsed: &Parsed,
+        out: &[u8],
+        allowed: &Allowed,
+        file: &str,
+    ) -> Result<Option<String>> {
+        let unaccounted = unaccounted(self.store, file);
+        let format = self.store.format;
+        let mut encrypted =
+            crate::verify::own_reading_of(format, out, allowed).map_err(&unaccounted)?;
+        let Some(original) = self.store.source(parsed) else {
+            crate::verify::independent_reading(format, out, allowed).map_err(&unaccounted)?;
+            return Ok(None);
+        };
+        let same_shape = shape_digest(&encrypted.tree) == self.shape;
+        // The output's tree holds every ciphertext: freed first where the splice does not need it.
+        let released = same_shape && self.store.release_tree_before_splice(&mut encrypted);
+        let (independent, exact) = std::thread::scope(|scope| {
+            let independent =
+                scope.spawn(|| crate::verify::independent_reading(format, out, allowed));
+            let exact = same_shape
+                && self
+                    .store
+                    .splice(&encrypted, self.view, None)
+                    .is_ok_and(|d| zeroize::Zeroizing::new(d).as_slice() == original);
+            (independent.join(), exact)
+        });
+        match independent {
+            Ok(checked) => checked.map_err(&unaccounted)?,
+            Err(_) => {
+                return Err(unaccounted(crate::verify::Unaccounted {
+                    format: format.name(),
+                    reader: "read by the independent reader",
+                    place: "a failure of the reader itself".into(),
+                }))
+            }
+        }
+        if exact {
+            return Ok(None);
+        }
+        if released {
+            let Ok(again) = self.store.parse(out) else {
+                return Ok(None);
+            };
+            encrypted = again;
+        }
+        // Else exactly as `decrypt` will do it.
+        let Ok(decrypted) = decrypt_tree(
+            &encrypted.tree,
+            self.key,
+            self.selection,
+            self.mac_only_encrypted,
+            &mut Stash::off(),
+        ) else {
+            return Ok(None);
+        };
+        let Ok(spliced) = self
+            .store
+            .splice_plain(&encrypted, &decrypted.changes, None)
+        else {
+            return Ok(None);
+        };
+        let spliced = zeroize::Zeroizing::new(spliced);
+        Ok(layout_record::make(&spliced, original, self.key))
+    }
+}
+
+/// The error for an output that failed the accounted-for check.
+fn unaccounted<'a>(
+    store: &'a Store,
+    file: &'a str,
+) -> impl Fn(crate::verify::Unaccounted) -> Error + 'a {
+    move |e| Error::Unaccounted {
         file: file.to_string(),
         format: store.format.name(),
         source: e,
-    })
+    }
+}
+
+/// Check an encrypted output before it is written: every value in it is encrypted or one that
+/// `allowed` leaves in clear. Nothing is written otherwise.
+pub(crate) fn verify(store: &Store, out: &[u8], allowed: &Allowed, file: &str) -> Result<Parsed> {
+    crate::verify::check_output_parsed(store.format, out, allowed).map_err(unaccounted(store, file))
 }

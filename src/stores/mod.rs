@@ -340,10 +340,13 @@ impl Store {
     /// Free the tree once the cipher walk is done, when this format's [`Store::splice`] works
     /// from the layout alone: on large files the tree is the biggest part of the memory a
     /// command needs.
-    pub fn release_tree_before_splice(&self, parsed: &mut Parsed) {
-        if self.format.store().splices_from_layout() {
+    /// Whether the tree was freed.
+    pub fn release_tree_before_splice(&self, parsed: &mut Parsed) -> bool {
+        let release = self.format.store().splices_from_layout();
+        if release {
             parsed.tree = Tree::default();
         }
+        release
     }
 
     /// Write `parsed`'s source bytes with `changes` applied. With `metadata`, the file gets that
