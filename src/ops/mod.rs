@@ -4,11 +4,13 @@
 //! that keeps unchanged values' ciphertext. The command line only parses flags into these options,
 //! reads and writes files, and maps an [`Error`] to its exit code; nothing here knows about clap.
 
+pub mod batch;
 pub mod decrypt;
 pub mod edit;
 pub mod encrypt;
 mod error;
 pub mod exec;
+pub mod files;
 pub mod keys;
 pub mod layout_record;
 mod open;
