@@ -290,11 +290,17 @@ fn diffs_show_the_decrypted_change_and_markers_without_the_key() {
         );
     }
 
+    // Without the key the whole history still shows, with no error.
+    let all = repo.git_ok(false, &["log", "-p"]);
+    assert!(all.contains("+hello: there"), "{all}");
+    assert!(all.contains("+    password: <encrypted "), "{all}");
+
     // Without the key: the structure with markers; only the changed value's marker and the
     // modification time differ.
     for args in [
-        &["log", "-p", "-1", "--", "secrets.enc.yaml"][..],
-        &["show", "HEAD", "--", "secrets.enc.yaml"][..],
+        &["log", "-p", "-1", "-U50", "--", "secrets.enc.yaml"][..],
+        &["show", "-U50", "HEAD", "--", "secrets.enc.yaml"][..],
+        &["diff", "-U50", "HEAD~1", "HEAD", "--", "secrets.enc.yaml"][..],
     ] {
         let out = repo.git_ok(false, args);
         // `lastmodified` has a one-second resolution: it changes unless `set` ran within the
