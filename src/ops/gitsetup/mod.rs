@@ -197,7 +197,7 @@ fn from_rules(
         match conversion {
             Conversion::Globs(globs) => {
                 report.steps.push(format!(
-                    "creation rule {}: path_regex {shown:?} as {}",
+                    "creation rule {}: path_regex '{shown}' as {}",
                     index + 1,
                     globs.join(", ")
                 ));
@@ -223,15 +223,15 @@ fn from_rules(
                 }
                 report.steps.push(if everything {
                     format!(
-                        "creation rule {}: matches every file; listing the {} tracked sops-encrypted files it covers, one line each",
+                        "creation rule {}: matches every file; listing the tracked sops-encrypted files it covers, one line each: {}",
                         index + 1,
-                        listed.len()
+                        count(listed.len())
                     )
                 } else {
                     format!(
-                        "creation rule {}: path_regex {shown:?} has no exact gitattributes pattern; listing the {} tracked files it matches, one line each (run sepal git-setup again after adding files)",
+                        "creation rule {}: path_regex '{shown}' has no exact gitattributes pattern; listing the tracked files it matches, one line each (run sepal git-setup again after adding files): {}",
                         index + 1,
-                        listed.len()
+                        count(listed.len())
                     )
                 });
                 patterns.extend(listed);
@@ -239,6 +239,13 @@ fn from_rules(
         }
     }
     Ok((attributes_dir.join(".gitattributes"), patterns))
+}
+
+fn count(n: usize) -> String {
+    match n {
+        1 => "1 file".to_string(),
+        n => format!("{n} files"),
+    }
 }
 
 fn canonical(p: &Path) -> Option<PathBuf> {
