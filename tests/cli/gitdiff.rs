@@ -96,6 +96,13 @@ impl Repo {
         run(c, None)
     }
 
+    fn sepal_in(&self, sub: &str, args: &[&str]) -> Run {
+        let mut c = Command::new(sepal_bin());
+        self.env(&mut c, true);
+        c.current_dir(self.dir().join(sub)).args(args);
+        run(c, None)
+    }
+
     fn sepal_ok(&self, args: &[&str]) -> String {
         let r = self.sepal(true, args);
         assert!(r.ok(), "{}", r.describe());
@@ -217,9 +224,69 @@ fn git_setup_writes_config_and_attributes_once() {
         config("diff.sepal.textconv"),
         "'/opt/my tools/sepal' textconv"
     );
+    let out = String::from_utf8(custom.stdout).unwrap();
+    assert!(
+        out.contains("diff.sepal.textconv: changed from \"sepal textconv\" to"),
+        "{out}"
+    );
     assert!(repo
         .read(".gitattributes")
         .ends_with("\nnoext diff=sepal merge=sepal\n"));
+}
+
+/// `.sops.yaml` in a subfolder: its `.gitattributes` goes beside it (rules match paths relative
+/// to it); a rule without `path_regex` lists only the tracked files that are sops-encrypted.
+#[test]
+fn git_setup_writes_beside_a_sops_yaml_in_a_subfolder() {
+    let repo = Repo::new();
+    repo.write(
+        "infra/.sops.yaml",
+        format!(
+            "creation_rules:\n  - path_regex: ^prod/.*\\.yaml$\n    age: {age}\n  - age: {age}\n",
+            age = keys().age1
+        ),
+    );
+    repo.write("infra/prod/a.yaml", PLAIN);
+    repo.write("infra/dev.json", "{\"a\": 1}\n");
+    repo.write("infra/readme.txt", "hi\n");
+    repo.write("elsewhere.json", "{\"a\": 1}\n");
+    for f in ["infra/prod/a.yaml", "infra/dev.json", "elsewhere.json"] {
+        repo.sepal_ok(&["encrypt", "--age", &keys().age1, "-i", f]);
+    }
+    repo.commit("files");
+    let r = repo.sepal_in("infra/prod", &["git-setup"]);
+    assert!(r.ok(), "{}", r.describe());
+    let out = String::from_utf8(r.stdout).unwrap();
+    assert!(
+        out.contains("infra/.gitattributes: added prod/**/*.yaml"),
+        "{out}"
+    );
+    assert!(
+        out.contains("sops-encrypted files it covers, one line each: 1 file"),
+        "{out}"
+    );
+    assert_eq!(
+        repo.read("infra/.gitattributes"),
+        "prod/**/*.yaml diff=sepal merge=sepal\n/dev.json diff=sepal merge=sepal\n"
+    );
+    assert!(!repo.dir().join(".gitattributes").exists());
+    let attr = repo.git_ok(
+        true,
+        &[
+            "check-attr",
+            "diff",
+            "--",
+            "infra/prod/x/b.yaml",
+            "infra/dev.json",
+            "infra/readme.txt",
+            "prod/a.yaml",
+            "elsewhere.json",
+        ],
+    );
+    assert_eq!(
+        attr,
+        "infra/prod/x/b.yaml: diff: sepal\ninfra/dev.json: diff: sepal\ninfra/readme.txt: diff: unspecified\nprod/a.yaml: diff: unspecified\nelsewhere.json: diff: unspecified\n"
+    );
 }
 
 #[test]

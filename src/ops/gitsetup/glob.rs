@@ -267,8 +267,9 @@ fn convert_sequence(start: bool, end: bool, toks: Vec<Tok>) -> Conversion {
     };
     let mut out = Vec::new();
     for body in bodies {
-        if body.ends_with('/') || body.starts_with('/') {
-            // Only folders, or absolute paths: never a file path relative to the folder.
+        if body.is_empty() || body.ends_with('/') || body.starts_with('/') {
+            // The empty path, only folders, or absolute paths: never a file path relative to
+            // the folder.
             return Conversion::Inexact;
         }
         let pattern = if leading {
@@ -371,6 +372,7 @@ mod tests {
             r"^a.*b.*c$",
             r"my file\.yaml$",
             r"\.ya+ml$",
+            r"^$",
         ] {
             assert_eq!(convert(re), Conversion::Inexact, "{re}");
         }
