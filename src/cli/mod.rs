@@ -6,6 +6,7 @@ mod edit;
 mod encrypt;
 mod error;
 mod exec;
+mod git;
 mod keygen;
 mod keys;
 #[cfg(feature = "keyservice")]
@@ -94,6 +95,10 @@ pub enum Command {
     /// Serve the local master keys to other machines (sops key service, gRPC)
     #[cfg(feature = "keyservice")]
     Keyservice(keyservice::KeyserviceArgs),
+    /// Print the text git diffs for a file (git's diff.sepal.textconv): decrypted, or with markers without the keys
+    Textconv(git::TextconvArgs),
+    /// Configure git's diff and merge drivers and .gitattributes for the files .sops.yaml covers
+    GitSetup(git::GitSetupArgs),
     /// Print a shell completion script
     Completion(CompletionArgs),
     /// Print the manual page (roff)
@@ -257,6 +262,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Filestatus(a) => exec::filestatus(&cli.global, a),
         Command::Set(a) => set::run_set(&cli.global, a),
         Command::Unset(a) => set::run_unset(&cli.global, a),
+        Command::Textconv(a) => git::textconv_run(&cli.global, a),
+        Command::GitSetup(a) => git::git_setup_run(&cli.global, a),
         Command::Completion(a) => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();

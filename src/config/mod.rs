@@ -251,6 +251,15 @@ impl Config {
         self.raw.creation_rules.is_some()
     }
 
+    /// The `path_regex` of each creation rule, in order (`None` for a rule without one, which
+    /// matches every file); `None` when the file has no rules.
+    pub fn path_regexes(&self) -> Option<Vec<Option<String>>> {
+        self.raw
+            .creation_rules
+            .as_ref()
+            .map(|rules| rules.iter().map(|r| r.path_regex.clone()).collect())
+    }
+
     /// The first rule whose `path_regex` matches `file` (made relative to the config's folder).
     /// `Ok(None)` when there are no rules; an error when rules exist but none matches.
     pub fn rule_for(&self, file: &Path) -> Result<Option<CreationRule>, ConfigError> {

@@ -144,6 +144,8 @@ pub enum Error {
     EnvKeyWithEquals { key: String },
     #[error("Error unmarshalling file {file}: {source}")]
     Status { file: String, source: StoreError },
+    #[error(transparent)]
+    GitSetup(#[from] super::gitsetup::GitSetupError),
 }
 
 impl Error {
@@ -173,6 +175,7 @@ impl Error {
             Error::ConflictingSelection => CONFLICTING_PARAMETERS,
             Error::Config(ConfigError::KmsContext) => INVALID_KMS_CONTEXT,
             Error::ExtractPath(_) => INVALID_TREE_PATH,
+            Error::GitSetup(_) => GENERIC,
             Error::SetValue | Error::SetArray | Error::SetPath { .. } => INVALID_SET_FORMAT,
             Error::RotateMissingFile { .. } => NON_EXISTENT_KEYS_FILE,
             Error::Config(_)

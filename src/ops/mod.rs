@@ -11,6 +11,7 @@ pub mod encrypt;
 mod error;
 pub mod exec;
 pub mod files;
+pub mod gitsetup;
 pub mod keys;
 pub mod layout_record;
 mod open;
@@ -18,6 +19,7 @@ mod seal;
 pub mod set;
 pub mod settings;
 pub mod status;
+pub mod textconv;
 
 use std::path::{Path, PathBuf};
 

@@ -20,6 +20,7 @@ mod edit;
 mod exec;
 mod fixtures;
 mod generated;
+mod gitdiff;
 mod hostile;
 mod interop;
 mod keymgmt;
