@@ -80,7 +80,9 @@ pub fn check(engine: &Engine, options: &CheckOptions) -> Result<Report, CheckErr
     };
     for (path, result) in files.iter().zip(results) {
         let relative = engine.config.relative_name(path);
-        for finding in result? {
+        let (found, marked) = result?;
+        report.allowed += marked;
+        for finding in found {
             if policy.allows(&relative, &finding) {
                 report.allowed += 1;
             } else {
@@ -97,23 +99,26 @@ fn is_config(path: &Path, config_file: Option<&Path>) -> bool {
         || config_file.is_some_and(|c| absolute(path) == c)
 }
 
-/// The findings of one file, before the allow-list (inline markers applied).
+/// The findings of one file before the allow-list, and how many inline markers suppressed.
 fn check_file(
     engine: &Engine,
     policy: &policy::Policy,
     now: OffsetDateTime,
     path: &Path,
-) -> Result<Vec<Finding>, CheckError> {
+) -> Result<(Vec<Finding>, usize), CheckError> {
     let shown = path.display().to_string();
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
-            return Ok(vec![Finding::new(
-                &shown,
-                1,
-                names::UNREADABLE,
-                format!("cannot read the file: {e}"),
-            )])
+            return Ok((
+                vec![Finding::new(
+                    &shown,
+                    1,
+                    names::UNREADABLE,
+                    format!("cannot read the file: {e}"),
+                )],
+                0,
+            ))
         }
     };
     let rule = match engine.config.rule_for(path) {
@@ -125,8 +130,14 @@ fn check_file(
         Some(rule) => sops_file::covered(engine, policy, now, (path, &shown, &bytes), &rule),
         None => uncovered(engine, policy, now, path, &shown, &bytes),
     };
-    found.retain(|f| !policy::marked(&bytes, f.line) || f.check == names::MUST_BE_ENCRYPTED);
-    Ok(found)
+    // A whole-file finding is not silenced by a marker on its line.
+    let before = found.len();
+    found.retain(|f| {
+        matches!(f.check, names::MUST_BE_ENCRYPTED | names::PLAINTEXT_ENV)
+            || !policy::marked(&bytes, f.line)
+    });
+    let marked = before - found.len();
+    Ok((found, marked))
 }
 
 /// A file no rule covers: an encrypted one is checked for its data key's age only; the others
