@@ -166,7 +166,7 @@ fn uncovered(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    if secrets::is_env_name(&name) && !(files::ignored(path) && !is_tracked(path)) {
+    if secrets::is_env_name(&name) && (!files::ignored(path) || is_tracked(path)) {
         out.push(Finding::new(
             shown,
             1,
