@@ -79,18 +79,21 @@ pub fn parse_age(text: &str) -> Result<Duration, CheckError> {
         value: text.to_string(),
     };
     let t = text.trim();
-    let split = t.len().checked_sub(1).ok_or_else(bad)?;
+    let split = t.char_indices().last().map(|(i, _)| i).ok_or_else(bad)?;
     let (n, unit) = t.split_at(split);
     let n: i64 = n.parse().map_err(|_| bad())?;
     if n <= 0 {
         return Err(bad());
     }
-    match unit {
-        "h" => Ok(Duration::hours(n)),
-        "d" => Ok(Duration::days(n)),
-        "w" => Ok(Duration::weeks(n)),
-        _ => Err(bad()),
-    }
+    let unit_seconds: i64 = match unit {
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(unit_seconds)
+        .map(Duration::seconds)
+        .ok_or_else(bad)
 }
 
 /// The oldest `created_at` of the file's master keys (when its data key was made), as written
@@ -128,7 +131,18 @@ mod tests {
         assert_eq!(parse_age("90d").unwrap(), Duration::days(90));
         assert_eq!(parse_age(" 2w").unwrap(), Duration::weeks(2));
         assert_eq!(parse_age("36h").unwrap(), Duration::hours(36));
-        for bad in ["", "d", "90", "-3d", "0d", "9x", "1.5d"] {
+        for bad in [
+            "",
+            "d",
+            "90",
+            "-3d",
+            "0d",
+            "9x",
+            "1.5d",
+            "90é",
+            "é",
+            "99999999999999999w",
+        ] {
             assert!(parse_age(bad).is_err(), "{bad}");
         }
     }
