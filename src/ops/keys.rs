@@ -325,3 +325,45 @@ pub fn apply_update(update: KeyUpdate, access: &KeyAccess) -> Result<Vec<u8>> {
     edit.meta.shamir_threshold = update.threshold;
     edit.finish(&key, access)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::{KmsKey, MasterKey};
+
+    fn age(r: &str) -> StoredKey {
+        StoredKey::new(MasterKey::Age {
+            recipient: r.into(),
+        })
+    }
+
+    fn kms(role: &str) -> StoredKey {
+        StoredKey::new(MasterKey::Kms(KmsKey {
+            arn: "arn:aws:kms:eu-west-1:1:key/k".into(),
+            role: role.into(),
+            ..KmsKey::default()
+        }))
+    }
+
+    #[test]
+    fn drift_is_what_updatekeys_would_change() {
+        let ours = vec![vec![age("age1a"), kms("r1")]];
+        assert_eq!(key_drift(&ours, &ours), KeyDrift::default());
+        assert!(!diff_groups(&ours, &ours).0);
+        // The same ARN with another role is another key; a second group is all missing.
+        let theirs = vec![vec![age("age1a"), kms("r2")], vec![age("age1b")]];
+        let d = key_drift(&ours, &theirs);
+        assert_eq!(
+            d.missing,
+            vec![
+                (1, "arn:aws:kms:eu-west-1:1:key/k+r2".to_string()),
+                (2, "age1b".to_string())
+            ]
+        );
+        assert_eq!(
+            d.departed,
+            vec![(1, "arn:aws:kms:eu-west-1:1:key/k+r1".to_string())]
+        );
+        assert!(diff_groups(&ours, &theirs).0);
+    }
+}
