@@ -151,9 +151,11 @@ fn walk(
         view: with_view.then(|| vec![None; leaves]),
     };
     for doc in &tree.docs {
-        let mut path = Vec::new();
-        let mut comments = Vec::new();
-        w.items(&doc.items, &mut path, &mut comments);
+        visit_leaves(&doc.items, &mut |leaf, path, comments, is_comment| {
+            if w.error.is_none() {
+                w.leaf(leaf, path, comments, is_comment);
+            }
+        });
         if let Some(e) = w.error.take() {
             return Err(e);
         }
@@ -176,55 +178,6 @@ fn max_id(tree: &Tree) -> Option<LeafId> {
 }
 
 impl<'a> Walker<'a> {
-    fn items<'t>(
-        &mut self,
-        items: &'t [Item],
-        path: &mut Vec<&'t str>,
-        comments: &mut Vec<Vec<&'t str>>,
-    ) {
-        comments.push(Vec::new());
-        for item in items {
-            if self.error.is_some() {
-                break;
-            }
-            match item {
-                Item::Comment(leaf) => {
-                    if let Some(level) = comments.last_mut() {
-                        level.push(leaf.value.as_str().unwrap_or(""));
-                    }
-                    self.leaf(leaf, path, comments, true);
-                }
-                Item::Pair { key, value } => {
-                    path.push(key.as_str());
-                    self.value(value, path, comments);
-                    path.pop();
-                    if let Some(level) = comments.last_mut() {
-                        level.clear();
-                    }
-                }
-                Item::Elem(value) => {
-                    self.value(value, path, comments);
-                    if let Some(level) = comments.last_mut() {
-                        level.clear();
-                    }
-                }
-            }
-        }
-        comments.pop();
-    }
-
-    fn value<'t>(
-        &mut self,
-        value: &'t Value,
-        path: &mut Vec<&'t str>,
-        comments: &mut Vec<Vec<&'t str>>,
-    ) {
-        match value {
-            Value::Leaf(leaf) => self.leaf(leaf, path, comments, false),
-            Value::Map(items) | Value::List(items) => self.items(items, path, comments),
-        }
-    }
-
     fn leaf(&mut self, leaf: &Leaf, path: &[&str], comments: &[Vec<&str>], is_comment: bool) {
         if matches!(leaf.value, Scalar::Null) {
             return;
@@ -370,6 +323,85 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// Visit every leaf of `items` in sops's order, with its path (map keys) and its comment stack
+/// (per nesting level, the comments seen since the last entry), and whether it is a comment.
+/// The cipher walk and `check`'s plaintext audit share it.
+pub fn visit_leaves<'t>(
+    items: &'t [Item],
+    f: &mut impl FnMut(&'t Leaf, &[&'t str], &[Vec<&'t str>], bool),
+) {
+    fn items_in<'t>(
+        items: &'t [Item],
+        path: &mut Vec<&'t str>,
+        comments: &mut Vec<Vec<&'t str>>,
+        f: &mut impl FnMut(&'t Leaf, &[&'t str], &[Vec<&'t str>], bool),
+    ) {
+        comments.push(Vec::new());
+        for item in items {
+            match item {
+                Item::Comment(leaf) => {
+                    if let Some(level) = comments.last_mut() {
+                        level.push(leaf.value.as_str().unwrap_or(""));
+                    }
+                    f(leaf, path, comments, true);
+                }
+                Item::Pair { key, value } => {
+                    path.push(key.as_str());
+                    value_in(value, path, comments, f);
+                    path.pop();
+                    if let Some(level) = comments.last_mut() {
+                        level.clear();
+                    }
+                }
+                Item::Elem(value) => {
+                    value_in(value, path, comments, f);
+                    if let Some(level) = comments.last_mut() {
+                        level.clear();
+                    }
+                }
+            }
+        }
+        comments.pop();
+    }
+    fn value_in<'t>(
+        value: &'t Value,
+        path: &mut Vec<&'t str>,
+        comments: &mut Vec<Vec<&'t str>>,
+        f: &mut impl FnMut(&'t Leaf, &[&'t str], &[Vec<&'t str>], bool),
+    ) {
+        match value {
+            Value::Leaf(leaf) => f(leaf, path, comments, false),
+            Value::Map(items) | Value::List(items) => items_in(items, path, comments, f),
+        }
+    }
+    items_in(items, &mut Vec::new(), &mut Vec::new(), f);
+}
+
+/// The values of an encrypted `tree` that `selection` says are encrypted but are not an
+/// `ENC[...]` value (pasted in by hand): each leaf's id and its path as messages show it
+/// (`["a"]["b"]`). Comments, nulls and empty strings are left in clear by the encryption too.
+pub fn plaintext_selected(tree: &Tree, selection: &Selection) -> Vec<(LeafId, String)> {
+    let mut out = Vec::new();
+    for doc in &tree.docs {
+        visit_leaves(&doc.items, &mut |leaf, path, comments, is_comment| {
+            if is_comment || matches!(leaf.value, Scalar::Null) {
+                return;
+            }
+            if !selection.should_encrypt(path, comments, false) {
+                return;
+            }
+            let encrypted = match &leaf.value {
+                Scalar::Str(s) => s.is_empty() || EncryptedValue::parse(s).is_ok(),
+                _ => false,
+            };
+            if !encrypted {
+                out.push((leaf.id, display_path(&aad(path))));
+            }
+        });
+    }
+    out
+}
+
 /// The AAD of a leaf: its path's keys joined with `:`, plus a trailing `:`.
 pub fn aad(path: &[&str]) -> String {
     let mut s = path.join(":");
@@ -416,6 +448,30 @@ mod tests {
                 ],
             }],
         }
+    }
+
+    #[test]
+    fn plaintext_selected_names_values_pasted_in_clear() {
+        let t = tree();
+        let key = DataKey::generate();
+        let sel = Selection::default();
+        let enc = encrypt_tree(&t, &key, &sel, false, &mut Stash::default()).unwrap();
+        let mut et = t.clone();
+        apply(&mut et, &enc.changes);
+        assert_eq!(plaintext_selected(&et, &sel), vec![]);
+        // A value pasted in by hand, a number, and one left in clear on purpose.
+        if let Item::Pair { value, .. } = &mut et.docs[0].items[1] {
+            *value = s(1, "pasted");
+        }
+        if let Item::Pair { value, .. } = &mut et.docs[0].items[4] {
+            *value = Value::Leaf(Leaf::new(5, Scalar::Int(9)));
+        }
+        assert_eq!(
+            plaintext_selected(&et, &sel),
+            vec![(1, r#"["a"]"#.to_string()), (5, r#"["i"]"#.to_string())]
+        );
+        let only_a = Selection::EncryptedRegex(Regex::new("^a$").unwrap());
+        assert_eq!(plaintext_selected(&et, &only_a).len(), 1);
     }
 
     #[test]

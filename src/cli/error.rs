@@ -78,6 +78,12 @@ pub enum CliError {
     Manual(io::Error),
     #[error("Error running keyservice: {0}")]
     KeyService(String),
+    /// `check` found problems (they are printed already).
+    #[error("")]
+    CheckFindings,
+    /// `check` could not run (a bad flag or setting, no repository, a hook in the way).
+    #[error("{0}")]
+    CheckUsage(String),
 }
 
 impl CliError {
@@ -102,6 +108,8 @@ impl CliError {
             CliError::FileNotChanged => FILE_NOT_CHANGED,
             CliError::Editor(_) => NO_EDITOR,
             CliError::Child(code) => *code,
+            CliError::CheckFindings => 1,
+            CliError::CheckUsage(_) => 2,
             CliError::Directory
             | CliError::Answer(_)
             | CliError::NoAnswer

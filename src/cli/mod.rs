@@ -1,5 +1,6 @@
 //! The `sepal` command line: the same words, flags, environment variables and exit codes as sops.
 
+mod check;
 mod common;
 mod decrypt;
 mod edit;
@@ -99,6 +100,9 @@ pub enum Command {
     Textconv(git::TextconvArgs),
     /// Configure git's diff and merge drivers and .gitattributes for the files .sops.yaml covers
     GitSetup(git::GitSetupArgs),
+    /// Check the repository without any key: files that must be encrypted, recipients, values
+    /// in clear, secrets outside encrypted files, key age (for pre-commit hooks and CI)
+    Check(check::CheckArgs),
     /// Print a shell completion script
     Completion(CompletionArgs),
     /// Print the manual page (roff)
@@ -279,6 +283,7 @@ pub fn run(cli: Cli) -> u8 {
                 .map_err(CliError::Manual)
                 .and_then(|_| common::write_stdout(&buf))
         }
+        Command::Check(a) => check::run(&cli.global, a),
         Command::Rotate(a) => keys::rotate(&cli.global, a),
         Command::Updatekeys(a) => keys::updatekeys(&cli.global, a),
         Command::Groups(c) => keys::groups(&cli.global, c),

@@ -167,6 +167,36 @@ struct RawConfig {
     creation_rules: Option<Vec<RawRule>>,
     #[serde(default)]
     stores: RawStores,
+    /// sepal's own settings (sops ignores keys it does not know).
+    #[serde(default)]
+    sepal: SepalSettings,
+}
+
+/// The top-level `sepal:` key of `.sops.yaml`: settings only sepal reads.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+pub struct SepalSettings {
+    /// `sepal check`'s settings.
+    #[serde(default)]
+    pub check: CheckSettings,
+}
+
+/// `sepal: {check: {...}}`: the rotation policy and the known false positives of `sepal check`.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+pub struct CheckSettings {
+    /// The oldest a file's data key may be (`90d`, `12w`, `36h`); `--max-age` overrides it.
+    pub max_age: Option<String>,
+    /// Findings not to report.
+    #[serde(default)]
+    pub allow: Vec<AllowEntry>,
+}
+
+/// One known false positive: findings of `check` (a check name such as `secret`, or a secret
+/// pattern name such as `aws-access-key-id`; every check when absent) in the files whose path
+/// relative to the `.sops.yaml` folder matches the regex `path` (every file when absent).
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+pub struct AllowEntry {
+    pub path: Option<String>,
+    pub check: Option<String>,
 }
 
 /// A loaded `.sops.yaml`.
@@ -175,6 +205,9 @@ pub struct Config {
     /// The file it came from (`None` when there is none).
     pub path: Option<PathBuf>,
     raw: RawConfig,
+    /// The rules' `path_regex`es, compiled once on first use (a command over many files matches
+    /// every file against them).
+    regexes: std::sync::OnceLock<Vec<Option<Result<Regex, ConfigError>>>>,
 }
 
 /// What a matching creation rule gives a new file.
@@ -232,7 +265,30 @@ impl Config {
                 reason: e.to_string(),
             })?
         };
-        Ok(Config { path, raw })
+        Ok(Config {
+            path,
+            raw,
+            regexes: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// sepal's own settings (the top-level `sepal:` key).
+    pub fn sepal(&self) -> &SepalSettings {
+        &self.raw.sepal
+    }
+
+    /// `file` as creation rules see it: relative to the configuration's folder (absolute when
+    /// it is outside that folder or there is no configuration file).
+    pub fn relative_name(&self, file: &Path) -> String {
+        let abs = absolute(file);
+        self.path
+            .as_ref()
+            .and_then(|p| p.parent())
+            .map(absolute)
+            .and_then(|dir| abs.strip_prefix(&dir).ok().map(Path::to_path_buf))
+            .unwrap_or(abs)
+            .to_string_lossy()
+            .into_owned()
     }
 
     /// Indent setting of a store (`stores.yaml.indent`, ...).
@@ -266,24 +322,23 @@ impl Config {
         let Some(rules) = &self.raw.creation_rules else {
             return Ok(None);
         };
-        let abs = absolute(file);
-        let rel = self
-            .path
-            .as_ref()
-            .and_then(|p| p.parent())
-            .map(absolute)
-            .and_then(|dir| abs.strip_prefix(&dir).ok().map(Path::to_path_buf))
-            .unwrap_or_else(|| abs.clone());
-        let subject = rel.to_string_lossy();
-        for rule in rules {
-            let matched = match rule.path_regex.as_deref() {
-                None | Some("") => true,
-                Some(re) => Regex::new(re)
-                    .map_err(|e| ConfigError::PathRegex {
+        let subject = self.relative_name(file);
+        let regexes = self.regexes.get_or_init(|| {
+            rules
+                .iter()
+                .map(|rule| match rule.path_regex.as_deref() {
+                    None | Some("") => None,
+                    Some(re) => Some(Regex::new(re).map_err(|e| ConfigError::PathRegex {
                         regex: re.to_string(),
                         reason: e.to_string(),
-                    })?
-                    .is_match(&subject),
+                    })),
+                })
+                .collect()
+        });
+        for (rule, re) in rules.iter().zip(regexes) {
+            let matched = match re {
+                None => true,
+                Some(re) => re.as_ref().map_err(Clone::clone)?.is_match(&subject),
             };
             if matched {
                 return convert_rule(rule).map(Some);
@@ -499,5 +554,23 @@ stores:
     #[test]
     fn syntax_error() {
         assert!(Config::parse("creation_rules: [", None).is_err());
+    }
+
+    #[test]
+    fn sepal_settings() {
+        let c = Config::parse(
+            "creation_rules:\n  - age: age1x\nsepal:\n  check:\n    max_age: 90d\n    allow:\n      - {path: ^docs/, check: secret}\n      - check: aws-access-key-id\n",
+            Some(PathBuf::from("/r/.sops.yaml")),
+        )
+        .unwrap();
+        let check = &c.sepal().check;
+        assert_eq!(check.max_age.as_deref(), Some("90d"));
+        assert_eq!(check.allow.len(), 2);
+        assert_eq!(check.allow[0].path.as_deref(), Some("^docs/"));
+        assert_eq!(check.allow[1].path, None);
+        assert_eq!(c.relative_name(Path::new("/r/a/b.yaml")), "a/b.yaml");
+        assert_eq!(c.relative_name(Path::new("/x/b.yaml")), "/x/b.yaml");
+        let none = Config::parse("creation_rules: []\n", None).unwrap();
+        assert_eq!(none.sepal(), &SepalSettings::default());
     }
 }

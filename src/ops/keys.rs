@@ -257,10 +257,41 @@ pub fn plan_update(
     }))
 }
 
+/// Whether two key specs name the same master key: what `updatekeys` (and `check`) compare.
+pub fn same_key(a: &StoredKey, b: &StoredKey) -> bool {
+    a.kind() == b.kind() && a.id() == b.id()
+}
+
+/// How a file's key groups differ from its rule's: per group (1-based), the keys the rule names
+/// that the file lacks (`missing`) and the keys the file has that the rule no longer names
+/// (`departed`). Both empty when `updatekeys` would leave the keys as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyDrift {
+    pub missing: Vec<(usize, String)>,
+    pub departed: Vec<(usize, String)>,
+}
+
+/// Compare a file's key groups (`ours`) with its rule's (`theirs`), as `updatekeys` does.
+pub fn key_drift(ours: &[KeyGroup], theirs: &[KeyGroup]) -> KeyDrift {
+    let mut drift = KeyDrift::default();
+    let empty = Vec::new();
+    for i in 0..ours.len().max(theirs.len()) {
+        let o = ours.get(i).unwrap_or(&empty);
+        let t = theirs.get(i).unwrap_or(&empty);
+        for k in t.iter().filter(|k| !o.iter().any(|x| same_key(x, k))) {
+            drift.missing.push((i + 1, k.id()));
+        }
+        for k in o.iter().filter(|k| !t.iter().any(|x| same_key(x, k))) {
+            drift.departed.push((i + 1, k.id()));
+        }
+    }
+    drift
+}
+
 /// Whether the groups differ, and the per-group listing of kept (`    `), added (`+++`) and
 /// removed (`---`) keys.
 fn diff_groups(ours: &[KeyGroup], theirs: &[KeyGroup]) -> (bool, String) {
-    let same = |a: &StoredKey, b: &StoredKey| a.kind() == b.kind() && a.id() == b.id();
+    let same = same_key;
     let mut changed = false;
     let mut report = String::new();
     let empty = Vec::new();
@@ -293,4 +324,46 @@ pub fn apply_update(update: KeyUpdate, access: &KeyAccess) -> Result<Vec<u8>> {
     edit.meta.key_groups = update.groups;
     edit.meta.shamir_threshold = update.threshold;
     edit.finish(&key, access)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::{KmsKey, MasterKey};
+
+    fn age(r: &str) -> StoredKey {
+        StoredKey::new(MasterKey::Age {
+            recipient: r.into(),
+        })
+    }
+
+    fn kms(role: &str) -> StoredKey {
+        StoredKey::new(MasterKey::Kms(KmsKey {
+            arn: "arn:aws:kms:eu-west-1:1:key/k".into(),
+            role: role.into(),
+            ..KmsKey::default()
+        }))
+    }
+
+    #[test]
+    fn drift_is_what_updatekeys_would_change() {
+        let ours = vec![vec![age("age1a"), kms("r1")]];
+        assert_eq!(key_drift(&ours, &ours), KeyDrift::default());
+        assert!(!diff_groups(&ours, &ours).0);
+        // The same ARN with another role is another key; a second group is all missing.
+        let theirs = vec![vec![age("age1a"), kms("r2")], vec![age("age1b")]];
+        let d = key_drift(&ours, &theirs);
+        assert_eq!(
+            d.missing,
+            vec![
+                (1, "arn:aws:kms:eu-west-1:1:key/k+r2".to_string()),
+                (2, "age1b".to_string())
+            ]
+        );
+        assert_eq!(
+            d.departed,
+            vec![(1, "arn:aws:kms:eu-west-1:1:key/k+r1".to_string())]
+        );
+        assert!(diff_groups(&ours, &theirs).0);
+    }
 }

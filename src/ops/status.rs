@@ -17,8 +17,13 @@ pub fn is_encrypted(engine: &Engine, source: &Source, input: Option<Format>) -> 
             file: source.display(),
             source: e,
         })?;
-    let Some(Value::Map(items)) = parsed.metadata.as_ref() else {
-        return Ok(false);
+    Ok(has_sops_metadata(parsed.metadata.as_ref()))
+}
+
+/// Whether a parsed file's `sops` entry has a version and a MAC (the file is encrypted).
+pub fn has_sops_metadata(metadata: Option<&Value>) -> bool {
+    let Some(Value::Map(items)) = metadata else {
+        return false;
     };
     let present = |name: &str| {
         get(items, name)
@@ -28,5 +33,5 @@ pub fn is_encrypted(engine: &Engine, source: &Source, input: Option<Format>) -> 
             })
             .is_some_and(|t| !t.is_empty())
     };
-    Ok(present("version") && present("mac"))
+    present("version") && present("mac")
 }

@@ -13,6 +13,7 @@
 //! `SEPAL_REQUIRE_SOPS` is still accepted but changes nothing: a missing sops always fails.
 
 mod cases;
+mod check;
 mod cloud;
 mod common;
 mod corpus;
