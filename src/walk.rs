@@ -53,6 +53,21 @@ impl Stash {
             record: false,
         }
     }
+
+    /// Take in the values `other` saw (those this stash lacks). Only for two files under the
+    /// same data key (a merge of two branches that share it): a value the other file encrypted
+    /// then keeps that file's exact ciphertext.
+    pub fn absorb(&mut self, other: &mut Stash) {
+        use zeroize::Zeroize;
+        for (mut k, mut v) in other.ivs.drain() {
+            if self.ivs.contains_key(&k) {
+                k.2.zeroize();
+                v.1.zeroize();
+            } else {
+                self.ivs.insert(k, v);
+            }
+        }
+    }
 }
 
 /// (AAD, type tag, canonical bytes of the value).

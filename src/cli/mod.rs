@@ -11,6 +11,7 @@ mod keys;
 #[cfg(feature = "keyservice")]
 mod keyservice;
 mod legacy;
+mod merge;
 mod naming;
 mod set;
 mod write;
@@ -94,6 +95,8 @@ pub enum Command {
     /// Serve the local master keys to other machines (sops key service, gRPC)
     #[cfg(feature = "keyservice")]
     Keyservice(keyservice::KeyserviceArgs),
+    /// git merge driver: merge.<name>.driver = "sepal merge %O %A %B %P"
+    Merge(merge::MergeArgs),
     /// Print a shell completion script
     Completion(CompletionArgs),
     /// Print the manual page (roff)
@@ -275,6 +278,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Rotate(a) => keys::rotate(&cli.global, a),
         Command::Updatekeys(a) => keys::updatekeys(&cli.global, a),
         Command::Groups(c) => keys::groups(&cli.global, c),
+        Command::Merge(a) => merge::run(&cli.global, a),
         #[cfg(feature = "keyservice")]
         Command::Keyservice(a) => keyservice::run(&cli.global, a),
     };

@@ -13,6 +13,7 @@ pub mod exec;
 pub mod files;
 pub mod keys;
 pub mod layout_record;
+pub mod merge;
 mod open;
 mod seal;
 pub mod set;
