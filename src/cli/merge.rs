@@ -10,7 +10,7 @@ use clap::Args;
 use zeroize::Zeroizing;
 
 use super::common::{self, CliError, CliResult};
-use super::{DecryptKeyArgs, FormatArgs, GlobalArgs};
+use super::{DecryptKeyArgs, GlobalArgs};
 use crate::ops::merge::{merge, MergeOptions, MergeRequest, Merged};
 use crate::ops::Source;
 
@@ -24,8 +24,9 @@ pub struct MergeArgs {
     pub theirs: PathBuf,
     /// The file's path in the repository (git's %P): for messages, format detection and rules
     pub path: PathBuf,
-    #[command(flatten)]
-    pub formats: FormatArgs,
+    /// Format: yaml, json, dotenv, ini or binary (default: from PATH)
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
     #[command(flatten)]
     pub keys: DecryptKeyArgs,
 }
@@ -44,7 +45,7 @@ pub fn run(global: &GlobalArgs, args: MergeArgs) -> CliResult<()> {
         theirs: named(common::read_file(&args.theirs)?),
     };
     let options = MergeOptions {
-        input: args.formats.input(),
+        input: common::format(&args.input_type),
         access: common::key_access(&args.keys),
     };
     let file = args.path.display().to_string();

@@ -106,7 +106,9 @@ pub fn wrap(ours: &[u8], theirs: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
 pub fn has_markers(bytes: &[u8]) -> bool {
     bytes.split(|b| *b == b'\n').any(|line| {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        line.starts_with(b"<<<<<<< ") || line == SEPARATOR.as_bytes() || line.starts_with(b">>>>>>> ")
+        line.starts_with(b"<<<<<<< ")
+            || line == SEPARATOR.as_bytes()
+            || line.starts_with(b">>>>>>> ")
     })
 }
 

@@ -89,9 +89,9 @@ pub fn merge(engine: &Engine, request: &MergeRequest, options: &MergeOptions) ->
 
     // The result is ours' file, unless only theirs changed the data key or the recipients: then
     // it is theirs' with ours' changes, so a merge never undoes a rotation or a key removal.
-    let on_theirs = base.as_ref().is_some_and(|b| {
-        same_keys(&b.dec, &ours.dec) && !same_keys(&b.dec, &theirs.dec)
-    });
+    let on_theirs = base
+        .as_ref()
+        .is_some_and(|b| same_keys(&b.dec, &ours.dec) && !same_keys(&b.dec, &theirs.dec));
     let (mut target, mut other) = if on_theirs {
         (theirs, ours)
     } else {
@@ -214,7 +214,8 @@ fn same_keys(a: &Decrypted, b: &Decrypted) -> bool {
         m.key_groups
             .iter()
             .map(|g| {
-                let mut ids: Vec<(KeyKind, String)> = g.iter().map(|k| (k.kind(), k.id())).collect();
+                let mut ids: Vec<(KeyKind, String)> =
+                    g.iter().map(|k| (k.kind(), k.id())).collect();
                 ids.sort_by(|x, y| (x.0.name(), &x.1).cmp(&(y.0.name(), &y.1)));
                 ids
             })

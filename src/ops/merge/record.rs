@@ -210,7 +210,10 @@ mod tests {
             Item::pair("x", leaf(Scalar::Bytes(Zeroizing::new(vec![0, 255])))),
             Item::pair(
                 "l",
-                Value::List(vec![Item::Elem(leaf(Scalar::Int(1))), Item::Elem(leaf(Scalar::Null))]),
+                Value::List(vec![
+                    Item::Elem(leaf(Scalar::Int(1))),
+                    Item::Elem(leaf(Scalar::Null)),
+                ]),
             ),
         ]);
         let conflicts = vec![Conflict {
