@@ -34,13 +34,16 @@ pub fn decrypt(
     decrypt_noting_conflicts(engine, source, request).map(|(out, _)| out)
 }
 
+/// A plaintext, and the paths of the merge conflicts its file still has (`None`: none).
+pub type WithConflicts = (zeroize::Zeroizing<Vec<u8>>, Option<Vec<String>>);
+
 /// [`decrypt`], and the paths of the merge conflicts the file still has (see
-/// [`super::merge::conflict_paths`]); `None` when it has none.
+/// [`super::merge::conflict_paths`]).
 pub fn decrypt_noting_conflicts(
     engine: &Engine,
     source: &mut Source,
     request: &DecryptRequest,
-) -> Result<(zeroize::Zeroizing<Vec<u8>>, Option<Vec<String>>)> {
+) -> Result<WithConflicts> {
     let (in_format, out_format) = source.formats(request.input, request.output);
     let in_store = engine.store(in_format);
     let out_store = engine.store(out_format);

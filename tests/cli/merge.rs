@@ -429,6 +429,12 @@ fn a_rotation_on_one_side_is_kept() {
     repo.set("s.yaml", r#"["db"]["password"]"#, r#""main-pass-Zq81""#);
     repo.commit_all("main");
     repo.git_ok(&["branch", "main-before"]);
+    // A third branch that rotates too (no recipient change).
+    repo.git_ok(&["checkout", "-qb", "rotated-too", "HEAD^"]);
+    repo.sepal_ok(&["rotate", "-i", "s.yaml"]);
+    repo.set("s.yaml", r#"["ports"][0]"#, "3");
+    repo.commit_all("rotate too");
+    repo.git_ok(&["checkout", "-q", "main"]);
 
     // Into main (ours did not rotate): built on theirs.
     let merged = repo.git(&["merge", "--no-edit", "rotated"]);
@@ -458,6 +464,22 @@ fn a_rotation_on_one_side_is_kept() {
     let with_key2 = run(c, None);
     assert!(with_key2.ok(), "{}", with_key2.describe());
     assert_eq!(String::from_utf8(with_key2.stdout).unwrap(), expected);
+
+    // Both sides rotated: ours wins (its data key, its recipients: key2 still decrypts).
+    let merged = repo.git(&["merge", "--no-edit", "rotated-too"]);
+    assert!(merged.ok(), "{}", merged.describe());
+    assert_eq!(
+        repo.line(None, "s.yaml", "user:"),
+        repo.line(Some("HEAD^1"), "s.yaml", "user:"),
+        "both rotated: ours' data key and ciphertext"
+    );
+    let mut c = repo.sepal_cmd(Identity::Key2);
+    c.args(["decrypt", "s.yaml"]);
+    let with_key2 = run(c, None);
+    assert!(with_key2.ok(), "{}", with_key2.describe());
+    assert!(String::from_utf8(with_key2.stdout)
+        .unwrap()
+        .contains("ports: [3, 2]\n"));
 }
 
 /// Without the keys the driver fails safely: git reports a conflict, the working file is ours'
