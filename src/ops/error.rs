@@ -146,7 +146,7 @@ pub enum Error {
     Status { file: String, source: StoreError },
     /// `sepal merge` could not read one side; git leaves the file conflicted, ours' version in
     /// place. The exit code is the inner failure's.
-    #[error("cannot merge {file}: could not read {side}: {source}. Nothing was written: git leaves the file conflicted with our version in place")]
+    #[error("cannot merge {file} (nothing was written: git leaves the file conflicted, our version in place): could not read {side}: {source}")]
     MergeSide {
         file: String,
         side: &'static str,
