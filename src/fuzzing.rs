@@ -101,6 +101,7 @@ pub fn test_metadata(selection: &crate::walk::Selection) -> crate::metadata::Met
         },
         mac_only_encrypted: false,
         layout_record: None,
+        conflict_record: None,
         version: crate::metadata::SOPS_VERSION.into(),
     }
 }

@@ -53,6 +53,23 @@ impl Stash {
             record: false,
         }
     }
+
+    /// Take in the values `other` saw (those this stash lacks). Only for two files under the
+    /// same data key (a merge of two branches that share it): a value the other file encrypted
+    /// then keeps that file's exact ciphertext.
+    pub fn absorb(&mut self, other: &mut Stash) {
+        use zeroize::Zeroize;
+        for (mut k, mut v) in other.ivs.drain() {
+            // Not the entry API: it would drop a key it does not keep (plaintext) unwiped.
+            #[allow(clippy::map_entry)]
+            if self.ivs.contains_key(&k) {
+                k.2.zeroize();
+                v.1.zeroize();
+            } else {
+                self.ivs.insert(k, v);
+            }
+        }
+    }
 }
 
 /// (AAD, type tag, canonical bytes of the value).

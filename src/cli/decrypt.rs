@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::common::{self, CliResult};
 use super::{DecryptKeyArgs, GlobalArgs, IoArgs};
-use crate::ops::decrypt::{decrypt, extract_path, DecryptRequest};
+use crate::ops::decrypt::{decrypt_noting_conflicts, extract_path, DecryptRequest};
 
 #[derive(Args, Debug, Clone)]
 pub struct DecryptArgs {
@@ -31,6 +31,22 @@ pub fn run(global: &GlobalArgs, args: DecryptArgs) -> CliResult<()> {
         ignore_mac: args.ignore_mac,
         access: common::key_access(&args.keys),
     };
-    let out = decrypt(&engine, &mut source, &request)?;
+    let (out, conflicts) = decrypt_noting_conflicts(&engine, &mut source, &request)?;
+    if let Some(paths) = conflicts {
+        warn_conflicts(&source.display(), &paths);
+    }
     common::write_output(&args.io, &source, &out)
+}
+
+/// A file a merge left conflicted decrypts to our values at the conflicting paths: say so (paths
+/// only) on standard error.
+fn warn_conflicts(file: &str, paths: &[String]) {
+    let at = if paths.is_empty() {
+        String::new()
+    } else {
+        format!(" at {}", paths.join(", "))
+    };
+    eprintln!(
+        "warning: {file} has unresolved merge conflicts{at}; this output holds our values there. Resolve with `sepal edit {file}`"
+    );
 }

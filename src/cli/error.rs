@@ -84,6 +84,9 @@ pub enum CliError {
     /// `check` could not run (a bad flag or setting, no repository, a hook in the way).
     #[error("{0}")]
     CheckUsage(String),
+    /// `sepal merge` left conflicts (exit 1, so git reports them). Paths only, never values.
+    #[error("CONFLICT (sepal): both branches changed {} in {file}. The file is still encrypted and holds our values there; resolve with `sepal edit {file}`, then `git add {file}`", paths.join(", "))]
+    MergeConflicts { file: String, paths: Vec<String> },
 }
 
 impl CliError {
@@ -122,7 +125,8 @@ impl CliError {
             | CliError::NoFifo
             | CliError::NoKeyFileLocation
             | CliError::KeyFileExists(_)
-            | CliError::KeyService(_) => GENERIC,
+            | CliError::KeyService(_)
+            | CliError::MergeConflicts { .. } => GENERIC,
         }
     }
 }

@@ -13,6 +13,7 @@ mod keys;
 #[cfg(feature = "keyservice")]
 mod keyservice;
 mod legacy;
+mod merge;
 mod naming;
 mod set;
 mod write;
@@ -103,6 +104,8 @@ pub enum Command {
     /// Check the repository without any key: files that must be encrypted, recipients, values
     /// in clear, secrets outside encrypted files, key age (for pre-commit hooks and CI)
     Check(check::CheckArgs),
+    /// git merge driver: merge.<name>.driver = "sepal merge %O %A %B %P"
+    Merge(merge::MergeArgs),
     /// Print a shell completion script
     Completion(CompletionArgs),
     /// Print the manual page (roff)
@@ -287,6 +290,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Rotate(a) => keys::rotate(&cli.global, a),
         Command::Updatekeys(a) => keys::updatekeys(&cli.global, a),
         Command::Groups(c) => keys::groups(&cli.global, c),
+        Command::Merge(a) => merge::run(&cli.global, a),
         #[cfg(feature = "keyservice")]
         Command::Keyservice(a) => keyservice::run(&cli.global, a),
     };

@@ -31,10 +31,17 @@ pub struct Metadata {
     /// sepal's encrypted layout record ([`LAYOUT_RECORD_KEY`]): how to give back the exact bytes
     /// of the plaintext where the splice alone cannot. sops ignores it (and drops it on write).
     pub layout_record: Option<String>,
+    /// sepal's encrypted conflict record ([`CONFLICT_RECORD_KEY`]), left by `sepal merge` when both
+    /// branches changed the same value: the base's and theirs' values at each conflicting path
+    /// (`docs/merge.md`). sops ignores it; `sepal edit` shows it as conflict markers and drops it.
+    pub conflict_record: Option<String>,
 }
 
 /// The metadata key of sepal's layout record (`sops_sepal_layout` in dotenv and INI files).
 pub const LAYOUT_RECORD_KEY: &str = "sepal_layout";
+
+/// The metadata key of sepal's merge conflict record (`sops_sepal_conflict` in dotenv and INI).
+pub const CONFLICT_RECORD_KEY: &str = "sepal_conflict";
 
 /// A metadata problem. Exit code 1 in sops unless noted by the caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -224,6 +231,9 @@ impl Metadata {
             layout_record: get(LAYOUT_RECORD_KEY)
                 .and_then(text_of)
                 .filter(|t| !t.is_empty()),
+            conflict_record: get(CONFLICT_RECORD_KEY)
+                .and_then(text_of)
+                .filter(|t| !t.is_empty()),
         })
     }
 
@@ -261,6 +271,9 @@ impl Metadata {
         m.insert("version".into(), str_value(&self.version));
         if let Some(record) = &self.layout_record {
             m.insert(LAYOUT_RECORD_KEY.into(), str_value(record));
+        }
+        if let Some(record) = &self.conflict_record {
+            m.insert(CONFLICT_RECORD_KEY.into(), str_value(record));
         }
         map_value(m.into_iter().collect())
     }
@@ -358,6 +371,7 @@ mod tests {
             mac_only_encrypted: false,
             version: SOPS_VERSION.into(),
             layout_record: None,
+            conflict_record: None,
         }
     }
 

@@ -31,6 +31,19 @@ pub fn decrypt(
     source: &mut Source,
     request: &DecryptRequest,
 ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    decrypt_noting_conflicts(engine, source, request).map(|(out, _)| out)
+}
+
+/// A plaintext, and the paths of the merge conflicts its file still has (`None`: none).
+pub type WithConflicts = (zeroize::Zeroizing<Vec<u8>>, Option<Vec<String>>);
+
+/// [`decrypt`], and the paths of the merge conflicts the file still has (see
+/// [`super::merge::conflict_paths`]).
+pub fn decrypt_noting_conflicts(
+    engine: &Engine,
+    source: &mut Source,
+    request: &DecryptRequest,
+) -> Result<WithConflicts> {
     let (in_format, out_format) = source.formats(request.input, request.output);
     let in_store = engine.store(in_format);
     let out_store = engine.store(out_format);
@@ -44,17 +57,18 @@ pub fn decrypt(
             for_reencryption: false,
         },
     )?;
+    let conflicts = super::merge::conflict_paths(&dec);
     let out = if let Some(steps) = &request.extract {
         let tree = apply_changes(&parsed.tree, &dec.changes);
         extract(&tree, steps, &out_store)?
     } else if out_format == in_format && engine.indent.is_none() {
         // The file's own layout, byte for byte; `--indent` asks for sops's layout instead.
-        return plaintext(&in_store, &parsed, &dec, None);
+        return Ok((plaintext(&in_store, &parsed, &dec, None)?, conflicts));
     } else {
         let tree = apply_changes(&parsed.tree, &dec.changes);
         out_store.emit(&tree, None).map_err(Error::Dump)?
     };
-    Ok(zeroize::Zeroizing::new(out))
+    Ok((zeroize::Zeroizing::new(out), conflicts))
 }
 
 /// The value at `steps` as `--extract` prints it: a string as its bytes, anything else in the

@@ -37,6 +37,8 @@ pub struct Editing {
     show_master_keys: bool,
     access: KeyAccess,
     state: State,
+    /// The file had a merge conflict record: the buffer shows conflict markers.
+    conflicted: bool,
 }
 
 enum State {
@@ -53,6 +55,8 @@ pub enum BufferProblem {
     Metadata,
     #[error("File cannot be completely empty, it must contain at least one document")]
     Empty,
+    #[error("The file still has merge conflict markers: in each block between '<<<<<<< ours' and '>>>>>>> theirs', keep the lines you want (ours above '=======', theirs below) and delete the three marker lines")]
+    ConflictMarkers,
 }
 
 /// Start editing `path`: `existing` holds its bytes when it exists. Returns the edit and the
@@ -66,6 +70,7 @@ pub fn begin(
 ) -> Result<(Editing, Zeroizing<Vec<u8>>)> {
     let format = options.input.unwrap_or_else(|| Format::from_path(path));
     let store = engine.store(format);
+    let mut conflicted = false;
     let (buffer, state) = match existing {
         Some(source) => {
             let parsed = open::parse_kept(&store, &source, false)?;
@@ -79,7 +84,13 @@ pub fn begin(
                 },
             )?;
             let meta_value = options.show_master_keys.then(|| dec.metadata.to_value());
-            let plain = plaintext(&store, &parsed, &dec, meta_value.as_ref())?;
+            let mut plain = plaintext(&store, &parsed, &dec, meta_value.as_ref())?;
+            // A merge left conflicts: the buffer shows them between conflict markers.
+            if let (Some(record), false) = (&dec.metadata.conflict_record, options.show_master_keys)
+            {
+                plain = super::merge::markers::buffer(&store, &plain, record, &dec.data_key)?;
+                conflicted = true;
+            }
             (plain, State::Existing(Box::new(dec)))
         }
         None => {
@@ -100,6 +111,7 @@ pub fn begin(
         show_master_keys: options.show_master_keys,
         access: options.access.clone(),
         state,
+        conflicted,
     };
     Ok((editing, buffer))
 }
@@ -107,6 +119,9 @@ pub fn begin(
 impl Editing {
     /// Parse the edited buffer, or say what is wrong with it.
     pub fn check(&self, bytes: &[u8]) -> std::result::Result<Parsed, BufferProblem> {
+        if self.conflicted && super::merge::markers::has_markers(bytes) {
+            return Err(BufferProblem::ConflictMarkers);
+        }
         match self.store.parse(bytes) {
             Err(e) => Err(BufferProblem::Syntax(e)),
             Ok(p) if p.metadata.is_some() && !self.show_master_keys => Err(BufferProblem::Metadata),
@@ -129,7 +144,10 @@ impl Editing {
                 let mut meta = if self.show_master_keys {
                     Metadata::from_value(parsed.metadata.as_ref()).map_err(Error::EditedMetadata)?
                 } else {
-                    dec.metadata.clone()
+                    let mut meta = dec.metadata.clone();
+                    // Saving the buffer resolves the conflicts it showed.
+                    meta.conflict_record = None;
+                    meta
                 };
                 if version_older(&meta.version, SOPS_VERSION) {
                     meta.version = SOPS_VERSION.to_string();

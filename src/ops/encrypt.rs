@@ -96,6 +96,7 @@ pub fn encrypt_new(
         mac_only_encrypted: settings.mac_only_encrypted,
         version: SOPS_VERSION.to_string(),
         layout_record: None,
+        conflict_record: None,
     };
     reencrypt(
         parsed,

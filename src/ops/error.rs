@@ -146,6 +146,26 @@ pub enum Error {
     Status { file: String, source: StoreError },
     #[error(transparent)]
     GitSetup(#[from] super::gitsetup::GitSetupError),
+    /// `sepal merge` could not read one side; git leaves the file conflicted, ours' version in
+    /// place. The exit code is the inner failure's.
+    #[error("cannot merge {file} (nothing was written: git leaves the file conflicted, our version in place): could not read {side}: {source}")]
+    MergeSide {
+        file: String,
+        side: &'static str,
+        source: Box<Error>,
+    },
+    #[error("cannot merge {file}: {side} has no sops metadata (it is not encrypted); merge it by hand, then encrypt it")]
+    MergeNotEncrypted { file: String, side: &'static str },
+    #[error("cannot merge {file}: {side} has {count} YAML documents and sepal merges files of one document; merge it by hand with `sepal edit {file}`")]
+    MergeDocuments {
+        file: String,
+        side: &'static str,
+        count: usize,
+    },
+    #[error("cannot merge {file}: {side} still has unresolved merge conflicts; resolve them with `sepal edit {file}` and commit first")]
+    MergeUnresolved { file: String, side: &'static str },
+    #[error("cannot merge {file}: the merged conflict record could not be encrypted")]
+    MergeRecord { file: String },
 }
 
 impl Error {
@@ -197,7 +217,12 @@ impl Error {
             | Error::ThresholdTooHigh { .. }
             | Error::ComplexEnvValue { .. }
             | Error::EnvKeyWithEquals { .. }
-            | Error::Status { .. } => GENERIC,
+            | Error::Status { .. }
+            | Error::MergeNotEncrypted { .. }
+            | Error::MergeDocuments { .. }
+            | Error::MergeUnresolved { .. }
+            | Error::MergeRecord { .. } => GENERIC,
+            Error::MergeSide { source, .. } => source.exit_code().max(GENERIC),
         }
     }
 }

@@ -65,6 +65,10 @@ pub fn rotate(engine: &Engine, source: &mut Source, options: &RotateOptions) -> 
         .layout_record
         .as_deref()
         .and_then(|r| layout_record::rekey(r, &dec.data_key, &new_key));
+    meta.conflict_record = meta
+        .conflict_record
+        .as_deref()
+        .and_then(|r| super::merge::rekey_record(r, &dec.data_key, &new_key));
     rewrap(&mut meta, &new_key, &options.access.keyring()?)?;
     let plain = apply_changes(&parsed.tree, &dec.changes);
     let mut stash = dec.stash;

@@ -15,6 +15,7 @@ pub mod files;
 pub mod gitsetup;
 pub mod keys;
 pub mod layout_record;
+pub mod merge;
 mod open;
 mod seal;
 pub mod set;

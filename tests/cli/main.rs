@@ -27,6 +27,7 @@ mod interop;
 mod keymgmt;
 mod keyservice;
 mod layout_record;
+mod merge;
 mod minimal_diff;
 mod pgp;
 mod pq;
