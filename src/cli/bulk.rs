@@ -89,7 +89,11 @@ fn progress(label: &'static str, total: usize) -> impl FnMut(usize, usize) {
 
 /// One line of a failure: the message on one line.
 fn failed_line(path: &Path, e: &BulkError) -> String {
-    let message = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+    let message = e
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     format!("{}: FAILED: {message}\n", path.display())
 }
 
@@ -220,9 +224,15 @@ pub fn updatekeys(global: &GlobalArgs, a: UpdateKeys) -> CliResult<()> {
         }
     }
     common::write_stdout(shown.as_bytes())?;
-    let apply = pending == 0
-        || a.yes
-        || super::keys::ask(format!("Apply these changes to {pending} files? (y/n):").as_bytes())?;
+    let apply = pending == 0 || a.yes || {
+        let yes =
+            super::keys::ask(format!("Apply these changes to {pending} files? (y/n):").as_bytes())?;
+        // A typed answer ends the line; an answer read from a pipe does not.
+        if !std::io::stdin().is_terminal() {
+            common::write_stdout(b"\n")?;
+        }
+        yes
+    };
     let outcomes = bulk::apply_updates(
         &run,
         plans,

@@ -30,7 +30,13 @@ pub struct DecryptArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: DecryptArgs) -> CliResult<()> {
-    let paths: Vec<PathBuf> = args.io.file.iter().chain(&args.many.more).cloned().collect();
+    let paths: Vec<PathBuf> = args
+        .io
+        .file
+        .iter()
+        .chain(&args.many.more)
+        .cloned()
+        .collect();
     let many = super::bulk::is_many(&paths);
     // One folder without --check fails as it always did (sops cannot decrypt a folder).
     if paths.len() > 1 && !args.check {

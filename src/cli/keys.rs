@@ -158,7 +158,13 @@ pub struct GroupsDeleteArgs {
 }
 
 pub fn rotate(global: &GlobalArgs, args: RotateArgs) -> CliResult<()> {
-    let paths: Vec<PathBuf> = args.io.file.iter().chain(&args.many.more).cloned().collect();
+    let paths: Vec<PathBuf> = args
+        .io
+        .file
+        .iter()
+        .chain(&args.many.more)
+        .cloned()
+        .collect();
     // One folder without -i fails as it always did (sops cannot rotate a folder).
     if super::bulk::is_many(&paths) && (paths.len() > 1 || args.io.in_place) {
         return rotate_many(global, &args, &paths);

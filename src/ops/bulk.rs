@@ -28,10 +28,11 @@ pub fn targets(paths: &[PathBuf]) -> Result<Vec<Target>, FilesError> {
     let mut out: Vec<Target> = Vec::new();
     for p in paths {
         if p.is_dir() {
-            out.extend(files::expand(std::slice::from_ref(p))?.into_iter().map(|path| Target {
-                path,
-                named: false,
-            }));
+            out.extend(
+                files::expand(std::slice::from_ref(p))?
+                    .into_iter()
+                    .map(|path| Target { path, named: false }),
+            );
         } else {
             out.push(Target {
                 path: p.clone(),
@@ -162,19 +163,23 @@ pub fn rotate(
     batch::run(
         targets,
         run.workers,
-        |t| {
-            let result = (|| {
-                let Some(mut source) = read_sops_file(run, t)? else {
-                    return Ok(Outcome::Skipped);
-                };
-                let out = key_ops::rotate(run.engine, &mut source, &options)?;
-                write_back(write, &t.path, &out)?;
-                Ok(Outcome::Changed)
-            })();
-            FileOutcome::new(&t.path, result)
-        },
+        |t| FileOutcome::new(&t.path, rotate_one(run, t, &options, write)),
         progress,
     )
+}
+
+fn rotate_one(
+    run: &Run,
+    t: &Target,
+    options: &RotateOptions,
+    write: Write,
+) -> Result<Outcome, BulkError> {
+    let Some(mut source) = read_sops_file(run, t)? else {
+        return Ok(Outcome::Skipped);
+    };
+    let out = key_ops::rotate(run.engine, &mut source, options)?;
+    write_back(write, &t.path, &out)?;
+    Ok(Outcome::Changed)
 }
 
 /// `decrypt --check` on every file: decrypted in memory, MAC and keys checked, nothing kept.
@@ -187,18 +192,17 @@ pub fn check(
     batch::run(
         targets,
         run.workers,
-        |t| {
-            let result = (|| {
-                let Some(mut source) = read_sops_file(run, t)? else {
-                    return Ok(Outcome::Skipped);
-                };
-                super::decrypt::check(run.engine, &mut source, run.input, access)?;
-                Ok(Outcome::Unchanged)
-            })();
-            FileOutcome::new(&t.path, result)
-        },
+        |t| FileOutcome::new(&t.path, check_one(run, t, access)),
         progress,
     )
+}
+
+fn check_one(run: &Run, t: &Target, access: &KeyAccess) -> Result<Outcome, BulkError> {
+    let Some(mut source) = read_sops_file(run, t)? else {
+        return Ok(Outcome::Skipped);
+    };
+    super::decrypt::check(run.engine, &mut source, run.input, access)?;
+    Ok(Outcome::Unchanged)
 }
 
 /// `filestatus` of every file: whether it is encrypted (every file, also those in folders).
@@ -211,9 +215,8 @@ pub fn statuses(
         targets,
         run.workers,
         |t| {
-            let result = read(&t.path).and_then(|source| {
-                Ok(status::is_encrypted(run.engine, &source, run.input)?)
-            });
+            let result = read(&t.path)
+                .and_then(|source| Ok(status::is_encrypted(run.engine, &source, run.input)?));
             (t.path.clone(), result)
         },
         progress,
@@ -238,31 +241,37 @@ pub fn plan_updates(
     let plans = batch::run(
         targets,
         run.workers,
-        |t| {
-            let update = (|| {
-                let Some(mut source) = read_sops_file(run, t)? else {
-                    return Ok(None);
-                };
-                let plan =
-                    key_ops::plan_update(run.engine, &mut source, &t.path, run.input, threshold)?;
-                Ok(Some(plan))
-            })();
-            match update {
-                Ok(None) => None,
-                Ok(Some(plan)) => Some(Plan {
-                    path: t.path.clone(),
-                    update: Ok(plan),
-                }),
-                Err(e) => Some(Plan {
-                    path: t.path.clone(),
-                    update: Err(e),
-                }),
-            }
+        |t| match plan_one(run, t, threshold) {
+            Ok(None) => None,
+            Ok(Some(plan)) => Some(Plan {
+                path: t.path.clone(),
+                update: Ok(plan),
+            }),
+            Err(e) => Some(Plan {
+                path: t.path.clone(),
+                update: Err(e),
+            }),
         },
         progress,
     );
     plans.into_iter().flatten().collect()
 }
+
+/// `None`: skipped; `Some(None)`: up to date.
+fn plan_one(
+    run: &Run,
+    t: &Target,
+    threshold: Option<usize>,
+) -> Result<Option<Option<KeyUpdate>>, BulkError> {
+    let Some(mut source) = read_sops_file(run, t)? else {
+        return Ok(None);
+    };
+    let plan = key_ops::plan_update(run.engine, &mut source, &t.path, run.input, threshold)?;
+    Ok(Some(plan))
+}
+
+/// A plan waiting for a worker to take it.
+type Slot = Mutex<Option<Result<Option<KeyUpdate>, BulkError>>>;
 
 /// Carry out the plans (`apply`: else every planned change is declined); the key service round
 /// trips of each file run in the pool.
@@ -274,7 +283,7 @@ pub fn apply_updates(
     write: Write,
     progress: impl FnMut(usize, usize),
 ) -> Vec<FileOutcome> {
-    let slots: Vec<(PathBuf, Mutex<Option<Result<Option<KeyUpdate>, BulkError>>>)> = plans
+    let slots: Vec<(PathBuf, Slot)> = plans
         .into_iter()
         .map(|p| (p.path, Mutex::new(Some(p.update))))
         .collect();

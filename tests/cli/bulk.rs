@@ -103,13 +103,21 @@ fn rotate_check_and_filestatus_over_a_folder_outside_git() {
         ],
         "rotate over a folder: only its sops files, in name order"
     );
-    assert!(r.stderr.is_empty(), "no progress bar off a terminal: {}", r.describe());
+    assert!(
+        r.stderr.is_empty(),
+        "no progress bar off a terminal: {}",
+        r.describe()
+    );
     for (n, b) in names.iter().zip(&before) {
         let after = read(&sb, n);
         assert_ne!(&after, b, "{n} was not rotated");
         assert!(!after.contains(SECRET), "{n} holds plaintext after rotate");
     }
-    assert_eq!(read(&sb, "s/plain.yaml"), plain(9), "a plain file was touched");
+    assert_eq!(
+        read(&sb, "s/plain.yaml"),
+        plain(9),
+        "a plain file was touched"
+    );
 
     let r = sepal(&sb, Identity::Key1, &["decrypt", "--check", "s"]);
     assert!(r.ok(), "{}", r.describe());
@@ -156,7 +164,10 @@ fn a_folder_in_git_gives_its_tracked_files_only() {
         assert!(r.ok(), "{}", r.describe());
         let l = lines(&r);
         assert_eq!(l.len(), 3, "{args:?}: {l:?}");
-        assert!(l[0].starts_with("r/t1.yaml: ") && l[1].starts_with("r/t2.yaml: "), "{l:?}");
+        assert!(
+            l[0].starts_with("r/t1.yaml: ") && l[1].starts_with("r/t2.yaml: "),
+            "{l:?}"
+        );
         assert!(l[2].starts_with("2 files: "), "{l:?}");
     }
     assert_eq!(read(&sb, "r/untracked.yaml"), untracked);
@@ -181,17 +192,32 @@ fn a_failing_file_in_the_middle_does_not_stop_the_others() {
     assert_eq!(l.len(), 4, "{l:?}");
     assert_eq!(l[0], "c.yaml: rotated");
     assert!(l[1].starts_with("b.yaml: FAILED: "), "{l:?}");
-    assert!(!out(&r).contains(SECRET), "a failure line shows a value: {l:?}");
+    assert!(
+        !out(&r).contains(SECRET),
+        "a failure line shows a value: {l:?}"
+    );
     assert_eq!(l[2], "a.yaml: rotated");
     assert_eq!(l[3], "3 files: 2 changed, 0 unchanged, 1 failed");
     assert_ne!(read(&sb, "a.yaml"), before_a);
-    assert_eq!(read(&sb, "b.yaml"), plain(5), "the failing file was changed");
+    assert_eq!(
+        read(&sb, "b.yaml"),
+        plain(5),
+        "the failing file was changed"
+    );
 
     // A missing named file fails on its own line (exit 100, as for one file).
-    let r = sepal(&sb, Identity::Key1, &["decrypt", "--check", "a.yaml", "gone.yaml"]);
+    let r = sepal(
+        &sb,
+        Identity::Key1,
+        &["decrypt", "--check", "a.yaml", "gone.yaml"],
+    );
     assert_eq!(r.code, 100, "{}", r.describe());
     assert_eq!(lines(&r)[0], "a.yaml: ok");
-    assert!(lines(&r)[1].starts_with("gone.yaml: FAILED: "), "{}", out(&r));
+    assert!(
+        lines(&r)[1].starts_with("gone.yaml: FAILED: "),
+        "{}",
+        out(&r)
+    );
 }
 
 #[test]
@@ -213,11 +239,18 @@ fn decrypt_check_finds_a_tampered_mac_among_many_and_prints_no_plaintext() {
     assert_eq!(one.code, single.code, "{}", one.describe());
     assert!(one.stdout.is_empty());
 
-    let r = sepal(&sb, Identity::Key1, &["decrypt", "--check", "a.yaml", "b.yaml", "c.yaml"]);
+    let r = sepal(
+        &sb,
+        Identity::Key1,
+        &["decrypt", "--check", "a.yaml", "b.yaml", "c.yaml"],
+    );
     assert_eq!(r.code, single.code, "{}", r.describe());
     let l = lines(&r);
     assert_eq!(l[0], "a.yaml: ok");
-    assert!(l[1].starts_with("b.yaml: FAILED: ") && l[1].contains("MAC"), "{l:?}");
+    assert!(
+        l[1].starts_with("b.yaml: FAILED: ") && l[1].contains("MAC"),
+        "{l:?}"
+    );
     assert_eq!(l[2], "c.yaml: ok");
     assert_eq!(l[3], "3 files: 2 ok, 1 failed");
     assert!(!out(&r).contains(SECRET));
@@ -250,8 +283,14 @@ fn filestatus_json_and_one_file_as_sops() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
         .collect();
-    assert_eq!(values[0], serde_json::json!({"file": "a.yaml", "encrypted": true}));
-    assert_eq!(values[1], serde_json::json!({"file": "p.yaml", "encrypted": false}));
+    assert_eq!(
+        values[0],
+        serde_json::json!({"file": "a.yaml", "encrypted": true})
+    );
+    assert_eq!(
+        values[1],
+        serde_json::json!({"file": "p.yaml", "encrypted": false})
+    );
     assert_eq!(values[2]["file"], "broken.json");
     assert!(values[2]["error"].is_string(), "{}", values[2]);
     assert_eq!(
@@ -272,10 +311,21 @@ fn updatekeys_over_many_files_asks_once() {
     let r = sepal_stdin(&sb, Identity::Key1, &args, b"n\n");
     assert!(r.ok(), "{}", r.describe());
     let o = out(&r);
-    assert_eq!(o.matches("Apply these changes to 3 files? (y/n):").count(), 1, "{o}");
-    assert_eq!(o.matches(&keys().age2).count(), 3, "every file's change is shown: {o}");
+    assert_eq!(
+        o.matches("Apply these changes to 3 files? (y/n):").count(),
+        1,
+        "{o}"
+    );
+    assert_eq!(
+        o.matches(&keys().age2).count(),
+        3,
+        "every file's change is shown: {o}"
+    );
     assert!(o.contains("b.yaml: left unchanged"), "{o}");
-    assert!(o.ends_with("3 files: 0 changed, 3 unchanged, 0 failed\n"), "{o}");
+    assert!(
+        o.ends_with("3 files: 0 changed, 3 unchanged, 0 failed\n"),
+        "{o}"
+    );
     for (n, b) in names.iter().zip(&before) {
         assert_eq!(&read(&sb, n), b, "{n} changed after no");
     }
@@ -301,13 +351,20 @@ fn updatekeys_over_many_files_asks_once() {
     );
     for n in names {
         let t = read(&sb, n);
-        assert!(t.contains(&keys().age2) && !t.contains(&keys().age1), "{n}: {t}");
+        assert!(
+            t.contains(&keys().age2) && !t.contains(&keys().age1),
+            "{n}: {t}"
+        );
         let d = sepal(&sb, Identity::Key2, &["decrypt", n]);
         assert!(d.ok() && out(&d).contains(SECRET), "{n}: {}", d.describe());
     }
 
     // Up to date: no question, no change.
-    let r = sepal(&sb, Identity::Key2, &["updatekeys", "-y", "a.yaml", "b.yaml"]);
+    let r = sepal(
+        &sb,
+        Identity::Key2,
+        &["updatekeys", "-y", "a.yaml", "b.yaml"],
+    );
     assert!(r.ok(), "{}", r.describe());
     assert_eq!(
         lines(&r),
@@ -346,7 +403,11 @@ fn progress_bar_only_on_a_terminal() {
     encrypted(&sb, &refs);
     let r = sepal(&sb, Identity::Key1, &["decrypt", "--check", "m"]);
     assert!(r.ok(), "{}", r.describe());
-    assert!(r.stderr.is_empty(), "progress drawn off a terminal: {:?}", r.stderr_text());
+    assert!(
+        r.stderr.is_empty(),
+        "progress drawn off a terminal: {:?}",
+        r.stderr_text()
+    );
     assert_eq!(lines(&r).len(), 13);
 
     // Under `script`, standard error is a terminal: the bar is drawn there.
@@ -362,9 +423,16 @@ fn progress_bar_only_on_a_terminal() {
             c.env(k, v);
         }
     }
-    let cmd = format!("{} decrypt --check m 2>&1 >/dev/null", common::sepal_bin().display());
+    let cmd = format!(
+        "{} decrypt --check m 2>&1 >/dev/null",
+        common::sepal_bin().display()
+    );
     c.args(["-qec", &cmd, "/dev/null"]);
     let r = common::run(c, None);
     assert!(r.ok(), "{}", r.describe());
-    assert!(out(&r).contains("checking ["), "no progress bar on a terminal: {:?}", out(&r));
+    assert!(
+        out(&r).contains("checking ["),
+        "no progress bar on a terminal: {:?}",
+        out(&r)
+    );
 }
