@@ -233,13 +233,14 @@ pub fn updatekeys(global: &GlobalArgs, a: UpdateKeys) -> CliResult<()> {
         }
         yes
     };
+    let total = plans.len();
     let outcomes = bulk::apply_updates(
         &run,
         plans,
         apply,
         &a.access,
         &write,
-        progress("updating", pending),
+        progress("updating", total),
     );
     report(&outcomes, "keys updated", "already up to date", false)
 }

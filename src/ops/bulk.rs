@@ -57,7 +57,7 @@ pub enum BulkError {
         path: String,
         source: std::io::Error,
     },
-    #[error("could not write {path}: {source}; the file is unchanged")]
+    #[error("could not write {path}: {source}")]
     Write {
         path: String,
         source: std::io::Error,
