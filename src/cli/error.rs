@@ -11,6 +11,9 @@ use crate::ops::{self, codes};
 pub enum CliError {
     #[error(transparent)]
     Op(#[from] ops::Error),
+    /// The many-file form of a command (`cli/bulk.rs`).
+    #[error(transparent)]
+    Many(#[from] super::bulk::ManyError),
     #[error("Error: cannot operate on both --output and --in-place")]
     OutputAndInPlace,
     #[error("Error: cannot use --in-place when reading from stdin")]
@@ -95,6 +98,7 @@ impl CliError {
         use codes::*;
         match self {
             CliError::Op(e) => e.exit_code(),
+            CliError::Many(e) => e.exit_code(),
             CliError::OutputAndInPlace | CliError::InPlaceFromStdin | CliError::StdinNeedsName => {
                 CONFLICTING_PARAMETERS
             }

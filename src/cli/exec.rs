@@ -275,7 +275,14 @@ fn make_fifo(_path: &Path) -> CliResult<()> {
 
 /// `filestatus`: `{"encrypted":true}` when the file has sops metadata with a version and a MAC.
 pub fn filestatus(global: &GlobalArgs, args: super::FilestatusArgs) -> CliResult<()> {
-    let source = common::read_source(&args.file)?;
+    let file = match args.files.as_slice() {
+        [one] if !super::bulk::is_many(&args.files) => one,
+        paths => {
+            let input = common::format(&args.input_type);
+            return super::bulk::filestatus(global, paths, args.jobs, input, args.json);
+        }
+    };
+    let source = common::read_source(file)?;
     let engine = common::engine(global)?;
     let encrypted =
         crate::ops::status::is_encrypted(&engine, &source, common::format(&args.input_type))?;

@@ -92,13 +92,19 @@ pub struct RotateArgs {
     pub change: RotateKeyFlags,
     #[command(flatten)]
     pub kms: KmsExtras,
+    #[command(flatten)]
+    pub many: super::bulk::ManyArgs,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct UpdateKeysArgs {
-    /// Files to update
+    /// Files or folders to update (two or more paths, or a folder: planned together, one
+    /// question for all, one line per file and a total)
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// How many files are worked on at once (default: the processors, at most 16)
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
     /// Do not ask before changing a file
     #[arg(short = 'y', long)]
     pub yes: bool,
@@ -152,6 +158,17 @@ pub struct GroupsDeleteArgs {
 }
 
 pub fn rotate(global: &GlobalArgs, args: RotateArgs) -> CliResult<()> {
+    let paths: Vec<PathBuf> = args
+        .io
+        .file
+        .iter()
+        .chain(&args.many.more)
+        .cloned()
+        .collect();
+    // One folder without -i fails as it always did (sops cannot rotate a folder).
+    if super::bulk::is_many(&paths) && (paths.len() > 1 || args.io.in_place) {
+        return rotate_many(global, &args, &paths);
+    }
     if let Some(f) = args.io.file.as_ref().filter(|f| !f.exists()) {
         if args.change.any() {
             return Err(crate::ops::Error::RotateMissingFile {
@@ -176,7 +193,42 @@ pub fn rotate(global: &GlobalArgs, args: RotateArgs) -> CliResult<()> {
     common::write_output(&args.io, &source, &out)
 }
 
+/// `rotate -i` over several files or a folder.
+fn rotate_many(global: &GlobalArgs, args: &RotateArgs, paths: &[PathBuf]) -> CliResult<()> {
+    use super::bulk::ManyError;
+    if args.io.output.is_some() {
+        return Err(ManyError::Output.into());
+    }
+    if !args.io.in_place {
+        return Err(ManyError::RotateNeedsInPlace.into());
+    }
+    if paths.iter().any(|p| p.as_os_str() == "-") {
+        return Err(ManyError::Stdin.into());
+    }
+    let options = RotateOptions {
+        input: args.io.formats.input(),
+        output: None,
+        add: common::key_options(&args.change.as_key_flags(true, &args.kms)),
+        remove: common::key_options(&args.change.as_key_flags(false, &args.kms)),
+        access: common::key_access(&args.keys),
+    };
+    super::bulk::rotate(global, paths, args.many.jobs, &options)
+}
+
 pub fn updatekeys(global: &GlobalArgs, args: UpdateKeysArgs) -> CliResult<()> {
+    if super::bulk::is_many(&args.files) {
+        return super::bulk::updatekeys(
+            global,
+            super::bulk::UpdateKeys {
+                paths: &args.files,
+                jobs: args.jobs,
+                yes: args.yes,
+                input: common::format(&args.input_type),
+                threshold: args.shamir_secret_sharing_threshold,
+                access: common::key_access(&args.keys),
+            },
+        );
+    }
     let engine = common::engine(global)?;
     let access = common::key_access(&args.keys);
     for file in &args.files {
@@ -208,9 +260,14 @@ pub fn updatekeys(global: &GlobalArgs, args: UpdateKeysArgs) -> CliResult<()> {
 }
 
 fn confirm() -> CliResult<bool> {
+    ask(b"Is this okay? (y/n):")
+}
+
+/// Ask `prompt` until the answer is `y` or `n`; no answer (end of input) is an error.
+pub(super) fn ask(prompt: &[u8]) -> CliResult<bool> {
     let stdin = std::io::stdin();
     loop {
-        common::write_stdout(b"Is this okay? (y/n):")?;
+        common::write_stdout(prompt)?;
         let mut line = String::new();
         let n = stdin
             .lock()

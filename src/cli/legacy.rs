@@ -72,6 +72,8 @@ pub fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
             keys: l.decrypt_keys,
             extract: l.extract,
             ignore_mac: l.ignore_mac,
+            check: false,
+            many: Default::default(),
         })
     } else if l.rotate {
         Command::Rotate(RotateArgs {
@@ -82,6 +84,7 @@ pub fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
                 aws_profile: l.keys.aws_profile,
                 encryption_context: l.keys.encryption_context,
             },
+            many: Default::default(),
         })
     } else if let Some(set) = l.set {
         // '<path> <value>', split after the path's last ']'.

@@ -1,5 +1,6 @@
 //! The `sepal` command line: the same words, flags, environment variables and exit codes as sops.
 
+mod bulk;
 mod check;
 mod common;
 mod decrypt;
@@ -153,8 +154,15 @@ pub fn parse_args(args: Vec<std::ffi::OsString>) -> Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct FilestatusArgs {
-    /// The file to check
-    pub file: PathBuf,
+    /// The file to check; with two or more paths, or a folder, one line per file and a total
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// With several files: one JSON object per line ({"file":…,"encrypted":…}), then the total
+    #[arg(long)]
+    pub json: bool,
+    /// How many files are read at once (default: the processors, at most 16)
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
     /// Input format (default: from the file name)
     #[arg(long, value_name = "TYPE")]
     pub input_type: Option<String>,

@@ -10,12 +10,12 @@ use super::Command;
 pub fn file_of(command: &Command) -> Option<PathBuf> {
     let file = match command {
         Command::Encrypt(a) => a.io.file.clone(),
-        Command::Decrypt(a) => a.io.file.clone(),
-        Command::Rotate(a) => a.io.file.clone(),
+        Command::Decrypt(a) if a.many.more.is_empty() => a.io.file.clone(),
+        Command::Rotate(a) if a.many.more.is_empty() => a.io.file.clone(),
         Command::Edit(a) => Some(a.file.clone()),
         Command::ExecEnv(a) => Some(a.file.clone()),
         Command::ExecFile(a) => Some(a.file.clone()),
-        Command::Filestatus(a) => Some(a.file.clone()),
+        Command::Filestatus(a) if a.files.len() == 1 => a.files.first().cloned(),
         Command::Set(a) => a.args.first().map(PathBuf::from),
         Command::Unset(a) => a.args.first().map(PathBuf::from),
         Command::Updatekeys(a) if a.files.len() == 1 => a.files.first().cloned(),

@@ -71,6 +71,32 @@ pub fn decrypt_noting_conflicts(
     Ok((zeroize::Zeroizing::new(out), conflicts))
 }
 
+/// `decrypt --check`: decrypt `source` in memory and check its MAC and that the keys work; the
+/// plaintext is dropped (its buffers are wiped), nothing is returned or written. Fails as
+/// [`decrypt`] would.
+pub fn check(
+    engine: &Engine,
+    source: &mut Source,
+    input: Option<Format>,
+    access: &KeyAccess,
+) -> Result<()> {
+    let (in_format, _) = source.formats(input, None);
+    let store = engine.store(in_format);
+    let (parsed, decrypted) = parse_and_decrypt(
+        &store,
+        source,
+        true,
+        access,
+        DecryptOptions {
+            ignore_mac: false,
+            for_reencryption: false,
+        },
+    )?;
+    drop(decrypted);
+    drop(parsed);
+    Ok(())
+}
+
 /// The value at `steps` as `--extract` prints it: a string as its bytes, anything else in the
 /// output format.
 fn extract(tree: &Tree, steps: &[Step], store: &Store) -> Result<Vec<u8>> {

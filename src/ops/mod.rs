@@ -5,6 +5,7 @@
 //! reads and writes files, and maps an [`Error`] to its exit code; nothing here knows about clap.
 
 pub mod batch;
+pub mod bulk;
 pub mod check;
 pub mod decrypt;
 pub mod edit;

@@ -12,6 +12,7 @@
 //! `SEPAL_TEST_SOPS=/path/to/sops` picks the binary (and only it: `/nonexistent` hides sops).
 //! `SEPAL_REQUIRE_SOPS` is still accepted but changes nothing: a missing sops always fails.
 
+mod bulk;
 mod cases;
 mod check;
 mod cloud;
