@@ -329,6 +329,19 @@ fn a_conflict_is_resolved_with_sepal_edit() {
         by_sops.describe()
     );
     assert!(String::from_utf8_lossy(&by_sops.stdout).contains("our-api-Zq81"));
+    // `sepal check` (no key needed) refuses the conflicted file until it is resolved.
+    let checked = repo
+        .sepal_cmd(Identity::None)
+        .args(["check", "s.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(checked.status.code(), Some(1), "check flags the conflict");
+    let said = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        said.contains("s.yaml") && said.contains("merge-conflict"),
+        "{said}"
+    );
+    assert!(!said.contains("Zq81"));
 
     // An edit that leaves the markers is refused with a word about them.
     let append = repo.sb.write("append.sh", "#!/bin/sh\necho >> \"$1\"\n");
@@ -359,6 +372,12 @@ fn a_conflict_is_resolved_with_sepal_edit() {
         String::from_utf8(dec.stdout).unwrap(),
         "# database\ndb:\n  user: admin-Zq81 # who\n  password: base-pass-Zq81\n  host: their-host-Zq81\napi: their-api-Zq81\nports: [1, 2]\n"
     );
+    let checked = repo
+        .sepal_cmd(Identity::None)
+        .args(["check", "s.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(checked.status.code(), Some(0), "resolved: {checked:?}");
     repo.git_ok(&["add", "s.yaml"]);
     repo.git_ok(&["commit", "--no-edit", "-q"]);
     assert!(repo.git_ok(&["status", "--porcelain"]).stdout.is_empty());

@@ -17,6 +17,8 @@ pub mod names {
     pub const PLAINTEXT_ENV: &str = "plaintext-env";
     /// The data key is older than the rotation policy.
     pub const MAX_AGE: &str = "max-age";
+    /// `sepal merge` left the file with unresolved conflicts (a `sepal_conflict` record).
+    pub const MERGE_CONFLICT: &str = "merge-conflict";
     /// The file could not be read or parsed.
     pub const UNREADABLE: &str = "unreadable";
 }

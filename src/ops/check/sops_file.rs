@@ -76,6 +76,7 @@ pub fn covered(
     };
     let mut out = recipients(shown, meta_line, &meta, rule);
     out.extend(plaintext_values(&file, shown, &meta));
+    out.extend(unresolved_merge(shown, meta_line, &meta));
     out.extend(max_age(policy, now, shown, bytes, &meta));
     out
 }
@@ -89,7 +90,13 @@ pub fn elsewhere(
     bytes: &[u8],
 ) -> Vec<Finding> {
     match Metadata::from_value(file.parsed.metadata.as_ref()) {
-        Ok(meta) => max_age(policy, now, shown, bytes, &meta),
+        Ok(meta) => {
+            let mut out: Vec<Finding> = unresolved_merge(shown, metadata_line(bytes), &meta)
+                .into_iter()
+                .collect();
+            out.extend(max_age(policy, now, shown, bytes, &meta));
+            out
+        }
         Err(e) => vec![Finding::new(
             shown,
             metadata_line(bytes),
@@ -97,6 +104,18 @@ pub fn elsewhere(
             format!("its sops metadata cannot be read: {e}"),
         )],
     }
+}
+
+/// A merge left the file conflicted (`sepal merge` wrote a conflict record): it holds our values
+/// where both branches changed one, and must be resolved before it is committed.
+fn unresolved_merge(shown: &str, line: usize, meta: &Metadata) -> Option<Finding> {
+    meta.conflict_record.as_ref()?;
+    Some(Finding::new(
+        shown,
+        line,
+        names::MERGE_CONFLICT,
+        format!("a merge left conflicts in this file (both branches changed a value); resolve them with `sepal edit {shown}`"),
+    ))
 }
 
 /// The file's keys and Shamir threshold against the rule's (a rule naming no keys is not
