@@ -585,3 +585,39 @@ fn regex_patterns_agree_with_git_check_attr() {
         }
     }
 }
+
+/// `git-setup`'s merge driver configuration is the one git runs: two branches that change
+/// different values of an encrypted file merge without a conflict, through `sepal merge` found on
+/// PATH, and the merged file is encrypted and holds both changes.
+#[test]
+fn git_setup_configures_a_working_merge_driver() {
+    let repo = repo_with_files();
+    repo.sepal_ok(&["git-setup"]);
+    repo.commit("set-up");
+    repo.git_ok(true, &["checkout", "-q", "-b", "feature"]);
+    repo.sepal_ok(&["set", "secrets.enc.yaml", r#"["api_token"]"#, r#""tok-2""#]);
+    repo.commit("theirs");
+    repo.git_ok(true, &["checkout", "-q", "main"]);
+    repo.sepal_ok(&[
+        "set",
+        "secrets.enc.yaml",
+        r#"["db"]["password"]"#,
+        r#""swordfish""#,
+    ]);
+    repo.commit("ours");
+    // Without the driver, git's line merge of the ciphertext conflicts (the MAC and lastmodified
+    // lines change on both sides); with it, the merge is clean.
+    let merged = repo.git(true, &["merge", "-q", "--no-edit", "feature"]);
+    assert!(merged.ok(), "{}", merged.describe());
+    let text = repo.read("secrets.enc.yaml");
+    assert!(
+        !text.contains("swordfish") && !text.contains("tok-2"),
+        "{text}"
+    );
+    assert_eq!(
+        repo.sepal_ok(&["decrypt", "secrets.enc.yaml"]),
+        PLAIN
+            .replace("hunter2", "swordfish")
+            .replace("tok-1", "tok-2")
+    );
+}
