@@ -7,6 +7,9 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
 /// Why the files to work on could not be listed.
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {
@@ -58,6 +61,38 @@ pub fn ignored(path: &Path) -> bool {
         .arg(path.file_name().unwrap_or(path.as_os_str()))
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// The oldest commit whose change to `path` adds or removes a line holding one of `needles`
+/// (literal texts), as its RFC 3339 committer date and time. `None` when there is none, when
+/// `path` is not in a repository, or when git cannot be run.
+pub fn first_commit_adding(path: &Path, needles: &[&str]) -> Option<(String, OffsetDateTime)> {
+    if needles.is_empty() {
+        return None;
+    }
+    let pattern = needles
+        .iter()
+        .map(|n| regex::escape(n))
+        .collect::<Vec<_>>()
+        .join("|");
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["log", "--reverse", "--format=%cI", "-G"])
+        .arg(pattern)
+        .arg("--")
+        .arg(path.file_name()?)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let text = String::from_utf8(output.stdout).ok()?;
+    let first = text.lines().next()?.trim().to_string();
+    let time = OffsetDateTime::parse(&first, &Rfc3339).ok()?;
+    Some((first, time))
 }
 
 /// `paths` as a list of files: files as given, folders expanded (see the module header); the

@@ -658,3 +658,60 @@ fn pre_commit_framework_runs_the_hook() {
     let ok = commit_pc("clean");
     assert!(ok.ok(), "{}\n{}", ok.describe(), out(&ok));
 }
+
+/// Age keys carry no `created_at` (sops writes none): the data key's age is then the date of the
+/// first commit that holds one of its wrapped keys. A key committed long ago is flagged; after
+/// `rotate` (new wrapped keys, not yet committed, then committed today) it is not.
+#[test]
+fn max_age_of_age_keys_comes_from_git_history() {
+    let r = Repo::new();
+    r.write(".sops.yaml", &rules(""));
+    r.write("secrets/s.yaml", "a: b\n");
+    r.encrypt("secrets/s.yaml");
+    r.write("secrets/fresh.yaml", "a: b\n");
+    r.encrypt("secrets/fresh.yaml");
+    assert!(!std::fs::read_to_string(r.sb.join("secrets/s.yaml"))
+        .unwrap()
+        .contains("created_at"));
+    r.add_all();
+    // Not committed yet: a new key.
+    assert_eq!(r.check(&["--max-age", "90d"]).code, 0);
+    let mut c = Command::new("git");
+    c.args([
+        "commit",
+        "-q",
+        "-m",
+        "old",
+        "--",
+        "secrets/s.yaml",
+        ".sops.yaml",
+    ])
+    .current_dir(r.sb.path())
+    .env("GIT_COMMITTER_DATE", "2021-03-04T05:06:07Z")
+    .env("GIT_AUTHOR_DATE", "2021-03-04T05:06:07Z");
+    r.git_env(&mut c);
+    assert!(run(c, None).ok());
+    r.git(&["commit", "-q", "-m", "today", "--", "secrets/fresh.yaml"]);
+    let c = r.check(&["--max-age", "90d"]);
+    let text = out(&c);
+    assert_eq!(c.code, 1, "{text}");
+    assert!(
+        text.contains("secrets/s.yaml:")
+            && text.contains("max-age: its data key was made ")
+            && text.contains("first committed 2021-03-04T05:06:07"),
+        "{text}"
+    );
+    assert!(!text.contains("secrets/fresh.yaml"), "{text}");
+    // A new data key (rotate), committed today, is young again.
+    let rot =
+        r.sb.run(
+            Tool::Sepal,
+            Identity::Key1,
+            &["rotate", "-i", "secrets/s.yaml"],
+        )
+        .unwrap();
+    assert!(rot.ok(), "{}", rot.describe());
+    r.git(&["commit", "-q", "-am", "rotated"]);
+    let c = r.check(&["--max-age", "90d"]);
+    assert_eq!(c.code, 0, "{}", out(&c));
+}

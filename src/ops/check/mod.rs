@@ -157,7 +157,7 @@ fn uncovered(
     if may_be_sops {
         if let Some(file) = sops_file::parse(engine, path, bytes) {
             if sops_file::is_encrypted(&file) {
-                return sops_file::elsewhere(policy, now, &file, shown, bytes);
+                return sops_file::elsewhere(policy, now, &file, (path, shown, bytes));
             }
         }
     }

@@ -12,6 +12,7 @@ use crate::stores::{Format, NewLeaf, Parsed, Store};
 use crate::tree::LeafId;
 use crate::walk::plaintext_selected;
 
+use super::super::files::first_commit_adding;
 use super::super::keys::key_drift;
 use super::super::status::has_sops_metadata;
 use super::super::Engine;
@@ -77,7 +78,7 @@ pub fn covered(
     let mut out = recipients(shown, meta_line, &meta, rule);
     out.extend(plaintext_values(&file, shown, &meta));
     out.extend(unresolved_merge(shown, meta_line, &meta));
-    out.extend(max_age(policy, now, shown, bytes, &meta));
+    out.extend(max_age(policy, now, (path, shown, bytes), &meta));
     out
 }
 
@@ -86,15 +87,14 @@ pub fn elsewhere(
     policy: &Policy,
     now: OffsetDateTime,
     file: &ParsedFile,
-    shown: &str,
-    bytes: &[u8],
+    (path, shown, bytes): (&Path, &str, &[u8]),
 ) -> Vec<Finding> {
     match Metadata::from_value(file.parsed.metadata.as_ref()) {
         Ok(meta) => {
             let mut out: Vec<Finding> = unresolved_merge(shown, metadata_line(bytes), &meta)
                 .into_iter()
                 .collect();
-            out.extend(max_age(policy, now, shown, bytes, &meta));
+            out.extend(max_age(policy, now, (path, shown, bytes), &meta));
             out
         }
         Err(e) => vec![Finding::new(
@@ -192,25 +192,38 @@ fn plaintext_values(file: &ParsedFile, shown: &str, meta: &Metadata) -> Vec<Find
         .collect()
 }
 
-/// The data key's age against the policy.
+/// The data key's age against the policy: the oldest `created_at` of the file's master keys, or,
+/// when none has one (sops writes none for age keys), the time of the first commit that holds one
+/// of the file's wrapped data keys (a key not yet committed is new).
 fn max_age(
     policy: &Policy,
     now: OffsetDateTime,
-    shown: &str,
-    bytes: &[u8],
+    (path, shown, bytes): (&Path, &str, &[u8]),
     meta: &Metadata,
 ) -> Vec<Finding> {
     let Some((limit, spelled)) = &policy.max_age else {
         return Vec::new();
     };
-    let Some((text, created)) = data_key_created(meta) else {
-        return Vec::new();
+    let (text, created, line) = match data_key_created(meta) {
+        Some((text, created)) => {
+            let line = find_line(bytes, text.as_bytes()).unwrap_or_else(|| metadata_line(bytes));
+            (text, created, line)
+        }
+        None => {
+            let Some((text, created)) = first_committed(path, meta) else {
+                return Vec::new();
+            };
+            (
+                format!("first committed {text}"),
+                created,
+                metadata_line(bytes),
+            )
+        }
     };
     let age = now - created;
     if age <= *limit {
         return Vec::new();
     }
-    let line = find_line(bytes, text.as_bytes()).unwrap_or_else(|| metadata_line(bytes));
     vec![Finding::new(
         shown,
         line,
@@ -220,6 +233,26 @@ fn max_age(
             age.whole_days()
         ),
     )]
+}
+
+/// When the file's data key was first committed: the oldest commit whose change to `path` adds
+/// one of its wrapped data keys (each is random, so it appears once, when the key was made or a
+/// recipient added). `None` when git has no such commit (not committed yet, not in a repository).
+fn first_committed(path: &Path, meta: &Metadata) -> Option<(String, OffsetDateTime)> {
+    let needles: Vec<&str> = meta
+        .key_groups
+        .iter()
+        .flatten()
+        .filter_map(|k| {
+            k.enc
+                .lines()
+                .map(str::trim)
+                .filter(|l| l.len() >= 32 && !l.starts_with("-----"))
+                .max_by_key(|l| l.len())
+        })
+        .collect();
+    let (text, time) = first_commit_adding(path, &needles)?;
+    Some((text, time))
 }
 
 /// The lines of the leaves `ids`, found by splicing a marker in place of each (no store exposes
