@@ -50,21 +50,21 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> CliResult<()> {
     if args.install_hook {
         return install_hook();
     }
-    let usage = |e: &dyn std::fmt::Display| CliError::CheckUsage(e.to_string());
-    let engine = Engine::load(global.config.as_deref(), None, false).map_err(|e| usage(&e))?;
+    let engine =
+        Engine::load(global.config.as_deref(), None, false).map_err(CliError::CheckConfig)?;
     let options = CheckOptions {
         paths: args.paths,
         max_age: args.max_age,
         workers: args.jobs,
     };
-    let report = check::check(&engine, &options).map_err(|e| usage(&e))?;
+    let report = check::check(&engine, &options)?;
     let out = match args.format {
         CheckFormat::Json => {
             let mut s = serde_json::to_string_pretty(&JsonReport {
                 version: 1,
                 report: &report,
             })
-            .map_err(|e| usage(&e))?;
+            .map_err(CliError::CheckJson)?;
             s.push('\n');
             s
         }
@@ -115,7 +115,7 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 fn install_hook() -> CliResult<()> {
-    let plan = check::hook_plan(Path::new(".")).map_err(|e| CliError::CheckUsage(e.to_string()))?;
+    let plan = check::hook_plan(Path::new("."))?;
     match plan {
         HookPlan::AlreadyInstalled(path) => {
             eprintln!(

@@ -86,7 +86,13 @@ pub enum CliError {
     CheckFindings,
     /// `check` could not run (a bad flag or setting, no repository, a hook in the way).
     #[error("{0}")]
-    CheckUsage(String),
+    CheckUsage(#[from] crate::ops::check::CheckError),
+    /// `check` could not load `.sops.yaml` (exit 2, like every reason it cannot run).
+    #[error("{0}")]
+    CheckConfig(crate::ops::Error),
+    /// `check --format json` could not render its report.
+    #[error("could not write the report as JSON: {0}")]
+    CheckJson(serde_json::Error),
     /// `sepal merge` left conflicts (exit 1, so git reports them). Paths only, never values.
     #[error("CONFLICT (sepal): both branches changed {} in {file}. The file is still encrypted and holds our values there; resolve with `sepal edit {file}`, then `git add {file}`", paths.join(", "))]
     MergeConflicts { file: String, paths: Vec<String> },
@@ -116,7 +122,7 @@ impl CliError {
             CliError::Editor(_) => NO_EDITOR,
             CliError::Child(code) => *code,
             CliError::CheckFindings => 1,
-            CliError::CheckUsage(_) => 2,
+            CliError::CheckUsage(_) | CliError::CheckConfig(_) | CliError::CheckJson(_) => 2,
             CliError::Directory
             | CliError::Answer(_)
             | CliError::NoAnswer
