@@ -10,11 +10,12 @@ use crate::stores::Format;
 
 const MARKER: &str = "Zq9PLAINq9Z";
 
-const FORMATS: [Format; 5] = [
+const FORMATS: [Format; 6] = [
     Format::Yaml,
     Format::Json,
     Format::Ini,
     Format::Dotenv,
+    Format::Toml,
     Format::Binary,
 ];
 
@@ -45,6 +46,9 @@ fn seeds(format: Format) -> Vec<&'static str> {
         Format::Dotenv => vec![
             include_str!("../fixtures/roundtrip/comments.env"),
             include_str!("../fixtures/plain/basic.env"),
+        ],
+        Format::Toml => vec![
+            "# c\na = \"x\" # d\nb = 0x1F\nc = [1.5, 'lit', \"\"\"m\nl\"\"\"]\n[t]\nd = 1979-05-27T07:32:00Z\ne = { f = true }\n[[arr]]\ng = \"h\"\n",
         ],
         Format::Binary => vec!["plain text\n", "{\"data\": \"x\"}\n"],
     }
@@ -141,6 +145,9 @@ proptest! {
 
     #[test]
     fn dotenv_accounted(input in mutated(Format::Dotenv)) { check(Format::Dotenv, &input)?; }
+
+    #[test]
+    fn toml_accounted(input in mutated(Format::Toml)) { check(Format::Toml, &input)?; }
 
     #[test]
     fn binary_accounted(input in mutated(Format::Binary)) { check(Format::Binary, &input)?; }

@@ -184,7 +184,7 @@ fn example(format: Format, store: &Store) -> Result<Zeroizing<Vec<u8>>> {
     let welcome = "Welcome to SOPS! Edit this file as you please!";
     let items = match format {
         Format::Binary => return Ok(Zeroizing::new(welcome.as_bytes().to_vec())),
-        Format::Yaml | Format::Json => vec![
+        Format::Yaml | Format::Json | Format::Toml => vec![
             Item::pair("hello", s(welcome)),
             Item::pair("example_key", s("example_value")),
             c(" Example comment"),

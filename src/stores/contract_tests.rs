@@ -12,11 +12,12 @@ use crate::walk::{decrypt_tree, encrypt_tree, Selection, Stash};
 use super::{same_documents, Format, Store, StoreOptions};
 
 /// The formats every test runs over.
-const FORMATS: [Format; 5] = [
+const FORMATS: [Format; 6] = [
     Format::Yaml,
     Format::Json,
     Format::Dotenv,
     Format::Ini,
+    Format::Toml,
     Format::Binary,
 ];
 
@@ -72,6 +73,12 @@ fn sample(format: Format, case: Case) -> Option<&'static str> {
         (Ini, Unicode) => "[s]\nname = h\u{e9}llo \u{1F49A}\n",
         (Ini, Crlf) => "[s]\r\nname = alpha\r\n",
         (Ini, NoFinalNewline) => "[s]\nname = alpha",
+        (Toml, Basic) => "name = \"alpha\"\nport = 8080\nratio = 1.5\non = true\nlist = [\"a\", \"b\"]\n\n[t]\nx = \"y\"\n\n[[arr]]\nz = 1\n",
+        (Toml, Comments) => "# top\nname = \"alpha\" # inline\n# before\nport = 1\n",
+        (Toml, EmptyCollections) => "name = \"alpha\"\nmap = {}\nlist = []\n\n[empty]\n",
+        (Toml, Unicode) => "name = \"h\u{e9}llo \u{1F49A}\"\n\"\u{e9}t\u{e9}\" = \"\u{65e5}\u{672c}\"\n",
+        (Toml, Crlf) => "name = \"alpha\"\r\nport = 1\r\n",
+        (Toml, NoFinalNewline) => "name = \"alpha\"\nport = 1",
         (Binary, Basic) => "any bytes at all\n\u{1}\u{2}",
         (Binary, Unicode) => "h\u{e9}llo \u{1F49A}",
         (Binary, NoFinalNewline) => "no newline",

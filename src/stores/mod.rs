@@ -18,6 +18,7 @@ mod keyvalue;
 #[cfg(test)]
 mod testutil;
 mod text;
+pub mod toml;
 pub mod utf16;
 pub mod yaml;
 
@@ -38,6 +39,7 @@ pub enum Format {
     Json,
     Dotenv,
     Ini,
+    Toml,
     Binary,
 }
 
@@ -50,6 +52,7 @@ impl Format {
             "json" => Format::Json,
             "dotenv" => Format::Dotenv,
             "ini" => Format::Ini,
+            "toml" => Format::Toml,
             "binary" => Format::Binary,
             _ => return None,
         })
@@ -66,6 +69,8 @@ impl Format {
             Format::Dotenv
         } else if name.ends_with(".ini") {
             Format::Ini
+        } else if name.ends_with(".toml") {
+            Format::Toml
         } else {
             Format::Binary
         }
@@ -77,6 +82,7 @@ impl Format {
             Format::Json => "json",
             Format::Dotenv => "dotenv",
             Format::Ini => "ini",
+            Format::Toml => "toml",
             Format::Binary => "binary",
         }
     }
@@ -126,6 +132,11 @@ impl fmt::Display for StoreError {
 }
 
 impl std::error::Error for StoreError {}
+
+/// The 1-based line of byte `pos` (for the readers in `verify`).
+pub(crate) fn text_line_of(src: &[u8], pos: usize) -> usize {
+    text::line_of(src, pos.min(src.len()))
+}
 
 /// Refuse a CR that is not followed by LF (old Mac line endings, or a line hidden from readers
 /// that split only on LF): readers of line-based formats disagree on where such a line ends, so
@@ -301,6 +312,7 @@ impl Format {
             Format::Json => &json::JsonStore,
             Format::Dotenv => &dotenv::DotenvStore,
             Format::Ini => &ini::IniStore,
+            Format::Toml => &toml::TomlStore,
             Format::Binary => &binary::BinaryStore,
         }
     }

@@ -175,7 +175,13 @@ fn no_panics_on_noise() {
             seed ^= seed << 17;
             input.push(alphabet[(seed % alphabet.len() as u64) as usize]);
         }
-        for fmt in [Format::Json, Format::Dotenv, Format::Ini, Format::Binary] {
+        for fmt in [
+            Format::Json,
+            Format::Dotenv,
+            Format::Ini,
+            Format::Toml,
+            Format::Binary,
+        ] {
             let st = Store::new(fmt, StoreOptions::default());
             if let Ok(p) = st.parse(&input) {
                 let leaves = collect(&p.tree);

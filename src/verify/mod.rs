@@ -19,7 +19,7 @@ mod line_reader;
 mod serde_reader;
 
 use line_reader::{dotenv_reading, ini_reading};
-use serde_reader::{json_reading, yaml_reading};
+use serde_reader::{json_reading, toml_reading, yaml_reading};
 
 use crate::stores::{Changes, Format, NewLeaf, Parsed, Store};
 use crate::tree::{for_each_leaf, Leaf, Scalar, Tree};
@@ -208,6 +208,7 @@ pub fn independent_reading(
         Format::Json | Format::Binary => json_reading(output, allowed),
         Format::Yaml => yaml_reading(output, allowed),
         Format::Ini => ini_reading(output, allowed),
+        Format::Toml => toml_reading(output, allowed),
         Format::Dotenv => dotenv_reading(output, allowed),
     }
 }

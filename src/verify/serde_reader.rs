@@ -212,3 +212,24 @@ fn strip_position(msg: &str) -> String {
     let m = msg.split(" at line ").next().unwrap_or(msg);
     m.chars().take(120).collect()
 }
+
+pub(super) fn toml_reading(output: &[u8], allowed: &Allowed) -> Result<(), Unaccounted> {
+    const READER: &str = "read by a TOML parser";
+    let text = std::str::from_utf8(output)
+        .map_err(|_| fail(Format::Toml, READER, "a byte that is not UTF-8"))?;
+    let place = |e: &toml::de::Error| {
+        let line = e
+            .span()
+            .map(|s| crate::stores::text_line_of(output, s.start));
+        let reason = e.message().lines().next().unwrap_or("").chars().take(120);
+        match line {
+            Some(l) => format!("line {l} ({})", reason.collect::<String>()),
+            None => reason.collect(),
+        }
+    };
+    let de =
+        toml::de::Deserializer::parse(text).map_err(|e| fail(Format::Toml, READER, place(&e)))?;
+    Checker { allowed, top: true }
+        .deserialize(de)
+        .map_err(|e| fail(Format::Toml, READER, place(&e)))
+}
