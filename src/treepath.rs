@@ -1,6 +1,6 @@
 //! sops's tree path syntax (`["a"][0]["b"]`) for `--extract`, `set` and `unset`.
 
-use crate::tree::{Item, Value};
+use crate::tree::{Item, Scalar, Value};
 
 /// Why a path could not be parsed or followed. Names the path's keys, never a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -178,7 +178,11 @@ fn set_in(target: &mut Value, steps: &[Step], value: Value) -> bool {
 /// Compare values ignoring leaf ids and spellings.
 pub fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Leaf(x), Value::Leaf(y)) => x.value == y.value,
+        (Value::Leaf(x), Value::Leaf(y)) => match (&x.value, &y.value) {
+            // (A NaN is the same value as a NaN: TOML spells it `nan`, `+nan`, `-nan`.)
+            (Scalar::Float(a), Scalar::Float(b)) => a == b || (a.is_nan() && b.is_nan()),
+            (a, b) => a == b,
+        },
         (Value::Map(x), Value::Map(y)) | (Value::List(x), Value::List(y)) => same_items(x, y),
         _ => false,
     }

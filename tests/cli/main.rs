@@ -37,3 +37,4 @@ mod safety;
 mod setunset;
 mod shamir;
 mod tamper;
+mod toml;
