@@ -24,7 +24,7 @@ pub struct MergeArgs {
     pub theirs: PathBuf,
     /// The file's path in the repository (git's %P): for messages, format detection and rules
     pub path: PathBuf,
-    /// Format: yaml, json, dotenv, ini or binary (default: from PATH)
+    /// Format: yaml, json, dotenv, ini, toml or binary (default: from PATH)
     #[arg(long, value_name = "TYPE")]
     pub input_type: Option<String>,
     #[command(flatten)]

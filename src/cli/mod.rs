@@ -189,7 +189,7 @@ pub struct IoArgs {
 /// `--input-type` and `--output-type`, for every command that reads and writes a file.
 #[derive(Args, Debug, Clone, Default)]
 pub struct FormatArgs {
-    /// Input format: yaml, json, dotenv, ini or binary (default: from the file name)
+    /// Input format: yaml, json, dotenv, ini, toml or binary (default: from the file name)
     #[arg(long, value_name = "TYPE")]
     pub input_type: Option<String>,
     /// Output format (default: from the file name; for exec-file, the input format)
