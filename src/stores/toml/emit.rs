@@ -266,11 +266,14 @@ pub(super) fn sops_table(metadata: &Value) -> Result<Vec<u8>, StoreError> {
     let Value::Map(items) = metadata else {
         return Err(StoreError::new("toml: the sops metadata is not a map"));
     };
+    // Plain keys first, then the key lists as arrays of tables (a null is left out).
+    let kept = |i: &&Item| !matches!(i, Item::Pair { value: Value::Leaf(l), .. } if l.value == Scalar::Null);
+    let section = |i: &&Item| matches!(i, Item::Pair { value, .. } if is_section(value));
     let items: Vec<Item> = items
         .iter()
-        .filter(
-            |i| !matches!(i, Item::Pair { value: Value::Leaf(l), .. } if l.value == Scalar::Null),
-        )
+        .filter(kept)
+        .filter(|i| !section(i))
+        .chain(items.iter().filter(kept).filter(section))
         .cloned()
         .collect();
     let mut w = Writer { out: Vec::new() };

@@ -2,11 +2,12 @@
 //! file with the byte range of every value, a lexical pass finds comments and table headers,
 //! and a splice writes `"ENC[…]"` strings (and `#ENC[…]` comments) in place of the original
 //! texts, so an encrypted file keeps the plaintext's layout. The metadata is a `[sops]` table at
-//! the end. Set and unset are left to the shared fallbacks (an in-place scalar splice, else a
-//! layout from scratch).
+//! the end. `unset` of a `key = value` line is a text edit; `set` and the rest are left to the
+//! shared fallbacks (an in-place scalar splice, else a layout from scratch).
 
 use zeroize::Zeroizing;
 
+mod edit;
 mod emit;
 mod parse;
 mod scan;
@@ -26,6 +27,8 @@ pub(crate) struct LeafSpan {
     pub start: usize,
     pub end: usize,
     pub comment: bool,
+    /// Where the key of a `key = value` pair of a table starts (for `unset`).
+    pub key_start: Option<usize>,
 }
 
 /// Where things are in a parsed TOML file.
@@ -66,8 +69,8 @@ impl FormatStore for TomlStore {
         Ok(None)
     }
 
-    fn unset_at(&self, _parsed: &Parsed, _steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(None)
+    fn unset_at(&self, parsed: &Parsed, steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError> {
+        edit::unset_at(parsed.layout.of::<Layout>()?, parsed, steps)
     }
 
     fn splices_from_layout(&self) -> bool {

@@ -39,6 +39,7 @@ impl Builder<'_> {
                 start: span.start,
                 end: span.end,
                 comment: false,
+                key_start: None,
             });
             self.spans.len() - 1
         } else {
@@ -84,29 +85,32 @@ impl Builder<'_> {
         })
     }
 
+    /// A table's pairs; a scalar's span remembers where its key starts (for `unset`).
+    fn table(&mut self, t: &toml_edit::Table) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::with_capacity(t.len());
+        for (k, e) in t.iter() {
+            if let Some(v) = self.item(e)? {
+                if let Value::Leaf(l) = &v {
+                    let key = t.key(k).and_then(|k| k.span()).map(|r| r.start);
+                    if let Some(span) = self.spans.get_mut(l.id) {
+                        span.key_start = key;
+                    }
+                }
+                items.push(Item::pair(k, v));
+            }
+        }
+        Ok(items)
+    }
+
     fn item(&mut self, item: &TItem) -> Result<Option<Value>, StoreError> {
         Ok(Some(match item {
             TItem::None => return Ok(None),
             TItem::Value(v) => self.value(v)?,
-            TItem::Table(t) => {
-                let mut items = Vec::with_capacity(t.len());
-                for (k, e) in t.iter() {
-                    if let Some(v) = self.item(e)? {
-                        items.push(Item::pair(k, v));
-                    }
-                }
-                Value::Map(items)
-            }
+            TItem::Table(t) => Value::Map(self.table(t)?),
             TItem::ArrayOfTables(a) => {
                 let mut items = Vec::with_capacity(a.len());
                 for t in a.iter() {
-                    let mut pairs = Vec::with_capacity(t.len());
-                    for (k, e) in t.iter() {
-                        if let Some(v) = self.item(e)? {
-                            pairs.push(Item::pair(k, v));
-                        }
-                    }
-                    items.push(Item::Elem(Value::Map(pairs)));
+                    items.push(Item::Elem(Value::Map(self.table(t)?)));
                 }
                 Value::List(items)
             }
@@ -121,7 +125,11 @@ fn line_at(src: &[u8], pos: usize) -> usize {
 
 /// Insert each comment before the item holding the first value after it (in the innermost map or
 /// list holding that value); comments after the last value go to the end of the document.
-fn place_comments(items: &mut Vec<Item>, before: &mut HashMap<usize, Vec<Leaf>>) {
+fn place_comments(
+    items: &mut Vec<Item>,
+    before: &mut HashMap<usize, Vec<Leaf>>,
+    after: &mut HashMap<usize, Vec<Leaf>>,
+) {
     let mut i = 0;
     while i < items.len() {
         let first = match &items[i] {
@@ -137,12 +145,17 @@ fn place_comments(items: &mut Vec<Item>, before: &mut HashMap<usize, Vec<Leaf>>)
                 value: Value::Map(v) | Value::List(v),
                 ..
             }
-            | Item::Elem(Value::Map(v) | Value::List(v)) => place_comments(v, before),
+            | Item::Elem(Value::Map(v) | Value::List(v)) => place_comments(v, before, after),
             _ => {}
         }
         if let Some(comments) = first.and_then(|id| before.remove(&id)) {
             let n = comments.len();
             items.splice(i..i, comments.into_iter().map(Item::Comment));
+            i += n;
+        }
+        if let Some(comments) = first.and_then(|id| after.remove(&id)) {
+            let n = comments.len();
+            items.splice(i + 1..i + 1, comments.into_iter().map(Item::Comment));
             i += n;
         }
         i += 1;
@@ -229,6 +242,16 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
             metadata = builder.item(item)?;
             builder.record = true;
         } else if let Some(v) = builder.item(item)? {
+            if let Value::Leaf(l) = &v {
+                let key_start = doc
+                    .as_table()
+                    .key(key)
+                    .and_then(|k| k.span())
+                    .map(|r| r.start);
+                if let Some(span) = builder.spans.get_mut(l.id) {
+                    span.key_start = key_start;
+                }
+            }
             items.push(Item::pair(key, v));
         }
     }
@@ -242,6 +265,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
         .collect();
     by_start.sort_unstable();
     let mut before: HashMap<usize, Vec<Leaf>> = HashMap::new();
+    let mut after: HashMap<usize, Vec<Leaf>> = HashMap::new();
     let mut trailing = Vec::new();
     for c in &scanned.comments {
         if sections.iter().any(|&(a, b)| c.hash >= a && c.hash < b) {
@@ -252,17 +276,30 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
             start: c.text.0,
             end: c.text.1,
             comment: true,
+            key_start: None,
         });
         let leaf = Leaf::new(builder.spans.len() - 1, Scalar::Comment(secret(body)));
         let next = by_start.partition_point(|&(start, _)| start < c.hash);
+        // A comment after a value on its line goes with that value.
+        let same_line = next
+            .checked_sub(1)
+            .and_then(|p| by_start.get(p))
+            .filter(|&&(_, id)| {
+                let end = builder.spans[id].end;
+                end <= c.hash && !src[end..c.hash].contains(&b'\n')
+            });
+        if let Some(&(_, id)) = same_line {
+            after.entry(id).or_default().push(leaf);
+            continue;
+        }
         match by_start.get(next) {
             Some(&(_, id)) => before.entry(id).or_default().push(leaf),
             None => trailing.push(leaf),
         }
     }
-    place_comments(&mut items, &mut before);
+    place_comments(&mut items, &mut before, &mut after);
     // (A value no walk reached keeps its comments at the end rather than losing them.)
-    let mut rest: Vec<(usize, Vec<Leaf>)> = before.into_iter().collect();
+    let mut rest: Vec<(usize, Vec<Leaf>)> = before.into_iter().chain(after).collect();
     rest.sort_by_key(|(id, _)| *id);
     for (_, comments) in rest {
         items.extend(comments.into_iter().map(Item::Comment));
