@@ -261,21 +261,41 @@ impl Writer {
     }
 }
 
+/// Metadata items (at every level) with plain keys before tables and arrays of tables, so that
+/// key lists are written as `[[sops.age]]` sections; nulls are left out.
+fn plain_keys_first(items: &[Item]) -> Vec<Item> {
+    let kept = |i: &&Item| !matches!(i, Item::Pair { value: Value::Leaf(l), .. } if l.value == Scalar::Null);
+    let section = |i: &&Item| matches!(i, Item::Pair { value, .. } if is_section(value));
+    let inner = |v: &Value| match v {
+        Value::Map(m) => Value::Map(plain_keys_first(m)),
+        Value::List(l) => Value::List(
+            l.iter()
+                .map(|i| match i {
+                    Item::Elem(Value::Map(m)) => Item::Elem(Value::Map(plain_keys_first(m))),
+                    other => other.clone(),
+                })
+                .collect(),
+        ),
+        leaf => leaf.clone(),
+    };
+    items
+        .iter()
+        .filter(kept)
+        .filter(|i| !section(i))
+        .chain(items.iter().filter(kept).filter(section))
+        .map(|i| match i {
+            Item::Pair { key, value } => Item::pair(key.clone(), inner(value)),
+            other => other.clone(),
+        })
+        .collect()
+}
+
 /// The `[sops]` table for `metadata` (a map), as the text appended to a file.
 pub(super) fn sops_table(metadata: &Value) -> Result<Vec<u8>, StoreError> {
     let Value::Map(items) = metadata else {
         return Err(StoreError::new("toml: the sops metadata is not a map"));
     };
-    // Plain keys first, then the key lists as arrays of tables (a null is left out).
-    let kept = |i: &&Item| !matches!(i, Item::Pair { value: Value::Leaf(l), .. } if l.value == Scalar::Null);
-    let section = |i: &&Item| matches!(i, Item::Pair { value, .. } if is_section(value));
-    let items: Vec<Item> = items
-        .iter()
-        .filter(kept)
-        .filter(|i| !section(i))
-        .chain(items.iter().filter(kept).filter(section))
-        .cloned()
-        .collect();
+    let items = plain_keys_first(items);
     let mut w = Writer { out: Vec::new() };
     w.header(&["sops".to_string()], false);
     w.body(
