@@ -108,7 +108,11 @@ pub(super) fn push_scalar(
 }
 
 /// A value written inline (arrays `[…]`, inline tables `{…}`; comments inside are left out).
-fn push_inline(out: &mut Vec<u8>, value: &Value, path: &mut Vec<String>) -> Result<(), StoreError> {
+pub(super) fn push_inline(
+    out: &mut Vec<u8>,
+    value: &Value,
+    path: &mut Vec<String>,
+) -> Result<(), StoreError> {
     match value {
         Value::Leaf(l) => push_scalar(out, &l.value, path, true)?,
         Value::List(items) => {

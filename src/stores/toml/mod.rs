@@ -2,8 +2,8 @@
 //! file with the byte range of every value, a lexical pass finds comments and table headers,
 //! and a splice writes `"ENC[…]"` strings (and `#ENC[…]` comments) in place of the original
 //! texts, so an encrypted file keeps the plaintext's layout. The metadata is a `[sops]` table at
-//! the end. `unset` of a `key = value` line is a text edit; `set` and the rest are left to the
-//! shared fallbacks (an in-place scalar splice, else a layout from scratch).
+//! the end. `set` of a new key and `unset` of a `key = value` line are text edits; the rest is
+//! left to the shared fallbacks (an in-place scalar splice, else a layout from scratch).
 
 use zeroize::Zeroizing;
 
@@ -61,12 +61,12 @@ impl FormatStore for TomlStore {
 
     fn set_at(
         &self,
-        _parsed: &Parsed,
-        _steps: &[Step],
-        _value: &Value,
+        parsed: &Parsed,
+        steps: &[Step],
+        value: &Value,
         _options: &StoreOptions,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(None)
+        edit::set_at(parsed.layout.of::<Layout>()?, parsed, steps, value)
     }
 
     fn unset_at(&self, parsed: &Parsed, steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError> {
