@@ -13,6 +13,8 @@ mod parse;
 mod scan;
 mod splice;
 
+use edit::{set_at, unset_at};
+
 pub use emit::{emit, emit_value};
 pub use parse::parse;
 pub use splice::splice;
@@ -59,19 +61,7 @@ impl FormatStore for TomlStore {
 
     super::hand_over_writes!(Layout);
 
-    fn set_at(
-        &self,
-        parsed: &Parsed,
-        steps: &[Step],
-        value: &Value,
-        _options: &StoreOptions,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        edit::set_at(parsed.layout.of::<Layout>()?, parsed, steps, value)
-    }
-
-    fn unset_at(&self, parsed: &Parsed, steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError> {
-        edit::unset_at(parsed.layout.of::<Layout>()?, parsed, steps)
-    }
+    super::hand_over_line_edits!(Layout);
 
     fn splices_from_layout(&self) -> bool {
         true
