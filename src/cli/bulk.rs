@@ -14,7 +14,7 @@ use super::GlobalArgs;
 use crate::ops::bulk::{self, BulkError, FileOutcome, Outcome, Target};
 use crate::ops::files::FilesError;
 use crate::ops::keys::RotateOptions;
-use crate::ops::{batch, codes, KeyAccess};
+use crate::ops::{batch, codes, Engine, KeyAccess};
 use crate::stores::Format;
 
 /// More paths for `rotate` and `decrypt`, and the pool's size.
@@ -27,6 +27,13 @@ pub struct ManyArgs {
     /// How many files are worked on at once (default: the processors, at most 16)
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+}
+
+impl ManyArgs {
+    /// The command's file argument followed by the further paths.
+    pub fn paths(&self, first: Option<&PathBuf>) -> Vec<PathBuf> {
+        first.into_iter().chain(&self.more).cloned().collect()
+    }
 }
 
 /// Whether `paths` ask for the many-file form: two or more, or a folder.
@@ -147,6 +154,13 @@ fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     super::write::write_atomic(path, bytes)
 }
 
+/// The configuration in force and the files `paths` name (folders expanded).
+fn prepare(global: &GlobalArgs, paths: &[PathBuf]) -> CliResult<(Engine, Vec<Target>)> {
+    let engine = common::engine(global)?;
+    let targets = bulk::targets(paths).map_err(ManyError::from)?;
+    Ok((engine, targets))
+}
+
 /// `rotate -i PATH...`.
 pub fn rotate(
     global: &GlobalArgs,
@@ -154,8 +168,7 @@ pub fn rotate(
     jobs: Option<usize>,
     options: &RotateOptions,
 ) -> CliResult<()> {
-    let engine = common::engine(global)?;
-    let targets = bulk::targets(paths).map_err(ManyError::from)?;
+    let (engine, targets) = prepare(global, paths)?;
     let run = bulk::Run {
         engine: &engine,
         input: options.input,
@@ -179,8 +192,7 @@ pub fn check(
     input: Option<Format>,
     access: &KeyAccess,
 ) -> CliResult<()> {
-    let engine = common::engine(global)?;
-    let targets = bulk::targets(paths).map_err(ManyError::from)?;
+    let (engine, targets) = prepare(global, paths)?;
     let run = bulk::Run {
         engine: &engine,
         input,
@@ -202,8 +214,7 @@ pub struct UpdateKeys<'a> {
 
 /// `updatekeys PATH...`: plan every file, show every change, ask once, apply.
 pub fn updatekeys(global: &GlobalArgs, a: UpdateKeys) -> CliResult<()> {
-    let engine = common::engine(global)?;
-    let targets: Vec<Target> = bulk::targets(a.paths).map_err(ManyError::from)?;
+    let (engine, targets) = prepare(global, a.paths)?;
     let run = bulk::Run {
         engine: &engine,
         input: a.input,
@@ -253,8 +264,7 @@ pub fn filestatus(
     input: Option<Format>,
     json: bool,
 ) -> CliResult<()> {
-    let engine = common::engine(global)?;
-    let targets = bulk::targets(paths).map_err(ManyError::from)?;
+    let (engine, targets) = prepare(global, paths)?;
     let run = bulk::Run {
         engine: &engine,
         input,

@@ -1,7 +1,5 @@
 //! `sepal decrypt`.
 
-use std::path::PathBuf;
-
 use clap::Args;
 
 use super::bulk::ManyError;
@@ -30,13 +28,7 @@ pub struct DecryptArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: DecryptArgs) -> CliResult<()> {
-    let paths: Vec<PathBuf> = args
-        .io
-        .file
-        .iter()
-        .chain(&args.many.more)
-        .cloned()
-        .collect();
+    let paths = args.many.paths(args.io.file.as_ref());
     let many = super::bulk::is_many(&paths);
     // One folder without --check fails as it always did (sops cannot decrypt a folder).
     if paths.len() > 1 && !args.check {

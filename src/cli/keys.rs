@@ -158,13 +158,7 @@ pub struct GroupsDeleteArgs {
 }
 
 pub fn rotate(global: &GlobalArgs, args: RotateArgs) -> CliResult<()> {
-    let paths: Vec<PathBuf> = args
-        .io
-        .file
-        .iter()
-        .chain(&args.many.more)
-        .cloned()
-        .collect();
+    let paths = args.many.paths(args.io.file.as_ref());
     // One folder without -i fails as it always did (sops cannot rotate a folder).
     if super::bulk::is_many(&paths) && (paths.len() > 1 || args.io.in_place) {
         return rotate_many(global, &args, &paths);
