@@ -3,9 +3,11 @@
 
 use std::collections::HashMap;
 
-use crate::crypto::cipher::{self, CipherError, DataKey, EncryptedValue};
+mod jobs;
+
+use crate::crypto::cipher::{CipherError, DataKey, EncryptedValue};
 use crate::crypto::mac::MacHasher;
-use crate::gotext::{canonical_bytes, display_text, parse_typed, plaintext_bytes};
+use crate::gotext::canonical_bytes;
 pub use crate::metadata::{Selection, SelectionError};
 use crate::tree::NewLeaf;
 use crate::tree::{Item, Leaf, LeafId, Scalar, Tree, Value};
@@ -72,6 +74,32 @@ impl Stash {
     }
 }
 
+impl Stash {
+    /// The nonce and plaintext bytes seen for this value at this path, if any.
+    fn lookup(
+        &self,
+        aad: &str,
+        type_tag: &str,
+        value: &Scalar,
+    ) -> Option<([u8; 32], zeroize::Zeroizing<Vec<u8>>)> {
+        if self.ivs.is_empty() {
+            return None;
+        }
+        let key = (
+            aad.to_string(),
+            type_tag.to_string(),
+            canonical_bytes(value).to_vec(),
+        );
+        let found = self
+            .ivs
+            .get(&key)
+            .map(|(iv, bytes)| (*iv, zeroize::Zeroizing::new(bytes.clone())));
+        let (_, _, mut canonical) = key;
+        zeroize::Zeroize::zeroize(&mut canonical);
+        found
+    }
+}
+
 /// (AAD, type tag, canonical bytes of the value).
 type StashKey = (String, String, Vec<u8>);
 
@@ -92,18 +120,6 @@ pub struct WalkResult {
     /// With [`encrypt_tree_with_view`]: for each encrypted leaf, what decrypting its ciphertext
     /// gives (the replacement a decryption of the output would make), without decrypting.
     pub decrypted_view: Vec<Option<NewLeaf>>,
-}
-
-/// The state carried down the tree.
-struct Walker<'a> {
-    key: &'a DataKey,
-    selection: &'a Selection,
-    mac: MacHasher,
-    changes: Vec<Option<NewLeaf>>,
-    encrypt: bool,
-    stash: &'a mut Stash,
-    error: Option<WalkError>,
-    view: Option<Vec<Option<NewLeaf>>>,
 }
 
 /// Encrypt every selected leaf of `tree`; the MAC covers the plaintext.
@@ -157,31 +173,100 @@ fn walk(
     with_view: bool,
 ) -> Result<WalkResult, WalkError> {
     let leaves = max_id(tree).map_or(0, |m| m + 1);
-    let mut w = Walker {
-        key,
-        selection,
-        mac: MacHasher::new(mac_only_encrypted),
-        changes: vec![None; leaves],
-        encrypt,
-        stash,
-        error: None,
-        view: with_view.then(|| vec![None; leaves]),
-    };
+    let mut mac = MacHasher::new(mac_only_encrypted);
+    let mut jobs = Vec::with_capacity(leaves);
+    let mut aads = jobs::Aads::default();
+    let mut planning_error = None;
     for doc in &tree.docs {
         visit_leaves(&doc.items, &mut |leaf, path, comments, is_comment| {
-            if w.error.is_none() {
-                w.leaf(leaf, path, comments, is_comment);
+            if planning_error.is_some() || matches!(leaf.value, Scalar::Null) {
+                return;
+            }
+            let selected = selection.should_encrypt(path, comments, is_comment);
+            let aad = aads.push(path);
+            let job = if encrypt {
+                Ok(jobs::plan_encrypt(
+                    leaf,
+                    selected,
+                    is_comment,
+                    aad,
+                    &mut mac,
+                    |type_tag, value| stash.lookup(aads.get(aad), type_tag, value),
+                ))
+            } else {
+                plan_decrypt(leaf, selected, is_comment, aad, &aads)
+            };
+            match job {
+                Ok(Some(job)) => jobs.push(job),
+                Ok(None) => {}
+                Err(e) => planning_error = Some(e),
             }
         });
-        if let Some(e) = w.error.take() {
-            return Err(e);
+        if planning_error.is_some() {
+            break;
         }
     }
+    let mut changes = vec![None; leaves];
+    let mut view = with_view.then(|| vec![None; leaves]);
+    let record = stash.record && !encrypt;
+    let shared = jobs::Shared {
+        aads: &aads,
+        cipher_key: key,
+        selection,
+        with_view,
+        record,
+    };
+    jobs::run(
+        jobs,
+        &shared,
+        jobs::Finish {
+            mac: &mut mac,
+            changes: &mut changes,
+            view: view.as_mut(),
+            stash: record.then_some(stash),
+        },
+    )?;
+    if let Some(e) = planning_error {
+        return Err(e);
+    }
     Ok(WalkResult {
-        changes: w.changes,
-        mac: w.mac.finish(),
-        decrypted_view: w.view.unwrap_or_default(),
+        changes,
+        mac: mac.finish(),
+        decrypted_view: view.unwrap_or_default(),
     })
+}
+
+/// Plan the job of a leaf to decrypt (`Ok(None)`: nothing to do).
+fn plan_decrypt<'t>(
+    leaf: &'t Leaf,
+    selected: bool,
+    is_comment: bool,
+    aad: jobs::Aad,
+    aads: &jobs::Aads,
+) -> Result<Option<jobs::Job<'t>>, WalkError> {
+    let hashed = !is_comment && !leaf.shadowed;
+    if !selected {
+        return Ok(hashed.then_some(jobs::Job::Hash(leaf)));
+    }
+    let token = match &leaf.value {
+        Scalar::Str(s) | Scalar::Comment(s) => s.as_str(),
+        _ if is_comment => return Ok(None),
+        _ => {
+            return Err(WalkError::NotEncrypted {
+                path: display_path(aads.get(aad)),
+            })
+        }
+    };
+    if token.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(jobs::Job::Decrypt {
+        id: leaf.id,
+        aad,
+        token,
+        is_comment,
+        hashed,
+    }))
 }
 
 fn max_id(tree: &Tree) -> Option<LeafId> {
@@ -192,152 +277,6 @@ fn max_id(tree: &Tree) -> Option<LeafId> {
         });
     }
     m
-}
-
-impl<'a> Walker<'a> {
-    fn leaf(&mut self, leaf: &Leaf, path: &[&str], comments: &[Vec<&str>], is_comment: bool) {
-        if matches!(leaf.value, Scalar::Null) {
-            return;
-        }
-        let selected = self.selection.should_encrypt(path, comments, is_comment);
-        let aad = aad(path);
-        let result = if self.encrypt {
-            self.encrypt_leaf(leaf, selected, is_comment, &aad)
-        } else {
-            self.decrypt_leaf(leaf, selected, is_comment, &aad)
-        };
-        match result {
-            Ok(change) => {
-                if let Some(slot) = self.changes.get_mut(leaf.id) {
-                    *slot = change;
-                }
-            }
-            Err(e) => self.error = Some(e),
-        }
-    }
-
-    fn encrypt_leaf(
-        &mut self,
-        leaf: &Leaf,
-        selected: bool,
-        is_comment: bool,
-        aad: &str,
-    ) -> Result<Option<NewLeaf>, WalkError> {
-        if !is_comment && !leaf.shadowed {
-            self.mac.feed(&canonical_bytes(&leaf.value), selected);
-        }
-        if !selected {
-            return Ok(None);
-        }
-        let type_tag = leaf.value.type_tag().unwrap_or("str");
-        let stash_key = (
-            aad.to_string(),
-            type_tag.to_string(),
-            canonical_bytes(&leaf.value).to_vec(),
-        );
-        let (plain, iv) = match self.stash.ivs.get(&stash_key) {
-            Some((iv, bytes)) => (zeroize::Zeroizing::new(bytes.clone()), Some(*iv)),
-            None => (plaintext_bytes(leaf), None),
-        };
-        if plain.is_empty() {
-            // sops leaves empty strings and empty comments as they are.
-            return Ok(None);
-        }
-        let enc = cipher::encrypt(self.key, &plain, type_tag, aad, iv.as_ref()).map_err(|_| {
-            WalkError::Encrypt {
-                path: display_path(aad),
-            }
-        })?;
-        if let Some(view) = self.view.as_mut() {
-            if let (Some(value), Some(slot)) =
-                (parse_typed(type_tag, &plain), view.get_mut(leaf.id))
-            {
-                let text = display_text(&value, &plain);
-                *slot = Some(NewLeaf::Plain { value, text });
-            }
-        }
-        let text = enc.to_string();
-        if is_comment {
-            if let Selection::UnencryptedCommentRegex(r) = self.selection {
-                if r.is_match(&text) {
-                    return Err(WalkError::CommentRegex {
-                        path: display_path(aad),
-                    });
-                }
-            }
-        }
-        Ok(Some(NewLeaf::Encrypted(text)))
-    }
-
-    fn decrypt_leaf(
-        &mut self,
-        leaf: &Leaf,
-        selected: bool,
-        is_comment: bool,
-        aad: &str,
-    ) -> Result<Option<NewLeaf>, WalkError> {
-        if !selected {
-            if !is_comment && !leaf.shadowed {
-                self.mac.feed(&canonical_bytes(&leaf.value), false);
-            }
-            return Ok(None);
-        }
-        let text = match &leaf.value {
-            Scalar::Str(s) | Scalar::Comment(s) => s.as_str(),
-            _ if is_comment => return Ok(None),
-            _ => {
-                return Err(WalkError::NotEncrypted {
-                    path: display_path(aad),
-                })
-            }
-        };
-        if text.is_empty() {
-            return Ok(None);
-        }
-        let parsed = match EncryptedValue::parse(text) {
-            Ok(p) => p,
-            // A comment that was never encrypted (added by hand, or by an old sops): keep it.
-            Err(_) if is_comment => return Ok(None),
-            Err(_) => {
-                return Err(WalkError::NotEncrypted {
-                    path: display_path(aad),
-                })
-            }
-        };
-        let plain = match cipher::decrypt(self.key, &parsed, aad) {
-            Ok(p) => p,
-            Err(_) if is_comment => return Ok(None),
-            Err(source) => {
-                return Err(WalkError::Decrypt {
-                    path: display_path(aad),
-                    source,
-                })
-            }
-        };
-        let value = parse_typed(&parsed.type_tag, &plain).ok_or_else(|| WalkError::BadType {
-            path: display_path(aad),
-            type_tag: parsed.type_tag.clone(),
-        })?;
-        // sops decides "comment" from the input: a comment stored as a list element is hashed.
-        if !is_comment && !leaf.shadowed && !matches!(value, Scalar::Comment(_)) {
-            self.mac.feed(&canonical_bytes(&value), true);
-        }
-        if let (true, Ok(iv)) = (
-            self.stash.record,
-            <[u8; 32]>::try_from(parsed.iv.as_slice()),
-        ) {
-            self.stash.ivs.insert(
-                (
-                    aad.to_string(),
-                    parsed.type_tag.clone(),
-                    canonical_bytes(&value).to_vec(),
-                ),
-                (iv, plain.to_vec()),
-            );
-        }
-        let text = display_text(&value, &plain);
-        Ok(Some(NewLeaf::Plain { value, text }))
-    }
 }
 
 /// Visit every leaf of `items` in sops's order, with its path (map keys) and its comment stack
@@ -555,6 +494,80 @@ mod tests {
         for d in &mut t.docs {
             go(&mut d.items, changes);
         }
+    }
+
+    /// A tree of `n` string leaves (ids 0..n) under one map.
+    fn wide(n: usize) -> Tree {
+        Tree {
+            docs: vec![Doc {
+                items: (0..n)
+                    .map(|i| Item::pair(format!("k{i}"), s(i, &format!("value {i}"))))
+                    .collect(),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_large_walk_gives_the_mac_in_order_and_the_first_error() {
+        // Enough leaves for the work to be shared between threads.
+        let n = jobs::PARALLEL_MIN * 3 + 7;
+        let t = wide(n);
+        let key = DataKey::generate();
+        let sel = Selection::default();
+        let enc = encrypt_tree(&t, &key, &sel, false, &mut Stash::default()).unwrap();
+        let mut expected = MacHasher::new(false);
+        for i in 0..n {
+            expected.feed(format!("value {i}").as_bytes(), true);
+        }
+        assert_eq!(enc.mac, expected.finish());
+        let mut et = t.clone();
+        apply(&mut et, &enc.changes);
+        let mut stash = Stash::default();
+        let dec = decrypt_tree(&et, &key, &sel, false, &mut stash).unwrap();
+        assert_eq!(dec.mac, enc.mac);
+        assert_eq!(stash.ivs.len(), n);
+        for (i, c) in dec.changes.iter().enumerate() {
+            match c {
+                Some(NewLeaf::Plain { value, .. }) => {
+                    assert_eq!(value.as_str(), Some(format!("value {i}").as_str()))
+                }
+                other => panic!("{i}: {other:?}"),
+            }
+        }
+        // Re-encrypting with the stash keeps every ciphertext.
+        let again = encrypt_tree(&t, &key, &sel, false, &mut stash).unwrap();
+        assert_eq!(again.changes.len(), enc.changes.len());
+        for (a, b) in again.changes.iter().zip(&enc.changes) {
+            match (a, b) {
+                (Some(NewLeaf::Encrypted(a)), Some(NewLeaf::Encrypted(b))) => assert_eq!(a, b),
+                other => panic!("{other:?}"),
+            }
+        }
+        // Two broken values, one in each half: the first in walk order is reported.
+        let mut broken = et.clone();
+        for (i, leaf_value) in [(n / 4, "garbage"), (n - 2, "ENC[AES256_GCM,data:!!]")] {
+            if let Item::Pair { value, .. } = &mut broken.docs[0].items[i] {
+                *value = s(i, leaf_value);
+            }
+        }
+        let err = decrypt_tree(&broken, &key, &sel, false, &mut Stash::off())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(&format!("[\"k{}\"]", n / 4)), "{err}");
+        // A value that is not a string where a ciphertext is expected, after a broken one.
+        let mut late = et.clone();
+        if let Item::Pair { value, .. } = &mut late.docs[0].items[n - 1] {
+            *value = Value::Leaf(Leaf::new(n - 1, Scalar::Int(3)));
+        }
+        if let Item::Pair { value, .. } = &mut late.docs[0].items[5] {
+            *value = s(5, &leaf_text(&et, 6));
+        }
+        let err = decrypt_tree(&late, &key, &sel, false, &mut Stash::off())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("[\"k5\"]"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,406 @@
+//! The cipher walk's work, in three steps: the tree is visited in sops's order and each leaf's
+//! job planned (selection, AAD, the MAC of plaintext already known); the jobs' AES-GCM work runs
+//! on every processor for a large file (each value is independent); the results are then taken
+//! in walk order, so the MAC (an ordered hash) and the first error are what a one-by-one walk
+//! would give.
+
+use rand::RngCore;
+use zeroize::Zeroizing;
+
+use crate::crypto::cipher::{OpenError, ValueCipher};
+use crate::crypto::mac::MacHasher;
+use crate::gotext::{canonical_bytes, display_text, parse_typed, plaintext_bytes};
+use crate::tree::{Leaf, NewLeaf, Scalar};
+
+use super::{display_path, Selection, WalkError};
+
+/// Fewer jobs than this run on the calling thread: starting threads would cost more than it saves.
+pub(super) const PARALLEL_MIN: usize = 2048;
+
+/// The plaintext bytes of a value to encrypt: the leaf's own string, or bytes made for it.
+pub(super) enum PlainBytes<'t> {
+    Borrowed(&'t [u8]),
+    Owned(Zeroizing<Vec<u8>>),
+}
+
+impl PlainBytes<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            PlainBytes::Borrowed(b) => b,
+            PlainBytes::Owned(b) => b,
+        }
+    }
+}
+
+/// Where a leaf's AAD is in the walk's one string of AADs (one allocation for all of them).
+#[derive(Clone, Copy)]
+pub(super) struct Aad {
+    start: usize,
+    end: usize,
+}
+
+/// Every leaf's AAD, one after the other.
+#[derive(Default)]
+pub(super) struct Aads(String);
+
+impl Aads {
+    /// Add the AAD of `path`: its keys joined with `:`, plus a trailing `:`.
+    pub(super) fn push(&mut self, path: &[&str]) -> Aad {
+        let start = self.0.len();
+        for (i, key) in path.iter().enumerate() {
+            if i > 0 {
+                self.0.push(':');
+            }
+            self.0.push_str(key);
+        }
+        self.0.push(':');
+        Aad {
+            start,
+            end: self.0.len(),
+        }
+    }
+
+    pub(super) fn get(&self, aad: Aad) -> &str {
+        self.0.get(aad.start..aad.end).unwrap_or("")
+    }
+}
+
+/// One leaf's share of the walk, in walk order.
+pub(super) enum Job<'t> {
+    /// Encrypt `plain`; `iv` reuses a stashed nonce (unchanged value), else a fresh one is drawn.
+    Encrypt {
+        id: usize,
+        aad: Aad,
+        plain: PlainBytes<'t>,
+        type_tag: &'static str,
+        iv: Option<Box<[u8; 32]>>,
+        is_comment: bool,
+    },
+    /// Decrypt the `ENC[...]` text `token`; `hashed`: its plaintext goes into the MAC.
+    Decrypt {
+        id: usize,
+        aad: Aad,
+        token: &'t str,
+        is_comment: bool,
+        hashed: bool,
+    },
+    /// A value left in clear whose canonical bytes go into the MAC at this point (decryption,
+    /// where the MAC is computed after the parallel step).
+    Hash(&'t Leaf),
+}
+
+/// What a job gave.
+enum Outcome {
+    Nothing,
+    Encrypted {
+        token: String,
+        view: Option<NewLeaf>,
+    },
+    Decrypted {
+        leaf: NewLeaf,
+        /// The type tag as written, the IV and the plaintext bytes, kept for the stash when it
+        /// records.
+        kept: Option<Box<Kept>>,
+        hashed: bool,
+    },
+    Hash,
+}
+
+/// What a decryption keeps for the stash.
+struct Kept {
+    type_tag: String,
+    iv: [u8; 32],
+    plain: Zeroizing<Vec<u8>>,
+}
+
+/// What the last step needs to know.
+pub(super) struct Finish<'w> {
+    pub mac: &'w mut MacHasher,
+    pub changes: &'w mut [Option<NewLeaf>],
+    pub view: Option<&'w mut Vec<Option<NewLeaf>>>,
+    /// Where decrypted values are recorded, when they are.
+    pub stash: Option<&'w mut super::Stash>,
+}
+
+/// The settings every job shares.
+pub(super) struct Shared<'a> {
+    pub aads: &'a Aads,
+    pub cipher_key: &'a crate::crypto::cipher::DataKey,
+    pub selection: &'a Selection,
+    pub with_view: bool,
+    pub record: bool,
+}
+
+/// Plan the job of a leaf to encrypt (feeding the MAC, whose plaintext is known now).
+pub(super) fn plan_encrypt<'t>(
+    leaf: &'t Leaf,
+    selected: bool,
+    is_comment: bool,
+    aad: Aad,
+    mac: &mut MacHasher,
+    stashed: impl FnOnce(&str, &Scalar) -> Option<([u8; 32], Zeroizing<Vec<u8>>)>,
+) -> Option<Job<'t>> {
+    if !is_comment && !leaf.shadowed {
+        feed(mac, &leaf.value, selected);
+    }
+    if !selected {
+        return None;
+    }
+    let type_tag = leaf.value.type_tag().unwrap_or("str");
+    let (plain, iv) = match stashed(type_tag, &leaf.value) {
+        Some((iv, bytes)) => (PlainBytes::Owned(bytes), Some(Box::new(iv))),
+        None => (own_bytes(leaf), None),
+    };
+    if plain.bytes().is_empty() {
+        // sops leaves empty strings and empty comments as they are.
+        return None;
+    }
+    Some(Job::Encrypt {
+        id: leaf.id,
+        aad,
+        plain,
+        type_tag,
+        iv,
+        is_comment,
+    })
+}
+
+/// A leaf's plaintext bytes, borrowed when they are its string as it is.
+fn own_bytes(leaf: &Leaf) -> PlainBytes<'_> {
+    match (&leaf.value, &leaf.text) {
+        (Scalar::Str(s) | Scalar::Comment(s), None) => PlainBytes::Borrowed(s.as_bytes()),
+        _ => PlainBytes::Owned(plaintext_bytes(leaf)),
+    }
+}
+
+/// Feed a value's canonical bytes to the MAC, without a copy for strings.
+pub(super) fn feed(mac: &mut MacHasher, value: &Scalar, encrypted: bool) {
+    match value {
+        Scalar::Str(s) | Scalar::Time(s) | Scalar::Comment(s) => mac.feed(s.as_bytes(), encrypted),
+        Scalar::Bytes(b) => mac.feed(b, encrypted),
+        other => mac.feed(&canonical_bytes(other), encrypted),
+    }
+}
+
+/// Run `jobs` (on every processor when there are many) and take their outcomes in walk order.
+pub(super) fn run(
+    jobs: Vec<Job<'_>>,
+    shared: &Shared<'_>,
+    finish: Finish<'_>,
+) -> Result<(), WalkError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let outcomes: Vec<Result<Outcome, WalkError>> = if threads < 2 || jobs.len() < PARALLEL_MIN {
+        work(&jobs, shared)
+    } else {
+        let per = jobs.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = jobs
+                .chunks(per)
+                .map(|chunk| scope.spawn(move || work(chunk, shared)))
+                .collect();
+            let mut all = Vec::with_capacity(jobs.len());
+            for h in handles {
+                match h.join() {
+                    Ok(part) => all.extend(part),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            all
+        })
+    };
+    take(jobs, outcomes, shared.aads, finish)
+}
+
+/// Do the AES-GCM work of `jobs` with one cipher.
+fn work(jobs: &[Job<'_>], shared: &Shared<'_>) -> Vec<Result<Outcome, WalkError>> {
+    let cipher = ValueCipher::new(shared.cipher_key);
+    let fresh = jobs
+        .iter()
+        .filter(|j| matches!(j, Job::Encrypt { iv: None, .. }))
+        .count();
+    // One read of the OS's random source for all the chunk's nonces.
+    let mut nonces = vec![0u8; fresh * 32];
+    rand::rngs::OsRng.fill_bytes(&mut nonces);
+    let mut nonces = nonces.chunks_exact(32);
+    jobs.iter()
+        .map(|job| match job {
+            Job::Encrypt {
+                aad,
+                plain,
+                type_tag,
+                iv,
+                is_comment,
+                ..
+            } => {
+                let aad = shared.aads.get(*aad);
+                let nonce: [u8; 32] = match iv {
+                    Some(iv) => **iv,
+                    None => nonces
+                        .next()
+                        .and_then(|n| n.try_into().ok())
+                        .ok_or_else(|| WalkError::Encrypt {
+                            path: display_path(aad),
+                        })?,
+                };
+                encrypt_one(
+                    &cipher,
+                    plain.bytes(),
+                    type_tag,
+                    aad,
+                    &nonce,
+                    *is_comment,
+                    shared,
+                )
+            }
+            Job::Decrypt {
+                aad,
+                token,
+                is_comment,
+                hashed,
+                ..
+            } => decrypt_one(
+                &cipher,
+                token,
+                shared.aads.get(*aad),
+                *is_comment,
+                *hashed,
+                shared.record,
+            ),
+            Job::Hash(_) => Ok(Outcome::Hash),
+        })
+        .collect()
+}
+
+fn encrypt_one(
+    cipher: &ValueCipher,
+    plain: &[u8],
+    type_tag: &str,
+    aad: &str,
+    nonce: &[u8; 32],
+    is_comment: bool,
+    shared: &Shared<'_>,
+) -> Result<Outcome, WalkError> {
+    let token = cipher
+        .seal(plain, type_tag, aad, nonce)
+        .map_err(|_| WalkError::Encrypt {
+            path: display_path(aad),
+        })?;
+    if is_comment {
+        if let Selection::UnencryptedCommentRegex(r) = shared.selection {
+            if r.is_match(&token) {
+                return Err(WalkError::CommentRegex {
+                    path: display_path(aad),
+                });
+            }
+        }
+    }
+    let view = shared
+        .with_view
+        .then(|| parse_typed(type_tag, plain))
+        .flatten()
+        .map(|value| {
+            let text = display_text(&value, plain);
+            NewLeaf::Plain { value, text }
+        });
+    Ok(Outcome::Encrypted { token, view })
+}
+
+fn decrypt_one(
+    cipher: &ValueCipher,
+    token: &str,
+    aad: &str,
+    is_comment: bool,
+    hashed: bool,
+    record: bool,
+) -> Result<Outcome, WalkError> {
+    let opened = match cipher.open(token, aad) {
+        Ok(o) => o,
+        // A comment that was never encrypted (added by hand, or by an old sops), or that does
+        // not decrypt: keep it.
+        Err(_) if is_comment => return Ok(Outcome::Nothing),
+        Err(OpenError::NotEncrypted) => {
+            return Err(WalkError::NotEncrypted {
+                path: display_path(aad),
+            })
+        }
+        Err(OpenError::Cipher(source)) => {
+            return Err(WalkError::Decrypt {
+                path: display_path(aad),
+                source,
+            })
+        }
+    };
+    let value = parse_typed(opened.type_tag, &opened.plain).ok_or_else(|| WalkError::BadType {
+        path: display_path(aad),
+        type_tag: opened.type_tag.to_string(),
+    })?;
+    let text = display_text(&value, &opened.plain);
+    Ok(Outcome::Decrypted {
+        leaf: NewLeaf::Plain { value, text },
+        kept: record.then(|| {
+            Box::new(Kept {
+                type_tag: opened.type_tag.to_string(),
+                iv: opened.iv,
+                plain: opened.plain,
+            })
+        }),
+        hashed,
+    })
+}
+
+/// Take the outcomes in walk order: the first error wins, the MAC is fed in order.
+fn take(
+    jobs: Vec<Job<'_>>,
+    outcomes: Vec<Result<Outcome, WalkError>>,
+    aads: &Aads,
+    mut finish: Finish<'_>,
+) -> Result<(), WalkError> {
+    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        let (id, aad) = match &job {
+            Job::Encrypt { id, aad, .. } | Job::Decrypt { id, aad, .. } => (*id, aads.get(*aad)),
+            Job::Hash(leaf) => (leaf.id, ""),
+        };
+        match outcome? {
+            Outcome::Nothing => {}
+            Outcome::Hash => {
+                if let Job::Hash(leaf) = job {
+                    feed(finish.mac, &leaf.value, false);
+                }
+            }
+            Outcome::Encrypted { token, view } => {
+                if let Some(slot) = finish.changes.get_mut(id) {
+                    *slot = Some(NewLeaf::Encrypted(token));
+                }
+                if let (Some(v), Some(view)) = (view, finish.view.as_deref_mut()) {
+                    if let Some(slot) = view.get_mut(id) {
+                        *slot = Some(v);
+                    }
+                }
+            }
+            Outcome::Decrypted { leaf, kept, hashed } => {
+                if let NewLeaf::Plain { value, .. } = &leaf {
+                    // sops decides "comment" from the input: a comment stored as a list element
+                    // is hashed.
+                    if hashed && !matches!(value, Scalar::Comment(_)) {
+                        feed(finish.mac, value, true);
+                    }
+                    if let (Some(stash), Some(kept)) = (finish.stash.as_deref_mut(), kept) {
+                        let Kept {
+                            type_tag,
+                            iv,
+                            mut plain,
+                        } = *kept;
+                        stash.ivs.insert(
+                            (aad.to_string(), type_tag, canonical_bytes(value).to_vec()),
+                            (iv, std::mem::take(&mut *plain)),
+                        );
+                    }
+                }
+                if let Some(slot) = finish.changes.get_mut(id) {
+                    *slot = Some(leaf);
+                }
+            }
+        }
+    }
+    Ok(())
+}
