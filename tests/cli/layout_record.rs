@@ -281,3 +281,33 @@ fn lossy_files_with_sops() {
     }
     f.finish("layout_record::lossy_files_with_sops");
 }
+
+/// A multi-document YAML file carries its record once, in the first document's `sops` entry
+/// (where sepal reads the metadata), not in every document; sepal gives the exact bytes back.
+#[test]
+fn a_multi_document_file_carries_the_record_once() {
+    let sb = Sandbox::new();
+    let plain = "a: >\n  tango\n  uniform\n---\nb: victor\n---\nc: >\n  whiskey\n  xray\n";
+    let enc = encrypt(&sb, "multi.yaml", plain);
+    assert_eq!(enc.matches("sepal_layout").count(), 1, "{enc}");
+    let first_doc_end = enc.find("\n---").unwrap_or(enc.len());
+    assert!(enc[..first_doc_end].contains("sepal_layout"));
+    assert_eq!(enc.matches("\nsops:").count() + usize::from(enc.starts_with("sops:")), 3);
+    assert_eq!(
+        decrypt(&sb, Tool::Sepal, "enc-multi.yaml"),
+        plain.as_bytes()
+    );
+}
+
+#[test]
+fn a_multi_document_file_with_sops() {
+    Part::WithSops.start("layout_record::a_multi_document_file_with_sops");
+    let sb = Sandbox::new();
+    let plain = "a: >\n  tango\n  uniform\n---\nb: victor\n---\nc: >\n  whiskey\n  xray\n";
+    encrypt(&sb, "multi.yaml", plain);
+    let out = decrypt(&sb, Tool::Sops, "enc-multi.yaml");
+    let text = String::from_utf8(out).unwrap_or_default();
+    for word in ["tango uniform", "victor", "whiskey xray"] {
+        assert!(text.contains(word), "{word} in {text}");
+    }
+}

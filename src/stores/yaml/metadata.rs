@@ -221,13 +221,32 @@ pub(super) fn metadata_edits(
     w: &Writer,
     ed: &mut Edits,
 ) {
-    for dl in &layout.docs {
+    // sepal's own records (`sepal_layout`, `sepal_conflict`) are read from the first document's
+    // metadata only: the documents after it get the metadata without them, so a record (which
+    // can be large) is not repeated in every document.
+    let rest = metadata.map(without_sepal_records);
+    for (i, dl) in layout.docs.iter().enumerate() {
+        let metadata = if i == 0 { metadata } else { rest.as_ref() };
         match (metadata, dl.sops) {
             (Some(meta), Some(span)) => replace_entry(w, dl, span, meta, ed),
             (None, Some(span)) => ed.push(span.start, span.end, String::new()),
             (Some(meta), None) => insert_entry(layout, w, dl, meta, ed),
             (None, None) => {}
         }
+    }
+}
+
+/// `meta` without its top-level `sepal_…` entries.
+fn without_sepal_records(meta: &Value) -> Value {
+    match meta {
+        Value::Map(items) => Value::Map(
+            items
+                .iter()
+                .filter(|item| !matches!(item, Item::Pair { key, .. } if key.starts_with("sepal_")))
+                .cloned()
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 
