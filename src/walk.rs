@@ -104,7 +104,28 @@ struct Walker<'a> {
     stash: &'a mut Stash,
     error: Option<WalkError>,
     view: Option<Vec<Option<NewLeaf>>>,
+    /// Reading a file rops wrote ([`decrypt_rops_tree`]).
+    rops: bool,
 }
+
+/// What a walk does.
+#[derive(Clone, Copy)]
+struct Mode {
+    encrypt: bool,
+    with_view: bool,
+    rops: bool,
+}
+
+const ENCRYPT: Mode = Mode {
+    encrypt: true,
+    with_view: false,
+    rops: false,
+};
+const DECRYPT: Mode = Mode {
+    encrypt: false,
+    with_view: false,
+    rops: false,
+};
 
 /// Encrypt every selected leaf of `tree`; the MAC covers the plaintext.
 pub fn encrypt_tree(
@@ -114,7 +135,7 @@ pub fn encrypt_tree(
     mac_only_encrypted: bool,
     stash: &mut Stash,
 ) -> Result<WalkResult, WalkError> {
-    walk(tree, key, selection, mac_only_encrypted, stash, true, false)
+    walk(tree, key, selection, mac_only_encrypted, stash, ENCRYPT)
 }
 
 /// [`encrypt_tree`], also giving [`WalkResult::decrypted_view`].
@@ -125,7 +146,11 @@ pub fn encrypt_tree_with_view(
     mac_only_encrypted: bool,
     stash: &mut Stash,
 ) -> Result<WalkResult, WalkError> {
-    walk(tree, key, selection, mac_only_encrypted, stash, true, true)
+    let mode = Mode {
+        with_view: true,
+        ..ENCRYPT
+    };
+    walk(tree, key, selection, mac_only_encrypted, stash, mode)
 }
 
 /// Decrypt every selected leaf of `tree`, recording IVs in `stash`; the MAC covers the plaintext.
@@ -136,15 +161,24 @@ pub fn decrypt_tree(
     mac_only_encrypted: bool,
     stash: &mut Stash,
 ) -> Result<WalkResult, WalkError> {
-    walk(
-        tree,
-        key,
-        selection,
-        mac_only_encrypted,
-        stash,
-        false,
-        false,
-    )
+    walk(tree, key, selection, mac_only_encrypted, stash, DECRYPT)
+}
+
+/// [`decrypt_tree`] for a TOML file rops wrote (its metadata has no `version`), read as rops
+/// writes it: a string that is exactly `null` is rops's null (left in clear and out of the MAC),
+/// and an empty string is encrypted with empty data (`data:,`), which sops's format refuses.
+pub fn decrypt_rops_tree(
+    tree: &Tree,
+    key: &DataKey,
+    selection: &Selection,
+    mac_only_encrypted: bool,
+    stash: &mut Stash,
+) -> Result<WalkResult, WalkError> {
+    let mode = Mode {
+        rops: true,
+        ..DECRYPT
+    };
+    walk(tree, key, selection, mac_only_encrypted, stash, mode)
 }
 
 fn walk(
@@ -153,8 +187,7 @@ fn walk(
     selection: &Selection,
     mac_only_encrypted: bool,
     stash: &mut Stash,
-    encrypt: bool,
-    with_view: bool,
+    mode: Mode,
 ) -> Result<WalkResult, WalkError> {
     let leaves = max_id(tree).map_or(0, |m| m + 1);
     let mut w = Walker {
@@ -162,10 +195,11 @@ fn walk(
         selection,
         mac: MacHasher::new(mac_only_encrypted),
         changes: vec![None; leaves],
-        encrypt,
+        encrypt: mode.encrypt,
         stash,
         error: None,
-        view: with_view.then(|| vec![None; leaves]),
+        view: mode.with_view.then(|| vec![None; leaves]),
+        rops: mode.rops,
     };
     for doc in &tree.docs {
         visit_leaves(&doc.items, &mut |leaf, path, comments, is_comment| {
@@ -196,7 +230,7 @@ fn max_id(tree: &Tree) -> Option<LeafId> {
 
 impl<'a> Walker<'a> {
     fn leaf(&mut self, leaf: &Leaf, path: &[&str], comments: &[Vec<&str>], is_comment: bool) {
-        if matches!(leaf.value, Scalar::Null) {
+        if matches!(leaf.value, Scalar::Null) || (self.rops && is_rops_null(leaf, is_comment)) {
             return;
         }
         let selected = self.selection.should_encrypt(path, comments, is_comment);
@@ -278,7 +312,12 @@ impl<'a> Walker<'a> {
     ) -> Result<Option<NewLeaf>, WalkError> {
         if !selected {
             if !is_comment && !leaf.shadowed {
-                self.mac.feed(&canonical_bytes(&leaf.value), false);
+                let bytes = if self.rops {
+                    rops_bytes(&leaf.value)
+                } else {
+                    canonical_bytes(&leaf.value)
+                };
+                self.mac.feed(&bytes, false);
             }
             return Ok(None);
         }
@@ -294,7 +333,12 @@ impl<'a> Walker<'a> {
         if text.is_empty() {
             return Ok(None);
         }
-        let parsed = match EncryptedValue::parse(text) {
+        let parsed = if self.rops {
+            EncryptedValue::parse_allowing_empty_data(text)
+        } else {
+            EncryptedValue::parse(text)
+        };
+        let parsed = match parsed {
             Ok(p) => p,
             // A comment that was never encrypted (added by hand, or by an old sops): keep it.
             Err(_) if is_comment => return Ok(None),
@@ -320,7 +364,12 @@ impl<'a> Walker<'a> {
         })?;
         // sops decides "comment" from the input: a comment stored as a list element is hashed.
         if !is_comment && !leaf.shadowed && !matches!(value, Scalar::Comment(_)) {
-            self.mac.feed(&canonical_bytes(&value), true);
+            if self.rops {
+                // rops hashes the bytes it encrypted (`inf` where sops writes `+Inf`).
+                self.mac.feed(&plain, true);
+            } else {
+                self.mac.feed(&canonical_bytes(&value), true);
+            }
         }
         if let (true, Ok(iv)) = (
             self.stash.record,
@@ -338,6 +387,24 @@ impl<'a> Walker<'a> {
         let text = display_text(&value, &plain);
         Ok(Some(NewLeaf::Plain { value, text }))
     }
+}
+
+/// The bytes rops hashes for a value it left in clear: sops's, but Rust's `inf` / `-inf` for
+/// the infinities (sops: `+Inf` / `-Inf`).
+fn rops_bytes(value: &Scalar) -> zeroize::Zeroizing<Vec<u8>> {
+    match value {
+        Scalar::Float(f) if f.is_infinite() => zeroize::Zeroizing::new(if *f > 0.0 {
+            b"inf".to_vec()
+        } else {
+            b"-inf".to_vec()
+        }),
+        _ => canonical_bytes(value),
+    }
+}
+
+/// rops's null in a file it wrote: the string `null`, which it neither encrypts nor hashes.
+fn is_rops_null(leaf: &Leaf, is_comment: bool) -> bool {
+    !is_comment && matches!(&leaf.value, Scalar::Str(s) if s.as_str() == "null")
 }
 
 /// Visit every leaf of `items` in sops's order, with its path (map keys) and its comment stack

@@ -65,6 +65,17 @@ impl EncryptedValue {
     /// Parse `ENC[AES256_GCM,data:..,iv:..,tag:..,type:..]` as sops does: the string must start with
     /// it; IV length is whatever the base64 holds.
     pub fn parse(s: &str) -> Result<Self, CipherError> {
+        Self::parse_fields(s, false)
+    }
+
+    /// [`EncryptedValue::parse`] also accepting empty data (`data:,`): rops 0.1.7 encrypts an
+    /// empty string that way, where sops leaves it unencrypted (and its format requires data).
+    /// The tag still authenticates the empty value under its path.
+    pub fn parse_allowing_empty_data(s: &str) -> Result<Self, CipherError> {
+        Self::parse_fields(s, true)
+    }
+
+    fn parse_fields(s: &str, empty_data: bool) -> Result<Self, CipherError> {
         let body = s
             .strip_prefix("ENC[AES256_GCM,data:")
             .ok_or(CipherError::Format)?;
@@ -76,7 +87,11 @@ impl EncryptedValue {
         let (rest, type_tag) = inner.rsplit_once(",type:").ok_or(CipherError::Format)?;
         let (rest, tag) = rest.rsplit_once(",tag:").ok_or(CipherError::Format)?;
         let (data, iv) = rest.rsplit_once(",iv:").ok_or(CipherError::Format)?;
-        if data.is_empty() || iv.is_empty() || tag.is_empty() || type_tag.is_empty() {
+        if (data.is_empty() && !empty_data)
+            || iv.is_empty()
+            || tag.is_empty()
+            || type_tag.is_empty()
+        {
             return Err(CipherError::Format);
         }
         let dec = |t: &str| B64.decode(t).map_err(|_| CipherError::Format);

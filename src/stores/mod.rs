@@ -165,6 +165,15 @@ pub struct Parsed {
     pub(crate) encoding: utf16::TextEncoding,
 }
 
+impl Parsed {
+    /// Whether this file's `sops` metadata may lack `version`: a TOML file, because rops (the
+    /// other tool that writes encrypted TOML) writes none. sops refuses a file without a version
+    /// in every format it reads, and so does sepal outside TOML.
+    pub fn metadata_version_optional(&self) -> bool {
+        self.layout.of::<toml::Layout>().is_ok()
+    }
+}
+
 /// Store-specific memory of where things are in the source bytes: each format keeps a layout of
 /// its own type here and reads it back in its [`FormatStore`] methods.
 pub(crate) struct Layout(Box<dyn Any + Send + Sync>);

@@ -14,6 +14,7 @@ use crate::walk::plaintext_selected;
 
 use super::super::files::first_commit_adding;
 use super::super::keys::key_drift;
+use super::super::open::metadata_of;
 use super::super::status::has_sops_metadata;
 use super::super::Engine;
 use super::policy::{data_key_created, Policy};
@@ -34,7 +35,7 @@ pub fn parse(engine: &Engine, path: &Path, bytes: &[u8]) -> Option<ParsedFile> {
 
 /// Whether `file` is encrypted (its `sops` entry has a version and a MAC).
 pub fn is_encrypted(file: &ParsedFile) -> bool {
-    has_sops_metadata(file.parsed.metadata.as_ref())
+    has_sops_metadata(&file.parsed)
 }
 
 /// Every check of a file that `rule` covers.
@@ -64,7 +65,7 @@ pub fn covered(
         )];
     }
     let meta_line = metadata_line(bytes);
-    let meta = match Metadata::from_value(file.parsed.metadata.as_ref()) {
+    let meta = match metadata_of(&file.parsed) {
         Ok(m) => m,
         Err(e) => {
             return vec![Finding::new(
@@ -89,7 +90,7 @@ pub fn elsewhere(
     file: &ParsedFile,
     (path, shown, bytes): (&Path, &str, &[u8]),
 ) -> Vec<Finding> {
-    match Metadata::from_value(file.parsed.metadata.as_ref()) {
+    match metadata_of(&file.parsed) {
         Ok(meta) => {
             let mut out: Vec<Finding> = unresolved_merge(shown, metadata_line(bytes), &meta)
                 .into_iter()
