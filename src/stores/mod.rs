@@ -76,6 +76,16 @@ impl Format {
         }
     }
 
+    /// [`Format::from_path`], except that a `.toml` file sops encrypted is binary: sops has no
+    /// TOML store, and its binary envelope is JSON, which no TOML document can be (a TOML file
+    /// never starts with `{`).
+    pub fn of_file(path: &Path, bytes: &[u8]) -> Format {
+        match Format::from_path(path) {
+            Format::Toml if bytes.trim_ascii_start().starts_with(b"{") => Format::Binary,
+            other => other,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Format::Yaml => "yaml",

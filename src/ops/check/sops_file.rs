@@ -28,7 +28,7 @@ pub struct ParsedFile {
 
 /// Parse `bytes` as the format `path` names; `None` when they do not parse.
 pub fn parse(engine: &Engine, path: &Path, bytes: &[u8]) -> Option<ParsedFile> {
-    let store = engine.store(Format::from_path(path));
+    let store = engine.store(Format::of_file(path, bytes));
     let parsed = store.parse(bytes).ok()?;
     Some(ParsedFile { store, parsed })
 }
@@ -77,6 +77,7 @@ pub fn covered(
         }
     };
     let mut out = recipients(shown, meta_line, &meta, rule);
+    out.extend(sops_cannot_read(policy, &file, shown, meta_line));
     out.extend(plaintext_values(&file, shown, &meta));
     out.extend(unresolved_merge(shown, meta_line, &meta));
     out.extend(max_age(policy, now, (path, shown, bytes), &meta));
@@ -105,6 +106,26 @@ pub fn elsewhere(
             format!("its sops metadata cannot be read: {e}"),
         )],
     }
+}
+
+/// A TOML file encrypted as TOML (by sepal, or rops) in a repository that runs the real sops,
+/// which has no TOML store: sops takes the file for binary and cannot decrypt it.
+fn sops_cannot_read(
+    policy: &Policy,
+    file: &ParsedFile,
+    shown: &str,
+    line: usize,
+) -> Option<Finding> {
+    if file.store.format != Format::Toml {
+        return None;
+    }
+    let sign = policy.sops_use.sign()?;
+    Some(Finding::new(
+        shown,
+        line,
+        names::SOPS_CANNOT_READ_TOML,
+        format!("this TOML file is encrypted in sepal's TOML format, which the real sops cannot read (it has no TOML store and takes the file for binary), and this repository runs sops ({sign}); decrypt and edit it with sepal only, or store it in sops's binary format (`sepal decrypt -i {shown} && sepal encrypt -i --input-type binary --output-type binary {shown}`), or allow the check in .sops.yaml (sepal: check: allow: [{{check: sops-cannot-read-toml}}])"),
+    ))
 }
 
 /// A merge left the file conflicted (`sepal merge` wrote a conflict record): it holds our values
