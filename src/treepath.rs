@@ -188,6 +188,44 @@ pub fn same_value(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// [`same_value`] with the keys of maps in any order (TOML: a new key goes before the tables,
+/// where the tree appended it; lists keep their order).
+pub fn same_value_any_order(a: &Value, b: &Value) -> bool {
+    let pairs = |items: &[Item]| -> Vec<(String, Value)> {
+        items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Pair { key, value } => Some((key.clone(), value.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    match (a, b) {
+        (Value::Map(x), Value::Map(y)) => {
+            let (x, y) = (pairs(x), pairs(y));
+            x.len() == y.len()
+                && x.iter().all(|(k, v)| {
+                    y.iter()
+                        .any(|(k2, v2)| k == k2 && same_value_any_order(v, v2))
+                })
+        }
+        (Value::List(x), Value::List(y)) => {
+            let elems = |items: &[Item]| -> Vec<Value> {
+                items
+                    .iter()
+                    .filter_map(|i| match i {
+                        Item::Elem(v) => Some(v.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            };
+            let (x, y) = (elems(x), elems(y));
+            x.len() == y.len() && x.iter().zip(&y).all(|(p, q)| same_value_any_order(p, q))
+        }
+        _ => same_value(a, b),
+    }
+}
+
 /// [`same_value`] for the items of two maps or lists (comments aside).
 pub fn same_items(x: &[Item], y: &[Item]) -> bool {
     let x: Vec<&Item> = x

@@ -73,7 +73,7 @@ impl<'a> Fields<'a> {
     /// Split `ENC[AES256_GCM,data:..,iv:..,tag:..,type:..]` as sops does: the string must start
     /// with it. sops: `^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]` with greedy groups
     /// and no newline inside. Base64 never contains ',', so split on the markers from the right.
-    fn split(s: &'a str) -> Result<Self, CipherError> {
+    fn split(s: &'a str, empty_data: bool) -> Result<Self, CipherError> {
         let body = s
             .strip_prefix("ENC[AES256_GCM,data:")
             .ok_or(CipherError::Format)?;
@@ -83,7 +83,11 @@ impl<'a> Fields<'a> {
         let (rest, type_tag) = inner.rsplit_once(",type:").ok_or(CipherError::Format)?;
         let (rest, tag) = rest.rsplit_once(",tag:").ok_or(CipherError::Format)?;
         let (data, iv) = rest.rsplit_once(",iv:").ok_or(CipherError::Format)?;
-        if data.is_empty() || iv.is_empty() || tag.is_empty() || type_tag.is_empty() {
+        if (data.is_empty() && !empty_data)
+            || iv.is_empty()
+            || tag.is_empty()
+            || type_tag.is_empty()
+        {
             return Err(CipherError::Format);
         }
         Ok(Fields {
@@ -99,12 +103,23 @@ impl EncryptedValue {
     /// Parse `ENC[AES256_GCM,data:..,iv:..,tag:..,type:..]` as sops does: the string must start with
     /// it; IV length is whatever the base64 holds.
     pub fn parse(s: &str) -> Result<Self, CipherError> {
+        Self::parse_fields(s, false)
+    }
+
+    /// [`EncryptedValue::parse`] also accepting empty data (`data:,`): rops 0.1.7 encrypts an
+    /// empty string that way, where sops leaves it unencrypted (and its format requires data).
+    /// The tag still authenticates the empty value under its path.
+    pub fn parse_allowing_empty_data(s: &str) -> Result<Self, CipherError> {
+        Self::parse_fields(s, true)
+    }
+
+    fn parse_fields(s: &str, empty_data: bool) -> Result<Self, CipherError> {
         let Fields {
             data,
             iv,
             tag,
             type_tag,
-        } = Fields::split(s)?;
+        } = Fields::split(s, empty_data)?;
         let dec = |t: &str| B64.decode(t).map_err(|_| CipherError::Format);
         Ok(EncryptedValue {
             data: dec(data)?,
@@ -269,9 +284,15 @@ impl ValueCipher {
         Ok(out)
     }
 
-    /// Decrypt the `ENC[...]` text `token` with AAD `aad`.
-    pub fn open<'a>(&self, token: &'a str, aad: &str) -> Result<OpenedValue<'a>, OpenError> {
-        let fields = Fields::split(token).map_err(|_| OpenError::NotEncrypted)?;
+    /// Decrypt the `ENC[...]` text `token` with AAD `aad`; `empty_data` as in
+    /// [`EncryptedValue::parse_allowing_empty_data`].
+    pub fn open<'a>(
+        &self,
+        token: &'a str,
+        aad: &str,
+        empty_data: bool,
+    ) -> Result<OpenedValue<'a>, OpenError> {
+        let fields = Fields::split(token, empty_data).map_err(|_| OpenError::NotEncrypted)?;
         let (mut iv, mut tag) = ([0u8; 32], [0u8; 16]);
         // The usual sizes decode straight into place; anything else takes the general path,
         // which reports exactly what `decrypt` does.
@@ -280,7 +301,8 @@ impl ValueCipher {
             && B64.decode_slice(fields.iv, &mut iv) == Ok(32)
             && B64.decode_slice(fields.tag, &mut tag) == Ok(16);
         if !fixed {
-            let value = EncryptedValue::parse(token).map_err(|_| OpenError::NotEncrypted)?;
+            let value = EncryptedValue::parse_fields(token, empty_data)
+                .map_err(|_| OpenError::NotEncrypted)?;
             let plain = decrypt_with(&self.0, &value, aad).map_err(OpenError::Cipher)?;
             let iv = <[u8; 32]>::try_from(value.iv.as_slice())
                 .map_err(|_| OpenError::Cipher(CipherError::Format))?;
@@ -342,12 +364,12 @@ mod tests {
             let sealed = vc.seal(plain, "str", "a:b:", &iv).unwrap();
             assert_eq!(sealed, one.to_string());
             assert_eq!(sealed.capacity(), sealed.len());
-            let opened = vc.open(&sealed, "a:b:").unwrap();
+            let opened = vc.open(&sealed, "a:b:", false).unwrap();
             assert_eq!(opened.plain.as_slice(), plain);
             assert_eq!(opened.type_tag, "str");
             assert_eq!(opened.iv, iv);
             assert_eq!(
-                vc.open(&sealed, "a:c:").err(),
+                vc.open(&sealed, "a:c:", false).err(),
                 Some(OpenError::Cipher(CipherError::Auth))
             );
         }
@@ -355,16 +377,22 @@ mod tests {
         let short =
             "ENC[AES256_GCM,data:AA==,iv:AAAAAAAAAAAAAAAA,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]";
         assert_eq!(
-            vc.open(short, "k:").err(),
+            vc.open(short, "k:", false).err(),
             Some(OpenError::Cipher(CipherError::Format))
         );
         for bad in ["plain", "ENC[AES256_GCM,data:!!,iv:AA==,tag:AA==,type:str]"] {
-            assert_eq!(vc.open(bad, "k:").err(), Some(OpenError::NotEncrypted));
+            assert_eq!(
+                vc.open(bad, "k:", false).err(),
+                Some(OpenError::NotEncrypted)
+            );
         }
         // Bad base64 in the data of an otherwise usual value: not an encrypted value.
         let ok = vc.seal(b"v", "int", "k:", &iv).unwrap();
         let broken = ok.replacen("data:", "data:!", 1);
-        assert_eq!(vc.open(&broken, "k:").err(), Some(OpenError::NotEncrypted));
+        assert_eq!(
+            vc.open(&broken, "k:", false).err(),
+            Some(OpenError::NotEncrypted)
+        );
     }
 
     #[test]

@@ -58,8 +58,21 @@ pub enum MetadataError {
     NoKeys,
     /// A version that is neither `1.x` nor `Major.Minor.Patch`: sops 0.x files (2015, before the
     /// Go rewrite). sops 3 refuses them ("No Major.Minor.Patch elements found", exit 1).
+    /// No `version` at all (sops: "Version string empty", exit 1). rops writes none; sepal reads
+    /// such files only in TOML ([`VersionRule::MayBeAbsent`]).
+    #[error("the sops metadata has no version (sops refuses such a file: \"Version string empty\"); rops writes files without one, which sepal reads only in TOML. If the file's values are sound, add the version of the tool that wrote it (for example `version: 3.13.2` in the sops metadata; the MAC does not cover it)")]
+    MissingVersion,
     #[error("the sops metadata's version is not a version sops reads (No Major.Minor.Patch elements found): the file was written by sops 0.x, whose format sops 3 and sepal do not read; decrypt it with that version and encrypt it again")]
     BadVersion,
+}
+
+/// Whether a metadata block must have a `version`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionRule {
+    /// Every format sops reads: sops refuses a file without one.
+    Required,
+    /// TOML: rops, the other tool that writes encrypted TOML, writes no `version`.
+    MayBeAbsent,
 }
 
 /// Versions sops 3 reads: `1.x` (sops 1 wrote no semantic versions), or `Major.Minor.Patch`
@@ -160,8 +173,17 @@ fn parse_group(items: &[Item]) -> Result<KeyGroup, MetadataError> {
 }
 
 impl Metadata {
-    /// Read metadata from the `sops` value a store found.
+    /// Read metadata from the `sops` value a store found; `version` is required.
     pub fn from_value(v: Option<&Value>) -> Result<Metadata, MetadataError> {
+        Metadata::from_value_with(v, VersionRule::Required)
+    }
+
+    /// Read metadata from the `sops` value a store found, under `rule` for `version` (an absent
+    /// one is read as the empty version, which [`Metadata::to_value`] leaves out).
+    pub fn from_value_with(
+        v: Option<&Value>,
+        rule: VersionRule,
+    ) -> Result<Metadata, MetadataError> {
         let items = match v {
             None => return Err(MetadataError::NotFound),
             Some(Value::Map(items)) => items,
@@ -188,8 +210,13 @@ impl Metadata {
         if key_groups.is_empty() {
             return Err(MetadataError::NoKeys);
         }
-        if !readable_version(&text("version")) {
-            return Err(MetadataError::BadVersion);
+        match (get("version"), rule) {
+            (None, VersionRule::MayBeAbsent) => {}
+            (None, VersionRule::Required) => return Err(MetadataError::MissingVersion),
+            (Some(_), _) if !readable_version(&text("version")) => {
+                return Err(MetadataError::BadVersion)
+            }
+            (Some(_), _) => {}
         }
 
         let mut selection = None;
@@ -224,8 +251,12 @@ impl Metadata {
             shamir_threshold,
             last_modified: text("lastmodified"),
             mac: text("mac"),
-            // A file without any option is read with sops's default.
-            selection: Some(selection.unwrap_or_default()),
+            // A file without any option is read with sops's default; one rops wrote (no
+            // version) had every value encrypted.
+            selection: Some(selection.unwrap_or_else(|| match get("version") {
+                None => Selection::All,
+                Some(_) => Selection::default(),
+            })),
             mac_only_encrypted,
             version: text("version"),
             layout_record: get(LAYOUT_RECORD_KEY)
@@ -235,6 +266,12 @@ impl Metadata {
                 .and_then(text_of)
                 .filter(|t| !t.is_empty()),
         })
+    }
+
+    /// Whether the file's metadata had no `version` (a TOML file rops wrote; only
+    /// [`VersionRule::MayBeAbsent`] reads such metadata).
+    pub fn without_version(&self) -> bool {
+        self.version.is_empty()
     }
 
     /// Write the metadata as a map value, keys sorted as sops 3.13 sorts them.
@@ -268,7 +305,11 @@ impl Metadata {
                 leaf(Scalar::Int(self.shamir_threshold as i64)),
             );
         }
-        m.insert("version".into(), str_value(&self.version));
+        // A file read without a version (rops's TOML) stays without one while its values are
+        // untouched (`updatekeys`); a re-encryption gives it this sepal's version first.
+        if !self.version.is_empty() {
+            m.insert("version".into(), str_value(&self.version));
+        }
         if let Some(record) = &self.layout_record {
             m.insert(LAYOUT_RECORD_KEY.into(), str_value(record));
         }
@@ -406,6 +447,48 @@ mod tests {
         assert_eq!(
             Metadata::from_value(Some(&Value::Map(vec![]))),
             Err(MetadataError::NoKeys)
+        );
+    }
+
+    #[test]
+    fn a_missing_version_only_where_allowed() {
+        let m = sample();
+        let Value::Map(mut items) = m.to_value() else {
+            panic!("a map")
+        };
+        items.retain(|i| !matches!(i, Item::Pair { key, .. } if key == "version"));
+        let v = Value::Map(items);
+        assert_eq!(
+            Metadata::from_value(Some(&v)),
+            Err(MetadataError::MissingVersion)
+        );
+        let read = Metadata::from_value_with(Some(&v), VersionRule::MayBeAbsent).unwrap();
+        assert_eq!(read.version, "");
+        // Written back without one.
+        let again =
+            Metadata::from_value_with(Some(&read.to_value()), VersionRule::MayBeAbsent).unwrap();
+        assert_eq!(again, read);
+        // With no selection option either, every value was encrypted (rops's rule).
+        let Value::Map(mut items) = v else {
+            panic!("a map")
+        };
+        items.retain(|i| !matches!(i, Item::Pair { key, .. } if key == "unencrypted_suffix"));
+        let bare = Metadata::from_value_with(Some(&Value::Map(items)), VersionRule::MayBeAbsent);
+        assert_eq!(bare.unwrap().selection, Some(Selection::All));
+        // An empty version is still refused.
+        let Value::Map(mut items) = m.to_value() else {
+            panic!("a map")
+        };
+        for i in &mut items {
+            if let Item::Pair { key, value } = i {
+                if key == "version" {
+                    *value = str_value("");
+                }
+            }
+        }
+        assert_eq!(
+            Metadata::from_value_with(Some(&Value::Map(items)), VersionRule::MayBeAbsent),
+            Err(MetadataError::BadVersion)
         );
     }
 }

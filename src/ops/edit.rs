@@ -6,7 +6,7 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use crate::metadata::{Metadata, SOPS_VERSION};
+use crate::metadata::SOPS_VERSION;
 use crate::stores::{Format, Parsed, Store};
 use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value, NO_LEAF};
 
@@ -142,7 +142,7 @@ impl Editing {
             State::Existing(dec) => {
                 let mut dec = *dec;
                 let mut meta = if self.show_master_keys {
-                    Metadata::from_value(parsed.metadata.as_ref()).map_err(Error::EditedMetadata)?
+                    super::open::metadata_of(&parsed).map_err(Error::EditedMetadata)?
                 } else {
                     let mut meta = dec.metadata.clone();
                     // Saving the buffer resolves the conflicts it showed.

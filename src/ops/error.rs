@@ -63,6 +63,10 @@ pub enum Error {
     Metadata { file: String, source: MetadataError },
     #[error("invalid sops metadata in the buffer: {0}")]
     EditedMetadata(MetadataError),
+    /// A rops file without a selection option (rops then encrypts everything) holds a value that
+    /// sops's default selection, which sepal writes when it rewrites the file, leaves in clear.
+    #[error("{file} was written by rops, which encrypted the value at {path}; sepal writes the file back in sops's format, whose default (unencrypted_suffix \"_unencrypted\") would leave that value in clear, so it is not rewritten. Rename the key, or decrypt the file and encrypt it again with the selection option you want")]
+    RopsSelection { file: String, path: String },
     #[error("{0}")]
     DataKey(#[from] RecoveryError),
     #[error("{0}")]
@@ -202,6 +206,7 @@ impl Error {
             | Error::Parse { .. }
             | Error::Metadata { .. }
             | Error::EditedMetadata(_)
+            | Error::RopsSelection { .. }
             | Error::DecryptionOrder(_)
             | Error::Key(_)
             | Error::LastModified { .. }

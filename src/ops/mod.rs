@@ -97,14 +97,8 @@ impl Source {
         let detected = self
             .name
             .as_deref()
-            .map(Format::from_path)
+            .map(|n| Format::of_file(n, &self.bytes))
             .unwrap_or(Format::Binary);
-        // sops has no TOML store: the `.toml` files it encrypted are binary (a JSON envelope,
-        // which no TOML document can be: a TOML file never starts with `{`).
-        let detected = match detected {
-            Format::Toml if self.bytes.trim_ascii_start().starts_with(b"{") => Format::Binary,
-            other => other,
-        };
         let inp = input.unwrap_or(detected);
         let out = output.unwrap_or(match input {
             Some(f) if self.name.is_none() => f,

@@ -2,11 +2,11 @@
 //! value and check the MAC. Every operation on an existing file starts here.
 
 use crate::crypto::cipher::{self, DataKey, EncryptedValue};
-use crate::metadata::Metadata;
+use crate::metadata::{Metadata, MetadataError, VersionRule};
 use zeroize::Zeroizing;
 
 use crate::stores::{apply_changes, same_documents, NewLeaf, Parsed, Store};
-use crate::walk::{decrypt_tree, Stash};
+use crate::walk::{decrypt_rops_tree, decrypt_tree, Stash};
 
 use super::{layout_record, seal::reformat_time, Error, KeyAccess, Result, Source};
 
@@ -53,8 +53,18 @@ pub fn open(store: &Store, source: &mut Source) -> Result<Opened> {
     Ok(Opened { parsed, metadata })
 }
 
+/// The metadata of a parsed file (its `version` may be absent in TOML, where rops writes none).
+pub(crate) fn metadata_of(parsed: &Parsed) -> std::result::Result<Metadata, MetadataError> {
+    let rule = if parsed.metadata_version_optional() {
+        VersionRule::MayBeAbsent
+    } else {
+        VersionRule::Required
+    };
+    Metadata::from_value_with(parsed.metadata.as_ref(), rule)
+}
+
 pub(crate) fn read_metadata(parsed: &Parsed, file: &str) -> Result<Metadata> {
-    Metadata::from_value(parsed.metadata.as_ref()).map_err(|e| Error::Metadata {
+    metadata_of(parsed).map_err(|e| Error::Metadata {
         file: file.to_string(),
         source: e,
     })
@@ -94,7 +104,13 @@ pub fn decrypt_parsed(
         Stash::off()
     };
     let selection = metadata.selection.clone().unwrap_or_default();
-    let result = decrypt_tree(
+    // A TOML file whose metadata has no version was written by rops, and is read as rops writes.
+    let decrypt = if metadata.without_version() {
+        decrypt_rops_tree
+    } else {
+        decrypt_tree
+    };
+    let result = decrypt(
         &parsed.tree,
         &data_key,
         &selection,

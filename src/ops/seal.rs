@@ -6,12 +6,15 @@ use time::OffsetDateTime;
 
 use crate::crypto::cipher::{self, DataKey};
 use crate::gotext::format_go_time;
-use crate::metadata::Metadata;
-use crate::stores::{apply_changes, Changes, Parsed, Store};
+use crate::metadata::{Metadata, SOPS_VERSION};
+use crate::stores::{apply_changes, Changes, NewLeaf, Parsed, Store};
 use crate::tree::shape_digest;
+use crate::tree::Scalar;
 use crate::tree::Tree;
 use crate::verify::Allowed;
-use crate::walk::{decrypt_tree, encrypt_tree, encrypt_tree_with_view, Selection, Stash};
+use crate::walk::{
+    decrypt_tree, encrypt_tree, encrypt_tree_with_view, visit_leaves, Selection, Stash,
+};
 
 use super::{layout_record, Error, Result};
 
@@ -67,6 +70,56 @@ impl<'a> Plain<'a> {
     }
 }
 
+/// A TOML file rops wrote (no `version`) is written back in sops's format, as sepal writes TOML:
+/// with this version, and with sops's default selection where rops had none (rops then encrypts
+/// every value). A value that default would leave in clear stops the rewrite.
+/// Whether the file was rops's.
+fn adopt_rops_metadata(meta: &mut Metadata, tree: &Tree, file: &str) -> Result<bool> {
+    if !meta.without_version() {
+        return Ok(false);
+    }
+    if matches!(meta.selection, None | Some(Selection::All)) {
+        let default = Selection::default();
+        let mut in_clear = None;
+        for doc in &tree.docs {
+            visit_leaves(&doc.items, &mut |_, path, comments, is_comment| {
+                if in_clear.is_none()
+                    && !is_comment
+                    && !default.should_encrypt(path, comments, false)
+                {
+                    in_clear = Some(path.iter().map(|k| format!("[{k:?}]")).collect::<String>());
+                }
+            });
+        }
+        if let Some(path) = in_clear {
+            return Err(Error::RopsSelection {
+                file: file.to_string(),
+                path,
+            });
+        }
+        meta.selection = Some(default);
+    }
+    meta.version = SOPS_VERSION.to_string();
+    Ok(true)
+}
+
+/// rops 0.1.7 encrypted empty strings (`data:,`); sops's format leaves them in clear, so a
+/// rewrite writes each one as an empty string where the encryption left it unchanged.
+fn write_empty_strings(tree: &Tree, changes: &mut Changes) {
+    for doc in &tree.docs {
+        crate::tree::for_each_leaf(&doc.items, &mut |leaf| {
+            if matches!(&leaf.value, Scalar::Str(s) if s.is_empty()) {
+                if let Some(slot @ None) = changes.get_mut(leaf.id) {
+                    *slot = Some(NewLeaf::Plain {
+                        value: leaf.value.clone(),
+                        text: crate::tree::secret(""),
+                    });
+                }
+            }
+        });
+    }
+}
+
 /// Encrypt the plaintext values of `parsed` with `key` under `meta`'s options, seal the MAC, and
 /// return the output bytes, checked by [`crate::verify`]. Values seen in `stash` keep their
 /// ciphertext when unchanged. When decrypting the output would not give the plaintext's exact
@@ -79,6 +132,7 @@ pub fn reencrypt(
     stash: &mut Stash,
     output: Output<'_>,
 ) -> Result<Vec<u8>> {
+    let from_rops = adopt_rops_metadata(meta, plain.tree(parsed), output.file)?;
     let selection = meta.selection.clone().unwrap_or(Selection::All);
     let same_format = output.store.format == output.out_store.format;
     // A record is made from the plaintext's own bytes (a rotation keeps the one it has).
@@ -93,12 +147,16 @@ pub fn reencrypt(
         } else {
             encrypt_tree
         };
-        let result = walk(tree, key, &selection, meta.mac_only_encrypted, stash).map_err(|e| {
-            Error::EncryptTree {
-                file: output.file.to_string(),
-                source: e,
-            }
-        })?;
+        let mut result =
+            walk(tree, key, &selection, meta.mac_only_encrypted, stash).map_err(|e| {
+                Error::EncryptTree {
+                    file: output.file.to_string(),
+                    source: e,
+                }
+            })?;
+        if from_rops {
+            write_empty_strings(tree, &mut result.changes);
+        }
         let allowed = Allowed::from_changes(tree, &result.changes);
         (result, allowed, with_record.then(|| shape_digest(tree)))
     };

@@ -1,7 +1,7 @@
 //! `filestatus`: whether a file is encrypted, read from its metadata without any key.
 
 use crate::gotext::scalar_text;
-use crate::stores::Format;
+use crate::stores::{Format, Parsed};
 use crate::tree::{get, Value};
 
 use super::{Engine, Error, Result, Source};
@@ -17,12 +17,13 @@ pub fn is_encrypted(engine: &Engine, source: &Source, input: Option<Format>) -> 
             file: source.display(),
             source: e,
         })?;
-    Ok(has_sops_metadata(parsed.metadata.as_ref()))
+    Ok(has_sops_metadata(&parsed))
 }
 
-/// Whether a parsed file's `sops` entry has a version and a MAC (the file is encrypted).
-pub fn has_sops_metadata(metadata: Option<&Value>) -> bool {
-    let Some(Value::Map(items)) = metadata else {
+/// Whether a parsed file's `sops` entry has a version and a MAC (the file is encrypted); in TOML
+/// a MAC is enough, as rops writes no version.
+pub fn has_sops_metadata(parsed: &Parsed) -> bool {
+    let Some(Value::Map(items)) = parsed.metadata.as_ref() else {
         return false;
     };
     let present = |name: &str| {
@@ -33,5 +34,6 @@ pub fn has_sops_metadata(metadata: Option<&Value>) -> bool {
             })
             .is_some_and(|t| !t.is_empty())
     };
-    present("version") && present("mac")
+    (present("version") || parsed.metadata_version_optional() && get(items, "version").is_none())
+        && present("mac")
 }

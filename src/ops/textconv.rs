@@ -69,7 +69,7 @@ pub fn detect(
         if parsed.metadata.is_none() {
             continue;
         }
-        if let Ok(metadata) = Metadata::from_value(parsed.metadata.as_ref()) {
+        if let Ok(metadata) = super::open::metadata_of(&parsed) {
             return Some((format, parsed, metadata));
         }
     }

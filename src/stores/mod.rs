@@ -76,6 +76,16 @@ impl Format {
         }
     }
 
+    /// [`Format::from_path`], except that a `.toml` file sops encrypted is binary: sops has no
+    /// TOML store, and its binary envelope is JSON, which no TOML document can be (a TOML file
+    /// never starts with `{`).
+    pub fn of_file(path: &Path, bytes: &[u8]) -> Format {
+        match Format::from_path(path) {
+            Format::Toml if bytes.trim_ascii_start().starts_with(b"{") => Format::Binary,
+            other => other,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Format::Yaml => "yaml",
@@ -163,6 +173,15 @@ pub struct Parsed {
     pub(crate) layout: Layout,
     /// The source's encoding (YAML may be UTF-16): outputs are written back in it.
     pub(crate) encoding: utf16::TextEncoding,
+}
+
+impl Parsed {
+    /// Whether this file's `sops` metadata may lack `version`: a TOML file, because rops (the
+    /// other tool that writes encrypted TOML) writes none. sops refuses a file without a version
+    /// in every format it reads, and so does sepal outside TOML.
+    pub fn metadata_version_optional(&self) -> bool {
+        self.layout.of::<toml::Layout>().is_ok()
+    }
 }
 
 /// Store-specific memory of where things are in the source bytes: each format keeps a layout of
@@ -567,6 +586,11 @@ impl Store {
         }
         let first =
             |t: &Tree| Value::Map(t.docs.first().map(|d| d.items.clone()).unwrap_or_default());
-        crate::treepath::same_value(&first(&got.tree), &first(&canon.tree))
+        if self.format == Format::Toml {
+            // A TOML table's keys are in file order, and a new one goes before the sub-tables.
+            crate::treepath::same_value_any_order(&first(&got.tree), &first(&canon.tree))
+        } else {
+            crate::treepath::same_value(&first(&got.tree), &first(&canon.tree))
+        }
     }
 }

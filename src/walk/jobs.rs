@@ -102,6 +102,8 @@ enum Outcome {
         /// records.
         kept: Option<Box<Kept>>,
         hashed: bool,
+        /// For a file rops wrote: the bytes its MAC holds for this value.
+        rops_hashed: Option<Zeroizing<Vec<u8>>>,
     },
     Hash,
 }
@@ -120,6 +122,8 @@ pub(super) struct Finish<'w> {
     pub view: Option<&'w mut Vec<Option<NewLeaf>>>,
     /// Where decrypted values are recorded, when they are.
     pub stash: Option<&'w mut super::Stash>,
+    /// As [`Shared::rops`].
+    pub rops: bool,
 }
 
 /// The settings every job shares.
@@ -129,6 +133,9 @@ pub(super) struct Shared<'a> {
     pub selection: &'a Selection,
     pub with_view: bool,
     pub record: bool,
+    /// Reading a file rops wrote (`decrypt_rops_tree`): empty data is accepted, and the MAC is
+    /// fed the bytes rops hashes.
+    pub rops: bool,
 }
 
 /// Plan the job of a leaf to encrypt (feeding the MAC, whose plaintext is known now).
@@ -264,7 +271,7 @@ fn work(jobs: &[Job<'_>], shared: &Shared<'_>) -> Vec<Result<Outcome, WalkError>
                 shared.aads.get(*aad),
                 *is_comment,
                 *hashed,
-                shared.record,
+                shared,
             ),
             Job::Hash(_) => Ok(Outcome::Hash),
         })
@@ -311,9 +318,9 @@ fn decrypt_one(
     aad: &str,
     is_comment: bool,
     hashed: bool,
-    record: bool,
+    shared: &Shared<'_>,
 ) -> Result<Outcome, WalkError> {
-    let opened = match cipher.open(token, aad) {
+    let opened = match cipher.open(token, aad, shared.rops) {
         Ok(o) => o,
         // A comment that was never encrypted (added by hand, or by an old sops), or that does
         // not decrypt: keep it.
@@ -335,9 +342,12 @@ fn decrypt_one(
         type_tag: opened.type_tag.to_string(),
     })?;
     let text = display_text(&value, &opened.plain);
+    // rops hashes the bytes it encrypted (`inf` where sops writes `+Inf`).
+    let rops_hashed = shared.rops.then(|| opened.plain.clone());
     Ok(Outcome::Decrypted {
         leaf: NewLeaf::Plain { value, text },
-        kept: record.then(|| {
+        rops_hashed,
+        kept: shared.record.then(|| {
             Box::new(Kept {
                 type_tag: opened.type_tag.to_string(),
                 iv: opened.iv,
@@ -364,7 +374,11 @@ fn take(
             Outcome::Nothing => {}
             Outcome::Hash => {
                 if let Job::Hash(leaf) = job {
-                    feed(finish.mac, &leaf.value, false);
+                    if finish.rops {
+                        finish.mac.feed(&super::rops_bytes(&leaf.value), false);
+                    } else {
+                        feed(finish.mac, &leaf.value, false);
+                    }
                 }
             }
             Outcome::Encrypted { token, view } => {
@@ -377,12 +391,20 @@ fn take(
                     }
                 }
             }
-            Outcome::Decrypted { leaf, kept, hashed } => {
+            Outcome::Decrypted {
+                leaf,
+                kept,
+                hashed,
+                rops_hashed,
+            } => {
                 if let NewLeaf::Plain { value, .. } = &leaf {
                     // sops decides "comment" from the input: a comment stored as a list element
                     // is hashed.
                     if hashed && !matches!(value, Scalar::Comment(_)) {
-                        feed(finish.mac, value, true);
+                        match &rops_hashed {
+                            Some(bytes) => finish.mac.feed(bytes, true),
+                            None => feed(finish.mac, value, true),
+                        }
                     }
                     if let (Some(stash), Some(kept)) = (finish.stash.as_deref_mut(), kept) {
                         let Kept {

@@ -122,6 +122,25 @@ pub struct WalkResult {
     pub decrypted_view: Vec<Option<NewLeaf>>,
 }
 
+/// What a walk does.
+#[derive(Clone, Copy)]
+struct Mode {
+    encrypt: bool,
+    with_view: bool,
+    rops: bool,
+}
+
+const ENCRYPT: Mode = Mode {
+    encrypt: true,
+    with_view: false,
+    rops: false,
+};
+const DECRYPT: Mode = Mode {
+    encrypt: false,
+    with_view: false,
+    rops: false,
+};
+
 /// Encrypt every selected leaf of `tree`; the MAC covers the plaintext.
 pub fn encrypt_tree(
     tree: &Tree,
@@ -130,7 +149,7 @@ pub fn encrypt_tree(
     mac_only_encrypted: bool,
     stash: &mut Stash,
 ) -> Result<WalkResult, WalkError> {
-    walk(tree, key, selection, mac_only_encrypted, stash, true, false)
+    walk(tree, key, selection, mac_only_encrypted, stash, ENCRYPT)
 }
 
 /// [`encrypt_tree`], also giving [`WalkResult::decrypted_view`].
@@ -141,7 +160,11 @@ pub fn encrypt_tree_with_view(
     mac_only_encrypted: bool,
     stash: &mut Stash,
 ) -> Result<WalkResult, WalkError> {
-    walk(tree, key, selection, mac_only_encrypted, stash, true, true)
+    let mode = Mode {
+        with_view: true,
+        ..ENCRYPT
+    };
+    walk(tree, key, selection, mac_only_encrypted, stash, mode)
 }
 
 /// Decrypt every selected leaf of `tree`, recording IVs in `stash`; the MAC covers the plaintext.
@@ -152,15 +175,24 @@ pub fn decrypt_tree(
     mac_only_encrypted: bool,
     stash: &mut Stash,
 ) -> Result<WalkResult, WalkError> {
-    walk(
-        tree,
-        key,
-        selection,
-        mac_only_encrypted,
-        stash,
-        false,
-        false,
-    )
+    walk(tree, key, selection, mac_only_encrypted, stash, DECRYPT)
+}
+
+/// [`decrypt_tree`] for a TOML file rops wrote (its metadata has no `version`), read as rops
+/// writes it: a string that is exactly `null` is rops's null (left in clear and out of the MAC),
+/// and an empty string is encrypted with empty data (`data:,`), which sops's format refuses.
+pub fn decrypt_rops_tree(
+    tree: &Tree,
+    key: &DataKey,
+    selection: &Selection,
+    mac_only_encrypted: bool,
+    stash: &mut Stash,
+) -> Result<WalkResult, WalkError> {
+    let mode = Mode {
+        rops: true,
+        ..DECRYPT
+    };
+    walk(tree, key, selection, mac_only_encrypted, stash, mode)
 }
 
 fn walk(
@@ -169,8 +201,7 @@ fn walk(
     selection: &Selection,
     mac_only_encrypted: bool,
     stash: &mut Stash,
-    encrypt: bool,
-    with_view: bool,
+    mode: Mode,
 ) -> Result<WalkResult, WalkError> {
     let leaves = max_id(tree).map_or(0, |m| m + 1);
     let mut mac = MacHasher::new(mac_only_encrypted);
@@ -179,12 +210,15 @@ fn walk(
     let mut planning_error = None;
     for doc in &tree.docs {
         visit_leaves(&doc.items, &mut |leaf, path, comments, is_comment| {
-            if planning_error.is_some() || matches!(leaf.value, Scalar::Null) {
+            if planning_error.is_some()
+                || matches!(leaf.value, Scalar::Null)
+                || (mode.rops && is_rops_null(leaf, is_comment))
+            {
                 return;
             }
             let selected = selection.should_encrypt(path, comments, is_comment);
             let aad = aads.push(path);
-            let job = if encrypt {
+            let job = if mode.encrypt {
                 Ok(jobs::plan_encrypt(
                     leaf,
                     selected,
@@ -207,14 +241,15 @@ fn walk(
         }
     }
     let mut changes = vec![None; leaves];
-    let mut view = with_view.then(|| vec![None; leaves]);
-    let record = stash.record && !encrypt;
+    let mut view = mode.with_view.then(|| vec![None; leaves]);
+    let record = stash.record && !mode.encrypt;
     let shared = jobs::Shared {
         aads: &aads,
         cipher_key: key,
         selection,
-        with_view,
+        with_view: mode.with_view,
         record,
+        rops: mode.rops,
     };
     jobs::run(
         jobs,
@@ -224,6 +259,7 @@ fn walk(
             changes: &mut changes,
             view: view.as_mut(),
             stash: record.then_some(stash),
+            rops: mode.rops,
         },
     )?;
     if let Some(e) = planning_error {
@@ -277,6 +313,24 @@ fn max_id(tree: &Tree) -> Option<LeafId> {
         });
     }
     m
+}
+
+/// The bytes rops hashes for a value it left in clear: sops's, but Rust's `inf` / `-inf` for
+/// the infinities (sops: `+Inf` / `-Inf`).
+fn rops_bytes(value: &Scalar) -> zeroize::Zeroizing<Vec<u8>> {
+    match value {
+        Scalar::Float(f) if f.is_infinite() => zeroize::Zeroizing::new(if *f > 0.0 {
+            b"inf".to_vec()
+        } else {
+            b"-inf".to_vec()
+        }),
+        _ => canonical_bytes(value),
+    }
+}
+
+/// rops's null in a file it wrote: the string `null`, which it neither encrypts nor hashes.
+fn is_rops_null(leaf: &Leaf, is_comment: bool) -> bool {
+    !is_comment && matches!(&leaf.value, Scalar::Str(s) if s.as_str() == "null")
 }
 
 /// Visit every leaf of `items` in sops's order, with its path (map keys) and its comment stack

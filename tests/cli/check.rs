@@ -715,3 +715,106 @@ fn max_age_of_age_keys_comes_from_git_history() {
     let c = r.check(&["--max-age", "90d"]);
     assert_eq!(c.code, 0, "{}", out(&c));
 }
+
+#[test]
+fn a_toml_file_sops_cannot_read_is_a_finding_where_sops_is_used() {
+    let r = Repo::new();
+    r.write(".sops.yaml", &rules(""));
+    r.write("secrets/app.toml", "[db]\npassword = \"hunter22\"\n");
+    r.encrypt("secrets/app.toml");
+    r.add_all();
+    // No sign of sops in the repository: sepal's TOML format is nobody's problem.
+    let c = r.check(&[]);
+    assert_eq!(c.code, 0, "{}\n{}", c.describe(), out(&c));
+    // A Makefile that runs sops (after a comment that only mentions it).
+    r.write(
+        "Makefile",
+        "# we used to run sops -d here\nconfig:\n\tsops -d secrets/app.toml > app.toml\n",
+    );
+    r.add_all();
+    let c = r.check(&[]);
+    assert_eq!(c.code, 1, "{}\n{}", c.describe(), out(&c));
+    let text = out(&c);
+    assert!(
+        text.contains("secrets/app.toml:4: sops-cannot-read-toml: ")
+            && text.contains("(Makefile:3)"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter22"), "{text}");
+    // Checking the TOML file alone (a pre-commit hook) still looks at the repository.
+    let c = r.check(&["secrets/app.toml"]);
+    assert_eq!(c.code, 1, "{}\n{}", c.describe(), out(&c));
+    // An inline marker does not silence it (the [sops] table is rewritten on every write) ...
+    // ... but the allow-list does.
+    r.write(
+        ".sops.yaml",
+        &rules("sepal:\n  check:\n    allow:\n      - check: sops-cannot-read-toml\n"),
+    );
+    let c = r.check(&[]);
+    assert_eq!(c.code, 0, "{}\n{}", c.describe(), out(&c));
+    assert!(out(&c).contains("1 finding allowed"), "{}", out(&c));
+    // Stored in sops's binary format instead, the file is readable by sops: no finding.
+    r.write(".sops.yaml", &rules(""));
+    let d =
+        r.sb.run(
+            Tool::Sepal,
+            Identity::Key1,
+            &["decrypt", "-i", "secrets/app.toml"],
+        )
+        .unwrap();
+    assert!(d.ok(), "{}", d.describe());
+    let e =
+        r.sb.run(
+            Tool::Sepal,
+            Identity::Key1,
+            &[
+                "encrypt",
+                "-i",
+                "--input-type",
+                "binary",
+                "--output-type",
+                "binary",
+                "secrets/app.toml",
+            ],
+        )
+        .unwrap();
+    assert!(e.ok(), "{}", e.describe());
+    let c = r.check(&[]);
+    assert_eq!(c.code, 0, "{}\n{}", c.describe(), out(&c));
+}
+
+#[test]
+fn ci_workflows_and_pre_commit_configurations_are_signs_of_sops() {
+    for (file, text, line) in [
+        (
+            ".github/workflows/deploy.yml",
+            "jobs:\n  d:\n    steps:\n      - uses: mdgreenwald/mozilla-sops-action@v1\n",
+            4,
+        ),
+        (
+            ".pre-commit-config.yaml",
+            "repos:\n  - repo: https://github.com/example/sops-pre-commit\n    rev: v1\n",
+            2,
+        ),
+        (".gitattributes", "*.enc.toml diff=sopsdiffer\n", 1),
+        (
+            "scripts/deploy.sh",
+            "#!/bin/sh\nexport TOKEN=$(sops -d --extract '[\"t\"]' s.toml)\n",
+            2,
+        ),
+    ] {
+        let r = Repo::new();
+        r.write(".sops.yaml", &rules(""));
+        r.write("secrets/app.toml", "token = \"t0k3n\"\n");
+        r.encrypt("secrets/app.toml");
+        r.write(file, text);
+        r.add_all();
+        let c = r.check(&[]);
+        assert_eq!(c.code, 1, "{file}: {}\n{}", c.describe(), out(&c));
+        assert!(
+            out(&c).contains(&format!("({file}:{line})")),
+            "{file}: {}",
+            out(&c)
+        );
+    }
+}

@@ -292,7 +292,10 @@ fn a_multi_document_file_carries_the_record_once() {
     assert_eq!(enc.matches("sepal_layout").count(), 1, "{enc}");
     let first_doc_end = enc.find("\n---").unwrap_or(enc.len());
     assert!(enc[..first_doc_end].contains("sepal_layout"));
-    assert_eq!(enc.matches("\nsops:").count() + usize::from(enc.starts_with("sops:")), 3);
+    assert_eq!(
+        enc.matches("\nsops:").count() + usize::from(enc.starts_with("sops:")),
+        3
+    );
     assert_eq!(
         decrypt(&sb, Tool::Sepal, "enc-multi.yaml"),
         plain.as_bytes()

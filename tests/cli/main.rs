@@ -38,3 +38,4 @@ mod setunset;
 mod shamir;
 mod tamper;
 mod toml;
+mod toml_rops;

@@ -293,3 +293,63 @@ fn toml_set_unset_extract_and_output_type() {
         run.describe()
     );
 }
+
+/// Encrypt `plain` as `name`, apply `sepal args… FILE PATH [VALUE]`, and return the decryption.
+fn edited(sb: &Sandbox, name: &str, plain: &str, args: &[&str]) -> String {
+    let p = sb.write(&format!("plain/{name}"), plain);
+    let enc = encrypt(sb, &p);
+    assert!(enc.ok(), "{}", enc.describe());
+    let f = sb.write(&format!("enc/{name}"), &enc.stdout);
+    let f = f.to_string_lossy().into_owned();
+    let mut all = vec![args[0], f.as_str()];
+    all.extend_from_slice(&args[1..]);
+    run_ok(sb, &all);
+    String::from_utf8(run_ok(sb, &["decrypt", &f])).expect("utf-8")
+}
+
+#[test]
+fn toml_set_and_unset_keep_the_rest_of_the_file() {
+    let sb = Sandbox::new();
+    let plain = "# Service settings\ntitle = \"demo\" # shown in the UI\nport   = 8080\n\n\
+                 # where the data lives\n[db]\n  user = 'admin'\n  pass.word = \"hunter2\"\n\n\
+                 [db.replica]\nhost = \"r1\"\n\n[[servers]]\nname = \"a\"\n\n[[servers]]\n\
+                 name = \"b\"\n\n# the end\n[extra]\nk = 1\n";
+    // A new top-level key goes after the last top-level line, before the first table.
+    assert_eq!(
+        edited(&sb, "a.toml", plain, &["set", "[\"region\"]", "\"eu\""]),
+        plain.replace("port   = 8080\n", "port   = 8080\nregion = \"eu\"\n")
+    );
+    // A new key of a table that has a sub-table goes into its own section, indented like it.
+    assert_eq!(
+        edited(&sb, "b.toml", plain, &["set", "[\"db\"][\"pool\"]", "5"]),
+        plain.replace("hunter2\"\n", "hunter2\"\n  pool = 5\n")
+    );
+    // unset of a dotted key removes its line only.
+    assert_eq!(
+        edited(
+            &sb,
+            "c.toml",
+            plain,
+            &["unset", "[\"db\"][\"pass\"][\"word\"]"]
+        ),
+        plain.replace("  pass.word = \"hunter2\"\n", "  pass = {}\n")
+    );
+    // unset of a whole table removes its header, its lines, its sub-tables and the comment above.
+    assert_eq!(
+        edited(&sb, "d.toml", plain, &["unset", "[\"db\"]"]),
+        plain.replace(
+            "# where the data lives\n[db]\n  user = 'admin'\n  pass.word = \"hunter2\"\n\n\
+             [db.replica]\nhost = \"r1\"\n\n",
+            ""
+        )
+    );
+    // ... one element of an array of tables, and the last table of the file.
+    assert_eq!(
+        edited(&sb, "e.toml", plain, &["unset", "[\"servers\"][0]"]),
+        plain.replace("[[servers]]\nname = \"a\"\n\n", "")
+    );
+    assert_eq!(
+        edited(&sb, "f.toml", plain, &["unset", "[\"extra\"]"]),
+        plain.replace("\n# the end\n[extra]\nk = 1\n", "")
+    );
+}

@@ -7,7 +7,9 @@
 //! - no value its selection option says is encrypted may be in clear;
 //! - files no rule covers are scanned for high-confidence secret patterns, and plaintext `.env`
 //!   files that git does not ignore are findings;
-//! - with a rotation policy, a data key older than the policy is a finding.
+//! - with a rotation policy, a data key older than the policy is a finding;
+//! - a TOML file sepal encrypted, which the real sops cannot read, is a finding when the
+//!   repository runs sops.
 //!
 //! Known false positives are marked by the allow-list under `sepal: check: allow:` in
 //! `.sops.yaml` (sops ignores that key) or by `sepal:allow` on the line.
@@ -17,6 +19,7 @@ mod policy;
 mod report;
 mod secrets;
 mod sops_file;
+mod sops_use;
 
 use std::path::{Path, PathBuf};
 
@@ -133,8 +136,10 @@ fn check_file(
     // A whole-file finding is not silenced by a marker on its line.
     let before = found.len();
     found.retain(|f| {
-        matches!(f.check, names::MUST_BE_ENCRYPTED | names::PLAINTEXT_ENV)
-            || !policy::marked(&bytes, f.line)
+        matches!(
+            f.check,
+            names::MUST_BE_ENCRYPTED | names::PLAINTEXT_ENV | names::SOPS_CANNOT_READ_TOML
+        ) || !policy::marked(&bytes, f.line)
     });
     let marked = before - found.len();
     Ok((found, marked))

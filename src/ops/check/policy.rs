@@ -9,7 +9,10 @@ use time::{Duration, OffsetDateTime};
 use crate::config::Config;
 use crate::metadata::Metadata;
 
+use std::path::Path;
+
 use super::report::Finding;
+use super::sops_use::SopsUse;
 use super::CheckError;
 
 /// The inline marker: a finding on a line holding it is not reported.
@@ -28,6 +31,8 @@ pub struct Policy {
     /// The oldest a data key may be, and how it was spelled (for messages).
     pub max_age: Option<(Duration, String)>,
     allow: Vec<Allow>,
+    /// Whether the repository runs the real sops (looked for once, when a TOML file needs it).
+    pub sops_use: SopsUse,
 }
 
 impl Policy {
@@ -58,7 +63,16 @@ impl Policy {
                 })
             })
             .collect::<Result<_, CheckError>>()?;
-        Ok(Policy { max_age, allow })
+        let root = config
+            .path
+            .as_deref()
+            .and_then(Path::parent)
+            .map(crate::config::absolute);
+        Ok(Policy {
+            max_age,
+            allow,
+            sops_use: SopsUse::new(root),
+        })
     }
 
     /// Whether the allow-list suppresses `finding` in the file named `relative` (relative to the

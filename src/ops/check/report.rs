@@ -19,6 +19,8 @@ pub mod names {
     pub const MAX_AGE: &str = "max-age";
     /// `sepal merge` left the file with unresolved conflicts (a `sepal_conflict` record).
     pub const MERGE_CONFLICT: &str = "merge-conflict";
+    /// A TOML file sepal encrypted (which sops cannot read) in a repository that runs sops.
+    pub const SOPS_CANNOT_READ_TOML: &str = "sops-cannot-read-toml";
     /// The file could not be read or parsed.
     pub const UNREADABLE: &str = "unreadable";
 }

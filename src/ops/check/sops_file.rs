@@ -14,6 +14,7 @@ use crate::walk::plaintext_selected;
 
 use super::super::files::first_commit_adding;
 use super::super::keys::key_drift;
+use super::super::open::metadata_of;
 use super::super::status::has_sops_metadata;
 use super::super::Engine;
 use super::policy::{data_key_created, Policy};
@@ -27,14 +28,14 @@ pub struct ParsedFile {
 
 /// Parse `bytes` as the format `path` names; `None` when they do not parse.
 pub fn parse(engine: &Engine, path: &Path, bytes: &[u8]) -> Option<ParsedFile> {
-    let store = engine.store(Format::from_path(path));
+    let store = engine.store(Format::of_file(path, bytes));
     let parsed = store.parse(bytes).ok()?;
     Some(ParsedFile { store, parsed })
 }
 
 /// Whether `file` is encrypted (its `sops` entry has a version and a MAC).
 pub fn is_encrypted(file: &ParsedFile) -> bool {
-    has_sops_metadata(file.parsed.metadata.as_ref())
+    has_sops_metadata(&file.parsed)
 }
 
 /// Every check of a file that `rule` covers.
@@ -64,7 +65,7 @@ pub fn covered(
         )];
     }
     let meta_line = metadata_line(bytes);
-    let meta = match Metadata::from_value(file.parsed.metadata.as_ref()) {
+    let meta = match metadata_of(&file.parsed) {
         Ok(m) => m,
         Err(e) => {
             return vec![Finding::new(
@@ -76,6 +77,7 @@ pub fn covered(
         }
     };
     let mut out = recipients(shown, meta_line, &meta, rule);
+    out.extend(sops_cannot_read(policy, &file, shown, meta_line));
     out.extend(plaintext_values(&file, shown, &meta));
     out.extend(unresolved_merge(shown, meta_line, &meta));
     out.extend(max_age(policy, now, (path, shown, bytes), &meta));
@@ -89,7 +91,7 @@ pub fn elsewhere(
     file: &ParsedFile,
     (path, shown, bytes): (&Path, &str, &[u8]),
 ) -> Vec<Finding> {
-    match Metadata::from_value(file.parsed.metadata.as_ref()) {
+    match metadata_of(&file.parsed) {
         Ok(meta) => {
             let mut out: Vec<Finding> = unresolved_merge(shown, metadata_line(bytes), &meta)
                 .into_iter()
@@ -104,6 +106,26 @@ pub fn elsewhere(
             format!("its sops metadata cannot be read: {e}"),
         )],
     }
+}
+
+/// A TOML file encrypted as TOML (by sepal, or rops) in a repository that runs the real sops,
+/// which has no TOML store: sops takes the file for binary and cannot decrypt it.
+fn sops_cannot_read(
+    policy: &Policy,
+    file: &ParsedFile,
+    shown: &str,
+    line: usize,
+) -> Option<Finding> {
+    if file.store.format != Format::Toml {
+        return None;
+    }
+    let sign = policy.sops_use.sign()?;
+    Some(Finding::new(
+        shown,
+        line,
+        names::SOPS_CANNOT_READ_TOML,
+        format!("this TOML file is encrypted in sepal's TOML format, which the real sops cannot read (it has no TOML store and takes the file for binary), and this repository runs sops ({sign}); decrypt and edit it with sepal only, or store it in sops's binary format (`sepal decrypt -i {shown} && sepal encrypt -i --input-type binary --output-type binary {shown}`), or allow the check in .sops.yaml (sepal: check: allow: [{{check: sops-cannot-read-toml}}])"),
+    ))
 }
 
 /// A merge left the file conflicted (`sepal merge` wrote a conflict record): it holds our values

@@ -2,8 +2,9 @@
 //! file with the byte range of every value, a lexical pass finds comments and table headers,
 //! and a splice writes `"ENC[…]"` strings (and `#ENC[…]` comments) in place of the original
 //! texts, so an encrypted file keeps the plaintext's layout. The metadata is a `[sops]` table at
-//! the end. `set` of a new key and `unset` of a `key = value` line are text edits; the rest is
-//! left to the shared fallbacks (an in-place scalar splice, else a layout from scratch).
+//! the end. `set` of a new key and `unset` of a `key = value` line, a dotted key or a whole table
+//! are text edits; the rest is left to the shared fallbacks (an in-place scalar splice, else a
+//! layout from scratch).
 
 use zeroize::Zeroizing;
 
@@ -11,6 +12,7 @@ mod edit;
 mod emit;
 mod parse;
 mod scan;
+mod sections;
 mod splice;
 
 use edit::{set_at, unset_at};
@@ -42,6 +44,18 @@ pub struct Layout {
     sops_sections: Vec<(usize, usize)>,
     /// The `sops` entry is an inline table or dotted keys, which a splice cannot cut out.
     sops_inline: bool,
+    /// Every `[table]` / `[[array]]` header, in file order (for `set` and `unset`).
+    headers: Vec<SectionHeader>,
+    /// Where each `#` of a comment is (sorted).
+    comment_hashes: Vec<usize>,
+}
+
+/// A table header: where its line starts, its keys, and whether it is `[[array]]`.
+#[derive(Clone, Debug)]
+pub(crate) struct SectionHeader {
+    pub line_start: usize,
+    pub keys: Vec<String>,
+    pub array: bool,
 }
 
 impl Layout {

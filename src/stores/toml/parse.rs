@@ -10,7 +10,7 @@ use toml_edit::{Item as TItem, Value as TValue};
 use zeroize::Zeroizing;
 
 use super::scan::{scan, Scan};
-use super::{Layout, LeafSpan};
+use super::{Layout, LeafSpan, SectionHeader};
 use crate::stores::{Parsed, StoreError};
 use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value, NO_LEAF};
 
@@ -307,11 +307,26 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
     items.extend(trailing.into_iter().map(Item::Comment));
     let mut spans = Vec::with_capacity(builder.spans.len());
     renumber(&mut items, &builder.spans, &mut spans);
+    let headers = scanned
+        .headers
+        .iter()
+        .map(|h| SectionHeader {
+            line_start: h.line_start,
+            keys: text
+                .get(h.inner.0..h.inner.1)
+                .and_then(|inner| toml_edit::Key::parse(inner).ok())
+                .map(|keys| keys.iter().map(|k| k.get().to_string()).collect())
+                .unwrap_or_default(),
+            array: h.array,
+        })
+        .collect();
     let layout = Layout {
         src: Zeroizing::new(src.to_vec()),
         spans,
         sops_sections: sections,
         sops_inline: metadata.is_some() && scanned_sops_is_inline(&doc),
+        headers,
+        comment_hashes: scanned.comments.iter().map(|c| c.hash).collect(),
     };
     Ok(Parsed {
         tree: Tree {

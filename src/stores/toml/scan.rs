@@ -16,6 +16,8 @@ pub(super) struct Comment {
 pub(super) struct Header {
     pub line_start: usize,
     pub inner: (usize, usize),
+    /// `[[array]]` rather than `[table]`.
+    pub array: bool,
 }
 
 /// Comments and headers of a valid TOML text, in file order.
@@ -109,6 +111,7 @@ pub(super) fn scan(src: &[u8]) -> Scan {
                 out.headers.push(Header {
                     line_start,
                     inner: (start, j.min(src.len())),
+                    array: open == 2,
                 });
                 i = (j + open).min(src.len());
             }

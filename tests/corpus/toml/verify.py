@@ -90,17 +90,25 @@ for row in plain_rows:
 for rel in sorted(files_under("plain") - plain_listed):
     problems.append(f"{rel}: stored but not in manifest.tsv")
 
-# rops/: files encrypted by rops (none are committed in rops; the manifest may be empty).
-rops_cols = ["stored_path", "repo", "commit", "original_path", "licence", "key_file", "sha256"]
+# rops/: files rops 0.1.7 encrypted here (rops/README.md), their plaintexts and the throwaway
+# age identities that open them.
+rops_cols = ["stored_path", "kind", "plaintext", "key_file", "sha256"]
 rops_rows = read_tsv("rops/manifest.tsv", rops_cols)
 rops_listed = check_rows("rops/manifest.tsv", rops_rows, "stored_path")
 for row in rops_rows:
-    check_licence(row["repo"], row["commit"], licences_seen)
-    for key in filter(None, row["key_file"].split(",")):
-        if not os.path.isfile(os.path.join(ROOT, key)):
-            problems.append(f"rops/manifest.tsv: key file {key} is missing")
-        rops_listed.add(key)
-for rel in sorted(files_under("rops") - rops_listed - {"rops/manifest.tsv", "rops/FORMAT.md"}):
+    kind = row["kind"]
+    if kind not in ("rops-encrypted", "plaintext", "age-identity"):
+        problems.append(f"rops/manifest.tsv: {row['stored_path']} has unknown kind {kind}")
+    if kind == "rops-encrypted":
+        linked = [row["plaintext"]] + row["key_file"].split(",")
+        for rel in linked:
+            if rel not in {r["stored_path"] for r in rops_rows}:
+                problems.append(f"rops/manifest.tsv: {row['stored_path']} names {rel}, which is not listed")
+    elif row["plaintext"] != "-" or row["key_file"] != "-":
+        problems.append(f"rops/manifest.tsv: {row['stored_path']} ({kind}) names a plaintext or key")
+for rel in sorted(
+    files_under("rops") - rops_listed - {"rops/manifest.tsv", "rops/FORMAT.md", "rops/README.md"}
+):
     problems.append(f"{rel}: stored but not in rops/manifest.tsv")
 
 # toml-test/: the files named in files-toml-1.0.0, with their sha256 in sha256.tsv.
