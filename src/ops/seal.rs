@@ -235,25 +235,17 @@ impl RecordCheck<'_> {
     ) -> Result<Option<String>> {
         let unaccounted = unaccounted(self.store, file);
         let format = self.store.format;
-        let mut encrypted =
-            crate::verify::own_reading_of(format, out, allowed).map_err(&unaccounted)?;
-        let Some(original) = self.store.source(parsed) else {
-            crate::verify::independent_reading(format, out, allowed).map_err(&unaccounted)?;
-            return Ok(None);
-        };
-        let same_shape = shape_digest(&encrypted.tree) == self.shape;
-        // The output's tree holds every ciphertext: freed first where the splice does not need it.
-        let released = same_shape && self.store.release_tree_before_splice(&mut encrypted);
-        let (independent, exact) = std::thread::scope(|scope| {
+        // The independent reading of the output shares nothing with the rest of the check: it
+        // runs on a second thread from the start, beside sepal's own reading and the cheap part
+        // of the check (what decrypting the output gives, worked out without decrypting when its
+        // leaves are the input's under the same ids: no alias was expanded).
+        let (independent, own) = std::thread::scope(|scope| {
             let independent =
                 scope.spawn(|| crate::verify::independent_reading(format, out, allowed));
-            let exact = same_shape
-                && self
-                    .store
-                    .splice(&encrypted, self.view, None)
-                    .is_ok_and(|d| zeroize::Zeroizing::new(d).as_slice() == original);
-            (independent.join(), exact)
+            let own = self.own_part(parsed, out, allowed);
+            (independent.join(), own)
         });
+        let (mut encrypted, released, exact) = own.map_err(&unaccounted)?;
         match independent {
             Ok(checked) => checked.map_err(&unaccounted)?,
             Err(_) => {
@@ -264,6 +256,9 @@ impl RecordCheck<'_> {
                 }))
             }
         }
+        let Some(original) = self.store.source(parsed) else {
+            return Ok(None);
+        };
         if exact {
             return Ok(None);
         }
@@ -291,6 +286,32 @@ impl RecordCheck<'_> {
         };
         let spliced = zeroize::Zeroizing::new(spliced);
         Ok(layout_record::make(&spliced, original, self.key))
+    }
+}
+
+impl RecordCheck<'_> {
+    /// sepal's own reading of `out`, and whether splicing the decrypted view into it gives the
+    /// plaintext's exact bytes: (the reading, whether its tree was released, exact).
+    fn own_part(
+        &self,
+        parsed: &Parsed,
+        out: &[u8],
+        allowed: &Allowed,
+    ) -> Result<(Parsed, bool, bool), crate::verify::Unaccounted> {
+        let format = self.store.format;
+        let mut encrypted = crate::verify::own_reading_of(format, out, allowed)?;
+        let Some(original) = self.store.source(parsed) else {
+            return Ok((encrypted, false, false));
+        };
+        let same_shape = shape_digest(&encrypted.tree) == self.shape;
+        // The output's tree holds every ciphertext: freed first where the splice does not need it.
+        let released = same_shape && self.store.release_tree_before_splice(&mut encrypted);
+        let exact = same_shape
+            && self
+                .store
+                .splice(&encrypted, self.view, None)
+                .is_ok_and(|d| zeroize::Zeroizing::new(d).as_slice() == original);
+        Ok((encrypted, released, exact))
     }
 }
 
