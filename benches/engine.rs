@@ -1,11 +1,13 @@
-//! In-process benchmark of the engine: parse, encrypt, splice, and the reverse, on generated
-//! JSON and YAML files of 10,000 leaves. `cargo bench` prints the median of several runs.
+//! In-process benchmark of the engine, stage by stage (parse, cipher walk, splice, output check,
+//! and the reverse), on generated JSON, YAML and TOML files of 100 to 200,000 leaves: a change
+//! that slows one stage shows in its own line. `cargo bench` prints the median of 7 runs.
 //! The whole-process comparison with the real sops is `benches/compare.py`.
 
 use std::time::{Duration, Instant};
 
 use sepal::crypto::DataKey;
 use sepal::stores::{Format, Store, StoreOptions};
+use sepal::verify::{self, Allowed};
 use sepal::walk::{decrypt_tree, encrypt_tree, Selection, Stash};
 
 fn generate(format: Format, leaves: usize) -> Vec<u8> {
@@ -27,6 +29,14 @@ fn generate(format: Format, leaves: usize) -> Vec<u8> {
             }
             out.push_str("}\n");
         }
+        Format::Toml => {
+            for g in 0..groups {
+                out.push_str(&format!("[group{g}]\n"));
+                for f in 0..10 {
+                    out.push_str(&format!("field{f} = \"value {g} {f} with text\"\n"));
+                }
+            }
+        }
         _ => {
             for g in 0..groups {
                 out.push_str(&format!("group{g}:\n"));
@@ -44,41 +54,78 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// The stages of an encryption and a decryption, timed one by one.
+const STAGES: [&str; 7] = [
+    "parse plaintext",
+    "encrypt walk",
+    "splice ciphertexts",
+    "check output",
+    "parse encrypted",
+    "decrypt walk",
+    "splice + read back",
+];
+
+fn time<T>(times: &mut [Vec<Duration>], stage: usize, f: impl FnOnce() -> T) -> T {
+    let t = Instant::now();
+    let out = f();
+    times[stage].push(t.elapsed());
+    out
+}
+
 fn bench(format: Format, leaves: usize) {
     let store = Store::new(format, StoreOptions::default());
     let src = generate(format, leaves);
     let key = DataKey::generate();
     let sel = Selection::default();
-    let mut enc_times = Vec::new();
-    let mut dec_times = Vec::new();
+    let mut times = vec![Vec::new(); STAGES.len()];
     for _ in 0..7 {
-        let t = Instant::now();
-        let parsed = store.parse(&src).expect("generated input parses");
-        let r =
-            encrypt_tree(&parsed.tree, &key, &sel, false, &mut Stash::default()).expect("encrypts");
-        let enc = store.splice(&parsed, &r.changes, None).expect("splices");
-        enc_times.push(t.elapsed());
-
-        let t = Instant::now();
-        let parsed = store.parse(&enc).expect("encrypted output parses");
-        let r =
-            decrypt_tree(&parsed.tree, &key, &sel, false, &mut Stash::default()).expect("decrypts");
-        let dec = store.splice(&parsed, &r.changes, None).expect("splices");
-        dec_times.push(t.elapsed());
+        let parsed = time(&mut times, 0, || {
+            store.parse(&src).expect("generated input parses")
+        });
+        let r = time(&mut times, 1, || {
+            encrypt_tree(&parsed.tree, &key, &sel, false, &mut Stash::default()).expect("encrypts")
+        });
+        let enc = time(&mut times, 2, || {
+            store.splice(&parsed, &r.changes, None).expect("splices")
+        });
+        time(&mut times, 3, || {
+            let allowed = Allowed::from_changes(&parsed.tree, &r.changes);
+            // Without metadata the own reading refuses the output: time both readings anyway.
+            let _ = verify::own_reading_of(format, &enc, &allowed);
+            verify::independent_reading(format, &enc, &allowed).expect("every value encrypted")
+        });
+        let parsed = time(&mut times, 4, || {
+            store.parse(&enc).expect("encrypted output parses")
+        });
+        let r = time(&mut times, 5, || {
+            decrypt_tree(&parsed.tree, &key, &sel, false, &mut Stash::off()).expect("decrypts")
+        });
+        let dec = time(&mut times, 6, || {
+            store
+                .splice_plain(&parsed, &r.changes, None)
+                .expect("splices")
+        });
         assert_eq!(dec, src);
     }
+    let medians: Vec<f64> = times
+        .into_iter()
+        .map(|t| median(t).as_secs_f64() * 1e3)
+        .collect();
     println!(
-        "{:>6} {:>7} leaves: encrypt {:>8.2} ms, decrypt {:>8.2} ms (median of 7)",
+        "{:>6} {:>7} leaves: encrypt {:>8.2} ms, decrypt {:>8.2} ms (median of 7 per stage)",
         format.name(),
         leaves,
-        median(enc_times).as_secs_f64() * 1e3,
-        median(dec_times).as_secs_f64() * 1e3
+        medians[..4].iter().sum::<f64>(),
+        medians[4..].iter().sum::<f64>(),
     );
+    for (stage, ms) in STAGES.iter().zip(&medians) {
+        println!("    {stage:<20} {ms:>8.2} ms");
+    }
 }
 
 fn main() {
-    for format in [Format::Json, Format::Yaml] {
-        for leaves in [100, 10_000] {
+    for format in [Format::Json, Format::Yaml, Format::Toml] {
+        for leaves in [100, 10_000, 200_000] {
             bench(format, leaves);
         }
     }
