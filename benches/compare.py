@@ -170,6 +170,17 @@ def measure(tools, tmp, label, plain, fmt, runs, ops=("encrypt", "decrypt")):
     return rows
 
 
+def version(tool, binary):
+    """What a tool says its version is (rops has no --version: the one setup-rops.sh installs)."""
+    if tool == "rops":
+        with open(os.path.join(HERE, "setup-rops.sh")) as f:
+            pinned = next((w for line in f for w in line.split()
+                           if w[:1].isdigit() and "." in w), "?")
+        return f"rops: rops-cli {pinned} ({binary})"
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
+    return f"{tool}: {(out.strip().splitlines() or ['?'])[0]}"
+
+
 def fmt_time(x):
     return "—" if x is None else (f"{x * 1000:.1f} ms" if x < 10 else f"{x:.1f} s")
 
@@ -237,9 +248,7 @@ def main():
         cells += [ratio(s["sepal"], s[t], 1) for t in others]
         print("| " + " | ".join(cells) + " |")
     print()
-    print("versions: " + "; ".join(
-        f"{t}: {subprocess.run([b, '--version'], capture_output=True, text=True).stdout.strip().splitlines()[0] if t != 'rops' else 'rops-cli (see benches/setup-rops.sh)'}"
-        for t, b in tools.bins.items()))
+    print("versions: " + "; ".join(version(t, b) for t, b in tools.bins.items()))
     shutil.rmtree(tmp)
 
 
