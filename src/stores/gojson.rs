@@ -57,30 +57,35 @@ const fn attention_table(html_safe: bool) -> [bool; 256] {
 static MINIMAL_ATTENTION: [bool; 256] = attention_table(false);
 static HTML_ATTENTION: [bool; 256] = attention_table(true);
 
-/// Does `b` need the attention of [`write_json_string`]? (As the tables say, without a look-up.)
-fn needs_attention(b: u8, html_safe: bool) -> bool {
-    b < 0x20
-        || b == b'"'
-        || b == b'\\'
-        || (html_safe && (b == b'<' || b == b'>' || b == b'&' || b == 0xE2))
+/// Does `b` need the attention of [`write_json_string`]'s minimal form? (As the table says,
+/// without a look-up or a branch, so that a loop over bytes becomes vector compares.)
+fn minimal_attention(b: u8) -> bool {
+    (b < 0x20) | (b == b'"') | (b == b'\\')
 }
 
-/// Is no byte of `bytes` one that needs attention? Checked sixteen bytes at a time (without a
-/// branch per byte, which the compiler turns into vector compares).
+/// [`minimal_attention`] for the HTML-safe form.
+fn html_attention(b: u8) -> bool {
+    minimal_attention(b) | (b == b'<') | (b == b'>') | (b == b'&') | (b == 0xE2)
+}
+
+/// Is no byte of `bytes` one that needs attention?
 fn is_clean(bytes: &[u8], html_safe: bool) -> bool {
+    if html_safe {
+        none_of(bytes, html_attention)
+    } else {
+        none_of(bytes, minimal_attention)
+    }
+}
+
+/// Is `test` false for every byte? Sixteen bytes at a time, without a branch per byte.
+fn none_of(bytes: &[u8], test: impl Fn(u8) -> bool + Copy) -> bool {
     let mut chunks = bytes.chunks_exact(16);
     for chunk in &mut chunks {
-        if chunk
-            .iter()
-            .fold(false, |any, &b| any | needs_attention(b, html_safe))
-        {
+        if chunk.iter().fold(false, |any, &b| any | test(b)) {
             return false;
         }
     }
-    !chunks
-        .remainder()
-        .iter()
-        .any(|&b| needs_attention(b, html_safe))
+    !chunks.remainder().iter().any(|&b| test(b))
 }
 
 /// Hands the pieces of the quoted string to `sink`: runs that need no escape in one piece each
@@ -301,8 +306,8 @@ mod tests {
     #[test]
     fn tables_and_vector_check_agree() {
         for b in 0..=255u8 {
-            assert_eq!(MINIMAL_ATTENTION[usize::from(b)], needs_attention(b, false));
-            assert_eq!(HTML_ATTENTION[usize::from(b)], needs_attention(b, true));
+            assert_eq!(MINIMAL_ATTENTION[usize::from(b)], minimal_attention(b));
+            assert_eq!(HTML_ATTENTION[usize::from(b)], html_attention(b));
         }
     }
 

@@ -368,7 +368,7 @@ impl<'a> Scanner<'a> {
 
 /// Does byte `b` end a run of a string token's bytes that are taken as they are?
 fn ends_run(b: u8) -> bool {
-    b == b'"' || b == b'\\' || b < 0x20
+    (b == b'"') | (b == b'\\') | (b < 0x20)
 }
 
 /// The length of the run at the start of `bytes` (inside a string token) up to the first quote,
