@@ -5,6 +5,7 @@
 //! The `sops` metadata travels as a tree [`Value`] (a map), already unflattened for dotenv and INI.
 
 pub mod binary;
+mod changed;
 #[cfg(test)]
 mod contract_tests;
 pub mod dotenv;
@@ -27,6 +28,7 @@ use std::fmt;
 use std::path::Path;
 
 pub use crate::tree::{apply_changes, Changes, NewLeaf};
+pub use changed::same_as_changed;
 use zeroize::Zeroizing;
 
 use crate::tree::{Tree, Value};
@@ -387,24 +389,22 @@ impl Store {
         changes: &Changes,
         metadata: Option<&Value>,
     ) -> Result<Vec<u8>, StoreError> {
-        let expected = apply_changes(&parsed.tree, changes);
+        // The values laid out from scratch: for a splice that cannot be made (a construct the
+        // store does not expect) or that does not read back as the decrypted data.
+        let from_scratch = || self.emit(&apply_changes(&parsed.tree, changes), metadata);
         let out = match self.splice(parsed, changes, metadata) {
             Ok(out) => zeroize::Zeroizing::new(out),
-            // A splice that cannot be made (a construct the store does not expect): the values
-            // laid out from scratch instead.
-            Err(_) if self.format != Format::Binary => return self.emit(&expected, metadata),
+            Err(_) if self.format != Format::Binary => return from_scratch(),
             Err(e) => return Err(e),
         };
-        if self.format == Format::Binary {
-            return Ok(out.to_vec());
-        }
-        let same = self
-            .parse(&out)
-            .is_ok_and(|back| same_documents(&back.tree, &expected));
+        let same = self.format == Format::Binary
+            || self
+                .parse(&out)
+                .is_ok_and(|back| same_as_changed(&back.tree, &parsed.tree, changes));
         if same {
-            Ok(out.to_vec())
+            Ok(text::into_vec(out))
         } else {
-            self.emit(&expected, metadata)
+            from_scratch()
         }
     }
 
