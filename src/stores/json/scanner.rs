@@ -57,6 +57,9 @@ pub(super) trait Builder {
 pub(super) struct Scanner<'a> {
     pub src: &'a [u8],
     pub pos: usize,
+    /// The source as text when it is all UTF-8 (checked once, in one pass over the whole file,
+    /// rather than string by string).
+    text: Option<&'a str>,
 }
 
 fn is_blank(b: u8) -> bool {
@@ -65,7 +68,11 @@ fn is_blank(b: u8) -> bool {
 
 impl<'a> Scanner<'a> {
     pub fn new(src: &'a [u8], pos: usize) -> Self {
-        Scanner { src, pos }
+        Scanner {
+            src,
+            pos,
+            text: std::str::from_utf8(src).ok(),
+        }
     }
 
     pub fn error(&self, message: impl Into<String>) -> StoreError {
@@ -269,7 +276,11 @@ impl<'a> Scanner<'a> {
         self.pos = start + run;
         if self.peek() == Some(b'"') {
             self.pos += 1;
-            return Ok(text_of(&self.src[start..start + run]));
+            // (A string token's bounds are ASCII quotes, so always character boundaries.)
+            return Ok(match self.text.and_then(|t| t.get(start..start + run)) {
+                Some(text) => secret(text),
+                None => text_of(&self.src[start..start + run]),
+            });
         }
         // With escapes: the decoded text is never longer than the token.
         let mut out: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::with_capacity(self.token_len(start)));
