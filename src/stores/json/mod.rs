@@ -59,6 +59,10 @@ impl FormatStore for JsonStore {
         parse_owned(src)
     }
 
+    fn read_tree(&self, src: &[u8]) -> Result<Tree, StoreError> {
+        parse::read_tree(src)
+    }
+
     super::hand_over_writes!(Layout);
 
     fn set_at(
