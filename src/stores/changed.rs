@@ -32,7 +32,7 @@ fn changed<'a>(leaf: &'a Leaf, changes: &'a Changes) -> Changed<'a> {
 
 /// Is `item` a comment once `changes` are applied? (A list element that decrypts to a comment
 /// becomes one again.)
-fn is_comment(item: &Item, changes: &Changes) -> bool {
+pub(super) fn is_comment(item: &Item, changes: &Changes) -> bool {
     match item {
         Item::Comment(_) => true,
         Item::Elem(Value::Leaf(l)) => {
@@ -61,18 +61,23 @@ fn same_items(read: &[Item], items: &[Item], changes: &Changes) -> bool {
     }
 }
 
+/// Is the scalar `read` the value of the leaf `leaf` once `changes` are applied (spellings aside)?
+pub(super) fn same_leaf(read: &Scalar, leaf: &Leaf, changes: &Changes) -> bool {
+    match (read, changed(leaf, changes)) {
+        (Scalar::Str(s), Changed::Encrypted(e)) => s.as_str() == e,
+        (_, Changed::Encrypted(_)) => false,
+        // (A NaN is the same value as a NaN: TOML spells it `nan`, `+nan`, `-nan`.)
+        (Scalar::Float(a), Changed::Value(Scalar::Float(b))) => {
+            a == b || (a.is_nan() && b.is_nan())
+        }
+        (a, Changed::Value(b)) => a == b,
+    }
+}
+
 /// [`crate::treepath::same_value`] of `read` and the changed `value`.
 fn same_value(read: &Value, value: &Value, changes: &Changes) -> bool {
     match (read, value) {
-        (Value::Leaf(x), Value::Leaf(y)) => match (&x.value, changed(y, changes)) {
-            (Scalar::Str(s), Changed::Encrypted(e)) => s.as_str() == e,
-            (_, Changed::Encrypted(_)) => false,
-            // (A NaN is the same value as a NaN: TOML spells it `nan`, `+nan`, `-nan`.)
-            (Scalar::Float(a), Changed::Value(Scalar::Float(b))) => {
-                a == b || (a.is_nan() && b.is_nan())
-            }
-            (a, Changed::Value(b)) => a == b,
-        },
+        (Value::Leaf(x), Value::Leaf(y)) => same_leaf(&x.value, y, changes),
         (Value::Map(x), Value::Map(y)) | (Value::List(x), Value::List(y)) => {
             same_items(x, y, changes)
         }

@@ -198,10 +198,11 @@ pub trait FormatStore: Sync {
         self.parse(&src)
     }
 
-    /// The tree of a file alone (its metadata and layout dropped), for a check that reads an
-    /// output back; a format may read it more cheaply than [`FormatStore::parse`] does.
-    fn read_tree(&self, src: &[u8]) -> Result<Tree, StoreError> {
-        self.parse(src).map(|p| p.tree)
+    /// Does `src` parse to the documents of `tree` with `changes` applied (comments and
+    /// spellings aside)? A format may answer without building the second tree.
+    fn reads_as_changed(&self, src: &[u8], tree: &Tree, changes: &Changes) -> bool {
+        self.parse(src)
+            .is_ok_and(|back| same_as_changed(&back.tree, tree, changes))
     }
 
     /// The source bytes with `changes` applied, and the `sops` entry `metadata` (replacing any;
@@ -407,8 +408,7 @@ impl Store {
             || self
                 .format
                 .store()
-                .read_tree(&out)
-                .is_ok_and(|back| same_as_changed(&back, &parsed.tree, changes));
+                .reads_as_changed(&out, &parsed.tree, changes);
         if same {
             Ok(text::into_vec(out))
         } else {

@@ -6,6 +6,7 @@ use zeroize::Zeroizing;
 pub(crate) mod edit;
 mod emit;
 mod parse;
+mod readback;
 mod scanner;
 mod splice;
 
@@ -59,8 +60,8 @@ impl FormatStore for JsonStore {
         parse_owned(src)
     }
 
-    fn read_tree(&self, src: &[u8]) -> Result<Tree, StoreError> {
-        parse::read_tree(src)
+    fn reads_as_changed(&self, src: &[u8], tree: &Tree, changes: &Changes) -> bool {
+        readback::reads_as_changed(src, tree, changes)
     }
 
     super::hand_over_writes!(Layout);

@@ -92,14 +92,13 @@ pub(crate) struct TopObject {
 }
 
 pub(crate) fn parse_top(src: &[u8]) -> Result<TopObject, StoreError> {
-    let mut top = parse_top_borrowed(src, true)?;
+    let mut top = parse_top_borrowed(src)?;
     top.layout.src = Zeroizing::new(src.to_vec());
     Ok(top)
 }
 
-/// [`parse_top`] with the layout's copy of the source left empty (the caller fills it); without
-/// `record`, no leaf gets an id or a span (a tree read only to be compared).
-fn parse_top_borrowed(src: &[u8], record: bool) -> Result<TopObject, StoreError> {
+/// [`parse_top`] with the layout's copy of the source left empty (the caller fills it).
+fn parse_top_borrowed(src: &[u8]) -> Result<TopObject, StoreError> {
     let mut scanner = Scanner::new(src, 0);
     scanner.skip_blanks();
     match scanner.peek() {
@@ -140,7 +139,7 @@ fn parse_top_borrowed(src: &[u8], record: bool) -> Result<TopObject, StoreError>
         scanner.skip_blanks();
         let value_start = scanner.pos;
         let is_metadata = sops_member.is_none() && key.as_str() == "sops";
-        builder.record = record && !is_metadata;
+        builder.record = !is_metadata;
         let value = scanner.value(&mut builder, 1)?;
         members.push(Member {
             key_start,
@@ -187,7 +186,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
 
 /// [`parse`] keeping `src` itself as the layout's copy (no second copy of a large file).
 pub fn parse_owned(src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
-    let mut top = parse_top_borrowed(&src, true)?;
+    let mut top = parse_top_borrowed(&src)?;
     top.layout.src = src;
     Ok(Parsed {
         tree: Tree {
@@ -196,14 +195,6 @@ pub fn parse_owned(src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
         metadata: top.metadata,
         encoding: Default::default(),
         layout: crate::stores::Layout::new(top.layout),
-    })
-}
-
-/// The tree of a JSON file alone, for a read-back check: no copy of the source, no spans.
-pub(super) fn read_tree(src: &[u8]) -> Result<Tree, StoreError> {
-    let top = parse_top_borrowed(src, false)?;
-    Ok(Tree {
-        docs: vec![Doc { items: top.items }],
     })
 }
 
@@ -264,16 +255,6 @@ mod tests {
         }
         let deep = "[".repeat(5000);
         assert!(parse(format!("{{\"a\":{deep}").as_bytes()).is_err());
-    }
-
-    #[test]
-    fn read_tree_is_the_parsed_tree() {
-        let src = r#"{"a": 1, "b": [true, null, "x\n"], "sops": {"mac": "m"}, "c": {"d": {}}}"#;
-        let parsed = parse_ok(src);
-        let read = read_tree(src.as_bytes()).unwrap();
-        assert!(crate::stores::same_documents(&read, &parsed.tree));
-        assert_eq!(collect(&read).len(), collect(&parsed.tree).len());
-        assert!(read_tree(b"{\"a\": }").is_err());
     }
 
     #[test]

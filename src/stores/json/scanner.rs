@@ -179,7 +179,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Read an array's elements, the scanner at its `[`: `on_element` must read each one.
-    fn elements(
+    pub fn elements(
         &mut self,
         mut on_element: impl FnMut(&mut Self) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
