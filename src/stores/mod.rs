@@ -5,6 +5,7 @@
 //! The `sops` metadata travels as a tree [`Value`] (a map), already unflattened for dotenv and INI.
 
 pub mod binary;
+mod changed;
 #[cfg(test)]
 mod contract_tests;
 pub mod dotenv;
@@ -27,6 +28,7 @@ use std::fmt;
 use std::path::Path;
 
 pub use crate::tree::{apply_changes, Changes, NewLeaf};
+pub use changed::same_as_changed;
 use zeroize::Zeroizing;
 
 use crate::tree::{Tree, Value};
@@ -213,6 +215,13 @@ pub trait FormatStore: Sync {
     /// [`FormatStore::parse`] taking the bytes, for a format that keeps them.
     fn parse_owned(&self, src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
         self.parse(&src)
+    }
+
+    /// Does `src` parse to the documents of `tree` with `changes` applied (comments and
+    /// spellings aside)? A format may answer without building the second tree.
+    fn reads_as_changed(&self, src: &[u8], tree: &Tree, changes: &Changes) -> bool {
+        self.parse(src)
+            .is_ok_and(|back| same_as_changed(&back.tree, tree, changes))
     }
 
     /// The source bytes with `changes` applied, and the `sops` entry `metadata` (replacing any;
@@ -406,24 +415,23 @@ impl Store {
         changes: &Changes,
         metadata: Option<&Value>,
     ) -> Result<Vec<u8>, StoreError> {
-        let expected = apply_changes(&parsed.tree, changes);
+        // The values laid out from scratch: for a splice that cannot be made (a construct the
+        // store does not expect) or that does not read back as the decrypted data.
+        let from_scratch = || self.emit(&apply_changes(&parsed.tree, changes), metadata);
         let out = match self.splice(parsed, changes, metadata) {
             Ok(out) => zeroize::Zeroizing::new(out),
-            // A splice that cannot be made (a construct the store does not expect): the values
-            // laid out from scratch instead.
-            Err(_) if self.format != Format::Binary => return self.emit(&expected, metadata),
+            Err(_) if self.format != Format::Binary => return from_scratch(),
             Err(e) => return Err(e),
         };
-        if self.format == Format::Binary {
-            return Ok(out.to_vec());
-        }
-        let same = self
-            .parse(&out)
-            .is_ok_and(|back| same_documents(&back.tree, &expected));
+        let same = self.format == Format::Binary
+            || self
+                .format
+                .store()
+                .reads_as_changed(&out, &parsed.tree, changes);
         if same {
-            Ok(out.to_vec())
+            Ok(text::into_vec(out))
         } else {
-            self.emit(&expected, metadata)
+            from_scratch()
         }
     }
 

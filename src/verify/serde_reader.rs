@@ -83,8 +83,8 @@ impl<'de> Visitor<'de> for Checker<'_> {
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            if self.top && key.as_deref() == Some("sops") {
+        while let Some(is_sops) = map.next_key_seed(KeySeed)? {
+            if self.top && is_sops {
                 map.next_value::<IgnoredAny>()?;
             } else {
                 map.next_value_seed(Checker {
@@ -113,12 +113,13 @@ impl Checker<'_> {
     }
 }
 
-/// A map key: its text when it is a string (keys are never encrypted, so never checked).
+/// A map key: whether it is the string `sops` (keys are never encrypted, so never checked, and
+/// never copied).
 struct KeySeed;
 
 impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Option<String>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
         d.deserialize_any(KeyVisitor)
     }
 }
@@ -126,41 +127,41 @@ impl<'de> DeserializeSeed<'de> for KeySeed {
 struct KeyVisitor;
 
 impl<'de> Visitor<'de> for KeyVisitor {
-    type Value = Option<String>;
+    type Value = bool;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a map key")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Some(v.to_string()))
+        Ok(v == "sops")
     }
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
+        Ok(false)
     }
     fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
+        Ok(false)
     }
     fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
+        Ok(false)
     }
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
+        Ok(false)
     }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
+        Ok(false)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(None)
+        Ok(false)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(None)
+        Ok(false)
     }
     fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Self::Value, A::Error> {
         use de::VariantAccess;
         let (_, variant): (IgnoredAny, _) = data.variant()?;
         variant.newtype_variant::<IgnoredAny>()?;
-        Ok(None)
+        Ok(false)
     }
 }
 

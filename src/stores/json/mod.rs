@@ -6,6 +6,7 @@ use zeroize::Zeroizing;
 pub(crate) mod edit;
 mod emit;
 mod parse;
+mod readback;
 mod scanner;
 mod splice;
 
@@ -57,6 +58,10 @@ impl FormatStore for JsonStore {
 
     fn parse_owned(&self, src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
         parse_owned(src)
+    }
+
+    fn reads_as_changed(&self, src: &[u8], tree: &Tree, changes: &Changes) -> bool {
+        readback::reads_as_changed(src, tree, changes)
     }
 
     super::hand_over_writes!(Layout);

@@ -13,12 +13,40 @@ use crate::tree::{Doc, Item, Leaf, Scalar, Secret, Tree, Value};
 struct TreeBuilder {
     spans: Vec<(usize, usize)>,
     record: bool,
+    /// The items of the objects and arrays being read, innermost last: each is moved out into a
+    /// list of its exact size when it ends (no list grown item by item, then shrunk).
+    stack: Vec<Item>,
+}
+
+impl TreeBuilder {
+    fn new() -> Self {
+        TreeBuilder {
+            spans: Vec::new(),
+            record: true,
+            stack: Vec::new(),
+        }
+    }
+
+    /// The items from `start` on, taken off the stack.
+    fn take_from(&mut self, start: usize) -> Vec<Item> {
+        self.stack.drain(start.min(self.stack.len())..).collect()
+    }
 }
 
 impl Builder for TreeBuilder {
     type Node = Value;
-    type Object = Vec<Item>;
-    type Array = Vec<Item>;
+    /// Where the object's items start on the stack.
+    type Object = usize;
+    /// Where the array's items start on the stack.
+    type Array = usize;
+
+    fn start_object(&mut self) -> usize {
+        self.stack.len()
+    }
+
+    fn start_array(&mut self) -> usize {
+        self.stack.len()
+    }
 
     fn leaf(&mut self, token: ScalarToken) -> Value {
         let id = if self.record {
@@ -35,25 +63,24 @@ impl Builder for TreeBuilder {
         })
     }
 
-    fn member(&mut self, object: &mut Vec<Item>, key: Secret, _key_start: usize, value: Value) {
-        object.push(Item::Pair {
-            key: key.to_string(),
+    fn member(&mut self, _object: &mut usize, mut key: Secret, _key_start: usize, value: Value) {
+        // Keys are plain `String`s in the tree: the decoded one is moved, not copied.
+        self.stack.push(Item::Pair {
+            key: std::mem::take(&mut *key),
             value,
         });
     }
 
-    fn element(&mut self, array: &mut Vec<Item>, value: Value) {
-        array.push(Item::Elem(value));
+    fn element(&mut self, _array: &mut usize, value: Value) {
+        self.stack.push(Item::Elem(value));
     }
 
-    fn object(&mut self, mut object: Vec<Item>, _start: usize, _end: usize) -> Value {
-        object.shrink_to_fit();
-        Value::Map(object)
+    fn object(&mut self, first: usize, _start: usize, _end: usize) -> Value {
+        Value::Map(self.take_from(first))
     }
 
-    fn array(&mut self, mut array: Vec<Item>, _start: usize, _end: usize) -> Value {
-        array.shrink_to_fit();
-        Value::List(array)
+    fn array(&mut self, first: usize, _start: usize, _end: usize) -> Value {
+        Value::List(self.take_from(first))
     }
 }
 
@@ -103,10 +130,7 @@ fn parse_top_borrowed(src: &[u8]) -> Result<TopObject, StoreError> {
         }
     }
     let open_brace = scanner.pos;
-    let mut builder = TreeBuilder {
-        spans: Vec::new(),
-        record: true,
-    };
+    let mut builder = TreeBuilder::new();
     let mut items = Vec::new();
     let mut members = Vec::new();
     let mut metadata = None;

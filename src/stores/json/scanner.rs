@@ -29,6 +29,14 @@ pub(super) trait Builder {
     /// The elements of an array being read.
     type Array: Default;
 
+    /// An object about to be read.
+    fn start_object(&mut self) -> Self::Object {
+        Self::Object::default()
+    }
+    /// An array about to be read.
+    fn start_array(&mut self) -> Self::Array {
+        Self::Array::default()
+    }
     fn leaf(&mut self, token: ScalarToken) -> Self::Node;
     /// A member read: its decoded key, where the key's token starts, its value.
     fn member(
@@ -49,6 +57,9 @@ pub(super) trait Builder {
 pub(super) struct Scanner<'a> {
     pub src: &'a [u8],
     pub pos: usize,
+    /// The source as text when it is all UTF-8 (checked once, in one pass over the whole file,
+    /// rather than string by string).
+    text: Option<&'a str>,
 }
 
 fn is_blank(b: u8) -> bool {
@@ -57,7 +68,11 @@ fn is_blank(b: u8) -> bool {
 
 impl<'a> Scanner<'a> {
     pub fn new(src: &'a [u8], pos: usize) -> Self {
-        Scanner { src, pos }
+        Scanner {
+            src,
+            pos,
+            text: std::str::from_utf8(src).ok(),
+        }
     }
 
     pub fn error(&self, message: impl Into<String>) -> StoreError {
@@ -104,7 +119,7 @@ impl<'a> Scanner<'a> {
         let start = self.pos;
         match self.peek() {
             Some(b'{') => {
-                let mut object = B::Object::default();
+                let mut object = builder.start_object();
                 self.members(|scanner, key, key_start| {
                     let value = scanner.value(builder, depth + 1)?;
                     builder.member(&mut object, key, key_start, value);
@@ -113,7 +128,7 @@ impl<'a> Scanner<'a> {
                 Ok(builder.object(object, start, self.pos))
             }
             Some(b'[') => {
-                let mut array = B::Array::default();
+                let mut array = builder.start_array();
                 self.elements(|scanner| {
                     let value = scanner.value(builder, depth + 1)?;
                     builder.element(&mut array, value);
@@ -164,7 +179,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Read an array's elements, the scanner at its `[`: `on_element` must read each one.
-    fn elements(
+    pub fn elements(
         &mut self,
         mut on_element: impl FnMut(&mut Self) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
@@ -254,7 +269,22 @@ impl<'a> Scanner<'a> {
     /// Read the string token at the scanner's position (which is `"`): its decoded text.
     fn string(&mut self) -> Result<Secret, StoreError> {
         self.pos += 1;
-        let mut out: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
+        // The run up to the first quote, backslash or control character: for most strings (every
+        // `ENC[...]` value) the whole string, taken in one piece.
+        let start = self.pos;
+        let run = plain_run(&self.src[start..]);
+        self.pos = start + run;
+        if self.peek() == Some(b'"') {
+            self.pos += 1;
+            // (A string token's bounds are ASCII quotes, so always character boundaries.)
+            return Ok(match self.text.and_then(|t| t.get(start..start + run)) {
+                Some(text) => secret(text),
+                None => text_of(&self.src[start..start + run]),
+            });
+        }
+        // With escapes: the decoded text is never longer than the token.
+        let mut out: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::with_capacity(self.token_len(start)));
+        out.extend_from_slice(&self.src[start..start + run]);
         loop {
             let Some(b) = self.peek() else {
                 return Err(self.error("unexpected end of JSON input"));
@@ -290,15 +320,27 @@ impl<'a> Scanner<'a> {
                 }
                 0..=0x1f => return Err(self.unexpected("in string literal")),
                 _ => {
-                    out.push(b);
-                    self.pos += 1;
+                    let run = plain_run(&self.src[self.pos..]);
+                    out.extend_from_slice(&self.src[self.pos..self.pos + run]);
+                    self.pos += run;
                 }
             }
         }
-        Ok(match std::str::from_utf8(&out) {
-            Ok(s) => secret(s),
-            Err(_) => secret(String::from_utf8_lossy(&out).into_owned()),
-        })
+        Ok(text_of(&out))
+    }
+
+    /// How many bytes of the source, from `start` (inside a string token), come before the
+    /// token's closing quote (to the end of the source when it has none).
+    fn token_len(&self, start: usize) -> usize {
+        let mut pos = start;
+        while let Some(&b) = self.src.get(pos) {
+            match b {
+                b'"' => break,
+                b'\\' => pos += 2,
+                _ => pos += 1,
+            }
+        }
+        pos.min(self.src.len()) - start
     }
 
     /// The character of a `\u` escape, the scanner just after the `u`: a surrogate pair when a
@@ -332,6 +374,38 @@ impl<'a> Scanner<'a> {
             self.pos += 1;
         }
         Ok(v)
+    }
+}
+
+/// Does byte `b` end a run of a string token's bytes that are taken as they are?
+fn ends_run(b: u8) -> bool {
+    (b == b'"') | (b == b'\\') | (b < 0x20)
+}
+
+/// The length of the run at the start of `bytes` (inside a string token) up to the first quote,
+/// backslash or control character. Sixteen bytes are checked at a time, without a branch per
+/// byte (the compiler turns that into vector compares).
+fn plain_run(bytes: &[u8]) -> usize {
+    let mut chunks = bytes.chunks_exact(16);
+    let mut skipped = 0;
+    for chunk in &mut chunks {
+        if chunk.iter().fold(false, |any, &b| any | ends_run(b)) {
+            break;
+        }
+        skipped += 16;
+    }
+    skipped
+        + bytes[skipped..]
+            .iter()
+            .position(|&b| ends_run(b))
+            .unwrap_or(bytes.len() - skipped)
+}
+
+/// The text of a string token's decoded bytes (invalid UTF-8 replaced, as Go replaces it).
+fn text_of(bytes: &[u8]) -> Secret {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => secret(s),
+        Err(_) => secret(String::from_utf8_lossy(bytes).into_owned()),
     }
 }
 
@@ -377,4 +451,58 @@ fn number_end(src: &[u8], mut pos: usize) -> Option<usize> {
 /// Is `text` exactly a JSON number?
 pub(super) fn is_json_number(text: &str) -> bool {
     number_end(text.as_bytes(), 0) == Some(text.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_decode_as_serde_json_decodes_them() {
+        let samples = [
+            r#""""#,
+            r#""plain""#,
+            r#""ENC[AES256_GCM,data:q+/=,iv:AAAA,tag:BBBB==,type:str]""#,
+            r#""0123456789abcdef\n0123456789abcdef\"x""#,
+            r#""0123456789abcde\t""#,
+            r#""\u00e9\ud83d\ude00 \u003c \/ \b\f\r""#,
+            r#""é😀 <&>""#,
+        ];
+        for sample in samples {
+            let mut scanner = Scanner::new(sample.as_bytes(), 0);
+            let got = scanner.string().unwrap();
+            assert_eq!(scanner.pos, sample.len(), "{sample}");
+            let want: String = serde_json::from_str(sample).unwrap();
+            assert_eq!(got.as_str(), want, "{sample}");
+        }
+        for bad in [
+            "\"abc",
+            "\"0123456789abcdef0123",
+            "\"a\nb\"",
+            "\"a\\",
+            "\"\\q\"",
+        ] {
+            assert!(Scanner::new(bad.as_bytes(), 0).string().is_err(), "{bad:?}");
+        }
+        let lone = r#""lone \ud800 surrogate \udc00 end""#;
+        let got = Scanner::new(lone.as_bytes(), 0).string().unwrap();
+        assert_eq!(got.as_str(), "lone \u{fffd} surrogate \u{fffd} end");
+        let invalid = b"\"a\xffb\"";
+        let got = Scanner::new(invalid, 0).string().unwrap();
+        assert_eq!(got.as_str(), "a\u{fffd}b");
+    }
+
+    #[test]
+    fn runs_stop_at_quotes_backslashes_and_controls() {
+        let mut text = vec![b'x'; 40];
+        assert_eq!(plain_run(&text), 40);
+        for at in [0, 5, 15, 16, 17, 31, 39] {
+            for stop in [b'"', b'\\', b'\n', 0u8] {
+                let saved = text[at];
+                text[at] = stop;
+                assert_eq!(plain_run(&text), at);
+                text[at] = saved;
+            }
+        }
+    }
 }

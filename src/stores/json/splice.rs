@@ -7,8 +7,8 @@ use super::emit::indent_unit;
 use super::scanner::is_json_number;
 use super::Layout;
 use crate::gotext::float_json;
-use crate::stores::gojson::{push_minimal_string, GoJsonWriter};
-use crate::stores::text::{apply_edits, into_vec, line_break_of, Edit};
+use crate::stores::gojson::{minimal_string_len, push_minimal_string, GoJsonWriter};
+use crate::stores::text::{into_vec, line_break_of, Edit};
 use crate::stores::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
 use crate::tree::{Scalar, Value};
 
@@ -37,17 +37,63 @@ pub(super) fn indent_unit_in(
     }
 }
 
+/// What replaces a span of the source: borrowed from the changes where it can be, so that the
+/// output is written in one pass into one buffer of its exact size.
+enum Text<'a> {
+    /// Bytes written as they are.
+    Raw(&'a [u8]),
+    /// A string, written as a JSON string with the minimal escaping.
+    Quoted(&'a str),
+    /// Bytes made for this edit.
+    Made(Zeroizing<Vec<u8>>),
+}
+
+impl Text<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Text::Raw(b) => b.len(),
+            Text::Quoted(s) => minimal_string_len(s),
+            Text::Made(b) => b.len(),
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Text::Raw(b) => out.extend_from_slice(b),
+            Text::Quoted(s) => push_minimal_string(out, s),
+            Text::Made(b) => out.extend_from_slice(b),
+        }
+    }
+}
+
+/// A replacement of `source[start..end]`.
+struct Piece<'a> {
+    start: usize,
+    end: usize,
+    text: Text<'a>,
+}
+
+impl From<Edit> for Piece<'_> {
+    fn from(edit: Edit) -> Self {
+        Piece {
+            start: edit.start,
+            end: edit.end,
+            text: Text::Made(edit.text),
+        }
+    }
+}
+
 /// The text of a plaintext leaf as a JSON token (lossless where the original spelling allows).
-fn plain_token(value: &Scalar, text: &str) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-    let mut out = Zeroizing::new(Vec::new());
-    match value {
-        Scalar::Null => out.extend_from_slice(b"null"),
-        Scalar::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+fn plain_token<'a>(value: &'a Scalar, text: &'a str) -> Result<Text<'a>, StoreError> {
+    let made = |bytes: Vec<u8>| Text::Made(Zeroizing::new(bytes));
+    Ok(match value {
+        Scalar::Null => Text::Raw(b"null"),
+        Scalar::Bool(b) => Text::Raw(if *b { b"true" } else { b"false" }),
         Scalar::Int(i) => {
             if is_json_number(text) && text.parse::<i64>().ok() == Some(*i) {
-                out.extend_from_slice(text.as_bytes());
+                Text::Raw(text.as_bytes())
             } else {
-                out.extend_from_slice(i.to_string().as_bytes());
+                made(i.to_string().into_bytes())
             }
         }
         Scalar::Float(f) => {
@@ -57,35 +103,62 @@ fn plain_token(value: &Scalar, text: &str) -> Result<Zeroizing<Vec<u8>>, StoreEr
                 ));
             }
             if is_json_number(text) && text.parse::<f64>().ok() == Some(*f) {
-                out.extend_from_slice(text.as_bytes());
+                Text::Raw(text.as_bytes())
             } else {
-                out.extend_from_slice(float_json(*f).as_bytes());
+                made(float_json(*f).into_bytes())
             }
         }
-        Scalar::Str(s) | Scalar::Time(s) | Scalar::Comment(s) => push_minimal_string(&mut out, s),
-        Scalar::Bytes(b) => push_minimal_string(&mut out, &String::from_utf8_lossy(b)),
-    }
-    Ok(out)
+        Scalar::Str(s) | Scalar::Time(s) | Scalar::Comment(s) => Text::Quoted(s),
+        Scalar::Bytes(b) => {
+            let mut out = Zeroizing::new(Vec::new());
+            push_minimal_string(&mut out, &String::from_utf8_lossy(b));
+            Text::Made(out)
+        }
+    })
 }
 
-/// Leaf-replacement edits for `changes`.
-fn leaf_edits(layout: &Layout, changes: &Changes) -> Result<Vec<Edit>, StoreError> {
-    let mut edits = Vec::new();
+/// Leaf-replacement pieces for `changes` (in leaf order, which is the file's order).
+fn leaf_pieces<'a>(layout: &Layout, changes: &'a Changes) -> Result<Vec<Piece<'a>>, StoreError> {
+    let mut pieces = Vec::with_capacity(changes.len() + 1);
     for (id, change) in changes.iter().enumerate() {
         let (Some(change), Some(&(start, end))) = (change, layout.leaf_spans.get(id)) else {
             continue;
         };
         let text = match change {
-            NewLeaf::Encrypted(enc) => {
-                let mut token = Zeroizing::new(Vec::new());
-                push_minimal_string(&mut token, enc);
-                token
-            }
+            NewLeaf::Encrypted(enc) => Text::Quoted(enc),
             NewLeaf::Plain { value, text } => plain_token(value, text)?,
         };
-        edits.push(Edit { start, end, text });
+        pieces.push(Piece { start, end, text });
     }
-    Ok(edits)
+    Ok(pieces)
+}
+
+/// `src` with non-overlapping `pieces` (any order) in place of their spans, written once into a
+/// buffer of its exact size (no reallocation, which would leave unwiped copies behind). Overlaps
+/// are refused rather than dropped, so that an encryption can never be silently lost.
+fn assemble(src: &[u8], pieces: &mut [Piece]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    // Leaf pieces come in file order: this sort only places the metadata's.
+    pieces.sort_by_key(|p| (p.start, p.end));
+    let mut size = src.len();
+    let mut pos = 0;
+    for p in pieces.iter() {
+        if p.start < pos || p.end < p.start || p.end > src.len() {
+            return Err(StoreError::new(
+                "internal error: overlapping edits while writing the file",
+            ));
+        }
+        size = size + p.text.len() - (p.end - p.start);
+        pos = p.end;
+    }
+    let mut out = Zeroizing::new(Vec::with_capacity(size));
+    let mut pos = 0;
+    for p in pieces.iter() {
+        out.extend_from_slice(&src[pos..p.start]);
+        p.text.write(&mut out);
+        pos = p.end;
+    }
+    out.extend_from_slice(&src[pos..]);
+    Ok(out)
 }
 
 /// The edit that writes `metadata` as the `sops` member: replacing the existing one's value, or
@@ -160,14 +233,16 @@ pub fn splice(
     metadata: Option<&Value>,
     options: &StoreOptions,
 ) -> Result<Vec<u8>, StoreError> {
-    let mut edits = leaf_edits(layout, changes)?;
+    let mut pieces = leaf_pieces(layout, changes)?;
     let src = &layout.src[..];
     match (metadata, layout.sops_member) {
-        (Some(meta), _) => edits.push(metadata_edit(layout, meta, options, line_break_of(src))?),
-        (None, Some(index)) => edits.push(metadata_removal(layout, index)),
+        (Some(meta), _) => {
+            pieces.push(metadata_edit(layout, meta, options, line_break_of(src))?.into())
+        }
+        (None, Some(index)) => pieces.push(metadata_removal(layout, index).into()),
         (None, None) => {}
     }
-    Ok(into_vec(apply_edits(src, &mut edits)?))
+    Ok(into_vec(assemble(src, &mut pieces)?))
 }
 
 #[cfg(test)]
@@ -228,8 +303,13 @@ mod tests {
 
     #[test]
     fn plain_rendering() {
-        let t =
-            |v: Scalar, s: &str| String::from_utf8(plain_token(&v, s).unwrap().to_vec()).unwrap();
+        let t = |v: Scalar, s: &str| {
+            let token = plain_token(&v, s).unwrap();
+            let mut out = Vec::new();
+            token.write(&mut out);
+            assert_eq!(out.len(), token.len());
+            String::from_utf8(out).unwrap()
+        };
         assert_eq!(t(Scalar::Float(2.5), "2.50"), "2.50");
         assert_eq!(t(Scalar::Float(2.5), "2.5000001"), "2.5");
         assert_eq!(t(Scalar::Float(1e300), "x"), "1e+300");
