@@ -5,7 +5,7 @@ use crate::crypto::cipher::{self, DataKey, EncryptedValue};
 use crate::metadata::{Metadata, MetadataError, VersionRule};
 use zeroize::Zeroizing;
 
-use crate::stores::{apply_changes, same_documents, NewLeaf, Parsed, Store};
+use crate::stores::{same_as_changed, NewLeaf, Parsed, Store};
 use crate::walk::{decrypt_rops_tree, decrypt_tree, Stash};
 
 use super::{layout_record, seal::reformat_time, Error, KeyAccess, Result, Source};
@@ -166,10 +166,9 @@ pub fn plaintext(
     let Some(restored) = layout_record::apply(record, &spliced, &decrypted.data_key) else {
         return Ok(spliced);
     };
-    let expected = apply_changes(&parsed.tree, &decrypted.changes);
     let same = store
         .parse(&restored)
-        .is_ok_and(|back| same_documents(&back.tree, &expected));
+        .is_ok_and(|back| same_as_changed(&back.tree, &parsed.tree, &decrypted.changes));
     Ok(if same { restored } else { spliced })
 }
 
