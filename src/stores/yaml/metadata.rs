@@ -13,9 +13,9 @@ use super::writer::Writer;
 use crate::tree::{secret, Item, Scalar, Value};
 
 /// The `sops` entry of a document's root map.
-pub(super) struct SopsEntry {
-    pub(super) key: Node,
-    pub(super) value: Node,
+pub(super) struct SopsEntry<'a> {
+    pub(super) key: Node<'a>,
+    pub(super) value: Node<'a>,
     /// Its index among the root map's entries.
     pub(super) pos: usize,
     /// The containers inside it (their comments belong to the metadata).
@@ -23,7 +23,7 @@ pub(super) struct SopsEntry {
 }
 
 /// The `sops` entry of a root map, if it has one.
-pub(super) fn find_sops_entry(root: &Node) -> Option<SopsEntry> {
+pub(super) fn find_sops_entry<'a>(root: &Node<'a>) -> Option<SopsEntry<'a>> {
     let NodeKind::Map { entries, .. } = &root.kind else {
         return None;
     };

@@ -104,8 +104,8 @@ struct StreamParser<'a> {
     doc_layouts: Vec<DocLayout>,
 }
 
-impl StreamParser<'_> {
-    fn document(&mut self, rd: RawDoc, first: bool) -> Result<(), StoreError> {
+impl<'a> StreamParser<'a> {
+    fn document(&mut self, rd: RawDoc<'a>, first: bool) -> Result<(), StoreError> {
         let src = self.src;
         check_root(src, rd.root.as_ref())?;
         let mut root = rd.root.filter(|r| matches!(r.kind, NodeKind::Map { .. }));

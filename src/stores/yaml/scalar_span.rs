@@ -17,7 +17,7 @@ pub(super) fn scalar_span(src: &Source, n: &Node, ctx: ValueContext, is_str: boo
             style,
             tag,
             token_start,
-        } => (value.as_str(), Style::from(*style), tag, *token_start),
+        } => (value.as_ref(), Style::from(*style), tag, *token_start),
         _ => ("", Style::Plain, &CoreTag::None, n.start),
     };
     let mut block = if matches!(style, Style::Literal | Style::Folded) {
