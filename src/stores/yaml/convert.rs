@@ -129,6 +129,13 @@ impl<'a> Converter<'a> {
             real,
         }
     }
+
+    /// The converter of a stream's data, with room for `leaves` leaf spans.
+    pub(super) fn with_capacity(src: &'a Source<'a>, leaves: usize) -> Self {
+        let mut conv = Self::new(src, HashMap::new(), true);
+        conv.spans.reserve_exact(leaves);
+        conv
+    }
 }
 
 impl Converter<'_> {

@@ -107,6 +107,8 @@ struct TreeBuilder<'s, 'e, 'a> {
     /// Between a document's start and end events.
     in_doc: bool,
     next_container_id: usize,
+    /// Scalars of the current document outside map keys.
+    values: usize,
 }
 
 impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
@@ -122,6 +124,7 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
             comments: Vec::new(),
             in_doc: false,
             next_container_id: 0,
+            values: 0,
         }
     }
 
@@ -193,6 +196,13 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
         if anchor != 0 {
             self.anchors.insert(anchor, node.clone());
         }
+        let is_key = self
+            .stack
+            .last()
+            .is_some_and(|f| f.is_map && f.key.is_none());
+        if !is_key && matches!(node.kind, NodeKind::Scalar { .. }) {
+            self.values += 1;
+        }
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some(f) if f.is_map => match f.key.take() {
@@ -227,6 +237,7 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
             end,
             root_container_id,
             anchors: std::mem::take(&mut self.anchors),
+            values: std::mem::take(&mut self.values),
         });
         self.in_doc = false;
     }
@@ -361,6 +372,7 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
                     end: self.src.text.len(),
                     root_container_id: self.next_container_id,
                     anchors: HashMap::new(),
+                    values: 0,
                 });
             }
         }

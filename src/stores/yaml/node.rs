@@ -66,4 +66,6 @@ pub(super) struct RawDoc<'a> {
     pub(super) end: usize,
     pub(super) root_container_id: usize,
     pub(super) anchors: HashMap<usize, Node<'a>>,
+    /// How many scalars it has outside map keys (its leaves, aliases aside).
+    pub(super) values: usize,
 }

@@ -48,7 +48,7 @@ pub(super) fn scalar_span(src: &Source, n: &Node, ctx: ValueContext, is_str: boo
         flow: ctx.flow,
         owner_col: ctx.owner_col,
         dash: ctx.dash,
-        block,
+        block: block.map(Box::new),
     }
 }
 
