@@ -138,7 +138,6 @@ impl<'a> StreamParser<'a> {
             self.indent = root.as_ref().and_then(|r| detect_indent(src, r));
         }
         self.conv.anchors = rd.anchors;
-        let tokens = Tokens::of_document(src, root.as_ref(), rd.root_container_id);
         let (insert_at, insert_lead_nl) = new_entry_point(src, &rd.comments, rd.end);
         let mut dl = DocLayout {
             insert_at: insert_at + self.base,
@@ -159,12 +158,18 @@ impl<'a> StreamParser<'a> {
             }
         }
         let sops_entry = root.as_ref().and_then(find_sops_entry);
-        let sops_extra_end = self.give_comments(
-            rd.comments,
-            &tokens,
-            rd.root_container_id,
-            sops_entry.as_ref(),
-        );
+        // The tokens only serve to place comments.
+        let sops_extra_end = if rd.comments.is_empty() {
+            0
+        } else {
+            let tokens = Tokens::of_document(src, root.as_ref(), rd.root_container_id);
+            self.give_comments(
+                rd.comments,
+                &tokens,
+                rd.root_container_id,
+                sops_entry.as_ref(),
+            )
+        };
         if let (
             Some(entry),
             Some(Node {

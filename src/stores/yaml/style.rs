@@ -248,7 +248,11 @@ fn pick_for_ascii_line(s: &str, flow: bool) -> Option<Style> {
     }
     // A tab, or a byte go-yaml does not print as it is: neither plain nor single-quoted.
     let mut unquotable = false;
-    for (i, &c) in b.iter().enumerate() {
+    let mut from = 0;
+    while let Some(p) = b[from..].iter().position(|&c| ATTENTION[usize::from(c)]) {
+        let i = from + p;
+        from = i + 1;
+        let c = b[i];
         match c {
             b'\n' | b'\r' | 0x80.. => return None,
             b' '..=b'~' => {}
@@ -278,6 +282,24 @@ fn pick_for_ascii_line(s: &str, flow: bool) -> Option<Style> {
         Style::Single
     })
 }
+
+/// The bytes [`pick_for_ascii_line`] looks at: those outside printable ASCII, and the
+/// indicators that matter after a string's first character. Every other byte is skipped.
+static ATTENTION: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = c < 0x20 || c > 0x7E;
+        c += 1;
+    }
+    let indicators = b",?[]{}:#";
+    let mut i = 0;
+    while i < indicators.len() {
+        t[indicators[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 /// [`pick_style`] for any string: go-yaml's analysis of its characters, then its choice.
 fn pick_style_general(s: &str, requested: Style, flow: bool, simple_key: bool) -> Style {
