@@ -4,6 +4,15 @@
 
 use crate::tree::{Changes, Item, Leaf, NewLeaf, Scalar, Tree, Value};
 
+/// Do two trees hold the same documents (comments and spellings aside)?
+pub fn same_documents(a: &Tree, b: &Tree) -> bool {
+    a.docs.len() == b.docs.len()
+        && a.docs
+            .iter()
+            .zip(&b.docs)
+            .all(|(x, y)| crate::treepath::same_items(&x.items, &y.items))
+}
+
 /// Does `read` hold the same documents (comments and spellings aside) as `tree` with `changes`
 /// applied ([`crate::tree::apply_changes`])?
 pub fn same_as_changed(read: &Tree, tree: &Tree, changes: &Changes) -> bool {

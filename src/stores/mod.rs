@@ -28,7 +28,7 @@ use std::fmt;
 use std::path::Path;
 
 pub use crate::tree::{apply_changes, Changes, NewLeaf};
-pub use changed::same_as_changed;
+pub use changed::{same_as_changed, same_documents};
 use zeroize::Zeroizing;
 
 use crate::tree::{Tree, Value};
@@ -461,15 +461,6 @@ impl Store {
     pub fn emit_value(&self, value: &Value) -> Result<Vec<u8>, StoreError> {
         self.format.store().emit_value(value, &self.options)
     }
-}
-
-/// Do two trees hold the same documents (comments and spellings aside)?
-pub fn same_documents(a: &Tree, b: &Tree) -> bool {
-    a.docs.len() == b.docs.len()
-        && a.docs
-            .iter()
-            .zip(&b.docs)
-            .all(|(x, y)| crate::treepath::same_items(&x.items, &y.items))
 }
 
 fn tree_has_shadowed(tree: &Tree) -> bool {

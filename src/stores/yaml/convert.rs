@@ -55,6 +55,53 @@ struct ItemList {
     next_comment: usize,
 }
 
+/// The keys of the map being converted, for the duplicate key check: each with where its key
+/// node starts. A small map's keys are compared where they are (in its items); a hash map of
+/// copies is only made once a map has many.
+#[derive(Default)]
+struct SeenKeys {
+    /// (index in the items, key start) while the map has at most [`SeenKeys::FEW`] keys.
+    few: Vec<(usize, usize)>,
+    many: Option<HashMap<String, usize>>,
+}
+
+impl SeenKeys {
+    const FEW: usize = 16;
+
+    /// Where `key` was met before, if it was.
+    fn find(&self, items: &[Item], key: &str) -> Option<usize> {
+        match &self.many {
+            Some(many) => many.get(key).copied(),
+            None => self
+                .few
+                .iter()
+                .find(|(i, _)| matches!(items.get(*i), Some(Item::Pair { key: k, .. }) if k == key))
+                .map(|(_, at)| *at),
+        }
+    }
+
+    /// Remember the key of the pair just pushed (the last of `items`), starting at `at`.
+    fn add(&mut self, items: &[Item], at: usize) {
+        let Some(Item::Pair { key, .. }) = items.last() else {
+            return;
+        };
+        if self.many.is_none() && self.few.len() < Self::FEW {
+            self.few.push((items.len() - 1, at));
+            return;
+        }
+        let many = self.many.get_or_insert_with(|| {
+            let mut m = HashMap::with_capacity(2 * Self::FEW);
+            for (i, at) in self.few.drain(..) {
+                if let Some(Item::Pair { key, .. }) = items.get(i) {
+                    m.insert(key.clone(), at);
+                }
+            }
+            m
+        });
+        many.insert(key.clone(), at);
+    }
+}
+
 pub(super) struct Converter<'a> {
     pub(super) src: &'a Source<'a>,
     /// Spans of the leaves, indexed by leaf id.
@@ -63,14 +110,14 @@ pub(super) struct Converter<'a> {
     /// Comments per container.
     pub(super) comments: HashMap<usize, Vec<PlacedComment>>,
     pub(super) raw_comments: Vec<RawComment>,
-    pub(super) anchors: HashMap<usize, Node>,
+    pub(super) anchors: HashMap<usize, Node<'a>>,
     budget: Expansion,
     /// Whether leaves get real ids (false for the metadata).
     real: bool,
 }
 
 impl<'a> Converter<'a> {
-    pub(super) fn new(src: &'a Source<'a>, anchors: HashMap<usize, Node>, real: bool) -> Self {
+    pub(super) fn new(src: &'a Source<'a>, anchors: HashMap<usize, Node<'a>>, real: bool) -> Self {
         Converter {
             src,
             spans: Vec::new(),
@@ -81,6 +128,13 @@ impl<'a> Converter<'a> {
             budget: Expansion::new(src.bytes().len()),
             real,
         }
+    }
+
+    /// The converter of a stream's data, with room for `leaves` leaf spans.
+    pub(super) fn with_capacity(src: &'a Source<'a>, leaves: usize) -> Self {
+        let mut conv = Self::new(src, HashMap::new(), true);
+        conv.spans.reserve_exact(leaves);
+        conv
     }
 }
 
@@ -117,9 +171,9 @@ impl Converter<'_> {
         else {
             return Err(StoreError::new("internal error: not a scalar"));
         };
-        let line = self.src.line_of(*token_start) + 1;
+        let src = self.src;
         self.budget.charge(ctx.in_alias, value.len())?;
-        let (scalar, text) = type_scalar(value, *style, tag, line)?;
+        let (scalar, text) = type_scalar(value, *style, tag, || src.line_of(*token_start) + 1)?;
         let span = if ctx.in_alias {
             LeafSpan::InAlias
         } else if let Some((s, e)) = alias_token {
@@ -145,18 +199,20 @@ impl Converter<'_> {
     }
 
     fn key_string(&mut self, k: &Node, depth: usize) -> Result<String, StoreError> {
-        let line = self.src.line_of(k.start) + 1;
+        let src = self.src;
+        let line = || src.line_of(k.start) + 1;
         match &k.kind {
             NodeKind::Scalar {
                 value, style, tag, ..
             } => match type_scalar(value, *style, tag, line)?.0 {
-                Scalar::Str(s) => Ok(s.to_string()),
+                // Keys are not secrets: the text leaves its zeroizing wrapper.
+                Scalar::Str(mut s) => Ok(std::mem::take(&mut *s)),
                 other => Err(StoreError::at_line(
                     format!(
                         "Tree contains a non-string key (type {}): {value}. Only string keys are supported",
                         key_type_name(&other)
                     ),
-                    line,
+                    line(),
                 )),
             },
             NodeKind::Alias { anchor } if depth < 64 => {
@@ -164,22 +220,25 @@ impl Converter<'_> {
                     .anchors
                     .get(anchor)
                     .cloned()
-                    .ok_or_else(|| StoreError::at_line("unknown anchor referenced", line))?;
+                    .ok_or_else(|| StoreError::at_line("unknown anchor referenced", line()))?;
                 self.key_string(&target, depth + 1)
             }
             NodeKind::Map { .. } => Err(StoreError::at_line(
                 "Tree contains a non-string key (type map[string]interface {}). Only string keys are supported",
-                line,
+                line(),
             )),
             _ => Err(StoreError::at_line(
                 "Tree contains a non-string key (type []interface {}). Only string keys are supported",
-                line,
+                line(),
             )),
         }
     }
 
     /// The comments given to a container, in order.
     pub(super) fn take_comments(&mut self, container_id: usize) -> Vec<PlacedComment> {
+        if self.comments.is_empty() {
+            return Vec::new();
+        }
         let mut v = self.comments.remove(&container_id).unwrap_or_default();
         v.sort();
         v
@@ -220,13 +279,17 @@ impl Converter<'_> {
         template: &mut Option<AliasTemplate>,
     ) -> Result<Vec<Item>, StoreError> {
         self.budget.charge(ctx.in_alias, 0)?;
-        let (container_id, flow) = match &n.kind {
+        let (container_id, flow, len) = match &n.kind {
             NodeKind::Map {
-                container_id, flow, ..
-            }
-            | NodeKind::Seq {
-                container_id, flow, ..
-            } => (*container_id, *flow),
+                container_id,
+                flow,
+                entries,
+            } => (*container_id, *flow, entries.len()),
+            NodeKind::Seq {
+                container_id,
+                flow,
+                elems,
+            } => (*container_id, *flow, elems.len()),
             _ => return Ok(Vec::new()),
         };
         let comments = if ctx.in_alias {
@@ -235,7 +298,7 @@ impl Converter<'_> {
             self.take_comments(container_id)
         };
         let mut list = ItemList {
-            items: Vec::new(),
+            items: Vec::with_capacity(len + comments.len()),
             comments,
             next_comment: 0,
         };
@@ -277,7 +340,7 @@ impl Converter<'_> {
         list: &mut ItemList,
         wants_template: bool,
     ) -> Result<Vec<(String, AliasTemplate)>, StoreError> {
-        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut seen = SeenKeys::default();
         let mut shapes = Vec::new();
         let owner_col = if ctx.flow {
             ctx.owner_col
@@ -287,11 +350,11 @@ impl Converter<'_> {
         for (k, v) in entries {
             self.push_comments(list, k.start);
             let key = self.key_string(k, 0)?;
-            let kline = self.src.line_of(k.start) + 1;
-            if let Some(prev) = seen.insert(key.clone(), kline) {
+            if let Some(prev) = seen.find(&list.items, &key) {
+                let prev = self.src.line_of(prev) + 1;
                 return Err(StoreError::at_line(
                     format!("mapping key \"{key}\" already defined at line {prev}"),
-                    kline,
+                    self.src.line_of(k.start) + 1,
                 ));
             }
             let vctx = ValueContext {
@@ -307,6 +370,7 @@ impl Converter<'_> {
                 shapes.push((key.clone(), s));
             }
             list.items.push(Item::Pair { key, value });
+            seen.add(&list.items, k.start);
         }
         Ok(shapes)
     }

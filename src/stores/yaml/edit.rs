@@ -23,7 +23,7 @@ enum Slot<'n> {
     Root,
     /// The value of `key` in a map whose keys sit at `col`.
     Entry {
-        key: &'n Node,
+        key: &'n Node<'n>,
         flow: bool,
         col: usize,
     },

@@ -1,6 +1,7 @@
 //! Reading granit-parser's event stream into raw documents: a node tree with the byte span of
 //! every node, the comments with theirs, and the anchors each document defines.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -21,8 +22,8 @@ pub(super) const MAX_NODES: usize = 2_000_000;
 /// columns after the dash), which YAML parsers, go-yaml included, refuse. When the source does not
 /// parse, such headers are read with the indicator the content actually has (same byte length,
 /// so every offset stays valid for the original bytes).
-pub(super) fn read_events(src: &Source) -> Result<Vec<RawDoc>, StoreError> {
-    match read_events_in(src) {
+pub(super) fn read_events<'a>(src: &Source<'a>) -> Result<Vec<RawDoc<'a>>, StoreError> {
+    match read_events_in(src, |v| v) {
         Ok(docs) => Ok(docs),
         Err(e) => {
             let Some(text) = fix_goyaml_indicators(src) else {
@@ -32,7 +33,7 @@ pub(super) fn read_events(src: &Source) -> Result<Vec<RawDoc>, StoreError> {
                 text: &text,
                 line_starts: src.line_starts.clone(),
             };
-            read_events_in(&fixed).map_err(|_| e)
+            read_events_in(&fixed, |v| Cow::Owned(v.into_owned())).map_err(|_| e)
         }
     }
 }
@@ -49,11 +50,16 @@ struct EventSpan {
     tag_end: Option<usize>,
 }
 
-fn read_events_in(src: &Source) -> Result<Vec<RawDoc>, StoreError> {
+/// Read the events of `src`; `keep` makes each scalar's value one the documents may hold (the
+/// value itself when they are read from `src`).
+fn read_events_in<'e, 'a>(
+    src: &Source<'e>,
+    keep: fn(Cow<'e, str>) -> Cow<'a, str>,
+) -> Result<Vec<RawDoc<'a>>, StoreError> {
     let mut opts = Options::default();
     opts.emit_anchor_events = true;
     let parser = Parser::new_from_str_with_options(src.text, opts);
-    let mut builder = TreeBuilder::new(src);
+    let mut builder = TreeBuilder::new(src, keep);
     for (count, ev) in parser.enumerate() {
         let (event, span) = ev.map_err(|e| scan_error(&e))?;
         if count >= MAX_NODES {
@@ -74,7 +80,7 @@ fn read_events_in(src: &Source) -> Result<Vec<RawDoc>, StoreError> {
 }
 
 /// A collection whose end event has not come yet.
-struct OpenCollection {
+struct OpenCollection<'a> {
     flow: bool,
     is_map: bool,
     start: usize,
@@ -82,30 +88,34 @@ struct OpenCollection {
     tag_start: Option<usize>,
     anchor: usize,
     container_id: usize,
-    entries: Vec<(Node, Node)>,
-    key: Option<Node>,
-    elems: Vec<(usize, Node)>,
+    entries: Vec<(Node<'a>, Node<'a>)>,
+    key: Option<Node<'a>>,
+    elems: Vec<(usize, Node<'a>)>,
 }
 
 /// Builds the raw documents one event at a time.
-struct TreeBuilder<'s, 'a> {
-    src: &'s Source<'a>,
-    docs: Vec<RawDoc>,
-    stack: Vec<OpenCollection>,
+struct TreeBuilder<'s, 'e, 'a> {
+    src: &'s Source<'e>,
+    keep: fn(Cow<'e, str>) -> Cow<'a, str>,
+    docs: Vec<RawDoc<'a>>,
+    stack: Vec<OpenCollection<'a>>,
     /// The last scalar and its anchor id: an anchor event may still widen its span.
-    pending: Option<(Node, usize)>,
-    root: Option<Node>,
-    anchors: HashMap<usize, Node>,
+    pending: Option<(Node<'a>, usize)>,
+    root: Option<Node<'a>>,
+    anchors: HashMap<usize, Node<'a>>,
     comments: Vec<RawComment>,
     /// Between a document's start and end events.
     in_doc: bool,
     next_container_id: usize,
+    /// Scalars of the current document outside map keys.
+    values: usize,
 }
 
-impl<'s, 'a> TreeBuilder<'s, 'a> {
-    fn new(src: &'s Source<'a>) -> Self {
+impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
+    fn new(src: &'s Source<'e>, keep: fn(Cow<'e, str>) -> Cow<'a, str>) -> Self {
         TreeBuilder {
             src,
+            keep,
             docs: Vec::new(),
             stack: Vec::new(),
             pending: None,
@@ -114,10 +124,11 @@ impl<'s, 'a> TreeBuilder<'s, 'a> {
             comments: Vec::new(),
             in_doc: false,
             next_container_id: 0,
+            values: 0,
         }
     }
 
-    fn event(&mut self, event: Event, at: &EventSpan) -> Result<(), StoreError> {
+    fn event(&mut self, event: Event<'e>, at: &EventSpan) -> Result<(), StoreError> {
         let range = &at.range;
         match event {
             Event::Anchor(_, _) => {
@@ -144,7 +155,7 @@ impl<'s, 'a> TreeBuilder<'s, 'a> {
             }
             Event::DocumentEnd => self.end_document(range.start),
             Event::Scalar(value, style, anchor, tag) => {
-                let node = self.scalar(&value, style, tag.as_deref(), at);
+                let node = self.scalar(value, style, tag.as_deref(), at);
                 self.pending = Some((node, anchor));
             }
             Event::Alias(id) => self.alias(id, range)?,
@@ -181,9 +192,16 @@ impl<'s, 'a> TreeBuilder<'s, 'a> {
     }
 
     /// Place a finished node: the document's root, a map's key or value, or a list's element.
-    fn attach(&mut self, node: Node, anchor: usize) {
+    fn attach(&mut self, node: Node<'a>, anchor: usize) {
         if anchor != 0 {
             self.anchors.insert(anchor, node.clone());
+        }
+        let is_key = self
+            .stack
+            .last()
+            .is_some_and(|f| f.is_map && f.key.is_none());
+        if !is_key && matches!(node.kind, NodeKind::Scalar { .. }) {
+            self.values += 1;
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
@@ -219,15 +237,22 @@ impl<'s, 'a> TreeBuilder<'s, 'a> {
             end,
             root_container_id,
             anchors: std::mem::take(&mut self.anchors),
+            values: std::mem::take(&mut self.values),
         });
         self.in_doc = false;
     }
 
-    fn scalar(&self, value: &str, style: ScalarStyle, tag: Option<&Tag>, at: &EventSpan) -> Node {
+    fn scalar(
+        &self,
+        value: Cow<'e, str>,
+        style: ScalarStyle,
+        tag: Option<&Tag>,
+        at: &EventSpan,
+    ) -> Node<'a> {
         let range = &at.range;
         let text = self.src.text;
         let start = at.tag_start.map_or(range.start, |t| t.min(range.start));
-        let mut value = value.to_string();
+        let mut value = (self.keep)(value);
         // A block scalar whose last line ends the file without a line break has no
         // final line break in its value (the parser adds one).
         if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
@@ -235,7 +260,7 @@ impl<'s, 'a> TreeBuilder<'s, 'a> {
             && !text.ends_with('\n')
             && text[range.end.min(text.len())..].trim().is_empty()
         {
-            value.pop();
+            value.to_mut().pop();
         }
         Node {
             kind: NodeKind::Scalar {
@@ -297,7 +322,7 @@ impl<'s, 'a> TreeBuilder<'s, 'a> {
             let pos = k.end;
             let null = Node {
                 kind: NodeKind::Scalar {
-                    value: String::new(),
+                    value: Cow::Borrowed(""),
                     style: ScalarStyle::Plain,
                     tag: CoreTag::None,
                     token_start: pos,
@@ -334,7 +359,7 @@ impl<'s, 'a> TreeBuilder<'s, 'a> {
         Ok(())
     }
 
-    fn finish(mut self) -> Vec<RawDoc> {
+    fn finish(mut self) -> Vec<RawDoc<'a>> {
         self.attach_pending();
         // Comments after the last document end belong to the last document.
         if !self.comments.is_empty() || self.in_doc {
@@ -347,6 +372,7 @@ impl<'s, 'a> TreeBuilder<'s, 'a> {
                     end: self.src.text.len(),
                     root_container_id: self.next_container_id,
                     anchors: HashMap::new(),
+                    values: 0,
                 });
             }
         }

@@ -81,7 +81,8 @@ pub(super) struct ScalarSpan {
     pub(super) owner_col: usize,
     /// The dash, when the scalar is directly an element of a block sequence.
     pub(super) dash: Option<usize>,
-    pub(super) block: Option<BlockSpan>,
+    /// Boxed: block scalars are rare, and every leaf's span is kept until the output is written.
+    pub(super) block: Option<Box<BlockSpan>>,
     /// The node is tagged `!!str`. On an `ENC[...]` token (only sepal writes it) it marks a
     /// string to write back as it was, not as go-yaml would (see
     /// [`super::writer::Writer::write_plain`]).

@@ -1,6 +1,7 @@
 //! The `sops` entry of a document: finding it when parsing (with the bytes it and its comments
 //! take), and writing it back, replaced, removed or added, in the style of its document.
 
+use std::cell::OnceCell;
 use std::collections::HashSet;
 
 use super::edits::Edits;
@@ -13,9 +14,9 @@ use super::writer::Writer;
 use crate::tree::{secret, Item, Scalar, Value};
 
 /// The `sops` entry of a document's root map.
-pub(super) struct SopsEntry {
-    pub(super) key: Node,
-    pub(super) value: Node,
+pub(super) struct SopsEntry<'a> {
+    pub(super) key: Node<'a>,
+    pub(super) value: Node<'a>,
     /// Its index among the root map's entries.
     pub(super) pos: usize,
     /// The containers inside it (their comments belong to the metadata).
@@ -23,7 +24,7 @@ pub(super) struct SopsEntry {
 }
 
 /// The `sops` entry of a root map, if it has one.
-pub(super) fn find_sops_entry(root: &Node) -> Option<SopsEntry> {
+pub(super) fn find_sops_entry<'a>(root: &Node<'a>) -> Option<SopsEntry<'a>> {
     let NodeKind::Map { entries, .. } = &root.kind else {
         return None;
     };
@@ -221,17 +222,23 @@ pub(super) fn metadata_edits(
     w: &Writer,
     ed: &mut Edits,
 ) {
+    let Some(meta) = metadata else {
+        for span in layout.docs.iter().filter_map(|dl| dl.sops) {
+            ed.push(span.start, span.end, String::new());
+        }
+        return;
+    };
     // sepal's own records (`sepal_layout`, `sepal_conflict`) are read from the first document's
     // metadata only: the documents after it get the metadata without them, so a record (which
     // can be large) is not repeated in every document.
-    let rest = metadata.map(without_sepal_records);
+    let rest_meta = without_sepal_records(meta);
+    let first = Entry::new(meta);
+    let rest = Entry::new(&rest_meta);
     for (i, dl) in layout.docs.iter().enumerate() {
-        let metadata = if i == 0 { metadata } else { rest.as_ref() };
-        match (metadata, dl.sops) {
-            (Some(meta), Some(span)) => replace_entry(w, dl, span, meta, ed),
-            (None, Some(span)) => ed.push(span.start, span.end, String::new()),
-            (Some(meta), None) => insert_entry(layout, w, dl, meta, ed),
-            (None, None) => {}
+        let entry = if i == 0 { &first } else { &rest };
+        match dl.sops {
+            Some(span) => replace_entry(w, dl, span, entry, ed),
+            None => insert_entry(layout, w, dl, entry, ed),
         }
     }
 }
@@ -250,14 +257,57 @@ fn without_sepal_records(meta: &Value) -> Value {
     }
 }
 
+/// The `sops` entry written into every document of a stream: each of its forms is laid out once
+/// (a layout record makes it large, and a stream may have many documents).
+struct Entry<'m> {
+    meta: &'m Value,
+    block: OnceCell<String>,
+    flow: OnceCell<String>,
+    /// Where the source's last block scalar ends.
+    last_block_end: OnceCell<Option<usize>>,
+}
+
+impl<'m> Entry<'m> {
+    fn new(meta: &'m Value) -> Self {
+        Entry {
+            meta,
+            block: OnceCell::new(),
+            flow: OnceCell::new(),
+            last_block_end: OnceCell::new(),
+        }
+    }
+
+    fn block(&self, w: &Writer) -> &str {
+        self.block
+            .get_or_init(|| metadata_block(self.meta, w.indent, w.nl))
+    }
+
+    fn flow(&self) -> &str {
+        self.flow.get_or_init(|| metadata_flow(self.meta))
+    }
+
+    fn last_block_end(&self, layout: &Layout) -> Option<usize> {
+        *self.last_block_end.get_or_init(|| {
+            layout
+                .spans
+                .iter()
+                .filter_map(|s| match s {
+                    LeafSpan::Scalar(ScalarSpan { block: Some(b), .. }) => Some(b.span_end),
+                    _ => None,
+                })
+                .max()
+        })
+    }
+}
+
 /// The document's `sops` entry at `span` rewritten with `meta`.
-fn replace_entry(w: &Writer, dl: &DocLayout, span: SopsSpan, meta: &Value, ed: &mut Edits) {
+fn replace_entry(w: &Writer, dl: &DocLayout, span: SopsSpan, entry: &Entry, ed: &mut Edits) {
     let (src, nl) = (w.src, w.nl);
     let (s, e) = (span.start, span.end);
     let body = if dl.sops_in_flow {
-        metadata_flow(meta)
+        entry.flow()
     } else {
-        metadata_block(meta, w.indent, nl)
+        entry.block(w)
     };
     let prefix = if dl.sops_in_flow && src.get(s) != Some(&b's') {
         ", "
@@ -278,7 +328,7 @@ fn replace_entry(w: &Writer, dl: &DocLayout, span: SopsSpan, meta: &Value, ed: &
         t.push_str(nl);
     }
     t.push_str(prefix);
-    t.push_str(&body);
+    t.push_str(body);
     t.push_str(suffix);
     if span.trail_nl {
         t.push_str(nl);
@@ -287,15 +337,11 @@ fn replace_entry(w: &Writer, dl: &DocLayout, span: SopsSpan, meta: &Value, ed: &
 }
 
 /// A new `sops` entry for a document without one.
-fn insert_entry(layout: &Layout, w: &Writer, dl: &DocLayout, meta: &Value, ed: &mut Edits) {
+fn insert_entry(layout: &Layout, w: &Writer, dl: &DocLayout, entry: &Entry, ed: &mut Edits) {
     let nl = w.nl;
     if let Some(root) = dl.flow_root {
         let sep = if root.has_entries { ", " } else { "" };
-        ed.push(
-            root.close,
-            root.close,
-            format!("{sep}{}", metadata_flow(meta)),
-        );
+        ed.push(root.close, root.close, format!("{sep}{}", entry.flow()));
         return;
     }
     let src = w.src;
@@ -306,10 +352,9 @@ fn insert_entry(layout: &Layout, w: &Writer, dl: &DocLayout, meta: &Value, ed: &
         .and_then(|b| b.iter().rposition(|&c| c == b'\n'))
         .map_or(0, |p| p + 1);
     let ends_in_block = dl.insert_lead_nl
-        && layout.spans.iter().any(|s| {
-            matches!(s, LeafSpan::Scalar(ScalarSpan { block: Some(b), .. })
-                if b.span_end >= line_start)
-        });
+        && entry
+            .last_block_end(layout)
+            .is_some_and(|e| e >= line_start);
     let blank_tail = ends_in_block
         && line_start < dl.insert_at
         && src
@@ -319,7 +364,7 @@ fn insert_entry(layout: &Layout, w: &Writer, dl: &DocLayout, meta: &Value, ed: &
     if dl.insert_lead_nl && !blank_tail {
         t.push_str(nl);
     }
-    t.push_str(&metadata_block(meta, w.indent, nl));
+    t.push_str(entry.block(w));
     if !dl.insert_lead_nl {
         t.push_str(nl);
     }

@@ -48,7 +48,7 @@ mod writer;
 
 pub use self::emitter::{emit, emit_value};
 pub use self::layout::Layout;
-pub use self::parse::parse;
+pub use self::parse::{parse, parse_owned};
 pub use self::splice::splice;
 
 use zeroize::Zeroizing;
@@ -67,10 +67,17 @@ impl FormatStore for YamlStore {
             return parse(src);
         };
         let (utf8, encoding) = decoded.map_err(|e| StoreError::new(e.to_string()))?;
-        let utf8 = Zeroizing::new(utf8);
-        let mut parsed = parse(&utf8)?;
+        let mut parsed = parse_owned(Zeroizing::new(utf8))?;
         parsed.encoding = encoding;
         Ok(parsed)
+    }
+
+    fn parse_owned(&self, src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
+        // A UTF-16 byte order mark: the text is decoded into new bytes anyway.
+        if src.starts_with(&[0xFF, 0xFE]) || src.starts_with(&[0xFE, 0xFF]) {
+            return self.parse(&src);
+        }
+        parse_owned(src)
     }
 
     super::hand_over_writes!(Layout);

@@ -1,6 +1,7 @@
 //! The raw node tree read from the parser's events, with the byte positions of every node: what
 //! every later stage (conversion, comment placement, `set`/`unset`) walks.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use granit_parser::{Placement, ScalarStyle};
@@ -15,9 +16,10 @@ pub(super) enum CoreTag {
 }
 
 #[derive(Clone, Debug)]
-pub(super) enum NodeKind {
+pub(super) enum NodeKind<'a> {
     Scalar {
-        value: String,
+        /// The value, borrowed from the source where the parser could (plain and unescaped).
+        value: Cow<'a, str>,
         style: ScalarStyle,
         tag: CoreTag,
         /// Token start (without anchor/tag).
@@ -25,13 +27,13 @@ pub(super) enum NodeKind {
     },
     Map {
         flow: bool,
-        entries: Vec<(Node, Node)>,
+        entries: Vec<(Node<'a>, Node<'a>)>,
         container_id: usize,
     },
     Seq {
         flow: bool,
         /// Each element with its dash (for a flow sequence, the element's start).
-        elems: Vec<(usize, Node)>,
+        elems: Vec<(usize, Node<'a>)>,
         container_id: usize,
     },
     Alias {
@@ -40,8 +42,8 @@ pub(super) enum NodeKind {
 }
 
 #[derive(Clone, Debug)]
-pub(super) struct Node {
-    pub(super) kind: NodeKind,
+pub(super) struct Node<'a> {
+    pub(super) kind: NodeKind<'a>,
     /// First byte of the node (anchor/tag included).
     pub(super) start: usize,
     pub(super) end: usize,
@@ -57,11 +59,13 @@ pub(super) struct RawComment {
     pub(super) end: usize,
 }
 
-pub(super) struct RawDoc {
-    pub(super) root: Option<Node>,
+pub(super) struct RawDoc<'a> {
+    pub(super) root: Option<Node<'a>>,
     pub(super) comments: Vec<RawComment>,
     /// Where the document ends (start of `...`/next `---`, or EOF).
     pub(super) end: usize,
     pub(super) root_container_id: usize,
-    pub(super) anchors: HashMap<usize, Node>,
+    pub(super) anchors: HashMap<usize, Node<'a>>,
+    /// How many scalars it has outside map keys (its leaves, aliases aside).
+    pub(super) values: usize,
 }

@@ -1,7 +1,7 @@
 //! The parse entry point: a YAML stream read into the tree, its `sops` entry taken out as the
 //! metadata, and the [`Layout`] that lets [`super::splice`] rewrite the source in place.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use granit_parser::ScalarStyle;
 use zeroize::Zeroizing;
@@ -18,16 +18,42 @@ use crate::tree::{Doc, Item, Tree, Value};
 
 /// Parse a YAML stream (plaintext or encrypted).
 pub fn parse(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
+    let (tree, metadata, mut layout) = read(src_bytes)?;
+    // Copied once the raw node tree is gone, so that the two are never held together.
+    layout.src = Zeroizing::new(src_bytes.to_vec());
+    Ok(parsed(tree, metadata, layout))
+}
+
+/// [`parse`] taking the bytes, which the layout keeps.
+pub fn parse_owned(src_bytes: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
+    let (tree, metadata, mut layout) = read(&src_bytes)?;
+    layout.src = src_bytes;
+    Ok(parsed(tree, metadata, layout))
+}
+
+fn parsed(tree: Tree, metadata: Option<Value>, layout: Layout) -> Parsed {
+    Parsed {
+        tree,
+        metadata,
+        encoding: Default::default(),
+        layout: crate::stores::Layout::new(layout),
+    }
+}
+
+/// The tree, the metadata and the layout of a stream (its source bytes left for the caller to
+/// give).
+fn read(src_bytes: &[u8]) -> Result<(Tree, Option<Value>, Layout), StoreError> {
     let (base, text) = decode(src_bytes)?;
     let src = Source::new(text);
     let raw = read_events(&src)?;
+    let leaves = raw.iter().map(|d| d.values + d.comments.len()).sum();
     let crlf = text
         .find('\n')
         .is_some_and(|i| i > 0 && text.as_bytes()[i - 1] == b'\r');
     let mut stream = StreamParser {
         src: &src,
         base,
-        conv: Converter::new(&src, HashMap::new(), true),
+        conv: Converter::with_capacity(&src, leaves),
         indent: None,
         metadata: None,
         docs: Vec::new(),
@@ -55,19 +81,18 @@ pub fn parse(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
             template: a.template,
         })
         .collect();
-    Ok(Parsed {
-        tree: Tree { docs },
+    Ok((
+        Tree { docs },
         metadata,
-        encoding: Default::default(),
-        layout: crate::stores::Layout::new(Layout {
-            src: Zeroizing::new(src_bytes.to_vec()),
+        Layout {
+            src: Zeroizing::new(Vec::new()),
             spans,
             aliases,
             docs: doc_layouts,
             crlf,
             indent: indent.filter(|i| (1..=16).contains(i)).unwrap_or(4),
-        }),
-    })
+        },
+    ))
 }
 
 /// The text after a byte order mark (and the mark's length), refusing what YAML readers would
@@ -104,8 +129,8 @@ struct StreamParser<'a> {
     doc_layouts: Vec<DocLayout>,
 }
 
-impl StreamParser<'_> {
-    fn document(&mut self, rd: RawDoc, first: bool) -> Result<(), StoreError> {
+impl<'a> StreamParser<'a> {
+    fn document(&mut self, rd: RawDoc<'a>, first: bool) -> Result<(), StoreError> {
         let src = self.src;
         check_root(src, rd.root.as_ref())?;
         let mut root = rd.root.filter(|r| matches!(r.kind, NodeKind::Map { .. }));
@@ -113,7 +138,6 @@ impl StreamParser<'_> {
             self.indent = root.as_ref().and_then(|r| detect_indent(src, r));
         }
         self.conv.anchors = rd.anchors;
-        let tokens = Tokens::of_document(src, root.as_ref(), rd.root_container_id);
         let (insert_at, insert_lead_nl) = new_entry_point(src, &rd.comments, rd.end);
         let mut dl = DocLayout {
             insert_at: insert_at + self.base,
@@ -134,12 +158,18 @@ impl StreamParser<'_> {
             }
         }
         let sops_entry = root.as_ref().and_then(find_sops_entry);
-        let sops_extra_end = self.give_comments(
-            rd.comments,
-            &tokens,
-            rd.root_container_id,
-            sops_entry.as_ref(),
-        );
+        // The tokens only serve to place comments.
+        let sops_extra_end = if rd.comments.is_empty() {
+            0
+        } else {
+            let tokens = Tokens::of_document(src, root.as_ref(), rd.root_container_id);
+            self.give_comments(
+                rd.comments,
+                &tokens,
+                rd.root_container_id,
+                sops_entry.as_ref(),
+            )
+        };
         if let (
             Some(entry),
             Some(Node {

@@ -48,7 +48,11 @@ pub(crate) fn resolve_plain(s: &str) -> Resolved {
             if let Some(t) = parse_timestamp(s) {
                 return Resolved::Time(t);
             }
-            let plain: String = s.chars().filter(|&c| c != '_').collect();
+            let plain: std::borrow::Cow<str> = if s.contains('_') {
+                s.chars().filter(|&c| c != '_').collect::<String>().into()
+            } else {
+                s.into()
+            };
             match go_parse_int(&plain) {
                 IntResult::Int(i) => return Resolved::Int(i),
                 IntResult::Uint(u) => return Resolved::Uint(u),
@@ -78,17 +82,22 @@ fn go_parse_int(s: &str) -> IntResult {
         Some(b'+') => (false, true, &s[1..]),
         _ => (false, false, s),
     };
-    let lower = body.to_ascii_lowercase();
-    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
+    // The prefix in either case (digits of any radix are read in either case).
+    let prefix = |p: &str| {
+        body.get(..2)
+            .filter(|b| b.eq_ignore_ascii_case(p))
+            .map(|_| &body[2..])
+    };
+    let (radix, digits) = if let Some(d) = prefix("0x") {
         (16, d)
-    } else if let Some(d) = lower.strip_prefix("0b") {
+    } else if let Some(d) = prefix("0b") {
         (2, d)
-    } else if let Some(d) = lower.strip_prefix("0o") {
+    } else if let Some(d) = prefix("0o") {
         (8, d)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, &lower[1..])
+    } else if body.len() > 1 && body.starts_with('0') {
+        (8, &body[1..])
     } else {
-        (10, lower.as_str())
+        (10, body)
     };
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return IntResult::None;
@@ -356,6 +365,60 @@ pub(crate) fn is_old_bool(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The integer parsing as it was written first (lower-casing a copy), for the property test.
+    fn go_parse_int_reference(s: &str) -> IntResult {
+        let (neg, signed, body) = match s.as_bytes().first() {
+            Some(b'-') => (true, true, &s[1..]),
+            Some(b'+') => (false, true, &s[1..]),
+            _ => (false, false, s),
+        };
+        let lower = body.to_ascii_lowercase();
+        let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
+            (16, d)
+        } else if let Some(d) = lower.strip_prefix("0b") {
+            (2, d)
+        } else if let Some(d) = lower.strip_prefix("0o") {
+            (8, d)
+        } else if lower.len() > 1 && lower.starts_with('0') {
+            (8, &lower[1..])
+        } else {
+            (10, lower.as_str())
+        };
+        if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+            return IntResult::None;
+        }
+        match u128::from_str_radix(digits, radix) {
+            Ok(v) if neg && v <= (i64::MAX as u128) + 1 => IntResult::Int((-(v as i128)) as i64),
+            Ok(v) if !neg && v <= i64::MAX as u128 => IntResult::Int(v as i64),
+            Ok(v) if !neg && !signed && v <= u64::MAX as u128 => IntResult::Uint(v as u64),
+            _ => IntResult::None,
+        }
+    }
+
+    fn int_answer(r: IntResult) -> Option<(bool, i128)> {
+        match r {
+            IntResult::Int(i) => Some((false, i128::from(i))),
+            IntResult::Uint(u) => Some((true, i128::from(u))),
+            IntResult::None => None,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        /// Parsing without the lower-cased copy reads the same numbers.
+        #[test]
+        fn int_prefixes_in_either_case(
+            s in "[-+]?(0[xXbBoO])?[0-9a-fA-FxXoObB_.é]{0,8}|[-+]?[0-9]{17,22}"
+        ) {
+            prop_assert_eq!(
+                int_answer(go_parse_int(&s)),
+                int_answer(go_parse_int_reference(&s)),
+                "{:?}", s
+            );
+        }
+    }
 
     #[test]
     fn resolves() {

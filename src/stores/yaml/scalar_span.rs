@@ -17,7 +17,7 @@ pub(super) fn scalar_span(src: &Source, n: &Node, ctx: ValueContext, is_str: boo
             style,
             tag,
             token_start,
-        } => (value.as_str(), Style::from(*style), tag, *token_start),
+        } => (value.as_ref(), Style::from(*style), tag, *token_start),
         _ => ("", Style::Plain, &CoreTag::None, n.start),
     };
     let mut block = if matches!(style, Style::Literal | Style::Folded) {
@@ -48,7 +48,7 @@ pub(super) fn scalar_span(src: &Source, n: &Node, ctx: ValueContext, is_str: boo
         flow: ctx.flow,
         owner_col: ctx.owner_col,
         dash: ctx.dash,
-        block,
+        block: block.map(Box::new),
     }
 }
 

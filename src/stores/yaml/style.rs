@@ -215,6 +215,94 @@ fn spacing(chars: &[char]) -> Spacing {
 /// The style go-yaml picks for a string it was asked to write (`encoder.stringv` followed by
 /// `select_scalar_style`). `requested` is the style asked for (Plain for a plain string).
 pub(super) fn pick_style(s: &str, requested: Style, flow: bool, simple_key: bool) -> Style {
+    if requested == Style::Plain && !simple_key {
+        if let Some(style) = pick_for_ascii_line(s, flow) {
+            return style;
+        }
+    }
+    pick_style_general(s, requested, flow, simple_key)
+}
+
+/// [`pick_style`] of a plain request outside a simple key, for a non-empty ASCII string without
+/// a line break (nearly every value): the same answer from one pass over its bytes, without
+/// collecting its characters. `None` for any other string.
+///
+/// With no line break, [`analyze`] reduces to: a leading or trailing space, a tab or a
+/// non-printable byte rule out both plain forms (the latter two also single quotes), and the
+/// indicators rule out the plain form of their context.
+fn pick_for_ascii_line(s: &str, flow: bool) -> Option<Style> {
+    let b = s.as_bytes();
+    let (&first, &last) = (b.first()?, b.last()?);
+    let blank_at = |i: usize| b.get(i).is_none_or(|&c| c == b' ' || c == b'\t');
+    let mut both_ind = s.starts_with("---") || s.starts_with("...");
+    let mut flow_ind = false;
+    match first {
+        b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\''
+        | b'"' | b'%' | b'@' | b'`' => both_ind = true,
+        b'?' | b':' => {
+            flow_ind = true;
+            both_ind |= blank_at(1);
+        }
+        b'-' => both_ind |= blank_at(1),
+        _ => {}
+    }
+    // A tab, or a byte go-yaml does not print as it is: neither plain nor single-quoted.
+    let mut unquotable = false;
+    let mut from = 0;
+    while let Some(p) = b[from..].iter().position(|&c| ATTENTION[usize::from(c)]) {
+        let i = from + p;
+        from = i + 1;
+        let c = b[i];
+        match c {
+            b'\n' | b'\r' | 0x80.. => return None,
+            b' '..=b'~' => {}
+            _ => unquotable = true,
+        }
+        if i > 0 {
+            match c {
+                b',' | b'?' | b'[' | b']' | b'{' | b'}' => flow_ind = true,
+                b':' => {
+                    flow_ind = true;
+                    both_ind |= blank_at(i + 1);
+                }
+                b'#' if blank_at(i - 1) => both_ind = true,
+                _ => {}
+            }
+        }
+    }
+    let can_plain =
+        matches!(resolve_plain(s), Resolved::Str) && !is_base60_float(s) && !is_old_bool(s);
+    let plain_fits =
+        first != b' ' && last != b' ' && !unquotable && !both_ind && !(flow && flow_ind);
+    Some(if !can_plain || unquotable {
+        Style::Double
+    } else if plain_fits {
+        Style::Plain
+    } else {
+        Style::Single
+    })
+}
+
+/// The bytes [`pick_for_ascii_line`] looks at: those outside printable ASCII, and the
+/// indicators that matter after a string's first character. Every other byte is skipped.
+static ATTENTION: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = c < 0x20 || c > 0x7E;
+        c += 1;
+    }
+    let indicators = b",?[]{}:#";
+    let mut i = 0;
+    while i < indicators.len() {
+        t[indicators[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// [`pick_style`] for any string: go-yaml's analysis of its characters, then its choice.
+fn pick_style_general(s: &str, requested: Style, flow: bool, simple_key: bool) -> Style {
     let a = analyze(s);
     // Line breaks other than \n are always escaped (we do not write raw CR/NEL/LS/PS).
     let odd_breaks = s.chars().any(|c| is_break(c) && c != '\n');
@@ -259,6 +347,7 @@ pub(super) fn pick_style(s: &str, requested: Style, flow: bool, simple_key: bool
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn styles() {
@@ -279,5 +368,41 @@ mod tests {
         );
         assert_eq!(pick_style("it's", Style::Plain, false, false), Style::Plain);
         assert_eq!(pick_style("a,b", Style::Plain, true, false), Style::Single);
+    }
+
+    /// Strings made of the characters that matter to the choice (indicators, blanks, breaks,
+    /// digits, letters of the old booleans, non-printable and non-ASCII characters).
+    fn tricky() -> impl Strategy<Value = String> {
+        let chars: Vec<char> = " \t\n\r-?:#,[]{}&*!|>'\"%@`.~+_019eExXyYnNoOtTfFaA<=\u{0}\u{7f}\u{85}\u{a0}\u{feff}\u{2028}é🔑"
+            .chars()
+            .collect();
+        proptest::collection::vec(proptest::sample::select(chars), 0..8)
+            .prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        /// The one-pass answer for one-line ASCII strings is the full analysis's answer.
+        #[test]
+        fn ascii_line_fast_path_matches_the_analysis(s in tricky(), flow: bool) {
+            if let Some(fast) = pick_for_ascii_line(&s, flow) {
+                prop_assert_eq!(fast, pick_style_general(&s, Style::Plain, flow, false), "{:?}", s);
+            }
+            for simple_key in [false, true] {
+                for requested in [Style::Plain, Style::Single, Style::Double, Style::Literal] {
+                    prop_assert_eq!(
+                        pick_style(&s, requested, flow, simple_key),
+                        pick_style_general(&s, requested, flow, simple_key)
+                    );
+                }
+            }
+        }
+
+        /// Printable ASCII lines, the common case, always take the fast path.
+        #[test]
+        fn printable_ascii_lines_take_the_fast_path(s in "[ -~]{1,12}", flow: bool) {
+            let fast = pick_for_ascii_line(&s, flow);
+            prop_assert_eq!(fast, Some(pick_style_general(&s, Style::Plain, flow, false)));
+        }
     }
 }

@@ -23,12 +23,12 @@ fn type_name(r: &Resolved) -> &'static str {
 }
 
 /// Type a scalar as go-yaml and sops do. Returns the scalar and its source spelling for
-/// numbers, bools and times.
+/// numbers, bools and times. `line` gives the scalar's line for an error (only looked up then).
 pub(super) fn type_scalar(
     value: &str,
     style: ScalarStyle,
     tag: &CoreTag,
-    line: usize,
+    line: impl Fn() -> usize,
 ) -> Result<(Scalar, Option<String>), StoreError> {
     let plain = style == ScalarStyle::Plain;
     let resolved = match tag {
@@ -42,7 +42,7 @@ pub(super) fn type_scalar(
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(clean.as_bytes())
                     .map_err(|_| {
-                        StoreError::at_line("!!binary value contains invalid base64 data", line)
+                        StoreError::at_line("!!binary value contains invalid base64 data", line())
                     })?;
                 return Ok(match String::from_utf8(bytes) {
                     Ok(s) => (Scalar::Str(secret(s)), None),
@@ -68,7 +68,7 @@ pub(super) fn type_scalar(
                 if !ok {
                     return Err(StoreError::at_line(
                         format!("cannot decode {} `{value}` as a !!{other}", type_name(&r)),
-                        line,
+                        line(),
                     ));
                 }
                 match (other, r) {
@@ -78,14 +78,14 @@ pub(super) fn type_scalar(
             }
         },
     };
-    let text = Some(value.to_string());
+    let text = || Some(value.to_string());
     Ok(match resolved {
         Resolved::Null => (Scalar::Null, None),
-        Resolved::Bool(b) => (Scalar::Bool(b), text),
-        Resolved::Int(i) => (Scalar::Int(i), text),
-        Resolved::Uint(u) => (Scalar::Float(u as f64), text),
-        Resolved::Float(f) => (Scalar::Float(f), text),
-        Resolved::Time(t) => (Scalar::Time(secret(t)), text),
+        Resolved::Bool(b) => (Scalar::Bool(b), text()),
+        Resolved::Int(i) => (Scalar::Int(i), text()),
+        Resolved::Uint(u) => (Scalar::Float(u as f64), text()),
+        Resolved::Float(f) => (Scalar::Float(f), text()),
+        Resolved::Time(t) => (Scalar::Time(secret(t)), text()),
         Resolved::Merge | Resolved::Str => (Scalar::Str(secret(value)), None),
     })
 }
