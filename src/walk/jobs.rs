@@ -195,8 +195,13 @@ pub(super) fn run(
     shared: &Shared<'_>,
     finish: Finish<'_>,
 ) -> Result<(), WalkError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    let outcomes: Vec<Result<Outcome, WalkError>> = if threads < 2 || jobs.len() < PARALLEL_MIN {
+    // Asked only for a large file: the answer reads the cgroup files under /proc.
+    let threads = if jobs.len() < PARALLEL_MIN {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+    };
+    let outcomes: Vec<Result<Outcome, WalkError>> = if threads < 2 {
         work(&jobs, shared)
     } else {
         let per = jobs.len().div_ceil(threads);
