@@ -138,16 +138,7 @@ fn pair_text(
     value: &Value,
 ) -> Result<Vec<u8>, StoreError> {
     let mut text = indent.to_vec();
-    push_key(&mut text, key);
-    text.extend_from_slice(b" = ");
-    let mut path: Vec<String> = steps
-        .iter()
-        .map(|s| match s {
-            Step::Key(k) => format!("{k:?}"),
-            Step::Index(i) => i.to_string(),
-        })
-        .collect();
-    push_inline(&mut text, value, &mut path)?;
+    push_pair(&mut text, key, steps, value)?;
     Ok(text)
 }
 
@@ -261,7 +252,22 @@ pub fn set_at(
         text.extend_from_slice(newline.as_bytes());
     }
     text.extend_from_slice(&src[line_start..key_start]);
-    push_key(&mut text, key);
+    push_pair(&mut text, key, steps, value)?;
+    if src[..line_end].ends_with(b"\n") {
+        text.extend_from_slice(newline.as_bytes());
+    }
+    let mut edits = vec![Edit::replace(line_end, line_end, text)];
+    Ok(Some(into_vec(apply_edits(src, &mut edits)?)))
+}
+
+/// `key = value` (the value inline), for a new pair at `steps`.
+fn push_pair(
+    text: &mut Vec<u8>,
+    key: &str,
+    steps: &[Step],
+    value: &Value,
+) -> Result<(), StoreError> {
+    push_key(text, key);
     text.extend_from_slice(b" = ");
     let mut path: Vec<String> = steps
         .iter()
@@ -270,12 +276,7 @@ pub fn set_at(
             Step::Index(i) => i.to_string(),
         })
         .collect();
-    push_inline(&mut text, value, &mut path)?;
-    if src[..line_end].ends_with(b"\n") {
-        text.extend_from_slice(newline.as_bytes());
-    }
-    let mut edits = vec![Edit::replace(line_end, line_end, text)];
-    Ok(Some(into_vec(apply_edits(src, &mut edits)?)))
+    push_inline(text, value, &mut path)
 }
 
 #[cfg(test)]
