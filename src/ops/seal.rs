@@ -239,23 +239,12 @@ impl RecordCheck<'_> {
         // runs on a second thread from the start, beside sepal's own reading and the cheap part
         // of the check (what decrypting the output gives, worked out without decrypting when its
         // leaves are the input's under the same ids: no alias was expanded).
-        let (independent, own) = std::thread::scope(|scope| {
-            let independent =
-                scope.spawn(|| crate::verify::independent_reading(format, out, allowed));
-            let own = self.own_part(parsed, out, allowed);
-            (independent.join(), own)
-        });
+        let (own, independent) =
+            crate::verify::independent_reading_beside(format, out, allowed, || {
+                self.own_part(parsed, out, allowed)
+            });
         let (mut encrypted, released, exact) = own.map_err(&unaccounted)?;
-        match independent {
-            Ok(checked) => checked.map_err(&unaccounted)?,
-            Err(_) => {
-                return Err(unaccounted(crate::verify::Unaccounted {
-                    format: format.name(),
-                    reader: "read by the independent reader",
-                    place: "a failure of the reader itself".into(),
-                }))
-            }
-        }
+        independent.map_err(&unaccounted)?;
         let Some(original) = self.store.source(parsed) else {
             return Ok(None);
         };

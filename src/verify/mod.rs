@@ -191,22 +191,34 @@ pub fn check_output_parsed(
     }
     // The two readings share nothing: the independent one runs on a second thread. The own
     // reading's verdict comes first, as when they run one after the other.
-    let (own, independent) = std::thread::scope(|scope| {
-        let independent = scope.spawn(|| independent_reading(format, output, allowed));
-        (own_reading(format, output, allowed), independent.join())
+    let (own, independent) = independent_reading_beside(format, output, allowed, || {
+        own_reading(format, output, allowed)
     });
     let parsed = own?;
-    match independent {
-        Ok(verdict) => verdict?,
-        Err(_) => {
-            return Err(fail(
+    independent?;
+    Ok(parsed)
+}
+
+/// Run `work` on this thread while the independent reading of `output` runs on a second one;
+/// gives both results (a failure of the reader's thread is an [`Unaccounted`]).
+pub fn independent_reading_beside<T>(
+    format: Format,
+    output: &[u8],
+    allowed: &Allowed,
+    work: impl FnOnce() -> T,
+) -> (T, Result<(), Unaccounted>) {
+    std::thread::scope(|scope| {
+        let independent = scope.spawn(|| independent_reading(format, output, allowed));
+        let done = work();
+        let verdict = independent.join().unwrap_or_else(|_| {
+            Err(fail(
                 format,
                 "read by the independent reader",
                 "a failure of the reader itself",
             ))
-        }
-    }
-    Ok(parsed)
+        });
+        (done, verdict)
+    })
 }
 
 /// Outputs smaller than this are read twice on one thread (starting a thread would cost more).
