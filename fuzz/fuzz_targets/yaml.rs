@@ -1,7 +1,8 @@
 #![no_main]
 //! The yaml store: its parser never panics; a file it accepts splices back to itself unchanged; and
 //! encrypting it either refuses or gives an output that passes the accounted-for check (no value
-//! in clear, within the expansion budget) and decrypts to the same data.
+//! in clear, within the expansion budget) and decrypts to the same data. The independent reader
+//! of the accounted-for check (libyaml, event by event) reads any bytes without panicking.
 
 use libfuzzer_sys::fuzz_target;
 use sepal::fuzzing::{encrypt_accounted, parse_and_splice};
@@ -10,4 +11,5 @@ use sepal::stores::Format;
 fuzz_target!(|data: &[u8]| {
     parse_and_splice(Format::Yaml, data);
     encrypt_accounted(Format::Yaml, data, None);
+    let _ = sepal::verify::independent_reading(Format::Yaml, data, &Default::default());
 });

@@ -5,7 +5,7 @@
 //! 1. sepal's own (strict) store parser: every value and comment leaf is an `ENC[...]` value, or a
 //!    value that the encryption left in clear on purpose (selection options, empty strings, nulls).
 //! 2. a reference reader that shares no code with the store: `serde_json` for JSON (and the
-//!    binary store's envelope), `serde_yaml_ng` (libyaml's grammar) for YAML, and line readers
+//!    binary store's envelope), libyaml's event parser for YAML (event by event), and line readers
 //!    with the splitting rules of the format's other readers for INI (any of CR, LF, CRLF ends a
 //!    line, as Python's configparser reads it) and dotenv. Every scalar that reader sees outside
 //!    the `sops` metadata must be encrypted or one of the values left in clear.
@@ -15,8 +15,10 @@
 
 use std::collections::HashSet;
 
+mod libyaml_events;
 mod line_reader;
 mod serde_reader;
+mod yaml_reader;
 
 use line_reader::{dotenv_reading, ini_reading};
 use serde_reader::{json_reading, toml_reading, yaml_reading};

@@ -1,5 +1,6 @@
-//! The independent reading of JSON and YAML output: a serde visitor over the reference parsers'
-//! events (serde_json, serde_yaml_ng), which must find only encrypted or allowed values.
+//! The independent reading of JSON and TOML output: a serde visitor over the reference parsers'
+//! events (serde_json, toml), which must find only encrypted or allowed values. YAML is read
+//! event by event with libyaml ([`super::yaml_reader`]).
 
 use std::fmt;
 
@@ -180,31 +181,16 @@ pub(super) fn json_reading(output: &[u8], allowed: &Allowed) -> Result<(), Unacc
 }
 
 pub(super) fn yaml_reading(output: &[u8], allowed: &Allowed) -> Result<(), Unaccounted> {
-    // serde_yaml_ng reads UTF-8 only: UTF-16 output (of a UTF-16 file) is read as its UTF-8 text.
+    // libyaml reads UTF-8 here: UTF-16 output (of a UTF-16 file) is read as its UTF-8 text.
     let decoded = match crate::stores::utf16::decode(output) {
         Some(Ok((utf8, _))) => Some(zeroize::Zeroizing::new(utf8)),
         Some(Err(e)) => return Err(fail(Format::Yaml, "read by a YAML parser", e.to_string())),
         None => None,
     };
     let output = decoded.as_deref().map_or(output, |v| v.as_slice());
-    // serde_yaml_ng reads a leading UTF-8 byte-order mark as the start of a second document.
+    // A leading UTF-8 byte-order mark is not part of the first document.
     let output = output.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(output);
-    for (n, doc) in serde_yaml_ng::Deserializer::from_slice(output).enumerate() {
-        Checker { allowed, top: true }
-            .deserialize(doc)
-            .map_err(|e| {
-                let at = e
-                    .location()
-                    .map(|l| format!("document {}, line {}", n + 1, l.line()))
-                    .unwrap_or_else(|| format!("document {}", n + 1));
-                fail(
-                    Format::Yaml,
-                    "read by a YAML parser",
-                    format!("{at} ({})", strip_position(&e.to_string())),
-                )
-            })?;
-    }
-    Ok(())
+    super::yaml_reader::yaml_events_reading(output, allowed)
 }
 
 /// A parser message without its position suffix (the position is reported separately), cut to

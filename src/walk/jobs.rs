@@ -201,8 +201,10 @@ pub(super) fn run(
     } else {
         std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
     };
-    let outcomes: Vec<Result<Outcome, WalkError>> = if threads < 2 {
-        work(&jobs, shared)
+    // Each thread's outcomes are taken where they are, in chunk order (never gathered into one
+    // more array of every outcome).
+    let outcomes: Vec<Vec<Result<Outcome, WalkError>>> = if threads < 2 {
+        vec![work(&jobs, shared)]
     } else {
         let per = jobs.len().div_ceil(threads);
         std::thread::scope(|scope| {
@@ -210,17 +212,16 @@ pub(super) fn run(
                 .chunks(per)
                 .map(|chunk| scope.spawn(move || work(chunk, shared)))
                 .collect();
-            let mut all = Vec::with_capacity(jobs.len());
-            for h in handles {
-                match h.join() {
-                    Ok(part) => all.extend(part),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            all
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
         })
     };
-    take(jobs, outcomes, shared.aads, finish)
+    take(jobs, outcomes.into_iter().flatten(), shared.aads, finish)
 }
 
 /// Do the AES-GCM work of `jobs` with one cipher.
@@ -366,7 +367,7 @@ fn decrypt_one(
 /// Take the outcomes in walk order: the first error wins, the MAC is fed in order.
 fn take(
     jobs: Vec<Job<'_>>,
-    outcomes: Vec<Result<Outcome, WalkError>>,
+    outcomes: impl Iterator<Item = Result<Outcome, WalkError>>,
     aads: &Aads,
     mut finish: Finish<'_>,
 ) -> Result<(), WalkError> {

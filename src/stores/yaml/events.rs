@@ -335,6 +335,9 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
             f.entries.push((k, null));
         }
         let (start, end) = collection_span(&f, range);
+        // The raw tree lives until the document is converted: no room to grow is kept.
+        f.entries.shrink_to_fit();
+        f.elems.shrink_to_fit();
         let kind = if f.is_map {
             NodeKind::Map {
                 flow: f.flow,
