@@ -180,7 +180,7 @@ pub fn reencrypt(
     if with_record {
         output.store.release_tree_before_splice(parsed);
     }
-    let out = output
+    let mut out = output
         .store
         .splice(parsed, &result.changes, Some(&meta.to_value()))
         .map_err(layout_error)?;
@@ -196,7 +196,7 @@ pub fn reencrypt(
         shape,
         view: &result.decrypted_view,
     };
-    let Some(record) = check.record(parsed, &out, &allowed, output.file)? else {
+    let Some(record) = check.record(parsed, &mut out, &allowed, output.file)? else {
         return Ok(out);
     };
     meta.layout_record = Some(record);
@@ -222,32 +222,39 @@ struct RecordCheck<'a> {
 
 impl RecordCheck<'_> {
     /// Check `out` (the encryption of `parsed`) as [`verify`] does, and give the record that makes
-    /// its decryption the plaintext's exact bytes, if it needs one. The independent reading of the
-    /// output runs beside the cheap part of the check: what decrypting it gives, worked out
-    /// without decrypting when its leaves are the input's under the same ids (no alias was
-    /// expanded).
+    /// its decryption the plaintext's exact bytes, if it needs one. `out` is lent to sepal's own
+    /// reading for a moment and given back unchanged.
     fn record(
         &self,
         parsed: &Parsed,
-        out: &[u8],
+        out: &mut Vec<u8>,
         allowed: &Allowed,
         file: &str,
     ) -> Result<Option<String>> {
         let unaccounted = unaccounted(self.store, file);
         let format = self.store.format;
         // The independent reading of the output shares nothing with the rest of the check: it
-        // runs on a second thread from the start, beside sepal's own reading and the cheap part
-        // of the check (what decrypting the output gives, worked out without decrypting when its
-        // leaves are the input's under the same ids: no alias was expanded).
+        // runs on a second thread from the start, beside sepal's own reading.
         let (own, independent) =
             crate::verify::independent_reading_beside(format, out, allowed, || {
-                self.own_part(parsed, out, allowed)
+                crate::verify::own_reading_of(format, out, allowed)
             });
-        let (mut encrypted, released, exact) = own.map_err(&unaccounted)?;
+        let mut encrypted = own.map_err(&unaccounted)?;
         independent.map_err(&unaccounted)?;
         let Some(original) = self.store.source(parsed) else {
             return Ok(None);
         };
+        // What decrypting the output gives, worked out without decrypting when its leaves are
+        // the input's under the same ids (no alias was expanded).
+        let same_shape = shape_digest(&encrypted.tree) == self.shape;
+        // The output's tree holds every ciphertext: freed first where the splice does not need it.
+        let released = same_shape && self.store.release_tree_before_splice(&mut encrypted);
+        let exact = same_shape
+            && self.store.with_source(&mut encrypted, out, |encrypted| {
+                self.store
+                    .splice(encrypted, self.view, None)
+                    .is_ok_and(|d| zeroize::Zeroizing::new(d).as_slice() == original)
+            });
         if exact {
             return Ok(None);
         }
@@ -267,40 +274,13 @@ impl RecordCheck<'_> {
         ) else {
             return Ok(None);
         };
-        let Ok(spliced) = self
-            .store
-            .splice_plain(&encrypted, &decrypted.changes, None)
-        else {
+        let Ok(spliced) = self.store.with_source(&mut encrypted, out, |encrypted| {
+            self.store.splice_plain(encrypted, &decrypted.changes, None)
+        }) else {
             return Ok(None);
         };
         let spliced = zeroize::Zeroizing::new(spliced);
         Ok(layout_record::make(&spliced, original, self.key))
-    }
-}
-
-impl RecordCheck<'_> {
-    /// sepal's own reading of `out`, and whether splicing the decrypted view into it gives the
-    /// plaintext's exact bytes: (the reading, whether its tree was released, exact).
-    fn own_part(
-        &self,
-        parsed: &Parsed,
-        out: &[u8],
-        allowed: &Allowed,
-    ) -> Result<(Parsed, bool, bool), crate::verify::Unaccounted> {
-        let format = self.store.format;
-        let mut encrypted = crate::verify::own_reading_of(format, out, allowed)?;
-        let Some(original) = self.store.source(parsed) else {
-            return Ok((encrypted, false, false));
-        };
-        let same_shape = shape_digest(&encrypted.tree) == self.shape;
-        // The output's tree holds every ciphertext: freed first where the splice does not need it.
-        let released = same_shape && self.store.release_tree_before_splice(&mut encrypted);
-        let exact = same_shape
-            && self
-                .store
-                .splice(&encrypted, self.view, None)
-                .is_ok_and(|d| zeroize::Zeroizing::new(d).as_slice() == original);
-        Ok((encrypted, released, exact))
     }
 }
 

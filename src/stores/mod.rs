@@ -16,6 +16,7 @@ mod gojson;
 pub mod ini;
 pub mod json;
 mod keyvalue;
+mod source;
 #[cfg(test)]
 mod testutil;
 mod text;
@@ -23,7 +24,6 @@ pub mod toml;
 pub mod utf16;
 pub mod yaml;
 
-use std::any::Any;
 use std::fmt;
 use std::path::Path;
 
@@ -33,6 +33,7 @@ use zeroize::Zeroizing;
 
 use crate::tree::{Tree, Value};
 use crate::treepath::Step;
+pub(crate) use source::Layout;
 
 /// The file formats sops knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,23 +187,6 @@ impl Parsed {
     }
 }
 
-/// Store-specific memory of where things are in the source bytes: each format keeps a layout of
-/// its own type here and reads it back in its [`FormatStore`] methods.
-pub(crate) struct Layout(Box<dyn Any + Send + Sync>);
-
-impl Layout {
-    pub(crate) fn new<T: Any + Send + Sync>(layout: T) -> Self {
-        Layout(Box::new(layout))
-    }
-
-    /// The layout, as the format `T` wrote it; an error when another store parsed the file.
-    pub(crate) fn of<T: Any>(&self) -> Result<&T, StoreError> {
-        self.0.downcast_ref::<T>().ok_or_else(|| {
-            StoreError::new("internal error: a file parsed by one store was handed to another")
-        })
-    }
-}
-
 /// What a file format implements. `parse` reads bytes into a tree whose leaves remember their
 /// spans (in a [`Layout`] of the format's own type); `splice` writes new leaf texts back into
 /// those bytes; `emit` lays a tree out from scratch as sops does; `set_at`/`unset_at` edit the
@@ -215,6 +199,19 @@ pub trait FormatStore: Sync {
     /// [`FormatStore::parse`] taking the bytes, for a format that keeps them.
     fn parse_owned(&self, src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
         self.parse(&src)
+    }
+
+    /// [`FormatStore::parse`] keeping no copy of `src`: the layout's source bytes stay empty
+    /// until [`FormatStore::swap_source`] puts them in. `None` where the format has no such
+    /// reading (then [`Store::parse_lent`] copies).
+    fn parse_lent(&self, _src: &[u8]) -> Option<Result<Parsed, StoreError>> {
+        None
+    }
+
+    /// Swap `src` with the source bytes `parsed`'s layout holds (to lend a reading of
+    /// [`FormatStore::parse_lent`] its bytes, and to take them back). Whether the format did.
+    fn swap_source(&self, _parsed: &mut Parsed, _src: &mut Zeroizing<Vec<u8>>) -> bool {
+        false
     }
 
     /// Does `src` parse to the documents of `tree` with `changes` applied (comments and
@@ -366,15 +363,6 @@ impl Store {
     /// [`Store::parse`] taking the bytes, so a store that keeps them need not copy them.
     pub fn parse_owned(&self, src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
         self.format.store().parse_owned(src)
-    }
-
-    /// The bytes `parsed` was read from, when this format keeps them and they are UTF-8 (the
-    /// text a UTF-16 file decodes to is not the file's bytes).
-    pub fn source<'a>(&self, parsed: &'a Parsed) -> Option<&'a [u8]> {
-        if parsed.encoding != utf16::TextEncoding::Utf8 {
-            return None;
-        }
-        self.format.store().source(parsed)
     }
 
     /// Free the tree once the cipher walk is done, when this format's [`Store::splice`] works

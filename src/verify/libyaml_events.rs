@@ -97,7 +97,9 @@ impl<'a> Events<'a> {
         let mut event = MaybeUninit::<unsafe_sys::yaml_event_t>::uninit();
         // SAFETY: the parser is initialised and has its input; `yaml_parser_parse` fills in the
         // event when it succeeds, and leaves nothing to free when it fails.
-        let ok = unsafe { unsafe_sys::yaml_parser_parse(self.parser.as_mut_ptr(), event.as_mut_ptr()) }.ok;
+        let ok =
+            unsafe { unsafe_sys::yaml_parser_parse(self.parser.as_mut_ptr(), event.as_mut_ptr()) }
+                .ok;
         if !ok {
             return Err(self.failure());
         }
@@ -169,7 +171,9 @@ unsafe fn view(e: &unsafe_sys::yaml_event_t, line: u64) -> Event<'_> {
         unsafe_sys::YAML_SEQUENCE_START_EVENT => Event::SequenceStart {
             anchor: c_bytes(e.data.sequence_start.anchor),
         },
-        unsafe_sys::YAML_MAPPING_END_EVENT | unsafe_sys::YAML_SEQUENCE_END_EVENT => Event::CollectionEnd,
+        unsafe_sys::YAML_MAPPING_END_EVENT | unsafe_sys::YAML_SEQUENCE_END_EVENT => {
+            Event::CollectionEnd
+        }
         unsafe_sys::YAML_SCALAR_EVENT => {
             let s = &e.data.scalar;
             let value = if s.value.is_null() {

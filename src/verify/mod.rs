@@ -180,7 +180,8 @@ pub fn check_output(format: Format, output: &[u8], allowed: &Allowed) -> Result<
     check_output_parsed(format, output, allowed).map(|_| ())
 }
 
-/// [`check_output`], giving back sepal's own reading of the output.
+/// [`check_output`], giving back sepal's own reading of the output (by [`Store::parse_lent`]:
+/// lend it the output with [`Store::with_source`] to splice it).
 pub fn check_output_parsed(
     format: Format,
     output: &[u8],
@@ -226,7 +227,8 @@ pub fn independent_reading_beside<T>(
 /// Outputs smaller than this are read twice on one thread (starting a thread would cost more).
 pub const BESIDE_MIN: usize = 64 * 1024;
 
-/// The first half of [`check_output_parsed`]: sepal's own reading of the output.
+/// The first half of [`check_output_parsed`]: sepal's own reading of the output (by
+/// [`Store::parse_lent`]).
 pub fn own_reading_of(
     format: Format,
     output: &[u8],
@@ -262,8 +264,9 @@ fn fail(format: Format, reader: &'static str, place: impl Into<String>) -> Unacc
 fn own_reading(format: Format, output: &[u8], allowed: &Allowed) -> Result<Parsed, Unaccounted> {
     const READER: &str = "read back by sepal";
     let store = Store::new(format, Default::default());
+    // The reading keeps no copy of the output (a caller that needs its bytes lends them).
     let parsed = store
-        .parse(output)
+        .parse_lent(output)
         .map_err(|e| fail(format, READER, format!("a parse error ({e})")))?;
     if parsed.metadata.is_none() {
         return Err(fail(format, READER, "the metadata (no sops entry)"));

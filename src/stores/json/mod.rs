@@ -12,7 +12,7 @@ mod splice;
 
 pub(crate) use emit::emit_items;
 pub use emit::{emit, emit_value};
-pub use parse::{parse, parse_owned};
+pub use parse::{parse, parse_lent, parse_owned};
 pub(crate) use parse::{parse_top, TopObject};
 pub use splice::splice;
 
@@ -38,6 +38,11 @@ impl Layout {
     pub(crate) fn source(&self) -> Option<&[u8]> {
         Some(&self.src)
     }
+
+    /// Swap the source bytes with `src` (lent to a reading that kept none).
+    pub(crate) fn swap_source(&mut self, src: &mut Zeroizing<Vec<u8>>) {
+        std::mem::swap(&mut self.src, src);
+    }
 }
 
 /// Where a top-level member is.
@@ -58,6 +63,18 @@ impl FormatStore for JsonStore {
 
     fn parse_owned(&self, src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
         parse_owned(src)
+    }
+
+    fn parse_lent(&self, src: &[u8]) -> Option<Result<Parsed, StoreError>> {
+        Some(parse_lent(src))
+    }
+
+    fn swap_source(&self, parsed: &mut Parsed, src: &mut Zeroizing<Vec<u8>>) -> bool {
+        parsed
+            .layout
+            .of_mut::<Layout>()
+            .map(|l| l.swap_source(src))
+            .is_some()
     }
 
     fn reads_as_changed(&self, src: &[u8], tree: &Tree, changes: &Changes) -> bool {

@@ -188,14 +188,23 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
 pub fn parse_owned(src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
     let mut top = parse_top_borrowed(&src)?;
     top.layout.src = src;
-    Ok(Parsed {
+    Ok(parsed_top(top))
+}
+
+/// [`parse`] keeping no copy of the bytes (the layout's source is empty until it is lent them).
+pub fn parse_lent(src: &[u8]) -> Result<Parsed, StoreError> {
+    parse_top_borrowed(src).map(parsed_top)
+}
+
+fn parsed_top(top: TopObject) -> Parsed {
+    Parsed {
         tree: Tree {
             docs: vec![Doc { items: top.items }],
         },
         metadata: top.metadata,
         encoding: Default::default(),
         layout: crate::stores::Layout::new(top.layout),
-    })
+    }
 }
 
 #[cfg(test)]

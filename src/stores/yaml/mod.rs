@@ -48,7 +48,7 @@ mod writer;
 
 pub use self::emitter::{emit, emit_value};
 pub use self::layout::Layout;
-pub use self::parse::{parse, parse_owned};
+pub use self::parse::{parse, parse_lent, parse_owned};
 pub use self::splice::splice;
 
 use zeroize::Zeroizing;
@@ -78,6 +78,19 @@ impl FormatStore for YamlStore {
             return self.parse(&src);
         }
         parse_owned(src)
+    }
+
+    fn parse_lent(&self, src: &[u8]) -> Option<Result<Parsed, StoreError>> {
+        // UTF-16 text is decoded into new bytes, which the layout keeps.
+        utf16::decode(src).is_none().then(|| parse_lent(src))
+    }
+
+    fn swap_source(&self, parsed: &mut Parsed, src: &mut Zeroizing<Vec<u8>>) -> bool {
+        parsed
+            .layout
+            .of_mut::<Layout>()
+            .map(|l| l.swap_source(src))
+            .is_some()
     }
 
     super::hand_over_writes!(Layout);

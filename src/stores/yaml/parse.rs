@@ -24,6 +24,12 @@ pub fn parse(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
     Ok(parsed(tree, metadata, layout))
 }
 
+/// [`parse`] keeping no copy of the bytes (the layout's source is empty until it is lent them).
+pub fn parse_lent(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
+    let (tree, metadata, layout) = read(src_bytes)?;
+    Ok(parsed(tree, metadata, layout))
+}
+
 /// [`parse`] taking the bytes, which the layout keeps.
 pub fn parse_owned(src_bytes: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
     let (tree, metadata, mut layout) = read(&src_bytes)?;
