@@ -140,7 +140,7 @@ pub fn reencrypt(
     if with_record || !same_format {
         meta.layout_record = None;
     }
-    let (result, allowed, shape) = {
+    let (mut result, allowed, shape) = {
         let tree = plain.tree(parsed);
         let walk = if with_record {
             encrypt_tree_with_view
@@ -170,6 +170,7 @@ pub fn reencrypt(
     };
     if !same_format {
         let tree = apply_changes(plain.tree(parsed), &result.changes);
+        drop(std::mem::take(&mut result.changes));
         let out = output
             .out_store
             .emit(&tree, Some(&meta.to_value()))
@@ -184,6 +185,8 @@ pub fn reencrypt(
         .store
         .splice(parsed, &result.changes, Some(&meta.to_value()))
         .map_err(layout_error)?;
+    // The ciphertexts are in the output now: their copies go before it is read back.
+    drop(std::mem::take(&mut result.changes));
     let Some(shape) = shape else {
         verify(output.store, &out, &allowed, output.file)?;
         return Ok(out);
@@ -196,14 +199,20 @@ pub fn reencrypt(
         shape,
         view: &result.decrypted_view,
     };
-    let Some(record) = check.record(parsed, &mut out, &allowed, output.file)? else {
+    let Some((record, mut reading)) = check.record(parsed, &mut out, &allowed, output.file)? else {
         return Ok(out);
     };
     meta.layout_record = Some(record);
+    // The output with its `sops` entry replaced (the reading of it knows where the entry is; the
+    // ciphertexts stay as they are).
+    let metadata = meta.to_value();
     let out = output
         .store
-        .splice(parsed, &result.changes, Some(&meta.to_value()))
+        .with_source(&mut reading, &mut out, |reading| {
+            output.store.splice(reading, &[], Some(&metadata))
+        })
         .map_err(layout_error)?;
+    drop(reading);
     verify(output.store, &out, &allowed, output.file)?;
     Ok(out)
 }
@@ -222,15 +231,15 @@ struct RecordCheck<'a> {
 
 impl RecordCheck<'_> {
     /// Check `out` (the encryption of `parsed`) as [`verify`] does, and give the record that makes
-    /// its decryption the plaintext's exact bytes, if it needs one. `out` is lent to sepal's own
-    /// reading for a moment and given back unchanged.
+    /// its decryption the plaintext's exact bytes, if it needs one, with sepal's reading of `out`
+    /// (which keeps no copy of it: `out` is lent to it for a moment and given back unchanged).
     fn record(
         &self,
         parsed: &Parsed,
         out: &mut Vec<u8>,
         allowed: &Allowed,
         file: &str,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<(String, Parsed)>> {
         let unaccounted = unaccounted(self.store, file);
         let format = self.store.format;
         // The independent reading of the output shares nothing with the rest of the check: it
@@ -280,7 +289,7 @@ impl RecordCheck<'_> {
             return Ok(None);
         };
         let spliced = zeroize::Zeroizing::new(spliced);
-        Ok(layout_record::make(&spliced, original, self.key))
+        Ok(layout_record::make(&spliced, original, self.key).map(|r| (r, encrypted)))
     }
 }
 
