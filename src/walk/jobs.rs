@@ -189,11 +189,15 @@ pub(super) fn feed(mac: &mut MacHasher, value: &Scalar, encrypted: bool) {
     }
 }
 
+/// Jobs run and taken at a time: only one batch's outcomes (the ciphertexts or plaintexts not yet
+/// in their slots) are in memory at once, never those of the whole file.
+pub(super) const BATCH: usize = 16 * 1024;
+
 /// Run `jobs` (on every processor when there are many) and take their outcomes in walk order.
 pub(super) fn run(
     jobs: Vec<Job<'_>>,
     shared: &Shared<'_>,
-    finish: Finish<'_>,
+    mut finish: Finish<'_>,
 ) -> Result<(), WalkError> {
     // Asked only for a large file: the answer reads the cgroup files under /proc.
     let threads = if jobs.len() < PARALLEL_MIN {
@@ -201,27 +205,36 @@ pub(super) fn run(
     } else {
         std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
     };
-    // Each thread's outcomes are taken where they are, in chunk order (never gathered into one
-    // more array of every outcome).
-    let outcomes: Vec<Vec<Result<Outcome, WalkError>>> = if threads < 2 {
-        vec![work(&jobs, shared)]
-    } else {
-        let per = jobs.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = jobs
-                .chunks(per)
-                .map(|chunk| scope.spawn(move || work(chunk, shared)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    for batch in jobs.chunks(BATCH) {
+        // Each thread's outcomes are taken where they are, in chunk order (never gathered into
+        // one more array).
+        let outcomes: Vec<Vec<Result<Outcome, WalkError>>> =
+            if threads < 2 || batch.len() < PARALLEL_MIN {
+                vec![work(batch, shared)]
+            } else {
+                let per = batch.len().div_ceil(threads);
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = batch
+                        .chunks(per)
+                        .map(|chunk| scope.spawn(move || work(chunk, shared)))
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| {
+                            h.join()
+                                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                        })
+                        .collect()
                 })
-                .collect()
-        })
-    };
-    take(jobs, outcomes.into_iter().flatten(), shared.aads, finish)
+            };
+        take(
+            batch,
+            outcomes.into_iter().flatten(),
+            shared.aads,
+            &mut finish,
+        )?;
+    }
+    Ok(())
 }
 
 /// Do the AES-GCM work of `jobs` with one cipher.
@@ -366,13 +379,13 @@ fn decrypt_one(
 
 /// Take the outcomes in walk order: the first error wins, the MAC is fed in order.
 fn take(
-    jobs: Vec<Job<'_>>,
+    jobs: &[Job<'_>],
     outcomes: impl Iterator<Item = Result<Outcome, WalkError>>,
     aads: &Aads,
-    mut finish: Finish<'_>,
+    finish: &mut Finish<'_>,
 ) -> Result<(), WalkError> {
-    for (job, outcome) in jobs.into_iter().zip(outcomes) {
-        let (id, aad) = match &job {
+    for (job, outcome) in jobs.iter().zip(outcomes) {
+        let (id, aad) = match job {
             Job::Encrypt { id, aad, .. } | Job::Decrypt { id, aad, .. } => (*id, aads.get(*aad)),
             Job::Hash(leaf) => (leaf.id, ""),
         };

@@ -563,8 +563,8 @@ mod tests {
 
     #[test]
     fn a_large_walk_gives_the_mac_in_order_and_the_first_error() {
-        // Enough leaves for the work to be shared between threads.
-        let n = jobs::PARALLEL_MIN * 3 + 7;
+        // Enough leaves for the work to be shared between threads, in more than two batches.
+        let n = jobs::BATCH * 2 + jobs::PARALLEL_MIN + 7;
         let t = wide(n);
         let key = DataKey::generate();
         let sel = Selection::default();
