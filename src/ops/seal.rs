@@ -246,18 +246,20 @@ impl RecordCheck<'_> {
         // runs on a second thread from the start, beside sepal's own reading.
         let (own, independent) =
             crate::verify::independent_reading_beside(format, out, allowed, || {
-                crate::verify::own_reading_of(format, out, allowed)
+                let mut encrypted = crate::verify::own_reading_of(format, out, allowed)?;
+                // What decrypting the output gives is worked out without decrypting when its
+                // leaves are the input's under the same ids (no alias was expanded).
+                let same_shape = shape_digest(&encrypted.tree) == self.shape;
+                // The output's tree holds every ciphertext: freed first where the splice does not
+                // need it.
+                let released = same_shape && self.store.release_tree_before_splice(&mut encrypted);
+                Ok((encrypted, same_shape, released))
             });
-        let mut encrypted = own.map_err(&unaccounted)?;
+        let (mut encrypted, same_shape, released) = own.map_err(&unaccounted)?;
         independent.map_err(&unaccounted)?;
         let Some(original) = self.store.source(parsed) else {
             return Ok(None);
         };
-        // What decrypting the output gives, worked out without decrypting when its leaves are
-        // the input's under the same ids (no alias was expanded).
-        let same_shape = shape_digest(&encrypted.tree) == self.shape;
-        // The output's tree holds every ciphertext: freed first where the splice does not need it.
-        let released = same_shape && self.store.release_tree_before_splice(&mut encrypted);
         let exact = same_shape
             && self.store.with_source(&mut encrypted, out, |encrypted| {
                 self.store
