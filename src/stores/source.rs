@@ -30,6 +30,20 @@ impl Layout {
     }
 }
 
+/// [`super::FormatStore::swap_source`] for a format whose layout `T` keeps its source bytes in the
+/// field `field` gives.
+pub(crate) fn swap_layout_source<T: Any>(
+    parsed: &mut Parsed,
+    src: &mut Zeroizing<Vec<u8>>,
+    field: impl FnOnce(&mut T) -> &mut Zeroizing<Vec<u8>>,
+) -> bool {
+    parsed
+        .layout
+        .of_mut::<T>()
+        .map(|l| std::mem::swap(field(l), src))
+        .is_some()
+}
+
 impl Store {
     /// Parse `src` for a reading that needs its source bytes only now and then (the output
     /// check): no copy of them is kept where the format allows, and [`Store::with_source`] lends

@@ -38,11 +38,6 @@ impl Layout {
     pub(crate) fn source(&self) -> Option<&[u8]> {
         Some(&self.src)
     }
-
-    /// Swap the source bytes with `src` (lent to a reading that kept none).
-    pub(crate) fn swap_source(&mut self, src: &mut Zeroizing<Vec<u8>>) {
-        std::mem::swap(&mut self.src, src);
-    }
 }
 
 /// Where a top-level member is.
@@ -70,11 +65,7 @@ impl FormatStore for JsonStore {
     }
 
     fn swap_source(&self, parsed: &mut Parsed, src: &mut Zeroizing<Vec<u8>>) -> bool {
-        parsed
-            .layout
-            .of_mut::<Layout>()
-            .map(|l| l.swap_source(src))
-            .is_some()
+        super::source::swap_layout_source::<Layout>(parsed, src, |l| &mut l.src)
     }
 
     fn reads_as_changed(&self, src: &[u8], tree: &Tree, changes: &Changes) -> bool {

@@ -24,11 +24,6 @@ impl Layout {
     pub(crate) fn source(&self) -> Option<&[u8]> {
         Some(&self.src)
     }
-
-    /// Swap the source bytes with `src` (lent to a reading that kept none).
-    pub(crate) fn swap_source(&mut self, src: &mut Zeroizing<Vec<u8>>) {
-        std::mem::swap(&mut self.src, src);
-    }
 }
 
 /// Where one leaf sits in the source.

@@ -86,11 +86,7 @@ impl FormatStore for YamlStore {
     }
 
     fn swap_source(&self, parsed: &mut Parsed, src: &mut Zeroizing<Vec<u8>>) -> bool {
-        parsed
-            .layout
-            .of_mut::<Layout>()
-            .map(|l| l.swap_source(src))
-            .is_some()
+        super::source::swap_layout_source::<Layout>(parsed, src, |l| &mut l.src)
     }
 
     super::hand_over_writes!(Layout);
