@@ -121,7 +121,8 @@ fn write_empty_strings(tree: &Tree, changes: &mut Changes) {
 }
 
 /// Encrypt the plaintext values of `parsed` with `key` under `meta`'s options, seal the MAC, and
-/// return the output bytes, checked by [`crate::verify`]. Values seen in `stash` keep their
+/// return the output bytes, checked by [`crate::verify`]. `parsed`'s tree is freed once the output
+/// is spliced (it is not used again). Values seen in `stash` keep their
 /// ciphertext when unchanged. When decrypting the output would not give the plaintext's exact
 /// bytes back, the metadata gets a layout record ([`super::layout_record`]) that does.
 pub fn reencrypt(
@@ -185,8 +186,10 @@ pub fn reencrypt(
         .store
         .splice(parsed, &result.changes, Some(&meta.to_value()))
         .map_err(layout_error)?;
-    // The ciphertexts are in the output now: their copies go before it is read back.
+    // The ciphertexts are in the output now: their copies go before it is read back, and so
+    // does the plaintext's tree (what follows needs its bytes, not its tree).
     drop(std::mem::take(&mut result.changes));
+    parsed.tree = Tree::default();
     let Some(shape) = shape else {
         verify(output.store, &out, &allowed, output.file)?;
         return Ok(out);
