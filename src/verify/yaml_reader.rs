@@ -232,6 +232,77 @@ pub(super) fn yaml_events_reading(output: &[u8], allowed: &Allowed) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value};
+
+    const ENC: &str = "ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]";
+
+    /// Allowed values: these strings left in clear.
+    fn allowed(texts: &[&str]) -> Allowed {
+        let items = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                Item::pair(
+                    format!("k{i}"),
+                    Value::Leaf(Leaf::new(i, Scalar::Str(secret(*t)))),
+                )
+            })
+            .collect();
+        let tree = Tree {
+            docs: vec![Doc { items }],
+        };
+        Allowed::from_changes(&tree, &vec![None; texts.len()])
+    }
+
+    fn read(text: &str, clear: &[&str]) -> Result<(), Unaccounted> {
+        yaml_events_reading(text.as_bytes(), &allowed(clear))
+    }
+
+    #[test]
+    fn only_the_top_level_sops_entry_is_skipped() {
+        let meta = "sops:\n    mac: x\n    age:\n        - enc: |\n            -----BEGIN AGE\n";
+        assert!(read(&format!("a: {ENC}\n{meta}"), &[]).is_ok());
+        // Keys are never checked; a nested `sops` key is data like any other.
+        assert!(read(&format!("secret-key: {ENC}\n"), &[]).is_ok());
+        let nested = format!("a:\n    sops:\n        mac: x\n{meta}");
+        let e = read(&nested, &[]).unwrap_err();
+        assert!(e.place.contains("document 1, line 3"), "{e}");
+        // A root that is a list, or a scalar, is checked whole.
+        assert!(read(&format!("- {ENC}\n- x\n"), &[]).is_err());
+        assert!(read(&format!("- {ENC}\n- x\n"), &["x"]).is_ok());
+        assert!(read("just text\n", &[]).is_err());
+    }
+
+    #[test]
+    fn an_alias_repeats_only_checked_nodes() {
+        assert!(read(&format!("a: &x {ENC}\nb: *x\n"), &[]).is_ok());
+        assert!(read(&format!("a: &m\n    k: {ENC}\nb:\n    <<: *m\n"), &[]).is_ok());
+        // An anchor inside the metadata, repeated among the values, is refused.
+        let e = read("sops:\n    mac: &m x\na: *m\n", &[]).unwrap_err();
+        assert!(e.place.contains("alias"), "{e}");
+        // So is one on a key.
+        assert!(read(&format!("&k key: {ENC}\nb: *k\n"), &[]).is_err());
+    }
+
+    #[test]
+    fn scalars_are_typed_as_yaml_reads_them() {
+        for null in ["~", "null", "NULL", ""] {
+            assert!(read(&format!("a: {null}\n"), &[]).is_ok(), "{null}");
+        }
+        assert!(read("a: true\n", &[]).is_err());
+        assert!(read("a: 0x1F\n", &[]).is_err());
+        assert!(read("a: 'null'\n", &[]).is_err());
+        assert!(read("a: 'x'\n", &["x"]).is_ok());
+        assert!(read("a: !tag x\n", &[]).is_err());
+        // A number left in clear is found by its value, whatever its spelling.
+        let mut a = allowed(&[]);
+        a.number(31.0);
+        assert!(yaml_events_reading(b"a: 0x1F\nb: 31.0\n", &a).is_ok());
+        // Never the value in the message.
+        let e = read("a: hunter2\n", &[]).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(e.place.contains("a string in clear"), "{e}");
+    }
 
     #[test]
     fn numbers_as_yaml_reads_them() {
