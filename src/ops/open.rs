@@ -167,7 +167,7 @@ pub fn plaintext(
         return Ok(spliced);
     };
     let same = store
-        .parse(&restored)
+        .parse_lent(&restored)
         .is_ok_and(|back| same_as_changed(&back.tree, &parsed.tree, &decrypted.changes));
     Ok(if same { restored } else { spliced })
 }

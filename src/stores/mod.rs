@@ -217,7 +217,9 @@ pub trait FormatStore: Sync {
     /// Does `src` parse to the documents of `tree` with `changes` applied (comments and
     /// spellings aside)? A format may answer without building the second tree.
     fn reads_as_changed(&self, src: &[u8], tree: &Tree, changes: &Changes) -> bool {
-        self.parse(src)
+        // The reading needs its tree only: no copy of the (plaintext) bytes is kept for it.
+        self.parse_lent(src)
+            .unwrap_or_else(|| self.parse(src))
             .is_ok_and(|back| same_as_changed(&back.tree, tree, changes))
     }
 
