@@ -181,6 +181,33 @@ fn for_each_leaf_in<'a>(value: &'a Value, f: &mut impl FnMut(&'a Leaf)) {
     }
 }
 
+/// Free the values of the leaves that `changes` replaces (a decrypted file's `ENC[...]` strings,
+/// once the walk has decrypted them): everything that reads a tree with its changes reads a
+/// changed leaf's change, never its old value, so the old value need not stay in memory while
+/// the plaintext is written and read back.
+pub fn forget_changed_values(tree: &mut Tree, changes: &Changes) {
+    fn items(list: &mut [Item], changes: &Changes) {
+        for item in list {
+            match item {
+                Item::Comment(l) => leaf(l, changes),
+                Item::Pair { value, .. } | Item::Elem(value) => match value {
+                    Value::Leaf(l) => leaf(l, changes),
+                    Value::Map(v) | Value::List(v) => items(v, changes),
+                },
+            }
+        }
+    }
+    fn leaf(l: &mut Leaf, changes: &Changes) {
+        if matches!(changes.get(l.id), Some(Some(_))) {
+            l.value = Scalar::Null;
+            l.text = None;
+        }
+    }
+    for d in &mut tree.docs {
+        items(&mut d.items, changes);
+    }
+}
+
 /// Number of leaves (values and comments) in the tree.
 pub fn leaf_count(tree: &Tree) -> usize {
     let mut n = 0;
@@ -314,5 +341,40 @@ pub fn apply_changes(tree: &Tree, changes: &Changes) -> Tree {
                 items: items_of(&d.items, changes),
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forgetting_changed_values_keeps_the_others() {
+        let leaf = |id, v: &str| Value::Leaf(Leaf::new(id, Scalar::Str(secret(v))));
+        let mut tree = Tree {
+            docs: vec![Doc {
+                items: vec![
+                    Item::pair("a", leaf(0, "ENC[...]")),
+                    Item::pair("b", Value::List(vec![Item::Elem(leaf(1, "kept"))])),
+                    Item::Comment(Leaf::new(2, Scalar::Comment(secret("ENC[...]")))),
+                ],
+            }],
+        };
+        let plain = |v: &str| {
+            Some(NewLeaf::Plain {
+                value: Scalar::Str(secret(v)),
+                text: secret(v),
+            })
+        };
+        let changes = vec![plain("x"), None, plain("note")];
+        let before = apply_changes(&tree, &changes);
+        forget_changed_values(&mut tree, &changes);
+        assert_eq!(apply_changes(&tree, &changes), before);
+        let mut values = Vec::new();
+        for_each_leaf(&tree.docs[0].items, &mut |l| values.push(l.value.clone()));
+        assert_eq!(
+            values,
+            [Scalar::Null, Scalar::Str(secret("kept")), Scalar::Null]
+        );
     }
 }

@@ -47,7 +47,7 @@ pub fn decrypt_noting_conflicts(
     let (in_format, out_format) = source.formats(request.input, request.output);
     let in_store = engine.store(in_format);
     let out_store = engine.store(out_format);
-    let (parsed, dec) = parse_and_decrypt(
+    let (mut parsed, dec) = parse_and_decrypt(
         &in_store,
         source,
         true,
@@ -62,7 +62,9 @@ pub fn decrypt_noting_conflicts(
         let tree = apply_changes(&parsed.tree, &dec.changes);
         extract(&tree, steps, &out_store)?
     } else if out_format == in_format && engine.indent.is_none() {
-        // The file's own layout, byte for byte; `--indent` asks for sops's layout instead.
+        // The file's own layout, byte for byte; `--indent` asks for sops's layout instead. The
+        // ciphertexts the walk decrypted are not needed for it.
+        crate::tree::forget_changed_values(&mut parsed.tree, &dec.changes);
         return Ok((plaintext(&in_store, &parsed, &dec, None)?, conflicts));
     } else {
         let tree = apply_changes(&parsed.tree, &dec.changes);
