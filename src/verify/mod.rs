@@ -324,28 +324,34 @@ fn walk_paths(items: &[crate::tree::Item], path: &mut String, f: &mut impl FnMut
     }
 }
 
+/// For tests: the values allowed when these strings are left in clear.
+#[cfg(test)]
+pub(super) fn allowed_texts(texts: &[&str]) -> Allowed {
+    use crate::tree::{secret, Doc, Item, Value};
+    let items = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            Item::pair(
+                format!("k{i}"),
+                Value::Leaf(Leaf::new(i, Scalar::Str(secret(*t)))),
+            )
+        })
+        .collect();
+    let tree = Tree {
+        docs: vec![Doc { items }],
+    };
+    Allowed::from_changes(&tree, &vec![None; texts.len()])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::{secret, Doc, Item, Value};
 
     const ENC: &str = "ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]";
 
     fn allowed(texts: &[&str]) -> Allowed {
-        let items = texts
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                Item::pair(
-                    format!("k{i}"),
-                    Value::Leaf(Leaf::new(i, Scalar::Str(secret(*t)))),
-                )
-            })
-            .collect();
-        let tree = Tree {
-            docs: vec![Doc { items }],
-        };
-        Allowed::from_changes(&tree, &vec![None; texts.len()])
+        allowed_texts(texts)
     }
 
     fn meta_json() -> String {

@@ -232,26 +232,11 @@ pub(super) fn yaml_events_reading(output: &[u8], allowed: &Allowed) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value};
 
     const ENC: &str = "ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]";
 
-    /// Allowed values: these strings left in clear.
     fn allowed(texts: &[&str]) -> Allowed {
-        let items = texts
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                Item::pair(
-                    format!("k{i}"),
-                    Value::Leaf(Leaf::new(i, Scalar::Str(secret(*t)))),
-                )
-            })
-            .collect();
-        let tree = Tree {
-            docs: vec![Doc { items }],
-        };
-        Allowed::from_changes(&tree, &vec![None; texts.len()])
+        super::super::allowed_texts(texts)
     }
 
     fn read(text: &str, clear: &[&str]) -> Result<(), Unaccounted> {
