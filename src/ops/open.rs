@@ -6,7 +6,7 @@ use crate::metadata::{Metadata, MetadataError, VersionRule};
 use zeroize::Zeroizing;
 
 use crate::stores::{same_as_changed, NewLeaf, Parsed, Store};
-use crate::walk::{decrypt_rops_tree, decrypt_tree, Stash};
+use crate::walk::{walk, Mode, Stash};
 
 use super::{layout_record, seal::reformat_time, Error, KeyAccess, Result, Source};
 
@@ -105,17 +105,18 @@ pub fn decrypt_parsed(
     };
     let selection = metadata.selection.clone().unwrap_or_default();
     // A TOML file whose metadata has no version was written by rops, and is read as rops writes.
-    let decrypt = if metadata.without_version() {
-        decrypt_rops_tree
+    let mode = if metadata.without_version() {
+        Mode::DECRYPT_ROPS
     } else {
-        decrypt_tree
+        Mode::DECRYPT
     };
-    let result = decrypt(
+    let result = walk(
         &parsed.tree,
         &data_key,
         &selection,
         metadata.mac_only_encrypted,
         &mut stash,
+        mode,
     )
     .map_err(|e| Error::DecryptTree {
         file: file.to_string(),

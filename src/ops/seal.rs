@@ -12,9 +12,7 @@ use crate::tree::shape_digest;
 use crate::tree::Scalar;
 use crate::tree::Tree;
 use crate::verify::Allowed;
-use crate::walk::{
-    decrypt_tree, encrypt_tree, encrypt_tree_with_view, visit_leaves, Selection, Stash,
-};
+use crate::walk::{decrypt_tree, visit_leaves, walk, Mode, Selection, Stash};
 
 use super::{layout_record, Error, Result};
 
@@ -143,17 +141,15 @@ pub fn reencrypt(
     }
     let (mut result, allowed, shape) = {
         let tree = plain.tree(parsed);
-        let walk = if with_record {
-            encrypt_tree_with_view
+        let mode = if with_record {
+            Mode::ENCRYPT_WITH_VIEW
         } else {
-            encrypt_tree
+            Mode::ENCRYPT
         };
-        let mut result =
-            walk(tree, key, &selection, meta.mac_only_encrypted, stash).map_err(|e| {
-                Error::EncryptTree {
-                    file: output.file.to_string(),
-                    source: e,
-                }
+        let mut result = walk(tree, key, &selection, meta.mac_only_encrypted, stash, mode)
+            .map_err(|e| Error::EncryptTree {
+                file: output.file.to_string(),
+                source: e,
             })?;
         if from_rops {
             write_empty_strings(tree, &mut result.changes);
@@ -273,7 +269,7 @@ impl RecordCheck<'_> {
             return Ok(None);
         }
         if released {
-            let Ok(again) = self.store.parse(out) else {
+            let Ok(again) = self.store.parse_lent(out) else {
                 return Ok(None);
             };
             encrypted = again;

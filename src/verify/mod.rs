@@ -187,13 +187,7 @@ pub fn check_output_parsed(
     output: &[u8],
     allowed: &Allowed,
 ) -> Result<Parsed, Unaccounted> {
-    if output.len() < BESIDE_MIN {
-        let parsed = own_reading(format, output, allowed)?;
-        independent_reading(format, output, allowed)?;
-        return Ok(parsed);
-    }
-    // The two readings share nothing: the independent one runs on a second thread. The own
-    // reading's verdict comes first, as when they run one after the other.
+    // The own reading's verdict comes first, as when the two run one after the other.
     let (own, independent) = independent_reading_beside(format, output, allowed, || {
         own_reading(format, output, allowed)
     });
@@ -202,14 +196,20 @@ pub fn check_output_parsed(
     Ok(parsed)
 }
 
-/// Run `work` on this thread while the independent reading of `output` runs on a second one;
-/// gives both results (a failure of the reader's thread is an [`Unaccounted`]).
+/// Run `work` while the independent reading of `output` runs: the two share nothing, so for an
+/// output of [`BESIDE_MIN`] bytes or more the reading runs on a second thread; a smaller one is
+/// read after `work`, on this thread. Gives both results (a failure of the reader's thread is an
+/// [`Unaccounted`]).
 pub fn independent_reading_beside<T>(
     format: Format,
     output: &[u8],
     allowed: &Allowed,
     work: impl FnOnce() -> T,
 ) -> (T, Result<(), Unaccounted>) {
+    if output.len() < BESIDE_MIN {
+        let done = work();
+        return (done, independent_reading(format, output, allowed));
+    }
     std::thread::scope(|scope| {
         let independent = scope.spawn(|| independent_reading(format, output, allowed));
         let done = work();

@@ -133,7 +133,7 @@ pub(super) struct Shared<'a> {
     pub selection: &'a Selection,
     pub with_view: bool,
     pub record: bool,
-    /// Reading a file rops wrote (`decrypt_rops_tree`): empty data is accepted, and the MAC is
+    /// Reading a file rops wrote (`Mode::DECRYPT_ROPS`): empty data is accepted, and the MAC is
     /// fed the bytes rops hashes.
     pub rops: bool,
 }

@@ -117,31 +117,49 @@ impl Drop for Stash {
 pub struct WalkResult {
     pub changes: Vec<Option<NewLeaf>>,
     pub mac: String,
-    /// With [`encrypt_tree_with_view`]: for each encrypted leaf, what decrypting its ciphertext
+    /// With [`Mode::ENCRYPT_WITH_VIEW`]: for each encrypted leaf, what decrypting its ciphertext
     /// gives (the replacement a decryption of the output would make), without decrypting.
     pub decrypted_view: Vec<Option<NewLeaf>>,
 }
 
-/// What a walk does.
+/// What a walk does: [`Mode::ENCRYPT`], [`Mode::ENCRYPT_WITH_VIEW`], [`Mode::DECRYPT`] or
+/// [`Mode::DECRYPT_ROPS`].
 #[derive(Clone, Copy)]
-struct Mode {
+pub struct Mode {
     encrypt: bool,
     with_view: bool,
     rops: bool,
 }
 
-const ENCRYPT: Mode = Mode {
-    encrypt: true,
-    with_view: false,
-    rops: false,
-};
-const DECRYPT: Mode = Mode {
-    encrypt: false,
-    with_view: false,
-    rops: false,
-};
+impl Mode {
+    /// Encrypt every selected leaf; the MAC covers the plaintext.
+    pub const ENCRYPT: Mode = Mode {
+        encrypt: true,
+        with_view: false,
+        rops: false,
+    };
+    /// [`Mode::ENCRYPT`], also giving [`WalkResult::decrypted_view`].
+    pub const ENCRYPT_WITH_VIEW: Mode = Mode {
+        with_view: true,
+        ..Mode::ENCRYPT
+    };
+    /// Decrypt every selected leaf, recording IVs in the stash; the MAC covers the plaintext.
+    pub const DECRYPT: Mode = Mode {
+        encrypt: false,
+        with_view: false,
+        rops: false,
+    };
+    /// [`Mode::DECRYPT`] for a TOML file rops wrote (its metadata has no `version`), read as rops
+    /// writes it: a string that is exactly `null` is rops's null (left in clear and out of the
+    /// MAC), and an empty string is encrypted with empty data (`data:,`), which sops's format
+    /// refuses.
+    pub const DECRYPT_ROPS: Mode = Mode {
+        rops: true,
+        ..Mode::DECRYPT
+    };
+}
 
-/// Encrypt every selected leaf of `tree`; the MAC covers the plaintext.
+/// Encrypt every selected leaf of `tree` ([`Mode::ENCRYPT`]).
 pub fn encrypt_tree(
     tree: &Tree,
     key: &DataKey,
@@ -149,25 +167,17 @@ pub fn encrypt_tree(
     mac_only_encrypted: bool,
     stash: &mut Stash,
 ) -> Result<WalkResult, WalkError> {
-    walk(tree, key, selection, mac_only_encrypted, stash, ENCRYPT)
+    walk(
+        tree,
+        key,
+        selection,
+        mac_only_encrypted,
+        stash,
+        Mode::ENCRYPT,
+    )
 }
 
-/// [`encrypt_tree`], also giving [`WalkResult::decrypted_view`].
-pub fn encrypt_tree_with_view(
-    tree: &Tree,
-    key: &DataKey,
-    selection: &Selection,
-    mac_only_encrypted: bool,
-    stash: &mut Stash,
-) -> Result<WalkResult, WalkError> {
-    let mode = Mode {
-        with_view: true,
-        ..ENCRYPT
-    };
-    walk(tree, key, selection, mac_only_encrypted, stash, mode)
-}
-
-/// Decrypt every selected leaf of `tree`, recording IVs in `stash`; the MAC covers the plaintext.
+/// Decrypt every selected leaf of `tree` ([`Mode::DECRYPT`]).
 pub fn decrypt_tree(
     tree: &Tree,
     key: &DataKey,
@@ -175,27 +185,18 @@ pub fn decrypt_tree(
     mac_only_encrypted: bool,
     stash: &mut Stash,
 ) -> Result<WalkResult, WalkError> {
-    walk(tree, key, selection, mac_only_encrypted, stash, DECRYPT)
+    walk(
+        tree,
+        key,
+        selection,
+        mac_only_encrypted,
+        stash,
+        Mode::DECRYPT,
+    )
 }
 
-/// [`decrypt_tree`] for a TOML file rops wrote (its metadata has no `version`), read as rops
-/// writes it: a string that is exactly `null` is rops's null (left in clear and out of the MAC),
-/// and an empty string is encrypted with empty data (`data:,`), which sops's format refuses.
-pub fn decrypt_rops_tree(
-    tree: &Tree,
-    key: &DataKey,
-    selection: &Selection,
-    mac_only_encrypted: bool,
-    stash: &mut Stash,
-) -> Result<WalkResult, WalkError> {
-    let mode = Mode {
-        rops: true,
-        ..DECRYPT
-    };
-    walk(tree, key, selection, mac_only_encrypted, stash, mode)
-}
-
-fn walk(
+/// The walk of `tree` in `mode`.
+pub fn walk(
     tree: &Tree,
     key: &DataKey,
     selection: &Selection,
