@@ -238,12 +238,8 @@ pub fn exec_file(global: &GlobalArgs, args: ExecFileArgs) -> CliResult<()> {
     let run_as = args.user.as_deref().map(lookup_user).transpose()?;
     let code = wait(shell(&command, false, &[], run_as.as_ref()));
     if let Some(w) = writer {
-        // If the command never opened the FIFO, open it for reading once so the writer finishes.
-        // Best effort: if it cannot be opened, the writer is blocked on nothing that outlives us.
         if !w.is_finished() {
-            if let Ok(mut f) = std::fs::File::open(&path) {
-                std::io::copy(&mut f, &mut std::io::sink()).ok();
-            }
+            drain_fifo(&path, &w);
         }
         // The writer returns nothing; the command's exit code is what counts.
         w.join().ok();
@@ -251,6 +247,37 @@ pub fn exec_file(global: &GlobalArgs, args: ExecFileArgs) -> CliResult<()> {
     drop(dir);
     child_exit(code?)
 }
+
+/// The command did not read the whole FIFO: read the rest, so that the writer finishes. The read
+/// end is opened without waiting (a blocking open would wait forever for a writer that has
+/// already closed its end), and is kept open until the writer is done: a writer still opening
+/// the FIFO finds a reader. Best effort: if the FIFO cannot be opened, the writer is blocked on
+/// nothing that outlives us.
+#[cfg(unix)]
+fn drain_fifo(path: &Path, writer: &std::thread::JoinHandle<()>) {
+    use std::io::{ErrorKind, Read};
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(mut f) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    else {
+        return;
+    };
+    let mut buf = zeroize::Zeroizing::new([0u8; 8192]);
+    loop {
+        match f.read(&mut buf[..]) {
+            Ok(n) if n > 0 => {}
+            // End of data, and no writer left to open the FIFO again.
+            Ok(_) if writer.is_finished() => return,
+            Err(e) if !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => return,
+            _ => std::thread::sleep(std::time::Duration::from_millis(1)),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn drain_fifo(_path: &Path, _writer: &std::thread::JoinHandle<()>) {}
 
 #[cfg(unix)]
 fn make_fifo(path: &Path) -> CliResult<()> {
