@@ -7,6 +7,8 @@
 //! made from, and its result is used only when it reads as the same data.
 //! The format is described in `docs/layout-record.md`.
 
+use std::collections::HashMap;
+
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
 use similar::{capture_diff_slices, Algorithm, DiffOp};
@@ -29,8 +31,11 @@ pub fn make(spliced: &[u8], original: &[u8], key: &DataKey) -> Option<String> {
     // Lines end after each `\n` (a lone CR ends no line), as `apply` splits them.
     let old_lines: Vec<&str> = from.split_inclusive('\n').collect();
     let new_lines: Vec<&str> = to.split_inclusive('\n').collect();
+    // The diff compares numbers standing for the lines (equal lines, equal numbers): the same
+    // script as comparing the lines, without comparing their text at every step.
+    let (old_ids, new_ids) = line_ids(&old_lines, &new_lines);
     let mut edits = Vec::new();
-    for op in capture_diff_slices(Algorithm::Myers, &old_lines, &new_lines) {
+    for op in capture_diff_slices(Algorithm::Myers, &old_ids, &new_ids) {
         match op {
             DiffOp::Equal { len, .. } => edits.push(json!(["k", len])),
             DiffOp::Delete { old_len, .. } => edits.push(json!(["d", old_len])),
@@ -64,6 +69,18 @@ pub fn make(spliced: &[u8], original: &[u8], key: &DataKey) -> Option<String> {
     );
     let sealed = cipher::encrypt(key, payload.as_bytes(), "str", AAD, None).ok()?;
     Some(sealed.to_string())
+}
+
+/// A number for each line of `a` and `b`, the same for equal lines.
+fn line_ids(a: &[&str], b: &[&str]) -> (Vec<u32>, Vec<u32>) {
+    let mut ids: HashMap<&str, u32> = HashMap::with_capacity(a.len());
+    let mut id_of = |line| {
+        let next = ids.len() as u32;
+        *ids.entry(line).or_insert(next)
+    };
+    let a = a.iter().map(|l| id_of(*l)).collect();
+    let b = b.iter().map(|l| id_of(*l)).collect();
+    (a, b)
 }
 
 /// `spliced` with `record` applied; `None` when the record cannot be read with `key`, was made

@@ -182,11 +182,15 @@ pub fn reencrypt(
         .store
         .splice(parsed, &result.changes, Some(&meta.to_value()))
         .map_err(layout_error)?;
-    // The ciphertexts are in the output now: their copies go before it is read back, and so
-    // does the plaintext's tree (what follows needs its bytes, not its tree).
-    drop(std::mem::take(&mut result.changes));
-    parsed.tree = Tree::default();
+    // The ciphertexts are in the output now: their copies are not needed again, nor is the
+    // plaintext's tree (what follows needs its bytes, not its tree). They are freed before the
+    // output is read back, or while it is.
+    let spent = (
+        std::mem::take(&mut result.changes),
+        std::mem::take(&mut parsed.tree),
+    );
     let Some(shape) = shape else {
+        drop(spent);
         verify(output.store, &out, &allowed, output.file)?;
         return Ok(out);
     };
@@ -198,7 +202,9 @@ pub fn reencrypt(
         shape,
         view: &result.decrypted_view,
     };
-    let Some((record, mut reading)) = check.record(parsed, &mut out, &allowed, output.file)? else {
+    let Some((record, mut reading)) =
+        check.record(parsed, spent, &mut out, &allowed, output.file)?
+    else {
         return Ok(out);
     };
     meta.layout_record = Some(record);
@@ -232,26 +238,34 @@ impl RecordCheck<'_> {
     /// Check `out` (the encryption of `parsed`) as [`verify`] does, and give the record that makes
     /// its decryption the plaintext's exact bytes, if it needs one, with sepal's reading of `out`
     /// (which keeps no copy of it: `out` is lent to it for a moment and given back unchanged).
+    /// `spent` (the walk's ciphertexts and the plaintext's tree) is freed while the independent
+    /// reading runs.
     fn record(
         &self,
         parsed: &Parsed,
+        spent: (Vec<Option<NewLeaf>>, Tree),
         out: &mut Vec<u8>,
         allowed: &Allowed,
         file: &str,
     ) -> Result<Option<(String, Parsed)>> {
         let unaccounted = unaccounted(self.store, file);
         let format = self.store.format;
+        // The output's tree holds every ciphertext: on a large output it is freed before the
+        // splice that tells whether a record is needed (needed again only when one is).
+        let may_release = out.len() >= RELEASE_MIN;
         // The independent reading of the output shares nothing with the rest of the check: it
         // runs on a second thread from the start, beside sepal's own reading.
         let (own, independent) =
             crate::verify::independent_reading_beside(format, out, allowed, || {
+                // Freed while the independent reading runs (its thread is the longer one).
+                drop(spent);
                 let mut encrypted = crate::verify::own_reading_of(format, out, allowed)?;
                 // What decrypting the output gives is worked out without decrypting when its
                 // leaves are the input's under the same ids (no alias was expanded).
                 let same_shape = shape_digest(&encrypted.tree) == self.shape;
-                // The output's tree holds every ciphertext: freed first where the splice does not
-                // need it.
-                let released = same_shape && self.store.release_tree_before_splice(&mut encrypted);
+                let released = same_shape
+                    && may_release
+                    && self.store.release_tree_before_splice(&mut encrypted);
                 Ok((encrypted, same_shape, released))
             });
         let (mut encrypted, same_shape, released) = own.map_err(&unaccounted)?;
@@ -259,40 +273,87 @@ impl RecordCheck<'_> {
         let Some(original) = self.store.source(parsed) else {
             return Ok(None);
         };
-        let exact = same_shape
-            && self.store.with_source(&mut encrypted, out, |encrypted| {
+        let from_view = same_shape.then(|| {
+            self.store.with_source(&mut encrypted, out, |encrypted| {
                 self.store
                     .splice(encrypted, self.view, None)
-                    .is_ok_and(|d| zeroize::Zeroizing::new(d).as_slice() == original)
-            });
-        if exact {
-            return Ok(None);
-        }
-        if released {
-            let Ok(again) = self.store.parse_lent(out) else {
+                    .map(zeroize::Zeroizing::new)
+            })
+        });
+        if let Some(Ok(spliced)) = &from_view {
+            if spliced.as_slice() == original {
                 return Ok(None);
-            };
-            encrypted = again;
+            }
         }
-        // Else exactly as `decrypt` will do it.
-        let Ok(decrypted) = decrypt_tree(
-            &encrypted.tree,
-            self.key,
-            self.selection,
-            self.mac_only_encrypted,
-            &mut Stash::off(),
-        ) else {
-            return Ok(None);
+        let spliced = match from_view {
+            // The splice `decrypt` will make is that one when it reads back as the data (the
+            // view is what the decryption of each value gives).
+            Some(Ok(spliced)) if !released => {
+                let (same, record) = self.record_and_check(&spliced, original, &encrypted);
+                if same {
+                    return Ok(record.map(|r| (r, encrypted)));
+                }
+                self.store.plain_from_scratch(&encrypted, self.view, None)
+            }
+            Some(Err(e)) if !released => {
+                self.store
+                    .plain_from_splice(&encrypted, self.view, None, Err(e))
+            }
+            _ => {
+                if released {
+                    let Ok(again) = self.store.parse_lent(out) else {
+                        return Ok(None);
+                    };
+                    encrypted = again;
+                }
+                // Else exactly as `decrypt` will do it.
+                let Ok(decrypted) = decrypt_tree(
+                    &encrypted.tree,
+                    self.key,
+                    self.selection,
+                    self.mac_only_encrypted,
+                    &mut Stash::off(),
+                ) else {
+                    return Ok(None);
+                };
+                self.store.with_source(&mut encrypted, out, |encrypted| {
+                    self.store.splice_plain(encrypted, &decrypted.changes, None)
+                })
+            }
         };
-        let Ok(spliced) = self.store.with_source(&mut encrypted, out, |encrypted| {
-            self.store.splice_plain(encrypted, &decrypted.changes, None)
-        }) else {
+        let Ok(spliced) = spliced else {
             return Ok(None);
         };
         let spliced = zeroize::Zeroizing::new(spliced);
         Ok(layout_record::make(&spliced, original, self.key).map(|r| (r, encrypted)))
     }
 }
+
+impl RecordCheck<'_> {
+    /// The record from `spliced` (what splicing the view into `encrypted` gave) to `original`,
+    /// and whether `spliced` reads back as the data (else `decrypt` lays the values out from
+    /// scratch instead, and the record would not fit): the two run side by side on a large file.
+    fn record_and_check(
+        &self,
+        spliced: &[u8],
+        original: &[u8],
+        encrypted: &Parsed,
+    ) -> (bool, Option<String>) {
+        let reads_back = || self.store.reads_back(spliced, &encrypted.tree, self.view);
+        let make = || layout_record::make(spliced, original, self.key);
+        if spliced.len() < crate::verify::BESIDE_MIN {
+            return (reads_back(), make());
+        }
+        std::thread::scope(|scope| {
+            let check = scope.spawn(reads_back);
+            let record = make();
+            (check.join().unwrap_or(false), record)
+        })
+    }
+}
+
+/// Outputs at least this large have their reading's tree freed before the exactness check.
+const RELEASE_MIN: usize = 8 << 20;
 
 /// The error for an output that failed the accounted-for check.
 fn unaccounted<'a>(

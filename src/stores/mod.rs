@@ -16,6 +16,7 @@ mod gojson;
 pub mod ini;
 pub mod json;
 mod keyvalue;
+mod plain;
 mod source;
 #[cfg(test)]
 mod testutil;
@@ -393,36 +394,6 @@ impl Store {
             .store()
             .splice(parsed, changes, metadata, &self.options)?;
         utf16::encode(out, parsed.encoding)
-    }
-
-    /// [`Store::splice`] for plaintext output (decrypt, exec, the edit buffer): the output must
-    /// read back as the decrypted data. Where the splice cannot write a value back in place (a
-    /// construct it does not expect), the file is laid out from scratch as sops lays it out
-    /// instead: the layout may change, a value never does.
-    pub fn splice_plain(
-        &self,
-        parsed: &Parsed,
-        changes: &Changes,
-        metadata: Option<&Value>,
-    ) -> Result<Vec<u8>, StoreError> {
-        // The values laid out from scratch: for a splice that cannot be made (a construct the
-        // store does not expect) or that does not read back as the decrypted data.
-        let from_scratch = || self.emit(&apply_changes(&parsed.tree, changes), metadata);
-        let out = match self.splice(parsed, changes, metadata) {
-            Ok(out) => zeroize::Zeroizing::new(out),
-            Err(_) if self.format != Format::Binary => return from_scratch(),
-            Err(e) => return Err(e),
-        };
-        let same = self.format == Format::Binary
-            || self
-                .format
-                .store()
-                .reads_as_changed(&out, &parsed.tree, changes);
-        if same {
-            Ok(text::into_vec(out))
-        } else {
-            from_scratch()
-        }
     }
 
     /// Emit a tree from scratch, laid out as sops lays it out (used when the output format differs

@@ -1,8 +1,11 @@
 //! The cipher walk's work, in three steps: the tree is visited in sops's order and each leaf's
 //! job planned (selection, AAD, the MAC of plaintext already known); the jobs' AES-GCM work runs
-//! on every processor for a large file (each value is independent); the results are then taken
-//! in walk order, so the MAC (an ordered hash) and the first error are what a one-by-one walk
-//! would give.
+//! on every processor for a large file (each value is independent), one batch while the next is
+//! planned; the results are then taken in walk order, so the MAC (an ordered hash) and the first
+//! error are what a one-by-one walk would give.
+
+use std::sync::Arc;
+use std::thread::ScopedJoinHandle;
 
 use rand::RngCore;
 use zeroize::Zeroizing;
@@ -117,7 +120,6 @@ struct Kept {
 
 /// What the last step needs to know.
 pub(super) struct Finish<'w> {
-    pub mac: &'w mut MacHasher,
     pub changes: &'w mut [Option<NewLeaf>],
     pub view: Option<&'w mut Vec<Option<NewLeaf>>>,
     /// Where decrypted values are recorded, when they are.
@@ -128,7 +130,6 @@ pub(super) struct Finish<'w> {
 
 /// The settings every job shares.
 pub(super) struct Shared<'a> {
-    pub aads: &'a Aads,
     pub cipher_key: &'a crate::crypto::cipher::DataKey,
     pub selection: &'a Selection,
     pub with_view: bool,
@@ -136,6 +137,13 @@ pub(super) struct Shared<'a> {
     /// Reading a file rops wrote (`Mode::DECRYPT_ROPS`): empty data is accepted, and the MAC is
     /// fed the bytes rops hashes.
     pub rops: bool,
+}
+
+/// Planned jobs, in walk order, and the AADs they point into.
+#[derive(Default)]
+pub(super) struct Batch<'t> {
+    pub jobs: Vec<Job<'t>>,
+    pub aads: Aads,
 }
 
 /// Plan the job of a leaf to encrypt (feeding the MAC, whose plaintext is known now).
@@ -189,56 +197,94 @@ pub(super) fn feed(mac: &mut MacHasher, value: &Scalar, encrypted: bool) {
     }
 }
 
-/// Jobs run and taken at a time: only one batch's outcomes (the ciphertexts or plaintexts not yet
-/// in their slots) are in memory at once, never those of the whole file.
+/// Jobs planned, run and taken at a time: only one batch's outcomes (the ciphertexts or
+/// plaintexts not yet in their slots) are in memory at once, never those of the whole file.
 pub(super) const BATCH: usize = 16 * 1024;
 
-/// Run `jobs` (on every processor when there are many) and take their outcomes in walk order.
-pub(super) fn run(
-    jobs: Vec<Job<'_>>,
-    shared: &Shared<'_>,
-    mut finish: Finish<'_>,
-) -> Result<(), WalkError> {
-    // Asked only for a large file: the answer reads the cgroup files under /proc.
-    let threads = if jobs.len() < PARALLEL_MIN {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
-    };
-    for batch in jobs.chunks(BATCH) {
+/// Outcomes of one thread's share of a batch.
+type Outcomes = Vec<Result<Outcome, WalkError>>;
+
+/// Runs each full batch on worker threads while the walk plans the next one, and takes the
+/// outcomes in walk order.
+pub(super) struct Pipeline<'scope, 'env, 't> {
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    shared: &'env Shared<'env>,
+    /// Asked once a batch is large enough to share (it reads the cgroup files under /proc).
+    threads: Option<usize>,
+    in_flight: Option<(Arc<Batch<'t>>, Vec<ScopedJoinHandle<'scope, Outcomes>>)>,
+}
+
+impl<'scope, 'env, 't: 'scope> Pipeline<'scope, 'env, 't> {
+    pub(super) fn new(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        shared: &'env Shared<'env>,
+    ) -> Self {
+        Pipeline {
+            scope,
+            shared,
+            threads: None,
+            in_flight: None,
+        }
+    }
+
+    /// Start `batch` (after taking the one before it): on worker threads when it is large
+    /// enough, else right here.
+    pub(super) fn submit(
+        &mut self,
+        batch: Batch<'t>,
+        mac: &mut MacHasher,
+        finish: &mut Finish<'_>,
+    ) -> Result<(), WalkError> {
+        self.drain(mac, finish)?;
+        let threads = if batch.jobs.len() < PARALLEL_MIN {
+            1
+        } else {
+            *self.threads.get_or_insert_with(|| {
+                std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+            })
+        };
+        if threads < 2 {
+            let outcomes = work(&batch.jobs, &batch.aads, self.shared);
+            return take(&batch, outcomes, mac, finish);
+        }
+        let batch = Arc::new(batch);
+        let per = batch.jobs.len().div_ceil(threads);
+        let shared = self.shared;
+        let handles = (0..batch.jobs.len())
+            .step_by(per)
+            .map(|start| {
+                let batch = Arc::clone(&batch);
+                self.scope.spawn(move || {
+                    let end = (start + per).min(batch.jobs.len());
+                    work(&batch.jobs[start..end], &batch.aads, shared)
+                })
+            })
+            .collect();
+        self.in_flight = Some((batch, handles));
+        Ok(())
+    }
+
+    /// Take the outcomes of the batch on worker threads, if any, when they are done.
+    pub(super) fn drain(
+        &mut self,
+        mac: &mut MacHasher,
+        finish: &mut Finish<'_>,
+    ) -> Result<(), WalkError> {
+        let Some((batch, handles)) = self.in_flight.take() else {
+            return Ok(());
+        };
         // Each thread's outcomes are taken where they are, in chunk order (never gathered into
         // one more array).
-        let outcomes: Vec<Vec<Result<Outcome, WalkError>>> =
-            if threads < 2 || batch.len() < PARALLEL_MIN {
-                vec![work(batch, shared)]
-            } else {
-                let per = batch.len().div_ceil(threads);
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = batch
-                        .chunks(per)
-                        .map(|chunk| scope.spawn(move || work(chunk, shared)))
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| {
-                            h.join()
-                                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                        })
-                        .collect()
-                })
-            };
-        take(
-            batch,
-            outcomes.into_iter().flatten(),
-            shared.aads,
-            &mut finish,
-        )?;
+        let outcomes = handles.into_iter().flat_map(|h| {
+            h.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        take(&batch, outcomes, mac, finish)
     }
-    Ok(())
 }
 
 /// Do the AES-GCM work of `jobs` with one cipher.
-fn work(jobs: &[Job<'_>], shared: &Shared<'_>) -> Vec<Result<Outcome, WalkError>> {
+fn work(jobs: &[Job<'_>], aads: &Aads, shared: &Shared<'_>) -> Outcomes {
     let cipher = ValueCipher::new(shared.cipher_key);
     let fresh = jobs
         .iter()
@@ -258,7 +304,7 @@ fn work(jobs: &[Job<'_>], shared: &Shared<'_>) -> Vec<Result<Outcome, WalkError>
                 is_comment,
                 ..
             } => {
-                let aad = shared.aads.get(*aad);
+                let aad = aads.get(*aad);
                 let nonce: [u8; 32] = match iv {
                     Some(iv) => **iv,
                     None => nonces
@@ -284,14 +330,7 @@ fn work(jobs: &[Job<'_>], shared: &Shared<'_>) -> Vec<Result<Outcome, WalkError>
                 is_comment,
                 hashed,
                 ..
-            } => decrypt_one(
-                &cipher,
-                token,
-                shared.aads.get(*aad),
-                *is_comment,
-                *hashed,
-                shared,
-            ),
+            } => decrypt_one(&cipher, token, aads.get(*aad), *is_comment, *hashed, shared),
             Job::Hash(_) => Ok(Outcome::Hash),
         })
         .collect()
@@ -379,12 +418,13 @@ fn decrypt_one(
 
 /// Take the outcomes in walk order: the first error wins, the MAC is fed in order.
 fn take(
-    jobs: &[Job<'_>],
-    outcomes: impl Iterator<Item = Result<Outcome, WalkError>>,
-    aads: &Aads,
+    batch: &Batch<'_>,
+    outcomes: impl IntoIterator<Item = Result<Outcome, WalkError>>,
+    mac: &mut MacHasher,
     finish: &mut Finish<'_>,
 ) -> Result<(), WalkError> {
-    for (job, outcome) in jobs.iter().zip(outcomes) {
+    let aads = &batch.aads;
+    for (job, outcome) in batch.jobs.iter().zip(outcomes) {
         let (id, aad) = match job {
             Job::Encrypt { id, aad, .. } | Job::Decrypt { id, aad, .. } => (*id, aads.get(*aad)),
             Job::Hash(leaf) => (leaf.id, ""),
@@ -394,9 +434,9 @@ fn take(
             Outcome::Hash => {
                 if let Job::Hash(leaf) = job {
                     if finish.rops {
-                        finish.mac.feed(&super::rops_bytes(&leaf.value), false);
+                        mac.feed(&super::rops_bytes(&leaf.value), false);
                     } else {
-                        feed(finish.mac, &leaf.value, false);
+                        feed(mac, &leaf.value, false);
                     }
                 }
             }
@@ -421,8 +461,8 @@ fn take(
                     // is hashed.
                     if hashed && !matches!(value, Scalar::Comment(_)) {
                         match &rops_hashed {
-                            Some(bytes) => finish.mac.feed(bytes, true),
-                            None => feed(finish.mac, value, true),
+                            Some(bytes) => mac.feed(bytes, true),
+                            None => feed(mac, value, true),
                         }
                     }
                     if let (Some(stash), Some(kept)) = (finish.stash.as_deref_mut(), kept) {

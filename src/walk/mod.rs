@@ -206,64 +206,89 @@ pub fn walk(
 ) -> Result<WalkResult, WalkError> {
     let leaves = max_id(tree).map_or(0, |m| m + 1);
     let mut mac = MacHasher::new(mac_only_encrypted);
-    let mut jobs = Vec::with_capacity(leaves);
-    let mut aads = jobs::Aads::default();
-    let mut planning_error = None;
-    for doc in &tree.docs {
-        visit_leaves(&doc.items, &mut |leaf, path, comments, is_comment| {
-            if planning_error.is_some()
-                || matches!(leaf.value, Scalar::Null)
-                || (mode.rops && is_rops_null(leaf, is_comment))
-            {
-                return;
-            }
-            let selected = selection.should_encrypt(path, comments, is_comment);
-            let aad = aads.push(path);
-            let job = if mode.encrypt {
-                Ok(jobs::plan_encrypt(
-                    leaf,
-                    selected,
-                    is_comment,
-                    aad,
-                    &mut mac,
-                    |type_tag, value| stash.lookup(aads.get(aad), type_tag, value),
-                ))
-            } else {
-                plan_decrypt(leaf, selected, is_comment, aad, &aads)
-            };
-            match job {
-                Ok(Some(job)) => jobs.push(job),
-                Ok(None) => {}
-                Err(e) => planning_error = Some(e),
-            }
-        });
-        if planning_error.is_some() {
-            break;
-        }
-    }
     let mut changes = vec![None; leaves];
     let mut view = mode.with_view.then(|| vec![None; leaves]);
     let record = stash.record && !mode.encrypt;
+    // Encryption looks values up in the stash while planning; decryption records them in it as
+    // their outcomes are taken.
+    let (lookup, recorded) = if record {
+        (None, Some(stash))
+    } else {
+        (Some(&*stash), None)
+    };
     let shared = jobs::Shared {
-        aads: &aads,
         cipher_key: key,
         selection,
         with_view: mode.with_view,
         record,
         rops: mode.rops,
     };
-    jobs::run(
-        jobs,
-        &shared,
-        jobs::Finish {
-            mac: &mut mac,
-            changes: &mut changes,
-            view: view.as_mut(),
-            stash: record.then_some(stash),
-            rops: mode.rops,
-        },
-    )?;
-    if let Some(e) = planning_error {
+    let mut finish = jobs::Finish {
+        changes: &mut changes,
+        view: view.as_mut(),
+        stash: recorded,
+        rops: mode.rops,
+    };
+    // Each full batch runs on the worker threads while the next one is planned here; the
+    // outcomes are taken in walk order, so the first error is the one a one-by-one walk meets.
+    let mut error = None;
+    // An error in taking outcomes: nothing planned after it runs.
+    let mut taken_error = false;
+    std::thread::scope(|scope| {
+        let mut pipeline = jobs::Pipeline::new(scope, &shared);
+        let mut batch = jobs::Batch::default();
+        for doc in &tree.docs {
+            visit_leaves(&doc.items, &mut |leaf, path, comments, is_comment| {
+                if error.is_some()
+                    || matches!(leaf.value, Scalar::Null)
+                    || (mode.rops && is_rops_null(leaf, is_comment))
+                {
+                    return;
+                }
+                let selected = selection.should_encrypt(path, comments, is_comment);
+                let aad = batch.aads.push(path);
+                let job = if mode.encrypt {
+                    Ok(jobs::plan_encrypt(
+                        leaf,
+                        selected,
+                        is_comment,
+                        aad,
+                        &mut mac,
+                        |type_tag, value| {
+                            lookup.and_then(|s| s.lookup(batch.aads.get(aad), type_tag, value))
+                        },
+                    ))
+                } else {
+                    plan_decrypt(leaf, selected, is_comment, aad, &batch.aads)
+                };
+                match job {
+                    Ok(Some(job)) => batch.jobs.push(job),
+                    Ok(None) => {}
+                    Err(e) => error = Some(e),
+                }
+                if batch.jobs.len() == jobs::BATCH {
+                    let full = std::mem::take(&mut batch);
+                    if let Err(e) = pipeline.submit(full, &mut mac, &mut finish) {
+                        error = Some(e);
+                        taken_error = true;
+                    }
+                }
+            });
+            if error.is_some() {
+                break;
+            }
+        }
+        // The jobs planned before a planning error still run: an error of theirs comes first.
+        if !taken_error {
+            let last = pipeline
+                .submit(batch, &mut mac, &mut finish)
+                .and_then(|()| pipeline.drain(&mut mac, &mut finish));
+            if let Err(e) = last {
+                error = Some(e);
+            }
+        }
+    });
+    if let Some(e) = error {
         return Err(e);
     }
     Ok(WalkResult {
