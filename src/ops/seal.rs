@@ -327,9 +327,7 @@ impl RecordCheck<'_> {
         let spliced = zeroize::Zeroizing::new(spliced);
         Ok(layout_record::make(&spliced, original, self.key).map(|r| (r, encrypted)))
     }
-}
 
-impl RecordCheck<'_> {
     /// The record from `spliced` (what splicing the view into `encrypted` gave) to `original`,
     /// and whether `spliced` reads back as the data (else `decrypt` lays the values out from
     /// scratch instead, and the record would not fit): the two run side by side on a large file.
