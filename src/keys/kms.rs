@@ -109,6 +109,7 @@ mod imp {
     use std::time::Duration;
 
     use aws_config::profile::ProfileFileCredentialsProvider;
+    use aws_config::provider_config::ProviderConfig;
     use aws_config::retry::RetryConfig;
     use aws_config::sts::AssumeRoleProvider;
     use aws_config::timeout::TimeoutConfig;
@@ -116,6 +117,7 @@ mod imp {
     use aws_sdk_kms::config::ProvideCredentials;
     use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
     use aws_sdk_kms::primitives::Blob;
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
     use base64::Engine as _;
     use zeroize::Zeroizing;
 
@@ -234,7 +236,11 @@ mod imp {
 
     /// A KMS client for a key: the region of its ARN, its profile, its role assumed first.
     async fn client(key: &KmsKey, region: &str) -> Result<aws_sdk_kms::Client, KeyError> {
+        let https = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(https.clone())
             .region(Region::new(region.to_string()))
             .timeout_config(
                 TimeoutConfig::builder()
@@ -250,6 +256,7 @@ mod imp {
             // environment's.
             loader = loader.profile_name(profile).credentials_provider(
                 ProfileFileCredentialsProvider::builder()
+                    .configure(&ProviderConfig::without_region().with_http_client(https))
                     .profile_name(profile)
                     .build(),
             );
