@@ -10,6 +10,7 @@ use super::edit::EditArgs;
 use super::encrypt::{EncryptArgs, KeyFlags, SelectionFlags};
 use super::keys::{KmsExtras, RotateArgs, RotateKeyFlags};
 use super::set::SetArgs;
+use super::Deferred;
 use super::{Cli, Command, DecryptKeyArgs, GlobalArgs, IoArgs};
 
 #[derive(Parser, Debug)]
@@ -60,23 +61,23 @@ pub fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
         ));
     }
     let command = if l.encrypt {
-        Command::Encrypt(EncryptArgs {
+        Command::Encrypt(Deferred(EncryptArgs {
             io: l.io,
             keys: l.keys,
             selection: l.selection,
             services: l.decrypt_keys,
-        })
+        }))
     } else if l.decrypt {
-        Command::Decrypt(DecryptArgs {
+        Command::Decrypt(Deferred(DecryptArgs {
             io: l.io,
             keys: l.decrypt_keys,
             extract: l.extract,
             ignore_mac: l.ignore_mac,
             check: false,
             many: Default::default(),
-        })
+        }))
     } else if l.rotate {
-        Command::Rotate(RotateArgs {
+        Command::Rotate(Deferred(RotateArgs {
             io: l.io,
             keys: l.decrypt_keys,
             change: l.change,
@@ -85,7 +86,7 @@ pub fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
                 encryption_context: l.keys.encryption_context,
             },
             many: Default::default(),
-        })
+        }))
     } else if let Some(set) = l.set {
         // '<path> <value>', split after the path's last ']'.
         let (path, value) = match set.find("] ") {
@@ -96,7 +97,7 @@ pub fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
             l.io.file
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default();
-        Command::Set(SetArgs {
+        Command::Set(Deferred(SetArgs {
             args: vec![file, path, value],
             value_file: false,
             value_stdin: false,
@@ -105,7 +106,7 @@ pub fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
             formats: l.io.formats,
             shamir_secret_sharing_threshold: None,
             keys: l.decrypt_keys,
-        })
+        }))
     } else {
         let Some(file) = l.io.file else {
             return Err(clap::Error::raw(
@@ -113,7 +114,7 @@ pub fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
                 "Error: no file specified\n",
             ));
         };
-        Command::Edit(EditArgs {
+        Command::Edit(Deferred(EditArgs {
             file,
             show_master_keys: l.show_master_keys,
             ignore_mac: l.ignore_mac,
@@ -121,7 +122,7 @@ pub fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
             keys: l.keys,
             selection: l.selection,
             decrypt_keys: l.decrypt_keys,
-        })
+        }))
     };
     Ok(Cli {
         global: l.global,

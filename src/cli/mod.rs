@@ -4,6 +4,7 @@ mod bulk;
 mod check;
 mod common;
 mod decrypt;
+mod deferred;
 mod edit;
 mod encrypt;
 mod error;
@@ -22,6 +23,8 @@ mod write;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+
+pub use deferred::Deferred;
 
 pub use error::{CliError, CliResult};
 
@@ -71,44 +74,44 @@ pub struct GlobalArgs {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Encrypt a file (to stdout unless -i or --output)
-    Encrypt(encrypt::EncryptArgs),
+    Encrypt(Deferred<encrypt::EncryptArgs>),
     /// Decrypt a file (to stdout unless -i or --output)
-    Decrypt(decrypt::DecryptArgs),
+    Decrypt(Deferred<decrypt::DecryptArgs>),
     /// Create an age identity in the default key file and print its recipient
-    Keygen(keygen::KeygenArgs),
+    Keygen(Deferred<keygen::KeygenArgs>),
     /// Edit an encrypted file in $EDITOR (creates it when missing)
-    Edit(edit::EditArgs),
+    Edit(Deferred<edit::EditArgs>),
     /// Run a command with the decrypted top-level values as environment variables
-    ExecEnv(exec::ExecEnvArgs),
+    ExecEnv(Deferred<exec::ExecEnvArgs>),
     /// Run a command with the decrypted file in a FIFO or temporary file ({} is its path)
-    ExecFile(exec::ExecFileArgs),
+    ExecFile(Deferred<exec::ExecFileArgs>),
     /// Print {"encrypted":true} or {"encrypted":false}
-    Filestatus(FilestatusArgs),
+    Filestatus(Deferred<FilestatusArgs>),
     /// Set the value at a path, e.g. sepal set f.yaml '["a"]["b"]' '"value"'
-    Set(set::SetArgs),
+    Set(Deferred<set::SetArgs>),
     /// Remove the value at a path
-    Unset(set::UnsetArgs),
+    Unset(Deferred<set::UnsetArgs>),
     /// Re-encrypt a file with a new data key (optionally adding or removing master keys)
-    Rotate(keys::RotateArgs),
+    Rotate(Deferred<keys::RotateArgs>),
     /// Sync a file's master keys and Shamir threshold with .sops.yaml
-    Updatekeys(keys::UpdateKeysArgs),
+    Updatekeys(Deferred<keys::UpdateKeysArgs>),
     /// Add or delete key groups
     #[command(subcommand)]
     Groups(keys::GroupsCommand),
     /// Serve the local master keys to other machines (sops key service, gRPC)
     #[cfg(feature = "keyservice")]
-    Keyservice(keyservice::KeyserviceArgs),
+    Keyservice(Deferred<keyservice::KeyserviceArgs>),
     /// Print the text git diffs for a file (git's diff.sepal.textconv): decrypted, or with markers without the keys
-    Textconv(git::TextconvArgs),
+    Textconv(Deferred<git::TextconvArgs>),
     /// Configure git's diff and merge drivers and .gitattributes for the files .sops.yaml covers
-    GitSetup(git::GitSetupArgs),
+    GitSetup(Deferred<git::GitSetupArgs>),
     /// Check the repository without any key: files that must be encrypted, recipients, values
     /// in clear, secrets outside encrypted files, key age (for pre-commit hooks and CI)
-    Check(check::CheckArgs),
+    Check(Deferred<check::CheckArgs>),
     /// git merge driver: merge.<name>.driver = "sepal merge %O %A %B %P"
-    Merge(merge::MergeArgs),
+    Merge(Deferred<merge::MergeArgs>),
     /// Print a shell completion script
-    Completion(CompletionArgs),
+    Completion(Deferred<CompletionArgs>),
     /// Print the manual page (roff)
     #[command(hide = true)]
     Man,
@@ -268,18 +271,18 @@ pub fn disable_core_dumps() {
 pub fn run(cli: Cli) -> u8 {
     let file = naming::file_of(&cli.command);
     let result = match cli.command {
-        Command::Encrypt(a) => encrypt::run(&cli.global, a),
-        Command::Decrypt(a) => decrypt::run(&cli.global, a),
-        Command::Keygen(a) => keygen::run(a),
-        Command::Edit(a) => edit::run(&cli.global, a),
-        Command::ExecEnv(a) => exec::exec_env(&cli.global, a),
-        Command::ExecFile(a) => exec::exec_file(&cli.global, a),
-        Command::Filestatus(a) => exec::filestatus(&cli.global, a),
-        Command::Set(a) => set::run_set(&cli.global, a),
-        Command::Unset(a) => set::run_unset(&cli.global, a),
-        Command::Textconv(a) => git::textconv_run(&cli.global, a),
-        Command::GitSetup(a) => git::git_setup_run(&cli.global, a),
-        Command::Completion(a) => {
+        Command::Encrypt(Deferred(a)) => encrypt::run(&cli.global, a),
+        Command::Decrypt(Deferred(a)) => decrypt::run(&cli.global, a),
+        Command::Keygen(Deferred(a)) => keygen::run(a),
+        Command::Edit(Deferred(a)) => edit::run(&cli.global, a),
+        Command::ExecEnv(Deferred(a)) => exec::exec_env(&cli.global, a),
+        Command::ExecFile(Deferred(a)) => exec::exec_file(&cli.global, a),
+        Command::Filestatus(Deferred(a)) => exec::filestatus(&cli.global, a),
+        Command::Set(Deferred(a)) => set::run_set(&cli.global, a),
+        Command::Unset(Deferred(a)) => set::run_unset(&cli.global, a),
+        Command::Textconv(Deferred(a)) => git::textconv_run(&cli.global, a),
+        Command::GitSetup(Deferred(a)) => git::git_setup_run(&cli.global, a),
+        Command::Completion(Deferred(a)) => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();
             let mut buf = Vec::new();
@@ -294,13 +297,13 @@ pub fn run(cli: Cli) -> u8 {
                 .map_err(CliError::Manual)
                 .and_then(|_| common::write_stdout(&buf))
         }
-        Command::Check(a) => check::run(&cli.global, a),
-        Command::Rotate(a) => keys::rotate(&cli.global, a),
-        Command::Updatekeys(a) => keys::updatekeys(&cli.global, a),
+        Command::Check(Deferred(a)) => check::run(&cli.global, a),
+        Command::Rotate(Deferred(a)) => keys::rotate(&cli.global, a),
+        Command::Updatekeys(Deferred(a)) => keys::updatekeys(&cli.global, a),
         Command::Groups(c) => keys::groups(&cli.global, c),
-        Command::Merge(a) => merge::run(&cli.global, a),
+        Command::Merge(Deferred(a)) => merge::run(&cli.global, a),
         #[cfg(feature = "keyservice")]
-        Command::Keyservice(a) => keyservice::run(&cli.global, a),
+        Command::Keyservice(Deferred(a)) => keyservice::run(&cli.global, a),
     };
     match result {
         Ok(()) => 0,
