@@ -218,10 +218,7 @@ pub trait FormatStore: Sync {
     /// Does `src` parse to the documents of `tree` with `changes` applied (comments and
     /// spellings aside)? A format may answer without building the second tree.
     fn reads_as_changed(&self, src: &[u8], tree: &Tree, changes: &Changes) -> bool {
-        // The reading needs its tree only: no copy of the (plaintext) bytes is kept for it.
-        self.parse_lent(src)
-            .unwrap_or_else(|| self.parse(src))
-            .is_ok_and(|back| same_as_changed(&back.tree, tree, changes))
+        reads_in_full_as_changed(self, src, tree, changes)
     }
 
     /// The source bytes with `changes` applied, and the `sops` entry `metadata` (replacing any;
@@ -269,6 +266,20 @@ pub trait FormatStore: Sync {
     fn splices_from_layout(&self) -> bool {
         false
     }
+}
+
+/// [`FormatStore::reads_as_changed`] by a full reading of `src`: its tree, compared.
+fn reads_in_full_as_changed<S: FormatStore + ?Sized>(
+    store: &S,
+    src: &[u8],
+    tree: &Tree,
+    changes: &Changes,
+) -> bool {
+    // The reading needs its tree only: no copy of the (plaintext) bytes is kept for it.
+    store
+        .parse_lent(src)
+        .unwrap_or_else(|| store.parse(src))
+        .is_ok_and(|back| same_as_changed(&back.tree, tree, changes))
 }
 
 /// The [`FormatStore`] methods that hand over to the format module's own `splice` (with its

@@ -35,6 +35,7 @@ mod layout;
 mod metadata;
 mod node;
 mod parse;
+mod readback;
 mod resolve;
 mod scalar_span;
 mod scalar_text;
@@ -87,6 +88,12 @@ impl FormatStore for YamlStore {
 
     fn swap_source(&self, parsed: &mut Parsed, src: &mut Zeroizing<Vec<u8>>) -> bool {
         super::source::swap_layout_source::<Layout>(parsed, src, |l| &mut l.src)
+    }
+
+    fn reads_as_changed(&self, src: &[u8], tree: &Tree, changes: &Changes) -> bool {
+        // Event by event when that confirms it; else the full reading decides.
+        readback::confirms(src, tree, changes)
+            || super::reads_in_full_as_changed(self, src, tree, changes)
     }
 
     super::hand_over_writes!(Layout);

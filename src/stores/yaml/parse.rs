@@ -103,7 +103,7 @@ fn read(src_bytes: &[u8]) -> Result<(Tree, Option<Value>, Layout), StoreError> {
 
 /// The text after a byte order mark (and the mark's length), refusing what YAML readers would
 /// read differently.
-fn decode(src_bytes: &[u8]) -> Result<(usize, &str), StoreError> {
+pub(super) fn decode(src_bytes: &[u8]) -> Result<(usize, &str), StoreError> {
     let base = if src_bytes.starts_with(b"\xEF\xBB\xBF") {
         3
     } else {
