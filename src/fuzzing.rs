@@ -191,3 +191,29 @@ fn keys_contain(tree: &crate::tree::Tree, m: &str) -> bool {
     }
     tree.docs.iter().any(|d| go(&d.items, m))
 }
+
+/// The YAML read-back compared event by event never confirms what the full reading refuses.
+/// `data` is the expected text and the text read back, split at the first 0xFF byte (the same
+/// text twice without one).
+pub fn yaml_readback_agrees(data: &[u8]) {
+    let (expected, read) = match data.iter().position(|&b| b == 0xFF) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, data),
+    };
+    let store = Store::new(Format::Yaml, StoreOptions::default());
+    let Ok(parsed) = store.parse(expected) else {
+        return;
+    };
+    let changes = vec![None; leaf_count(&parsed.tree)];
+    if crate::stores::yaml::readback_confirms(read, &parsed.tree, &changes) {
+        assert!(
+            crate::stores::reads_in_full_as_changed(
+                &crate::stores::yaml::YamlStore,
+                read,
+                &parsed.tree,
+                &changes
+            ),
+            "the event comparison confirmed a read-back the full reading refuses"
+        );
+    }
+}

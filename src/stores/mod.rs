@@ -269,7 +269,7 @@ pub trait FormatStore: Sync {
 }
 
 /// [`FormatStore::reads_as_changed`] by a full reading of `src`: its tree, compared.
-fn reads_in_full_as_changed<S: FormatStore + ?Sized>(
+pub(crate) fn reads_in_full_as_changed<S: FormatStore + ?Sized>(
     store: &S,
     src: &[u8],
     tree: &Tree,

@@ -62,6 +62,12 @@ use crate::treepath::Step;
 /// its UTF-8 text and written back in UTF-16.
 pub struct YamlStore;
 
+/// The event-by-event read-back comparison alone (for the fuzz target that checks it against the
+/// full reading).
+pub(crate) fn readback_confirms(src: &[u8], tree: &Tree, changes: &Changes) -> bool {
+    readback::confirms(src, tree, changes)
+}
+
 impl FormatStore for YamlStore {
     fn parse(&self, src: &[u8]) -> Result<Parsed, StoreError> {
         let Some(decoded) = utf16::decode(src) else {
