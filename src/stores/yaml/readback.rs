@@ -11,7 +11,8 @@
 //! map, a key that is not a string, a parse error, an expected document without data, a `sops`
 //! entry, or any difference. So it never accepts what the full reading would refuse: every key
 //! and value it accepts is one the full reading gives the same way, and the documents, keys and
-//! values are compared one for one in order, as [`crate::stores::same_as_changed`] does.
+//! values are compared one for one in order, as [`crate::stores::same_as_changed`] does. (The
+//! expected tree is a parsed one, so its keys are unique, and so are those matched with them.)
 
 use std::borrow::Cow;
 
@@ -91,7 +92,7 @@ where
     fn map(&mut self, items: &[Item], root: bool) -> Option<()> {
         let mut expected = items.iter().filter(|i| !is_comment(i, self.changes));
         loop {
-            let (event, _) = self.next()?;
+            let (event, key_span) = self.next()?;
             let key = match event {
                 Event::MappingEnd => return expected.next().is_none().then_some(()),
                 Event::Scalar(key, style, 0, None) if !(root && key == "sops") => (key, style),
@@ -102,6 +103,7 @@ where
                 return None;
             };
             // Keys are typed as the full reading types them: only a string key is one.
+            let key = self.without_added_break(key, style, &key_span);
             let (Scalar::Str(read), _) = type_scalar(&key, style, &CoreTag::None, || 0).ok()?
             else {
                 return None;
