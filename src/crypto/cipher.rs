@@ -80,9 +80,9 @@ impl<'a> Fields<'a> {
         let line = body.split('\n').next().unwrap_or(body);
         let close = line.rfind(']').ok_or(CipherError::Format)?;
         let inner = &line[..close];
-        let (rest, type_tag) = inner.rsplit_once(",type:").ok_or(CipherError::Format)?;
-        let (rest, tag) = rest.rsplit_once(",tag:").ok_or(CipherError::Format)?;
-        let (data, iv) = rest.rsplit_once(",iv:").ok_or(CipherError::Format)?;
+        let (rest, type_tag) = rsplit_marker(inner, ",type:").ok_or(CipherError::Format)?;
+        let (rest, tag) = rsplit_marker(rest, ",tag:").ok_or(CipherError::Format)?;
+        let (data, iv) = rsplit_marker(rest, ",iv:").ok_or(CipherError::Format)?;
         if (data.is_empty() && !empty_data)
             || iv.is_empty()
             || tag.is_empty()
@@ -96,6 +96,17 @@ impl<'a> Fields<'a> {
             tag,
             type_tag,
         })
+    }
+}
+
+/// `s.rsplit_once(marker)` for a marker that starts with a comma, found by its last comma first:
+/// when the text from the last comma on starts with the marker, that is the marker's last
+/// occurrence (a later one would hold a later comma). Otherwise the general search decides.
+fn rsplit_marker<'s>(s: &'s str, marker: &str) -> Option<(&'s str, &'s str)> {
+    debug_assert!(marker.starts_with(','));
+    match s.rfind(',') {
+        Some(i) if s[i..].starts_with(marker) => Some((&s[..i], &s[i + marker.len()..])),
+        _ => s.rsplit_once(marker),
     }
 }
 
@@ -330,6 +341,31 @@ impl ValueCipher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The last-comma shortcut splits exactly as `rsplit_once` does, on any text made of
+        /// commas, marker pieces and other characters.
+        #[test]
+        fn rsplit_marker_is_rsplit_once(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just(",".to_string()),
+                    Just(",type:".to_string()),
+                    Just(",tag:".to_string()),
+                    Just(",iv:".to_string()),
+                    Just("type:".to_string()),
+                    "[a-z0-9+/=:]{0,4}",
+                ],
+                0..12,
+            ),
+        ) {
+            let s = parts.concat();
+            for marker in [",type:", ",tag:", ",iv:"] {
+                prop_assert_eq!(rsplit_marker(&s, marker), s.rsplit_once(marker));
+            }
+        }
+    }
 
     #[test]
     fn round_trip_and_format() {
