@@ -156,10 +156,9 @@ pub(crate) fn text_line_of(src: &[u8], pos: usize) -> usize {
 /// that split only on LF): readers of line-based formats disagree on where such a line ends, so
 /// text both could read differently is never copied through.
 pub(crate) fn refuse_lone_cr(src: &[u8]) -> Result<(), StoreError> {
-    let lone = src
-        .windows(2)
-        .position(|w| w[0] == b'\r' && w[1] != b'\n')
-        .or_else(|| (src.last() == Some(&b'\r')).then(|| src.len() - 1));
+    // Each CR found by memchr's vector search (most files have none, or only CRLFs).
+    let lone =
+        memchr::memchr_iter(b'\r', src).find(|&i| src.get(i + 1).is_none_or(|&b| b != b'\n'));
     match lone {
         Some(at) => Err(StoreError::at_line(
             "Could not unmarshal input data: a carriage return (CR) that is not followed by a line feed; readers disagree on where this line ends. Convert the file's line endings to LF or CRLF",
