@@ -138,7 +138,15 @@ where
                 let mut text = self.without_added_break(text, style, span);
                 let same = type_scalar(&text, style, &CoreTag::None, || 0)
                     .ok()
-                    .is_some_and(|(read, _)| same_leaf(&read, leaf, self.changes));
+                    .is_some_and(|(read, mut spelling)| {
+                        let same = same_leaf(&read, leaf, self.changes);
+                        // The spelling of a decrypted number or boolean is wiped too (the
+                        // typed value itself is a `Secret` for strings).
+                        if let Some(s) = spelling.as_mut() {
+                            s.zeroize();
+                        }
+                        same
+                    });
                 // An unescaped copy of a decrypted value is wiped.
                 if let Cow::Owned(s) = &mut text {
                     s.zeroize();
