@@ -56,9 +56,7 @@ fn read_events_in<'e, 'a>(
     src: &Source<'e>,
     keep: fn(Cow<'e, str>) -> Cow<'a, str>,
 ) -> Result<Vec<RawDoc<'a>>, StoreError> {
-    let mut opts = Options::default();
-    opts.emit_anchor_events = true;
-    let parser = Parser::new_from_str_with_options(src.text, opts);
+    let parser = parser(src.text);
     let mut builder = TreeBuilder::new(src, keep);
     for (count, ev) in parser.enumerate() {
         let (event, span) = ev.map_err(|e| scan_error(&e))?;
@@ -77,6 +75,35 @@ fn read_events_in<'e, 'a>(
         builder.event(event, &at)?;
     }
     Ok(builder.finish())
+}
+
+/// The parser of every YAML reading of a source: the full one here, and the read-back compared
+/// event by event (`readback`), which must see the same events.
+pub(super) fn parser(
+    text: &str,
+) -> impl Iterator<Item = Result<(Event<'_>, granit_parser::Span), granit_parser::ScanError>> {
+    let mut opts = Options::default();
+    opts.emit_anchor_events = true;
+    Parser::new_from_str_with_options(text, opts)
+}
+
+/// The parser adds a line break to a block scalar whose last line ends the source without one:
+/// the value read is the one without it. `end` is where the scalar's token ends in `text`.
+pub(super) fn drop_added_break(
+    value: &mut Cow<'_, str>,
+    style: ScalarStyle,
+    text: &str,
+    end: usize,
+) {
+    if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+        && value.ends_with('\n')
+        && !text.ends_with('\n')
+        && text
+            .get(end.min(text.len())..)
+            .is_some_and(|rest| rest.trim().is_empty())
+    {
+        value.to_mut().pop();
+    }
 }
 
 /// A collection whose end event has not come yet.
@@ -250,18 +277,9 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
         at: &EventSpan,
     ) -> Node<'a> {
         let range = &at.range;
-        let text = self.src.text;
         let start = at.tag_start.map_or(range.start, |t| t.min(range.start));
         let mut value = (self.keep)(value);
-        // A block scalar whose last line ends the file without a line break has no
-        // final line break in its value (the parser adds one).
-        if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
-            && value.ends_with('\n')
-            && !text.ends_with('\n')
-            && text[range.end.min(text.len())..].trim().is_empty()
-        {
-            value.to_mut().pop();
-        }
+        drop_added_break(&mut value, style, self.src.text, range.end);
         Node {
             kind: NodeKind::Scalar {
                 value,

@@ -16,10 +16,10 @@
 
 use std::borrow::Cow;
 
-use granit_parser::{Event, Options, Parser, ScalarStyle, Span};
+use granit_parser::{Event, Span};
 use zeroize::Zeroize;
 
-use super::events::MAX_NODES;
+use super::events::{drop_added_break, parser, MAX_NODES};
 use super::node::CoreTag;
 use super::parse::decode;
 use super::typing::type_scalar;
@@ -32,10 +32,8 @@ pub(super) fn confirms(src: &[u8], tree: &Tree, changes: &Changes) -> bool {
     let Ok((_, text)) = decode(src) else {
         return false;
     };
-    let mut opts = Options::default();
-    opts.emit_anchor_events = true;
     let mut reader = Reader {
-        events: Parser::new_from_str_with_options(text, opts),
+        events: parser(text),
         text,
         changes,
         count: 0,
@@ -93,17 +91,16 @@ where
         let mut expected = items.iter().filter(|i| !is_comment(i, self.changes));
         loop {
             let (event, key_span) = self.next()?;
-            let key = match event {
+            let (mut key, style) = match event {
                 Event::MappingEnd => return expected.next().is_none().then_some(()),
                 Event::Scalar(key, style, 0, None) if !(root && key == "sops") => (key, style),
                 _ => return None,
             };
-            let (key, style) = key;
             let Some(Item::Pair { key: want, value }) = expected.next() else {
                 return None;
             };
             // Keys are typed as the full reading types them: only a string key is one.
-            let key = self.without_added_break(key, style, &key_span);
+            drop_added_break(&mut key, style, self.text, end_of(&key_span));
             let (Scalar::Str(read), _) = type_scalar(&key, style, &CoreTag::None, || 0).ok()?
             else {
                 return None;
@@ -134,8 +131,8 @@ where
     /// A node (its first event `event`) against the expected `value`.
     fn value(&mut self, event: Event<'t>, span: &Span, value: &Value) -> Option<()> {
         match (event, value) {
-            (Event::Scalar(text, style, 0, None), Value::Leaf(leaf)) => {
-                let mut text = self.without_added_break(text, style, span);
+            (Event::Scalar(mut text, style, 0, None), Value::Leaf(leaf)) => {
+                drop_added_break(&mut text, style, self.text, end_of(span));
                 let same = type_scalar(&text, style, &CoreTag::None, || 0)
                     .ok()
                     .is_some_and(|(read, mut spelling)| {
@@ -158,26 +155,11 @@ where
             _ => None,
         }
     }
+}
 
-    /// The parser adds a line break to a block scalar whose last line ends the file without one;
-    /// the full reading takes it off again, and so does this one.
-    fn without_added_break(
-        &self,
-        mut value: Cow<'t, str>,
-        style: ScalarStyle,
-        span: &Span,
-    ) -> Cow<'t, str> {
-        let text = self.text;
-        let end = span.byte_range().map_or(0, |r| r.end).min(text.len());
-        if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
-            && value.ends_with('\n')
-            && !text.ends_with('\n')
-            && text.get(end..).is_some_and(|rest| rest.trim().is_empty())
-        {
-            value.to_mut().pop();
-        }
-        value
-    }
+/// Where a node's token ends (as the full reading takes it from the same span).
+fn end_of(span: &Span) -> usize {
+    span.byte_range().map_or(0, |r| r.end)
 }
 
 #[cfg(test)]
