@@ -167,6 +167,9 @@ fn fuzz_regressions_replay() {
             let data = std::fs::read(&path).expect("a regression input");
             crate::fuzzing::parse_and_splice(f, &data);
             encrypt_accounted(f, &data, None);
+            if f == Format::Yaml {
+                crate::fuzzing::yaml_readback_agrees(&data);
+            }
             n += 1;
         }
         assert!(n > 0, "no regression inputs in {}", dir.display());
