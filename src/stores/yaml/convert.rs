@@ -274,7 +274,7 @@ impl Converter<'_> {
     /// given, it receives the collection's shape.
     pub(super) fn items_of(
         &mut self,
-        n: &Node,
+        n: Node,
         ctx: ValueContext,
         template: &mut Option<AliasTemplate>,
     ) -> Result<Vec<Item>, StoreError> {
@@ -307,9 +307,11 @@ impl Converter<'_> {
             ..ctx
         };
         let wants_template = template.is_some();
-        let shape = match &n.kind {
+        // The raw node is consumed: each entry's memory is freed once it is converted.
+        let start = n.start;
+        let shape = match n.kind {
             NodeKind::Map { entries, .. } => Some(AliasTemplate::Map(self.map_items(
-                n,
+                start,
                 entries,
                 ctx,
                 &mut list,
@@ -334,8 +336,8 @@ impl Converter<'_> {
     /// shapes when `wants_template`.
     fn map_items(
         &mut self,
-        n: &Node,
-        entries: &[(Node, Node)],
+        start: usize,
+        entries: Vec<(Node, Node)>,
         ctx: ValueContext,
         list: &mut ItemList,
         wants_template: bool,
@@ -345,11 +347,11 @@ impl Converter<'_> {
         let owner_col = if ctx.flow {
             ctx.owner_col
         } else {
-            self.src.col(n.start)
+            self.src.col(start)
         };
         for (k, v) in entries {
             self.push_comments(list, k.start);
-            let key = self.key_string(k, 0)?;
+            let key = self.key_string(&k, 0)?;
             if let Some(prev) = seen.find(&list.items, &key) {
                 let prev = self.src.line_of(prev) + 1;
                 return Err(StoreError::at_line(
@@ -379,7 +381,7 @@ impl Converter<'_> {
     /// shapes when `wants_template`.
     fn seq_items(
         &mut self,
-        elems: &[(usize, Node)],
+        elems: Vec<(usize, Node)>,
         ctx: ValueContext,
         list: &mut ItemList,
         wants_template: bool,
@@ -387,13 +389,13 @@ impl Converter<'_> {
         let mut shapes = Vec::new();
         let flow = ctx.flow;
         for (d, e) in elems {
-            self.push_comments(list, *d);
-            let dash_col = self.src.col(*d);
+            self.push_comments(list, d);
+            let dash_col = self.src.col(d);
             let vctx = ValueContext {
                 flow,
                 owner_col: if flow { ctx.owner_col } else { dash_col },
-                dash: if flow { None } else { Some(*d) },
-                prev_end: if flow { e.start } else { *d + 1 },
+                dash: if flow { None } else { Some(d) },
+                prev_end: if flow { e.start } else { d + 1 },
                 in_alias: ctx.in_alias,
             };
             let mut sub = wants_template.then(|| AliasTemplate::Seq(Vec::new()));
@@ -408,13 +410,13 @@ impl Converter<'_> {
 
     pub(super) fn value_of(
         &mut self,
-        n: &Node,
+        n: Node,
         ctx: ValueContext,
         template: &mut Option<AliasTemplate>,
     ) -> Result<Value, StoreError> {
         match &n.kind {
             NodeKind::Scalar { .. } => {
-                let leaf = self.leaf_of_scalar(n, ctx, None)?;
+                let leaf = self.leaf_of_scalar(&n, ctx, None)?;
                 if let Some(t) = template.as_mut() {
                     *t = AliasTemplate::Leaf(leaf.id);
                 }
@@ -422,7 +424,10 @@ impl Converter<'_> {
             }
             NodeKind::Map { .. } => Ok(Value::Map(self.items_of(n, ctx, template)?)),
             NodeKind::Seq { .. } => Ok(Value::List(self.items_of(n, ctx, template)?)),
-            NodeKind::Alias { anchor } => self.alias_value(n, *anchor, ctx, template),
+            NodeKind::Alias { anchor } => {
+                let anchor = *anchor;
+                self.alias_value(&n, anchor, ctx, template)
+            }
         }
     }
 
@@ -455,7 +460,7 @@ impl Converter<'_> {
                 Ok(Value::Leaf(leaf))
             }
             NodeKind::Alias { .. } => Err(StoreError::at_line("alias of an alias", line)),
-            _ => self.expand_collection_alias(n, &target, ctx, template),
+            _ => self.expand_collection_alias(n, target, ctx, template),
         }
     }
 
@@ -464,7 +469,7 @@ impl Converter<'_> {
     fn expand_collection_alias(
         &mut self,
         n: &Node,
-        target: &Node,
+        target: Node,
         ctx: ValueContext,
         template: &mut Option<AliasTemplate>,
     ) -> Result<Value, StoreError> {

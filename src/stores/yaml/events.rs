@@ -115,9 +115,9 @@ struct OpenCollection<'a> {
     tag_start: Option<usize>,
     anchor: usize,
     container_id: usize,
-    entries: Vec<(Node<'a>, Node<'a>)>,
+    /// Where its entries (or elements) start on the builder's shared stack of them.
+    base: usize,
     key: Option<Node<'a>>,
-    elems: Vec<(usize, Node<'a>)>,
 }
 
 /// Builds the raw documents one event at a time.
@@ -126,6 +126,11 @@ struct TreeBuilder<'s, 'e, 'a> {
     keep: fn(Cow<'e, str>) -> Cow<'a, str>,
     docs: Vec<RawDoc<'a>>,
     stack: Vec<OpenCollection<'a>>,
+    /// The entries of every open map, innermost last: a collection's own are moved into a
+    /// vector of their exact size when it closes (no growth, no spare room).
+    entries: Vec<(Node<'a>, Node<'a>)>,
+    /// The same for the elements of open lists.
+    elems: Vec<(usize, Node<'a>)>,
     /// The last scalar and its anchor id: an anchor event may still widen its span.
     pending: Option<(Node<'a>, usize)>,
     root: Option<Node<'a>>,
@@ -145,6 +150,8 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
             keep,
             docs: Vec::new(),
             stack: Vec::new(),
+            entries: Vec::new(),
+            elems: Vec::new(),
             pending: None,
             root: None,
             anchors: HashMap::new(),
@@ -234,7 +241,7 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
             None => self.root = Some(node),
             Some(f) if f.is_map => match f.key.take() {
                 None => f.key = Some(node),
-                Some(k) => f.entries.push((k, node)),
+                Some(k) => self.entries.push((k, node)),
             },
             Some(f) => {
                 let dash = if f.flow {
@@ -242,7 +249,7 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
                 } else {
                     self.src.dash_before(node.start)
                 };
-                f.elems.push((dash, node));
+                self.elems.push((dash, node));
             }
         }
     }
@@ -324,9 +331,12 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
             tag_start: at.tag_start,
             anchor,
             container_id: self.next_container_id,
-            entries: Vec::new(),
+            base: if is_map {
+                self.entries.len()
+            } else {
+                self.elems.len()
+            },
             key: None,
-            elems: Vec::new(),
         });
         self.next_container_id += 1;
     }
@@ -350,22 +360,27 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
                 props_end: pos,
                 tag_start: None,
             };
-            f.entries.push((k, null));
+            self.entries.push((k, null));
         }
-        let (start, end) = collection_span(&f, range);
+        let (start, end) = if f.is_map {
+            collection_span(&f, self.entries.get(f.base..).unwrap_or_default(), range)
+        } else {
+            collection_span(&f, self.elems.get(f.base..).unwrap_or_default(), range)
+        };
         // The raw tree lives until the document is converted: no room to grow is kept.
-        f.entries.shrink_to_fit();
-        f.elems.shrink_to_fit();
         let kind = if f.is_map {
             NodeKind::Map {
                 flow: f.flow,
-                entries: f.entries,
+                entries: self
+                    .entries
+                    .drain(f.base.min(self.entries.len())..)
+                    .collect(),
                 container_id: f.container_id,
             }
         } else {
             NodeKind::Seq {
                 flow: f.flow,
-                elems: f.elems,
+                elems: self.elems.drain(f.base.min(self.elems.len())..).collect(),
                 container_id: f.container_id,
             }
         };
@@ -420,24 +435,44 @@ fn core_tag(tag: Option<&Tag>) -> CoreTag {
     }
 }
 
-/// The byte range of a collection whose end event is at `end_event`: a flow collection's
-/// brackets, a block collection's first to last entry.
-fn collection_span(f: &OpenCollection, end_event: &Range<usize>) -> (usize, usize) {
+/// A map's entry or a list's element, as far as the span of its collection is concerned.
+trait Member {
+    fn first_byte(&self) -> usize;
+    fn last_byte(&self) -> usize;
+}
+
+impl Member for (Node<'_>, Node<'_>) {
+    fn first_byte(&self) -> usize {
+        self.0.start
+    }
+    fn last_byte(&self) -> usize {
+        self.0.end.max(self.1.end)
+    }
+}
+
+impl Member for (usize, Node<'_>) {
+    fn first_byte(&self) -> usize {
+        self.0
+    }
+    fn last_byte(&self) -> usize {
+        self.1.end
+    }
+}
+
+/// The byte range of a collection with `members` whose end event is at `end_event`: a flow
+/// collection's brackets, a block collection's first to last entry.
+fn collection_span(
+    f: &OpenCollection,
+    members: &[impl Member],
+    end_event: &Range<usize>,
+) -> (usize, usize) {
     if f.flow {
         (f.start, end_event.end)
-    } else if f.is_map {
-        let s = f
-            .entries
-            .first()
-            .map_or(f.start, |(k, _)| k.start.min(f.start));
-        let e = f
-            .entries
-            .last()
-            .map_or(end_event.start, |(k, v)| k.end.max(v.end));
-        (s, e)
     } else {
-        let s = f.elems.first().map_or(f.start, |(d, _)| (*d).min(f.start));
-        let e = f.elems.last().map_or(end_event.start, |(_, v)| v.end);
+        let s = members
+            .first()
+            .map_or(f.start, |m| m.first_byte().min(f.start));
+        let e = members.last().map_or(end_event.start, Member::last_byte);
         (s, e)
     }
 }

@@ -192,10 +192,10 @@ impl<'a> StreamParser<'a> {
             if first {
                 let mut meta_conv = Converter::new(src, self.conv.anchors.clone(), false);
                 let ctx = ValueContext::top(flow, entry.key.end);
-                self.metadata = Some(meta_conv.value_of(&entry.value, ctx, &mut None)?);
+                self.metadata = Some(meta_conv.value_of(entry.value.clone(), ctx, &mut None)?);
             }
         }
-        let items = self.document_items(root.as_ref(), rd.root_container_id)?;
+        let items = self.document_items(root, rd.root_container_id)?;
         self.docs.push(Doc { items });
         self.doc_layouts.push(dl);
         Ok(())
@@ -246,13 +246,14 @@ impl<'a> StreamParser<'a> {
     /// The items of a document: its root map's, or only comments.
     fn document_items(
         &mut self,
-        root: Option<&Node>,
+        root: Option<Node>,
         root_container_id: usize,
     ) -> Result<Vec<Item>, StoreError> {
         match root {
-            Some(r) => self
-                .conv
-                .items_of(r, ValueContext::top(false, r.start), &mut None),
+            Some(r) => {
+                let ctx = ValueContext::top(false, r.start);
+                self.conv.items_of(r, ctx, &mut None)
+            }
             None => {
                 let comments = self.conv.take_comments(root_container_id);
                 let mut items = Vec::new();
