@@ -6,25 +6,96 @@ use zeroize::Zeroizing;
 use crate::stores::StoreError;
 
 /// A replacement of `src[start..end]`.
-struct Edit {
+struct Edit<'t> {
     start: usize,
     end: usize,
-    text: Zeroizing<String>,
+    text: Text<'t>,
 }
 
-/// The replacements of one splice.
+/// The text of a replacement.
+enum Text<'t> {
+    /// `texts[chunk][from..to]`.
+    Kept {
+        chunk: usize,
+        from: usize,
+        to: usize,
+    },
+    /// A text that outlives the splice (a ciphertext of the walk's changes): not copied.
+    Lent(&'t str),
+}
+
+/// The replacements of one splice. Their texts are lent, or copied into a few large buffers,
+/// each filled and never grown (growing one would leave an unwiped copy behind), instead of one
+/// allocation per replacement kept alive until the output is assembled.
 #[derive(Default)]
-pub(super) struct Edits {
-    list: Vec<Edit>,
+pub(super) struct Edits<'t> {
+    list: Vec<Edit<'t>>,
+    texts: Vec<Zeroizing<String>>,
 }
 
-impl Edits {
+/// The first text buffer's size; each next one is twice the last, up to [`MAX_CHUNK`].
+const FIRST_CHUNK: usize = 4 << 10;
+const MAX_CHUNK: usize = 1 << 20;
+
+impl<'t> Edits<'t> {
     pub(super) fn push(&mut self, start: usize, end: usize, text: impl Into<Zeroizing<String>>) {
+        let text: Zeroizing<String> = text.into();
+        self.push_parts(start, end, &[&text]);
+    }
+
+    /// [`Edits::push`] of the text made of `parts`, copied where it is kept (no string is made
+    /// for it).
+    pub(super) fn push_parts(&mut self, start: usize, end: usize, parts: &[&str]) {
+        let len = parts.iter().map(|p| p.len()).sum::<usize>();
+        let fits = self
+            .texts
+            .last()
+            .is_some_and(|t| t.capacity() - t.len() >= len);
+        if !fits {
+            let size = self
+                .texts
+                .last()
+                .map_or(FIRST_CHUNK, |t| (2 * t.capacity()).min(MAX_CHUNK));
+            self.texts
+                .push(Zeroizing::new(String::with_capacity(size.max(len))));
+        }
+        let chunk = self.texts.len() - 1;
+        let Some(buffer) = self.texts.last_mut() else {
+            return;
+        };
+        let from = buffer.len();
+        for part in parts {
+            buffer.push_str(part);
+        }
         self.list.push(Edit {
             start,
             end,
-            text: text.into(),
+            text: Text::Kept {
+                chunk,
+                from,
+                to: buffer.len(),
+            },
         });
+    }
+
+    /// [`Edits::push`] of a text that lives as long as the edits: it is not copied.
+    pub(super) fn push_lent(&mut self, start: usize, end: usize, text: &'t str) {
+        self.list.push(Edit {
+            start,
+            end,
+            text: Text::Lent(text),
+        });
+    }
+
+    fn text(&self, edit: &Edit<'t>) -> &[u8] {
+        match edit.text {
+            Text::Kept { chunk, from, to } => self
+                .texts
+                .get(chunk)
+                .and_then(|t| t.as_bytes().get(from..to))
+                .unwrap_or_default(),
+            Text::Lent(t) => t.as_bytes(),
+        }
     }
 
     /// `src` with the replacements applied. Overlapping ones are refused rather than dropped, so
@@ -33,19 +104,19 @@ impl Edits {
         self.list.sort_by_key(|e| (e.start, e.end));
         // The exact size up front: no reallocation (which would leave unwiped copies behind).
         let size = self.list.iter().fold(src.len(), |n, e| {
-            (n + e.text.len()).saturating_sub(e.end.saturating_sub(e.start))
+            (n + self.text(e).len()).saturating_sub(e.end.saturating_sub(e.start))
         });
         let mut out = Zeroizing::new(Vec::with_capacity(size));
         let mut pos = 0;
         for edit in &self.list {
-            let (s, e, text) = (edit.start, edit.end, &edit.text);
+            let (s, e, text) = (edit.start, edit.end, self.text(edit));
             if s < pos || e < s || e > src.len() {
                 return Err(StoreError::new(format!(
                     "overlapping YAML edits at {s}..{e} (after {pos})"
                 )));
             }
             out.extend_from_slice(&src[pos..s]);
-            out.extend_from_slice(text.as_bytes());
+            out.extend_from_slice(text);
             pos = e;
         }
         out.extend_from_slice(&src[pos..]);
@@ -56,4 +127,52 @@ impl Edits {
 /// The bytes out of their wrapper, without copying them.
 pub(super) fn into_vec(mut bytes: Zeroizing<Vec<u8>>) -> Vec<u8> {
     std::mem::take(&mut *bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replacements_across_text_buffers_apply_in_source_order() {
+        let src: Vec<u8> = (0..20_000).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut edits = Edits::default();
+        let mut want = Vec::new();
+        let mut pos = 0;
+        // Pushed out of order, with texts of every size up to past the largest buffer.
+        let mut spans: Vec<(usize, usize, String)> = (0..2_000)
+            .map(|i| {
+                let start = i * 10;
+                let len = if i == 7 { MAX_CHUNK + 3 } else { i % 40 };
+                (start, start + 5, format!("<{i}>").repeat(len / 3 + 1))
+            })
+            .collect();
+        for (start, end, text) in &spans {
+            want.extend_from_slice(&src[pos..*start]);
+            want.extend_from_slice(text.as_bytes());
+            pos = *end;
+        }
+        want.extend_from_slice(&src[pos..]);
+        spans.reverse();
+        for (i, (start, end, text)) in spans.iter().enumerate() {
+            if i % 3 == 0 {
+                edits.push_lent(*start, *end, text);
+            } else {
+                edits.push(*start, *end, text.clone());
+            }
+        }
+        assert!(edits.texts.len() > 2);
+        assert_eq!(
+            edits.apply(&src).ok().as_deref().map(|v| v.as_slice()),
+            Some(&want[..])
+        );
+    }
+
+    #[test]
+    fn overlapping_replacements_are_refused() {
+        let mut edits = Edits::default();
+        edits.push(0, 4, String::from("x"));
+        edits.push(2, 6, String::from("y"));
+        assert!(edits.apply(b"0123456789").is_err());
+    }
 }

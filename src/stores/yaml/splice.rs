@@ -56,7 +56,13 @@ pub fn splice(
 
 /// The edit for one changed leaf. `opens_empty`: the leaf is the first of the comments that were
 /// a list's only elements (see [`lists_of_comments`]).
-fn leaf_edit(w: &Writer, span: &LeafSpan, change: &NewLeaf, opens_empty: bool, ed: &mut Edits) {
+fn leaf_edit<'t>(
+    w: &Writer,
+    span: &LeafSpan,
+    change: &'t NewLeaf,
+    opens_empty: bool,
+    ed: &mut Edits<'t>,
+) {
     match (span, change) {
         (LeafSpan::InAlias, _) => {}
         // The first of the comments that were a list's only elements (sops stores the comment

@@ -68,9 +68,13 @@ impl Writer<'_> {
     fn write_str(&self, sp: &ScalarSpan, s: &str, requested: Style, ed: &mut Edits) {
         let tok_start = sp.token_start();
         match pick_style(s, requested, sp.flow, false) {
-            Style::Plain => self.replace_token(sp, tok_start, s.to_string(), ed),
-            Style::Single => self.replace_token(sp, tok_start, single_quoted(s), ed),
-            Style::Double => self.replace_token(sp, tok_start, double_quoted(s), ed),
+            Style::Plain => self.replace_token(sp, tok_start, s, ed),
+            Style::Single => {
+                self.replace_token(sp, tok_start, &Zeroizing::new(single_quoted(s)), ed)
+            }
+            Style::Double => {
+                self.replace_token(sp, tok_start, &Zeroizing::new(double_quoted(s)), ed)
+            }
             style @ (Style::Literal | Style::Folded) => {
                 self.write_block(sp, tok_start, s, style, ed)
             }
@@ -78,16 +82,16 @@ impl Writer<'_> {
     }
 
     /// Replace a token with an inline text (removing any block content it had).
-    fn replace_token(&self, sp: &ScalarSpan, tok_start: usize, text: String, ed: &mut Edits) {
+    fn replace_token(&self, sp: &ScalarSpan, tok_start: usize, text: &str, ed: &mut Edits) {
         match &sp.block {
             Some(b) => {
-                ed.push(b.header_start, b.header_end, text);
+                ed.push_parts(b.header_start, b.header_end, &[text]);
                 // Remove the content lines (keep the line break that ends the header line).
                 if b.content_end > b.content_start {
-                    ed.push(b.content_start, b.content_end, String::new());
+                    ed.push_parts(b.content_start, b.content_end, &[]);
                 }
             }
-            None => ed.push(tok_start, sp.end, text),
+            None => ed.push_parts(tok_start, sp.end, &[text]),
         }
     }
 
@@ -116,7 +120,7 @@ impl Writer<'_> {
             let rest = self.src.get(sp.end..).unwrap_or(&[]);
             let line = &rest[..rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())];
             if line.iter().any(|b| !matches!(b, b' ' | b'\t' | b'\r')) {
-                return self.replace_token(sp, tok_start, double_quoted(s), ed);
+                return self.replace_token(sp, tok_start, &Zeroizing::new(double_quoted(s)), ed);
             }
         }
         let col = match &sp.block {
@@ -133,7 +137,7 @@ impl Writer<'_> {
             style
         };
         let Some(ind) = self.block_indicator(sp, s, col) else {
-            return self.replace_token(sp, tok_start, double_quoted(s), ed);
+            return self.replace_token(sp, tok_start, &Zeroizing::new(double_quoted(s)), ed);
         };
         let ch = chomp(s);
         let header = format!(
@@ -248,7 +252,7 @@ impl Writer<'_> {
         ed.push(tok_start, sp.end + blanks, text);
     }
 
-    pub(super) fn write_encrypted(&self, sp: &ScalarSpan, enc: &str, ed: &mut Edits) {
+    pub(super) fn write_encrypted<'t>(&self, sp: &ScalarSpan, enc: &'t str, ed: &mut Edits<'t>) {
         let tok_start = sp.token_start();
         if sp.is_enc && sp.block.is_none() {
             // A new ciphertext in place of one (rotate, updatekeys): same style, tag kept.
@@ -256,7 +260,7 @@ impl Writer<'_> {
                 Style::Double => double_quoted(enc),
                 Style::Single => single_quoted(enc),
                 _ if sp.flow => single_quoted(enc),
-                _ => enc.to_string(),
+                _ => return ed.push_lent(sp.start, sp.end, enc),
             };
             return ed.push(sp.start, sp.end, t);
         }
@@ -293,12 +297,13 @@ impl Writer<'_> {
             (None, Style::Double) => ed.push(tok_start, sp.end, double_quoted(enc)),
             (None, _) => {
                 let tag = if sp.keep_plain { "!!str " } else { "" };
-                let t = if sp.flow {
-                    single_quoted(enc)
+                if sp.flow {
+                    ed.push_parts(tok_start, sp.end, &[tag, &single_quoted(enc)])
+                } else if tag.is_empty() {
+                    ed.push_lent(tok_start, sp.end, enc)
                 } else {
-                    enc.to_string()
-                };
-                ed.push(tok_start, sp.end, format!("{tag}{t}"))
+                    ed.push_parts(tok_start, sp.end, &[tag, enc])
+                }
             }
         }
     }
@@ -331,7 +336,7 @@ impl Writer<'_> {
                 Ok(s) => self.write_str(sp, s, sp.style, ed),
                 Err(_) => {
                     let t = inline_scalar(value, sp.flow, false).unwrap_or_default();
-                    self.replace_token(sp, tok_start, t, ed)
+                    self.replace_token(sp, tok_start, &Zeroizing::new(t), ed)
                 }
             },
             Scalar::Comment(c) => match sp.dash {
@@ -344,7 +349,7 @@ impl Writer<'_> {
             | Scalar::Float(_)
             | Scalar::Time(_) => {
                 let t = plain_text_for(value, text);
-                self.replace_token(sp, tok_start, t, ed)
+                self.replace_token(sp, tok_start, &Zeroizing::new(t), ed)
             }
         }
     }
@@ -370,13 +375,13 @@ impl Writer<'_> {
             )
         };
         if plain && plain_ok(s, sp.flow) {
-            return self.replace_token(sp, tok_start, s.to_string(), ed);
+            return self.replace_token(sp, tok_start, s, ed);
         }
         if single && single_ok(s) {
-            return self.replace_token(sp, tok_start, single_quoted(s), ed);
+            return self.replace_token(sp, tok_start, &Zeroizing::new(single_quoted(s)), ed);
         }
         if single || double {
-            return self.replace_token(sp, tok_start, double_quoted_min(s), ed);
+            return self.replace_token(sp, tok_start, &Zeroizing::new(double_quoted_min(s)), ed);
         }
         // Otherwise go-yaml's choice (in flow context a plain token had to be quoted when
         // encrypted: single quotes, as go-yaml would, mean plain).
