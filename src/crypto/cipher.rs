@@ -368,6 +368,22 @@ mod tests {
     }
 
     #[test]
+    fn sealed_values_of_every_length_open_as_the_general_cipher_does() {
+        let key = DataKey::generate();
+        let cipher = ValueCipher::new(&key);
+        let nonce = [7u8; 32];
+        for len in (0..=130).chain([1000, 70_000]) {
+            let plain: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let sealed = cipher.seal(&plain, "str", "k:", &nonce).unwrap();
+            let general = encrypt(&key, &plain, "str", "k:", Some(&nonce)).unwrap();
+            assert_eq!(sealed, general.to_string(), "length {len}");
+            // An empty value's `data:` is empty, which only some readers accept.
+            let opened = cipher.open(&sealed, "k:", len == 0).unwrap();
+            assert_eq!(opened.plain.as_slice(), plain.as_slice(), "length {len}");
+        }
+    }
+
+    #[test]
     fn round_trip_and_format() {
         let key = DataKey::generate();
         let v = encrypt(&key, b"hello", "str", "a:b:", None).unwrap();

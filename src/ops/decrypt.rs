@@ -65,7 +65,14 @@ pub fn decrypt_noting_conflicts(
         // The file's own layout, byte for byte; `--indent` asks for sops's layout instead. The
         // ciphertexts the walk decrypted are not needed for it.
         crate::tree::forget_changed_values(&mut parsed.tree, &dec.changes);
-        return Ok((plaintext(&in_store, &parsed, &dec, None)?, conflicts));
+        let out = plaintext(&in_store, &parsed, &dec, None)?;
+        // The values (wiped) and the parsed file are freed side by side.
+        let mut freer = super::free::Freer::default();
+        let large = dec.changes.len() >= super::free::LARGE;
+        freer.free(dec, large);
+        drop(parsed);
+        drop(freer);
+        return Ok((out, conflicts));
     } else {
         let tree = apply_changes(&parsed.tree, &dec.changes);
         out_store.emit(&tree, None).map_err(Error::Dump)?

@@ -194,6 +194,8 @@ pub fn reencrypt(
         verify(output.store, &out, &allowed, output.file)?;
         return Ok(out);
     };
+    // What is no longer needed is freed beside what follows, all of it before this returns.
+    let mut freer = super::free::Freer::default();
     let check = RecordCheck {
         store: output.store,
         key,
@@ -203,8 +205,11 @@ pub fn reencrypt(
         view: &result.decrypted_view,
     };
     let Some((record, mut reading)) =
-        check.record(parsed, spent, &mut out, &allowed, output.file)?
+        check.record(parsed, spent, &mut out, &allowed, output.file, &mut freer)?
     else {
+        // The view (wiped) goes while the freer's thread frees the reading.
+        drop(result);
+        drop(freer);
         return Ok(out);
     };
     meta.layout_record = Some(record);
@@ -247,6 +252,7 @@ impl RecordCheck<'_> {
         out: &mut Vec<u8>,
         allowed: &Allowed,
         file: &str,
+        freer: &mut super::free::Freer,
     ) -> Result<Option<(String, Parsed)>> {
         let unaccounted = unaccounted(self.store, file);
         let format = self.store.format;
@@ -282,6 +288,8 @@ impl RecordCheck<'_> {
         });
         if let Some(Ok(spliced)) = &from_view {
             if spliced.as_slice() == original {
+                // Sepal's reading of the output is freed beside the view (by the caller).
+                freer.free(encrypted, self.view.len() >= super::free::LARGE);
                 return Ok(None);
             }
         }

@@ -378,7 +378,7 @@ fn decrypt_one(
     hashed: bool,
     shared: &Shared<'_>,
 ) -> Result<Outcome, WalkError> {
-    let opened = match cipher.open(token, aad, shared.rops) {
+    let mut opened = match cipher.open(token, aad, shared.rops) {
         Ok(o) => o,
         // A comment that was never encrypted (added by hand, or by an old sops), or that does
         // not decrypt: keep it.
@@ -395,10 +395,27 @@ fn decrypt_one(
             })
         }
     };
-    let value = parse_typed(opened.type_tag, &opened.plain).ok_or_else(|| WalkError::BadType {
-        path: display_path(aad),
-        type_tag: opened.type_tag.to_string(),
-    })?;
+    // A string (most values) takes the decrypted bytes as they are, without a copy, unless
+    // they are still needed (rops's MAC, the stash of values to re-encrypt).
+    let moved = match opened.type_tag {
+        "str" if !shared.rops && !shared.record => {
+            match String::from_utf8(std::mem::take(&mut *opened.plain)) {
+                Ok(s) => Some(Scalar::Str(crate::tree::secret(s))),
+                Err(e) => {
+                    *opened.plain = e.into_bytes();
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let value = match moved {
+        Some(v) => v,
+        None => parse_typed(opened.type_tag, &opened.plain).ok_or_else(|| WalkError::BadType {
+            path: display_path(aad),
+            type_tag: opened.type_tag.to_string(),
+        })?,
+    };
     let text = display_text(&value, &opened.plain);
     // rops hashes the bytes it encrypted (`inf` where sops writes `+Inf`).
     let rops_hashed = shared.rops.then(|| opened.plain.clone());
