@@ -16,16 +16,17 @@
 
 use std::borrow::Cow;
 
-use granit_parser::{Event, Span};
+use granit_parser::{Event, ScalarStyle, Span};
 use zeroize::Zeroize;
 
 use super::events::{drop_added_break, parser, MAX_NODES};
 use super::node::CoreTag;
 use super::parse::decode;
+use super::resolve::{resolve_plain, Resolved};
 use super::typing::type_scalar;
 use crate::stores::changed::{is_comment, same_leaf};
-use crate::stores::Changes;
-use crate::tree::{Item, Scalar, Tree, Value};
+use crate::stores::{Changes, NewLeaf};
+use crate::tree::{Item, Leaf, Scalar, Tree, Value};
 
 /// Whether `src` certainly reads as `tree` with `changes` applied (`false`: not known here).
 pub(super) fn confirms(src: &[u8], tree: &Tree, changes: &Changes) -> bool {
@@ -106,11 +107,7 @@ where
             };
             // Keys are typed as the full reading types them: only a string key is one.
             drop_added_break(&mut key, style, self.text, end_of(&key_span));
-            let (Scalar::Str(read), _) = type_scalar(&key, style, &CoreTag::None, || 0).ok()?
-            else {
-                return None;
-            };
-            if read.as_str() != want {
+            if key != want.as_str() || !reads_as_str(&key, style) {
                 return None;
             }
             let (event, span) = self.next()?;
@@ -138,17 +135,11 @@ where
         match (event, value) {
             (Event::Scalar(mut text, style, 0, None), Value::Leaf(leaf)) => {
                 drop_added_break(&mut text, style, self.text, end_of(span));
-                let same = type_scalar(&text, style, &CoreTag::None, || 0)
-                    .ok()
-                    .is_some_and(|(read, mut spelling)| {
-                        let same = same_leaf(&read, leaf, self.changes);
-                        // The spelling of a decrypted number or boolean is wiped too (the
-                        // typed value itself is a `Secret` for strings).
-                        if let Some(s) = spelling.as_mut() {
-                            s.zeroize();
-                        }
-                        same
-                    });
+                let same = match expected_str(leaf, self.changes) {
+                    // A string is compared where it is (typed as `type_scalar` types it).
+                    Some(want) => text == want && reads_as_str(&text, style),
+                    None => self.typed_same(&text, style, leaf),
+                };
                 // An unescaped copy of a decrypted value is wiped.
                 if let Cow::Owned(s) = &mut text {
                     s.zeroize();
@@ -159,6 +150,44 @@ where
             (Event::SequenceStart(_, 0, None), Value::List(items)) => self.seq(items),
             _ => None,
         }
+    }
+
+    /// A scalar that is not expected to be a string, typed and compared with `leaf` as changed.
+    fn typed_same(&self, text: &str, style: ScalarStyle, leaf: &Leaf) -> bool {
+        type_scalar(text, style, &CoreTag::None, || 0)
+            .ok()
+            .is_some_and(|(read, mut spelling)| {
+                let same = same_leaf(&read, leaf, self.changes);
+                // The spelling of a decrypted number or boolean is wiped too (the
+                // typed value itself is a `Secret` for strings).
+                if let Some(s) = spelling.as_mut() {
+                    s.zeroize();
+                }
+                same
+            })
+    }
+}
+
+/// Whether a scalar without a tag types as a string (what [`type_scalar`] makes a
+/// [`Scalar::Str`] of): a quoted or block one always, a plain one when it resolves to one.
+fn reads_as_str(text: &str, style: ScalarStyle) -> bool {
+    style != ScalarStyle::Plain || matches!(resolve_plain(text), Resolved::Str | Resolved::Merge)
+}
+
+/// The string `leaf` holds once changed, when it holds one (an `ENC[...]` text, or a string
+/// value): what [`same_leaf`] compares a read string with.
+fn expected_str<'a>(leaf: &'a Leaf, changes: &'a Changes) -> Option<&'a str> {
+    match changes.get(leaf.id) {
+        Some(Some(NewLeaf::Encrypted(e))) => Some(e),
+        Some(Some(NewLeaf::Plain {
+            value: Scalar::Str(s),
+            ..
+        })) => Some(s),
+        Some(Some(NewLeaf::Plain { .. })) => None,
+        _ => match &leaf.value {
+            Scalar::Str(s) => Some(s),
+            _ => None,
+        },
     }
 }
 
