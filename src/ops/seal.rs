@@ -272,20 +272,29 @@ impl RecordCheck<'_> {
                 let released = same_shape
                     && may_release
                     && self.store.release_tree_before_splice(&mut encrypted);
-                Ok((encrypted, same_shape, released))
+                // The splice of the view, beside the independent reading too where the format
+                // splices from bytes it is given (the output is being read there meanwhile).
+                let from_view = same_shape
+                    .then(|| self.store.splice_from(&encrypted, out, self.view, None))
+                    .flatten()
+                    .map(|spliced| spliced.map(zeroize::Zeroizing::new));
+                Ok((encrypted, same_shape, released, from_view))
             });
-        let (mut encrypted, same_shape, released) = own.map_err(&unaccounted)?;
+        let (mut encrypted, same_shape, released, from_view) = own.map_err(&unaccounted)?;
         independent.map_err(&unaccounted)?;
         let Some(original) = self.store.source(parsed) else {
             return Ok(None);
         };
-        let from_view = same_shape.then(|| {
-            self.store.with_source(&mut encrypted, out, |encrypted| {
-                self.store
-                    .splice(encrypted, self.view, None)
-                    .map(zeroize::Zeroizing::new)
-            })
-        });
+        let from_view = match from_view {
+            Some(spliced) => Some(spliced),
+            None => same_shape.then(|| {
+                self.store.with_source(&mut encrypted, out, |encrypted| {
+                    self.store
+                        .splice(encrypted, self.view, None)
+                        .map(zeroize::Zeroizing::new)
+                })
+            }),
+        };
         if let Some(Ok(spliced)) = &from_view {
             if spliced.as_slice() == original {
                 // Sepal's reading of the output is freed beside the view (by the caller).

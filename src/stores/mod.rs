@@ -230,6 +230,20 @@ pub trait FormatStore: Sync {
         options: &StoreOptions,
     ) -> Result<Vec<u8>, StoreError>;
 
+    /// [`FormatStore::splice`] of the source bytes `src`, for a reading of
+    /// [`FormatStore::parse_lent`] that has not been lent them (so that `src` can be read
+    /// elsewhere meanwhile). `None` where the format splices only its own bytes.
+    fn splice_from(
+        &self,
+        _parsed: &Parsed,
+        _src: &[u8],
+        _changes: &Changes,
+        _metadata: Option<&Value>,
+        _options: &StoreOptions,
+    ) -> Option<Result<Vec<u8>, StoreError>> {
+        None
+    }
+
     /// A tree laid out from scratch, as sops lays it out.
     fn emit(
         &self,
@@ -404,6 +418,23 @@ impl Store {
             .store()
             .splice(parsed, changes, metadata, &self.options)?;
         utf16::encode(out, parsed.encoding)
+    }
+
+    /// [`Store::splice`] of a reading by [`Store::parse_lent`] from the bytes `src` it was read
+    /// from, without lending them to it (`src` may be read elsewhere meanwhile). `None` where the
+    /// format cannot: then [`Store::with_source`] lends them.
+    pub fn splice_from(
+        &self,
+        parsed: &Parsed,
+        src: &[u8],
+        changes: &Changes,
+        metadata: Option<&Value>,
+    ) -> Option<Result<Vec<u8>, StoreError>> {
+        let out = self
+            .format
+            .store()
+            .splice_from(parsed, src, changes, metadata, &self.options)?;
+        Some(out.and_then(|out| utf16::encode(out, parsed.encoding)))
     }
 
     /// Emit a tree from scratch, laid out as sops lays it out (used when the output format differs

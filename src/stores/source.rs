@@ -87,13 +87,20 @@ mod tests {
     use super::*;
     use crate::stores::{Format, StoreOptions};
 
-    /// A reading that kept no copy splices as a full parse does once it is lent its bytes, and
-    /// the bytes come back whole (every format: those that cannot lend keep a copy).
+    /// A reading that kept no copy splices as a full parse does once it is lent its bytes, or
+    /// given them, and the bytes come back whole (every format: those that cannot lend keep a
+    /// copy).
     #[test]
     fn a_lent_reading_splices_like_a_full_parse() {
         let files: &[(Format, &str)] = &[
             (Format::Yaml, "\u{feff}# c\na: 1 # x\nb: [x, 'y']\n"),
             (Format::Json, "{\n  \"a\": [1, \"x\"], \"b\": {}\n}\n"),
+            // With a `sops` entry, which the splice removes.
+            (Format::Yaml, "a: 1\nsops:\n  version: x\nb: [2]\n"),
+            (
+                Format::Json,
+                "{\n\t\"a\": 1,\n\t\"sops\": {\"version\": \"x\"},\n\t\"b\": 2\n}\n",
+            ),
             (Format::Toml, "a = 1\n[t]\nb = 'x'\n"),
             (Format::Ini, "[s]\nk = v\n"),
             (Format::Dotenv, "A=1\n# c\n"),
@@ -103,6 +110,11 @@ mod tests {
             let full = store.parse(text.as_bytes()).unwrap();
             let expected = store.splice(&full, &vec![None; 16], None).unwrap();
             let mut lent = store.parse_lent(text.as_bytes()).unwrap();
+            // Spliced from the bytes given, where the format can (YAML and JSON must).
+            match store.splice_from(&lent, text.as_bytes(), &vec![None; 16], None) {
+                Some(from) => assert_eq!(from.unwrap(), expected, "{format:?}"),
+                None => assert!(!matches!(format, Format::Yaml | Format::Json), "{format:?}"),
+            }
             let mut src = text.as_bytes().to_vec();
             let spliced = store.with_source(&mut lent, &mut src, |p| {
                 store.splice(p, &vec![None; 16], None).unwrap()

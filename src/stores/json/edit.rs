@@ -290,7 +290,7 @@ fn edit_root(
     let editor = Editor {
         src,
         newline: line_break_of(src),
-        indent_unit: indent_unit_in(layout, options)?,
+        indent_unit: indent_unit_in(layout, src, options)?,
     };
     match make_edit(&editor, &root)? {
         Some(edit) => Ok(Some(into_vec(apply_edits(src, &mut [edit])?))),

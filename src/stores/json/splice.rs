@@ -13,9 +13,9 @@ use crate::stores::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
 use crate::tree::{Scalar, Value};
 
 /// Detect the file's top-level indentation: the blank run before the first member's key.
-fn detect_indent(layout: &Layout) -> Option<String> {
+fn detect_indent(layout: &Layout, src: &[u8]) -> Option<String> {
     let first = layout.members.first()?;
-    let before = &layout.src[layout.open_brace + 1..first.key_start];
+    let before = src.get(layout.open_brace + 1..first.key_start)?;
     let newline = before.iter().rposition(|&b| b == b'\n')?;
     let run = &before[newline + 1..];
     if run.iter().all(|&b| b == b' ' || b == b'\t') {
@@ -29,11 +29,12 @@ fn detect_indent(layout: &Layout) -> Option<String> {
 /// own, else a tab.
 pub(super) fn indent_unit_in(
     layout: &Layout,
+    src: &[u8],
     options: &StoreOptions,
 ) -> Result<String, StoreError> {
     match options.indent {
         Some(_) => indent_unit(options.indent),
-        None => Ok(detect_indent(layout).unwrap_or_else(|| "\t".to_string())),
+        None => Ok(detect_indent(layout, src).unwrap_or_else(|| "\t".to_string())),
     }
 }
 
@@ -165,11 +166,12 @@ fn assemble(src: &[u8], pieces: &mut [Piece]) -> Result<Zeroizing<Vec<u8>>, Stor
 /// appended after the last member, or as the only member of an empty object.
 fn metadata_edit(
     layout: &Layout,
+    src: &[u8],
     metadata: &Value,
     options: &StoreOptions,
     newline: &str,
 ) -> Result<Edit, StoreError> {
-    let unit = indent_unit_in(layout, options)?;
+    let unit = indent_unit_in(layout, src, options)?;
     let writer = GoJsonWriter {
         indent_unit: &unit,
         newline,
@@ -206,8 +208,7 @@ fn metadata_edit(
 }
 
 /// The edit that removes the `sops` member (the `index`th member) with its separator.
-fn metadata_removal(layout: &Layout, index: usize) -> Edit {
-    let src = &layout.src[..];
+fn metadata_removal(layout: &Layout, src: &[u8], index: usize) -> Edit {
     let member = layout.members[index];
     let (start, end) = if index + 1 < layout.members.len() {
         (member.key_start, layout.members[index + 1].key_start)
@@ -228,18 +229,29 @@ fn metadata_removal(layout: &Layout, index: usize) -> Edit {
 
 pub fn splice(
     layout: &Layout,
+    parsed: &Parsed,
+    changes: &Changes,
+    metadata: Option<&Value>,
+    options: &StoreOptions,
+) -> Result<Vec<u8>, StoreError> {
+    splice_from(layout, &layout.src, parsed, changes, metadata, options)
+}
+
+/// [`splice`] of the source bytes `src` (those of a reading that keeps none of its own).
+pub fn splice_from(
+    layout: &Layout,
+    src: &[u8],
     _parsed: &Parsed,
     changes: &Changes,
     metadata: Option<&Value>,
     options: &StoreOptions,
 ) -> Result<Vec<u8>, StoreError> {
     let mut pieces = leaf_pieces(layout, changes)?;
-    let src = &layout.src[..];
     match (metadata, layout.sops_member) {
         (Some(meta), _) => {
-            pieces.push(metadata_edit(layout, meta, options, line_break_of(src))?.into())
+            pieces.push(metadata_edit(layout, src, meta, options, line_break_of(src))?.into())
         }
-        (None, Some(index)) => pieces.push(metadata_removal(layout, index).into()),
+        (None, Some(index)) => pieces.push(metadata_removal(layout, src, index).into()),
         (None, None) => {}
     }
     Ok(into_vec(assemble(src, &mut pieces)?))

@@ -104,6 +104,23 @@ impl FormatStore for YamlStore {
 
     super::hand_over_writes!(Layout);
 
+    fn splice_from(
+        &self,
+        parsed: &Parsed,
+        src: &[u8],
+        changes: &Changes,
+        metadata: Option<&Value>,
+        options: &StoreOptions,
+    ) -> Option<Result<Vec<u8>, StoreError>> {
+        let layout = match parsed.layout.of::<Layout>() {
+            Ok(l) => l,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(splice::splice_from(
+            layout, src, parsed, changes, metadata, options,
+        ))
+    }
+
     fn set_at(
         &self,
         parsed: &Parsed,

@@ -22,7 +22,18 @@ pub fn splice(
     metadata: Option<&Value>,
     options: &StoreOptions,
 ) -> Result<Vec<u8>, StoreError> {
-    let src: &[u8] = &layout.src;
+    splice_from(layout, &layout.src, parsed, changes, metadata, options)
+}
+
+/// [`splice`] of the source bytes `src` (those of a reading that keeps none of its own).
+pub fn splice_from(
+    layout: &Layout,
+    src: &[u8],
+    parsed: &Parsed,
+    changes: &Changes,
+    metadata: Option<&Value>,
+    options: &StoreOptions,
+) -> Result<Vec<u8>, StoreError> {
     let nl = if layout.crlf { "\r\n" } else { "\n" };
     let indent = indent_from(options.indent)?.unwrap_or(layout.indent);
     let w = Writer { src, nl, indent };
