@@ -134,6 +134,77 @@ fn leaf_pieces<'a>(layout: &Layout, changes: &'a Changes) -> Result<Vec<Piece<'a
     Ok(pieces)
 }
 
+/// Visit the pieces of `changes` and `extra` in file order, without keeping them: the leaves' in
+/// leaf order, `extra` where sorting by span would put it. `false` (and `f` stops being called)
+/// as soon as one starts before the end of the one before: then they are laid out by
+/// [`assemble`], which sorts them and refuses overlaps.
+fn visit_in_order<'a>(
+    layout: &Layout,
+    changes: &'a Changes,
+    extra: Option<&Piece<'a>>,
+    f: &mut dyn FnMut(&Piece<'_>),
+) -> Result<bool, StoreError> {
+    let mut extra = extra;
+    let mut pos = 0;
+    let mut visit = |p: &Piece<'_>, pos: &mut usize| {
+        if p.start < *pos || p.end < p.start {
+            return false;
+        }
+        f(p);
+        *pos = p.end;
+        true
+    };
+    for (id, change) in changes.iter().enumerate() {
+        let (Some(change), Some(&(start, end))) = (change, layout.leaf_spans.get(id)) else {
+            continue;
+        };
+        if let Some(e) = extra.filter(|e| (e.start, e.end) < (start, end)) {
+            if !visit(e, &mut pos) {
+                return Ok(false);
+            }
+            extra = None;
+        }
+        let text = match change {
+            NewLeaf::Encrypted(enc) => Text::Quoted(enc),
+            NewLeaf::Plain { value, text } => plain_token(value, text)?,
+        };
+        if !visit(&Piece { start, end, text }, &mut pos) {
+            return Ok(false);
+        }
+    }
+    Ok(extra.is_none_or(|e| visit(e, &mut pos)))
+}
+
+/// `src` with the pieces of `changes` and `extra` in place of their spans, when they come in file
+/// order (they do, but for a layout this does not expect): measured in one pass, written in a
+/// second into a buffer of its exact size, with no list of them kept (a large file has hundreds
+/// of thousands). `None` when they are not in order.
+fn assemble_in_order(
+    src: &[u8],
+    layout: &Layout,
+    changes: &Changes,
+    extra: Option<&Piece<'_>>,
+) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+    let mut size = src.len();
+    let mut fits = true;
+    let in_order = visit_in_order(layout, changes, extra, &mut |p| {
+        fits &= p.end <= src.len();
+        size = (size + p.text.len()).saturating_sub(p.end - p.start);
+    })?;
+    if !in_order || !fits {
+        return Ok(None);
+    }
+    let mut out = Zeroizing::new(Vec::with_capacity(size));
+    let mut pos = 0;
+    visit_in_order(layout, changes, extra, &mut |p| {
+        out.extend_from_slice(&src[pos..p.start]);
+        p.text.write(&mut out);
+        pos = p.end;
+    })?;
+    out.extend_from_slice(&src[pos..]);
+    Ok(Some(out))
+}
+
 /// `src` with non-overlapping `pieces` (any order) in place of their spans, written once into a
 /// buffer of its exact size (no reallocation, which would leave unwiped copies behind). Overlaps
 /// are refused rather than dropped, so that an encryption can never be silently lost.
@@ -246,14 +317,18 @@ pub fn splice_from(
     metadata: Option<&Value>,
     options: &StoreOptions,
 ) -> Result<Vec<u8>, StoreError> {
-    let mut pieces = leaf_pieces(layout, changes)?;
-    match (metadata, layout.sops_member) {
+    let extra: Option<Piece> = match (metadata, layout.sops_member) {
         (Some(meta), _) => {
-            pieces.push(metadata_edit(layout, src, meta, options, line_break_of(src))?.into())
+            Some(metadata_edit(layout, src, meta, options, line_break_of(src))?.into())
         }
-        (None, Some(index)) => pieces.push(metadata_removal(layout, src, index).into()),
-        (None, None) => {}
+        (None, Some(index)) => Some(metadata_removal(layout, src, index).into()),
+        (None, None) => None,
+    };
+    if let Some(out) = assemble_in_order(src, layout, changes, extra.as_ref())? {
+        return Ok(into_vec(out));
     }
+    let mut pieces = leaf_pieces(layout, changes)?;
+    pieces.extend(extra);
     Ok(into_vec(assemble(src, &mut pieces)?))
 }
 
@@ -284,6 +359,43 @@ mod tests {
             round_trip(src, parse, |p, c, m| {
                 splice(layout(p), p, c, m, &StoreOptions::default())
             });
+        }
+    }
+
+    /// Written in order without a list of pieces, a splice is the one the sorted list gives,
+    /// with the metadata added, replaced or removed, and every leaf or every other one changed.
+    #[test]
+    fn in_order_assembly_is_the_sorted_one() {
+        let meta = sample_metadata();
+        let with_sops =
+            "{\n\t\"a\": 1,\n\t\"sops\": {\"version\": \"x\"},\n\t\"b\": [2, \"c\"]\n}\n";
+        for src in INPUTS.iter().copied().chain([with_sops]) {
+            let p = parse(src.as_bytes()).unwrap();
+            let n = collect(&p.tree).len();
+            for step in [1, 2] {
+                let changes: Vec<Option<NewLeaf>> = (0..n)
+                    .map(|i| (i % step == 0).then(|| NewLeaf::Encrypted(format!("ENC[{i}]"))))
+                    .collect();
+                for metadata in [Some(&meta), None] {
+                    let l = layout(&p);
+                    let extra: Option<Piece> = match (metadata, l.sops_member) {
+                        (Some(m), _) => Some(
+                            metadata_edit(l, &l.src, m, &StoreOptions::default(), "\n")
+                                .unwrap()
+                                .into(),
+                        ),
+                        (None, Some(i)) => Some(metadata_removal(l, &l.src, i).into()),
+                        (None, None) => None,
+                    };
+                    let in_order = assemble_in_order(&l.src, l, &changes, extra.as_ref())
+                        .unwrap()
+                        .expect("in order");
+                    let mut pieces = leaf_pieces(l, &changes).unwrap();
+                    pieces.extend(extra);
+                    let sorted = assemble(&l.src, &mut pieces).unwrap();
+                    assert_eq!(*in_order, *sorted, "{src:?}");
+                }
+            }
         }
     }
 
