@@ -158,10 +158,19 @@ fn looks_like_time(s: &str) -> bool {
     b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && b[..4].iter().all(u8::is_ascii_digit)
 }
 
-/// A sops-encrypted value (syntactically: the cipher checks the rest on decryption).
+/// A sops-encrypted value (syntactically: the cipher checks the rest on decryption): one
+/// `ENC[...]` token and nothing else, its fields made only of base64, commas, colons and the
+/// field names. (Two tokens run together, `ENC[...]#ENC[...]`, read as one value that does not
+/// decrypt: an output holding one is refused.)
 fn is_encrypted(s: &str) -> bool {
-    let s = s.trim();
-    s.starts_with("ENC[AES256_GCM,data:") && s.ends_with(']') && !s.contains('\n')
+    s.trim()
+        .strip_prefix("ENC[AES256_GCM,data:")
+        .and_then(|rest| rest.strip_suffix(']'))
+        .is_some_and(|fields| {
+            fields
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b',' | b':'))
+        })
 }
 
 /// Check `output` (what `store` wrote for an encryption whose input tree and changes are given).
@@ -356,6 +365,26 @@ mod tests {
 
     fn meta_json() -> String {
         r#""sops": {"mac": "x", "lastmodified": "2020-01-01T00:00:00Z", "version": "3.11.0", "age": [{"recipient": "age1x", "enc": "y"}]}"#.into()
+    }
+
+    #[test]
+    fn only_one_whole_token_counts_as_encrypted() {
+        assert!(is_encrypted(ENC));
+        assert!(is_encrypted(&format!(" {ENC} ")));
+        // rops's empty data.
+        assert!(is_encrypted(
+            "ENC[AES256_GCM,data:,iv:AAAA,tag:AAAA,type:str]"
+        ));
+        for bad in [
+            format!("{ENC}#{ENC}"),
+            format!("{ENC} # hunter2"),
+            format!("{ENC}]"),
+            "ENC[AES256_GCM,data:hunter 2,iv:A,tag:A,type:str]".to_string(),
+            "ENC[AES256_GCM,data:A\nB,iv:A,tag:A,type:str]".to_string(),
+            "ENC[AES256_GCM,data:AAAA".to_string(),
+        ] {
+            assert!(!is_encrypted(&bad), "{bad:?}");
+        }
     }
 
     #[test]
