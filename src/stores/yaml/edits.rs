@@ -20,7 +20,8 @@ enum Text<'t> {
         from: usize,
         to: usize,
     },
-    /// A text that outlives the splice (a ciphertext of the walk's changes): not copied.
+    /// A text that outlives the splice (a ciphertext or a decrypted value of the changes, each
+    /// wiped where it is kept): not copied.
     Lent(&'t str),
 }
 

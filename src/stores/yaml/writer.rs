@@ -65,10 +65,10 @@ impl Writer<'_> {
     }
 
     /// Write a string value in place of the token described by `sp`.
-    fn write_str(&self, sp: &ScalarSpan, s: &str, requested: Style, ed: &mut Edits) {
+    fn write_str<'t>(&self, sp: &ScalarSpan, s: &'t str, requested: Style, ed: &mut Edits<'t>) {
         let tok_start = sp.token_start();
         match pick_style(s, requested, sp.flow, false) {
-            Style::Plain => self.replace_token(sp, tok_start, s, ed),
+            Style::Plain => self.replace_token_lent(sp, tok_start, s, ed),
             Style::Single => {
                 self.replace_token(sp, tok_start, &Zeroizing::new(single_quoted(s)), ed)
             }
@@ -92,6 +92,21 @@ impl Writer<'_> {
                 }
             }
             None => ed.push_parts(tok_start, sp.end, &[text]),
+        }
+    }
+
+    /// [`Writer::replace_token`] with a text that outlives the edits (a decrypted value written
+    /// as it is): lent to them, not copied.
+    fn replace_token_lent<'t>(
+        &self,
+        sp: &ScalarSpan,
+        tok_start: usize,
+        text: &'t str,
+        ed: &mut Edits<'t>,
+    ) {
+        match &sp.block {
+            Some(_) => self.replace_token(sp, tok_start, text, ed),
+            None => ed.push_lent(tok_start, sp.end, text),
         }
     }
 
@@ -328,7 +343,13 @@ impl Writer<'_> {
         ed.push(b.header_start, end, t)
     }
 
-    pub(super) fn write_plain(&self, sp: &ScalarSpan, value: &Scalar, text: &str, ed: &mut Edits) {
+    pub(super) fn write_plain<'t>(
+        &self,
+        sp: &ScalarSpan,
+        value: &'t Scalar,
+        text: &str,
+        ed: &mut Edits<'t>,
+    ) {
         let tok_start = sp.token_start();
         match value {
             Scalar::Str(s) => self.write_plain_str(sp, s, ed),
@@ -357,7 +378,7 @@ impl Writer<'_> {
     /// A decrypted string. The forms of [`Writer::write_encrypted`]: a tagged plain token (tagged
     /// single quotes in flow context) was a plain string, a quoted one (tagged double quotes in
     /// flow context for single) kept its quotes, escaping only what must be.
-    fn write_plain_str(&self, sp: &ScalarSpan, s: &str, ed: &mut Edits) {
+    fn write_plain_str<'t>(&self, sp: &ScalarSpan, s: &'t str, ed: &mut Edits<'t>) {
         let tok_start = sp.token_start();
         let inline = sp.block.is_none();
         let tagged = sp.str_tag && inline;
@@ -375,7 +396,7 @@ impl Writer<'_> {
             )
         };
         if plain && plain_ok(s, sp.flow) {
-            return self.replace_token(sp, tok_start, s, ed);
+            return self.replace_token_lent(sp, tok_start, s, ed);
         }
         if single && single_ok(s) {
             return self.replace_token(sp, tok_start, &Zeroizing::new(single_quoted(s)), ed);
