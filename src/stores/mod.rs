@@ -335,6 +335,26 @@ macro_rules! hand_over_writes {
 }
 use hand_over_writes;
 
+/// [`FormatStore::splice_from`] for a format module with a `splice::splice_from(layout, src,
+/// parsed, changes, metadata, options)` (those whose splice reads its source only through `src`).
+macro_rules! hand_over_splice_from {
+    ($layout:ty) => {
+        fn splice_from(
+            &self,
+            parsed: &Parsed,
+            src: &[u8],
+            changes: &Changes,
+            metadata: Option<&Value>,
+            options: &StoreOptions,
+        ) -> Option<Result<Vec<u8>, StoreError>> {
+            Some(parsed.layout.of::<$layout>().and_then(|layout| {
+                splice::splice_from(layout, src, parsed, changes, metadata, options)
+            }))
+        }
+    };
+}
+use hand_over_splice_from;
+
 /// The [`FormatStore`] text edits of the line-based formats (dotenv, INI), which hand over to
 /// the module's `set_at(layout, parsed, steps, value)` and `unset_at(layout, parsed, steps)`.
 macro_rules! hand_over_line_edits {

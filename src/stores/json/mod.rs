@@ -73,23 +73,7 @@ impl FormatStore for JsonStore {
     }
 
     super::hand_over_writes!(Layout);
-
-    fn splice_from(
-        &self,
-        parsed: &Parsed,
-        src: &[u8],
-        changes: &Changes,
-        metadata: Option<&Value>,
-        options: &StoreOptions,
-    ) -> Option<Result<Vec<u8>, StoreError>> {
-        let layout = match parsed.layout.of::<Layout>() {
-            Ok(l) => l,
-            Err(e) => return Some(Err(e)),
-        };
-        Some(splice::splice_from(
-            layout, src, parsed, changes, metadata, options,
-        ))
-    }
+    super::hand_over_splice_from!(Layout);
 
     fn set_at(
         &self,
