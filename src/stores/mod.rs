@@ -13,6 +13,7 @@ pub mod dotenv;
 mod edit_tests;
 pub mod flat;
 mod gojson;
+mod handover;
 pub mod ini;
 pub mod json;
 mod keyvalue;
@@ -34,6 +35,7 @@ use zeroize::Zeroizing;
 
 use crate::tree::{Tree, Value};
 use crate::treepath::Step;
+use handover::{hand_over_line_edits, hand_over_splice_from, hand_over_writes};
 pub(crate) use source::Layout;
 
 /// The file formats sops knows.
@@ -294,87 +296,6 @@ pub(crate) fn reads_in_full_as_changed<S: FormatStore + ?Sized>(
         .unwrap_or_else(|| store.parse(src))
         .is_ok_and(|back| same_as_changed(&back.tree, tree, changes))
 }
-
-/// The [`FormatStore`] methods that hand over to the format module's own `splice` (with its
-/// layout type), `emit` and `emit_value` functions, written once for every format.
-macro_rules! hand_over_writes {
-    ($layout:ty) => {
-        fn splice(
-            &self,
-            parsed: &Parsed,
-            changes: &Changes,
-            metadata: Option<&Value>,
-            options: &StoreOptions,
-        ) -> Result<Vec<u8>, StoreError> {
-            splice(
-                parsed.layout.of::<$layout>()?,
-                parsed,
-                changes,
-                metadata,
-                options,
-            )
-        }
-
-        fn emit(
-            &self,
-            tree: &Tree,
-            metadata: Option<&Value>,
-            options: &StoreOptions,
-        ) -> Result<Vec<u8>, StoreError> {
-            emit(tree, metadata, options)
-        }
-
-        fn emit_value(&self, value: &Value, options: &StoreOptions) -> Result<Vec<u8>, StoreError> {
-            emit_value(value, options)
-        }
-
-        fn source<'a>(&self, parsed: &'a Parsed) -> Option<&'a [u8]> {
-            parsed.layout.of::<$layout>().ok().and_then(|l| l.source())
-        }
-    };
-}
-use hand_over_writes;
-
-/// [`FormatStore::splice_from`] for a format module with a `splice::splice_from(layout, src,
-/// parsed, changes, metadata, options)` (those whose splice reads its source only through `src`).
-macro_rules! hand_over_splice_from {
-    ($layout:ty) => {
-        fn splice_from(
-            &self,
-            parsed: &Parsed,
-            src: &[u8],
-            changes: &Changes,
-            metadata: Option<&Value>,
-            options: &StoreOptions,
-        ) -> Option<Result<Vec<u8>, StoreError>> {
-            Some(parsed.layout.of::<$layout>().and_then(|layout| {
-                splice::splice_from(layout, src, parsed, changes, metadata, options)
-            }))
-        }
-    };
-}
-use hand_over_splice_from;
-
-/// The [`FormatStore`] text edits of the line-based formats (dotenv, INI), which hand over to
-/// the module's `set_at(layout, parsed, steps, value)` and `unset_at(layout, parsed, steps)`.
-macro_rules! hand_over_line_edits {
-    ($layout:ty) => {
-        fn set_at(
-            &self,
-            parsed: &Parsed,
-            steps: &[Step],
-            value: &Value,
-            _options: &StoreOptions,
-        ) -> Result<Option<Vec<u8>>, StoreError> {
-            set_at(parsed.layout.of::<$layout>()?, parsed, steps, value)
-        }
-
-        fn unset_at(&self, parsed: &Parsed, steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError> {
-            unset_at(parsed.layout.of::<$layout>()?, parsed, steps)
-        }
-    };
-}
-use hand_over_line_edits;
 
 impl Format {
     /// The one dispatch from a format to its store.
