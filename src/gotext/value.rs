@@ -124,6 +124,18 @@ fn is_go_spelling(value: &Scalar, text: &str) -> bool {
     }
 }
 
+/// [`parse_typed`] taking the bytes: a string keeps their buffer instead of a copy (`bytes` is
+/// left empty then); any other value is parsed from them as they are.
+pub fn parse_typed_taking(type_tag: &str, bytes: &mut Zeroizing<Vec<u8>>) -> Option<Scalar> {
+    if matches!(type_tag, "str" | "bytes") {
+        match String::from_utf8(std::mem::take(&mut **bytes)) {
+            Ok(s) => return Some(Scalar::Str(secret(s))),
+            Err(e) => **bytes = e.into_bytes(),
+        }
+    }
+    parse_typed(type_tag, bytes)
+}
+
 /// Parse decrypted bytes as sops does for the `type:` tag. `None` if Go's parser would refuse.
 pub fn parse_typed(type_tag: &str, bytes: &[u8]) -> Option<Scalar> {
     let text = || std::str::from_utf8(bytes).ok();

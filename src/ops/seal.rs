@@ -285,16 +285,16 @@ impl RecordCheck<'_> {
         let Some(original) = self.store.source(parsed) else {
             return Ok(None);
         };
-        let from_view = match from_view {
-            Some(spliced) => Some(spliced),
-            None => same_shape.then(|| {
+        // Else spliced here, with the output lent to the reading.
+        let from_view = from_view.or_else(|| {
+            same_shape.then(|| {
                 self.store.with_source(&mut encrypted, out, |encrypted| {
                     self.store
                         .splice(encrypted, self.view, None)
                         .map(zeroize::Zeroizing::new)
                 })
-            }),
-        };
+            })
+        });
         if let Some(Ok(spliced)) = &from_view {
             if spliced.as_slice() == original {
                 // Sepal's reading of the output is freed beside the view (by the caller).
@@ -368,8 +368,8 @@ impl RecordCheck<'_> {
 }
 
 /// Outputs at least this large have their reading's tree freed before the exactness check (where
-/// the format splices without it). Every output in unit tests, so that those paths are tested on small files
-/// (the command-line tests run the other).
+/// the format splices without it). Every output in unit tests, so that those paths are tested on
+/// small files (the command-line tests run the other).
 const RELEASE_MIN: usize = if cfg!(test) { 1 } else { 8 << 20 };
 
 /// The error for an output that failed the accounted-for check.

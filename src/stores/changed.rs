@@ -39,6 +39,16 @@ fn changed<'a>(leaf: &'a Leaf, changes: &'a Changes) -> Changed<'a> {
     }
 }
 
+/// The string `leaf` holds once changed, when it holds one (an `ENC[...]` text, or a string
+/// value): what [`same_leaf`] compares a read string with.
+pub(super) fn changed_str<'a>(leaf: &'a Leaf, changes: &'a Changes) -> Option<&'a str> {
+    match changed(leaf, changes) {
+        Changed::Encrypted(e) => Some(e),
+        Changed::Value(Scalar::Str(s)) => Some(s),
+        Changed::Value(_) => None,
+    }
+}
+
 /// Is `item` a comment once `changes` are applied? (A list element that decrypts to a comment
 /// becomes one again.)
 pub(super) fn is_comment(item: &Item, changes: &Changes) -> bool {

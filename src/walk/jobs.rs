@@ -12,7 +12,9 @@ use zeroize::Zeroizing;
 
 use crate::crypto::cipher::{OpenError, ValueCipher};
 use crate::crypto::mac::MacHasher;
-use crate::gotext::{canonical_bytes, display_text, parse_typed, plaintext_bytes};
+use crate::gotext::{
+    canonical_bytes, display_text, parse_typed, parse_typed_taking, plaintext_bytes,
+};
 use crate::tree::{Leaf, NewLeaf, Scalar};
 
 use super::{display_path, Selection, WalkError};
@@ -395,27 +397,17 @@ fn decrypt_one(
             })
         }
     };
-    // A string (most values) takes the decrypted bytes as they are, without a copy, unless
-    // they are still needed (rops's MAC, the stash of values to re-encrypt).
-    let moved = match opened.type_tag {
-        "str" if !shared.rops && !shared.record => {
-            match String::from_utf8(std::mem::take(&mut *opened.plain)) {
-                Ok(s) => Some(Scalar::Str(crate::tree::secret(s))),
-                Err(e) => {
-                    *opened.plain = e.into_bytes();
-                    None
-                }
-            }
-        }
-        _ => None,
-    };
-    let value = match moved {
-        Some(v) => v,
-        None => parse_typed(opened.type_tag, &opened.plain).ok_or_else(|| WalkError::BadType {
-            path: display_path(aad),
-            type_tag: opened.type_tag.to_string(),
-        })?,
-    };
+    // A string (most values) takes the decrypted bytes without a copy, unless they are still
+    // needed (rops's MAC, the stash of values to re-encrypt).
+    let value = if shared.rops || shared.record {
+        parse_typed(opened.type_tag, &opened.plain)
+    } else {
+        parse_typed_taking(opened.type_tag, &mut opened.plain)
+    }
+    .ok_or_else(|| WalkError::BadType {
+        path: display_path(aad),
+        type_tag: opened.type_tag.to_string(),
+    })?;
     let text = display_text(&value, &opened.plain);
     // rops hashes the bytes it encrypted (`inf` where sops writes `+Inf`).
     let rops_hashed = shared.rops.then(|| opened.plain.clone());

@@ -9,10 +9,11 @@
 //! This comparison only ever confirms. It gives up (and the caller reads the bytes in full) on
 //! anything it leaves to the full reading: anchors, aliases, tags, a stream without documents, a
 //! document whose root is not a map, a key that is not a string, a parse error, an expected
-//! document without data, a `sops` entry, or any difference. So it never accepts what the full reading would refuse: every key
-//! and value it accepts is one the full reading gives the same way, and the documents, keys and
-//! values are compared one for one in order, as [`crate::stores::same_as_changed`] does. (The
-//! expected tree is a parsed one, so its keys are unique, and so are those matched with them.)
+//! document without data, a `sops` entry, or any difference. So it never accepts what the full
+//! reading would refuse: every key and value it accepts is one the full reading gives the same
+//! way, and the documents, keys and values are compared one for one in order, as
+//! [`crate::stores::same_as_changed`] does. (The expected tree is a parsed one, so its keys are
+//! unique, and so are those matched with them.)
 
 use std::borrow::Cow;
 
@@ -22,11 +23,10 @@ use zeroize::Zeroize;
 use super::events::{drop_added_break, parser, MAX_NODES};
 use super::node::CoreTag;
 use super::parse::decode;
-use super::resolve::{resolve_plain, Resolved};
-use super::typing::type_scalar;
-use crate::stores::changed::{is_comment, same_leaf};
-use crate::stores::{Changes, NewLeaf};
-use crate::tree::{Item, Leaf, Scalar, Tree, Value};
+use super::typing::{reads_as_str, type_scalar};
+use crate::stores::changed::{changed_str, is_comment, same_leaf};
+use crate::stores::Changes;
+use crate::tree::{Item, Leaf, Tree, Value};
 
 /// Whether `src` certainly reads as `tree` with `changes` applied (`false`: not known here).
 pub(super) fn confirms(src: &[u8], tree: &Tree, changes: &Changes) -> bool {
@@ -135,7 +135,7 @@ where
         match (event, value) {
             (Event::Scalar(mut text, style, 0, None), Value::Leaf(leaf)) => {
                 drop_added_break(&mut text, style, self.text, end_of(span));
-                let same = match expected_str(leaf, self.changes) {
+                let same = match changed_str(leaf, self.changes) {
                     // A string is compared where it is (typed as `type_scalar` types it).
                     Some(want) => text == want && reads_as_str(&text, style),
                     None => self.typed_same(&text, style, leaf),
@@ -168,29 +168,6 @@ where
     }
 }
 
-/// Whether a scalar without a tag types as a string (what [`type_scalar`] makes a
-/// [`Scalar::Str`] of): a quoted or block one always, a plain one when it resolves to one.
-fn reads_as_str(text: &str, style: ScalarStyle) -> bool {
-    style != ScalarStyle::Plain || matches!(resolve_plain(text), Resolved::Str | Resolved::Merge)
-}
-
-/// The string `leaf` holds once changed, when it holds one (an `ENC[...]` text, or a string
-/// value): what [`same_leaf`] compares a read string with.
-fn expected_str<'a>(leaf: &'a Leaf, changes: &'a Changes) -> Option<&'a str> {
-    match changes.get(leaf.id) {
-        Some(Some(NewLeaf::Encrypted(e))) => Some(e),
-        Some(Some(NewLeaf::Plain {
-            value: Scalar::Str(s),
-            ..
-        })) => Some(s),
-        Some(Some(NewLeaf::Plain { .. })) => None,
-        _ => match &leaf.value {
-            Scalar::Str(s) => Some(s),
-            _ => None,
-        },
-    }
-}
-
 /// Where a node's token ends (as the full reading takes it from the same span).
 fn end_of(span: &Span) -> usize {
     span.byte_range().map_or(0, |r| r.end)
@@ -201,7 +178,7 @@ mod tests {
     use super::super::YamlStore;
     use super::*;
     use crate::stores::{Format, NewLeaf, Store};
-    use crate::tree::{for_each_leaf, secret};
+    use crate::tree::{for_each_leaf, secret, Scalar};
 
     fn tree_of(text: &str) -> Tree {
         Store::new(Format::Yaml, Default::default())

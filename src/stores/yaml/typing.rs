@@ -90,6 +90,12 @@ pub(super) fn type_scalar(
     })
 }
 
+/// Whether an untagged scalar types as a string ([`type_scalar`] makes a [`Scalar::Str`] of it):
+/// a quoted or block one always, a plain one when it resolves to one.
+pub(super) fn reads_as_str(text: &str, style: ScalarStyle) -> bool {
+    style != ScalarStyle::Plain || matches!(resolve_plain(text), Resolved::Str | Resolved::Merge)
+}
+
 /// Go's name of a scalar's type, as sops's error about a non-string key prints it.
 pub(super) fn key_type_name(s: &Scalar) -> &'static str {
     match s {

@@ -69,20 +69,22 @@ impl Writer<'_> {
         let tok_start = sp.token_start();
         match pick_style(s, requested, sp.flow, false) {
             Style::Plain => self.replace_token_lent(sp, tok_start, s, ed),
-            Style::Single => {
-                self.replace_token(sp, tok_start, &Zeroizing::new(single_quoted(s)), ed)
-            }
-            Style::Double => {
-                self.replace_token(sp, tok_start, &Zeroizing::new(double_quoted(s)), ed)
-            }
+            Style::Single => self.replace_token(sp, tok_start, single_quoted(s), ed),
+            Style::Double => self.replace_token(sp, tok_start, double_quoted(s), ed),
             style @ (Style::Literal | Style::Folded) => {
                 self.write_block(sp, tok_start, s, style, ed)
             }
         }
     }
 
-    /// Replace a token with an inline text (removing any block content it had).
-    fn replace_token(&self, sp: &ScalarSpan, tok_start: usize, text: &str, ed: &mut Edits) {
+    /// Replace a token with an inline text (removing any block content it had); the text is
+    /// wiped once copied into the edits.
+    fn replace_token(&self, sp: &ScalarSpan, tok_start: usize, text: String, ed: &mut Edits) {
+        self.replace_token_with(sp, tok_start, &Zeroizing::new(text), ed)
+    }
+
+    /// [`Writer::replace_token`] with a borrowed text, copied into the edits.
+    fn replace_token_with(&self, sp: &ScalarSpan, tok_start: usize, text: &str, ed: &mut Edits) {
         match &sp.block {
             Some(b) => {
                 ed.push_parts(b.header_start, b.header_end, &[text]);
@@ -105,7 +107,7 @@ impl Writer<'_> {
         ed: &mut Edits<'t>,
     ) {
         match &sp.block {
-            Some(_) => self.replace_token(sp, tok_start, text, ed),
+            Some(_) => self.replace_token_with(sp, tok_start, text, ed),
             None => ed.push_lent(tok_start, sp.end, text),
         }
     }
@@ -135,7 +137,7 @@ impl Writer<'_> {
             let rest = self.src.get(sp.end..).unwrap_or(&[]);
             let line = &rest[..rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())];
             if line.iter().any(|b| !matches!(b, b' ' | b'\t' | b'\r')) {
-                return self.replace_token(sp, tok_start, &Zeroizing::new(double_quoted(s)), ed);
+                return self.replace_token(sp, tok_start, double_quoted(s), ed);
             }
         }
         let col = match &sp.block {
@@ -152,7 +154,7 @@ impl Writer<'_> {
             style
         };
         let Some(ind) = self.block_indicator(sp, s, col) else {
-            return self.replace_token(sp, tok_start, &Zeroizing::new(double_quoted(s)), ed);
+            return self.replace_token(sp, tok_start, double_quoted(s), ed);
         };
         let ch = chomp(s);
         let header = format!(
@@ -357,7 +359,7 @@ impl Writer<'_> {
                 Ok(s) => self.write_str(sp, s, sp.style, ed),
                 Err(_) => {
                     let t = inline_scalar(value, sp.flow, false).unwrap_or_default();
-                    self.replace_token(sp, tok_start, &Zeroizing::new(t), ed)
+                    self.replace_token(sp, tok_start, t, ed)
                 }
             },
             Scalar::Comment(c) => match sp.dash {
@@ -370,7 +372,7 @@ impl Writer<'_> {
             | Scalar::Float(_)
             | Scalar::Time(_) => {
                 let t = plain_text_for(value, text);
-                self.replace_token(sp, tok_start, &Zeroizing::new(t), ed)
+                self.replace_token(sp, tok_start, t, ed)
             }
         }
     }
@@ -399,10 +401,10 @@ impl Writer<'_> {
             return self.replace_token_lent(sp, tok_start, s, ed);
         }
         if single && single_ok(s) {
-            return self.replace_token(sp, tok_start, &Zeroizing::new(single_quoted(s)), ed);
+            return self.replace_token(sp, tok_start, single_quoted(s), ed);
         }
         if single || double {
-            return self.replace_token(sp, tok_start, &Zeroizing::new(double_quoted_min(s)), ed);
+            return self.replace_token(sp, tok_start, double_quoted_min(s), ed);
         }
         // Otherwise go-yaml's choice (in flow context a plain token had to be quoted when
         // encrypted: single quotes, as go-yaml would, mean plain).
