@@ -191,6 +191,7 @@ pub fn reencrypt(
     );
     let Some(shape) = shape else {
         drop(spent);
+        super::free::return_freed_pages();
         verify(output.store, &out, &allowed, output.file)?;
         return Ok(out);
     };
@@ -265,6 +266,9 @@ impl RecordCheck<'_> {
             crate::verify::independent_reading_beside(format, out, allowed, || {
                 // Freed while the independent reading runs (its thread is the longer one).
                 drop(spent);
+                // What the worker threads allocated (the ciphertexts) is back in their arenas,
+                // which this thread's reading does not reuse.
+                super::free::return_freed_pages();
                 let mut encrypted = crate::verify::own_reading_of(format, out, allowed)?;
                 // What decrypting the output gives is worked out without decrypting when its
                 // leaves are the input's under the same ids (no alias was expanded).

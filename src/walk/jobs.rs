@@ -99,7 +99,6 @@ enum Outcome {
     Nothing,
     Encrypted {
         token: String,
-        view: Option<NewLeaf>,
     },
     Decrypted {
         leaf: NewLeaf,
@@ -134,7 +133,6 @@ pub(super) struct Finish<'w> {
 pub(super) struct Shared<'a> {
     pub cipher_key: &'a crate::crypto::cipher::DataKey,
     pub selection: &'a Selection,
-    pub with_view: bool,
     pub record: bool,
     /// Reading a file rops wrote (`Mode::DECRYPT_ROPS`): empty data is accepted, and the MAC is
     /// fed the bytes rops hashes.
@@ -361,15 +359,7 @@ fn encrypt_one(
             }
         }
     }
-    let view = shared
-        .with_view
-        .then(|| parse_typed(type_tag, plain))
-        .flatten()
-        .map(|value| {
-            let text = display_text(&value, plain);
-            NewLeaf::Plain { value, text }
-        });
-    Ok(Outcome::Encrypted { token, view })
+    Ok(Outcome::Encrypted { token })
 }
 
 fn decrypt_one(
@@ -449,13 +439,28 @@ fn take(
                     }
                 }
             }
-            Outcome::Encrypted { token, view } => {
+            Outcome::Encrypted { token } => {
                 if let Some(slot) = finish.changes.get_mut(id) {
                     *slot = Some(NewLeaf::Encrypted(token));
                 }
-                if let (Some(v), Some(view)) = (view, finish.view.as_deref_mut()) {
-                    if let Some(slot) = view.get_mut(id) {
-                        *slot = Some(v);
+                // The view is made here, on the walk's own thread, not beside the ciphertexts on
+                // the worker threads: the ciphertexts are freed once they are in the output, and
+                // the view, which lives on, would keep the pages they shared from being reused
+                // by what the calling thread allocates next (glibc gives each thread an arena of
+                // its own).
+                if let (
+                    Some(view),
+                    Job::Encrypt {
+                        plain, type_tag, ..
+                    },
+                ) = (finish.view.as_deref_mut(), job)
+                {
+                    let plain = plain.bytes();
+                    if let (Some(slot), Some(value)) =
+                        (view.get_mut(id), parse_typed(type_tag, plain))
+                    {
+                        let text = display_text(&value, plain);
+                        *slot = Some(NewLeaf::Plain { value, text });
                     }
                 }
             }

@@ -219,7 +219,6 @@ pub fn walk(
     let shared = jobs::Shared {
         cipher_key: key,
         selection,
-        with_view: mode.with_view,
         record,
         rops: mode.rops,
     };
