@@ -166,11 +166,16 @@ fn is_encrypted(s: &str) -> bool {
     s.trim()
         .strip_prefix("ENC[AES256_GCM,data:")
         .and_then(|rest| rest.strip_suffix(']'))
-        .is_some_and(|fields| {
-            fields
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b',' | b':'))
-        })
+        .is_some_and(|fields| fields.bytes().fold(true, |ok, b| ok & is_token_byte(b)))
+}
+
+/// A byte of an `ENC[...]` token's fields (base64, `,` and `:`). Written without a branch, so
+/// that checking a whole token compiles to vector instructions (every value of a large output
+/// is checked twice: a byte at a time was a tenth of an encryption's time).
+fn is_token_byte(b: u8) -> bool {
+    let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+    let digit = b.wrapping_sub(b'0') < 10;
+    letter | digit | (b == b'+') | (b == b'/') | (b == b'=') | (b == b',') | (b == b':')
 }
 
 /// Check `output` (what `store` wrote for an encryption whose input tree and changes are given).
@@ -384,6 +389,14 @@ mod tests {
             "ENC[AES256_GCM,data:AAAA".to_string(),
         ] {
             assert!(!is_encrypted(&bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn token_bytes_are_base64_commas_and_colons() {
+        for b in 0..=u8::MAX {
+            let expected = b.is_ascii_alphanumeric() || b"+/=,:".contains(&b);
+            assert_eq!(is_token_byte(b), expected, "byte {b:#04x}");
         }
     }
 
