@@ -37,7 +37,8 @@ pub fn splice_from(
     let nl = if layout.crlf { "\r\n" } else { "\n" };
     let indent = indent_from(options.indent)?.unwrap_or(layout.indent);
     let w = Writer { src, nl, indent };
-    let mut ed = Edits::default();
+    // Each change is one replacement; aliases and the `sops` entry add a few.
+    let mut ed = Edits::with_capacity(changes.iter().flatten().count() + 8);
     let opens_empty = lists_of_comments(parsed, changes);
     for (id, change) in changes.iter().enumerate() {
         let Some(change) = change else { continue };
