@@ -175,8 +175,17 @@ pub fn reencrypt(
         verify(output.out_store, &out, &allowed, output.file)?;
         return Ok(out);
     }
+    // What is no longer needed is freed beside what follows, all of it before this returns.
+    let mut freer = super::free::Freer::default();
     if with_record {
-        output.store.release_tree_before_splice(parsed);
+        if let Some(tree) = output
+            .store
+            .release_tree_before_splice(parsed, &result.changes)
+        {
+            // Freed before the splice, so that the output is made in the pages it held.
+            drop(tree);
+            super::free::return_freed_pages();
+        }
     }
     let mut out = output
         .store
@@ -189,14 +198,14 @@ pub fn reencrypt(
         std::mem::take(&mut result.changes),
         std::mem::take(&mut parsed.tree),
     );
+    // Only the plaintext's bytes are wanted from here on, not where its leaves are.
+    output.store.forget_leaf_spans(parsed);
     let Some(shape) = shape else {
         drop(spent);
         super::free::return_freed_pages();
         verify(output.store, &out, &allowed, output.file)?;
         return Ok(out);
     };
-    // What is no longer needed is freed beside what follows, all of it before this returns.
-    let mut freer = super::free::Freer::default();
     let check = RecordCheck {
         store: output.store,
         key,
@@ -263,7 +272,7 @@ impl RecordCheck<'_> {
         // The independent reading of the output shares nothing with the rest of the check: it
         // runs on a second thread from the start, beside sepal's own reading.
         let (own, independent) =
-            crate::verify::independent_reading_beside(format, out, allowed, || {
+            crate::verify::independent_reading_beside(format, out, allowed, |beside| {
                 // Freed while the independent reading runs (its thread is the longer one).
                 drop(spent);
                 // What the worker threads allocated (the ciphertexts) is back in their arenas,
@@ -275,7 +284,20 @@ impl RecordCheck<'_> {
                 let same_shape = shape_digest(&encrypted.tree) == self.shape;
                 let released = same_shape
                     && may_release
-                    && self.store.release_tree_before_splice(&mut encrypted);
+                    && self
+                        .store
+                        .release_tree_before_splice(&mut encrypted, self.view)
+                        .map(|tree| {
+                            if beside.still_reading() {
+                                // Its thread is the longer one: freeing here costs no time, and
+                                // the pages go back before the splice below needs its own.
+                                drop(tree);
+                                super::free::return_freed_pages();
+                            } else {
+                                freer.free(tree, true);
+                            }
+                        })
+                        .is_some();
                 // The splice of the view, beside the independent reading too where the format
                 // splices from bytes it is given (the output is being read there meanwhile).
                 let from_view = same_shape

@@ -277,10 +277,15 @@ pub trait FormatStore: Sync {
         None
     }
 
-    /// Whether `splice` reads the layout alone, so the tree may be freed before it.
-    fn splices_from_layout(&self) -> bool {
+    /// Whether splicing `changes` into `parsed` reads its layout alone, so its tree may be freed
+    /// before.
+    fn splices_from_layout(&self, _parsed: &Parsed, _changes: &Changes) -> bool {
         false
     }
+
+    /// Forget where `parsed`'s leaves are, keeping its source bytes (and [`FormatStore::source`]):
+    /// for a file that is not spliced again. On a large file the spans are tens of megabytes.
+    fn forget_leaf_spans(&self, _parsed: &mut Parsed) {}
 }
 
 /// [`FormatStore::reads_as_changed`] by a full reading of `src`: its tree, compared.
@@ -333,16 +338,26 @@ impl Store {
         self.format.store().parse_owned(src)
     }
 
-    /// Free the tree once the cipher walk is done, when this format's [`Store::splice`] works
-    /// from the layout alone: on large files the tree is the biggest part of the memory a
-    /// command needs.
-    /// Whether the tree was freed.
-    pub fn release_tree_before_splice(&self, parsed: &mut Parsed) -> bool {
-        let release = self.format.store().splices_from_layout();
-        if release {
-            parsed.tree = Tree::default();
-        }
-        release
+    /// Take the tree out once the cipher walk is done, when splicing `changes` with this
+    /// format's [`Store::splice`] works from the layout alone: on large files the tree is the
+    /// biggest part of the memory a command needs. The tree, when it was taken (for the caller
+    /// to free).
+    pub fn release_tree_before_splice(
+        &self,
+        parsed: &mut Parsed,
+        changes: &Changes,
+    ) -> Option<Tree> {
+        self.format
+            .store()
+            .splices_from_layout(parsed, changes)
+            .then(|| std::mem::take(&mut parsed.tree))
+    }
+
+    /// [`FormatStore::forget_leaf_spans`]: `parsed` is not spliced again, only its source bytes
+    /// are still wanted. Its tree goes too.
+    pub fn forget_leaf_spans(&self, parsed: &mut Parsed) {
+        parsed.tree = Tree::default();
+        self.format.store().forget_leaf_spans(parsed);
     }
 
     /// Write `parsed`'s source bytes with `changes` applied. With `metadata`, the file gets that

@@ -89,7 +89,13 @@ impl FormatStore for JsonStore {
         edit::unset_at(parsed.layout.of::<Layout>()?, steps)
     }
 
-    fn splices_from_layout(&self) -> bool {
+    fn splices_from_layout(&self, _parsed: &Parsed, _changes: &Changes) -> bool {
         true
+    }
+
+    fn forget_leaf_spans(&self, parsed: &mut Parsed) {
+        if let Some(layout) = parsed.layout.of_mut::<Layout>() {
+            layout.leaf_spans = Vec::new();
+        }
     }
 }

@@ -77,7 +77,7 @@ impl FormatStore for TomlStore {
 
     super::hand_over_line_edits!(Layout);
 
-    fn splices_from_layout(&self) -> bool {
+    fn splices_from_layout(&self, _parsed: &Parsed, _changes: &Changes) -> bool {
         true
     }
 }

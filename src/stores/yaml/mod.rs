@@ -55,7 +55,7 @@ pub use self::splice::splice;
 use zeroize::Zeroizing;
 
 use super::{utf16, Changes, FormatStore, Parsed, StoreError, StoreOptions};
-use crate::tree::{Tree, Value};
+use crate::tree::{NewLeaf, Scalar, Tree, Value};
 use crate::treepath::Step;
 
 /// The YAML format behind the store contract. A UTF-16 file (with a byte-order mark) is read as
@@ -117,5 +117,30 @@ impl FormatStore for YamlStore {
 
     fn unset_at(&self, parsed: &Parsed, steps: &[Step]) -> Result<Option<Vec<u8>>, StoreError> {
         edit::unset_at(parsed.layout.of::<Layout>()?, steps)
+    }
+
+    fn splices_from_layout(&self, parsed: &Parsed, changes: &Changes) -> bool {
+        // The tree is read for expanded aliases (their unchanged leaves) and for lists of
+        // comments (a decrypted comment that was a list's only element).
+        parsed
+            .layout
+            .of::<Layout>()
+            .is_ok_and(|l| l.aliases.is_empty())
+            && !changes.iter().flatten().any(|c| {
+                matches!(
+                    c,
+                    NewLeaf::Plain {
+                        value: Scalar::Comment(_),
+                        ..
+                    }
+                )
+            })
+    }
+
+    fn forget_leaf_spans(&self, parsed: &mut Parsed) {
+        if let Some(layout) = parsed.layout.of_mut::<Layout>() {
+            layout.spans = Vec::new();
+            layout.aliases = Vec::new();
+        }
     }
 }
