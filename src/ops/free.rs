@@ -35,18 +35,6 @@ impl Drop for Freer {
     }
 }
 
-/// Give back to the system the pages of memory freed on other threads. glibc keeps what a
-/// thread frees in that thread's arena, where only that thread's next allocations reuse it: the
-/// cipher walk's ciphertexts are made on its worker threads, so once they are freed their pages
-/// stay resident while the main thread reads the output anew.
-pub(crate) fn return_freed_pages() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks the allocator's own free lists under its locks.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// Values with at least this many leaves are worth a thread to free.
 pub(crate) const LARGE: usize = 16 * 1024;
 

@@ -182,9 +182,8 @@ pub fn reencrypt(
             .store
             .release_tree_before_splice(parsed, &result.changes)
         {
-            // Freed before the splice, so that the output is made in the pages it held.
+            // Freed before the splice, so that the output is made in the memory it held.
             drop(tree);
-            super::free::return_freed_pages();
         }
     }
     let mut out = output
@@ -202,7 +201,6 @@ pub fn reencrypt(
     output.store.forget_leaf_spans(parsed);
     let Some(shape) = shape else {
         drop(spent);
-        super::free::return_freed_pages();
         verify(output.store, &out, &allowed, output.file)?;
         return Ok(out);
     };
@@ -272,12 +270,9 @@ impl RecordCheck<'_> {
         // The independent reading of the output shares nothing with the rest of the check: it
         // runs on a second thread from the start, beside sepal's own reading.
         let (own, independent) =
-            crate::verify::independent_reading_beside(format, out, allowed, |beside| {
+            crate::verify::independent_reading_beside(format, out, allowed, || {
                 // Freed while the independent reading runs (its thread is the longer one).
                 drop(spent);
-                // What the worker threads allocated (the ciphertexts) is back in their arenas,
-                // which this thread's reading does not reuse.
-                super::free::return_freed_pages();
                 let mut encrypted = crate::verify::own_reading_of(format, out, allowed)?;
                 // What decrypting the output gives is worked out without decrypting when its
                 // leaves are the input's under the same ids (no alias was expanded).
@@ -287,16 +282,7 @@ impl RecordCheck<'_> {
                     && self
                         .store
                         .release_tree_before_splice(&mut encrypted, self.view)
-                        .map(|tree| {
-                            if beside.still_reading() {
-                                // Its thread is the longer one: freeing here costs no time, and
-                                // the pages go back before the splice below needs its own.
-                                drop(tree);
-                                super::free::return_freed_pages();
-                            } else {
-                                freer.free(tree, true);
-                            }
-                        })
+                        .map(|tree| freer.free(tree, true))
                         .is_some();
                 // The splice of the view, beside the independent reading too where the format
                 // splices from bytes it is given (the output is being read there meanwhile).

@@ -202,7 +202,7 @@ pub fn check_output_parsed(
     allowed: &Allowed,
 ) -> Result<Parsed, Unaccounted> {
     // The own reading's verdict comes first, as when the two run one after the other.
-    let (own, independent) = independent_reading_beside(format, output, allowed, |_| {
+    let (own, independent) = independent_reading_beside(format, output, allowed, || {
         own_reading(format, output, allowed)
     });
     let parsed = own?;
@@ -213,21 +213,20 @@ pub fn check_output_parsed(
 /// Run `work` while the independent reading of `output` runs: the two share nothing, so for an
 /// output of [`BESIDE_MIN`] bytes or more the reading runs on a second thread; a smaller one is
 /// read after `work`, on this thread. Gives both results (a failure of the reader's thread is an
-/// [`Unaccounted`]). `work` is given a [`Beside`] that tells whether the reading still runs (work
-/// done while it does costs no wall time).
+/// [`Unaccounted`]).
 pub fn independent_reading_beside<T>(
     format: Format,
     output: &[u8],
     allowed: &Allowed,
-    work: impl FnOnce(&Beside) -> T,
+    work: impl FnOnce() -> T,
 ) -> (T, Result<(), Unaccounted>) {
     if output.len() < BESIDE_MIN {
-        let done = work(&Beside(None));
+        let done = work();
         return (done, independent_reading(format, output, allowed));
     }
     std::thread::scope(|scope| {
         let independent = scope.spawn(|| independent_reading(format, output, allowed));
-        let done = work(&Beside(Some(&independent)));
+        let done = work();
         let verdict = independent.join().unwrap_or_else(|_| {
             Err(fail(
                 format,
@@ -237,17 +236,6 @@ pub fn independent_reading_beside<T>(
         });
         (done, verdict)
     })
-}
-
-/// The independent reading that [`independent_reading_beside`] runs beside its work.
-pub struct Beside<'a>(Option<&'a std::thread::ScopedJoinHandle<'a, Result<(), Unaccounted>>>);
-
-impl Beside<'_> {
-    /// Whether the independent reading is still running on its own thread (never when it runs
-    /// after the work).
-    pub fn still_reading(&self) -> bool {
-        self.0.is_some_and(|reading| !reading.is_finished())
-    }
 }
 
 /// Outputs smaller than this are read twice on one thread (starting a thread would cost more).
