@@ -4,7 +4,7 @@
 /// mimalloc instead of glibc's malloc. A large file is read and checked on two threads at once;
 /// glibc made them take turns at one lock (the main arena's: each thread frees or resizes blocks
 /// the other made) and kept freed memory in per-thread arenas. mimalloc frees across threads
-/// without a shared lock and gives pages back as they empty. Built without transparent huge
+/// without a shared lock and gives pages back soon after they empty. Built without transparent huge
 /// pages (the `no_thp` feature): with them, a small file's run touched 2 MiB pages whole.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -14,11 +14,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 fn main() -> std::process::ExitCode {
-    // Freed pages go back to the system at once, not after a delay: a command's work is a few
-    // stages, and what one stage frees is what keeps the next one's peak down. A default only:
-    // MIMALLOC_PURGE_DELAY in the environment still wins.
+    // Freed pages go back to the system after a millisecond unless reused first, not after
+    // mimalloc's default delay: a command's work is a few stages, and what one stage frees is
+    // what keeps the next one's peak down. (At once, 0, cost 1-8% in time on large files for
+    // 0-5 MiB; docs/performance.md.) A default only: MIMALLOC_PURGE_DELAY still wins.
     // SAFETY: sets a plain integer in mimalloc's option table; no allocation is in flight.
-    unsafe { libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, 0) };
+    unsafe { libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, 1) };
     // Before anything is read or decrypted.
     sepal::cli::disable_core_dumps();
     let cli = sepal::cli::parse_args(std::env::args_os().collect());
