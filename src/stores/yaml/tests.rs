@@ -586,3 +586,42 @@ fn canonical_numbers_print_as_sops() {
     // Kept spellings.
     roundtrip("a: True\nb: TRUE\nc: 1e-7\nd: 0.0000001\ne: 100.0\nf: 2.5E+3\n");
 }
+
+#[test]
+fn tree_released_before_splice_only_when_the_splice_does_not_read_it() {
+    let store = YamlStore;
+    let encrypted = |p: &Parsed| -> Vec<Option<NewLeaf>> {
+        leaves(p)
+            .iter()
+            .map(|l| Some(NewLeaf::Encrypted(enc_of(l.id, l))))
+            .collect()
+    };
+    // Plain maps: the splice works from the spans alone.
+    let plain = p("a: 1\nb:\n  c: two\n");
+    assert!(store.splices_from_layout(&plain, &encrypted(&plain)));
+    // An expanded alias: its unchanged leaves are found through the tree.
+    let aliased = p("base: &b\n  x: 1\nother: *b\n");
+    assert!(!store.splices_from_layout(&aliased, &encrypted(&aliased)));
+    // A decrypted comment (sops's encrypted comments inside lists) is written back by looking
+    // at the list it is in.
+    let list = p("l:\n  - one\n");
+    let mut to_comment = vec![None; leaves(&list).len()];
+    to_comment[0] = Some(NewLeaf::Plain {
+        value: Scalar::Comment(secret(" note")),
+        text: secret(" note"),
+    });
+    assert!(!store.splices_from_layout(&list, &to_comment));
+}
+
+#[test]
+fn forgotten_spans_leave_the_source() {
+    let store = YamlStore;
+    let mut parsed = p("a: 1\nb: &x two\nc: *x\n");
+    let before = store.source(&parsed).map(<[u8]>::to_vec);
+    assert!(before.is_some());
+    assert!(!lay(&parsed).spans.is_empty());
+    store.forget_leaf_spans(&mut parsed);
+    assert!(lay(&parsed).spans.is_empty());
+    assert!(lay(&parsed).aliases.is_empty());
+    assert_eq!(store.source(&parsed).map(<[u8]>::to_vec), before);
+}
