@@ -10,7 +10,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc's `mi_option_purge_delay` (its index in the `mi_option_e` enumeration of the mimalloc
-/// version that `libmimalloc-sys` 0.1.49 builds, pinned in Cargo.toml).
+/// version that `libmimalloc-sys` 0.1.49 builds, pinned in Cargo.toml; the test below checks it).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 fn main() -> std::process::ExitCode {
@@ -24,4 +24,40 @@ fn main() -> std::process::ExitCode {
     sepal::cli::disable_core_dumps();
     let cli = sepal::cli::parse_args(std::env::args_os().collect());
     std::process::ExitCode::from(sepal::cli::run(cli))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::{c_char, c_void, CStr};
+
+    extern "C" {
+        // In the mimalloc library libmimalloc-sys builds, not in its Rust declarations.
+        fn mi_options_print_out(out: libmimalloc_sys::mi_output_fun, arg: *mut c_void);
+    }
+
+    /// Appends one line of mimalloc's output to the `Vec<u8>` behind `arg`, within its capacity
+    /// (no allocation while mimalloc prints).
+    unsafe extern "C" fn collect(msg: *const c_char, arg: *mut c_void) {
+        // SAFETY: `arg` is the `Vec<u8>` given below, alive for the call; `msg` is a C string.
+        let (out, line) = unsafe { (&mut *arg.cast::<Vec<u8>>(), CStr::from_ptr(msg)) };
+        let line = line.to_bytes();
+        if out.len() + line.len() <= out.capacity() {
+            out.extend_from_slice(line);
+        }
+    }
+
+    #[test]
+    fn the_purge_delay_index_names_mimallocs_purge_delay() {
+        let mut out: Vec<u8> = Vec::with_capacity(64 << 10);
+        // SAFETY: plain calls into mimalloc; `collect` only writes within `out`'s capacity.
+        unsafe {
+            libmimalloc_sys::mi_option_set(super::MI_OPTION_PURGE_DELAY, 4321);
+            mi_options_print_out(Some(collect), (&mut out as *mut Vec<u8>).cast());
+        }
+        let printed = String::from_utf8_lossy(&out);
+        assert!(
+            printed.contains("option 'purge_delay': 4321"),
+            "mimalloc's options:\n{printed}"
+        );
+    }
 }
