@@ -96,9 +96,12 @@ pub fn display_text(value: &Scalar, plain: &[u8]) -> Zeroizing<String> {
 /// Whether Go's parser for the value's type accepts this spelling (a conservative subset).
 fn is_go_spelling(value: &Scalar, text: &str) -> bool {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let unsigned = |s: &str| s.strip_prefix(['+', '-']).unwrap_or(s).to_string();
+    // Borrowed, not copied: the text is a secret value, and a copy would be left unwiped.
+    fn unsigned(s: &str) -> &str {
+        s.strip_prefix(['+', '-']).unwrap_or(s)
+    }
     match value {
-        Scalar::Int(_) => digits(&unsigned(text)),
+        Scalar::Int(_) => digits(unsigned(text)),
         Scalar::Bool(_) => true,
         Scalar::Float(f) => {
             if !f.is_finite() {
@@ -107,7 +110,7 @@ fn is_go_spelling(value: &Scalar, text: &str) -> bool {
             let t = unsigned(text);
             let (mant, exp) = match t.find(['e', 'E']) {
                 Some(p) => (&t[..p], Some(&t[p + 1..])),
-                None => (t.as_str(), None),
+                None => (t, None),
             };
             let mant_ok = match mant.split_once('.') {
                 Some((a, b)) => {
