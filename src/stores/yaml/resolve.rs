@@ -48,18 +48,22 @@ pub(crate) fn resolve_plain(s: &str) -> Resolved {
             if let Some(t) = parse_timestamp(s) {
                 return Resolved::Time(t);
             }
-            let plain: std::borrow::Cow<str> = if s.contains('_') {
-                s.chars().filter(|&c| c != '_').collect::<String>().into()
+            // The scalar may be a secret value: a copy without its underscores is wiped.
+            let stripped;
+            let plain: &str = if s.contains('_') {
+                stripped =
+                    zeroize::Zeroizing::new(s.chars().filter(|&c| c != '_').collect::<String>());
+                &stripped
             } else {
-                s.into()
+                s
             };
-            match go_parse_int(&plain) {
+            match go_parse_int(plain) {
                 IntResult::Int(i) => return Resolved::Int(i),
                 IntResult::Uint(u) => return Resolved::Uint(u),
                 IntResult::None => {}
             }
-            if yaml_style_float(&plain) {
-                if let Some(f) = go_parse_float(&plain) {
+            if yaml_style_float(plain) {
+                if let Some(f) = go_parse_float(plain) {
                     return Resolved::Float(f);
                 }
             }
