@@ -209,8 +209,9 @@ impl Converter<'_> {
                 Scalar::Str(mut s) => Ok(std::mem::take(&mut *s)),
                 other => Err(StoreError::at_line(
                     format!(
-                        "Tree contains a non-string key (type {}): {value}. Only string keys are supported",
-                        key_type_name(&other)
+                        "Tree contains a non-string key (type {}): {}. Only string keys are supported",
+                        key_type_name(&other),
+                        &**value
                     ),
                     line(),
                 )),

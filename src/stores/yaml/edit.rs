@@ -102,7 +102,7 @@ impl Editor<'_> {
                     .map_or(0, |(key, _)| self.src.col(key.start));
                 for (key, val) in entries {
                     match &key.kind {
-                        NodeKind::Scalar { value, .. } if value == k => {
+                        NodeKind::Scalar { value, .. } if &**value == k.as_str() => {
                             let s = Slot::Entry { key, flow, col };
                             return self.set_in(val, s, flow, rest, v);
                         }
@@ -196,7 +196,7 @@ impl Editor<'_> {
                     .first()
                     .map_or(0, |(key, _)| self.src.col(key.start));
                 let idx = entries.iter().position(
-                    |(key, _)| matches!(&key.kind, NodeKind::Scalar { value, .. } if value == k),
+                    |(key, _)| matches!(&key.kind, NodeKind::Scalar { value, .. } if &**value == k.as_str()),
                 )?;
                 let (key, val) = &entries[idx];
                 if rest.is_empty() {

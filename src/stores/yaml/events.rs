@@ -8,7 +8,7 @@ use std::ops::Range;
 use granit_parser::{Event, Options, Parser, ScalarStyle, StructureStyle, Tag};
 
 use super::goyaml_headers::fix_goyaml_indicators;
-use super::node::{CoreTag, Node, NodeKind, RawComment, RawDoc};
+use super::node::{CoreTag, Node, NodeKind, RawComment, RawDoc, ScalarValue};
 use super::source::Source;
 use crate::stores::StoreError;
 
@@ -289,7 +289,7 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
         drop_added_break(&mut value, style, self.src.text, range.end);
         Node {
             kind: NodeKind::Scalar {
-                value,
+                value: ScalarValue(value),
                 style,
                 tag: core_tag(tag),
                 token_start: range.start,
@@ -350,7 +350,7 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
             let pos = k.end;
             let null = Node {
                 kind: NodeKind::Scalar {
-                    value: Cow::Borrowed(""),
+                    value: ScalarValue(Cow::Borrowed("")),
                     style: ScalarStyle::Plain,
                     tag: CoreTag::None,
                     token_start: pos,

@@ -19,7 +19,7 @@ pub(super) enum CoreTag {
 pub(super) enum NodeKind<'a> {
     Scalar {
         /// The value, borrowed from the source where the parser could (plain and unescaped).
-        value: Cow<'a, str>,
+        value: ScalarValue<'a>,
         style: ScalarStyle,
         tag: CoreTag,
         /// Token start (without anchor/tag).
@@ -39,6 +39,32 @@ pub(super) enum NodeKind<'a> {
     Alias {
         anchor: usize,
     },
+}
+
+/// A scalar's value as the parser gave it: borrowed from the source where it could be, else an
+/// unescaped or folded copy, which is wiped when dropped (the value may be a secret).
+#[derive(Clone, Debug)]
+pub(super) struct ScalarValue<'a>(pub(super) Cow<'a, str>);
+
+impl std::ops::Deref for ScalarValue<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for ScalarValue<'_> {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl Drop for ScalarValue<'_> {
+    fn drop(&mut self) {
+        if let Cow::Owned(s) = &mut self.0 {
+            zeroize::Zeroize::zeroize(s);
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
