@@ -88,6 +88,8 @@ pub enum Command {
     /// Print {"encrypted":true} or {"encrypted":false}
     Filestatus(Deferred<FilestatusArgs>),
     /// Set the value at a path, e.g. sepal set f.yaml '["a"]["b"]' '"value"'
+    // The text is `--help`'s: its brackets are a path, not links.
+    #[allow(rustdoc::broken_intra_doc_links)]
     Set(Deferred<set::SetArgs>),
     /// Remove the value at a path
     Unset(Deferred<set::UnsetArgs>),
@@ -109,6 +111,8 @@ pub enum Command {
     /// in clear, secrets outside encrypted files, key age (for pre-commit hooks and CI)
     Check(Deferred<check::CheckArgs>),
     /// git merge driver: merge.<name>.driver = "sepal merge %O %A %B %P"
+    // The text is `--help`'s: `<name>` is a placeholder, not HTML.
+    #[allow(rustdoc::invalid_html_tags)]
     Merge(Deferred<merge::MergeArgs>),
     /// Print a shell completion script
     Completion(Deferred<CompletionArgs>),

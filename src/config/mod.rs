@@ -1,5 +1,5 @@
 //! `.sops.yaml`: creation rules (which keys and options a new file gets) and store settings.
-//! Master keys named by their identifiers (in a rule, or by flags) are built in [`keys`].
+//! Master keys named by their identifiers (in a rule, or by flags) are built in `keys`.
 
 use std::path::{Path, PathBuf};
 

@@ -51,7 +51,7 @@ pub struct Converted {
     pub format: Option<Format>,
 }
 
-/// The format `bytes` read as a sops file in: the name's format first, then [`CONTENT_ORDER`].
+/// The format `bytes` read as a sops file in: the name's format first, then `CONTENT_ORDER`.
 /// `None` when no format gives a tree with valid sops metadata.
 pub fn detect(
     engine: &Engine,

@@ -190,7 +190,7 @@ impl Parsed {
 }
 
 /// What a file format implements. `parse` reads bytes into a tree whose leaves remember their
-/// spans (in a [`Layout`] of the format's own type); `splice` writes new leaf texts back into
+/// spans (in a `Layout` of the format's own type); `splice` writes new leaf texts back into
 /// those bytes; `emit` lays a tree out from scratch as sops does; `set_at`/`unset_at` edit the
 /// text at a path. [`Store`] adds what is the same for every format (the read-back checks, the
 /// fallbacks, the output encoding); `stores/contract_tests.rs` is the suite every format passes.
