@@ -175,16 +175,13 @@ pub fn reencrypt(
         verify(output.out_store, &out, &allowed, output.file)?;
         return Ok(out);
     }
-    // What is no longer needed is freed beside what follows, all of it before this returns.
-    let mut freer = super::free::Freer::default();
     if with_record {
-        if let Some(tree) = output
-            .store
-            .release_tree_before_splice(parsed, &result.changes)
-        {
-            // Freed before the splice, so that the output is made in the memory it held.
-            drop(tree);
-        }
+        // Freed before the splice, so that the output is made in the memory it held.
+        drop(
+            output
+                .store
+                .release_tree_before_splice(parsed, &result.changes),
+        );
     }
     let mut out = output
         .store
@@ -204,6 +201,8 @@ pub fn reencrypt(
         verify(output.store, &out, &allowed, output.file)?;
         return Ok(out);
     };
+    // What is no longer needed is freed beside what follows, all of it before this returns.
+    let mut freer = super::free::Freer::default();
     let check = RecordCheck {
         store: output.store,
         key,

@@ -354,9 +354,8 @@ impl Store {
     }
 
     /// [`FormatStore::forget_leaf_spans`]: `parsed` is not spliced again, only its source bytes
-    /// are still wanted. Its tree goes too.
+    /// are still wanted.
     pub fn forget_leaf_spans(&self, parsed: &mut Parsed) {
-        parsed.tree = Tree::default();
         self.format.store().forget_leaf_spans(parsed);
     }
 
