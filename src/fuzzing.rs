@@ -192,6 +192,17 @@ fn keys_contain(tree: &crate::tree::Tree, m: &str) -> bool {
     tree.docs.iter().any(|d| go(&d.items, m))
 }
 
+/// The fast YAML reading gives granit-parser's events on what it reads through, and the same
+/// first events on what it declines. Panics (for the fuzzer) where they differ.
+pub fn yaml_fast_reading_agrees(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(e) = crate::stores::yaml::fast_reading_compared(text) {
+        panic!("the fast YAML reading differs from granit-parser's: {e}");
+    }
+}
+
 /// The YAML read-back compared event by event never confirms what the full reading refuses.
 /// `data` is the expected text and the text read back, split at the first 0xFF byte (the same
 /// text twice without one).

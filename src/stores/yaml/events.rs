@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 
-use granit_parser::{Event, Options, Parser, ScalarStyle, StructureStyle, Tag};
+use granit_parser::{Event, ScalarStyle, StructureStyle, Tag};
 
 use super::goyaml_headers::fix_goyaml_indicators;
 use super::node::{CoreTag, Node, NodeKind, RawComment, RawDoc, ScalarValue};
@@ -78,13 +78,10 @@ fn read_events_in<'e, 'a>(
 }
 
 /// The parser of every YAML reading of a source: the full one here, and the read-back compared
-/// event by event (`readback`), which must see the same events.
-pub(super) fn parser(
-    text: &str,
-) -> impl Iterator<Item = Result<(Event<'_>, granit_parser::Span), granit_parser::ScanError>> {
-    let mut opts = Options::default();
-    opts.emit_anchor_events = true;
-    Parser::new_from_str_with_options(text, opts)
+/// event by event (`readback`), which must see the same events. The fast reading of plain block
+/// YAML gives them while it can, granit-parser after (`fast`).
+pub(super) fn parser(text: &str) -> super::fast::Reading<'_> {
+    super::fast::Reading::new(text)
 }
 
 /// The parser adds a line break to a block scalar whose last line ends the source without one:

@@ -30,6 +30,7 @@ mod edits;
 mod emitter;
 mod events;
 mod expansion;
+mod fast;
 mod goyaml_headers;
 mod layout;
 mod metadata;
@@ -48,9 +49,16 @@ mod typing;
 mod writer;
 
 pub use self::emitter::{emit, emit_value};
+pub use self::fast::Disagreement;
 pub use self::layout::Layout;
 pub use self::parse::{parse, parse_lent, parse_owned};
 pub use self::splice::splice;
+
+/// The fast reading against granit-parser's on `text` (for the fuzz target): `Ok(true)` when
+/// it read the whole text.
+pub fn fast_reading_compared(text: &str) -> Result<bool, fast::Disagreement> {
+    fast::compare_with_full(text)
+}
 
 use zeroize::Zeroizing;
 

@@ -1,0 +1,143 @@
+//! Scanning within one line of the fast reading: where lines and spaces end, which lines it
+//! declines, and where plain and quoted scalars end.
+
+use std::borrow::Cow;
+
+use super::{Decline, Step};
+
+/// How a plain scalar on a line ends.
+pub(super) enum Stop {
+    /// At the line's end.
+    Eol,
+    /// At `: ` (or `:` ending the line): the scalar is a key; the colon's offset.
+    Colon(usize),
+    /// At ` #`: the `#`'s offset.
+    Comment(usize),
+}
+
+/// Where the line starting at `at` ends (its line feed, or the end of the text).
+pub(super) fn line_end(bytes: &[u8], at: usize) -> usize {
+    memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i)
+}
+
+pub(super) fn next_line(end: usize, len: usize) -> usize {
+    if end < len {
+        end + 1
+    } else {
+        len
+    }
+}
+
+pub(super) fn skip_spaces(bytes: &[u8], mut at: usize, end: usize) -> usize {
+    while at < end && bytes[at] == b' ' {
+        at += 1;
+    }
+    at
+}
+
+/// Decline a line with a tab, a carriage return, a control character, or a character YAML
+/// treats specially (C1 controls and NEL, line and paragraph separators, byte order marks,
+/// the non-characters U+FFFE and U+FFFF).
+pub(super) fn check_line(line: &[u8]) -> Step {
+    if line.iter().all(|&b| (0x20..0x7f).contains(&b)) {
+        return Ok(());
+    }
+    for (i, &b) in line.iter().enumerate() {
+        let next = |k: usize| line.get(i + k).copied().unwrap_or(0);
+        let bad = match b {
+            0x00..=0x1f | 0x7f => true,
+            0xc2 => (0x80..=0x9f).contains(&next(1)),
+            0xe2 => next(1) == 0x80 && matches!(next(2), 0xa8 | 0xa9),
+            0xef => matches!(
+                (next(1), next(2)),
+                (0xbb, 0xbf) | (0xbf, 0xbe) | (0xbf, 0xbf)
+            ),
+            _ => false,
+        };
+        if bad {
+            return Err(Decline);
+        }
+    }
+    Ok(())
+}
+
+/// `---` or `...` (as `c`) followed by a space or the line's end.
+pub(super) fn is_marker(bytes: &[u8], p: usize, end: usize, c: u8) -> bool {
+    end - p >= 3 && bytes[p..p + 3] == [c, c, c] && (p + 3 == end || bytes[p + 3] == b' ')
+}
+
+/// A block list's dash: `-` followed by a space or the line's end.
+pub(super) fn is_dash(bytes: &[u8], p: usize, end: usize) -> bool {
+    bytes[p] == b'-' && (p + 1 == end || bytes[p + 1] == b' ')
+}
+
+/// Whether a plain scalar may start at `p` (YAML's indicators may not, except `-`, `?` and `:`
+/// before a character that is not a space).
+pub(super) fn plain_start(bytes: &[u8], p: usize, end: usize) -> bool {
+    match bytes[p] {
+        b'-' | b'?' | b':' => p + 1 < end && bytes[p + 1] != b' ',
+        b',' | b'[' | b']' | b'{' | b'}' | b'#' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\''
+        | b'"' | b'%' | b'@' | b'`' => false,
+        _ => true,
+    }
+}
+
+/// A plain scalar from `p` to its end on the line: where its text ends (trailing spaces left
+/// out) and what ends it.
+pub(super) fn scan_plain(bytes: &[u8], p: usize, end: usize) -> (usize, Stop) {
+    let mut last = p;
+    let mut i = p;
+    while i < end {
+        match bytes[i] {
+            b':' if i + 1 == end || bytes[i + 1] == b' ' => return (last, Stop::Colon(i)),
+            b'#' if bytes[i - 1] == b' ' => return (last, Stop::Comment(i)),
+            b' ' => {}
+            _ => last = i + 1,
+        }
+        i += 1;
+    }
+    (last, Stop::Eol)
+}
+
+/// The closing quote of a double-quoted scalar on its line (declined: an escape, or no close).
+pub(super) fn double_quoted_end(bytes: &[u8], p: usize, end: usize) -> Result<usize, Decline> {
+    let close = memchr::memchr2(b'"', b'\\', &bytes[p + 1..end]).ok_or(Decline)? + p + 1;
+    if bytes[close] == b'\\' {
+        return Err(Decline);
+    }
+    Ok(close)
+}
+
+/// The closing quote of a single-quoted scalar on its line, and whether it holds `''`.
+pub(super) fn single_quoted_end(
+    bytes: &[u8],
+    p: usize,
+    end: usize,
+) -> Result<(usize, bool), Decline> {
+    let mut i = p + 1;
+    let mut escaped = false;
+    loop {
+        let q = memchr::memchr(b'\'', &bytes[i..end]).ok_or(Decline)? + i;
+        if bytes.get(q + 1) == Some(&b'\'') && q + 1 < end {
+            escaped = true;
+            i = q + 2;
+        } else {
+            return Ok((q, escaped));
+        }
+    }
+}
+
+pub(super) fn single_quoted_value(inner: &str, escaped: bool) -> Cow<'_, str> {
+    if !escaped {
+        return Cow::Borrowed(inner);
+    }
+    // Sized once: no grown copy left behind.
+    let mut value = String::with_capacity(inner.len());
+    let mut rest = inner;
+    while let Some(i) = rest.find("''") {
+        value.push_str(&rest[..=i]);
+        rest = &rest[i + 2..];
+    }
+    value.push_str(rest);
+    Cow::Owned(value)
+}

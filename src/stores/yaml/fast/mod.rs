@@ -1,0 +1,614 @@
+//! A fast reading of plain block YAML, the kind nearly every configuration file (and every file
+//! sops writes) is: it gives exactly the events and byte spans granit-parser gives, or declines,
+//! and the reading goes on with granit-parser.
+//!
+//! granit-parser reads any YAML, at about 1,400 instructions a plain scalar; most of a large
+//! file's reading was spent there. This reader takes the file a line at a time and knows only
+//! block maps and lists, keys and values on one line (plain, or quoted without escapes), `{}` and
+//! `[]`, literal block scalars without an indentation indicator, comments and `---`. Anything
+//! else (anchors, aliases, tags, flow collections with content, folded or multi-line scalars,
+//! escapes, tabs, carriage returns, control or line-separator characters, directives, `...`, a
+//! document without a collection at its root, a parse error) makes it decline before it gives
+//! an event for that line. [`Reading`] then starts granit-parser from the beginning and skips the
+//! events already given, so a declined file costs a partial second reading and nothing else.
+//!
+//! What is compared with granit-parser (unit tests over hand-written cases and the corpus, and
+//! the fuzz target): the events other than comments, in order, with their byte ranges; and the
+//! comments, with their byte ranges, placement and document. Markers' line and column are not
+//! compared: nothing reads them from the events (errors come from granit-parser only), and this
+//! reader gives byte columns.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+
+use granit_parser::{Event, Marker, Placement, ScalarStyle, ScanError, Span, StructureStyle};
+
+use self::lines::{
+    check_line, double_quoted_end, is_dash, is_marker, line_end, next_line, plain_start,
+    scan_plain, single_quoted_end, single_quoted_value, skip_spaces, Stop,
+};
+use self::literal::{Chomp, LiteralLines};
+pub use self::reading::Disagreement;
+pub(super) use self::reading::{compare_with_full, Reading};
+
+mod lines;
+mod literal;
+mod reading;
+
+/// One event of a reading, as granit-parser's iterator gives it.
+pub(super) type Item<'a> = Result<(Event<'a>, Span), ScanError>;
+
+/// The source uses something this reader leaves to granit-parser.
+#[derive(Debug)]
+pub(super) struct Decline;
+
+type Step = Result<(), Decline>;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Map,
+    Seq,
+}
+
+/// A block collection whose end has not come yet.
+struct Open {
+    kind: Kind,
+    /// The column of its keys or dashes.
+    indent: usize,
+    /// A list at its parent map's column (`key:` then `- x` under it).
+    indentless: bool,
+}
+
+/// A node whose content was not on its line: a nested collection or a scalar on the next line,
+/// or else an empty value (`~`) at `null_at`.
+#[derive(Clone, Copy)]
+enum Pending {
+    None,
+    Value { indent: usize, null_at: usize },
+    Entry { indent: usize, null_at: usize },
+}
+
+/// A key read on a line.
+struct Key<'a> {
+    value: Cow<'a, str>,
+    style: ScalarStyle,
+    start: usize,
+    end: usize,
+    colon: usize,
+}
+
+/// The fast reader's state between lines.
+pub(super) struct Fast<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    /// Start of the next line to read.
+    pos: usize,
+    /// 1-based number of the line at `pos`.
+    line: usize,
+    /// Start and number of the line being read (a marker's line is that line's).
+    line_start: usize,
+    line_number: usize,
+    queue: VecDeque<(Event<'a>, Span)>,
+    /// Comments after a pending node's line: they come after an empty value (which lies before
+    /// them) but before a nested node, so they wait until the next content line says which.
+    /// Comments outside any block wait too: their placement depends on whether a token follows.
+    held: Vec<(Event<'a>, Span)>,
+    stack: Vec<Open>,
+    pending: Pending,
+    started: bool,
+    in_doc: bool,
+    has_root: bool,
+    done: bool,
+}
+
+impl<'a> Fast<'a> {
+    pub(super) fn new(text: &'a str) -> Self {
+        Fast {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+            line: 1,
+            line_start: 0,
+            line_number: 1,
+            queue: VecDeque::new(),
+            held: Vec::new(),
+            stack: Vec::new(),
+            pending: Pending::None,
+            started: false,
+            in_doc: false,
+            has_root: false,
+            done: false,
+        }
+    }
+
+    /// The next event, `None` after the last, or [`Decline`].
+    pub(super) fn next_event(&mut self) -> Option<Result<(Event<'a>, Span), Decline>> {
+        loop {
+            if let Some(ev) = self.queue.pop_front() {
+                return Some(Ok(ev));
+            }
+            if self.done {
+                return None;
+            }
+            if let Err(d) = self.step() {
+                self.done = true;
+                self.queue.clear();
+                return Some(Err(d));
+            }
+        }
+    }
+
+    fn mark(&self, at: usize) -> Marker {
+        let col = at.saturating_sub(self.line_start);
+        Marker::new(at, self.line_number, col).with_byte_offset(Some(at))
+    }
+
+    fn push(&mut self, event: Event<'a>, start: usize, end: usize) {
+        let span = Span::new(self.mark(start), self.mark(end));
+        self.queue.push_back((event, span));
+    }
+
+    fn push_scalar(&mut self, value: Cow<'a, str>, style: ScalarStyle, start: usize, end: usize) {
+        self.push(Event::Scalar(value, style, 0, None), start, end);
+    }
+
+    fn push_null(&mut self, at: usize) {
+        self.push_scalar(Cow::Borrowed("~"), ScalarStyle::Plain, at, at);
+    }
+
+    fn push_comment(&mut self, hash: usize, end: usize, placement: Placement) {
+        let text = &self.text[hash + 1..end];
+        self.push(Event::Comment(Cow::Borrowed(text), placement), hash, end);
+    }
+
+    /// A comment that must wait for the pending node (see `held`).
+    fn hold_comment(&mut self, hash: usize, end: usize, placement: Placement) {
+        let text = &self.text[hash + 1..end];
+        let span = Span::new(self.mark(hash), self.mark(end));
+        self.held
+            .push((Event::Comment(Cow::Borrowed(text), placement), span));
+    }
+
+    fn release_held(&mut self) {
+        self.queue.extend(self.held.drain(..));
+    }
+
+    /// A pending node that turned out empty: its `~`, then the comments after it.
+    fn push_pending_null(&mut self, at: usize) {
+        self.push_null(at);
+        self.release_held();
+    }
+
+    /// Read one line (or a literal block scalar's lines).
+    fn step(&mut self) -> Step {
+        if !self.started {
+            self.started = true;
+            self.push(Event::StreamStart, 0, 0);
+            return Ok(());
+        }
+        let len = self.bytes.len();
+        if self.pos >= len {
+            return self.finish();
+        }
+        let start = self.pos;
+        let end = line_end(self.bytes, start);
+        check_line(&self.bytes[start..end])?;
+        self.line_start = start;
+        self.line_number = self.line;
+        self.pos = next_line(end, len);
+        self.line += 1;
+        let p = skip_spaces(self.bytes, start, end);
+        if p == end {
+            return Ok(());
+        }
+        if self.bytes[p] == b'#' {
+            let placement = self.own_line_placement(end);
+            if matches!(self.pending, Pending::None) && !self.stack.is_empty() {
+                self.push_comment(p, end, placement);
+            } else {
+                self.hold_comment(p, end, placement);
+            }
+            return Ok(());
+        }
+        self.content_line(p, end)
+    }
+
+    /// granit-parser's placement of a comment alone on its line: above the next token when that
+    /// is on the next line. (The blocks still open at the end of the stream give tokens there,
+    /// so "last" is never the answer for a stream this reader reads through.)
+    fn own_line_placement(&self, end: usize) -> Placement {
+        let len = self.bytes.len();
+        if end == len {
+            return Placement::Free;
+        }
+        let next = end + 1;
+        let next_end = line_end(self.bytes, next);
+        if skip_spaces(self.bytes, next, next_end) < next_end || next_end == len {
+            Placement::Above
+        } else {
+            Placement::Free
+        }
+    }
+
+    fn finish(&mut self) -> Step {
+        if !self.in_doc || !self.has_root {
+            return Err(Decline);
+        }
+        let len = self.bytes.len();
+        self.end_document(len);
+        self.push(Event::StreamEnd, len, len);
+        self.done = true;
+        Ok(())
+    }
+
+    /// Close the document being read at `at`.
+    fn end_document(&mut self, at: usize) {
+        self.resolve_pending();
+        while !self.stack.is_empty() {
+            self.close(at);
+        }
+        self.push(Event::DocumentEnd, at, at);
+    }
+
+    fn resolve_pending(&mut self) {
+        match std::mem::replace(&mut self.pending, Pending::None) {
+            Pending::Value { null_at, .. } | Pending::Entry { null_at, .. } => {
+                self.push_pending_null(null_at)
+            }
+            Pending::None => {}
+        }
+    }
+
+    fn close(&mut self, at: usize) {
+        if let Some(open) = self.stack.pop() {
+            let event = match open.kind {
+                Kind::Map => Event::MappingEnd,
+                Kind::Seq => Event::SequenceEnd,
+            };
+            self.push(event, at, at);
+        }
+    }
+
+    /// A line whose content starts at `p`, not a comment.
+    fn content_line(&mut self, p: usize, end: usize) -> Step {
+        let col = p - self.line_start;
+        if col == 0 && is_marker(self.bytes, p, end, b'-') {
+            return self.document_start(p, end);
+        }
+        if col == 0 && is_marker(self.bytes, p, end, b'.') {
+            return Err(Decline);
+        }
+        if !self.in_doc {
+            self.in_doc = true;
+            self.has_root = false;
+            self.release_held();
+            self.push(Event::DocumentStart(false, None), p, p);
+        }
+        let dash = is_dash(self.bytes, p, end);
+        match std::mem::replace(&mut self.pending, Pending::None) {
+            Pending::Value { indent, null_at } => {
+                if col > indent {
+                    self.release_held();
+                    return self.node(p, end);
+                }
+                if col == indent && dash {
+                    self.release_held();
+                    return self.list(p, end, true);
+                }
+                self.push_pending_null(null_at);
+            }
+            Pending::Entry { indent, null_at } => {
+                if col > indent {
+                    self.release_held();
+                    return self.node(p, end);
+                }
+                self.push_pending_null(null_at);
+            }
+            Pending::None => {}
+        }
+        while let Some(top) = self.stack.last() {
+            if top.indent > col || (top.indent == col && top.indentless && !dash) {
+                self.close(p);
+            } else {
+                break;
+            }
+        }
+        match self.stack.last() {
+            None if self.has_root => Err(Decline),
+            None => {
+                self.release_held();
+                self.node(p, end)
+            }
+            Some(top) if top.indent != col => Err(Decline),
+            Some(Open {
+                kind: Kind::Map, ..
+            }) if !dash => {
+                let key = self.key_at(p, end)?.ok_or(Decline)?;
+                self.entry(key, end)
+            }
+            Some(Open {
+                kind: Kind::Seq, ..
+            }) if dash => {
+                let q = skip_spaces(self.bytes, p + 1, end);
+                self.list_entry(col, q, end)
+            }
+            Some(_) => Err(Decline),
+        }
+    }
+
+    /// `---` at the start of a line: the end of the document being read, and a new one.
+    fn document_start(&mut self, p: usize, end: usize) -> Step {
+        if skip_spaces(self.bytes, p + 3, end) != end {
+            return Err(Decline);
+        }
+        if self.in_doc {
+            if !self.has_root {
+                return Err(Decline);
+            }
+            self.end_document(p);
+        }
+        self.in_doc = true;
+        self.has_root = false;
+        self.release_held();
+        self.push(Event::DocumentStart(true, None), p, p + 3);
+        Ok(())
+    }
+
+    /// A node starting at `p` on the line being read: a list, a map, or (not at a document's
+    /// root) a value.
+    fn node(&mut self, p: usize, end: usize) -> Step {
+        if is_dash(self.bytes, p, end) {
+            return self.list(p, end, false);
+        }
+        if let Some(key) = self.key_at(p, end)? {
+            self.has_root = true;
+            self.push(Event::MappingStart(StructureStyle::Block, 0, None), p, p);
+            self.stack.push(Open {
+                kind: Kind::Map,
+                indent: p - self.line_start,
+                indentless: false,
+            });
+            return self.entry(key, end);
+        }
+        if self.stack.is_empty() {
+            return Err(Decline);
+        }
+        self.value(p, end)
+    }
+
+    /// A list whose first dash is at `p`.
+    fn list(&mut self, p: usize, end: usize, indentless: bool) -> Step {
+        let col = p - self.line_start;
+        let q = skip_spaces(self.bytes, p + 1, end);
+        // granit-parser places a list under its key's column at its first entry's content.
+        let at = match (indentless, self.bytes.get(q)) {
+            (false, _) => p,
+            (true, Some(b'#')) => return Err(Decline),
+            (true, _) if q == end => end,
+            (true, _) => q,
+        };
+        self.has_root = true;
+        self.push(Event::SequenceStart(StructureStyle::Block, 0, None), at, at);
+        self.stack.push(Open {
+            kind: Kind::Seq,
+            indent: col,
+            indentless,
+        });
+        self.list_entry(col, q, end)
+    }
+
+    /// A list entry whose dash is at column `col`, its content (if any) at `q`.
+    fn list_entry(&mut self, col: usize, q: usize, end: usize) -> Step {
+        if q == end || self.bytes[q] == b'#' {
+            if q < end {
+                self.push_comment(q, end, Placement::Right);
+            }
+            self.pending = Pending::Entry {
+                indent: col,
+                null_at: end,
+            };
+            return Ok(());
+        }
+        self.node(q, end)
+    }
+
+    /// A map entry whose key was read; the value follows its colon.
+    fn entry(&mut self, key: Key<'a>, end: usize) -> Step {
+        let indent = self.stack.last().map_or(0, |o| o.indent);
+        self.push_scalar(key.value, key.style, key.start, key.end);
+        let q = skip_spaces(self.bytes, key.colon + 1, end);
+        if q == end || self.bytes[q] == b'#' {
+            if q < end {
+                self.hold_comment(q, end, Placement::Right);
+            }
+            self.pending = Pending::Value {
+                indent,
+                null_at: key.colon,
+            };
+            return Ok(());
+        }
+        self.value(q, end)
+    }
+
+    /// A value starting at `p` that is not a collection of its own lines.
+    fn value(&mut self, p: usize, end: usize) -> Step {
+        let bytes = self.bytes;
+        match bytes[p] {
+            b'"' => {
+                let close = double_quoted_end(bytes, p, end)?;
+                let value = Cow::Borrowed(&self.text[p + 1..close]);
+                self.push_scalar(value, ScalarStyle::DoubleQuoted, p, close + 1);
+                self.line_tail(close + 1, end)
+            }
+            b'\'' => {
+                let (close, escaped) = single_quoted_end(bytes, p, end)?;
+                let value = single_quoted_value(&self.text[p + 1..close], escaped);
+                self.push_scalar(value, ScalarStyle::SingleQuoted, p, close + 1);
+                self.line_tail(close + 1, end)
+            }
+            open @ (b'{' | b'[') => {
+                let want = if open == b'{' { b'}' } else { b']' };
+                if bytes.get(p + 1) != Some(&want) {
+                    return Err(Decline);
+                }
+                let (start_ev, end_ev) = if open == b'{' {
+                    (
+                        Event::MappingStart(StructureStyle::Flow, 0, None),
+                        Event::MappingEnd,
+                    )
+                } else {
+                    (
+                        Event::SequenceStart(StructureStyle::Flow, 0, None),
+                        Event::SequenceEnd,
+                    )
+                };
+                self.push(start_ev, p, p + 1);
+                self.push(end_ev, p + 1, p + 2);
+                self.line_tail(p + 2, end)
+            }
+            b'|' => self.literal(p, end),
+            _ if plain_start(bytes, p, end) => match scan_plain(bytes, p, end) {
+                (_, Stop::Colon(_)) => Err(Decline),
+                // A line more indented than the block may go on with the scalar.
+                (_, Stop::Eol) if self.continued() => Err(Decline),
+                (stop_at, stop) => {
+                    let value = Cow::Borrowed(&self.text[p..stop_at]);
+                    self.push_scalar(value, ScalarStyle::Plain, p, stop_at);
+                    if let Stop::Comment(hash) = stop {
+                        self.push_comment(hash, end, Placement::Right);
+                    }
+                    Ok(())
+                }
+            },
+            _ => Err(Decline),
+        }
+    }
+
+    /// Whether the next line with content, not a comment, is more indented than the innermost
+    /// block (it would continue a plain scalar that ends the line being read).
+    fn continued(&self) -> bool {
+        let indent = self.stack.last().map_or(0, |o| o.indent);
+        let mut at = self.pos;
+        while at < self.bytes.len() {
+            let end = line_end(self.bytes, at);
+            let p = skip_spaces(self.bytes, at, end);
+            if p < end {
+                return self.bytes[p] != b'#' && p - at > indent;
+            }
+            at = next_line(end, self.bytes.len());
+        }
+        false
+    }
+
+    /// What follows a quoted scalar or `{}` on its line: spaces, and a comment after a space.
+    fn line_tail(&mut self, from: usize, end: usize) -> Step {
+        let q = skip_spaces(self.bytes, from, end);
+        if q == end {
+            return Ok(());
+        }
+        if self.bytes[q] == b'#' && q > from {
+            self.push_comment(q, end, Placement::Right);
+            return Ok(());
+        }
+        Err(Decline)
+    }
+
+    /// The key at `p`, if the line holds a key there (`None`: some other content).
+    fn key_at(&self, p: usize, end: usize) -> Result<Option<Key<'a>>, Decline> {
+        let bytes = self.bytes;
+        let (value, style, key_end) = match bytes[p] {
+            b'"' => {
+                let close = double_quoted_end(bytes, p, end)?;
+                let value = Cow::Borrowed(&self.text[p + 1..close]);
+                (value, ScalarStyle::DoubleQuoted, close + 1)
+            }
+            b'\'' => {
+                let (close, escaped) = single_quoted_end(bytes, p, end)?;
+                let value = single_quoted_value(&self.text[p + 1..close], escaped);
+                (value, ScalarStyle::SingleQuoted, close + 1)
+            }
+            _ if plain_start(bytes, p, end) => match scan_plain(bytes, p, end) {
+                (key_end, Stop::Colon(colon)) => {
+                    return Ok(Some(self.key(&self.text[p..key_end], p, key_end, colon)?));
+                }
+                _ => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        let colon = skip_spaces(bytes, key_end, end);
+        if colon < end && bytes[colon] == b':' && (colon + 1 == end || bytes[colon + 1] == b' ') {
+            if key_end - p > MAX_KEY {
+                return Err(Decline);
+            }
+            return Ok(Some(Key {
+                value,
+                style,
+                start: p,
+                end: key_end,
+                colon,
+            }));
+        }
+        Ok(None)
+    }
+
+    fn key(
+        &self,
+        text: &'a str,
+        start: usize,
+        end: usize,
+        colon: usize,
+    ) -> Result<Key<'a>, Decline> {
+        if end - start > MAX_KEY {
+            return Err(Decline);
+        }
+        Ok(Key {
+            value: Cow::Borrowed(text),
+            style: ScalarStyle::Plain,
+            start,
+            end,
+            colon,
+        })
+    }
+
+    /// A literal block scalar whose `|` is at `p`: its header's rest on this line, its content
+    /// on the lines after.
+    fn literal(&mut self, p: usize, end: usize) -> Step {
+        let bytes = self.bytes;
+        let mut h = p + 1;
+        let chomp = match bytes.get(h) {
+            Some(b'-') => Chomp::Strip,
+            Some(b'+') => Chomp::Keep,
+            _ => Chomp::Clip,
+        };
+        if chomp != Chomp::Clip {
+            h += 1;
+        }
+        let t = skip_spaces(bytes, h, end);
+        let comment = t < end;
+        if comment && !(bytes[t] == b'#' && t > h) {
+            return Err(Decline);
+        }
+        let parent = self.stack.last().map_or(0, |o| o.indent);
+        let block = LiteralLines::find(bytes, self.pos, parent)?;
+        let value = block.value(self.text, self.pos, chomp);
+        self.line += block.lines;
+        self.pos = block.resume;
+        // granit-parser gives the scalar before the comment on its header line.
+        self.push_scalar(
+            Cow::Owned(value),
+            ScalarStyle::Literal,
+            block.start,
+            block.end,
+        );
+        if comment {
+            self.push_comment(t, end, Placement::Right);
+        }
+        Ok(())
+    }
+}
+
+/// Longest key read here (granit-parser refuses implicit keys of over 1,024 characters).
+const MAX_KEY: usize = 1000;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+//! The events of a YAML text: the fast reading's while it can, granit-parser's after; and the
+//! comparison of the two that the tests and the fuzz target make.
+
+use granit_parser::{Event, Span};
+
+use super::{Decline, Fast, Item};
+
+/// The events of a YAML text: this module's reading while it can, granit-parser's after.
+pub(in crate::stores::yaml) enum Reading<'a> {
+    Fast { fast: Box<Fast<'a>>, given: usize },
+    Full(Box<FullParser<'a>>),
+}
+
+impl<'a> Reading<'a> {
+    pub(in crate::stores::yaml) fn new(text: &'a str) -> Self {
+        Reading::Fast {
+            fast: Box::new(Fast::new(text)),
+            given: 0,
+        }
+    }
+}
+
+type FullParser<'a> = granit_parser::Parser<'a, granit_parser::StrInput<'a>>;
+
+/// granit-parser as every YAML reading of sepal's uses it.
+pub(in crate::stores::yaml) fn full_parser(text: &str) -> FullParser<'_> {
+    let mut opts = granit_parser::Options::default();
+    opts.emit_anchor_events = true;
+    granit_parser::Parser::new_from_str_with_options(text, opts)
+}
+
+impl<'a> Iterator for Reading<'a> {
+    type Item = Item<'a>;
+
+    fn next(&mut self) -> Option<Item<'a>> {
+        match self {
+            Reading::Full(parser) => parser.next(),
+            Reading::Fast { fast, given } => match fast.next_event() {
+                Some(Ok(ev)) => {
+                    *given += 1;
+                    Some(Ok(ev))
+                }
+                None => None,
+                Some(Err(Decline)) => {
+                    let mut parser = Box::new(full_parser(fast.text));
+                    for _ in 0..*given {
+                        match parser.next() {
+                            Some(Ok(_)) => {}
+                            other => {
+                                *self = Reading::Full(parser);
+                                return other;
+                            }
+                        }
+                    }
+                    let next = parser.next();
+                    *self = Reading::Full(parser);
+                    next
+                }
+            },
+        }
+    }
+}
+
+/// This reader against granit-parser on `text`: `Ok(true)` when it read the whole text and gave
+/// the same events, `Ok(false)` when it declined after giving the same first events, and else
+/// the first difference (for the tests and the fuzz target).
+pub(crate) fn compare_with_full(text: &str) -> Result<bool, Disagreement> {
+    let mut fast = Fast::new(text);
+    let mut given = Vec::new();
+    let declined = loop {
+        match fast.next_event() {
+            Some(Ok(ev)) => given.push(ev),
+            Some(Err(Decline)) => break true,
+            None => break false,
+        }
+    };
+    let mut full = full_parser(text);
+    for (n, ev) in given.iter().enumerate() {
+        match full.next() {
+            Some(Ok(want)) if shown(&want) == shown(ev) => {}
+            Some(Ok(want)) => {
+                return Err(Disagreement(format!(
+                    "event {n}: granit-parser {}, fast {}",
+                    shown(&want),
+                    shown(ev)
+                )))
+            }
+            Some(Err(e)) => {
+                return Err(Disagreement(format!(
+                    "event {n}: granit-parser refuses: {e}"
+                )))
+            }
+            None => return Err(Disagreement(format!("event {n}: granit-parser has ended"))),
+        }
+    }
+    if !declined {
+        if let Some(more) = full.next() {
+            return Err(Disagreement(format!("granit-parser goes on: {more:?}")));
+        }
+    }
+    Ok(!declined)
+}
+
+/// Where the fast reading and granit-parser's differ (test and fuzzing output: it shows text).
+#[derive(Debug)]
+pub struct Disagreement(String);
+
+impl std::fmt::Display for Disagreement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub(super) fn shown((event, span): &(Event<'_>, Span)) -> String {
+    format!("{event:?} at {:?}", span.byte_range())
+}

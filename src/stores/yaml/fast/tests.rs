@@ -1,0 +1,181 @@
+//! The fast reading against granit-parser: the same events on what it reads, a decline (after
+//! the same events) on what it does not.
+
+use super::compare_with_full;
+use super::reading::{full_parser, shown, Reading};
+
+/// `text` is read through, with granit-parser's events.
+fn reads(text: &str) {
+    match compare_with_full(text) {
+        Ok(true) => {}
+        Ok(false) => panic!("declined: {text:?}"),
+        Err(e) => panic!("{e}\n in {text:?}"),
+    }
+}
+
+/// `text` is declined, after the same events as granit-parser's.
+fn declines(text: &str) {
+    match compare_with_full(text) {
+        Ok(false) => {}
+        Ok(true) => panic!("read through: {text:?}"),
+        Err(e) => panic!("{e}\n in {text:?}"),
+    }
+}
+
+#[test]
+fn block_maps_lists_and_scalars_read_as_granit_reads_them() {
+    for text in [
+        "a: 1\n",
+        "a: 1",
+        "a: 1\nb: two words  \nc:   x\n",
+        "# top\n\nkey: value # right\nmap:\n  # above\n  a: 1\n  b: \"q\"\n\n  # free\nlist:\n- x\n- k: v\n  k2: w\n-   - nested\n# last\n",
+        "a:\nb:   \n\"q k\": x  \nc: {}\nd: []\ne:\n  - \n  -\n",
+        "a:\n- k: v\nb:\n- - x\nc:\n-\n- # c\nd:\n- y\n",
+        "a:\n# c\nb: 1\n",
+        "a: # c\nb: 1\n",
+        "a: # c\n# d\n  b: 1\n",
+        "a:\n  # c\n  - x\n",
+        "a:\n\n  # c\n\n- x\n",
+        "- a\n- b: c\n  d: e\n-\n  f: g\n",
+        "k: 'it''s'\nl: ''\nm: \"\"\n'q': 1\n",
+        "url: http://x.example/a#b?c=d:e\nt: a#b\nu: -1\nv: ?x\nw: :y\n",
+        "a: 1\n---\nb: 2\n---\n- 3\n",
+        "---\na: 1\n",
+        "a:\n  b:\n    c: 1\n  d: 2\ne: 3\n",
+        "a: x\n  # deeper comment\nb: y\n",
+        "a: plain\n  # c\nb: 1\n",
+        "- x\n\n  # c\n- y\n",
+        "a: 1\n\n\n",
+        "a: 1\n# end",
+        "a: 1\n# end\n   ",
+        "a: 1\n  # end\n\n",
+        "x: [] # c\ny: {}  # d\n",
+        "é: ü\nkey: 日本語\n",
+        "  a: 1\n  b: 2\n",
+        "a:\n  - b\n  - c\nd: e\n",
+        "a:\n  -\n    b: 1\n",
+        "a:\n- b\n# c\n- d\n",
+        "a:\n- b\n# c\ne: f\n",
+        "a:\n  x\n",
+        "- - - a\n    - b\n  - c\n- d\n",
+    ] {
+        reads(text);
+    }
+}
+
+#[test]
+fn literal_block_scalars_read_as_granit_reads_them() {
+    for text in [
+        "f: |\n  line1\n\n  line2\ng: 1\n",
+        "g: |-\n    x\nh: |+\n  y\n\ni: end\n",
+        "e: |\n\n  l1\n\n\nf: |-\n  x\n  \n\ng: 1\n",
+        "k: |\n  last",
+        "k: |\n  last\n",
+        "k: |+\n  last\n\n\n",
+        "k: | # c\n  x\n  # not a comment\n",
+        "- |\n  a\n   b\n- x\n",
+        "- k: |\n    a\n  l: 2\n",
+        "a: |\n  x\n\n# c\nb: 1\n",
+        "a: |\n  x\n  \nb: 1\n",
+        "sops:\n    age:\n        - recipient: age1x\n          enc: |\n            -----BEGIN AGE ENCRYPTED FILE-----\n            YWJj\n            -----END AGE ENCRYPTED FILE-----\n    lastmodified: \"2026-12-03T00:00:00Z\"\n",
+    ] {
+        reads(text);
+    }
+}
+
+#[test]
+fn what_it_does_not_know_is_declined() {
+    for text in [
+        "",
+        "# only a comment\n",
+        "scalar\n",
+        "a: &x 1\nb: *x\n",
+        "a: !!str 1\n",
+        "a: [1, 2]\n",
+        "a: {b: 1}\n",
+        "a: >\n  folded\n",
+        "a: |2\n  x\n",
+        "a: \"esc\\n\"\n",
+        "a: \"multi\n  line\"\n",
+        "a: 'multi\n  line'\n",
+        "a: plain\n  continued\n",
+        "a:\tb\n",
+        "a: b\r\n",
+        "%YAML 1.2\n---\na: 1\n",
+        "a: 1\n...\n",
+        "? a\n: b\n",
+        "a: 1\n---\n",
+        "--- a\n",
+        "a: b: c\n",
+        "a: - b\n",
+        "a: 1\n b: 2\n",
+        "a:\n  b: 1\n c: 2\n",
+        "- a\nb: 1\n",
+        "a: 1\n- b\n",
+        "a: |\n\n",
+        "a: |\n  x\n   \n",
+        "a: @x\n",
+        "a: \u{85}x\n",
+        "\u{feff}a: 1\n",
+        "a:\n- # c\n  b: 1\n",
+    ] {
+        declines(text);
+    }
+}
+
+#[test]
+fn a_decline_midway_gives_the_rest_from_granit() {
+    let text = "a: 1\nb:\n  c: 2\nd: &x 3\ne: *x\n";
+    let full: Vec<String> = full_parser(text)
+        .map(|ev| shown(&ev.expect("parses")))
+        .collect();
+    let read: Vec<String> = Reading::new(text)
+        .map(|ev| shown(&ev.expect("parses")))
+        .collect();
+    assert_eq!(read, full);
+}
+
+#[test]
+fn a_decline_midway_gives_granits_error() {
+    let text = "a: 1\nb: [\n";
+    assert!(Reading::new(text).any(|ev| ev.is_err()));
+}
+
+/// Every YAML file of the corpus: what the fast reading reads through, it reads as
+/// granit-parser does; it reads most of them through.
+#[test]
+fn corpus_files_read_as_granit_reads_them() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
+    let mut files = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(root)];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("corpus folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            ) {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 100, "corpus YAML files: {}", files.len());
+    let mut through = 0;
+    for path in &files {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        match compare_with_full(&text) {
+            Ok(true) => through += 1,
+            Ok(false) => {}
+            Err(e) => panic!("{}: {e}", path.display()),
+        }
+    }
+    eprintln!(
+        "{through} of {} corpus YAML files read through",
+        files.len()
+    );
+    assert!(through * 4 > files.len(), "{through} of {}", files.len());
+}
