@@ -169,6 +169,7 @@ fn fuzz_regressions_replay() {
             encrypt_accounted(f, &data, None);
             if f == Format::Yaml {
                 crate::fuzzing::yaml_readback_agrees(&data);
+                crate::fuzzing::yaml_fast_reading_agrees(&data);
             }
             n += 1;
         }

@@ -66,7 +66,10 @@ impl LiteralLines {
                 if spaces > block.indent {
                     return Err(Decline);
                 }
-                block.trailing += 1;
+                // Spaces ending the text without a line feed add no line break.
+                if end < len {
+                    block.trailing += 1;
+                }
             } else if spaces < block.indent {
                 block.end = at + spaces;
                 break;

@@ -89,9 +89,15 @@ pub(super) struct Fast<'a> {
     line_start: usize,
     line_number: usize,
     queue: VecDeque<(Event<'a>, Span)>,
-    /// Comments after a pending node's line: they come after an empty value (which lies before
-    /// them) but before a nested node, so they wait until the next content line says which.
-    /// Comments outside any block wait too: their placement depends on whether a token follows.
+    /// How many events at the queue's front may be given: those of the lines before the last
+    /// line with content read. A line's events wait until the next such line reads too, since
+    /// granit-parser looks at the next token before it gives some (a block scalar, the comments
+    /// before it): a decline there must not leave an event given that it would not give.
+    committed: usize,
+    /// Comments alone on their lines wait for the next line with content: their placement
+    /// depends on the token there (granit-parser leaves it "free" when that token is an error,
+    /// which this reader declines), and after a pending node they come after an empty value
+    /// (which lies before them) but before a nested node.
     held: Vec<(Event<'a>, Span)>,
     stack: Vec<Open>,
     pending: Pending,
@@ -111,6 +117,7 @@ impl<'a> Fast<'a> {
             line_start: 0,
             line_number: 1,
             queue: VecDeque::new(),
+            committed: 0,
             held: Vec::new(),
             stack: Vec::new(),
             pending: Pending::None,
@@ -124,16 +131,25 @@ impl<'a> Fast<'a> {
     /// The next event, `None` after the last, or [`Decline`].
     pub(super) fn next_event(&mut self) -> Option<Result<(Event<'a>, Span), Decline>> {
         loop {
-            if let Some(ev) = self.queue.pop_front() {
-                return Some(Ok(ev));
+            if self.committed > 0 {
+                self.committed -= 1;
+                if let Some(ev) = self.queue.pop_front() {
+                    return Some(Ok(ev));
+                }
             }
             if self.done {
                 return None;
             }
-            if let Err(d) = self.step() {
-                self.done = true;
-                self.queue.clear();
-                return Some(Err(d));
+            let before = self.queue.len();
+            match self.step() {
+                Err(d) => {
+                    self.done = true;
+                    self.queue.clear();
+                    return Some(Err(d));
+                }
+                Ok(_) if self.done => self.committed = self.queue.len(),
+                Ok(true) => self.committed = before,
+                Ok(false) => {}
             }
         }
     }
@@ -179,16 +195,17 @@ impl<'a> Fast<'a> {
         self.release_held();
     }
 
-    /// Read one line (or a literal block scalar's lines).
-    fn step(&mut self) -> Step {
+    /// Read one line (or a literal block scalar's lines): `true` for a line with content (or the
+    /// end).
+    fn step(&mut self) -> Result<bool, Decline> {
         if !self.started {
             self.started = true;
             self.push(Event::StreamStart, 0, 0);
-            return Ok(());
+            return Ok(false);
         }
         let len = self.bytes.len();
         if self.pos >= len {
-            return self.finish();
+            return self.finish().map(|()| true);
         }
         let start = self.pos;
         let end = line_end(self.bytes, start);
@@ -199,18 +216,14 @@ impl<'a> Fast<'a> {
         self.line += 1;
         let p = skip_spaces(self.bytes, start, end);
         if p == end {
-            return Ok(());
+            return Ok(false);
         }
         if self.bytes[p] == b'#' {
             let placement = self.own_line_placement(end);
-            if matches!(self.pending, Pending::None) && !self.stack.is_empty() {
-                self.push_comment(p, end, placement);
-            } else {
-                self.hold_comment(p, end, placement);
-            }
-            return Ok(());
+            self.hold_comment(p, end, placement);
+            return Ok(false);
         }
-        self.content_line(p, end)
+        self.content_line(p, end).map(|()| true)
     }
 
     /// granit-parser's placement of a comment alone on its line: above the next token when that
@@ -244,6 +257,7 @@ impl<'a> Fast<'a> {
     /// Close the document being read at `at`.
     fn end_document(&mut self, at: usize) {
         self.resolve_pending();
+        self.release_held();
         while !self.stack.is_empty() {
             self.close(at);
         }
@@ -304,7 +318,7 @@ impl<'a> Fast<'a> {
                 }
                 self.push_pending_null(null_at);
             }
-            Pending::None => {}
+            Pending::None => self.release_held(),
         }
         while let Some(top) = self.stack.last() {
             if top.indent > col || (top.indent == col && top.indentless && !dash) {
@@ -469,8 +483,6 @@ impl<'a> Fast<'a> {
             b'|' => self.literal(p, end),
             _ if plain_start(bytes, p, end) => match scan_plain(bytes, p, end) {
                 (_, Stop::Colon(_)) => Err(Decline),
-                // A line more indented than the block may go on with the scalar.
-                (_, Stop::Eol) if self.continued() => Err(Decline),
                 (stop_at, stop) => {
                     let value = Cow::Borrowed(&self.text[p..stop_at]);
                     self.push_scalar(value, ScalarStyle::Plain, p, stop_at);
@@ -482,22 +494,6 @@ impl<'a> Fast<'a> {
             },
             _ => Err(Decline),
         }
-    }
-
-    /// Whether the next line with content, not a comment, is more indented than the innermost
-    /// block (it would continue a plain scalar that ends the line being read).
-    fn continued(&self) -> bool {
-        let indent = self.stack.last().map_or(0, |o| o.indent);
-        let mut at = self.pos;
-        while at < self.bytes.len() {
-            let end = line_end(self.bytes, at);
-            let p = skip_spaces(self.bytes, at, end);
-            if p < end {
-                return self.bytes[p] != b'#' && p - at > indent;
-            }
-            at = next_line(end, self.bytes.len());
-        }
-        false
     }
 
     /// What follows a quoted scalar or `{}` on its line: spaces, and a comment after a space.
