@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use granit_parser::ScalarStyle;
+
 use super::{Decline, Step};
 
 /// How a plain scalar on a line ends.
@@ -140,4 +142,56 @@ pub(super) fn single_quoted_value(inner: &str, escaped: bool) -> Cow<'_, str> {
     }
     value.push_str(rest);
     Cow::Owned(value)
+}
+
+/// Longest key read here (granit-parser refuses implicit keys of over 1,024 characters).
+const MAX_KEY: usize = 1000;
+
+/// A key read on a line.
+pub(super) struct Key<'a> {
+    pub(super) value: Cow<'a, str>,
+    pub(super) style: ScalarStyle,
+    pub(super) start: usize,
+    pub(super) end: usize,
+    pub(super) colon: usize,
+}
+
+/// The key at `p`, if the line holds a key there (`None`: some other content).
+pub(super) fn key_at(text: &str, p: usize, end: usize) -> Result<Option<Key<'_>>, Decline> {
+    let bytes = text.as_bytes();
+    let (value, style, key_end, colon) = match bytes[p] {
+        b'"' => {
+            let close = double_quoted_end(bytes, p, end)?;
+            let value = Cow::Borrowed(&text[p + 1..close]);
+            let colon = skip_spaces(bytes, close + 1, end);
+            (value, ScalarStyle::DoubleQuoted, close + 1, colon)
+        }
+        b'\'' => {
+            let (close, escaped) = single_quoted_end(bytes, p, end)?;
+            let value = single_quoted_value(&text[p + 1..close], escaped);
+            let colon = skip_spaces(bytes, close + 1, end);
+            (value, ScalarStyle::SingleQuoted, close + 1, colon)
+        }
+        _ if plain_start(bytes, p, end) => match scan_plain(bytes, p, end) {
+            (key_end, Stop::Colon(colon)) => {
+                let value = Cow::Borrowed(&text[p..key_end]);
+                (value, ScalarStyle::Plain, key_end, colon)
+            }
+            _ => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    if !(colon < end && bytes[colon] == b':' && (colon + 1 == end || bytes[colon + 1] == b' ')) {
+        return Ok(None);
+    }
+    if key_end - p > MAX_KEY {
+        return Err(Decline);
+    }
+    Ok(Some(Key {
+        value,
+        style,
+        start: p,
+        end: key_end,
+        colon,
+    }))
 }

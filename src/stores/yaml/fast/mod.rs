@@ -24,8 +24,8 @@ use std::collections::VecDeque;
 use granit_parser::{Event, Marker, Placement, ScalarStyle, ScanError, Span, StructureStyle};
 
 use self::lines::{
-    check_line, double_quoted_end, is_dash, is_marker, line_end, next_line, plain_start,
-    scan_plain, single_quoted_end, single_quoted_value, skip_spaces, Stop,
+    check_line, double_quoted_end, is_dash, is_marker, key_at, line_end, next_line, plain_start,
+    scan_plain, single_quoted_end, single_quoted_value, skip_spaces, Key, Stop,
 };
 use self::literal::{Chomp, LiteralLines};
 pub use self::reading::Disagreement;
@@ -66,15 +66,6 @@ enum Pending {
     None,
     Value { indent: usize, null_at: usize },
     Entry { indent: usize, null_at: usize },
-}
-
-/// A key read on a line.
-struct Key<'a> {
-    value: Cow<'a, str>,
-    style: ScalarStyle,
-    start: usize,
-    end: usize,
-    colon: usize,
 }
 
 /// The fast reader's state between lines.
@@ -337,7 +328,7 @@ impl<'a> Fast<'a> {
             Some(Open {
                 kind: Kind::Map, ..
             }) if !dash => {
-                let key = self.key_at(p, end)?.ok_or(Decline)?;
+                let key = key_at(self.text, p, end)?.ok_or(Decline)?;
                 self.entry(key, end)
             }
             Some(Open {
@@ -374,7 +365,7 @@ impl<'a> Fast<'a> {
         if is_dash(self.bytes, p, end) {
             return self.list(p, end, false);
         }
-        if let Some(key) = self.key_at(p, end)? {
+        if let Some(key) = key_at(self.text, p, end)? {
             self.has_root = true;
             self.push(Event::MappingStart(StructureStyle::Block, 0, None), p, p);
             self.stack.push(Open {
@@ -509,63 +500,6 @@ impl<'a> Fast<'a> {
         Err(Decline)
     }
 
-    /// The key at `p`, if the line holds a key there (`None`: some other content).
-    fn key_at(&self, p: usize, end: usize) -> Result<Option<Key<'a>>, Decline> {
-        let bytes = self.bytes;
-        let (value, style, key_end) = match bytes[p] {
-            b'"' => {
-                let close = double_quoted_end(bytes, p, end)?;
-                let value = Cow::Borrowed(&self.text[p + 1..close]);
-                (value, ScalarStyle::DoubleQuoted, close + 1)
-            }
-            b'\'' => {
-                let (close, escaped) = single_quoted_end(bytes, p, end)?;
-                let value = single_quoted_value(&self.text[p + 1..close], escaped);
-                (value, ScalarStyle::SingleQuoted, close + 1)
-            }
-            _ if plain_start(bytes, p, end) => match scan_plain(bytes, p, end) {
-                (key_end, Stop::Colon(colon)) => {
-                    return Ok(Some(self.key(&self.text[p..key_end], p, key_end, colon)?));
-                }
-                _ => return Ok(None),
-            },
-            _ => return Ok(None),
-        };
-        let colon = skip_spaces(bytes, key_end, end);
-        if colon < end && bytes[colon] == b':' && (colon + 1 == end || bytes[colon + 1] == b' ') {
-            if key_end - p > MAX_KEY {
-                return Err(Decline);
-            }
-            return Ok(Some(Key {
-                value,
-                style,
-                start: p,
-                end: key_end,
-                colon,
-            }));
-        }
-        Ok(None)
-    }
-
-    fn key(
-        &self,
-        text: &'a str,
-        start: usize,
-        end: usize,
-        colon: usize,
-    ) -> Result<Key<'a>, Decline> {
-        if end - start > MAX_KEY {
-            return Err(Decline);
-        }
-        Ok(Key {
-            value: Cow::Borrowed(text),
-            style: ScalarStyle::Plain,
-            start,
-            end,
-            colon,
-        })
-    }
-
     /// A literal block scalar whose `|` is at `p`: its header's rest on this line, its content
     /// on the lines after.
     fn literal(&mut self, p: usize, end: usize) -> Step {
@@ -602,9 +536,6 @@ impl<'a> Fast<'a> {
         Ok(())
     }
 }
-
-/// Longest key read here (granit-parser refuses implicit keys of over 1,024 characters).
-const MAX_KEY: usize = 1000;
 
 #[cfg(test)]
 mod tests;
