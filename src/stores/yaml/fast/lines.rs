@@ -87,18 +87,28 @@ pub(super) fn plain_start(bytes: &[u8], p: usize, end: usize) -> bool {
 /// A plain scalar from `p` to its end on the line: where its text ends (trailing spaces left
 /// out) and what ends it.
 pub(super) fn scan_plain(bytes: &[u8], p: usize, end: usize) -> (usize, Stop) {
-    let mut last = p;
     let mut i = p;
-    while i < end {
-        match bytes[i] {
-            b':' if i + 1 == end || bytes[i + 1] == b' ' => return (last, Stop::Colon(i)),
-            b'#' if bytes[i - 1] == b' ' => return (last, Stop::Comment(i)),
-            b' ' => {}
-            _ => last = i + 1,
+    // Only a `:` or a `#` can end it before the line does: jump from one to the next.
+    while let Some(k) = memchr::memchr2(b':', b'#', &bytes[i..end]) {
+        let at = i + k;
+        if bytes[at] == b':' {
+            if at + 1 == end || bytes[at + 1] == b' ' {
+                return (trim_spaces(bytes, p, at), Stop::Colon(at));
+            }
+        } else if at > p && bytes[at - 1] == b' ' {
+            return (trim_spaces(bytes, p, at), Stop::Comment(at));
         }
-        i += 1;
+        i = at + 1;
     }
-    (last, Stop::Eol)
+    (trim_spaces(bytes, p, end), Stop::Eol)
+}
+
+/// Where the text from `p` to `end` ends without its trailing spaces.
+pub(super) fn trim_spaces(bytes: &[u8], p: usize, mut end: usize) -> usize {
+    while end > p && bytes[end - 1] == b' ' {
+        end -= 1;
+    }
+    end
 }
 
 /// The closing quote of a double-quoted scalar on its line (declined: an escape, or no close).

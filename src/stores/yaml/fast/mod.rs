@@ -23,14 +23,16 @@ use std::collections::VecDeque;
 
 use granit_parser::{Event, Marker, Placement, ScalarStyle, ScanError, Span, StructureStyle};
 
+use self::folded::{closing_quote, plain_goes_on, Folded};
 use self::lines::{
     check_line, double_quoted_end, is_dash, is_marker, key_at, line_end, next_line, plain_start,
-    scan_plain, single_quoted_end, single_quoted_value, skip_spaces, Key, Stop,
+    scan_plain, single_quoted_value, skip_spaces, Key, Stop,
 };
 use self::literal::{Chomp, LiteralLines};
 pub use self::reading::Disagreement;
 pub(super) use self::reading::{compare_with_full, Reading};
 
+mod folded;
 mod lines;
 mod literal;
 mod reading;
@@ -445,12 +447,23 @@ impl<'a> Fast<'a> {
                 self.push_scalar(value, ScalarStyle::DoubleQuoted, p, close + 1);
                 self.line_tail(close + 1, end)
             }
-            b'\'' => {
-                let (close, escaped) = single_quoted_end(bytes, p, end)?;
-                let value = single_quoted_value(&self.text[p + 1..close], escaped);
-                self.push_scalar(value, ScalarStyle::SingleQuoted, p, close + 1);
-                self.line_tail(close + 1, end)
-            }
+            b'\'' => match closing_quote(bytes, p + 1, end) {
+                Some(close) => {
+                    let inner = &self.text[p + 1..close];
+                    let value = single_quoted_value(inner, inner.contains("''"));
+                    self.push_scalar(value, ScalarStyle::SingleQuoted, p, close + 1);
+                    self.line_tail(close + 1, end)
+                }
+                None => {
+                    let indent = self.stack.last().map_or(0, |o| o.indent);
+                    let folded = Folded::single_quoted(bytes, p, end, self.pos, indent)?;
+                    let value = Cow::Owned(folded.value(self.text, true));
+                    self.push_scalar(value, ScalarStyle::SingleQuoted, p, folded.end);
+                    self.pos = folded.resume;
+                    self.line += folded.lines;
+                    self.line_tail(folded.end, folded.last_line_end)
+                }
+            },
             open @ (b'{' | b'[') => {
                 let want = if open == b'{' { b'}' } else { b']' };
                 if bytes.get(p + 1) != Some(&want) {
@@ -471,9 +484,23 @@ impl<'a> Fast<'a> {
                 self.push(end_ev, p + 1, p + 2);
                 self.line_tail(p + 2, end)
             }
+            // granit-parser's block scalar starts at its content, which would be the token a
+            // comment before a header alone on its line sits above: left to it.
+            b'|' if skip_spaces(bytes, self.line_start, end) == p => Err(Decline),
             b'|' => self.literal(p, end),
             _ if plain_start(bytes, p, end) => match scan_plain(bytes, p, end) {
                 (_, Stop::Colon(_)) => Err(Decline),
+                (stop_at, Stop::Eol) if plain_goes_on(bytes, self.pos, self.indent()) => {
+                    let folded = Folded::plain(bytes, p, stop_at, self.pos, self.indent())?;
+                    let value = Cow::Owned(folded.value(self.text, false));
+                    self.push_scalar(value, ScalarStyle::Plain, p, folded.end);
+                    self.pos = folded.resume;
+                    self.line += folded.lines;
+                    if let Some(hash) = folded.comment {
+                        self.push_comment(hash, folded.last_line_end, Placement::Right);
+                    }
+                    Ok(())
+                }
                 (stop_at, stop) => {
                     let value = Cow::Borrowed(&self.text[p..stop_at]);
                     self.push_scalar(value, ScalarStyle::Plain, p, stop_at);
@@ -485,6 +512,11 @@ impl<'a> Fast<'a> {
             },
             _ => Err(Decline),
         }
+    }
+
+    /// The innermost block's indentation.
+    fn indent(&self) -> usize {
+        self.stack.last().map_or(0, |o| o.indent)
     }
 
     /// What follows a quoted scalar or `{}` on its line: spaces, and a comment after a space.

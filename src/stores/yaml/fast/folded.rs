@@ -1,0 +1,214 @@
+//! Scalars over several lines, plain or single-quoted: their lines, trimmed, folded into one value
+//! as YAML folds them (the line break between two lines becomes a space; empty lines between them
+//! become line breaks). Long descriptions in generated manifests are written this way.
+
+use super::lines::{check_line, line_end, next_line, plain_start, scan_plain, skip_spaces, Stop};
+use super::Decline;
+
+/// One line's text in a folded scalar, and how many empty lines come before it.
+struct Piece {
+    start: usize,
+    end: usize,
+    empty_before: usize,
+}
+
+/// Where a scalar of several lines lies.
+pub(super) struct Folded {
+    pieces: Vec<Piece>,
+    /// Where its span ends (past its closing quote, when quoted).
+    pub(super) end: usize,
+    /// The start of the line after its last one.
+    pub(super) resume: usize,
+    /// Lines read after its first.
+    pub(super) lines: usize,
+    /// The end of its last line (what follows the scalar there is the caller's to read).
+    pub(super) last_line_end: usize,
+    /// A comment ending a plain scalar's last line: its `#`.
+    pub(super) comment: Option<usize>,
+}
+
+/// Whether the next line that is not empty goes on with a plain scalar: more indented than
+/// `indent`, and not a comment.
+pub(super) fn plain_goes_on(bytes: &[u8], from: usize, indent: usize) -> bool {
+    let mut at = from;
+    while at < bytes.len() {
+        let end = line_end(bytes, at);
+        let q = skip_spaces(bytes, at, end);
+        if q < end {
+            return q - at > indent && bytes[q] != b'#';
+        }
+        at = next_line(end, bytes.len());
+    }
+    false
+}
+
+/// The first unescaped `'` in `from..end` (`''` is an escaped one).
+pub(super) fn closing_quote(bytes: &[u8], from: usize, end: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(k) = memchr::memchr(b'\'', &bytes[i..end]) {
+        let at = i + k;
+        if at + 1 < end && bytes[at + 1] == b'\'' {
+            i = at + 2;
+        } else {
+            return Some(at);
+        }
+    }
+    None
+}
+
+impl Folded {
+    fn new(start: usize, end: usize, from: usize) -> Self {
+        Folded {
+            pieces: vec![Piece {
+                start,
+                end,
+                empty_before: 0,
+            }],
+            end,
+            resume: from,
+            lines: 0,
+            last_line_end: end,
+            comment: None,
+        }
+    }
+
+    /// A plain scalar whose first line's text is `p..first_end`, going on over the lines from
+    /// `from` that are more indented than `indent` (see [`plain_goes_on`]).
+    pub(super) fn plain(
+        bytes: &[u8],
+        p: usize,
+        first_end: usize,
+        from: usize,
+        indent: usize,
+    ) -> Result<Self, Decline> {
+        let len = bytes.len();
+        let mut folded = Folded::new(p, first_end, from);
+        let (mut at, mut empty, mut read) = (from, 0, 0);
+        while at < len {
+            let end = line_end(bytes, at);
+            let q = skip_spaces(bytes, at, end);
+            read += 1;
+            if q == end {
+                empty += 1;
+                at = next_line(end, len);
+                continue;
+            }
+            if q - at <= indent || bytes[q] == b'#' {
+                break;
+            }
+            check_line(&bytes[at..end])?;
+            if !plain_start(bytes, q, end) {
+                return Err(Decline);
+            }
+            let (text_end, stop) = scan_plain(bytes, q, end);
+            if let Stop::Colon(_) = stop {
+                return Err(Decline);
+            }
+            folded.push(q, text_end, empty);
+            empty = 0;
+            folded.end = text_end;
+            at = next_line(end, len);
+            folded.resume = at;
+            folded.lines = read;
+            folded.last_line_end = end;
+            if let Stop::Comment(hash) = stop {
+                folded.comment = Some(hash);
+                break;
+            }
+        }
+        Ok(folded)
+    }
+
+    /// A single-quoted scalar whose quote at `p` does not close on its line (ending at
+    /// `first_end`), closing on one of the lines from `from`, each more indented than `indent`.
+    pub(super) fn single_quoted(
+        bytes: &[u8],
+        p: usize,
+        first_end: usize,
+        from: usize,
+        indent: usize,
+    ) -> Result<Self, Decline> {
+        let len = bytes.len();
+        let first = super::lines::trim_spaces(bytes, p + 1, first_end);
+        let mut folded = Folded::new(p + 1, first, from);
+        let (mut at, mut empty, mut read) = (from, 0, 0);
+        // A first or last line without text is left to granit-parser.
+        if first == p + 1 {
+            return Err(Decline);
+        }
+        while at < len {
+            let end = line_end(bytes, at);
+            let q = skip_spaces(bytes, at, end);
+            read += 1;
+            if q == end {
+                empty += 1;
+                at = next_line(end, len);
+                continue;
+            }
+            if q - at <= indent {
+                return Err(Decline);
+            }
+            check_line(&bytes[at..end])?;
+            match closing_quote(bytes, q, end) {
+                Some(close) if close == q => return Err(Decline),
+                Some(close) => {
+                    folded.push(q, close, empty);
+                    folded.end = close + 1;
+                    folded.resume = next_line(end, len);
+                    folded.lines = read;
+                    folded.last_line_end = end;
+                    return Ok(folded);
+                }
+                None => {
+                    let text_end = super::lines::trim_spaces(bytes, q, end);
+                    folded.push(q, text_end, empty);
+                    empty = 0;
+                    at = next_line(end, len);
+                }
+            }
+        }
+        Err(Decline)
+    }
+
+    fn push(&mut self, start: usize, end: usize, empty_before: usize) {
+        self.pieces.push(Piece {
+            start,
+            end,
+            empty_before,
+        });
+    }
+
+    /// The folded value (`quoted`: with each `''` read as `'`), sized once so that no grown
+    /// copy of a secret is left behind.
+    pub(super) fn value(&self, text: &str, quoted: bool) -> String {
+        let size: usize = self
+            .pieces
+            .iter()
+            .map(|p| p.end - p.start + p.empty_before.max(1))
+            .sum();
+        let mut value = String::with_capacity(size);
+        for (n, piece) in self.pieces.iter().enumerate() {
+            if n > 0 {
+                if piece.empty_before == 0 {
+                    value.push(' ');
+                } else {
+                    value.extend(std::iter::repeat_n('\n', piece.empty_before));
+                }
+            }
+            let line = &text[piece.start..piece.end];
+            if quoted {
+                let mut parts = line.split("''");
+                if let Some(first) = parts.next() {
+                    value.push_str(first);
+                }
+                for part in parts {
+                    value.push('\'');
+                    value.push_str(part);
+                }
+            } else {
+                value.push_str(line);
+            }
+        }
+        value
+    }
+}
