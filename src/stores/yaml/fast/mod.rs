@@ -32,6 +32,7 @@ use self::literal::{Chomp, LiteralLines};
 pub use self::reading::Disagreement;
 pub(super) use self::reading::{compare_with_full, Reading};
 
+mod flow;
 mod folded;
 mod lines;
 mod literal;
@@ -464,24 +465,25 @@ impl<'a> Fast<'a> {
                     self.line_tail(folded.end, folded.last_line_end)
                 }
             },
-            open @ (b'{' | b'[') => {
-                let want = if open == b'{' { b'}' } else { b']' };
-                if bytes.get(p + 1) != Some(&want) {
+            b'[' => {
+                let (elements, close) = flow::flow_list(self.text, p, end)?;
+                self.push(
+                    Event::SequenceStart(StructureStyle::Flow, 0, None),
+                    p,
+                    p + 1,
+                );
+                for e in elements {
+                    self.push_scalar(e.value, e.style, e.start, e.end);
+                }
+                self.push(Event::SequenceEnd, close, close + 1);
+                self.line_tail(close + 1, end)
+            }
+            b'{' => {
+                if bytes.get(p + 1) != Some(&b'}') {
                     return Err(Decline);
                 }
-                let (start_ev, end_ev) = if open == b'{' {
-                    (
-                        Event::MappingStart(StructureStyle::Flow, 0, None),
-                        Event::MappingEnd,
-                    )
-                } else {
-                    (
-                        Event::SequenceStart(StructureStyle::Flow, 0, None),
-                        Event::SequenceEnd,
-                    )
-                };
-                self.push(start_ev, p, p + 1);
-                self.push(end_ev, p + 1, p + 2);
+                self.push(Event::MappingStart(StructureStyle::Flow, 0, None), p, p + 1);
+                self.push(Event::MappingEnd, p + 1, p + 2);
                 self.line_tail(p + 2, end)
             }
             // granit-parser's block scalar starts at its content, which would be the token a

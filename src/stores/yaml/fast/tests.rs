@@ -65,6 +65,8 @@ fn block_maps_lists_and_scalars_read_as_granit_reads_them() {
         "a: 'multi\n  line'\n",
         "a: 'it''s\n  multi''line  \n\n  end' # c\nb: 2\n",
         "- k: plain\n    more\n  l: 'x\n    y'\n",
+        "a: [x, \"y\", 'z']\nb: [ ]\nc: [1,2 , 3 ] # c\nd: [a,]\n",
+        "- [a b, -1, 'it''s', x:y, a#b]\n- []\n",
     ] {
         reads(text);
     }
@@ -101,7 +103,14 @@ fn what_it_does_not_know_is_declined() {
         "scalar\n",
         "a: &x 1\nb: *x\n",
         "a: !!str 1\n",
-        "a: [1, 2]\n",
+        "a: [1, [2]]\n",
+        "a: [a: b]\n",
+        "a: [a,,b]\n",
+        "a: [a # c\n  ]\n",
+        "a: [a,\n  b]\n",
+        "a: [- a]\n",
+        "a: [\"\\n\"]\n",
+        "a: [{}]\n",
         "a: {b: 1}\n",
         "a: >\n  folded\n",
         "a: |2\n  x\n",
