@@ -2,7 +2,7 @@
 //! as YAML folds them (the line break between two lines becomes a space; empty lines between them
 //! become line breaks). Long descriptions in generated manifests are written this way.
 
-use super::lines::{check_line, line_end, next_line, plain_start, scan_plain, skip_spaces, Stop};
+use super::lines::{check_line, line_end, next_line, scan_plain, skip_spaces, Stop};
 use super::Decline;
 
 /// One line's text in a folded scalar, and how many empty lines come before it.
@@ -97,9 +97,7 @@ impl Folded {
                 break;
             }
             check_line(&bytes[at..end])?;
-            if !plain_start(bytes, q, end) {
-                return Err(Decline);
-            }
+            // Any character but a comment's `#` may start a line that goes on with it.
             let (text_end, stop) = scan_plain(bytes, q, end);
             if let Stop::Colon(_) = stop {
                 return Err(Decline);

@@ -479,12 +479,13 @@ impl<'a> Fast<'a> {
                 self.line_tail(close + 1, end)
             }
             b'{' => {
-                if bytes.get(p + 1) != Some(&b'}') {
+                let close = skip_spaces(bytes, p + 1, end);
+                if bytes.get(close) != Some(&b'}') || close >= end {
                     return Err(Decline);
                 }
                 self.push(Event::MappingStart(StructureStyle::Flow, 0, None), p, p + 1);
-                self.push(Event::MappingEnd, p + 1, p + 2);
-                self.line_tail(p + 2, end)
+                self.push(Event::MappingEnd, close, close + 1);
+                self.line_tail(close + 1, end)
             }
             // granit-parser's block scalar starts at its content, which would be the token a
             // comment before a header alone on its line sits above: left to it.

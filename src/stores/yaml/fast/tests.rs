@@ -50,6 +50,7 @@ fn block_maps_lists_and_scalars_read_as_granit_reads_them() {
         "a: 1\n# end\n   ",
         "a: 1\n  # end\n\n",
         "x: [] # c\ny: {}  # d\n",
+        "x: [ ]\ny: {  } # d\n",
         "é: ü\nkey: 日本語\n",
         "  a: 1\n  b: 2\n",
         "a:\n  - b\n  - c\nd: e\n",
@@ -67,6 +68,7 @@ fn block_maps_lists_and_scalars_read_as_granit_reads_them() {
         "- k: plain\n    more\n  l: 'x\n    y'\n",
         "a: [x, \"y\", 'z']\nb: [ ]\nc: [1,2 , 3 ] # c\nd: [a,]\n",
         "- [a b, -1, 'it''s', x:y, a#b]\n- []\n",
+        "a: plain\n  - more\n  \"quoted\" [x] {y} &z *w !v |u >t 's %r @q `p ,o ?n -m\nb: 1\n",
     ] {
         reads(text);
     }
@@ -130,7 +132,6 @@ fn what_it_does_not_know_is_declined() {
         "- a\nb: 1\n",
         "a: 1\n- b\n",
         "a: |\n\n",
-        "a: plain\n  - more\n",
         "a: plain\n  more: x\n",
         "a: 'x\ny'\n",
         "a: '\n  y'\n",
