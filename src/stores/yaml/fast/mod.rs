@@ -371,6 +371,9 @@ impl<'a> Fast<'a> {
         if let Some(key) = key_at(self.text, p, end)? {
             self.has_root = true;
             self.push(Event::MappingStart(StructureStyle::Block, 0, None), p, p);
+            if self.stack.len() >= MAX_DEPTH {
+                return Err(Decline);
+            }
             self.stack.push(Open {
                 kind: Kind::Map,
                 indent: p - self.line_start,
@@ -397,6 +400,9 @@ impl<'a> Fast<'a> {
         };
         self.has_root = true;
         self.push(Event::SequenceStart(StructureStyle::Block, 0, None), at, at);
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(Decline);
+        }
         self.stack.push(Open {
             kind: Kind::Seq,
             indent: col,
@@ -571,6 +577,9 @@ impl<'a> Fast<'a> {
         Ok(())
     }
 }
+
+/// Deepest nesting read here (granit-parser refuses blocks nested over 255 deep).
+const MAX_DEPTH: usize = 200;
 
 #[cfg(test)]
 mod tests;

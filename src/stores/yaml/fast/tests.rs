@@ -150,6 +150,12 @@ fn what_it_does_not_know_is_declined() {
 }
 
 #[test]
+fn nesting_deeper_than_granit_reads_is_declined() {
+    declines(&"- ".repeat(300));
+    reads(&format!("{}x\n", "- ".repeat(150)));
+}
+
+#[test]
 fn a_decline_midway_gives_the_rest_from_granit() {
     let text = "a: 1\nb:\n  c: 2\nd: &x 3\ne: *x\n";
     let full: Vec<String> = full_parser(text)
