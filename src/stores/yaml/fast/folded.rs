@@ -30,16 +30,24 @@ pub(super) struct Folded {
 /// Whether the next line that is not empty goes on with a plain scalar: more indented than
 /// `indent`, and not a comment.
 pub(super) fn plain_goes_on(bytes: &[u8], from: usize, indent: usize) -> bool {
-    let mut at = from;
+    next_text_line(bytes, from)
+        .is_some_and(|(start, q, _, _)| q - start > indent && bytes[q] != b'#')
+}
+
+/// The next line from `at` with text on it: its start, where its text starts, its end, and how
+/// many empty lines come before it.
+fn next_text_line(bytes: &[u8], mut at: usize) -> Option<(usize, usize, usize, usize)> {
+    let mut empty = 0;
     while at < bytes.len() {
         let end = line_end(bytes, at);
         let q = skip_spaces(bytes, at, end);
         if q < end {
-            return q - at > indent && bytes[q] != b'#';
+            return Some((at, q, end, empty));
         }
+        empty += 1;
         at = next_line(end, bytes.len());
     }
-    false
+    None
 }
 
 /// The first unescaped `'` in `from..end` (`''` is an escaped one).
@@ -72,97 +80,79 @@ impl Folded {
         }
     }
 
-    /// A plain scalar whose first line's text is `p..first_end`, going on over the lines from
-    /// `from` that are more indented than `indent` (see [`plain_goes_on`]).
-    pub(super) fn plain(
+    /// A scalar of several lines whose first line is `p..first_end` (its quote at `p`, if
+    /// `quoted`), going on over the lines from `from`, each more indented than `indent`: a plain
+    /// one up to a line that is not (see [`plain_goes_on`]), a single-quoted one up to its
+    /// closing quote.
+    pub(super) fn read(
         bytes: &[u8],
-        p: usize,
-        first_end: usize,
+        (p, first_end): (usize, usize),
         from: usize,
         indent: usize,
+        quoted: bool,
     ) -> Result<Self, Decline> {
-        let len = bytes.len();
-        let mut folded = Folded::new(p, first_end, from);
-        let (mut at, mut empty, mut read) = (from, 0, 0);
-        while at < len {
-            let end = line_end(bytes, at);
-            let q = skip_spaces(bytes, at, end);
-            read += 1;
-            if q == end {
-                empty += 1;
-                at = next_line(end, len);
-                continue;
-            }
-            if q - at <= indent || bytes[q] == b'#' {
+        if !quoted {
+            let mut folded = Folded::new(p, first_end, from);
+            folded.plain_lines(bytes, indent)?;
+            return Ok(folded);
+        }
+        let first = super::lines::trim_spaces(bytes, p + 1, first_end);
+        // A first or last line without text is left to granit-parser.
+        if first == p + 1 {
+            return Err(Decline);
+        }
+        let mut folded = Folded::new(p + 1, first, from);
+        folded.quoted_lines(bytes, indent)?;
+        Ok(folded)
+    }
+
+    fn plain_lines(&mut self, bytes: &[u8], indent: usize) -> Result<(), Decline> {
+        let (mut at, mut read) = (self.resume, 0);
+        while let Some((start, q, end, empty)) = next_text_line(bytes, at) {
+            if q - start <= indent || bytes[q] == b'#' {
                 break;
             }
-            check_line(&bytes[at..end])?;
+            check_line(&bytes[start..end])?;
             // Any character but a comment's `#` may start a line that goes on with it.
             let (text_end, stop) = scan_plain(bytes, q, end);
             if let Stop::Colon(_) = stop {
                 return Err(Decline);
             }
-            folded.push(q, text_end, empty);
-            empty = 0;
-            folded.end = text_end;
-            at = next_line(end, len);
-            folded.resume = at;
-            folded.lines = read;
-            folded.last_line_end = end;
+            read += empty + 1;
+            self.push(q, text_end, empty);
+            self.end = text_end;
+            at = next_line(end, bytes.len());
+            self.resume = at;
+            self.lines = read;
+            self.last_line_end = end;
             if let Stop::Comment(hash) = stop {
-                folded.comment = Some(hash);
+                self.comment = Some(hash);
                 break;
             }
         }
-        Ok(folded)
+        Ok(())
     }
 
-    /// A single-quoted scalar whose quote at `p` does not close on its line (ending at
-    /// `first_end`), closing on one of the lines from `from`, each more indented than `indent`.
-    pub(super) fn single_quoted(
-        bytes: &[u8],
-        p: usize,
-        first_end: usize,
-        from: usize,
-        indent: usize,
-    ) -> Result<Self, Decline> {
-        let len = bytes.len();
-        let first = super::lines::trim_spaces(bytes, p + 1, first_end);
-        let mut folded = Folded::new(p + 1, first, from);
-        let (mut at, mut empty, mut read) = (from, 0, 0);
-        // A first or last line without text is left to granit-parser.
-        if first == p + 1 {
-            return Err(Decline);
-        }
-        while at < len {
-            let end = line_end(bytes, at);
-            let q = skip_spaces(bytes, at, end);
-            read += 1;
-            if q == end {
-                empty += 1;
-                at = next_line(end, len);
-                continue;
-            }
-            if q - at <= indent {
+    fn quoted_lines(&mut self, bytes: &[u8], indent: usize) -> Result<(), Decline> {
+        let (mut at, mut read) = (self.resume, 0);
+        while let Some((start, q, end, empty)) = next_text_line(bytes, at) {
+            if q - start <= indent {
                 return Err(Decline);
             }
-            check_line(&bytes[at..end])?;
+            check_line(&bytes[start..end])?;
+            read += empty + 1;
+            at = next_line(end, bytes.len());
             match closing_quote(bytes, q, end) {
                 Some(close) if close == q => return Err(Decline),
                 Some(close) => {
-                    folded.push(q, close, empty);
-                    folded.end = close + 1;
-                    folded.resume = next_line(end, len);
-                    folded.lines = read;
-                    folded.last_line_end = end;
-                    return Ok(folded);
+                    self.push(q, close, empty);
+                    self.end = close + 1;
+                    self.resume = at;
+                    self.lines = read;
+                    self.last_line_end = end;
+                    return Ok(());
                 }
-                None => {
-                    let text_end = super::lines::trim_spaces(bytes, q, end);
-                    folded.push(q, text_end, empty);
-                    empty = 0;
-                    at = next_line(end, len);
-                }
+                None => self.push(q, super::lines::trim_spaces(bytes, q, end), empty),
             }
         }
         Err(Decline)

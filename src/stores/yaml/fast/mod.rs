@@ -371,20 +371,26 @@ impl<'a> Fast<'a> {
         if let Some(key) = key_at(self.text, p, end)? {
             self.has_root = true;
             self.push(Event::MappingStart(StructureStyle::Block, 0, None), p, p);
-            if self.stack.len() >= MAX_DEPTH {
-                return Err(Decline);
-            }
-            self.stack.push(Open {
-                kind: Kind::Map,
-                indent: p - self.line_start,
-                indentless: false,
-            });
+            self.open_block(Kind::Map, p - self.line_start, false)?;
             return self.entry(key, end);
         }
         if self.stack.is_empty() {
             return Err(Decline);
         }
         self.value(p, end)
+    }
+
+    /// A block collection starts (declined past [`MAX_DEPTH`]).
+    fn open_block(&mut self, kind: Kind, indent: usize, indentless: bool) -> Step {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(Decline);
+        }
+        self.stack.push(Open {
+            kind,
+            indent,
+            indentless,
+        });
+        Ok(())
     }
 
     /// A list whose first dash is at `p`.
@@ -400,14 +406,7 @@ impl<'a> Fast<'a> {
         };
         self.has_root = true;
         self.push(Event::SequenceStart(StructureStyle::Block, 0, None), at, at);
-        if self.stack.len() >= MAX_DEPTH {
-            return Err(Decline);
-        }
-        self.stack.push(Open {
-            kind: Kind::Seq,
-            indent: col,
-            indentless,
-        });
+        self.open_block(Kind::Seq, col, indentless)?;
         self.list_entry(col, q, end)
     }
 
@@ -463,7 +462,7 @@ impl<'a> Fast<'a> {
                 }
                 None => {
                     let indent = self.stack.last().map_or(0, |o| o.indent);
-                    let folded = Folded::single_quoted(bytes, p, end, self.pos, indent)?;
+                    let folded = Folded::read(bytes, (p, end), self.pos, indent, true)?;
                     let value = Cow::Owned(folded.value(self.text, true));
                     self.push_scalar(value, ScalarStyle::SingleQuoted, p, folded.end);
                     self.pos = folded.resume;
@@ -500,7 +499,7 @@ impl<'a> Fast<'a> {
             _ if plain_start(bytes, p, end) => match scan_plain(bytes, p, end) {
                 (_, Stop::Colon(_)) => Err(Decline),
                 (stop_at, Stop::Eol) if plain_goes_on(bytes, self.pos, self.indent()) => {
-                    let folded = Folded::plain(bytes, p, stop_at, self.pos, self.indent())?;
+                    let folded = Folded::read(bytes, (p, stop_at), self.pos, self.indent(), false)?;
                     let value = Cow::Owned(folded.value(self.text, false));
                     self.push_scalar(value, ScalarStyle::Plain, p, folded.end);
                     self.pos = folded.resume;
