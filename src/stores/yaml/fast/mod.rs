@@ -138,7 +138,7 @@ impl<'a> Fast<'a> {
             match self.step() {
                 Err(d) => {
                     self.done = true;
-                    self.queue.clear();
+                    self.discard();
                     return Some(Err(d));
                 }
                 Ok(_) if self.done => self.committed = self.queue.len(),
@@ -146,6 +146,18 @@ impl<'a> Fast<'a> {
                 Ok(false) => {}
             }
         }
+    }
+
+    /// Drop the events not given, wiping the values read into copies (folded, literal or
+    /// unescaped scalars may be secrets).
+    fn discard(&mut self) {
+        for (event, _) in self.queue.iter_mut().chain(self.held.iter_mut()) {
+            if let Event::Scalar(Cow::Owned(value), ..) = event {
+                zeroize::Zeroize::zeroize(value);
+            }
+        }
+        self.queue.clear();
+        self.held.clear();
     }
 
     fn mark(&self, at: usize) -> Marker {
@@ -574,6 +586,12 @@ impl<'a> Fast<'a> {
             self.push_comment(t, end, Placement::Right);
         }
         Ok(())
+    }
+}
+
+impl Drop for Fast<'_> {
+    fn drop(&mut self) {
+        self.discard();
     }
 }
 

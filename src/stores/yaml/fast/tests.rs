@@ -211,3 +211,17 @@ fn corpus_files_read_as_granit_reads_them() {
     );
     assert!(through * 4 > files.len(), "{through} of {}", files.len());
 }
+
+#[test]
+fn a_decline_drops_the_events_not_given() {
+    // The folded value is read on the first line's step and waits for the next line's: the
+    // decline there drops it, never given (`discard` wipes such copies as it drops them).
+    let text = "a: 'x\n  y'\nb: &anchor 1\n";
+    let mut fast = super::Fast::new(text);
+    let mut given = Vec::new();
+    while let Some(Ok(ev)) = fast.next_event() {
+        given.push(shown(&ev));
+    }
+    assert!(given.iter().all(|e| !e.contains("x y")), "{given:?}");
+    assert!(fast.queue.is_empty() && fast.held.is_empty());
+}
