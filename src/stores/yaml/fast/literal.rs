@@ -3,6 +3,32 @@
 use super::lines::{check_line, line_end, next_line, skip_spaces};
 use super::Decline;
 
+/// A literal header's rest after its `|` at `p`, on its line ending at `end`: the chomping
+/// indicator, and a comment's `#` (declined: an indentation indicator or anything else).
+pub(super) fn header(
+    bytes: &[u8],
+    p: usize,
+    end: usize,
+) -> Result<(Chomp, Option<usize>), Decline> {
+    let mut h = p + 1;
+    let chomp = match bytes.get(h) {
+        Some(b'-') => Chomp::Strip,
+        Some(b'+') => Chomp::Keep,
+        _ => Chomp::Clip,
+    };
+    if chomp != Chomp::Clip {
+        h += 1;
+    }
+    let t = skip_spaces(bytes, h, end);
+    if t == end {
+        return Ok((chomp, None));
+    }
+    if bytes[t] == b'#' && t > h {
+        return Ok((chomp, Some(t)));
+    }
+    Err(Decline)
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Chomp {
     Clip,

@@ -28,7 +28,7 @@ use self::lines::{
     check_line, double_quoted_end, is_dash, is_marker, key_at, line_end, next_line, plain_start,
     scan_plain, single_quoted_value, skip_spaces, Key, Stop,
 };
-use self::literal::{Chomp, LiteralLines};
+use self::literal::LiteralLines;
 pub use self::reading::Disagreement;
 pub(super) use self::reading::{compare_with_full, Reading};
 
@@ -556,20 +556,7 @@ impl<'a> Fast<'a> {
     /// on the lines after.
     fn literal(&mut self, p: usize, end: usize) -> Step {
         let bytes = self.bytes;
-        let mut h = p + 1;
-        let chomp = match bytes.get(h) {
-            Some(b'-') => Chomp::Strip,
-            Some(b'+') => Chomp::Keep,
-            _ => Chomp::Clip,
-        };
-        if chomp != Chomp::Clip {
-            h += 1;
-        }
-        let t = skip_spaces(bytes, h, end);
-        let comment = t < end;
-        if comment && !(bytes[t] == b'#' && t > h) {
-            return Err(Decline);
-        }
+        let (chomp, comment) = literal::header(bytes, p, end)?;
         let parent = self.stack.last().map_or(0, |o| o.indent);
         let block = LiteralLines::find(bytes, self.pos, parent)?;
         let value = block.value(self.text, self.pos, chomp);
@@ -582,8 +569,8 @@ impl<'a> Fast<'a> {
             block.start,
             block.end,
         );
-        if comment {
-            self.push_comment(t, end, Placement::Right);
+        if let Some(hash) = comment {
+            self.push_comment(hash, end, Placement::Right);
         }
         Ok(())
     }
