@@ -625,3 +625,17 @@ fn forgotten_spans_leave_the_source() {
     assert!(lay(&parsed).aliases.is_empty());
     assert_eq!(store.source(&parsed).map(<[u8]>::to_vec), before);
 }
+
+/// A long commented-out block after `key:` (more than granit-parser's default of 96 comments
+/// held while it looks ahead) reads and round-trips, as sops reads it.
+#[test]
+fn long_comment_block_after_a_key() {
+    let src = format!("a:\n{}  b: secret\n", "  # old: value\n".repeat(150));
+    let parsed = p(&src);
+    let values: Vec<Scalar> = leaves(&parsed).into_iter().map(|l| l.value).collect();
+    assert!(
+        values.contains(&Scalar::Str(secret("secret"))),
+        "{values:?}"
+    );
+    roundtrip(&src);
+}

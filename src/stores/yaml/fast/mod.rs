@@ -183,12 +183,16 @@ impl<'a> Fast<'a> {
         self.push(Event::Comment(Cow::Borrowed(text), placement), hash, end);
     }
 
-    /// A comment that must wait for the pending node (see `held`).
-    fn hold_comment(&mut self, hash: usize, end: usize, placement: Placement) {
+    /// A comment that must wait for the next line with content (see `held`).
+    fn hold_comment(&mut self, hash: usize, end: usize, placement: Placement) -> Step {
+        if self.held.len() >= reading::MAX_BUFFERED_COMMENTS / 2 {
+            return Err(Decline);
+        }
         let text = &self.text[hash + 1..end];
         let span = Span::new(self.mark(hash), self.mark(end));
         self.held
             .push((Event::Comment(Cow::Borrowed(text), placement), span));
+        Ok(())
     }
 
     fn release_held(&mut self) {
@@ -226,7 +230,7 @@ impl<'a> Fast<'a> {
         }
         if self.bytes[p] == b'#' {
             let placement = self.own_line_placement(end);
-            self.hold_comment(p, end, placement);
+            self.hold_comment(p, end, placement)?;
             return Ok(false);
         }
         self.content_line(p, end).map(|()| true)
@@ -444,7 +448,7 @@ impl<'a> Fast<'a> {
         let q = skip_spaces(self.bytes, key.colon + 1, end);
         if q == end || self.bytes[q] == b'#' {
             if q < end {
-                self.hold_comment(q, end, Placement::Right);
+                self.hold_comment(q, end, Placement::Right)?;
             }
             self.pending = Pending::Value {
                 indent,

@@ -22,10 +22,18 @@ impl<'a> Reading<'a> {
 
 type FullParser<'a> = granit_parser::Parser<'a, granit_parser::StrInput<'a>>;
 
+/// Most comments in a row granit-parser holds while it looks ahead (the fast reading declines
+/// at half as many held, so it never reads through what granit-parser refuses for this).
+pub(super) const MAX_BUFFERED_COMMENTS: usize = 100_000;
+
 /// granit-parser as every YAML reading of sepal's uses it.
 pub(in crate::stores::yaml) fn full_parser(text: &str) -> FullParser<'_> {
     let mut opts = granit_parser::Options::default();
     opts.emit_anchor_events = true;
+    // granit-parser refuses more than 96 comments in a row where it looks ahead (after `key:`
+    // or `-` with nothing after them): a long commented-out block there is common in real
+    // files, and sops reads them. The bound stays (it bounds what is held while looking ahead).
+    opts.max_buffered_comment_events = MAX_BUFFERED_COMMENTS;
     granit_parser::Parser::new_from_str_with_options(text, opts)
 }
 

@@ -150,6 +150,15 @@ fn what_it_does_not_know_is_declined() {
 }
 
 #[test]
+fn long_comment_blocks_where_granit_looks_ahead_are_read() {
+    // granit-parser's default refuses more than 96 comments in a row after `key:` or `-`.
+    let block = "  # a commented-out line\n".repeat(300);
+    reads(&format!("a:\n{block}  b: 2\n"));
+    reads(&format!("- x\n-\n{block}  y: 1\n"));
+    reads(&format!("a: 1\n{block}b: 2\n"));
+}
+
+#[test]
 fn nesting_deeper_than_granit_reads_is_declined() {
     declines(&"- ".repeat(300));
     reads(&format!("{}x\n", "- ".repeat(150)));
