@@ -183,7 +183,7 @@ fn a_decline_midway_gives_granits_error() {
 }
 
 /// Every YAML file of the corpus: what the fast reading reads through, it reads as
-/// granit-parser does; it reads most of them through.
+/// granit-parser does; it reads nine in ten of them through.
 #[test]
 fn corpus_files_read_as_granit_reads_them() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
@@ -218,7 +218,12 @@ fn corpus_files_read_as_granit_reads_them() {
         "{through} of {} corpus YAML files read through",
         files.len()
     );
-    assert!(through * 4 > files.len(), "{through} of {}", files.len());
+    // 266 of 282 when written: the rest use anchors, folded scalars, escapes or CRLF lines.
+    assert!(
+        through * 10 >= files.len() * 9,
+        "{through} of {}",
+        files.len()
+    );
 }
 
 #[test]
