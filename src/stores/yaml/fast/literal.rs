@@ -1,9 +1,10 @@
-//! A literal block scalar's lines (`|`, `|-`, `|+`): where its content lies, and its value.
+//! A block scalar's lines (`|`, `>`, with `-` or `+`): where its content lies, and its value,
+//! literal or folded.
 
 use super::lines::{check_line, line_end, next_line, skip_spaces};
 use super::Decline;
 
-/// A literal header's rest after its `|` at `p`, on its line ending at `end`: the chomping
+/// A block scalar header's rest after its `|` or `>` at `p`, on its line ending at `end`: the chomping
 /// indicator, and a comment's `#` (declined: an indentation indicator or anything else).
 pub(super) fn header(
     bytes: &[u8],
@@ -115,7 +116,7 @@ impl LiteralLines {
     }
 
     /// The scalar's value: its lines without their indentation, chomped.
-    pub(super) fn value(&self, text: &str, from: usize, chomp: Chomp) -> String {
+    pub(super) fn value(&self, text: &str, from: usize, chomp: Chomp, folded: bool) -> String {
         let bytes = text.as_bytes();
         // Sized once, so that no grown copy of a secret is left behind unwiped.
         let mut value = String::with_capacity(self.resume - from + 1);
@@ -125,17 +126,29 @@ impl LiteralLines {
         let mut at = self.start - self.indent;
         let mut breaks = 0;
         let mut first = true;
+        // Whether the line before started with a space past the indentation ("more indented").
+        let mut before_indented = false;
         while at < self.resume {
             let end = line_end(bytes, at);
             let blank = skip_spaces(bytes, at, end) == end;
             if blank {
                 breaks += 1;
             } else {
+                let indented = bytes[at + self.indent] == b' ';
                 if !first {
-                    value.extend(std::iter::repeat_n('\n', breaks + 1));
+                    // Folded: a line break between two lines is a space, unless empty lines
+                    // come between them, which stay line breaks (the first break is dropped).
+                    if folded && !before_indented && !indented && breaks == 0 {
+                        value.push(' ');
+                    } else if folded && !before_indented && !indented {
+                        value.extend(std::iter::repeat_n('\n', breaks));
+                    } else {
+                        value.extend(std::iter::repeat_n('\n', breaks + 1));
+                    }
                 }
                 first = false;
                 breaks = 0;
+                before_indented = indented;
                 // Cut after spaces and before a line feed: at character boundaries.
                 value.push_str(&text[at + self.indent..end]);
             }

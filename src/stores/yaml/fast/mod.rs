@@ -3,20 +3,23 @@
 //! and the reading goes on with granit-parser.
 //!
 //! granit-parser reads any YAML, at about 1,400 instructions a plain scalar; most of a large
-//! file's reading was spent there. This reader takes the file a line at a time and knows only
-//! block maps and lists, keys and values on one line (plain, or quoted without escapes), `{}` and
-//! `[]`, literal block scalars without an indentation indicator, comments and `---`. Anything
-//! else (anchors, aliases, tags, flow collections with content, folded or multi-line scalars,
-//! escapes, tabs, carriage returns, control or line-separator characters, directives, `...`, a
-//! document without a collection at its root, a parse error) makes it decline before it gives
-//! an event for that line. [`Reading`] then starts granit-parser from the beginning and skips the
-//! events already given, so a declined file costs a partial second reading and nothing else.
+//! file's reading was spent there. This reader takes the file a line at a time and knows block
+//! maps and lists; keys on one line (plain, or quoted without escapes); plain and single-quoted
+//! values, over several lines too (`folded`); double-quoted values without escapes on one line;
+//! literal and folded block scalars without an indentation indicator (`literal`); flow lists of
+//! scalars on one line and empty flow maps (`flow`); comments and `---`. Anything else (anchors,
+//! aliases, tags, other flow collections, escapes, tabs, carriage returns, control or
+//! line-separator characters, directives, `...`, a document without a block collection at its
+//! root, nesting over 200, any parse error) makes it decline before it gives an event for that
+//! line or the one before (a line's events wait for the next line with content, as
+//! granit-parser looks at that token first). [`Reading`] then starts granit-parser from the
+//! beginning and skips the events already given, so a declined file costs a partial second
+//! reading and nothing else.
 //!
-//! What is compared with granit-parser (unit tests over hand-written cases and the corpus, and
-//! the fuzz target): the events other than comments, in order, with their byte ranges; and the
-//! comments, with their byte ranges, placement and document. Markers' line and column are not
-//! compared: nothing reads them from the events (errors come from granit-parser only), and this
-//! reader gives byte columns.
+//! What is compared with granit-parser (`compare_with_full`; unit tests over hand-written cases
+//! and the corpus, and the `yaml_fast` fuzz target): every event, comments included, in order,
+//! with its byte range. Markers' line and column are not compared: nothing reads them from the
+//! events (errors come from granit-parser only), and this reader gives byte columns.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -510,8 +513,8 @@ impl<'a> Fast<'a> {
             }
             // granit-parser's block scalar starts at its content, which would be the token a
             // comment before a header alone on its line sits above: left to it.
-            b'|' if skip_spaces(bytes, self.line_start, end) == p => Err(Decline),
-            b'|' => self.literal(p, end),
+            b'|' | b'>' if skip_spaces(bytes, self.line_start, end) == p => Err(Decline),
+            b'|' | b'>' => self.literal(p, end),
             _ if plain_start(bytes, p, end) => match scan_plain(bytes, p, end) {
                 (_, Stop::Colon(_)) => Err(Decline),
                 (stop_at, Stop::Eol) if plain_goes_on(bytes, self.pos, self.indent()) => {
@@ -563,16 +566,17 @@ impl<'a> Fast<'a> {
         let (chomp, comment) = literal::header(bytes, p, end)?;
         let parent = self.stack.last().map_or(0, |o| o.indent);
         let block = LiteralLines::find(bytes, self.pos, parent)?;
-        let value = block.value(self.text, self.pos, chomp);
+        let folded = bytes[p] == b'>';
+        let value = block.value(self.text, self.pos, chomp, folded);
         self.line += block.lines;
         self.pos = block.resume;
         // granit-parser gives the scalar before the comment on its header line.
-        self.push_scalar(
-            Cow::Owned(value),
-            ScalarStyle::Literal,
-            block.start,
-            block.end,
-        );
+        let style = if folded {
+            ScalarStyle::Folded
+        } else {
+            ScalarStyle::Literal
+        };
+        self.push_scalar(Cow::Owned(value), style, block.start, block.end);
         if let Some(hash) = comment {
             self.push_comment(hash, end, Placement::Right);
         }

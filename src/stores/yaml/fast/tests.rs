@@ -91,6 +91,9 @@ fn literal_block_scalars_read_as_granit_reads_them() {
         "- k: |\n    a\n  l: 2\n",
         "a: |\n  x\n\n# c\nb: 1\n",
         "a: |\n  x\n  \nb: 1\n",
+        "a: >\n  folded\n  text\n\n  para\n   more indented\n  back\n\n\n  end\nb: 1\n",
+        "a: >-\n  x\n\n\n  y\nb: >+\n  z\n\n",
+        "- >\n\n  lead\n    deep\n\n    deeper\n  out\n",
         "sops:\n    age:\n        - recipient: age1x\n          enc: |\n            -----BEGIN AGE ENCRYPTED FILE-----\n            YWJj\n            -----END AGE ENCRYPTED FILE-----\n    lastmodified: \"2026-12-03T00:00:00Z\"\n",
     ] {
         reads(text);
@@ -114,7 +117,6 @@ fn what_it_does_not_know_is_declined() {
         "a: [\"\\n\"]\n",
         "a: [{}]\n",
         "a: {b: 1}\n",
-        "a: >\n  folded\n",
         "a: |2\n  x\n",
         "a: \"esc\\n\"\n",
         "a: \"multi\n  line\"\n",
@@ -218,7 +220,7 @@ fn corpus_files_read_as_granit_reads_them() {
         "{through} of {} corpus YAML files read through",
         files.len()
     );
-    // 266 of 282 when written: the rest use anchors, folded scalars, escapes or CRLF lines.
+    // 273 of 282 when written: the rest use anchors, escapes, flow maps, templates or CRLF.
     assert!(
         through * 10 >= files.len() * 9,
         "{through} of {}",
