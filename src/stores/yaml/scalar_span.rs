@@ -109,7 +109,12 @@ fn find_header(b: &[u8], from: usize, token_start: usize) -> Option<(usize, usiz
     let mut i = from;
     while i < limit && b[i] != b'|' && b[i] != b'>' {
         if b[i] == b'#' {
-            return None;
+            // A comment before the header (on the key's line or a line of its own): the
+            // header is on a later line.
+            while i < limit && b[i] != b'\n' {
+                i += 1;
+            }
+            continue;
         }
         i += 1;
     }

@@ -639,3 +639,28 @@ fn long_comment_block_after_a_key() {
     );
     roundtrip(&src);
 }
+
+/// A block scalar whose header follows a comment (on the key's line, or on lines of their own)
+/// encrypts to a value that decrypts: the header was not found past the comment, and the
+/// content alone was replaced, leaving a block scalar whose value was `ENC[...]` and a line break
+/// (found by the fuzzer); the form with a comment line was refused as a bug.
+#[test]
+fn block_scalar_header_after_a_comment() {
+    for (src, exact) in [
+        ("a:\n  #c\n  |\n    xy\n", true),
+        ("a: # c\n  |\n    xy\nb: 1\n", true),
+        // Decrypted in another (equal) form: a folded value of two lines, and a value that
+        // starts with a line break.
+        ("a:\n  #c\n  # d\n  >-  # e\n    x\n    y\n", false),
+        (
+            "ibal:\n  #args:\n   >   #-- x\n\n            hIwDEEVDpnzXnMhe",
+            false,
+        ),
+    ] {
+        let out = roundtrip_opt(src, exact);
+        assert!(
+            !out.contains("xy\n") && !out.contains("hIwDEEVDpnzXnMhe"),
+            "{out}"
+        );
+    }
+}
