@@ -6,8 +6,9 @@ use std::borrow::Cow;
 
 use granit_parser::ScalarStyle;
 
-use super::folded::closing_quote;
-use super::lines::{double_quoted_end, single_quoted_value, skip_spaces, trim_spaces};
+use super::lines::{
+    closing_quote, double_quoted_end, single_quoted_value, skip_spaces, trim_spaces,
+};
 use super::Decline;
 
 /// An element of a flow list.
@@ -28,11 +29,32 @@ pub(super) fn flow_list(
     p: usize,
     end: usize,
 ) -> Result<(Vec<Element<'_>>, usize), Decline> {
-    let bytes = text.as_bytes();
     let mut elements = Vec::new();
+    match read_elements(text, p, end, &mut elements) {
+        Ok(close) => Ok((elements, close)),
+        Err(Decline) => {
+            // Values copied out of the text (unescaped) may be secrets: wiped, not just freed.
+            for e in &mut elements {
+                if let Cow::Owned(value) = &mut e.value {
+                    zeroize::Zeroize::zeroize(value);
+                }
+            }
+            Err(Decline)
+        }
+    }
+}
+
+/// [`flow_list`]'s elements read into `elements`; where the `]` is.
+fn read_elements<'a>(
+    text: &'a str,
+    p: usize,
+    end: usize,
+    elements: &mut Vec<Element<'a>>,
+) -> Result<usize, Decline> {
+    let bytes = text.as_bytes();
     let mut at = skip_spaces(bytes, p + 1, end);
     if bytes.get(at) == Some(&b']') && at < end {
-        return Ok((elements, at));
+        return Ok(at);
     }
     loop {
         if at >= end {
@@ -52,7 +74,7 @@ pub(super) fn flow_list(
                 let close = closing_quote(bytes, at + 1, end).ok_or(Decline)?;
                 let inner = &text[at + 1..close];
                 Element {
-                    value: single_quoted_value(inner, inner.contains("''")),
+                    value: single_quoted_value(inner),
                     style: ScalarStyle::SingleQuoted,
                     start: at,
                     end: close + 1,
@@ -72,11 +94,11 @@ pub(super) fn flow_list(
         at = skip_spaces(bytes, element.end, end);
         elements.push(element);
         match bytes.get(at) {
-            Some(b']') if at < end => return Ok((elements, at)),
+            Some(b']') if at < end => return Ok(at),
             Some(b',') if at < end => {
                 at = skip_spaces(bytes, at + 1, end);
                 if at < end && bytes[at] == b']' {
-                    return Ok((elements, at));
+                    return Ok(at);
                 }
             }
             _ => return Err(Decline),

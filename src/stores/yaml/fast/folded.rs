@@ -2,7 +2,7 @@
 //! as YAML folds them (the line break between two lines becomes a space; empty lines between them
 //! become line breaks). Long descriptions in generated manifests are written this way.
 
-use super::lines::{check_line, line_end, next_line, scan_plain, skip_spaces, Stop};
+use super::lines::{check_line, closing_quote, line_end, next_line, scan_plain, skip_spaces, Stop};
 use super::Decline;
 
 /// One line's text in a folded scalar, and how many empty lines come before it.
@@ -46,20 +46,6 @@ fn next_text_line(bytes: &[u8], mut at: usize) -> Option<(usize, usize, usize, u
         }
         empty += 1;
         at = next_line(end, bytes.len());
-    }
-    None
-}
-
-/// The first unescaped `'` in `from..end` (`''` is an escaped one).
-pub(super) fn closing_quote(bytes: &[u8], from: usize, end: usize) -> Option<usize> {
-    let mut i = from;
-    while let Some(k) = memchr::memchr(b'\'', &bytes[i..end]) {
-        let at = i + k;
-        if at + 1 < end && bytes[at + 1] == b'\'' {
-            i = at + 2;
-        } else {
-            return Some(at);
-        }
     }
     None
 }

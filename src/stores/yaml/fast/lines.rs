@@ -120,27 +120,23 @@ pub(super) fn double_quoted_end(bytes: &[u8], p: usize, end: usize) -> Result<us
     Ok(close)
 }
 
-/// The closing quote of a single-quoted scalar on its line, and whether it holds `''`.
-pub(super) fn single_quoted_end(
-    bytes: &[u8],
-    p: usize,
-    end: usize,
-) -> Result<(usize, bool), Decline> {
-    let mut i = p + 1;
-    let mut escaped = false;
-    loop {
-        let q = memchr::memchr(b'\'', &bytes[i..end]).ok_or(Decline)? + i;
-        if bytes.get(q + 1) == Some(&b'\'') && q + 1 < end {
-            escaped = true;
-            i = q + 2;
+/// The first unescaped `'` in `from..end` (`''` is an escaped one).
+pub(super) fn closing_quote(bytes: &[u8], from: usize, end: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(k) = memchr::memchr(b'\'', &bytes[i..end]) {
+        let at = i + k;
+        if at + 1 < end && bytes[at + 1] == b'\'' {
+            i = at + 2;
         } else {
-            return Ok((q, escaped));
+            return Some(at);
         }
     }
+    None
 }
 
-pub(super) fn single_quoted_value(inner: &str, escaped: bool) -> Cow<'_, str> {
-    if !escaped {
+/// A single-quoted scalar's value from the text between its quotes: each `''` read as `'`.
+pub(super) fn single_quoted_value(inner: &str) -> Cow<'_, str> {
+    if !inner.contains("''") {
         return Cow::Borrowed(inner);
     }
     // Sized once: no grown copy left behind.
@@ -169,24 +165,27 @@ pub(super) struct Key<'a> {
 /// The key at `p`, if the line holds a key there (`None`: some other content).
 pub(super) fn key_at(text: &str, p: usize, end: usize) -> Result<Option<Key<'_>>, Decline> {
     let bytes = text.as_bytes();
-    let (value, style, key_end, colon) = match bytes[p] {
+    // Where the key ends and its colon is, before any value is made (a value copied out of a
+    // scalar that is no key would be a copy to wipe).
+    let (style, key_end, colon) = match bytes[p] {
         b'"' => {
             let close = double_quoted_end(bytes, p, end)?;
-            let value = Cow::Borrowed(&text[p + 1..close]);
-            let colon = skip_spaces(bytes, close + 1, end);
-            (value, ScalarStyle::DoubleQuoted, close + 1, colon)
+            (
+                ScalarStyle::DoubleQuoted,
+                close + 1,
+                skip_spaces(bytes, close + 1, end),
+            )
         }
         b'\'' => {
-            let (close, escaped) = single_quoted_end(bytes, p, end)?;
-            let value = single_quoted_value(&text[p + 1..close], escaped);
-            let colon = skip_spaces(bytes, close + 1, end);
-            (value, ScalarStyle::SingleQuoted, close + 1, colon)
+            let close = closing_quote(bytes, p + 1, end).ok_or(Decline)?;
+            (
+                ScalarStyle::SingleQuoted,
+                close + 1,
+                skip_spaces(bytes, close + 1, end),
+            )
         }
         _ if plain_start(bytes, p, end) => match scan_plain(bytes, p, end) {
-            (key_end, Stop::Colon(colon)) => {
-                let value = Cow::Borrowed(&text[p..key_end]);
-                (value, ScalarStyle::Plain, key_end, colon)
-            }
+            (key_end, Stop::Colon(colon)) => (ScalarStyle::Plain, key_end, colon),
             _ => return Ok(None),
         },
         _ => return Ok(None),
@@ -197,6 +196,11 @@ pub(super) fn key_at(text: &str, p: usize, end: usize) -> Result<Option<Key<'_>>
     if key_end - p > MAX_KEY {
         return Err(Decline);
     }
+    let value = match style {
+        ScalarStyle::Plain => Cow::Borrowed(&text[p..key_end]),
+        ScalarStyle::DoubleQuoted => Cow::Borrowed(&text[p + 1..key_end - 1]),
+        _ => single_quoted_value(&text[p + 1..key_end - 1]),
+    };
     Ok(Some(Key {
         value,
         style,

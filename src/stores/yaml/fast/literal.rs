@@ -37,7 +37,7 @@ pub(super) enum Chomp {
     Keep,
 }
 
-/// Where a literal block scalar's content lies.
+/// Where a block scalar's content lies.
 pub(super) struct LiteralLines {
     /// Its content's indentation.
     pub(super) indent: usize,

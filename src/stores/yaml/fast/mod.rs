@@ -26,10 +26,10 @@ use std::collections::VecDeque;
 
 use granit_parser::{Event, Marker, Placement, ScalarStyle, ScanError, Span, StructureStyle};
 
-use self::folded::{closing_quote, plain_goes_on, Folded};
+use self::folded::{plain_goes_on, Folded};
 use self::lines::{
-    check_line, double_quoted_end, is_dash, is_marker, key_at, line_end, next_line, plain_start,
-    scan_plain, single_quoted_value, skip_spaces, Key, Stop,
+    check_line, closing_quote, double_quoted_end, is_dash, is_marker, key_at, line_end, next_line,
+    plain_start, scan_plain, single_quoted_value, skip_spaces, Key, Stop,
 };
 use self::literal::LiteralLines;
 pub use self::reading::Disagreement;
@@ -181,9 +181,16 @@ impl<'a> Fast<'a> {
         self.push_scalar(Cow::Borrowed("~"), ScalarStyle::Plain, at, at);
     }
 
-    fn push_comment(&mut self, hash: usize, end: usize, placement: Placement) {
+    /// The comment from `#` at `hash` to `end`.
+    fn comment(&self, hash: usize, end: usize, placement: Placement) -> (Event<'a>, Span) {
         let text = &self.text[hash + 1..end];
-        self.push(Event::Comment(Cow::Borrowed(text), placement), hash, end);
+        let span = Span::new(self.mark(hash), self.mark(end));
+        (Event::Comment(Cow::Borrowed(text), placement), span)
+    }
+
+    fn push_comment(&mut self, hash: usize, end: usize, placement: Placement) {
+        let comment = self.comment(hash, end, placement);
+        self.queue.push_back(comment);
     }
 
     /// A comment that must wait for the next line with content (see `held`).
@@ -191,10 +198,8 @@ impl<'a> Fast<'a> {
         if self.held.len() >= reading::MAX_BUFFERED_COMMENTS / 2 {
             return Err(Decline);
         }
-        let text = &self.text[hash + 1..end];
-        let span = Span::new(self.mark(hash), self.mark(end));
-        self.held
-            .push((Event::Comment(Cow::Borrowed(text), placement), span));
+        let comment = self.comment(hash, end, placement);
+        self.held.push(comment);
         Ok(())
     }
 
@@ -342,10 +347,7 @@ impl<'a> Fast<'a> {
         }
         match self.stack.last() {
             None if self.has_root => Err(Decline),
-            None => {
-                self.release_held();
-                self.node(p, end)
-            }
+            None => self.node(p, end),
             Some(top) if top.indent != col => Err(Decline),
             Some(Open {
                 kind: Kind::Map, ..
@@ -446,7 +448,7 @@ impl<'a> Fast<'a> {
 
     /// A map entry whose key was read; the value follows its colon.
     fn entry(&mut self, key: Key<'a>, end: usize) -> Step {
-        let indent = self.stack.last().map_or(0, |o| o.indent);
+        let indent = self.indent();
         self.push_scalar(key.value, key.style, key.start, key.end);
         let q = skip_spaces(self.bytes, key.colon + 1, end);
         if q == end || self.bytes[q] == b'#' {
@@ -475,13 +477,12 @@ impl<'a> Fast<'a> {
             b'\'' => match closing_quote(bytes, p + 1, end) {
                 Some(close) => {
                     let inner = &self.text[p + 1..close];
-                    let value = single_quoted_value(inner, inner.contains("''"));
+                    let value = single_quoted_value(inner);
                     self.push_scalar(value, ScalarStyle::SingleQuoted, p, close + 1);
                     self.line_tail(close + 1, end)
                 }
                 None => {
-                    let indent = self.stack.last().map_or(0, |o| o.indent);
-                    let folded = Folded::read(bytes, (p, end), self.pos, indent, true)?;
+                    let folded = Folded::read(bytes, (p, end), self.pos, self.indent(), true)?;
                     let value = Cow::Owned(folded.value(self.text, true));
                     self.push_scalar(value, ScalarStyle::SingleQuoted, p, folded.end);
                     self.pos = folded.resume;
@@ -559,13 +560,12 @@ impl<'a> Fast<'a> {
         Err(Decline)
     }
 
-    /// A literal block scalar whose `|` is at `p`: its header's rest on this line, its content
-    /// on the lines after.
+    /// A block scalar whose `|` or `>` is at `p`: its header's rest on this line, its content on
+    /// the lines after.
     fn literal(&mut self, p: usize, end: usize) -> Step {
         let bytes = self.bytes;
         let (chomp, comment) = literal::header(bytes, p, end)?;
-        let parent = self.stack.last().map_or(0, |o| o.indent);
-        let block = LiteralLines::find(bytes, self.pos, parent)?;
+        let block = LiteralLines::find(bytes, self.pos, self.indent())?;
         let folded = bytes[p] == b'>';
         let value = block.value(self.text, self.pos, chomp, folded);
         self.line += block.lines;
