@@ -9,6 +9,7 @@ use super::edit_text::{Editor, Replacement};
 use super::edits::into_vec;
 use super::emitter::{indent_from, Emitter};
 use super::events::read_events;
+use super::feed::Threads;
 use super::layout::Layout;
 use super::node::{Node, NodeKind};
 use super::source::Source;
@@ -296,7 +297,7 @@ fn with_doc(
     let text = std::str::from_utf8(&src_bytes[base..])
         .map_err(|_| StoreError::new("invalid UTF-8 in YAML input"))?;
     let src = Source::new(text);
-    let docs = read_events(&src)?;
+    let docs = read_events(&src, Threads::One)?;
     let indent = indent_from(options.indent)?.unwrap_or(layout.indent);
     let ctx = Editor {
         src: &src,

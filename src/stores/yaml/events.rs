@@ -7,6 +7,7 @@ use std::ops::Range;
 
 use granit_parser::{Event, ScalarStyle, StructureStyle, Tag};
 
+use super::feed::{with_events, Threads};
 use super::goyaml_headers::fix_goyaml_indicators;
 use super::node::{CoreTag, Node, NodeKind, RawComment, RawDoc, ScalarValue};
 use super::source::Source;
@@ -22,8 +23,11 @@ pub(super) const MAX_NODES: usize = 2_000_000;
 /// columns after the dash), which YAML parsers, go-yaml included, refuse. When the source does not
 /// parse, such headers are read with the indicator the content actually has (same byte length,
 /// so every offset stays valid for the original bytes).
-pub(super) fn read_events<'a>(src: &Source<'a>) -> Result<Vec<RawDoc<'a>>, StoreError> {
-    match read_events_in(src, |v| v) {
+pub(super) fn read_events<'a>(
+    src: &Source<'a>,
+    threads: Threads,
+) -> Result<Vec<RawDoc<'a>>, StoreError> {
+    match read_events_in(src, |v| v, threads) {
         Ok(docs) => Ok(docs),
         Err(e) => {
             let Some(text) = fix_goyaml_indicators(src) else {
@@ -33,21 +37,40 @@ pub(super) fn read_events<'a>(src: &Source<'a>) -> Result<Vec<RawDoc<'a>>, Store
                 text: &text,
                 line_starts: src.line_starts.clone(),
             };
-            read_events_in(&fixed, |v| Cow::Owned(v.into_owned())).map_err(|_| e)
+            read_events_in(&fixed, |v| Cow::Owned(v.into_owned()), threads).map_err(|_| e)
         }
     }
 }
 
-fn scan_error(e: &granit_parser::ScanError) -> StoreError {
+pub(super) fn scan_error(e: &granit_parser::ScanError) -> StoreError {
     StoreError::at_line(e.info().to_string(), e.marker().line())
 }
 
 /// Where an event sits in the source.
-struct EventSpan {
+pub(super) struct EventSpan {
     range: Range<usize>,
     /// Start of the node's tag, when it has one.
     tag_start: Option<usize>,
     tag_end: Option<usize>,
+}
+
+impl EventSpan {
+    /// Where the event's token ends.
+    pub(super) fn end(&self) -> usize {
+        self.range.end
+    }
+}
+
+pub(super) fn event_span(span: &granit_parser::Span) -> EventSpan {
+    EventSpan {
+        range: span.byte_range().unwrap_or(0..0),
+        tag_start: span
+            .tag_span()
+            .and_then(|t| t.byte_range())
+            .map(|r| r.start)
+            .or_else(|| span.tag_start().and_then(|m| m.byte_offset())),
+        tag_end: span.tag_span().and_then(|t| t.byte_range()).map(|r| r.end),
+    }
 }
 
 /// Read the events of `src`; `keep` makes each scalar's value one the documents may hold (the
@@ -55,25 +78,19 @@ struct EventSpan {
 fn read_events_in<'e, 'a>(
     src: &Source<'e>,
     keep: fn(Cow<'e, str>) -> Cow<'a, str>,
+    threads: Threads,
 ) -> Result<Vec<RawDoc<'a>>, StoreError> {
-    let parser = parser(src.text);
     let mut builder = TreeBuilder::new(src, keep);
-    for (count, ev) in parser.enumerate() {
-        let (event, span) = ev.map_err(|e| scan_error(&e))?;
-        if count >= MAX_NODES {
-            return Err(StoreError::new("YAML document too large"));
+    with_events(src.text, threads, |events| {
+        for (count, item) in events.enumerate() {
+            let (event, at) = item?;
+            if count >= MAX_NODES {
+                return Err(StoreError::new("YAML document too large"));
+            }
+            builder.event(event, &at)?;
         }
-        let at = EventSpan {
-            range: span.byte_range().unwrap_or(0..0),
-            tag_start: span
-                .tag_span()
-                .and_then(|t| t.byte_range())
-                .map(|r| r.start)
-                .or_else(|| span.tag_start().and_then(|m| m.byte_offset())),
-            tag_end: span.tag_span().and_then(|t| t.byte_range()).map(|r| r.end),
-        };
-        builder.event(event, &at)?;
-    }
+        Ok(())
+    })?;
     Ok(builder.finish())
 }
 

@@ -31,6 +31,7 @@ mod emitter;
 mod events;
 mod expansion;
 mod fast;
+mod feed;
 mod goyaml_headers;
 mod layout;
 mod metadata;
@@ -65,6 +66,31 @@ use zeroize::Zeroizing;
 use super::{utf16, Changes, FormatStore, Parsed, StoreError, StoreOptions};
 use crate::tree::{NewLeaf, Scalar, Tree, Value};
 use crate::treepath::Step;
+
+/// Every YAML file of the corpus (`tests/corpus`, all its folders), for the tests that read
+/// them all.
+#[cfg(test)]
+pub(super) fn corpus_yaml_files() -> Vec<std::path::PathBuf> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
+    let mut files = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(root)];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("corpus folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            ) {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 100, "corpus YAML files: {}", files.len());
+    files.sort();
+    files
+}
 
 /// The YAML format behind the store contract. A UTF-16 file (with a byte-order mark) is read as
 /// its UTF-8 text and written back in UTF-16.

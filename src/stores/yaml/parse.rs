@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 use super::comments::Tokens;
 use super::convert::{Converter, PlacedComment, ValueContext};
 use super::events::read_events;
+use super::feed::Threads;
 use super::layout::{AliasRender, DocLayout, FlowRoot, Layout};
 use super::metadata::{find_sops_entry, new_entry_point, sops_entry_span, SopsEntry};
 use super::node::{Node, NodeKind, RawComment, RawDoc};
@@ -18,7 +19,7 @@ use crate::tree::{Doc, Item, Tree, Value};
 
 /// Parse a YAML stream (plaintext or encrypted).
 pub fn parse(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
-    let (tree, metadata, mut layout) = read(src_bytes)?;
+    let (tree, metadata, mut layout) = read(src_bytes, Threads::One)?;
     // Copied once the raw node tree is gone, so that the two are never held together.
     layout.src = Zeroizing::new(src_bytes.to_vec());
     Ok(parsed(tree, metadata, layout))
@@ -26,13 +27,14 @@ pub fn parse(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
 
 /// [`parse`] keeping no copy of the bytes (the layout's source is empty until it is lent them).
 pub fn parse_lent(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
-    let (tree, metadata, layout) = read(src_bytes)?;
+    let (tree, metadata, layout) = read(src_bytes, Threads::One)?;
     Ok(parsed(tree, metadata, layout))
 }
 
-/// [`parse`] taking the bytes, which the layout keeps.
+/// [`parse`] taking the bytes, which the layout keeps: a command's input, whose events are read
+/// on a second thread when it is large (the other core is idle while the input is read).
 pub fn parse_owned(src_bytes: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
-    let (tree, metadata, mut layout) = read(&src_bytes)?;
+    let (tree, metadata, mut layout) = read(&src_bytes, Threads::Two)?;
     layout.src = src_bytes;
     Ok(parsed(tree, metadata, layout))
 }
@@ -48,10 +50,13 @@ fn parsed(tree: Tree, metadata: Option<Value>, layout: Layout) -> Parsed {
 
 /// The tree, the metadata and the layout of a stream (its source bytes left for the caller to
 /// give).
-fn read(src_bytes: &[u8]) -> Result<(Tree, Option<Value>, Layout), StoreError> {
+pub(super) fn read(
+    src_bytes: &[u8],
+    threads: Threads,
+) -> Result<(Tree, Option<Value>, Layout), StoreError> {
     let (base, text) = decode(src_bytes)?;
     let src = Source::new(text);
-    let raw = read_events(&src)?;
+    let raw = read_events(&src, threads)?;
     let leaves = raw.iter().map(|d| d.values + d.comments.len()).sum();
     let crlf = text
         .find('\n')

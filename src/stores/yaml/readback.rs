@@ -17,10 +17,11 @@
 
 use std::borrow::Cow;
 
-use granit_parser::{Event, ScalarStyle, Span};
+use granit_parser::{Event, ScalarStyle};
 use zeroize::Zeroize;
 
-use super::events::{drop_added_break, parser, MAX_NODES};
+use super::events::{drop_added_break, EventSpan, MAX_NODES};
+use super::feed::{with_events, Threads};
 use super::node::CoreTag;
 use super::parse::decode;
 use super::typing::{reads_as_str, type_scalar};
@@ -28,18 +29,25 @@ use crate::stores::changed::{changed_str, is_comment, same_leaf};
 use crate::stores::Changes;
 use crate::tree::{Item, Leaf, Tree, Value};
 
-/// Whether `src` certainly reads as `tree` with `changes` applied (`false`: not known here).
+/// Whether `src` certainly reads as `tree` with `changes` applied (`false`: not known here). A
+/// large source's events are read on a second thread (this runs while the other core is idle).
 pub(super) fn confirms(src: &[u8], tree: &Tree, changes: &Changes) -> bool {
+    confirms_on(src, tree, changes, Threads::Two)
+}
+
+fn confirms_on(src: &[u8], tree: &Tree, changes: &Changes, threads: Threads) -> bool {
     let Ok((_, text)) = decode(src) else {
         return false;
     };
-    let mut reader = Reader {
-        events: parser(text),
-        text,
-        changes,
-        count: 0,
-    };
-    reader.stream(tree).is_some()
+    with_events(text, threads, |events| {
+        let mut reader = Reader {
+            events,
+            text,
+            changes,
+            count: 0,
+        };
+        reader.stream(tree).is_some()
+    })
 }
 
 /// Reads events and compares them with the expected tree; each step gives `None` when it gives up.
@@ -52,10 +60,10 @@ struct Reader<'t, 'c, I> {
 
 impl<'t, I> Reader<'t, '_, I>
 where
-    I: Iterator<Item = Result<(Event<'t>, Span), granit_parser::ScanError>>,
+    I: Iterator<Item = super::feed::Item<'t>>,
 {
     /// The next event that is not a comment.
-    fn next(&mut self) -> Option<(Event<'t>, Span)> {
+    fn next(&mut self) -> Option<(Event<'t>, EventSpan)> {
         loop {
             let (event, span) = self.events.next()?.ok()?;
             self.count += 1;
@@ -131,7 +139,7 @@ where
     }
 
     /// A node (its first event `event`) against the expected `value`.
-    fn value(&mut self, event: Event<'t>, span: &Span, value: &Value) -> Option<()> {
+    fn value(&mut self, event: Event<'t>, span: &EventSpan, value: &Value) -> Option<()> {
         match (event, value) {
             (Event::Scalar(mut text, style, 0, None), Value::Leaf(leaf)) => {
                 drop_added_break(&mut text, style, self.text, end_of(span));
@@ -169,8 +177,8 @@ where
 }
 
 /// Where a node's token ends (as the full reading takes it from the same span).
-fn end_of(span: &Span) -> usize {
-    span.byte_range().map_or(0, |r| r.end)
+fn end_of(span: &EventSpan) -> usize {
+    span.end()
 }
 
 #[cfg(test)]
@@ -282,6 +290,25 @@ mod tests {
         }
     }
 
+    /// Read on a second thread, the comparison gives up where it does on one: at the first
+    /// difference, many batches in, or at the end.
+    #[test]
+    fn gives_up_alike_when_read_beside() {
+        let mut text = String::new();
+        for i in 0..5000 {
+            text.push_str(&format!("k{i}:\n  a: x{i}\n  b: [1, 2]\n"));
+        }
+        let tree = tree_of(&text);
+        for (at, other) in [(0, "z"), (4000, "z"), (4999, "z"), (4999, "x4999")] {
+            let changed = text.replacen(&format!("a: x{at}\n"), &format!("a: {other}\n"), 1);
+            let want = changed == text;
+            for threads in [Threads::One, Threads::TwoAlways] {
+                let got = confirms_on(changed.as_bytes(), &tree, &Vec::new(), threads);
+                assert_eq!(got, want, "{at} {other} {threads:?}");
+            }
+        }
+    }
+
     /// Every YAML file of the corpus: the comparison never confirms what the full reading
     /// refuses, and confirms most files (so that the fast path is the one taken).
     #[test]
@@ -303,6 +330,11 @@ mod tests {
             );
             assert!(!fast || full, "confirmed what the full reading refuses");
             confirmed += usize::from(fast);
+            let beside = confirms_on(&bytes, &parsed.tree, &Vec::new(), Threads::TwoAlways);
+            assert_eq!(fast, beside, "read on a second thread");
+            // Given up early (another tree expected): the reading beside is stopped.
+            let none = Tree { docs: Vec::new() };
+            assert!(!confirms_on(&bytes, &none, &Vec::new(), Threads::TwoAlways));
         }
         eprintln!("YAML corpus: {confirmed} of {files} read-backs confirmed event by event");
         assert!(files > 100, "{files} files");

@@ -188,23 +188,7 @@ fn a_decline_midway_gives_granits_error() {
 /// granit-parser does; it reads nine in ten of them through.
 #[test]
 fn corpus_files_read_as_granit_reads_them() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
-    let mut files = Vec::new();
-    let mut dirs = vec![std::path::PathBuf::from(root)];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("corpus folder") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("yaml" | "yml")
-            ) {
-                files.push(path);
-            }
-        }
-    }
-    assert!(files.len() > 100, "corpus YAML files: {}", files.len());
+    let files = crate::stores::yaml::corpus_yaml_files();
     let mut through = 0;
     for path in &files {
         let Ok(text) = std::fs::read_to_string(path) else {

@@ -1,0 +1,259 @@
+//! A large source's events read on a second thread while the calling one builds the node tree
+//! from them: the reading of a command's input is otherwise the longest stretch of a run with one
+//! core busy (docs/performance.md, eighth round). The events are exactly those of
+//! [`super::events::parser`], handed over in batches (a fixed few, passed back and forth), so the
+//! tree built is the one a reading on one thread builds; the tests compare the two.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+
+use granit_parser::Event;
+
+use super::events::{event_span, parser, scan_error, EventSpan};
+use super::fast::Reading;
+use crate::stores::StoreError;
+
+/// Where a source's events are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Threads {
+    /// On the calling thread.
+    One,
+    /// On a second thread while the calling one takes them, when the source is large enough for
+    /// it to pay: for the readings made while the other core has nothing to do (a command's
+    /// input, a decryption's read-back).
+    Two,
+    /// On a second thread whatever the source's size (the tests).
+    #[cfg(test)]
+    TwoAlways,
+}
+
+/// Sources shorter than this are read on one thread. On the 10,000-value file (1.4 MB) and
+/// argo-cd's `install.yaml` (1.9 MB) a second thread saved no time measurably and raised the peak
+/// memory by 0.6-0.9 MiB; on the 200,000-value files it saves tens of milliseconds
+/// (docs/performance.md, eighth round).
+const TWO_THREADS_FROM: usize = 2 * 1024 * 1024;
+
+/// Events per batch handed over.
+const BATCH: usize = 512;
+
+/// Batches in use at once: being read into, waiting, being taken from. They are made here and
+/// handed back and forth, so that the reading thread allocates none.
+const BATCHES: usize = 3;
+
+type Batch<'e> = VecDeque<(Event<'e>, EventSpan)>;
+
+/// One event of a source, or the error that ends them.
+pub(super) type Item<'e> = Result<(Event<'e>, EventSpan), StoreError>;
+
+/// The events of a source, read here or on a second thread.
+pub(super) enum Events<'e, 'r> {
+    Here(Reading<'e>),
+    Beside(Beside<'e, 'r>),
+}
+
+impl<'e> Iterator for Events<'e, '_> {
+    type Item = Item<'e>;
+
+    fn next(&mut self) -> Option<Item<'e>> {
+        match self {
+            Events::Here(reading) => Some(match reading.next()? {
+                Ok((event, span)) => Ok((event, event_span(&span))),
+                Err(e) => Err(scan_error(&e)),
+            }),
+            Events::Beside(beside) => beside.next(),
+        }
+    }
+}
+
+/// Run `f` on the events of `text`, read where `threads` says. Events read but not taken by the
+/// time `f` returns are wiped.
+pub(super) fn with_events<'e, R>(
+    text: &'e str,
+    threads: Threads,
+    f: impl FnOnce(Events<'e, '_>) -> R,
+) -> R {
+    let beside = match threads {
+        Threads::One => false,
+        Threads::Two => text.len() >= TWO_THREADS_FROM,
+        #[cfg(test)]
+        Threads::TwoAlways => true,
+    };
+    if !beside {
+        return f(Events::Here(parser(text)));
+    }
+    let stop = AtomicBool::new(false);
+    let (empty_tx, empty_rx) = channel::<Batch<'e>>();
+    for _ in 0..BATCHES {
+        let _ = empty_tx.send(VecDeque::with_capacity(BATCH));
+    }
+    let (full_tx, full_rx) = channel::<Result<Batch<'e>, StoreError>>();
+    std::thread::scope(|s| {
+        let stop = &stop;
+        s.spawn(move || produce(text, &empty_rx, &full_tx, stop));
+        f(Events::Beside(Beside {
+            full: &full_rx,
+            empty: &empty_tx,
+            batch: VecDeque::new(),
+            stop,
+        }))
+    })
+}
+
+/// The events read on the second thread, as they come.
+pub(super) struct Beside<'e, 'r> {
+    full: &'r Receiver<Result<Batch<'e>, StoreError>>,
+    empty: &'r Sender<Batch<'e>>,
+    batch: Batch<'e>,
+    stop: &'r AtomicBool,
+}
+
+impl<'e> Beside<'e, '_> {
+    fn next(&mut self) -> Option<Item<'e>> {
+        loop {
+            if let Some(event) = self.batch.pop_front() {
+                return Some(Ok(event));
+            }
+            // The reading has ended (its thread is gone) when the channel has.
+            match self.full.recv().ok()? {
+                Ok(batch) => {
+                    let taken = std::mem::replace(&mut self.batch, batch);
+                    self.hand_back(taken);
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    fn hand_back(&self, batch: Batch<'e>) {
+        // The first batch taken replaces one that never held any.
+        if batch.capacity() > 0 {
+            let _ = self.empty.send(batch);
+        }
+    }
+}
+
+impl Drop for Beside<'_, '_> {
+    /// Stop the reading, and wipe what it read that was not taken (every batch is received, so
+    /// that none is dropped unwiped in the channel).
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut batch = std::mem::take(&mut self.batch);
+        loop {
+            batch.drain(..).for_each(|(event, _)| wipe(event));
+            self.hand_back(batch);
+            match self.full.recv() {
+                Ok(Ok(next)) => batch = next,
+                Ok(Err(_)) => batch = VecDeque::new(),
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// The reading thread: batches of events until the end, an error, or `stop`.
+fn produce<'e>(
+    text: &'e str,
+    empty: &Receiver<Batch<'e>>,
+    full: &Sender<Result<Batch<'e>, StoreError>>,
+    stop: &AtomicBool,
+) {
+    let mut events = parser(text);
+    while !stop.load(Ordering::Relaxed) {
+        // Gone only when the builder is (it panicked).
+        let Ok(mut batch) = empty.recv() else {
+            return;
+        };
+        let mut failed = None;
+        while batch.len() < BATCH {
+            match events.next() {
+                Some(Ok((event, span))) => batch.push_back((event, event_span(&span))),
+                Some(Err(e)) => {
+                    failed = Some(scan_error(&e));
+                    break;
+                }
+                None => break,
+            }
+        }
+        let last = batch.len() < BATCH;
+        if !batch.is_empty() {
+            if let Err(unsent) = full.send(Ok(batch)) {
+                if let Ok(batch) = unsent.0 {
+                    batch.into_iter().for_each(|(event, _)| wipe(event));
+                }
+                return;
+            }
+        }
+        if let Some(e) = failed {
+            let _ = full.send(Err(e));
+            return;
+        }
+        if last {
+            return;
+        }
+    }
+}
+
+/// Drop an event that was read but not taken, wiping a copied value (it may be a secret).
+fn wipe(event: Event<'_>) {
+    if let Event::Scalar(Cow::Owned(mut value), ..) = event {
+        zeroize::Zeroize::zeroize(&mut value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::read;
+    use super::Threads;
+
+    /// The reading on two threads gives what the reading on one gives: the same tree (values
+    /// compared), metadata and layout, or the same error.
+    fn same_on_two_threads(text: &str) {
+        let read_with = |threads| {
+            read(text.as_bytes(), threads).map(|(tree, metadata, l)| {
+                let layout = format!(
+                    "{:?} {:?} {:?} {} {}",
+                    l.spans, l.aliases, l.docs, l.crlf, l.indent
+                );
+                (tree, metadata, layout)
+            })
+        };
+        match (read_with(Threads::One), read_with(Threads::TwoAlways)) {
+            (Ok(one), Ok(two)) => {
+                assert!(one.0 == two.0, "trees differ");
+                assert!(one.1 == two.1, "metadata differ");
+                assert!(one.2 == two.2, "layouts differ");
+            }
+            (Err(one), Err(two)) => assert_eq!(format!("{one:?}"), format!("{two:?}")),
+            (one, two) => panic!("one thread: {:?}, two: {:?}", one.is_ok(), two.is_ok()),
+        }
+    }
+
+    #[test]
+    fn every_corpus_file_reads_alike_on_two_threads() {
+        for path in crate::stores::yaml::corpus_yaml_files() {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                same_on_two_threads(&text);
+            }
+        }
+    }
+
+    /// Several batches, a decline to granit-parser in the middle, and errors after the first
+    /// batches (the reading's own and the tree builder's).
+    #[test]
+    fn batches_declines_and_errors_read_alike() {
+        let mut big = String::new();
+        for i in 0..3000 {
+            big.push_str(&format!("k{i}:\n  a: 'x{i}\n    y'\n  b: [1, 2]\n  # c\n"));
+        }
+        same_on_two_threads(&big);
+        same_on_two_threads(&format!("{big}anchored: &a 1\nalias: *a\n"));
+        same_on_two_threads(&format!("{big}bad: [\n"));
+        same_on_two_threads(&format!("{big}\tbad: 1\n"));
+        same_on_two_threads(&format!("{big}unknown: *nowhere\n"));
+        same_on_two_threads(&format!("{big}- list after a map\n"));
+        same_on_two_threads("");
+        same_on_two_threads("a: 1\n");
+    }
+}
