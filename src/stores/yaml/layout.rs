@@ -90,7 +90,8 @@ pub(super) struct ScalarSpan {
     /// The token is an `ENC[...]` string: a new ciphertext keeps its form (style and tag).
     pub(super) is_enc: bool,
     /// A plain string that go-yaml would quote but that reads back the same plain (`yes`,
-    /// `1:20`, `🔑`): its ciphertext gets the `!!str` mark.
+    /// `1:20`, `🔑`): its ciphertext gets the `!!str` mark. Always false on an `ENC[...]`
+    /// token (`is_enc`), whose new ciphertext keeps the token's form.
     pub(super) keep_plain: bool,
 }
 

@@ -29,13 +29,18 @@ pub(super) fn scalar_span(src: &Source, n: &Node, ctx: ValueContext, is_str: boo
         b.goyaml = goyaml_header(src, b, value, ctx);
     }
     let str_tag = matches!(tag, CoreTag::Core(t) if t == "str");
-    let keep_plain = is_str
+    let is_enc = is_str && value.starts_with("ENC[") && value.ends_with(']');
+    // Only read when a plain value gets a new ciphertext in place of itself, never in place of
+    // an `ENC[...]` token (which keeps its own form): not worked out for one (a decryption's
+    // every value; the scan was a fifth of the conversion of an encrypted file).
+    let keep_plain = !is_enc
+        && is_str
         && style == Style::Plain
         && pick_style(value, Style::Plain, ctx.flow, false) != Style::Plain
         && plain_ok(value, ctx.flow);
     ScalarSpan {
         str_tag,
-        is_enc: is_str && value.starts_with("ENC[") && value.ends_with(']'),
+        is_enc,
         keep_plain,
         start: token_start,
         end: n.end.max(token_start),
