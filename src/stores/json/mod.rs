@@ -5,6 +5,7 @@ use zeroize::Zeroizing;
 
 pub(crate) mod edit;
 mod emit;
+mod halves;
 mod parse;
 mod readback;
 mod scanner;
@@ -41,7 +42,7 @@ impl Layout {
 }
 
 /// Where a top-level member is.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct Member {
     key_start: usize,
     value_start: usize,

@@ -10,8 +10,8 @@ use crate::tree::{Doc, Item, Leaf, Scalar, Secret, Tree, Value};
 
 /// Builds the store's tree; while `record` is set, leaves get ids in walk order and their token
 /// ranges are kept (off inside the metadata, whose leaves are never spliced).
-struct TreeBuilder {
-    spans: Vec<(usize, usize)>,
+pub(super) struct TreeBuilder {
+    pub spans: Vec<(usize, usize)>,
     record: bool,
     /// The items of the objects and arrays being read, innermost last: each is moved out into a
     /// list of its exact size when it ends (no list grown item by item, then shrunk).
@@ -98,7 +98,7 @@ pub(crate) fn parse_top(src: &[u8]) -> Result<TopObject, StoreError> {
 }
 
 /// [`parse_top`] with the layout's copy of the source left empty (the caller fills it).
-fn parse_top_borrowed(src: &[u8]) -> Result<TopObject, StoreError> {
+pub(super) fn parse_top_borrowed(src: &[u8]) -> Result<TopObject, StoreError> {
     let mut scanner = Scanner::new(src, 0);
     scanner.skip_blanks();
     match scanner.peek() {
@@ -130,51 +130,84 @@ fn parse_top_borrowed(src: &[u8]) -> Result<TopObject, StoreError> {
         }
     }
     let open_brace = scanner.pos;
-    let mut builder = TreeBuilder::new();
-    let mut items = Vec::new();
-    let mut members = Vec::new();
-    let mut metadata = None;
-    let mut sops_member = None;
-    scanner.members(|scanner, key, key_start| {
+    if let Some(top) = super::halves::read_in_halves(&scanner, open_brace) {
+        return Ok(top);
+    }
+    let mut top = Top::new();
+    scanner.members(|scanner, key, key_start| top.member(scanner, key, key_start))?;
+    top.finish(&mut scanner, open_brace)
+}
+
+/// The top-level members read so far: the tree's items, the metadata, and where each is.
+pub(super) struct Top {
+    pub builder: TreeBuilder,
+    pub items: Vec<Item>,
+    pub members: Vec<Member>,
+    pub metadata: Option<Value>,
+    pub sops_member: Option<usize>,
+}
+
+impl Top {
+    pub fn new() -> Self {
+        Top {
+            builder: TreeBuilder::new(),
+            items: Vec::new(),
+            members: Vec::new(),
+            metadata: None,
+            sops_member: None,
+        }
+    }
+
+    /// Read a member's value (the scanner just after its key's `:`).
+    pub fn member(
+        &mut self,
+        scanner: &mut Scanner,
+        key: Secret,
+        key_start: usize,
+    ) -> Result<(), StoreError> {
         scanner.skip_blanks();
         let value_start = scanner.pos;
-        let is_metadata = sops_member.is_none() && key.as_str() == "sops";
-        builder.record = !is_metadata;
-        let value = scanner.value(&mut builder, 1)?;
-        members.push(Member {
+        let is_metadata = self.sops_member.is_none() && key.as_str() == "sops";
+        self.builder.record = !is_metadata;
+        let value = scanner.value(&mut self.builder, 1)?;
+        self.members.push(Member {
             key_start,
             value_start,
             value_end: scanner.pos,
         });
         if is_metadata {
-            sops_member = Some(members.len() - 1);
-            metadata = Some(value);
+            self.sops_member = Some(self.members.len() - 1);
+            self.metadata = Some(value);
         } else {
-            items.push(Item::Pair {
+            self.items.push(Item::Pair {
                 key: key.to_string(),
                 value,
             });
         }
         Ok(())
-    })?;
-    // Only blanks may follow: text after the object is something no JSON reader accepts (sops
-    // exits 1 on it), and copying it through would put it in the output unencrypted.
-    scanner.skip_blanks();
-    if scanner.pos < src.len() {
-        return Err(scanner.unexpected("after top-level value"));
     }
-    let layout = Layout {
-        src: Zeroizing::new(Vec::new()),
-        leaf_spans: builder.spans,
-        open_brace,
-        members,
-        sops_member,
-    };
-    Ok(TopObject {
-        items,
-        metadata,
-        layout,
-    })
+
+    /// The object read, the scanner after its `}`.
+    pub fn finish(self, scanner: &mut Scanner, open_brace: usize) -> Result<TopObject, StoreError> {
+        // Only blanks may follow: text after the object is something no JSON reader accepts
+        // (sops exits 1 on it), and copying it through would put it in the output unencrypted.
+        scanner.skip_blanks();
+        if scanner.pos < scanner.src.len() {
+            return Err(scanner.unexpected("after top-level value"));
+        }
+        let layout = Layout {
+            src: Zeroizing::new(Vec::new()),
+            leaf_spans: self.builder.spans,
+            open_brace,
+            members: self.members,
+            sops_member: self.sops_member,
+        };
+        Ok(TopObject {
+            items: self.items,
+            metadata: self.metadata,
+            layout,
+        })
+    }
 }
 
 /// Parse a JSON file. Only blanks may follow the top-level object: anything else is an error (sops's

@@ -75,6 +75,15 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// A scanner of the same source from `pos` (its UTF-8 check is not made again).
+    pub fn at(&self, pos: usize) -> Self {
+        Scanner {
+            src: self.src,
+            pos,
+            text: self.text,
+        }
+    }
+
     pub fn error(&self, message: impl Into<String>) -> StoreError {
         StoreError::at_line(
             format!("{PARSE_PREFIX}{}", message.into()),
@@ -145,7 +154,7 @@ impl<'a> Scanner<'a> {
     /// where its token starts, with the scanner just after the `:`, and must read the value.
     pub fn members(
         &mut self,
-        mut on_member: impl FnMut(&mut Self, Secret, usize) -> Result<(), StoreError>,
+        on_member: impl FnMut(&mut Self, Secret, usize) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         self.pos += 1;
         self.skip_blanks();
@@ -153,6 +162,17 @@ impl<'a> Scanner<'a> {
             self.pos += 1;
             return Ok(());
         }
+        self.members_on(None, on_member).map(|_| ())
+    }
+
+    /// Read an object's members from the scanner's position (before a member's key) to its `}`
+    /// (`Ok(true)`, the scanner after it), or up to the `,` at byte `stop` between two of them
+    /// (`Ok(false)`, the scanner after it).
+    pub fn members_on(
+        &mut self,
+        stop: Option<usize>,
+        mut on_member: impl FnMut(&mut Self, Secret, usize) -> Result<(), StoreError>,
+    ) -> Result<bool, StoreError> {
         loop {
             self.skip_blanks();
             if self.peek() != Some(b'"') {
@@ -168,10 +188,15 @@ impl<'a> Scanner<'a> {
             on_member(self, key, key_start)?;
             self.skip_blanks();
             match self.peek() {
-                Some(b',') => self.pos += 1,
+                Some(b',') => {
+                    self.pos += 1;
+                    if stop == Some(self.pos - 1) {
+                        return Ok(false);
+                    }
+                }
                 Some(b'}') => {
                     self.pos += 1;
-                    return Ok(());
+                    return Ok(true);
                 }
                 _ => return Err(self.unexpected("after object key:value pair")),
             }

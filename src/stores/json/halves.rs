@@ -1,0 +1,226 @@
+//! A large JSON file's top-level object read in two halves at once, the second on another
+//! thread: the reading of a command's input is otherwise a stretch of a run with one core busy
+//! (docs/performance.md, eighth round).
+//!
+//! The second half starts at a guess: the first `,` after the middle that the blanks before the
+//! object's first key follow, then a `"`. A file written indented repeats those blanks before each
+//! of its top-level keys only (deeper keys are indented further, and a string holds no raw line
+//! break). The guess is used only once the first half, read from the start, has met that very
+//! `,` between two top-level members. Anything else (no line break before the first key, no such
+//! `,`, an error in either half, a `sops` member in both) is read again from the start on one
+//! thread, which gives what it always gave; the tests compare the two readings.
+
+use super::parse::{Top, TopObject};
+use super::scanner::Scanner;
+use super::Layout;
+use crate::tree::{Item, Value, NO_LEAF};
+
+/// Files shorter than this are read on one thread.
+const TWO_HALVES_FROM: usize = 2 * 1024 * 1024;
+
+/// The top-level object whose `{` is at `open_brace`, read in two halves, or `None` when it is to
+/// be read on one thread.
+pub(super) fn read_in_halves(scanner: &Scanner, open_brace: usize) -> Option<TopObject> {
+    read_in_halves_from(scanner, open_brace, TWO_HALVES_FROM)
+}
+
+fn read_in_halves_from(scanner: &Scanner, open_brace: usize, from: usize) -> Option<TopObject> {
+    let src = scanner.src;
+    if src.len() < from {
+        return None;
+    }
+    let split = split_at(src, open_brace)?;
+    std::thread::scope(|s| {
+        let second = s.spawn(|| {
+            let mut scanner = scanner.at(split + 1);
+            let mut top = Top::new();
+            scanner
+                .members_on(None, |sc, key, at| top.member(sc, key, at))
+                .ok()?;
+            top.finish(&mut scanner, open_brace).ok()
+        });
+        let mut first_scanner = scanner.at(open_brace + 1);
+        let mut first = Top::new();
+        let stopped =
+            first_scanner.members_on(Some(split), |sc, key, at| first.member(sc, key, at));
+        let second = second
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        match stopped {
+            // The guess was no `,` between top-level members: the first half read it all.
+            Ok(true) => first.finish(&mut first_scanner, open_brace).ok(),
+            Ok(false) => joined(first, second?, open_brace),
+            Err(_) => None,
+        }
+    })
+}
+
+/// Where the second half starts: the `,` before a top-level key past the middle.
+fn split_at(src: &[u8], open_brace: usize) -> Option<usize> {
+    let after = open_brace + 1;
+    let first_key = after
+        + src
+            .get(after..)?
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())?;
+    let blanks = &src[after..first_key];
+    if src.get(first_key) != Some(&b'"') || !blanks.contains(&b'\n') {
+        return None;
+    }
+    let mut pattern = Vec::with_capacity(blanks.len() + 2);
+    pattern.push(b',');
+    pattern.extend_from_slice(blanks);
+    pattern.push(b'"');
+    let middle = (src.len() / 2).max(first_key);
+    memchr::memmem::find(&src[middle..], &pattern).map(|i| middle + i)
+}
+
+/// The two halves as one reading: the second's leaf ids follow the first's.
+fn joined(first: Top, second: TopObject, open_brace: usize) -> Option<TopObject> {
+    // A second `sops` member is a value of the data on one thread, the metadata in its half.
+    if first.sops_member.is_some() && second.layout.sops_member.is_some() {
+        return None;
+    }
+    let leaves = first.builder.spans.len();
+    let members = first.members.len();
+    let mut items = first.items;
+    let mut more = second.items;
+    shift_ids(&mut more, leaves);
+    items.append(&mut more);
+    let mut leaf_spans = first.builder.spans;
+    leaf_spans.extend(second.layout.leaf_spans);
+    let mut all_members = first.members;
+    all_members.extend(second.layout.members);
+    Some(TopObject {
+        items,
+        metadata: first.metadata.or(second.metadata),
+        layout: Layout {
+            src: second.layout.src,
+            leaf_spans,
+            open_brace,
+            members: all_members,
+            sops_member: first
+                .sops_member
+                .or(second.layout.sops_member.map(|i| i + members)),
+        },
+    })
+}
+
+fn shift_ids(items: &mut [Item], by: usize) {
+    for item in items {
+        match item {
+            Item::Pair { value, .. } | Item::Elem(value) => shift_value(value, by),
+            Item::Comment(leaf) => leaf.id += by,
+        }
+    }
+}
+
+fn shift_value(value: &mut Value, by: usize) {
+    match value {
+        Value::Leaf(leaf) if leaf.id != NO_LEAF => leaf.id += by,
+        Value::Leaf(_) => {}
+        Value::Map(items) | Value::List(items) => shift_ids(items, by),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::parse_top_borrowed;
+    use super::*;
+
+    /// The reading in halves (whatever the size) against the reading on one thread.
+    fn same_in_halves(text: &str) -> bool {
+        let src = text.as_bytes();
+        let one = parse_top_borrowed(src);
+        let mut scanner = Scanner::new(src, 0);
+        scanner.skip_blanks();
+        let halves = read_in_halves_from(&scanner, scanner.pos, 0);
+        let used = halves.is_some();
+        if let (Ok(one), Some(two)) = (one, halves) {
+            assert!(one.items == two.items, "items differ");
+            assert!(one.metadata == two.metadata, "metadata differ");
+            let (a, b) = (&one.layout, &two.layout);
+            assert_eq!(a.leaf_spans, b.leaf_spans);
+            assert_eq!((a.open_brace, a.sops_member), (b.open_brace, b.sops_member));
+            assert_eq!(a.members, b.members);
+        } else {
+            assert!(!used, "read in halves what one thread refuses");
+        }
+        used
+    }
+
+    fn indented(members: usize, sops_at: Option<usize>) -> String {
+        let mut text = String::from("{\n    ");
+        for i in 0..members {
+            if i > 0 {
+                text.push_str(",\n    ");
+            }
+            if Some(i) == sops_at {
+                text.push_str(
+                    "\"sops\": {\n        \"version\": \"3.11.0\",\n        \"n\": [1, 2]\n    }",
+                );
+            } else {
+                text.push_str(&format!(
+                    "\"k{i}\": {{\n        \"a\": \"x{i}\",\n        \"b\": [1, 2.5, true, null, {{\"c\": \"y\"}}],\n        \"d\": {{}}\n    }}"
+                ));
+            }
+        }
+        text.push_str("\n}\n");
+        text
+    }
+
+    #[test]
+    fn halves_read_as_one_thread_reads() {
+        assert!(same_in_halves(&indented(100, None)));
+        assert!(same_in_halves(&indented(100, Some(99))));
+        assert!(same_in_halves(&indented(100, Some(3))));
+        assert!(same_in_halves(&indented(3, None)));
+        // Two `sops` members, one in each half: read on one thread.
+        let two = indented(100, Some(3)).replace("\"k90\"", "\"sops\"");
+        assert!(!same_in_halves(&two));
+        // Two in the second half: the halves read them as one thread does.
+        let two = indented(100, Some(99)).replace("\"k90\"", "\"sops\"");
+        assert!(same_in_halves(&two));
+    }
+
+    #[test]
+    fn what_is_not_split_or_does_not_read_is_left_to_one_thread() {
+        // Not indented, one member, a guess inside a nested object, errors in either half,
+        // text after the object.
+        assert!(!same_in_halves(&indented(100, None).replace('\n', "")));
+        assert!(!same_in_halves(&indented(1, None)));
+        let nested = format!(
+            "{{\n  \"a\": {{\n  \"deep\": 1,\n  \"x\": {}\n  }}\n}}",
+            "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]"
+        );
+        assert!(!same_in_halves(&nested));
+        let text = indented(100, None);
+        assert!(!same_in_halves(&text.replacen("\"x3\"", "\"x3", 1)));
+        assert!(!same_in_halves(&text.replacen("\"x90\"", "x90", 1)));
+        assert!(!same_in_halves(&format!("{text}x")));
+        assert!(!same_in_halves(&text[..text.len() - 3]));
+    }
+
+    /// Every JSON file of the corpus.
+    #[test]
+    fn corpus_files_read_in_halves_as_on_one_thread() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
+        let mut dirs = vec![std::path::PathBuf::from(root)];
+        let (mut files, mut used) = (0, 0);
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("corpus folder") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "json") {
+                    if let Ok(text) = std::fs::read_to_string(&path) {
+                        files += 1;
+                        used += usize::from(same_in_halves(&text));
+                    }
+                }
+            }
+        }
+        eprintln!("{used} of {files} corpus JSON files read in halves");
+        assert!(files > 20 && used * 4 > files, "{used} of {files}");
+    }
+}
