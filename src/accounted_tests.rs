@@ -171,6 +171,9 @@ fn fuzz_regressions_replay() {
                 crate::fuzzing::yaml_readback_agrees(&data);
                 crate::fuzzing::yaml_fast_reading_agrees(&data);
             }
+            if f == Format::Json {
+                crate::fuzzing::json_halves_agree(&data);
+            }
             n += 1;
         }
         assert!(n > 0, "no regression inputs in {}", dir.display());

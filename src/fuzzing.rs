@@ -203,6 +203,14 @@ pub fn yaml_fast_reading_agrees(data: &[u8]) {
     }
 }
 
+/// A JSON file read in two halves at once (as a large one is) gives what one thread gives, or is
+/// left to one thread. Panics (for the fuzzer) where they differ.
+pub fn json_halves_agree(data: &[u8]) {
+    if let Err(what) = crate::stores::json::halves_compared(data) {
+        panic!("JSON read in halves differs from one thread's reading: {what}");
+    }
+}
+
 /// The YAML read-back compared event by event never confirms what the full reading refuses.
 /// `data` is the expected text and the text read back, split at the first 0xFF byte (the same
 /// text twice without one).

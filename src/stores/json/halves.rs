@@ -123,30 +123,47 @@ fn shift_value(value: &mut Value, by: usize) {
     }
 }
 
+/// The reading in halves (whatever the file's size) against the reading on one thread: whether
+/// the halves were used, or what differs (for the tests and the fuzz target).
+pub(crate) fn compared_with_one_thread(src: &[u8]) -> Result<bool, &'static str> {
+    let one = super::parse::parse_top_borrowed(src);
+    let mut scanner = Scanner::new(src, 0);
+    scanner.skip_blanks();
+    // As the reading does: only an object is read in halves.
+    if scanner.peek() != Some(b'{') {
+        return Ok(false);
+    }
+    let halves = read_in_halves_from(&scanner, scanner.pos, 0);
+    match (one, halves) {
+        (_, None) => Ok(false),
+        (Err(_), Some(_)) => Err("read in halves what one thread refuses"),
+        (Ok(one), Some(two)) => {
+            let (a, b) = (&one.layout, &two.layout);
+            if one.items != two.items {
+                Err("items")
+            } else if one.metadata != two.metadata {
+                Err("metadata")
+            } else if a.leaf_spans != b.leaf_spans
+                || (a.open_brace, a.sops_member) != (b.open_brace, b.sops_member)
+                || a.members != b.members
+            {
+                Err("layout")
+            } else {
+                Ok(true)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::parse::parse_top_borrowed;
     use super::*;
 
-    /// The reading in halves (whatever the size) against the reading on one thread.
     fn same_in_halves(text: &str) -> bool {
-        let src = text.as_bytes();
-        let one = parse_top_borrowed(src);
-        let mut scanner = Scanner::new(src, 0);
-        scanner.skip_blanks();
-        let halves = read_in_halves_from(&scanner, scanner.pos, 0);
-        let used = halves.is_some();
-        if let (Ok(one), Some(two)) = (one, halves) {
-            assert!(one.items == two.items, "items differ");
-            assert!(one.metadata == two.metadata, "metadata differ");
-            let (a, b) = (&one.layout, &two.layout);
-            assert_eq!(a.leaf_spans, b.leaf_spans);
-            assert_eq!((a.open_brace, a.sops_member), (b.open_brace, b.sops_member));
-            assert_eq!(a.members, b.members);
-        } else {
-            assert!(!used, "read in halves what one thread refuses");
+        match compared_with_one_thread(text.as_bytes()) {
+            Ok(used) => used,
+            Err(what) => panic!("the halves differ: {what}"),
         }
-        used
     }
 
     fn indented(members: usize, sops_at: Option<usize>) -> String {

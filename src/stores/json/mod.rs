@@ -13,6 +13,7 @@ mod splice;
 
 pub(crate) use emit::emit_items;
 pub use emit::{emit, emit_value};
+pub(crate) use halves::compared_with_one_thread as halves_compared;
 pub use parse::{parse, parse_lent, parse_owned};
 pub(crate) use parse::{parse_top, TopObject};
 pub use splice::splice;
