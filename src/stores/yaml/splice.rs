@@ -153,8 +153,21 @@ fn lists_of_comments(parsed: &Parsed, changes: &Changes) -> HashSet<LeafId> {
         }
     }
     let mut out = HashSet::new();
-    for d in &parsed.tree.docs {
-        visit(&d.items, changes, &mut out);
+    // Without a value that decrypts to a comment there is none (a scan of the changes is much
+    // cheaper than a walk of a large tree).
+    let any_comment = changes.iter().any(|c| {
+        matches!(
+            c,
+            Some(NewLeaf::Plain {
+                value: Scalar::Comment(_),
+                ..
+            })
+        )
+    });
+    if any_comment {
+        for d in &parsed.tree.docs {
+            visit(&d.items, changes, &mut out);
+        }
     }
     out
 }
