@@ -55,9 +55,9 @@ pub(super) struct EventSpan {
 }
 
 impl EventSpan {
-    /// Where the event's token ends.
-    pub(super) fn end(&self) -> usize {
-        self.range.end
+    /// Where the event's token is.
+    pub(super) fn range(&self) -> Range<usize> {
+        self.range.clone()
     }
 }
 
@@ -102,22 +102,102 @@ pub(super) fn parser(text: &str) -> super::fast::Reading<'_> {
 }
 
 /// The parser adds a line break to a block scalar whose last line ends the source without one:
-/// the value read is the one without it. `end` is where the scalar's token ends in `text`.
+/// the value read is the one without it. `token` is where the scalar's token is in `text`.
+///
+/// Only a content line gets the break. A last line of spaces that is no content of the scalar
+/// (no longer than its indentation: a blank line, whose missing break go-yaml does not add
+/// either) leaves the value as the parser read it (`a: |\n x\n ` is `"x\n"`, as go-yaml reads
+/// it).
 pub(super) fn drop_added_break(
     value: &mut Cow<'_, str>,
     style: ScalarStyle,
     text: &str,
-    end: usize,
+    token: Range<usize>,
 ) {
     if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
         && value.ends_with('\n')
         && !text.ends_with('\n')
         && text
-            .get(end.min(text.len())..)
+            .get(token.end.min(text.len())..)
             .is_some_and(|rest| rest.trim().is_empty())
+        && break_was_added(value, text, token.start)
     {
         value.to_mut().pop();
     }
+}
+
+/// Whether the parser added the break that ends `value`, a block scalar's whose token starts at
+/// `start` and ends the source.
+fn break_was_added(value: &str, text: &str, start: usize) -> bool {
+    if value.bytes().all(|b| b == b'\n') {
+        // Blank lines only (the token starts at its header): the parser adds a break for the
+        // last line only when it is the block's one line (`a: |+\n ` is `""` to go-yaml, where
+        // the parser gives `"\n"`; `a: |+\n \n ` is `"\n"` to both).
+        return text
+            .get(start..)
+            .is_some_and(|t| t.bytes().filter(|&b| b == b'\n').count() == 1);
+    }
+    last_line_is_content(text, start)
+}
+
+/// Whether the last line of `text` is a content line of the block scalar whose token starts at
+/// `start` (its first content character): a line with more than spaces, or more spaces than the
+/// scalar's indentation. With an explicit indentation indicator, any line is taken as content
+/// (as before this rule was known).
+fn last_line_is_content(text: &str, start: usize) -> bool {
+    let last = &text[text.rfind('\n').map_or(0, |i| i + 1)..];
+    if last.bytes().any(|b| b != b' ') {
+        return true;
+    }
+    let bytes = text.as_bytes();
+    let start = start.min(bytes.len());
+    let line_start = |at: usize| text[..at].rfind('\n').map_or(0, |i| i + 1);
+    // The header: the last line before the content's first that holds more than spaces.
+    let mut at = line_start(start);
+    let header = loop {
+        if at == 0 {
+            return true;
+        }
+        let from = line_start(at - 1);
+        let line = &text[from..at - 1];
+        if line.bytes().any(|b| b != b' ' && b != b'\r') {
+            break line;
+        }
+        at = from;
+    };
+    if has_indentation_indicator(header) {
+        return true;
+    }
+    // The indentation: the column of the first character of content.
+    let Some(first) = bytes[start..]
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\n' | b'\r'))
+        .map(|i| start + i)
+    else {
+        // Only blank lines: the last is one of them.
+        return false;
+    };
+    last.len() > first - line_start(first)
+}
+
+/// Whether a block scalar's header line has an indentation indicator (`|2`, `>-1`): any `|` or
+/// `>` followed by chomping and indentation indicators, then a blank, a comment or the end.
+fn has_indentation_indicator(header: &str) -> bool {
+    let b = header.as_bytes();
+    (0..b.len())
+        .filter(|&i| matches!(b[i], b'|' | b'>'))
+        .any(|i| {
+            let rest = &b[i + 1..];
+            let n = rest
+                .iter()
+                .take(3)
+                .take_while(|c| matches!(c, b'+' | b'-' | b'1'..=b'9'))
+                .count();
+            let ends = rest
+                .get(n)
+                .is_none_or(|c| matches!(c, b' ' | b'\t' | b'#' | b'\r'));
+            ends && rest[..n].iter().any(u8::is_ascii_digit)
+        })
 }
 
 /// A collection whose end event has not come yet.
@@ -300,7 +380,7 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
         let range = &at.range;
         let start = at.tag_start.map_or(range.start, |t| t.min(range.start));
         let mut value = (self.keep)(value);
-        drop_added_break(&mut value, style, self.src.text, range.end);
+        drop_added_break(&mut value, style, self.src.text, range.clone());
         Node {
             kind: NodeKind::Scalar {
                 value: ScalarValue(value),

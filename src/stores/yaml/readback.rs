@@ -114,7 +114,7 @@ where
                 return None;
             };
             // Keys are typed as the full reading types them: only a string key is one.
-            drop_added_break(&mut key, style, self.text, end_of(&key_span));
+            drop_added_break(&mut key, style, self.text, key_span.range());
             if key != want.as_str() || !reads_as_str(&key, style) {
                 return None;
             }
@@ -142,7 +142,7 @@ where
     fn value(&mut self, event: Event<'t>, span: &EventSpan, value: &Value) -> Option<()> {
         match (event, value) {
             (Event::Scalar(mut text, style, 0, None), Value::Leaf(leaf)) => {
-                drop_added_break(&mut text, style, self.text, end_of(span));
+                drop_added_break(&mut text, style, self.text, span.range());
                 let same = match changed_str(leaf, self.changes) {
                     // A string is compared where it is (typed as `type_scalar` types it).
                     Some(want) => text == want && reads_as_str(&text, style),
@@ -174,11 +174,6 @@ where
                 same
             })
     }
-}
-
-/// Where a node's token ends (as the full reading takes it from the same span).
-fn end_of(span: &EventSpan) -> usize {
-    span.end()
 }
 
 #[cfg(test)]
