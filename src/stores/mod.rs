@@ -26,6 +26,13 @@ pub mod toml;
 pub mod utf16;
 pub mod yaml;
 
+/// A source from this size on is read on two threads (YAML: its events beside the tree being
+/// built; JSON: in two halves), for the readings made while the other core is idle. Below it, on
+/// the 10,000-value files (1.4-1.5 MB) and argo-cd's `install.yaml` (1.9 MB), a second thread
+/// saved no time measurably and raised the peak memory by 0.6-0.9 MiB; on the 200,000-value
+/// files it saves tens of milliseconds (docs/performance.md, eighth round).
+pub(crate) const TWO_THREADS_FROM: usize = 2 * 1024 * 1024;
+
 use std::fmt;
 use std::path::Path;
 

@@ -11,17 +11,14 @@
 //! thread, which gives what it always gave; the tests compare the two readings.
 
 use super::parse::{Top, TopObject};
-use super::scanner::Scanner;
+use super::scanner::{is_blank, Scanner};
 use super::Layout;
 use crate::tree::{Item, Value, NO_LEAF};
-
-/// Files shorter than this are read on one thread.
-const TWO_HALVES_FROM: usize = 2 * 1024 * 1024;
 
 /// The top-level object whose `{` is at `open_brace`, read in two halves, or `None` when it is to
 /// be read on one thread.
 pub(super) fn read_in_halves(scanner: &Scanner, open_brace: usize) -> Option<TopObject> {
-    read_in_halves_from(scanner, open_brace, TWO_HALVES_FROM)
+    read_in_halves_from(scanner, open_brace, crate::stores::TWO_THREADS_FROM)
 }
 
 fn read_in_halves_from(scanner: &Scanner, open_brace: usize, from: usize) -> Option<TopObject> {
@@ -58,11 +55,7 @@ fn read_in_halves_from(scanner: &Scanner, open_brace: usize, from: usize) -> Opt
 /// Where the second half starts: the `,` before a top-level key past the middle.
 fn split_at(src: &[u8], open_brace: usize) -> Option<usize> {
     let after = open_brace + 1;
-    let first_key = after
-        + src
-            .get(after..)?
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())?;
+    let first_key = after + src.get(after..)?.iter().position(|&b| !is_blank(b))?;
     let blanks = &src[after..first_key];
     if src.get(first_key) != Some(&b'"') || !blanks.contains(&b'\n') {
         return None;

@@ -62,7 +62,7 @@ pub(super) struct Scanner<'a> {
     text: Option<&'a str>,
 }
 
-fn is_blank(b: u8) -> bool {
+pub(super) fn is_blank(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 

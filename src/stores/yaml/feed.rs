@@ -29,12 +29,6 @@ pub(super) enum Threads {
     TwoAlways,
 }
 
-/// Sources shorter than this are read on one thread. On the 10,000-value file (1.4 MB) and
-/// argo-cd's `install.yaml` (1.9 MB) a second thread saved no time measurably and raised the peak
-/// memory by 0.6-0.9 MiB; on the 200,000-value files it saves tens of milliseconds
-/// (docs/performance.md, eighth round).
-const TWO_THREADS_FROM: usize = 2 * 1024 * 1024;
-
 /// Events per batch handed over.
 const BATCH: usize = 512;
 
@@ -76,7 +70,7 @@ pub(super) fn with_events<'e, R>(
 ) -> R {
     let beside = match threads {
         Threads::One => false,
-        Threads::Two => text.len() >= TWO_THREADS_FROM,
+        Threads::Two => text.len() >= crate::stores::TWO_THREADS_FROM,
         #[cfg(test)]
         Threads::TwoAlways => true,
     };
