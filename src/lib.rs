@@ -22,4 +22,6 @@ mod accounted_tests;
 #[cfg(test)]
 mod layers_tests;
 #[cfg(test)]
+mod hot_text_tests;
+#[cfg(test)]
 mod proptests;
