@@ -140,10 +140,20 @@ pub(super) struct Shared<'a> {
 }
 
 /// Planned jobs, in walk order, and the AADs they point into.
-#[derive(Default)]
 pub(super) struct Batch<'t> {
     pub jobs: Vec<Job<'t>>,
     pub aads: Aads,
+}
+
+impl Batch<'_> {
+    /// An empty batch with room for `size` jobs (its vector is never grown by doubling, which
+    /// left up to half of it unused and copied it on the way).
+    pub(super) fn with_capacity(size: usize) -> Self {
+        Batch {
+            jobs: Vec::with_capacity(size),
+            aads: Aads::default(),
+        }
+    }
 }
 
 /// Plan the job of a leaf to encrypt (feeding the MAC, whose plaintext is known now).
@@ -197,9 +207,18 @@ pub(super) fn feed(mac: &mut MacHasher, value: &Scalar, encrypted: bool) {
     }
 }
 
-/// Jobs planned, run and taken at a time: only one batch's outcomes (the ciphertexts or
+/// The most jobs planned, run and taken at a time: only one batch's outcomes (the ciphertexts or
 /// plaintexts not yet in their slots) are in memory at once, never those of the whole file.
 pub(super) const BATCH: usize = 16 * 1024;
+
+/// Jobs per batch for a walk of `leaves` values: a quarter of them, at least enough to share
+/// between threads and at most [`BATCH`]. A file of 10,000 values then runs in four batches,
+/// planned while the one before runs, and holds a quarter of the jobs and outcomes at a time
+/// (2.3 MiB of its peak memory were one batch of all of them); from 65,536 values on, the
+/// batches are full.
+pub(super) fn batch_size(leaves: usize) -> usize {
+    (leaves / 4).clamp(PARALLEL_MIN, BATCH)
+}
 
 /// Outcomes of one thread's share of a batch.
 type Outcomes = Vec<Result<Outcome, WalkError>>;

@@ -235,7 +235,8 @@ pub fn walk(
     let mut taken_error = false;
     std::thread::scope(|scope| {
         let mut pipeline = jobs::Pipeline::new(scope, &shared);
-        let mut batch = jobs::Batch::default();
+        let size = jobs::batch_size(leaves);
+        let mut batch = jobs::Batch::with_capacity(size);
         for doc in &tree.docs {
             visit_leaves(&doc.items, &mut |leaf, path, comments, is_comment| {
                 if error.is_some()
@@ -265,8 +266,8 @@ pub fn walk(
                     Ok(None) => {}
                     Err(e) => error = Some(e),
                 }
-                if batch.jobs.len() == jobs::BATCH {
-                    let full = std::mem::take(&mut batch);
+                if batch.jobs.len() == size {
+                    let full = std::mem::replace(&mut batch, jobs::Batch::with_capacity(size));
                     if let Err(e) = pipeline.submit(full, &mut mac, &mut finish) {
                         error = Some(e);
                         taken_error = true;
@@ -584,6 +585,14 @@ mod tests {
                     .collect(),
             }],
         }
+    }
+
+    #[test]
+    fn batches_are_a_quarter_of_the_leaves_within_bounds() {
+        assert_eq!(jobs::batch_size(0), jobs::PARALLEL_MIN);
+        assert_eq!(jobs::batch_size(5_000), jobs::PARALLEL_MIN);
+        assert_eq!(jobs::batch_size(10_000), 2_500);
+        assert_eq!(jobs::batch_size(200_000), jobs::BATCH);
     }
 
     #[test]
