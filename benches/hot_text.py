@@ -11,11 +11,12 @@ Packed together they fill about 2 MB (docs/performance.md, ninth round).
 How: runs sepal (a build with symbols: `cargo build --profile profiling`) under valgrind's
 callgrind on the usual commands (`--version`, encrypt and decrypt of one value in each format,
 `--extract`, encrypt and decrypt of 10,000 values in YAML and JSON), keeps the functions that ran
-in the order they first appear, and writes each as a pattern of the section the compiler gives
-it (`.text.<symbol>`). The patterns leave out what changes between builds and toolchains (the
-hash of a Rust symbol, LLVM's `.llvm.<n>` suffix of a promoted local, the crate disambiguators
-of std's v0 symbols), so the same script serves the release and profiling builds, and a newer
-toolchain loses only what it renamed. A generic function's pattern takes all its instances.
+(run by run, in the order of the runs), and writes each as a pattern of the section the compiler
+gives it (`.text.<symbol>`, or `.text.unlikely.<symbol>` for one LLVM guesses is rarely run).
+The patterns leave out what changes between builds and toolchains (the hash of a Rust symbol,
+LLVM's `.llvm.<n>` suffix of a promoted local, the crate disambiguators of std's v0 symbols), so
+the same script serves the release and profiling builds, and a newer toolchain loses only what
+it renamed. A generic function's pattern takes all its instances.
 
 Usage (valgrind and binutils' nm):
 
@@ -92,7 +93,7 @@ def workloads(tmp, sepal, env):
 
 
 def executed(binary, runs, env, tmp):
-    """Names of the binary's functions that ran, in the order they first appear."""
+    """Names of the binary's functions that ran: each run's new ones, sorted, after the last's."""
     syms = text_symbols(binary)
     if not syms:
         sys.exit(f"{binary} has no symbols: build it with `cargo build --profile profiling`")
@@ -102,7 +103,7 @@ def executed(binary, runs, env, tmp):
         subprocess.run(["valgrind", "--tool=callgrind", "--demangle=no",
                         f"--callgrind-out-file={out}"] + argv, env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        before = len(seen)
+        new = set()
         with open(out, errors="replace") as f:
             for line in f:
                 m = re.match(r"^c?fn=\(\d+\) (.*)$", line.rstrip("\n"))
@@ -110,8 +111,10 @@ def executed(binary, runs, env, tmp):
                     continue
                 fn = re.sub(r"'\d+$", "", m.group(1))  # callgrind's mark of a recursion level
                 if fn in syms and fn not in seen:
-                    seen[fn] = True
-        print(f"  {name}: {len(seen) - before} more functions", file=sys.stderr)
+                    new.add(fn)
+        # Sorted within a run (callgrind's own order changes from one run to the next).
+        seen.update((fn, True) for fn in sorted(new))
+        print(f"  {name}: {len(new)} more functions", file=sys.stderr)
     return list(seen)
 
 
@@ -142,7 +145,9 @@ def write_script(patterns, runs):
         "{",
         f"  {SECTION} : {{",
     ]
-    lines += [f"    *(.text.{p})" for p in patterns]
+    # LLVM puts a function it guesses is rarely run (one that ends in a panic, or runs once) in
+    # `.text.unlikely.<symbol>`: such a function of a usual run goes here too.
+    lines += [f"    *(.text.{p} .text.unlikely.{p})" for p in patterns]
     lines += ["  }", "}", "INSERT BEFORE .text;", ""]
     with open(SCRIPT, "w") as f:
         f.write("\n".join(lines))

@@ -12,11 +12,15 @@ fn script() -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The section patterns of the script (`*(.text.<pattern>)`).
+/// The section patterns of the script (`*(.text.<pattern> .text.unlikely.<pattern>)`).
 fn patterns(script: &str) -> Vec<&str> {
     script
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("*(.text.")?.strip_suffix(')'))
+        .filter_map(|l| {
+            let both = l.trim().strip_prefix("*(.text.")?.strip_suffix(')')?;
+            let (pattern, unlikely) = both.split_once(" .text.unlikely.")?;
+            (pattern == unlikely).then_some(pattern)
+        })
         .collect()
 }
 
