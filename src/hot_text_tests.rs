@@ -34,7 +34,10 @@ fn sepal_path(pattern: &str) -> Option<Vec<&str>> {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         let len: usize = rest.get(..digits)?.parse().ok()?;
         let ident = rest.get(digits..digits + len)?;
-        if !ident.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if !ident
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
             return None;
         }
         segments.push(ident);
@@ -70,7 +73,10 @@ fn hot_text_is_an_insert_before_the_code() {
     assert!(text.starts_with("/*"), "{SCRIPT} starts with what it is");
     assert!(text.contains("SECTIONS\n{\n  .text.sepal_hot : {\n"));
     assert!(text.trim_end().ends_with("}\n}\nINSERT BEFORE .text;"));
-    assert!(patterns(&text).len() > 500, "{SCRIPT} lists the functions of a run");
+    assert!(
+        patterns(&text).len() > 500,
+        "{SCRIPT} lists the functions of a run"
+    );
 }
 
 #[test]
@@ -89,11 +95,18 @@ fn hot_text_names_sepal_functions_that_exist() {
             .iter()
             .any(|def| source.contains(def.as_str()));
         if !defined {
-            gone.push(format!("sepal::{} (not in {})", path.join("::"), file.display()));
+            gone.push(format!(
+                "sepal::{} (not in {})",
+                path.join("::"),
+                file.display()
+            ));
         }
         checked += 1;
     }
-    assert!(checked > 50, "only {checked} sepal functions found in {SCRIPT}");
+    assert!(
+        checked > 50,
+        "only {checked} sepal functions found in {SCRIPT}"
+    );
     assert!(
         gone.is_empty(),
         "{SCRIPT} lists functions that are gone; write it again with \

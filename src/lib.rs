@@ -20,8 +20,8 @@ pub mod walk;
 #[cfg(test)]
 mod accounted_tests;
 #[cfg(test)]
-mod layers_tests;
-#[cfg(test)]
 mod hot_text_tests;
+#[cfg(test)]
+mod layers_tests;
 #[cfg(test)]
 mod proptests;
