@@ -134,6 +134,68 @@ fn leaf_pieces<'a>(layout: &Layout, changes: &'a Changes) -> Result<Vec<Piece<'a
     Ok(pieces)
 }
 
+/// One piece of a splice: a changed leaf (its text is made only where it is written), or a
+/// piece made beforehand (the `sops` member's edit).
+enum Visit<'p, 'a> {
+    Leaf {
+        start: usize,
+        end: usize,
+        change: &'a NewLeaf,
+    },
+    Made(&'p Piece<'a>),
+}
+
+impl Visit<'_, '_> {
+    fn span(&self) -> (usize, usize) {
+        match self {
+            Visit::Leaf { start, end, .. } => (*start, *end),
+            Visit::Made(p) => (p.start, p.end),
+        }
+    }
+
+    /// At least the length of the piece's text, without making it.
+    fn len_bound(&self) -> Result<usize, StoreError> {
+        Ok(match self {
+            Visit::Leaf {
+                change: NewLeaf::Encrypted(enc),
+                ..
+            } => minimal_string_len(enc),
+            Visit::Leaf {
+                change: NewLeaf::Plain { value, text },
+                ..
+            } => plain_len_bound(value, text)?,
+            Visit::Made(p) => p.text.len(),
+        })
+    }
+
+    fn write(&self, out: &mut Vec<u8>) -> Result<(), StoreError> {
+        match self {
+            Visit::Leaf { change, .. } => match change {
+                NewLeaf::Encrypted(enc) => Text::Quoted(enc).write(out),
+                NewLeaf::Plain { value, text } => plain_token(value, text)?.write(out),
+            },
+            Visit::Made(p) => p.text.write(out),
+        }
+        Ok(())
+    }
+}
+
+/// The longest number [`plain_token`] makes: `i64::MIN` is 20 characters, Go's shortest float
+/// spellings at most 25 (`-0.0000012345678901234567`, `-1.2345678901234567e-308`).
+const MADE_NUMBER_MAX: usize = 32;
+
+/// At least the length of [`plain_token`]'s text for this value, without making it (no float is
+/// parsed, no number spelled): the splice's measuring pass.
+fn plain_len_bound(value: &Scalar, text: &str) -> Result<usize, StoreError> {
+    Ok(match value {
+        Scalar::Null => 4,
+        Scalar::Bool(_) => 5,
+        Scalar::Int(_) | Scalar::Float(_) => text.len().max(MADE_NUMBER_MAX),
+        Scalar::Str(s) | Scalar::Time(s) | Scalar::Comment(s) => minimal_string_len(s),
+        Scalar::Bytes(_) => plain_token(value, text)?.len(),
+    })
+}
+
 /// Visit the pieces of `changes` and `extra` in file order, without keeping them: the leaves' in
 /// leaf order, `extra` where sorting by span would put it. `false` (and `f` stops being called)
 /// as soon as one starts before the end of the one before: then they are laid out by
@@ -142,43 +204,44 @@ fn visit_in_order<'a>(
     layout: &Layout,
     changes: &'a Changes,
     extra: Option<&Piece<'a>>,
-    f: &mut dyn FnMut(&Piece<'_>),
+    f: &mut dyn FnMut(&Visit<'_, 'a>) -> Result<(), StoreError>,
 ) -> Result<bool, StoreError> {
     let mut extra = extra;
     let mut pos = 0;
-    let mut visit = |p: &Piece<'_>, pos: &mut usize| {
-        if p.start < *pos || p.end < p.start {
-            return false;
+    let mut visit = |v: &Visit<'_, 'a>, pos: &mut usize| -> Result<bool, StoreError> {
+        let (start, end) = v.span();
+        if start < *pos || end < start {
+            return Ok(false);
         }
-        f(p);
-        *pos = p.end;
-        true
+        f(v)?;
+        *pos = end;
+        Ok(true)
     };
     for (id, change) in changes.iter().enumerate() {
         let (Some(change), Some(&(start, end))) = (change, layout.leaf_spans.get(id)) else {
             continue;
         };
         if let Some(e) = extra.filter(|e| (e.start, e.end) < (start, end)) {
-            if !visit(e, &mut pos) {
+            if !visit(&Visit::Made(e), &mut pos)? {
                 return Ok(false);
             }
             extra = None;
         }
-        let text = match change {
-            NewLeaf::Encrypted(enc) => Text::Quoted(enc),
-            NewLeaf::Plain { value, text } => plain_token(value, text)?,
-        };
-        if !visit(&Piece { start, end, text }, &mut pos) {
+        if !visit(&Visit::Leaf { start, end, change }, &mut pos)? {
             return Ok(false);
         }
     }
-    Ok(extra.is_none_or(|e| visit(e, &mut pos)))
+    match extra {
+        Some(e) => visit(&Visit::Made(e), &mut pos),
+        None => Ok(true),
+    }
 }
 
 /// `src` with the pieces of `changes` and `extra` in place of their spans, when they come in file
-/// order (they do, but for a layout this does not expect): measured in one pass, written in a
-/// second into a buffer of its exact size, with no list of them kept (a large file has hundreds
-/// of thousands). `None` when they are not in order.
+/// order (they do, but for a layout this does not expect): measured in one pass (a bound that
+/// makes no text: numbers are neither parsed nor spelled there), written in a second into a
+/// buffer that never grows (a reallocation would leave an unwiped copy behind), with no list of
+/// them kept (a large file has hundreds of thousands). `None` when they are not in order.
 fn assemble_in_order(
     src: &[u8],
     layout: &Layout,
@@ -187,19 +250,23 @@ fn assemble_in_order(
 ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
     let mut size = src.len();
     let mut fits = true;
-    let in_order = visit_in_order(layout, changes, extra, &mut |p| {
-        fits &= p.end <= src.len();
-        size = (size + p.text.len()).saturating_sub(p.end - p.start);
+    let in_order = visit_in_order(layout, changes, extra, &mut |v| {
+        let (start, end) = v.span();
+        fits &= end <= src.len();
+        size = (size + v.len_bound()?).saturating_sub(end - start);
+        Ok(())
     })?;
     if !in_order || !fits {
         return Ok(None);
     }
     let mut out = Zeroizing::new(Vec::with_capacity(size));
     let mut pos = 0;
-    visit_in_order(layout, changes, extra, &mut |p| {
-        out.extend_from_slice(&src[pos..p.start]);
-        p.text.write(&mut out);
-        pos = p.end;
+    visit_in_order(layout, changes, extra, &mut |v| {
+        let (start, end) = v.span();
+        out.extend_from_slice(&src[pos..start]);
+        v.write(&mut out)?;
+        pos = end;
+        Ok(())
     })?;
     out.extend_from_slice(&src[pos..]);
     Ok(Some(out))
@@ -397,6 +464,54 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The measuring pass's bound is never below the text the writing pass makes, for the
+    /// longest numbers either spelling gives and for values whose spelling is kept; and plain
+    /// values are written in order as the sorted list writes them.
+    #[test]
+    fn plain_texts_are_bounded_and_written_in_order() {
+        let values = [
+            (Scalar::Int(i64::MIN), "x"),
+            (Scalar::Int(i64::MAX), "9223372036854775807"),
+            (Scalar::Float(-1.2345678901234567e-308), "x"),
+            (Scalar::Float(-0.0000012345678901234567), "x"),
+            (Scalar::Float(-123456789012345680000.0), "x"),
+            (Scalar::Float(f64::MIN), "x"),
+            (Scalar::Float(f64::MIN_POSITIVE), "x"),
+            (
+                Scalar::Float(100.0),
+                "100.000000000000000000000000000000000000000",
+            ),
+            (Scalar::Float(0.5), "5e-1"),
+            (Scalar::Bool(false), "false"),
+            (Scalar::Null, "null"),
+            (Scalar::Str(secret("a \"quoted\" \u{1} line\n")), "x"),
+            (Scalar::Bytes(zeroize::Zeroizing::new(vec![0xff, b'a'])), ""),
+        ];
+        for (value, text) in &values {
+            let made = plain_token(value, text).unwrap().len();
+            let bound = plain_len_bound(value, text).unwrap();
+            assert!(made <= bound, "{value:?} {text:?}: {made} > {bound}");
+        }
+        let src = "{\"a\": 1, \"b\": [2, 3.5, \"c\", true], \"d\": null}\n";
+        let p = parse(src.as_bytes()).unwrap();
+        let l = layout(&p);
+        let changes: Vec<Option<NewLeaf>> = values
+            .iter()
+            .take(collect(&p.tree).len())
+            .map(|(value, text)| {
+                Some(NewLeaf::Plain {
+                    value: value.clone(),
+                    text: secret(*text),
+                })
+            })
+            .collect();
+        let in_order = assemble_in_order(&l.src, l, &changes, None)
+            .unwrap()
+            .expect("in order");
+        let mut pieces = leaf_pieces(l, &changes).unwrap();
+        assert_eq!(*in_order, *assemble(&l.src, &mut pieces).unwrap());
     }
 
     #[test]
