@@ -10,9 +10,10 @@
 //!   one-value decryption's resident memory 9.8 → 8.1 MiB, ninth round). Only where they are
 //!   changes, never what they do.
 //!
-//! Each is probed: a tiny C program is linked with the flags (warnings fatal) and run. Anything
-//! else (a cross build, another libc, an older toolchain, a linker without `INSERT`) links as
-//! before.
+//! Each is probed: a tiny C program is linked with the flags (warnings fatal, and the link
+//! arguments of `RUSTFLAGS`, so that a linker chosen there, mold say, is the one asked) and run.
+//! Anything else (a cross build, another libc, an older toolchain, a linker without `INSERT`)
+//! links as before. `SEPAL_HOT_TEXT=0` leaves the script out.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,6 +25,7 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed={HOT_TEXT}");
     println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
+    println!("cargo:rerun-if-env-changed=SEPAL_HOT_TEXT");
     let Some(probe) = Probe::new() else {
         return;
     };
@@ -41,7 +43,9 @@ fn main() {
 /// The hot functions' script, for an optimised build (a debug build's code is laid out anew at
 /// every change, and its speed is not measured), where its path can go through `-Wl,`.
 fn hot_text_script() -> Option<PathBuf> {
-    if std::env::var("OPT_LEVEL").is_ok_and(|level| level == "0") {
+    if std::env::var("OPT_LEVEL").is_ok_and(|level| level == "0")
+        || std::env::var("SEPAL_HOT_TEXT").is_ok_and(|v| v == "0")
+    {
         return None;
     }
     let script = Path::new(&std::env::var("CARGO_MANIFEST_DIR").ok()?).join(HOT_TEXT);
@@ -54,6 +58,8 @@ struct Probe {
     dir: PathBuf,
     source: PathBuf,
     linker: String,
+    /// `-C link-arg=` values of `RUSTFLAGS` (`-fuse-ld=mold`, say), given to every probe.
+    rustflags_link_args: Vec<String>,
 }
 
 impl Probe {
@@ -72,6 +78,7 @@ impl Probe {
             dir,
             source,
             linker,
+            rustflags_link_args: rustflags_link_args(),
         })
     }
 
@@ -82,6 +89,7 @@ impl Probe {
             .arg(&self.source)
             .arg("-o")
             .arg(&program)
+            .args(&self.rustflags_link_args)
             .args(flags)
             .arg("-Wl,--fatal-warnings")
             .output()
@@ -91,4 +99,27 @@ impl Probe {
                 .output()
                 .is_ok_and(|o| o.status.success())
     }
+}
+
+/// The `-C link-arg=` (and `-Clink-arg=`) values of the build's `RUSTFLAGS`.
+fn rustflags_link_args() -> Vec<String> {
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    let mut args = Vec::new();
+    let mut after_c = false;
+    for flag in flags.split('\u{1f}') {
+        let option = match flag.strip_prefix("-C") {
+            Some("") => {
+                after_c = true;
+                continue;
+            }
+            Some(option) => option,
+            None if after_c => flag,
+            None => "",
+        };
+        after_c = false;
+        if let Some(arg) = option.strip_prefix("link-arg=") {
+            args.push(arg.to_string());
+        }
+    }
+    args
 }
