@@ -7,7 +7,7 @@
 //!   2.36;
 //! - in an optimised build, with `src/hot-text.ld`: the functions a usual run executes are put
 //!   next to each other before the rest of the code (written by `benches/hot_text.py`; a
-//!   one-value decryption's resident memory 9.8 → 8.1 MiB, ninth round). Only where they are
+//!   one-value decryption's peak memory 9.8 → 6.0-6.9 MiB, ninth round). Only where they are
 //!   changes, never what they do.
 //!
 //! Each is probed: a tiny C program is linked with the flags (warnings fatal, and the link

@@ -118,6 +118,14 @@ fn plain_token<'a>(value: &'a Scalar, text: &'a str) -> Result<Text<'a>, StoreEr
     })
 }
 
+/// The text that replaces a changed leaf's token.
+fn leaf_text(change: &NewLeaf) -> Result<Text<'_>, StoreError> {
+    Ok(match change {
+        NewLeaf::Encrypted(enc) => Text::Quoted(enc),
+        NewLeaf::Plain { value, text } => plain_token(value, text)?,
+    })
+}
+
 /// Leaf-replacement pieces for `changes` (in leaf order, which is the file's order).
 fn leaf_pieces<'a>(layout: &Layout, changes: &'a Changes) -> Result<Vec<Piece<'a>>, StoreError> {
     let mut pieces = Vec::with_capacity(changes.len() + 1);
@@ -125,10 +133,7 @@ fn leaf_pieces<'a>(layout: &Layout, changes: &'a Changes) -> Result<Vec<Piece<'a
         let (Some(change), Some(&(start, end))) = (change, layout.leaf_spans.get(id)) else {
             continue;
         };
-        let text = match change {
-            NewLeaf::Encrypted(enc) => Text::Quoted(enc),
-            NewLeaf::Plain { value, text } => plain_token(value, text)?,
-        };
+        let text = leaf_text(change)?;
         pieces.push(Piece { start, end, text });
     }
     Ok(pieces)
@@ -170,10 +175,7 @@ impl Visit<'_, '_> {
 
     fn write(&self, out: &mut Vec<u8>) -> Result<(), StoreError> {
         match self {
-            Visit::Leaf { change, .. } => match change {
-                NewLeaf::Encrypted(enc) => Text::Quoted(enc).write(out),
-                NewLeaf::Plain { value, text } => plain_token(value, text)?.write(out),
-            },
+            Visit::Leaf { change, .. } => leaf_text(change)?.write(out),
             Visit::Made(p) => p.text.write(out),
         }
         Ok(())
