@@ -10,6 +10,12 @@
 //!   one-value decryption's peak memory 9.8 → 6.0-6.9 MiB, ninth round). Only where they are
 //!   changes, never what they do.
 //!
+//! - with the system's libyaml (C), where a static `libyaml.a` and its header are found (Debian:
+//!   `libyaml-dev`), for the independent reading of YAML output (`src/verify/libyaml_events/`): it
+//!   reads a 29 MB output in about half the time of the Rust translation of the same library
+//!   that sepal uses otherwise (tenth round). `SEPAL_LIBYAML=0` leaves it out;
+//!   `SEPAL_LIBYAML=required` fails the build without it (CI sets it, so that its tests run).
+//!
 //! Each is probed: a tiny C program is linked with the flags (warnings fatal, and the link
 //! arguments of `RUSTFLAGS`, so that a linker chosen there, mold say, is the one asked) and run.
 //! Anything else (a cross build, another libc, an older toolchain, a linker without `INSERT`)
@@ -21,12 +27,29 @@ use std::process::Command;
 /// The linker script of the hot functions, relative to the package.
 const HOT_TEXT: &str = "src/hot-text.ld";
 
+/// sepal's C interface to the system's libyaml, relative to the package.
+const LIBYAML_SHIM: &str = "src/verify/libyaml_events/shim.c";
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed={HOT_TEXT}");
+    println!("cargo:rerun-if-changed={LIBYAML_SHIM}");
     println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
     println!("cargo:rerun-if-env-changed=SEPAL_HOT_TEXT");
-    let Some(probe) = Probe::new() else {
+    println!("cargo:rerun-if-env-changed=SEPAL_LIBYAML");
+    println!("cargo::rustc-check-cfg=cfg(sepal_libyaml)");
+    let probe = Probe::new();
+    let libyaml = std::env::var("SEPAL_LIBYAML").unwrap_or_default();
+    if libyaml != "0" {
+        let linked = probe.as_ref().is_some_and(system_libyaml);
+        if !linked && libyaml == "required" {
+            panic!(
+                "SEPAL_LIBYAML=required, but no static libyaml with its header was found \
+                 (Debian: apt install libyaml-dev)"
+            );
+        }
+    }
+    let Some(probe) = probe else {
         return;
     };
     if probe.links("relr", &["-Wl,-z,pack-relative-relocs".to_string()]) {
@@ -51,6 +74,46 @@ fn hot_text_script() -> Option<PathBuf> {
     let script = Path::new(&std::env::var("CARGO_MANIFEST_DIR").ok()?).join(HOT_TEXT);
     let plain = script.to_str().is_some_and(|s| !s.contains(','));
     (plain && script.is_file()).then_some(script)
+}
+
+/// Builds the libyaml shim and links it with the system's static libyaml when a program using
+/// both links and runs; says whether it did.
+fn system_libyaml(probe: &Probe) -> bool {
+    let Some(out_dir) = std::env::var_os("OUT_DIR").map(PathBuf::from) else {
+        return false;
+    };
+    let Some(archive) = probe.library_file("libyaml.a") else {
+        return false;
+    };
+    // Linked from this build's own folder, under a name of its own, so that no system folder
+    // joins the library search path.
+    let copy = out_dir.join("libsepal_system_yaml.a");
+    if std::fs::copy(&archive, &copy).is_err() {
+        return false;
+    }
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let shim = Path::new(&manifest).join(LIBYAML_SHIM);
+    let program = "#include <stddef.h>\n\
+        void *sepal_yaml_new(const unsigned char *, size_t);\n\
+        void sepal_yaml_free(void *);\n\
+        int main(void) { void *p = sepal_yaml_new((const unsigned char *)\"a: b\", 4);\n\
+        sepal_yaml_free(p); return p == NULL; }\n";
+    let flags = [shim.display().to_string(), copy.display().to_string()];
+    if !probe.links_program("libyaml", program, &flags) {
+        return false;
+    }
+    let built = cc::Build::new()
+        .file(&shim)
+        .warnings(true)
+        .opt_level(2)
+        .try_compile("sepal_yaml_shim");
+    if built.is_err() {
+        return false;
+    }
+    println!("cargo:rustc-link-search=native={}", out_dir.display());
+    println!("cargo:rustc-link-lib=static=sepal_system_yaml");
+    println!("cargo:rustc-cfg=sepal_libyaml");
+    true
 }
 
 /// Links test programs for a native Linux glibc build.
@@ -84,9 +147,29 @@ impl Probe {
 
     /// Whether a program linked with `flags` builds without a warning and runs.
     fn links(&self, name: &str, flags: &[String]) -> bool {
+        self.links_source(name, &self.source, flags)
+    }
+
+    /// [`Probe::links`] for a program of its own.
+    fn links_program(&self, name: &str, text: &str, flags: &[String]) -> bool {
+        let source = self.dir.join(format!("link_probe_{name}.c"));
+        std::fs::write(&source, text).is_ok() && self.links_source(name, &source, flags)
+    }
+
+    /// Where the C compiler finds the library file `name`, if it does.
+    fn library_file(&self, name: &str) -> Option<PathBuf> {
+        let out = Command::new(&self.linker)
+            .arg(format!("-print-file-name={name}"))
+            .output()
+            .ok()?;
+        let path = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+        (out.status.success() && path.is_absolute() && path.is_file()).then_some(path)
+    }
+
+    fn links_source(&self, name: &str, source: &Path, flags: &[String]) -> bool {
         let program = self.dir.join(format!("link_probe_{name}"));
         let linked = Command::new(&self.linker)
-            .arg(&self.source)
+            .arg(source)
             .arg("-o")
             .arg(&program)
             .args(&self.rustflags_link_args)

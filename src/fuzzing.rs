@@ -203,6 +203,16 @@ pub fn yaml_fast_reading_agrees(data: &[u8]) {
     }
 }
 
+/// The system's libyaml, where this build links it, reads `data` as the translated libyaml does
+/// (same events, same failure). Panics (for the fuzzer) where they differ. A build without the
+/// system's libyaml has only one, and nothing to compare.
+pub fn libyaml_builds_agree(data: &[u8]) {
+    #[cfg(sepal_libyaml)]
+    crate::verify::assert_libyaml_builds_agree(data);
+    #[cfg(not(sepal_libyaml))]
+    let _ = data;
+}
+
 /// A JSON file read in two halves at once (as a large one is) gives what one thread gives, or is
 /// left to one thread. Panics (for the fuzzer) where they differ.
 pub fn json_halves_agree(data: &[u8]) {

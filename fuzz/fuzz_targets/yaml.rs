@@ -4,7 +4,8 @@
 //! in clear, within the expansion budget) and decrypts to the same data. The independent reader
 //! of the accounted-for check (libyaml, event by event) reads any bytes without panicking. The
 //! read-back compared event by event never confirms what the full reading refuses. The fast
-//! reading of plain block YAML gives granit-parser's events wherever it reads.
+//! reading of plain block YAML gives granit-parser's events wherever it reads. The system's
+//! libyaml (where the build links it) reads as the translated one.
 
 use libfuzzer_sys::fuzz_target;
 use sepal::fuzzing::{encrypt_accounted, parse_and_splice};
@@ -16,4 +17,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = sepal::verify::independent_reading(Format::Yaml, data, &Default::default());
     sepal::fuzzing::yaml_readback_agrees(data);
     sepal::fuzzing::yaml_fast_reading_agrees(data);
+    sepal::fuzzing::libyaml_builds_agree(data);
 });

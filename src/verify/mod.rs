@@ -20,6 +20,8 @@ mod line_reader;
 mod serde_reader;
 mod yaml_reader;
 
+#[cfg(sepal_libyaml)]
+pub(crate) use libyaml_events::assert_builds_agree as assert_libyaml_builds_agree;
 use line_reader::{dotenv_reading, ini_reading};
 use serde_reader::{json_reading, toml_reading, yaml_reading};
 

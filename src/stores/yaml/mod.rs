@@ -70,7 +70,7 @@ use crate::treepath::Step;
 /// Every YAML file of the corpus (`tests/corpus`, all its folders), for the tests that read
 /// them all.
 #[cfg(test)]
-pub(super) fn corpus_yaml_files() -> Vec<std::path::PathBuf> {
+pub(crate) fn corpus_yaml_files() -> Vec<std::path::PathBuf> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
     let mut files = Vec::new();
     let mut dirs = vec![std::path::PathBuf::from(root)];

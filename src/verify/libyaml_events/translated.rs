@@ -1,7 +1,5 @@
-//! libyaml's event parser (the Rust translation of the C library that serde_yaml_ng reads with),
-//! one event at a time: the independent reading of YAML output never holds the events of a whole
-//! document, as a serde deserializer over it does (about 80 bytes per node plus a copy of every
-//! scalar, on a 29 MB output some 80 MB).
+//! The translated libyaml (`unsafe-libyaml`): the reading where the system's libyaml is not
+//! built, and the one a test compares it with where it is.
 //!
 //! The unsafe calls are confined to this file. Their contract, from libyaml's documentation:
 //! the parser is initialised once and deleted once (here: on drop); it must not move after its
@@ -16,52 +14,17 @@ use std::mem::MaybeUninit;
 
 use unsafe_libyaml as unsafe_sys;
 
-/// What a parse failure says, and on which line (1-based). The message is libyaml's own
-/// description of the problem (a fixed text, never a piece of the input).
-#[derive(Debug)]
-pub(super) struct ParseFailure {
-    pub(super) problem: String,
-    pub(super) line: u64,
-}
-
-/// One event, its data borrowed from the parser until the next event.
-pub(super) enum Event<'e> {
-    DocumentStart,
-    DocumentEnd,
-    MappingStart {
-        anchor: Option<&'e [u8]>,
-    },
-    SequenceStart {
-        anchor: Option<&'e [u8]>,
-    },
-    CollectionEnd,
-    Scalar(Scalar<'e>),
-    Alias {
-        anchor: &'e [u8],
-    },
-    StreamEnd,
-    /// Stream start, and anything libyaml may add.
-    Other,
-}
-
-pub(super) struct Scalar<'e> {
-    pub(super) value: &'e [u8],
-    pub(super) anchor: Option<&'e [u8]>,
-    /// Written without quotes or block indicator (a tag, if any, types its text).
-    pub(super) plain: bool,
-    /// The line the scalar starts on (1-based).
-    pub(super) line: u64,
-}
+use super::{Event, ParseFailure, Scalar};
 
 /// A libyaml parser reading `input`.
-pub(super) struct Events<'a> {
+pub(in crate::verify) struct Events<'a> {
     parser: Box<MaybeUninit<unsafe_sys::yaml_parser_t>>,
     ended: bool,
     _input: PhantomData<&'a [u8]>,
 }
 
 impl<'a> Events<'a> {
-    pub(super) fn new(input: &'a [u8]) -> Result<Self, ParseFailure> {
+    pub(in crate::verify) fn new(input: &'a [u8]) -> Result<Self, ParseFailure> {
         let mut parser = Box::new(MaybeUninit::<unsafe_sys::yaml_parser_t>::uninit());
         // SAFETY: `yaml_parser_initialize` fills in the whole parser (it zeroes it first); the
         // box gives it a fixed address for the reader's self pointer.
@@ -90,7 +53,10 @@ impl<'a> Events<'a> {
 
     /// Parse the next event and hand it to `f`; after the stream's end every call gives
     /// [`Event::StreamEnd`].
-    pub(super) fn next<R>(&mut self, f: impl FnOnce(Event<'_>) -> R) -> Result<R, ParseFailure> {
+    pub(in crate::verify) fn next<R>(
+        &mut self,
+        f: impl FnOnce(Event<'_>) -> R,
+    ) -> Result<R, ParseFailure> {
         if self.ended {
             return Ok(f(Event::StreamEnd));
         }
@@ -193,68 +159,5 @@ unsafe fn view(e: &unsafe_sys::yaml_event_t, line: u64) -> Event<'_> {
         },
         unsafe_sys::YAML_STREAM_END_EVENT => Event::StreamEnd,
         _ => Event::Other,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn events(text: &str) -> Result<Vec<String>, ParseFailure> {
-        let mut ev = Events::new(text.as_bytes())?;
-        let mut out = Vec::new();
-        loop {
-            let (s, end) = ev.next(|e| match e {
-                Event::DocumentStart => ("doc".to_string(), false),
-                Event::DocumentEnd => ("/doc".into(), false),
-                Event::MappingStart { anchor } => (
-                    format!(
-                        "map{}",
-                        anchor.map_or(String::new(), |a| format!(
-                            " &{}",
-                            String::from_utf8_lossy(a)
-                        ))
-                    ),
-                    false,
-                ),
-                Event::SequenceStart { .. } => ("seq".into(), false),
-                Event::CollectionEnd => ("end".into(), false),
-                Event::Scalar(s) => (
-                    format!(
-                        "{}{} @{}",
-                        if s.plain { "" } else { "'" },
-                        String::from_utf8_lossy(s.value),
-                        s.line
-                    ),
-                    false,
-                ),
-                Event::Alias { anchor } => (format!("*{}", String::from_utf8_lossy(anchor)), false),
-                Event::StreamEnd => ("eos".into(), true),
-                Event::Other => ("other".into(), false),
-            })?;
-            out.push(s);
-            if end {
-                return Ok(out);
-            }
-        }
-    }
-
-    #[test]
-    fn reads_events_one_at_a_time() {
-        let got = events("a: &x {b: 'q'}\nl:\n  - !t v\n  - *x\n---\nz\n").unwrap();
-        assert_eq!(
-            got,
-            [
-                "other", "doc", "map", "a @1", "map &x", "b @1", "'q @1", "end", "l @2", "seq",
-                "v @3", "*x", "end", "end", "/doc", "doc", "z @6", "/doc", "eos"
-            ]
-        );
-    }
-
-    #[test]
-    fn a_syntax_error_names_its_line() {
-        let e = events("a: b\nc: [d\n").unwrap_err();
-        assert!(e.line >= 2, "{e:?}");
-        assert!(!e.problem.is_empty());
     }
 }

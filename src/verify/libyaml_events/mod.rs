@@ -1,0 +1,213 @@
+//! libyaml's event parser, one event at a time: the independent reading of YAML output never
+//! holds the events of a whole document, as a serde deserializer over it does (about 80 bytes per
+//! node plus a copy of every scalar, on a 29 MB output some 80 MB).
+//!
+//! Two builds of the same C library (libyaml 0.2.5's grammar), behind one interface:
+//! - [`system`]: the system's libyaml, linked statically where `build.rs` finds it (Debian:
+//!   `libyaml-dev`); it reads a 29 MB output in about half the time of
+//! - [`translated`]: `unsafe-libyaml`, the Rust translation of libyaml that `serde_yaml_ng`
+//!   reads with; always built, the reading where the system's libyaml is not.
+//!
+//! A test gives both the same inputs (the corpus, encrypted outputs, hand-written cases) and
+//! compares their events and failures one for one, wherever the system's libyaml is built.
+
+#[cfg(sepal_libyaml)]
+mod system;
+mod translated;
+
+/// The libyaml this build reads with.
+#[cfg(sepal_libyaml)]
+pub(super) use system::Events;
+#[cfg(not(sepal_libyaml))]
+pub(super) use translated::Events;
+
+/// What a parse failure says, and on which line (1-based). The message is libyaml's own
+/// description of the problem (a fixed text, never a piece of the input).
+#[derive(Debug)]
+pub(super) struct ParseFailure {
+    pub(super) problem: String,
+    pub(super) line: u64,
+}
+
+/// One event, its data borrowed from the parser until the next event.
+pub(super) enum Event<'e> {
+    DocumentStart,
+    DocumentEnd,
+    MappingStart {
+        anchor: Option<&'e [u8]>,
+    },
+    SequenceStart {
+        anchor: Option<&'e [u8]>,
+    },
+    CollectionEnd,
+    Scalar(Scalar<'e>),
+    Alias {
+        anchor: &'e [u8],
+    },
+    StreamEnd,
+    /// Stream start, and anything libyaml may add.
+    Other,
+}
+
+pub(super) struct Scalar<'e> {
+    pub(super) value: &'e [u8],
+    pub(super) anchor: Option<&'e [u8]>,
+    /// Written without quotes or block indicator (a tag, if any, types its text).
+    pub(super) plain: bool,
+    /// The line the scalar starts on (1-based).
+    pub(super) line: u64,
+}
+
+/// One event as text (value, style, anchor, line), and whether it ends the stream.
+#[cfg(any(test, sepal_libyaml))]
+fn render(e: Event<'_>) -> (String, bool) {
+    let anchor = |a: Option<&[u8]>| {
+        a.map_or(String::new(), |a| {
+            format!(" &{}", String::from_utf8_lossy(a))
+        })
+    };
+    match e {
+        Event::DocumentStart => ("doc".to_string(), false),
+        Event::DocumentEnd => ("/doc".into(), false),
+        Event::MappingStart { anchor: a } => (format!("map{}", anchor(a)), false),
+        Event::SequenceStart { anchor: a } => (format!("seq{}", anchor(a)), false),
+        Event::CollectionEnd => ("end".into(), false),
+        Event::Scalar(s) => (
+            format!(
+                "{}{}{} @{}",
+                if s.plain { "" } else { "'" },
+                String::from_utf8_lossy(s.value),
+                anchor(s.anchor),
+                s.line
+            ),
+            false,
+        ),
+        Event::Alias { anchor } => (format!("*{}", String::from_utf8_lossy(anchor)), false),
+        Event::StreamEnd => ("eos".into(), true),
+        Event::Other => ("other".into(), false),
+    }
+}
+
+/// Both builds of libyaml give the same events, and the same failure (problem and line), for
+/// `data`; panics where they differ (tests and the `yaml` fuzz target).
+#[cfg(sepal_libyaml)]
+pub(crate) fn assert_builds_agree(data: &[u8]) -> bool {
+    let system = read_all(data, system::Events::new, system::Events::next);
+    let translated = read_all(data, translated::Events::new, translated::Events::next);
+    match (&system, &translated) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!(a, b, "events differ");
+            true
+        }
+        (Err(a), Err(b)) => {
+            assert_eq!(
+                (&a.problem, a.line),
+                (&b.problem, b.line),
+                "failures differ"
+            );
+            false
+        }
+        _ => panic!("one build failed: {system:?} against {translated:?}"),
+    }
+}
+
+/// One build's `next`, giving each event to [`render`].
+#[cfg(sepal_libyaml)]
+type NextRendered<E> =
+    fn(&mut E, fn(Event<'_>) -> (String, bool)) -> Result<(String, bool), ParseFailure>;
+
+/// Every event of `data` as text, read with one build's `new` and `next`.
+#[cfg(sepal_libyaml)]
+fn read_all<'a, E>(
+    data: &'a [u8],
+    new: fn(&'a [u8]) -> Result<E, ParseFailure>,
+    next: NextRendered<E>,
+) -> Result<Vec<String>, ParseFailure> {
+    let mut events = new(data)?;
+    let mut out = Vec::new();
+    loop {
+        let (text, end) = next(&mut events, render)?;
+        out.push(text);
+        if end {
+            return Ok(out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(text: &str) -> Result<Vec<String>, ParseFailure> {
+        let mut ev = Events::new(text.as_bytes())?;
+        let mut out = Vec::new();
+        loop {
+            let (s, end) = ev.next(render)?;
+            out.push(s);
+            if end {
+                return Ok(out);
+            }
+        }
+    }
+
+    #[test]
+    fn reads_events_one_at_a_time() {
+        let got = events("a: &x {b: 'q'}\nl:\n  - !t v\n  - *x\n---\nz\n").unwrap();
+        assert_eq!(
+            got,
+            [
+                "other", "doc", "map", "a @1", "map &x", "b @1", "'q @1", "end", "l @2", "seq",
+                "v @3", "*x", "end", "end", "/doc", "doc", "z @6", "/doc", "eos"
+            ]
+        );
+    }
+
+    /// Both builds of libyaml read alike every YAML file of the corpus (plaintexts and sops's
+    /// encryptions), the fuzz targets' regression inputs, prefixes of each (which end in the
+    /// middle of something), and a few broken texts.
+    #[cfg(sepal_libyaml)]
+    #[test]
+    fn the_system_libyaml_reads_as_the_translated_one() {
+        let mut files = crate::stores::yaml::corpus_yaml_files();
+        let regressions = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions/yaml");
+        for entry in std::fs::read_dir(regressions).expect("regressions") {
+            files.push(entry.expect("entry").path());
+        }
+        let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
+        for path in files {
+            let bytes = std::fs::read(&path).expect("read");
+            for cut in [bytes.len(), bytes.len() / 2, bytes.len() / 3, 7] {
+                let cut = cut.min(bytes.len());
+                inputs.push((
+                    format!("{}[..{cut}]", path.display()),
+                    bytes[..cut].to_vec(),
+                ));
+            }
+        }
+        for text in [
+            "a: [b\n",
+            "a: 'b\n",
+            "\tx: y\n",
+            "a: *\n",
+            "- a\nb: c\n",
+            "\u{feff}a: b\n",
+        ] {
+            inputs.push((format!("{text:?}"), text.as_bytes().to_vec()));
+        }
+        assert!(inputs.len() > 400, "{} inputs", inputs.len());
+        let mut failures = 0;
+        for (name, bytes) in &inputs {
+            let parsed = std::panic::catch_unwind(|| assert_builds_agree(bytes))
+                .unwrap_or_else(|_| panic!("the two builds of libyaml differ on {name}"));
+            failures += usize::from(!parsed);
+        }
+        assert!(failures > 10, "{failures} inputs failed to parse");
+    }
+
+    #[test]
+    fn a_syntax_error_names_its_line() {
+        let e = events("a: b\nc: [d\n").unwrap_err();
+        assert!(e.line >= 2, "{e:?}");
+        assert!(!e.problem.is_empty());
+    }
+}

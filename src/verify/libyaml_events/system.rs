@@ -1,0 +1,168 @@
+//! The system's libyaml (C), through sepal's own small interface to it (`shim.c`, built and
+//! linked by `build.rs` only where a static libyaml is found): Rust never sees libyaml's
+//! structures, only the shim's event below.
+//!
+//! The unsafe calls are confined to this file. Their contract (the shim's, over libyaml's): a
+//! parser made by `sepal_yaml_new` is freed once by `sepal_yaml_free` (here: on drop); the input
+//! must outlive it (the `'a` borrow); an event's pointers stay valid until the next
+//! `sepal_yaml_next` or the free (here: they are only lent to a closure, which returns first);
+//! after a failed `sepal_yaml_next`, `sepal_yaml_problem` gives a static string or null.
+
+use std::ffi::{c_char, c_int, c_uchar, c_void, CStr};
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use super::{Event, ParseFailure, Scalar};
+
+/// The shim's `sepal_yaml_event` (same fields, same order, C layout).
+#[repr(C)]
+struct ShimEvent {
+    kind: c_int,
+    value: *const c_uchar,
+    length: usize,
+    anchor: *const c_uchar,
+    plain: c_int,
+    line: usize,
+}
+
+// The shim's event kinds (`SEPAL_*` in shim.c).
+const DOCUMENT_START: c_int = 1;
+const DOCUMENT_END: c_int = 2;
+const MAPPING_START: c_int = 3;
+const SEQUENCE_START: c_int = 4;
+const COLLECTION_END: c_int = 5;
+const SCALAR: c_int = 6;
+const ALIAS: c_int = 7;
+const STREAM_END: c_int = 8;
+
+extern "C" {
+    fn sepal_yaml_new(input: *const c_uchar, length: usize) -> *mut c_void;
+    fn sepal_yaml_next(parser: *mut c_void, out: *mut ShimEvent) -> c_int;
+    fn sepal_yaml_problem(parser: *const c_void, problem: *mut *const c_char, line: *mut usize);
+    fn sepal_yaml_free(parser: *mut c_void);
+}
+
+/// A libyaml parser reading `input`.
+pub(in crate::verify) struct Events<'a> {
+    parser: NonNull<c_void>,
+    ended: bool,
+    _input: PhantomData<&'a [u8]>,
+}
+
+impl<'a> Events<'a> {
+    pub(in crate::verify) fn new(input: &'a [u8]) -> Result<Self, ParseFailure> {
+        // SAFETY: the shim copies nothing and keeps `input`'s pointer, which outlives `Events`
+        // (the `'a` borrow), hence the parser.
+        let parser = unsafe { sepal_yaml_new(input.as_ptr(), input.len()) };
+        let parser = NonNull::new(parser).ok_or_else(|| ParseFailure {
+            problem: "the YAML parser could not start".into(),
+            line: 0,
+        })?;
+        Ok(Events {
+            parser,
+            ended: false,
+            _input: PhantomData,
+        })
+    }
+
+    /// Parse the next event and hand it to `f`; after the stream's end every call gives
+    /// [`Event::StreamEnd`].
+    pub(in crate::verify) fn next<R>(
+        &mut self,
+        f: impl FnOnce(Event<'_>) -> R,
+    ) -> Result<R, ParseFailure> {
+        if self.ended {
+            return Ok(f(Event::StreamEnd));
+        }
+        let mut e = ShimEvent {
+            kind: 0,
+            value: std::ptr::null(),
+            length: 0,
+            anchor: std::ptr::null(),
+            plain: 0,
+            line: 0,
+        };
+        // SAFETY: the parser is live; the shim fills in `e` when it succeeds.
+        let ok = unsafe { sepal_yaml_next(self.parser.as_ptr(), &mut e) } != 0;
+        if !ok {
+            return Err(self.failure());
+        }
+        if e.kind == STREAM_END {
+            self.ended = true;
+        }
+        // SAFETY: `e`'s pointers are valid until the next call or the free, and nothing
+        // borrowed from them escapes `f`.
+        Ok(f(unsafe { view(&e) }))
+    }
+
+    fn failure(&self) -> ParseFailure {
+        let mut problem: *const c_char = std::ptr::null();
+        let mut line = 0usize;
+        // SAFETY: the parser is live; the shim writes a static string or null, and a line.
+        unsafe { sepal_yaml_problem(self.parser.as_ptr(), &mut problem, &mut line) };
+        let problem = if problem.is_null() {
+            "a YAML syntax error".to_string()
+        } else {
+            // SAFETY: a static NUL-terminated string from libyaml.
+            unsafe { CStr::from_ptr(problem) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        ParseFailure {
+            problem,
+            line: line as u64 + 1,
+        }
+    }
+}
+
+impl Drop for Events<'_> {
+    fn drop(&mut self) {
+        // SAFETY: made in `new`, freed only here.
+        unsafe { sepal_yaml_free(self.parser.as_ptr()) }
+    }
+}
+
+/// A NUL-terminated byte string from libyaml, or none.
+///
+/// # Safety
+/// `p` is null or points to a NUL-terminated string that outlives `'e`.
+unsafe fn c_bytes<'e>(p: *const c_uchar) -> Option<&'e [u8]> {
+    if p.is_null() {
+        None
+    } else {
+        Some(CStr::from_ptr(p.cast()).to_bytes())
+    }
+}
+
+/// The shim's event `e` as an [`Event`].
+///
+/// # Safety
+/// `e` was filled in by `sepal_yaml_next`, and its parser has not moved on since.
+unsafe fn view(e: &ShimEvent) -> Event<'_> {
+    match e.kind {
+        DOCUMENT_START => Event::DocumentStart,
+        DOCUMENT_END => Event::DocumentEnd,
+        MAPPING_START => Event::MappingStart {
+            anchor: c_bytes(e.anchor),
+        },
+        SEQUENCE_START => Event::SequenceStart {
+            anchor: c_bytes(e.anchor),
+        },
+        COLLECTION_END => Event::CollectionEnd,
+        SCALAR => Event::Scalar(Scalar {
+            value: if e.value.is_null() {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(e.value, e.length)
+            },
+            anchor: c_bytes(e.anchor),
+            plain: e.plain != 0,
+            line: e.line as u64 + 1,
+        }),
+        ALIAS => Event::Alias {
+            anchor: c_bytes(e.anchor).unwrap_or_default(),
+        },
+        STREAM_END => Event::StreamEnd,
+        _ => Event::Other,
+    }
+}
