@@ -170,6 +170,7 @@ fn fuzz_regressions_replay() {
             if f == Format::Yaml {
                 crate::fuzzing::yaml_readback_agrees(&data);
                 crate::fuzzing::yaml_fast_reading_agrees(&data);
+                crate::fuzzing::libyaml_builds_agree(&data);
             }
             if f == Format::Json {
                 crate::fuzzing::json_halves_agree(&data);

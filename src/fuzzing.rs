@@ -214,10 +214,20 @@ pub fn libyaml_builds_agree(data: &[u8]) {
 }
 
 /// A JSON file read in two halves at once (as a large one is) gives what one thread gives, or is
-/// left to one thread. Panics (for the fuzzer) where they differ.
+/// left to one thread; so does the read-back of a spliced text. Panics (for the fuzzer) where
+/// they differ.
 pub fn json_halves_agree(data: &[u8]) {
     if let Err(what) = crate::stores::json::halves_compared(data) {
         panic!("JSON read in halves differs from one thread's reading: {what}");
+    }
+    // The read-back in halves: `data` is the expected text and the text read back, split at the
+    // first 0xFF byte (the same text twice without one).
+    let (expected, read) = match data.iter().position(|&b| b == 0xFF) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, data),
+    };
+    if let Err(what) = crate::stores::json::readback_halves_compared(expected, read) {
+        panic!("{what}");
     }
 }
 

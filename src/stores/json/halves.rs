@@ -53,7 +53,7 @@ fn read_in_halves_from(scanner: &Scanner, open_brace: usize, from: usize) -> Opt
 }
 
 /// Where the second half starts: the `,` before a top-level key past the middle.
-fn split_at(src: &[u8], open_brace: usize) -> Option<usize> {
+pub(super) fn split_at(src: &[u8], open_brace: usize) -> Option<usize> {
     let after = open_brace + 1;
     let first_key = after + src.get(after..)?.iter().position(|&b| !is_blank(b))?;
     let blanks = &src[after..first_key];

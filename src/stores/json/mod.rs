@@ -16,6 +16,7 @@ pub use emit::{emit, emit_value};
 pub(crate) use halves::compared_with_one_thread as halves_compared;
 pub use parse::{parse, parse_lent, parse_owned};
 pub(crate) use parse::{parse_top, TopObject};
+pub(crate) use readback::compared_with_one_thread as readback_halves_compared;
 pub use splice::splice;
 
 use super::{Changes, FormatStore, Parsed, StoreError, StoreOptions};

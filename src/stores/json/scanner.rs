@@ -292,7 +292,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Read the string token at the scanner's position (which is `"`): its decoded text.
-    fn string(&mut self) -> Result<Secret, StoreError> {
+    pub(super) fn string(&mut self) -> Result<Secret, StoreError> {
         self.pos += 1;
         // The run up to the first quote, backslash or control character: for most strings (every
         // `ENC[...]` value) the whole string, taken in one piece.
