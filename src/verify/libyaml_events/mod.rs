@@ -11,15 +11,62 @@
 //! A test gives both the same inputs (the corpus, encrypted outputs, hand-written cases) and
 //! compares their events and failures one for one, wherever the system's libyaml is built.
 
+use std::marker::PhantomData;
+
 #[cfg(sepal_libyaml)]
 mod system;
 mod translated;
 
 /// The libyaml this build reads with.
 #[cfg(sepal_libyaml)]
-pub(super) use system::Events;
+pub(super) type Events<'a> = Reader<'a, system::Parser>;
 #[cfg(not(sepal_libyaml))]
-pub(super) use translated::Events;
+pub(super) type Events<'a> = Reader<'a, translated::Parser>;
+
+/// One build of libyaml's event parser.
+pub(super) trait Parser: Sized {
+    /// A parser of `input`, or none when libyaml could not start one.
+    ///
+    /// # Safety
+    /// `input` outlives the parser, which keeps a pointer to it.
+    unsafe fn start(input: &[u8]) -> Option<Self>;
+
+    /// Parse the next event and lend it to `f`; also whether it ended the stream.
+    fn parse<R>(&mut self, f: impl FnOnce(Event<'_>) -> R) -> Result<(R, bool), ParseFailure>;
+}
+
+/// libyaml's events of an input, one at a time.
+pub(super) struct Reader<'a, P> {
+    parser: P,
+    ended: bool,
+    _input: PhantomData<&'a [u8]>,
+}
+
+impl<'a, P: Parser> Reader<'a, P> {
+    pub(super) fn new(input: &'a [u8]) -> Result<Self, ParseFailure> {
+        // SAFETY: `input` outlives the reader (the `'a` borrow), hence its parser.
+        let parser = unsafe { P::start(input) }.ok_or_else(|| ParseFailure {
+            problem: "the YAML parser could not start".into(),
+            line: 0,
+        })?;
+        Ok(Reader {
+            parser,
+            ended: false,
+            _input: PhantomData,
+        })
+    }
+
+    /// Parse the next event and hand it to `f`; after the stream's end every call gives
+    /// [`Event::StreamEnd`].
+    pub(super) fn next<R>(&mut self, f: impl FnOnce(Event<'_>) -> R) -> Result<R, ParseFailure> {
+        if self.ended {
+            return Ok(f(Event::StreamEnd));
+        }
+        let (out, end) = self.parser.parse(f)?;
+        self.ended = end;
+        Ok(out)
+    }
+}
 
 /// What a parse failure says, and on which line (1-based). The message is libyaml's own
 /// description of the problem (a fixed text, never a piece of the input).
@@ -92,8 +139,8 @@ fn render(e: Event<'_>) -> (String, bool) {
 /// `data`; panics where they differ (tests and the `yaml` fuzz target).
 #[cfg(sepal_libyaml)]
 pub(crate) fn assert_builds_agree(data: &[u8]) -> bool {
-    let system = read_all(data, system::Events::new, system::Events::next);
-    let translated = read_all(data, translated::Events::new, translated::Events::next);
+    let system = read_all::<system::Parser>(data);
+    let translated = read_all::<translated::Parser>(data);
     match (&system, &translated) {
         (Ok(a), Ok(b)) => {
             assert_eq!(a, b, "events differ");
@@ -111,22 +158,13 @@ pub(crate) fn assert_builds_agree(data: &[u8]) -> bool {
     }
 }
 
-/// One build's `next`, giving each event to [`render`].
+/// Every event of `data` as text, read with one build of libyaml.
 #[cfg(sepal_libyaml)]
-type NextRendered<E> =
-    fn(&mut E, fn(Event<'_>) -> (String, bool)) -> Result<(String, bool), ParseFailure>;
-
-/// Every event of `data` as text, read with one build's `new` and `next`.
-#[cfg(sepal_libyaml)]
-fn read_all<'a, E>(
-    data: &'a [u8],
-    new: fn(&'a [u8]) -> Result<E, ParseFailure>,
-    next: NextRendered<E>,
-) -> Result<Vec<String>, ParseFailure> {
-    let mut events = new(data)?;
+fn read_all<P: Parser>(data: &[u8]) -> Result<Vec<String>, ParseFailure> {
+    let mut events = Reader::<P>::new(data)?;
     let mut out = Vec::new();
     loop {
-        let (text, end) = next(&mut events, render)?;
+        let (text, end) = events.next(render)?;
         out.push(text);
         if end {
             return Ok(out);

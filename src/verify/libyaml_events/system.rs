@@ -4,12 +4,11 @@
 //!
 //! The unsafe calls are confined to this file. Their contract (the shim's, over libyaml's): a
 //! parser made by `sepal_yaml_new` is freed once by `sepal_yaml_free` (here: on drop); the input
-//! must outlive it (the `'a` borrow); an event's pointers stay valid until the next
+//! must outlive it (the reader's `'a` borrow); an event's pointers stay valid until the next
 //! `sepal_yaml_next` or the free (here: they are only lent to a closure, which returns first);
 //! after a failed `sepal_yaml_next`, `sepal_yaml_problem` gives a static string or null.
 
 use std::ffi::{c_char, c_int, c_uchar, c_void, CStr};
-use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 use super::{Event, ParseFailure, Scalar};
@@ -42,38 +41,20 @@ extern "C" {
     fn sepal_yaml_free(parser: *mut c_void);
 }
 
-/// A libyaml parser reading `input`.
-pub(in crate::verify) struct Events<'a> {
+/// A libyaml parser of an input that outlives it (see [`super::Parser::start`]).
+pub(in crate::verify) struct Parser {
     parser: NonNull<c_void>,
-    ended: bool,
-    _input: PhantomData<&'a [u8]>,
 }
 
-impl<'a> Events<'a> {
-    pub(in crate::verify) fn new(input: &'a [u8]) -> Result<Self, ParseFailure> {
-        // SAFETY: the shim copies nothing and keeps `input`'s pointer, which outlives `Events`
-        // (the `'a` borrow), hence the parser.
+impl super::Parser for Parser {
+    unsafe fn start(input: &[u8]) -> Option<Self> {
+        // SAFETY: the shim copies nothing and keeps `input`'s pointer, which outlives the parser
+        // (the caller's promise).
         let parser = unsafe { sepal_yaml_new(input.as_ptr(), input.len()) };
-        let parser = NonNull::new(parser).ok_or_else(|| ParseFailure {
-            problem: "the YAML parser could not start".into(),
-            line: 0,
-        })?;
-        Ok(Events {
-            parser,
-            ended: false,
-            _input: PhantomData,
-        })
+        NonNull::new(parser).map(|parser| Parser { parser })
     }
 
-    /// Parse the next event and hand it to `f`; after the stream's end every call gives
-    /// [`Event::StreamEnd`].
-    pub(in crate::verify) fn next<R>(
-        &mut self,
-        f: impl FnOnce(Event<'_>) -> R,
-    ) -> Result<R, ParseFailure> {
-        if self.ended {
-            return Ok(f(Event::StreamEnd));
-        }
+    fn parse<R>(&mut self, f: impl FnOnce(Event<'_>) -> R) -> Result<(R, bool), ParseFailure> {
         let mut e = ShimEvent {
             kind: 0,
             value: std::ptr::null(),
@@ -87,14 +68,13 @@ impl<'a> Events<'a> {
         if !ok {
             return Err(self.failure());
         }
-        if e.kind == STREAM_END {
-            self.ended = true;
-        }
         // SAFETY: `e`'s pointers are valid until the next call or the free, and nothing
         // borrowed from them escapes `f`.
-        Ok(f(unsafe { view(&e) }))
+        Ok((f(unsafe { view(&e) }), e.kind == STREAM_END))
     }
+}
 
+impl Parser {
     fn failure(&self) -> ParseFailure {
         let mut problem: *const c_char = std::ptr::null();
         let mut line = 0usize;
@@ -115,9 +95,9 @@ impl<'a> Events<'a> {
     }
 }
 
-impl Drop for Events<'_> {
+impl Drop for Parser {
     fn drop(&mut self) {
-        // SAFETY: made in `new`, freed only here.
+        // SAFETY: made in `start`, freed only here.
         unsafe { sepal_yaml_free(self.parser.as_ptr()) }
     }
 }

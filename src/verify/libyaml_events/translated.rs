@@ -4,39 +4,32 @@
 //! The unsafe calls are confined to this file. Their contract, from libyaml's documentation:
 //! the parser is initialised once and deleted once (here: on drop); it must not move after its
 //! input is set, because the string reader keeps a pointer to the parser itself (here: it lives
-//! in a box that is never moved out of); the input must outlive the parser (the `'a` borrow);
+//! in a box that is never moved out of); the input must outlive the parser (the reader's `'a` borrow);
 //! every event the parser fills in is deleted once, after its data was last read (here: the data
 //! is only lent to a closure, and the event is deleted when the closure returns).
 
 use std::ffi::CStr;
-use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 
 use unsafe_libyaml as unsafe_sys;
 
 use super::{Event, ParseFailure, Scalar};
 
-/// A libyaml parser reading `input`.
-pub(in crate::verify) struct Events<'a> {
+/// A libyaml parser of an input that outlives it (see [`super::Parser::start`]).
+pub(in crate::verify) struct Parser {
     parser: Box<MaybeUninit<unsafe_sys::yaml_parser_t>>,
-    ended: bool,
-    _input: PhantomData<&'a [u8]>,
 }
 
-impl<'a> Events<'a> {
-    pub(in crate::verify) fn new(input: &'a [u8]) -> Result<Self, ParseFailure> {
+impl super::Parser for Parser {
+    unsafe fn start(input: &[u8]) -> Option<Self> {
         let mut parser = Box::new(MaybeUninit::<unsafe_sys::yaml_parser_t>::uninit());
         // SAFETY: `yaml_parser_initialize` fills in the whole parser (it zeroes it first); the
         // box gives it a fixed address for the reader's self pointer.
         let ok = unsafe { unsafe_sys::yaml_parser_initialize(parser.as_mut_ptr()) }.ok;
         if !ok {
-            return Err(ParseFailure {
-                problem: "the YAML parser could not start".into(),
-                line: 0,
-            });
+            return None;
         }
-        // SAFETY: the parser was initialised above; `input` outlives `Events` (the `'a`
-        // borrow), hence the parser.
+        // SAFETY: the parser was initialised above; `input` outlives it (the caller's promise).
         unsafe {
             unsafe_sys::yaml_parser_set_input_string(
                 parser.as_mut_ptr(),
@@ -44,22 +37,10 @@ impl<'a> Events<'a> {
                 input.len() as _,
             );
         }
-        Ok(Events {
-            parser,
-            ended: false,
-            _input: PhantomData,
-        })
+        Some(Parser { parser })
     }
 
-    /// Parse the next event and hand it to `f`; after the stream's end every call gives
-    /// [`Event::StreamEnd`].
-    pub(in crate::verify) fn next<R>(
-        &mut self,
-        f: impl FnOnce(Event<'_>) -> R,
-    ) -> Result<R, ParseFailure> {
-        if self.ended {
-            return Ok(f(Event::StreamEnd));
-        }
+    fn parse<R>(&mut self, f: impl FnOnce(Event<'_>) -> R) -> Result<(R, bool), ParseFailure> {
         let mut event = MaybeUninit::<unsafe_sys::yaml_event_t>::uninit();
         // SAFETY: the parser is initialised and has its input; `yaml_parser_parse` fills in the
         // event when it succeeds, and leaves nothing to free when it fails.
@@ -75,14 +56,14 @@ impl<'a> Events<'a> {
             let e = event.as_mut_ptr();
             let line = (*e).start_mark.line + 1;
             let out = f(view(&*e, line));
-            if (*e).type_ == unsafe_sys::YAML_STREAM_END_EVENT {
-                self.ended = true;
-            }
+            let end = (*e).type_ == unsafe_sys::YAML_STREAM_END_EVENT;
             unsafe_sys::yaml_event_delete(e);
-            Ok(out)
+            Ok((out, end))
         }
     }
+}
 
+impl Parser {
     fn failure(&mut self) -> ParseFailure {
         // SAFETY: the parser is initialised; its public prefix (reached through `Deref`) holds
         // the error fields libyaml set on failure; `problem` is null or a static C string.
@@ -103,9 +84,9 @@ impl<'a> Events<'a> {
     }
 }
 
-impl Drop for Events<'_> {
+impl Drop for Parser {
     fn drop(&mut self) {
-        // SAFETY: initialised in `new` (a failed initialisation never builds an `Events`), and
+        // SAFETY: initialised in `start` (a failed initialisation never builds a `Parser`), and
         // deleted only here.
         unsafe { unsafe_sys::yaml_parser_delete(self.parser.as_mut_ptr()) }
     }
