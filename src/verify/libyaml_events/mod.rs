@@ -18,10 +18,11 @@ mod system;
 mod translated;
 
 /// The libyaml this build reads with.
+pub(super) type Events<'a> = Reader<'a, BuildParser>;
 #[cfg(sepal_libyaml)]
-pub(super) type Events<'a> = Reader<'a, system::Parser>;
+type BuildParser = system::Parser;
 #[cfg(not(sepal_libyaml))]
-pub(super) type Events<'a> = Reader<'a, translated::Parser>;
+type BuildParser = translated::Parser;
 
 /// One build of libyaml's event parser.
 pub(super) trait Parser: Sized {
@@ -159,7 +160,7 @@ pub(crate) fn assert_builds_agree(data: &[u8]) -> bool {
 }
 
 /// Every event of `data` as text, read with one build of libyaml.
-#[cfg(sepal_libyaml)]
+#[cfg(any(test, sepal_libyaml))]
 fn read_all<P: Parser>(data: &[u8]) -> Result<Vec<String>, ParseFailure> {
     let mut events = Reader::<P>::new(data)?;
     let mut out = Vec::new();
@@ -177,15 +178,7 @@ mod tests {
     use super::*;
 
     fn events(text: &str) -> Result<Vec<String>, ParseFailure> {
-        let mut ev = Events::new(text.as_bytes())?;
-        let mut out = Vec::new();
-        loop {
-            let (s, end) = ev.next(render)?;
-            out.push(s);
-            if end {
-                return Ok(out);
-            }
-        }
+        read_all::<BuildParser>(text.as_bytes())
     }
 
     #[test]
