@@ -11,6 +11,7 @@
 //! A test gives both the same inputs (the corpus, encrypted outputs, hand-written cases) and
 //! compares their events and failures one for one, wherever the system's libyaml is built.
 
+use std::ffi::CStr;
 use std::marker::PhantomData;
 
 #[cfg(sepal_libyaml)]
@@ -75,6 +76,40 @@ impl<'a, P: Parser> Reader<'a, P> {
 pub(super) struct ParseFailure {
     pub(super) problem: String,
     pub(super) line: u64,
+}
+
+impl ParseFailure {
+    /// The failure libyaml describes with `problem` at the 0-based `line`.
+    ///
+    /// # Safety
+    /// `problem` is null or a NUL-terminated string (libyaml's are static).
+    unsafe fn from_libyaml(problem: *const std::ffi::c_char, line: u64) -> Self {
+        let problem = if problem.is_null() {
+            "a YAML syntax error".to_string()
+        } else {
+            // SAFETY: the caller's promise.
+            unsafe { CStr::from_ptr(problem) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        ParseFailure {
+            problem,
+            line: line + 1,
+        }
+    }
+}
+
+/// A NUL-terminated byte string from libyaml, or none.
+///
+/// # Safety
+/// `p` is null or points to a NUL-terminated string that outlives `'e`.
+unsafe fn c_bytes<'e>(p: *const u8) -> Option<&'e [u8]> {
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: the caller's promise.
+        Some(unsafe { CStr::from_ptr(p.cast()) }.to_bytes())
+    }
 }
 
 /// One event, its data borrowed from the parser until the next event.

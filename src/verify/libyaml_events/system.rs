@@ -8,10 +8,10 @@
 //! `sepal_yaml_next` or the free (here: they are only lent to a closure, which returns first);
 //! after a failed `sepal_yaml_next`, `sepal_yaml_problem` gives a static string or null.
 
-use std::ffi::{c_char, c_int, c_uchar, c_void, CStr};
+use std::ffi::{c_char, c_int, c_uchar, c_void};
 use std::ptr::NonNull;
 
-use super::{Event, ParseFailure, Scalar};
+use super::{c_bytes, Event, ParseFailure, Scalar};
 
 /// The shim's `sepal_yaml_event` (same fields, same order, C layout).
 #[repr(C)]
@@ -80,18 +80,8 @@ impl Parser {
         let mut line = 0usize;
         // SAFETY: the parser is live; the shim writes a static string or null, and a line.
         unsafe { sepal_yaml_problem(self.parser.as_ptr(), &mut problem, &mut line) };
-        let problem = if problem.is_null() {
-            "a YAML syntax error".to_string()
-        } else {
-            // SAFETY: a static NUL-terminated string from libyaml.
-            unsafe { CStr::from_ptr(problem) }
-                .to_string_lossy()
-                .into_owned()
-        };
-        ParseFailure {
-            problem,
-            line: line as u64 + 1,
-        }
+        // SAFETY: `problem` is null or libyaml's static string.
+        unsafe { ParseFailure::from_libyaml(problem, line as u64) }
     }
 }
 
@@ -99,18 +89,6 @@ impl Drop for Parser {
     fn drop(&mut self) {
         // SAFETY: made in `start`, freed only here.
         unsafe { sepal_yaml_free(self.parser.as_ptr()) }
-    }
-}
-
-/// A NUL-terminated byte string from libyaml, or none.
-///
-/// # Safety
-/// `p` is null or points to a NUL-terminated string that outlives `'e`.
-unsafe fn c_bytes<'e>(p: *const c_uchar) -> Option<&'e [u8]> {
-    if p.is_null() {
-        None
-    } else {
-        Some(CStr::from_ptr(p.cast()).to_bytes())
     }
 }
 

@@ -8,12 +8,11 @@
 //! every event the parser fills in is deleted once, after its data was last read (here: the data
 //! is only lent to a closure, and the event is deleted when the closure returns).
 
-use std::ffi::CStr;
 use std::mem::MaybeUninit;
 
 use unsafe_libyaml as unsafe_sys;
 
-use super::{Event, ParseFailure, Scalar};
+use super::{c_bytes, Event, ParseFailure, Scalar};
 
 /// A libyaml parser of an input that outlives it (see [`super::Parser::start`]).
 pub(in crate::verify) struct Parser {
@@ -69,17 +68,7 @@ impl Parser {
         // the error fields libyaml set on failure; `problem` is null or a static C string.
         unsafe {
             let prefix: &unsafe_sys::yaml_parser_t = &*self.parser.as_ptr();
-            let problem = if prefix.problem.is_null() {
-                "a YAML syntax error".to_string()
-            } else {
-                CStr::from_ptr(prefix.problem)
-                    .to_string_lossy()
-                    .into_owned()
-            };
-            ParseFailure {
-                problem,
-                line: prefix.problem_mark.line + 1,
-            }
+            ParseFailure::from_libyaml(prefix.problem, prefix.problem_mark.line)
         }
     }
 }
@@ -89,18 +78,6 @@ impl Drop for Parser {
         // SAFETY: initialised in `start` (a failed initialisation never builds a `Parser`), and
         // deleted only here.
         unsafe { unsafe_sys::yaml_parser_delete(self.parser.as_mut_ptr()) }
-    }
-}
-
-/// A NUL-terminated byte string from libyaml, or none.
-///
-/// # Safety
-/// `p` is null or points to a NUL-terminated string that outlives `'e`.
-unsafe fn c_bytes<'e>(p: *const u8) -> Option<&'e [u8]> {
-    if p.is_null() {
-        None
-    } else {
-        Some(CStr::from_ptr(p.cast()).to_bytes())
     }
 }
 
