@@ -12,6 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["config", "walk", "verify"],
     &["keys"],
     &["keyservice"],
+    &["cloud"],
     &["ops"],
     &["cli", "fuzzing"],
 ];

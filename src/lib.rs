@@ -1,6 +1,7 @@
 //! sepal: keep secrets encrypted inside the files you commit, compatible with sops 3.x.
 
 pub mod cli;
+pub mod cloud;
 pub mod config;
 pub mod crypto;
 #[doc(hidden)]

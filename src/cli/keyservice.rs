@@ -13,7 +13,7 @@ use clap::Args;
 
 use super::common::{CliError, CliResult};
 use super::GlobalArgs;
-use crate::keyservice::{serve, Listen, ServeOptions};
+use crate::keys::backend::{self, Listen, ServeOptions};
 
 /// sops's default address when the network is tcp.
 const DEFAULT_TCP: &str = "127.0.0.1:5000";
@@ -42,12 +42,13 @@ pub struct KeyserviceArgs {
 /// Serve until SIGINT or SIGTERM (`--verbose` logs each request, never key material).
 pub fn run(global: &GlobalArgs, args: KeyserviceArgs) -> CliResult<()> {
     let listen = listen_on(&args)?;
-    serve(ServeOptions {
-        listen,
-        prompt: args.prompt,
-        verbose: global.verbose,
-    })
-    .map_err(|e| CliError::KeyService(e.to_string()))
+    backend::current()
+        .serve(&ServeOptions {
+            listen,
+            prompt: args.prompt,
+            verbose: global.verbose,
+        })
+        .map_err(|e| CliError::KeyService(e.to_string()))
 }
 
 /// Where to listen, from the flags.

@@ -2,6 +2,8 @@
 //! one trait, [`KeySource`]. Stores and the cipher walk never see key types.
 
 pub mod age;
+pub mod backend;
+pub mod helper;
 pub mod kms;
 pub mod pgp;
 pub mod vault;
@@ -106,7 +108,7 @@ impl Default for Keyring {
             sources: vec![
                 Box::new(age::AgeSource::from_env()),
                 Box::new(pgp::PgpSource::from_env()),
-                Box::new(kms::KmsSource::new()),
+                backend::current().kms(),
                 Box::new(vault::VaultSource::from_env()),
             ],
             remotes: Vec::new(),

@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 use super::key_of;
 use super::proto::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse};
+use crate::keys::backend::Target;
 use crate::keys::{KeyError, RemoteKeyService};
 use crate::metadata::StoredKey;
 
@@ -16,45 +17,6 @@ use crate::metadata::StoredKey;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often to check that a key service is still there, and how long to wait for its answer.
 const KEEP_ALIVE: Duration = Duration::from_secs(5);
-
-/// Where a key service listens, from its URI.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// `tcp://host:port`
-    Tcp(String),
-    /// `unix:///path` (or `unix:path`)
-    Unix(String),
-}
-
-impl Target {
-    pub fn parse(uri: &str) -> Result<Target, KeyError> {
-        let bad = |why: &str| {
-            KeyError::service(format!("invalid key service URI {uri:?}: {why} (use tcp://host:port or unix:///path/to/socket)"))
-        };
-        let (scheme, rest) = uri.split_once(':').ok_or_else(|| bad("no scheme"))?;
-        match scheme.to_ascii_lowercase().as_str() {
-            "tcp" | "tcp4" | "tcp6" => {
-                let rest = rest.strip_prefix("//").ok_or_else(|| bad("no host"))?;
-                let authority = rest.split('/').next().unwrap_or_default();
-                let has_port = authority.rsplit_once(':').is_some_and(|(h, p)| {
-                    !h.is_empty() && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())
-                });
-                if !has_port {
-                    return Err(bad("expected host:port"));
-                }
-                Ok(Target::Tcp(authority.to_string()))
-            }
-            "unix" => {
-                let path = rest.strip_prefix("//").unwrap_or(rest);
-                if path.is_empty() {
-                    return Err(bad("no socket path"));
-                }
-                Ok(Target::Unix(path.to_string()))
-            }
-            other => Err(bad(&format!("unsupported scheme {other:?}"))),
-        }
-    }
-}
 
 /// A connection to one key service. The connection is made on first use, so a key service that
 /// is down only matters when it is needed.
@@ -171,39 +133,5 @@ impl RemoteKeyService for Client {
         };
         let mut response: DecryptResponse = self.call("/KeyService/Decrypt", request)?;
         Ok(Zeroizing::new(std::mem::take(&mut response.plaintext)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uris() {
-        assert_eq!(
-            Target::parse("tcp://127.0.0.1:5000"),
-            Ok(Target::Tcp("127.0.0.1:5000".into()))
-        );
-        assert_eq!(
-            Target::parse("tcp://[::1]:5000/"),
-            Ok(Target::Tcp("[::1]:5000".into()))
-        );
-        assert_eq!(
-            Target::parse("unix:///tmp/ks.sock"),
-            Ok(Target::Unix("/tmp/ks.sock".into()))
-        );
-        assert_eq!(
-            Target::parse("unix:ks.sock"),
-            Ok(Target::Unix("ks.sock".into()))
-        );
-        for bad in [
-            "127.0.0.1:5000",
-            "tcp://host",
-            "http://h:1",
-            "unix://",
-            "tcp:1",
-        ] {
-            assert!(Target::parse(bad).is_err(), "{bad}");
-        }
     }
 }

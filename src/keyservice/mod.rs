@@ -12,8 +12,9 @@ mod client;
 pub mod proto;
 mod server;
 
+pub use crate::keys::backend::{Listen, ServeError, ServeOptions};
 pub use client::Client;
-pub use server::{serve, Listen, ServeOptions};
+pub use server::serve;
 
 use crate::metadata::{AzureKey, KeyKind, KmsKey, MasterKey, StoredKey, VaultKey};
 use proto::{AgeKey, AzureKeyVaultKey, GcpKmsKey, HckmsKey, Key, KeyType, PgpKey};

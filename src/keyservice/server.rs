@@ -18,36 +18,9 @@ use zeroize::Zeroizing;
 
 use super::proto::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, Key};
 use super::{describe, spec_of};
+use crate::keys::backend::{Listen, ServeError, ServeOptions};
 use crate::keys::Keyring;
 use crate::metadata::StoredKey;
-
-/// Where to listen.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Listen {
-    /// `host:port`
-    Tcp(String),
-    /// A socket file (created; removed again on exit).
-    Unix(PathBuf),
-}
-
-impl Listen {
-    fn uri(&self) -> String {
-        match self {
-            Listen::Tcp(a) => format!("tcp://{a}"),
-            Listen::Unix(p) => format!("unix://{}", p.display()),
-        }
-    }
-}
-
-/// `sepal keyservice` options.
-#[derive(Clone, Debug)]
-pub struct ServeOptions {
-    pub listen: Listen,
-    /// Ask on the terminal before answering each request.
-    pub prompt: bool,
-    /// Log every request (key names and outcomes, never key material) on stderr.
-    pub verbose: bool,
-}
 
 enum Op {
     Encrypt(EncryptRequest),
@@ -64,22 +37,6 @@ type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'stati
 struct Job {
     op: Op,
     reply: oneshot::Sender<Reply>,
-}
-
-/// Why the key service could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error("cannot start the key service: {0}")]
-    Start(std::io::Error),
-    #[error("cannot listen on {address}: {source}")]
-    Listen {
-        address: String,
-        source: std::io::Error,
-    },
-    #[error("cannot handle signals: {0}")]
-    Signals(std::io::Error),
-    #[error("the key service on {address} stopped: {reason}")]
-    Stopped { address: String, reason: String },
 }
 
 /// Serve until SIGINT or SIGTERM.

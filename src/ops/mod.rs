@@ -145,16 +145,8 @@ impl KeyAccess {
 }
 
 /// A client for the key service at `uri`. It connects on first use.
-#[cfg(feature = "keyservice")]
 fn connect_keyservice(uri: &str) -> Result<Box<dyn RemoteKeyService>> {
-    crate::keyservice::Client::new(uri)
-        .map(|c| Box::new(c) as Box<dyn RemoteKeyService>)
+    crate::keys::backend::current()
+        .key_service(uri)
         .map_err(Error::Key)
-}
-
-#[cfg(not(feature = "keyservice"))]
-fn connect_keyservice(uri: &str) -> Result<Box<dyn RemoteKeyService>> {
-    Err(Error::Key(crate::keys::KeyError::service(format!(
-        "cannot use the key service {uri}: this build of sepal has no key service support (cargo feature `keyservice`)"
-    ))))
 }

@@ -23,6 +23,7 @@ mod exec;
 mod fixtures;
 mod generated;
 mod gitdiff;
+mod helper;
 mod hostile;
 mod interop;
 mod keymgmt;
