@@ -487,6 +487,47 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, .. Default::default() })]
+
+        /// Any bytes: decoding never panics, and what decodes encodes to the same message.
+        #[test]
+        fn any_bytes_decode_without_panic_and_round_trip(data in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            if let Ok(r) = Request::decode(&data) {
+                let again = Request::decode(&r.encode());
+                proptest::prop_assert_eq!(again.as_ref(), Ok(&r));
+            }
+            if let Ok(r) = Reply::decode(&data) {
+                let again = Reply::decode(&r.encode());
+                proptest::prop_assert_eq!(again.as_ref(), Ok(&r));
+            }
+        }
+
+        /// Random keys and secrets survive a request's and a reply's round trip.
+        #[test]
+        fn random_keys_round_trip(
+            arn in "[ -~]{0,20}",
+            context in proptest::collection::btree_map("[a-z]{1,4}", "[ -~é]{0,6}", 0..3),
+            extra in proptest::collection::btree_map("x_[a-z]{1,4}", "[ -~]{0,6}", 0..3),
+            secret in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+            uri in "(unix:///[a-z]{1,8}|tcp://h:[0-9]{1,4})?",
+        ) {
+            let mut key = StoredKey::new(MasterKey::Kms(KmsKey {
+                arn,
+                context,
+                ..KmsKey::default()
+            }));
+            key.extra = extra;
+            let target = if uri.is_empty() { Target::Kms } else { Target::Service(uri) };
+            let request = Request::Wrap { target, spec: key.clone(), secret: Zeroizing::new(secret.clone()) };
+            proptest::prop_assert_eq!(Request::decode(&request.encode()), Ok(request));
+            let reply = Reply::Secret(Zeroizing::new(secret));
+            proptest::prop_assert_eq!(Reply::decode(&reply.encode()), Ok(reply));
+            let reply = Reply::Key(key);
+            proptest::prop_assert_eq!(Reply::decode(&reply.encode()), Ok(reply));
+        }
+    }
+
     #[test]
     fn greetings_name_the_version() {
         assert_eq!(greeting_version(&greeting()), Ok(env!("CARGO_PKG_VERSION")));
