@@ -329,6 +329,24 @@ fn kms(test: &str, part: Part) {
         }
     }
 
+    // Several KMS files in one command (worker threads at once, each asking a helper).
+    if part == Part::SepalAlone {
+        let names: Vec<String> = cases
+            .iter()
+            .map(|(name, _)| format!("{name}-sepal.enc.yaml"))
+            .collect();
+        let mut args = vec!["decrypt", "--check"];
+        args.extend(names.iter().map(String::as_str));
+        let r = run_env(&sb, Tool::Sepal, Identity::None, &env, &args);
+        if !r.ok() {
+            f.add(format!(
+                "decrypt --check of the {} KMS files at once: {}",
+                names.len(),
+                r.describe()
+            ));
+        }
+    }
+
     // A changed encryption context is refused (exit 128), for both tools' files.
     for &(writer, _) in pairs(part) {
         if !part.covers(&[writer]) {
