@@ -30,7 +30,11 @@ pub fn canonical_bytes(value: &Scalar) -> Zeroizing<Vec<u8>> {
 /// bytes): a float gets an `e0` exponent (`0.0000001` → `0.0000001e0`), a bool spelled `True` /
 /// `False` is stored as `T` / `F`. Go reads both to the same value; [`display_text`] undoes it.
 pub fn plaintext_bytes(leaf: &Leaf) -> Zeroizing<Vec<u8>> {
-    let canonical = canonical_bytes(&leaf.value);
+    plaintext_bytes_from(leaf, canonical_bytes(&leaf.value))
+}
+
+/// [`plaintext_bytes`] given the leaf's canonical bytes (computed once for the MAC as well).
+pub fn plaintext_bytes_from(leaf: &Leaf, canonical: Zeroizing<Vec<u8>>) -> Zeroizing<Vec<u8>> {
     if let Some(text) = &leaf.text {
         let ok = match (
             &leaf.value,
@@ -68,12 +72,22 @@ pub fn plaintext_bytes(leaf: &Leaf) -> Zeroizing<Vec<u8>> {
 /// canonical form (the store then prints the value as sops would), the original spelling
 /// otherwise (undoing the marks [`plaintext_bytes`] adds).
 pub fn display_text(value: &Scalar, plain: &[u8]) -> Zeroizing<String> {
+    display_text_and_canonical(value, plain).0
+}
+
+/// [`display_text`], and the canonical bytes it compares with when they are not the value's own
+/// text (a number, a bool, null, a time): what the MAC hashes for the value, so that a
+/// decryption formats each number once, on the thread that decrypted it.
+pub fn display_text_and_canonical(
+    value: &Scalar,
+    plain: &[u8],
+) -> (Zeroizing<String>, Option<Zeroizing<Vec<u8>>>) {
     // Strings carry their text in the value already; keeping a second copy would only cost memory.
     if matches!(
         value,
         Scalar::Str(_) | Scalar::Comment(_) | Scalar::Bytes(_)
     ) {
-        return Zeroizing::new(String::new());
+        return (Zeroizing::new(String::new()), None);
     }
     let text = String::from_utf8_lossy(plain);
     let canonical = canonical_bytes(value);
@@ -90,7 +104,12 @@ pub fn display_text(value: &Scalar, plain: &[u8]) -> Zeroizing<String> {
         }
         _ => text.into_owned(),
     };
-    Zeroizing::new(out)
+    let hashed = match value {
+        // A time's canonical bytes are its text, which the MAC reads from the value itself.
+        Scalar::Time(_) => None,
+        _ => Some(canonical),
+    };
+    (Zeroizing::new(out), hashed)
 }
 
 /// Whether Go's parser for the value's type accepts this spelling (a conservative subset).

@@ -13,7 +13,8 @@ use zeroize::Zeroizing;
 use crate::crypto::cipher::{OpenError, ValueCipher};
 use crate::crypto::mac::MacHasher;
 use crate::gotext::{
-    canonical_bytes, display_text, parse_typed, parse_typed_taking, plaintext_bytes,
+    canonical_bytes, display_text, display_text_and_canonical, parse_typed, parse_typed_taking,
+    plaintext_bytes, plaintext_bytes_from,
 };
 use crate::tree::{Leaf, NewLeaf, Scalar};
 
@@ -106,8 +107,10 @@ enum Outcome {
         /// records.
         kept: Option<Box<Kept>>,
         hashed: bool,
-        /// For a file rops wrote: the bytes its MAC holds for this value.
-        rops_hashed: Option<Zeroizing<Vec<u8>>>,
+        /// The bytes the MAC holds for this value when they are not its own text: a number's,
+        /// bool's or null's canonical bytes (formatted here, on the worker thread), or for a file
+        /// rops wrote the bytes it encrypted.
+        mac_bytes: Option<Zeroizing<Vec<u8>>>,
     },
     Hash,
 }
@@ -165,8 +168,17 @@ pub(super) fn plan_encrypt<'t>(
     mac: &mut MacHasher,
     stashed: impl FnOnce(&str, &Scalar) -> Option<([u8; 32], Zeroizing<Vec<u8>>)>,
 ) -> Option<Job<'t>> {
+    // A number's, bool's or null's canonical bytes, formatted once for the MAC and the
+    // ciphertext.
+    let canonical = match &leaf.value {
+        Scalar::Str(_) | Scalar::Time(_) | Scalar::Comment(_) | Scalar::Bytes(_) => None,
+        other => Some(canonical_bytes(other)),
+    };
     if !is_comment && !leaf.shadowed {
-        feed(mac, &leaf.value, selected);
+        match &canonical {
+            Some(bytes) => mac.feed(bytes, selected),
+            None => feed(mac, &leaf.value, selected),
+        }
     }
     if !selected {
         return None;
@@ -174,7 +186,7 @@ pub(super) fn plan_encrypt<'t>(
     let type_tag = leaf.value.type_tag().unwrap_or("str");
     let (plain, iv) = match stashed(type_tag, &leaf.value) {
         Some((iv, bytes)) => (PlainBytes::Owned(bytes), Some(Box::new(iv))),
-        None => (own_bytes(leaf), None),
+        None => (own_bytes(leaf, canonical), None),
     };
     if plain.bytes().is_empty() {
         // sops leaves empty strings and empty comments as they are.
@@ -190,10 +202,12 @@ pub(super) fn plan_encrypt<'t>(
     })
 }
 
-/// A leaf's plaintext bytes, borrowed when they are its string as it is.
-fn own_bytes(leaf: &Leaf) -> PlainBytes<'_> {
-    match (&leaf.value, &leaf.text) {
-        (Scalar::Str(s) | Scalar::Comment(s), None) => PlainBytes::Borrowed(s.as_bytes()),
+/// A leaf's plaintext bytes, borrowed when they are its string as it is; `canonical` is the
+/// value's canonical bytes when already made.
+fn own_bytes(leaf: &Leaf, canonical: Option<Zeroizing<Vec<u8>>>) -> PlainBytes<'_> {
+    match (&leaf.value, &leaf.text, canonical) {
+        (Scalar::Str(s) | Scalar::Comment(s), None, _) => PlainBytes::Borrowed(s.as_bytes()),
+        (_, _, Some(canonical)) => PlainBytes::Owned(plaintext_bytes_from(leaf, canonical)),
         _ => PlainBytes::Owned(plaintext_bytes(leaf)),
     }
 }
@@ -429,12 +443,16 @@ fn decrypt_one(
         path: display_path(aad),
         type_tag: opened.type_tag.to_string(),
     })?;
-    let text = display_text(&value, &opened.plain);
+    let (text, canonical) = display_text_and_canonical(&value, &opened.plain);
     // rops hashes the bytes it encrypted (`inf` where sops writes `+Inf`).
-    let rops_hashed = shared.rops.then(|| opened.plain.clone());
+    let mac_bytes = if shared.rops {
+        Some(opened.plain.clone())
+    } else {
+        canonical
+    };
     Ok(Outcome::Decrypted {
         leaf: NewLeaf::Plain { value, text },
-        rops_hashed,
+        mac_bytes,
         kept: shared.record.then(|| {
             Box::new(Kept {
                 type_tag: opened.type_tag.to_string(),
@@ -499,13 +517,13 @@ fn take(
                 leaf,
                 kept,
                 hashed,
-                rops_hashed,
+                mac_bytes,
             } => {
                 if let NewLeaf::Plain { value, .. } = &leaf {
                     // sops decides "comment" from the input: a comment stored as a list element
                     // is hashed.
                     if hashed && !matches!(value, Scalar::Comment(_)) {
-                        match &rops_hashed {
+                        match &mac_bytes {
                             Some(bytes) => mac.feed(bytes, true),
                             None => feed(mac, value, true),
                         }
