@@ -241,9 +241,11 @@ fn wrap(
         secret: Zeroizing::new(secret.to_vec()),
     };
     match exchange(&request, origin)? {
-        Reply::Key(k) => Ok(k),
+        // The entry must be the key asked for, wrapped: anything else would go into the file.
+        Reply::Key(k) if k.key == spec.key && !k.enc().is_empty() => Ok(k),
         other => Err(origin(format!(
-            "the {HELPER_NAME} helper answered a request to wrap with {other:?}"
+            "the {HELPER_NAME} helper answered a request to wrap for {} with {other:?}",
+            spec.id()
         ))),
     }
 }
