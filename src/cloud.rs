@@ -1,10 +1,11 @@
-//! The in-process backend for the keys that need a cloud SDK or gRPC: the AWS SDK's KMS source,
-//! the key service's gRPC client and server. Only the `sepal-keys` helper executable installs it
+//! The in-process backend for the keys that need a cloud SDK, an HTTPS client or gRPC: the AWS
+//! SDK's KMS source, Vault transit over ureq, the key service's gRPC client and server. Only the `sepal-keys` helper executable installs it
 //! (`keys::backend::install`), so only that executable links them; `sepal` asks the helper.
 //! A program using sepal as a library installs it to have those keys in its own process.
 
 use crate::keys::backend::{CloudBackend, ServeError, ServeOptions};
 use crate::keys::kms::KmsSource;
+use crate::keys::vault::VaultSource;
 use crate::keys::{KeyError, KeySource, RemoteKeyService};
 
 /// The AWS SDK and gRPC in this process.
@@ -16,6 +17,10 @@ pub static IN_PROCESS: InProcess = InProcess;
 impl CloudBackend for InProcess {
     fn kms(&self) -> Box<dyn KeySource> {
         Box::new(KmsSource::new())
+    }
+
+    fn vault(&self) -> Box<dyn KeySource> {
+        Box::new(VaultSource::from_env())
     }
 
     #[cfg(feature = "keyservice")]

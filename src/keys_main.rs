@@ -1,6 +1,6 @@
-//! The `sepal-keys` helper executable: AWS KMS keys and key services for `sepal`, which starts it
-//! only for a file that needs them (see `keys::backend`). This is the one executable that links
-//! the AWS SDK, tokio and gRPC.
+//! The `sepal-keys` helper executable: AWS KMS and Vault transit keys and key services for
+//! `sepal`, which starts it only for a file that needs them (see `keys::backend`). This is the one
+//! executable that links the AWS SDK, tokio, gRPC and an HTTPS client.
 
 fn main() -> std::process::ExitCode {
     // It holds data keys while it answers.

@@ -1,7 +1,7 @@
-//! Where the master keys that need a cloud SDK or gRPC are served: AWS KMS keys, `--keyservice`
-//! clients and the `sepal keyservice` server. The `sepal` executable does not link that code (the
-//! AWS SDK, tokio, tonic and h2 cost every start its relocations and pages, although no age or
-//! PGP file uses them); it asks the `sepal-keys` helper executable ([`super::helper`]), started
+//! Where the master keys that need a cloud SDK, an HTTPS client or gRPC are served: AWS KMS and
+//! Vault transit keys, `--keyservice` clients and the `sepal keyservice` server. The `sepal`
+//! executable does not link that code (the AWS SDK, tokio, tonic, h2, ureq and rustls cost every
+//! start their relocations and pages, although no age or PGP file uses them); it asks the `sepal-keys` helper executable ([`super::helper`]), started
 //! only when a file needs one of those keys. The helper installs the in-process backend
 //! (the top-level `cloud` module) and answers over a pipe.
 //!
@@ -17,6 +17,9 @@ use super::{KeyError, KeySource, RemoteKeyService};
 pub trait CloudBackend: Sync {
     /// The AWS KMS key source.
     fn kms(&self) -> Box<dyn KeySource>;
+
+    /// The Vault transit key source (settings from the environment: `VAULT_ADDR`, ...).
+    fn vault(&self) -> Box<dyn KeySource>;
 
     /// A client of the key service at `uri` (checked here; it connects on first use).
     fn key_service(&self, uri: &str) -> Result<Box<dyn RemoteKeyService>, KeyError>;

@@ -109,7 +109,7 @@ impl Default for Keyring {
                 Box::new(age::AgeSource::from_env()),
                 Box::new(pgp::PgpSource::from_env()),
                 backend::current().kms(),
-                Box::new(vault::VaultSource::from_env()),
+                backend::current().vault(),
             ],
             remotes: Vec::new(),
             local: true,

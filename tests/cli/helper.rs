@@ -28,8 +28,29 @@ fn lone_sepal(sb: &Sandbox, helper: Option<&str>) -> PathBuf {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         }
+        wait_until_startable(&path);
     }
+    wait_until_startable(&sepal);
     sepal
+}
+
+/// A child that another test thread forks while a file is open for writing here holds that
+/// descriptor until it execs, and starting the file fails with "text file busy" until then.
+fn wait_until_startable(path: &Path) {
+    for _ in 0..200 {
+        let started = Command::new(path)
+            .arg("--version")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        match started {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            _ => return,
+        }
+    }
 }
 
 /// Run `sepal` with only its own folder on PATH, a private HOME and key1's identity.
@@ -109,6 +130,8 @@ fn sepal_links_no_cloud_sdk_or_grpc_and_the_helper_does() {
         ("tonic", "_ZN5tonic", cfg!(feature = "keyservice")),
         ("h2", "_ZN2h2", cloud),
         ("hyper", "_ZN5hyper", cloud),
+        ("ureq", "_ZN4ureq", true),
+        ("rustls", "_ZN6rustls", true),
     ];
     let sepal = std::fs::read(common::sepal_bin()).expect("sepal binary");
     let helper = std::fs::read(helper_bin()).expect("sepal-keys binary");

@@ -1,11 +1,11 @@
 //! The `sepal-keys` helper executable, seen from `sepal`: the default [`CloudBackend`]. It finds
 //! the helper beside the running executable (else on `PATH`), starts it on the first request for
-//! an AWS KMS key or a key service, and keeps it for the rest of the process: one pipe each way,
+//! an AWS KMS or Vault transit key or a key service, and keeps it for the rest of the process: one pipe each way,
 //! one request and one answer at a time ([`wire`]; threads asking at once get a helper each). `sepal keyservice` becomes the helper
 //! (`exec`), so signals and the terminal reach the server directly.
 //!
 //! A file with only age or PGP keys never starts it, which is the point: `sepal` then starts
-//! without the AWS SDK and gRPC linked at all.
+//! without the AWS SDK, an HTTPS client and gRPC linked at all.
 
 pub mod serve;
 pub mod wire;
@@ -71,7 +71,7 @@ impl fmt::Display for HelperError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HelperError::NotFound { beside } => {
-                write!(f, "AWS KMS keys and key services are handled by the {HELPER_NAME} helper, which was not found ")?;
+                write!(f, "AWS KMS and Vault transit keys and key services are handled by the {HELPER_NAME} helper, which was not found ")?;
                 if let Some(p) = beside {
                     write!(f, "at {} or ", p.display())?;
                 }
@@ -225,6 +225,10 @@ fn kms_error(message: String) -> KeyError {
     KeyError::kms(message)
 }
 
+fn vault_error(message: String) -> KeyError {
+    KeyError::vault(message)
+}
+
 fn service_error(message: String) -> KeyError {
     KeyError::service(message)
 }
@@ -284,6 +288,23 @@ impl KeySource for KmsByHelper {
     }
 }
 
+/// Vault transit keys, wrapped and unwrapped by the helper.
+struct VaultByHelper;
+
+impl KeySource for VaultByHelper {
+    fn kind(&self) -> KeyKind {
+        KeyKind::HcVault
+    }
+
+    fn wrap(&self, spec: &StoredKey, secret: &[u8]) -> Result<StoredKey, KeyError> {
+        wrap(Target::Vault, spec, secret, vault_error)
+    }
+
+    fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        unwrap(Target::Vault, stored, vault_error)
+    }
+}
+
 /// A key service, asked through the helper.
 struct ServiceByHelper {
     uri: String,
@@ -327,6 +348,10 @@ pub fn serve_args(options: &ServeOptions) -> Vec<OsString> {
 impl CloudBackend for Helper {
     fn kms(&self) -> Box<dyn KeySource> {
         Box::new(KmsByHelper)
+    }
+
+    fn vault(&self) -> Box<dyn KeySource> {
+        Box::new(VaultByHelper)
     }
 
     fn key_service(&self, uri: &str) -> Result<Box<dyn RemoteKeyService>, KeyError> {

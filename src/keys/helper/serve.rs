@@ -38,7 +38,7 @@ pub fn main(args: Vec<OsString>, backend: &'static dyn CloudBackend) -> u8 {
         }
     }
     eprintln!(
-        "{HELPER_NAME} serves AWS KMS keys and key services for sepal, which starts it itself; run sepal instead."
+        "{HELPER_NAME} serves AWS KMS and Vault transit keys and key services for sepal, which starts it itself; run sepal instead."
     );
     2
 }
@@ -78,6 +78,7 @@ pub fn answer(
     let mut keys = Keys {
         backend,
         kms: backend.kms(),
+        vault: backend.vault(),
         services: HashMap::new(),
     };
     while let Some(frame) = wire::read_frame(&mut input)? {
@@ -92,10 +93,11 @@ pub fn answer(
     Ok(())
 }
 
-/// The KMS source and the key service clients, each made once.
+/// The KMS and Vault sources and the key service clients, each made once.
 struct Keys<'a> {
     backend: &'a dyn CloudBackend,
     kms: Box<dyn KeySource>,
+    vault: Box<dyn KeySource>,
     services: HashMap<String, Box<dyn RemoteKeyService>>,
 }
 
@@ -111,6 +113,15 @@ impl Keys<'_> {
                 target: Target::Kms,
                 stored,
             } => self.kms.unwrap(&stored).map(Reply::Secret),
+            Request::Wrap {
+                target: Target::Vault,
+                spec,
+                secret,
+            } => self.vault.wrap(&spec, &secret).map(Reply::Key),
+            Request::Unwrap {
+                target: Target::Vault,
+                stored,
+            } => self.vault.unwrap(&stored).map(Reply::Secret),
             Request::Wrap {
                 target: Target::Service(uri),
                 spec,
@@ -183,6 +194,21 @@ mod tests {
         }
     }
 
+    /// Refuses everything, naming itself.
+    struct FakeVault;
+
+    impl KeySource for FakeVault {
+        fn kind(&self) -> KeyKind {
+            KeyKind::HcVault
+        }
+        fn wrap(&self, _spec: &StoredKey, _secret: &[u8]) -> Result<StoredKey, KeyError> {
+            Err(KeyError::vault("vault: sealed"))
+        }
+        fn unwrap(&self, _stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+            Err(KeyError::vault("vault: sealed"))
+        }
+    }
+
     struct FakeService(String);
 
     impl RemoteKeyService for FakeService {
@@ -204,6 +230,9 @@ mod tests {
     impl CloudBackend for Fake {
         fn kms(&self) -> Box<dyn KeySource> {
             Box::new(FakeSource)
+        }
+        fn vault(&self) -> Box<dyn KeySource> {
+            Box::new(FakeVault)
         }
         fn key_service(&self, uri: &str) -> Result<Box<dyn RemoteKeyService>, KeyError> {
             crate::keys::backend::Target::parse(uri)?;
@@ -261,6 +290,10 @@ mod tests {
                 spec: kms("arn:denied"),
                 secret: Zeroizing::new(vec![1]),
             },
+            Request::Unwrap {
+                target: Target::Vault,
+                stored: wrapped.clone(),
+            },
             Request::Wrap {
                 target: Target::Service("tcp://127.0.0.1:5000".into()),
                 spec: key.clone(),
@@ -288,6 +321,7 @@ mod tests {
                 Reply::Key(wrapped.clone()),
                 Reply::Secret(Zeroizing::new(vec![1, 2, 3])),
                 Reply::Failed(KeyError::kms("AWS KMS key arn:denied: access denied")),
+                Reply::Failed(KeyError::vault("vault: sealed")),
                 Reply::Key(key.wrapped("by tcp://127.0.0.1:5000".into())),
                 Reply::Failed(KeyError::service("could not reach the key service")),
                 Reply::Failed(KeyError::service(

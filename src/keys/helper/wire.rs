@@ -22,6 +22,10 @@ const MAX_FRAME: usize = 1 << 24;
 /// What the greeting frame starts with; the version follows.
 const GREETING: &[u8] = b"sepal-keys ";
 
+const TO_KMS: u8 = 1;
+const TO_VAULT: u8 = 2;
+const TO_SERVICE: u8 = 3;
+
 const WRAP: u8 = 1;
 const UNWRAP: u8 = 2;
 
@@ -48,10 +52,11 @@ pub enum WireError {
     Greeting,
 }
 
-/// Where a request goes: the helper's own KMS source, or a key service by URI.
+/// Where a request goes: the helper's own KMS or Vault transit source, or a key service by URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     Kms,
+    Vault,
     Service(String),
 }
 
@@ -275,8 +280,12 @@ impl Writer {
 
     fn target(&mut self, t: &Target) {
         match t {
-            Target::Kms => self.str(""),
-            Target::Service(uri) => self.str(uri),
+            Target::Kms => self.u8(TO_KMS),
+            Target::Vault => self.u8(TO_VAULT),
+            Target::Service(uri) => {
+                self.u8(TO_SERVICE);
+                self.str(uri);
+            }
         }
     }
 
@@ -330,9 +339,11 @@ impl<'a> Reader<'a> {
     }
 
     fn target(&mut self) -> Result<Target, WireError> {
-        Ok(match self.str()? {
-            "" => Target::Kms,
-            uri => Target::Service(uri.to_string()),
+        Ok(match self.u8()? {
+            TO_KMS => Target::Kms,
+            TO_VAULT => Target::Vault,
+            TO_SERVICE => Target::Service(self.str()?.to_string()),
+            tag => return Err(WireError::Tag(tag)),
         })
     }
 
@@ -391,6 +402,10 @@ mod tests {
                 target: Target::Kms,
                 stored: kms_key(),
             },
+            Request::Unwrap {
+                target: Target::Vault,
+                stored: pgp_key().wrapped("vault:v1:abc".into()),
+            },
             Request::Wrap {
                 target: Target::Service("unix:///run/ks.sock".into()),
                 spec: pgp_key(),
@@ -436,10 +451,11 @@ mod tests {
         longer.push(0);
         assert_eq!(Request::decode(&longer), Err(WireError::Trailing(1)));
         assert_eq!(Request::decode(&[9]), Err(WireError::Tag(9)));
+        assert_eq!(Request::decode(&[UNWRAP, 7]), Err(WireError::Tag(7)));
         assert_eq!(Reply::decode(&[0]), Err(WireError::Tag(0)));
         let mut bad_kind = Writer::default();
         bad_kind.u8(UNWRAP);
-        bad_kind.str("");
+        bad_kind.u8(TO_KMS);
         bad_kind.str("rot13");
         assert_eq!(
             Request::decode(&bad_kind.0),
