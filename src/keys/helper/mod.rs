@@ -271,37 +271,25 @@ fn unwrap(
     }
 }
 
-/// AWS KMS keys, wrapped and unwrapped by the helper.
-struct KmsByHelper;
-
-impl KeySource for KmsByHelper {
-    fn kind(&self) -> KeyKind {
-        KeyKind::Kms
-    }
-
-    fn wrap(&self, spec: &StoredKey, secret: &[u8]) -> Result<StoredKey, KeyError> {
-        wrap(Target::Kms, spec, secret, kms_error)
-    }
-
-    fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        unwrap(Target::Kms, stored, kms_error)
-    }
+/// A key source the helper holds (AWS KMS or Vault transit): requests go to `target`, and the
+/// helper's own failures become errors of `origin`'s kind.
+struct SourceByHelper {
+    kind: KeyKind,
+    target: Target,
+    origin: fn(String) -> KeyError,
 }
 
-/// Vault transit keys, wrapped and unwrapped by the helper.
-struct VaultByHelper;
-
-impl KeySource for VaultByHelper {
+impl KeySource for SourceByHelper {
     fn kind(&self) -> KeyKind {
-        KeyKind::HcVault
+        self.kind
     }
 
     fn wrap(&self, spec: &StoredKey, secret: &[u8]) -> Result<StoredKey, KeyError> {
-        wrap(Target::Vault, spec, secret, vault_error)
+        wrap(self.target.clone(), spec, secret, self.origin)
     }
 
     fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        unwrap(Target::Vault, stored, vault_error)
+        unwrap(self.target.clone(), stored, self.origin)
     }
 }
 
@@ -347,11 +335,19 @@ pub fn serve_args(options: &ServeOptions) -> Vec<OsString> {
 
 impl CloudBackend for Helper {
     fn kms(&self) -> Box<dyn KeySource> {
-        Box::new(KmsByHelper)
+        Box::new(SourceByHelper {
+            kind: KeyKind::Kms,
+            target: Target::Kms,
+            origin: kms_error,
+        })
     }
 
     fn vault(&self) -> Box<dyn KeySource> {
-        Box::new(VaultByHelper)
+        Box::new(SourceByHelper {
+            kind: KeyKind::HcVault,
+            target: Target::Vault,
+            origin: vault_error,
+        })
     }
 
     fn key_service(&self, uri: &str) -> Result<Box<dyn RemoteKeyService>, KeyError> {
