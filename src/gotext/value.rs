@@ -22,6 +22,16 @@ pub fn canonical_bytes(value: &Scalar) -> Zeroizing<Vec<u8>> {
     })
 }
 
+/// The canonical bytes of a value that is not text (null, a bool, a number), which have to be
+/// formatted; `None` for text (strings, times, comments, bytes), whose canonical bytes are the
+/// text itself. Made once per value, for the MAC and the ciphertext or the display text.
+pub fn formatted_bytes(value: &Scalar) -> Option<Zeroizing<Vec<u8>>> {
+    match value {
+        Scalar::Str(_) | Scalar::Time(_) | Scalar::Comment(_) | Scalar::Bytes(_) => None,
+        other => Some(canonical_bytes(other)),
+    }
+}
+
 /// The bytes to put inside a leaf's ciphertext: its source spelling when sops's parser for the
 /// type reads it back to the same value (`100.0`, `TRUE`, `1e-7`), else the canonical bytes.
 ///
@@ -75,9 +85,8 @@ pub fn display_text(value: &Scalar, plain: &[u8]) -> Zeroizing<String> {
     display_text_and_canonical(value, plain).0
 }
 
-/// [`display_text`], and the canonical bytes it compares with when they are not the value's own
-/// text (a number, a bool, null, a time): what the MAC hashes for the value, so that a
-/// decryption formats each number once, on the thread that decrypted it.
+/// [`display_text`], and the value's [`formatted_bytes`] it compares with: what the MAC hashes
+/// for the value, so that a decryption formats each number once, on the thread that decrypted it.
 pub fn display_text_and_canonical(
     value: &Scalar,
     plain: &[u8],
@@ -90,13 +99,12 @@ pub fn display_text_and_canonical(
         return (Zeroizing::new(String::new()), None);
     }
     let text = String::from_utf8_lossy(plain);
-    let canonical = canonical_bytes(value);
+    let canonical = formatted_bytes(value);
+    let is_canonical = |bytes: &[u8]| canonical.as_deref().is_some_and(|c| bytes == c.as_slice());
     let out = match value {
-        Scalar::Float(_) | Scalar::Bool(_) | Scalar::Int(_) if plain == canonical.as_slice() => {
-            String::new()
-        }
+        Scalar::Float(_) | Scalar::Bool(_) | Scalar::Int(_) if is_canonical(plain) => String::new(),
         Scalar::Float(_) => match text.strip_suffix("e0") {
-            Some(t) if t.as_bytes() == canonical.as_slice() => t.to_string(),
+            Some(t) if is_canonical(t.as_bytes()) => t.to_string(),
             _ => text.into_owned(),
         },
         Scalar::Bool(b) if text == "T" || text == "F" => {
@@ -104,12 +112,7 @@ pub fn display_text_and_canonical(
         }
         _ => text.into_owned(),
     };
-    let hashed = match value {
-        // A time's canonical bytes are its text, which the MAC reads from the value itself.
-        Scalar::Time(_) => None,
-        _ => Some(canonical),
-    };
-    (Zeroizing::new(out), hashed)
+    (Zeroizing::new(out), canonical)
 }
 
 /// Whether Go's parser for the value's type accepts this spelling (a conservative subset).

@@ -13,8 +13,8 @@ use zeroize::Zeroizing;
 use crate::crypto::cipher::{OpenError, ValueCipher};
 use crate::crypto::mac::MacHasher;
 use crate::gotext::{
-    canonical_bytes, display_text, display_text_and_canonical, parse_typed, parse_typed_taking,
-    plaintext_bytes, plaintext_bytes_from,
+    canonical_bytes, display_text, display_text_and_canonical, formatted_bytes, parse_typed,
+    parse_typed_taking, plaintext_bytes_from,
 };
 use crate::tree::{Leaf, NewLeaf, Scalar};
 
@@ -170,10 +170,7 @@ pub(super) fn plan_encrypt<'t>(
 ) -> Option<Job<'t>> {
     // A number's, bool's or null's canonical bytes, formatted once for the MAC and the
     // ciphertext.
-    let canonical = match &leaf.value {
-        Scalar::Str(_) | Scalar::Time(_) | Scalar::Comment(_) | Scalar::Bytes(_) => None,
-        other => Some(canonical_bytes(other)),
-    };
+    let canonical = formatted_bytes(&leaf.value);
     if !is_comment && !leaf.shadowed {
         match &canonical {
             Some(bytes) => mac.feed(bytes, selected),
@@ -202,13 +199,15 @@ pub(super) fn plan_encrypt<'t>(
     })
 }
 
-/// A leaf's plaintext bytes, borrowed when they are its string as it is; `canonical` is the
-/// value's canonical bytes when already made.
-fn own_bytes(leaf: &Leaf, canonical: Option<Zeroizing<Vec<u8>>>) -> PlainBytes<'_> {
-    match (&leaf.value, &leaf.text, canonical) {
-        (Scalar::Str(s) | Scalar::Comment(s), None, _) => PlainBytes::Borrowed(s.as_bytes()),
-        (_, _, Some(canonical)) => PlainBytes::Owned(plaintext_bytes_from(leaf, canonical)),
-        _ => PlainBytes::Owned(plaintext_bytes(leaf)),
+/// A leaf's plaintext bytes, borrowed when they are its string as it is; `formatted` is the
+/// value's [`formatted_bytes`].
+fn own_bytes(leaf: &Leaf, formatted: Option<Zeroizing<Vec<u8>>>) -> PlainBytes<'_> {
+    match (&leaf.value, &leaf.text) {
+        (Scalar::Str(s) | Scalar::Comment(s), None) => PlainBytes::Borrowed(s.as_bytes()),
+        (value, _) => PlainBytes::Owned(plaintext_bytes_from(
+            leaf,
+            formatted.unwrap_or_else(|| canonical_bytes(value)),
+        )),
     }
 }
 

@@ -18,10 +18,10 @@ use std::sync::{Mutex, PoisonError};
 
 use zeroize::Zeroizing;
 
-use super::backend::{CloudBackend, Listen, ServeError, ServeOptions, Target as Uri};
+use super::backend::{CloudBackend, Listen, ServeError, ServeOptions, Target};
 use super::{KeyError, KeySource, RemoteKeyService};
 use crate::metadata::{KeyKind, StoredKey};
-use wire::{Reply, Request, Target};
+use wire::{Reply, Request, Route};
 
 /// The helper's file name.
 pub const HELPER_NAME: &str = "sepal-keys";
@@ -234,7 +234,7 @@ fn service_error(message: String) -> KeyError {
 }
 
 fn wrap(
-    target: Target,
+    target: Route,
     spec: &StoredKey,
     secret: &[u8],
     origin: fn(String) -> KeyError,
@@ -255,7 +255,7 @@ fn wrap(
 }
 
 fn unwrap(
-    target: Target,
+    target: Route,
     stored: &StoredKey,
     origin: fn(String) -> KeyError,
 ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
@@ -275,7 +275,7 @@ fn unwrap(
 /// helper's own failures become errors of `origin`'s kind.
 struct SourceByHelper {
     kind: KeyKind,
-    target: Target,
+    target: Route,
     origin: fn(String) -> KeyError,
 }
 
@@ -305,7 +305,7 @@ impl RemoteKeyService for ServiceByHelper {
 
     fn wrap(&self, spec: &StoredKey, secret: &[u8]) -> Result<StoredKey, KeyError> {
         wrap(
-            Target::Service(self.uri.clone()),
+            Route::Service(self.uri.clone()),
             spec,
             secret,
             service_error,
@@ -313,7 +313,7 @@ impl RemoteKeyService for ServiceByHelper {
     }
 
     fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        unwrap(Target::Service(self.uri.clone()), stored, service_error)
+        unwrap(Route::Service(self.uri.clone()), stored, service_error)
     }
 }
 
@@ -337,7 +337,7 @@ impl CloudBackend for Helper {
     fn kms(&self) -> Box<dyn KeySource> {
         Box::new(SourceByHelper {
             kind: KeyKind::Kms,
-            target: Target::Kms,
+            target: Route::Kms,
             origin: kms_error,
         })
     }
@@ -345,13 +345,13 @@ impl CloudBackend for Helper {
     fn vault(&self) -> Box<dyn KeySource> {
         Box::new(SourceByHelper {
             kind: KeyKind::HcVault,
-            target: Target::Vault,
+            target: Route::Vault,
             origin: vault_error,
         })
     }
 
     fn key_service(&self, uri: &str) -> Result<Box<dyn RemoteKeyService>, KeyError> {
-        Uri::parse(uri)?;
+        Target::parse(uri)?;
         Ok(Box::new(ServiceByHelper {
             uri: uri.to_string(),
         }))

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
 
-use super::wire::{self, Reply, Request, Target};
+use super::wire::{self, Reply, Request, Route};
 use super::{HELPER_NAME, PIPE_ARG, SERVE_ARG};
 use crate::keys::backend::{install, CloudBackend, Listen, ServeOptions};
 use crate::keys::{KeyError, KeySource, RemoteKeyService};
@@ -105,25 +105,25 @@ impl Keys<'_> {
     fn answer(&mut self, request: Request) -> Reply {
         let result = match request {
             Request::Wrap {
-                target: Target::Kms,
+                target: Route::Kms,
                 spec,
                 secret,
             } => self.kms.wrap(&spec, &secret).map(Reply::Key),
             Request::Unwrap {
-                target: Target::Kms,
+                target: Route::Kms,
                 stored,
             } => self.kms.unwrap(&stored).map(Reply::Secret),
             Request::Wrap {
-                target: Target::Vault,
+                target: Route::Vault,
                 spec,
                 secret,
             } => self.vault.wrap(&spec, &secret).map(Reply::Key),
             Request::Unwrap {
-                target: Target::Vault,
+                target: Route::Vault,
                 stored,
             } => self.vault.unwrap(&stored).map(Reply::Secret),
             Request::Wrap {
-                target: Target::Service(uri),
+                target: Route::Service(uri),
                 spec,
                 secret,
             } => self
@@ -131,7 +131,7 @@ impl Keys<'_> {
                 .and_then(|s| s.wrap(&spec, &secret))
                 .map(Reply::Key),
             Request::Unwrap {
-                target: Target::Service(uri),
+                target: Route::Service(uri),
                 stored,
             } => self
                 .service(&uri)
@@ -277,34 +277,34 @@ mod tests {
         let wrapped = key.wrapped("030201".into());
         let requests = [
             Request::Wrap {
-                target: Target::Kms,
+                target: Route::Kms,
                 spec: key.clone(),
                 secret: Zeroizing::new(vec![1, 2, 3]),
             },
             Request::Unwrap {
-                target: Target::Kms,
+                target: Route::Kms,
                 stored: wrapped.clone(),
             },
             Request::Wrap {
-                target: Target::Kms,
+                target: Route::Kms,
                 spec: kms("arn:denied"),
                 secret: Zeroizing::new(vec![1]),
             },
             Request::Unwrap {
-                target: Target::Vault,
+                target: Route::Vault,
                 stored: wrapped.clone(),
             },
             Request::Wrap {
-                target: Target::Service("tcp://127.0.0.1:5000".into()),
+                target: Route::Service("tcp://127.0.0.1:5000".into()),
                 spec: key.clone(),
                 secret: Zeroizing::new(vec![1]),
             },
             Request::Unwrap {
-                target: Target::Service("tcp://127.0.0.1:5000".into()),
+                target: Route::Service("tcp://127.0.0.1:5000".into()),
                 stored: wrapped.clone(),
             },
             Request::Unwrap {
-                target: Target::Service("http://nowhere".into()),
+                target: Route::Service("http://nowhere".into()),
                 stored: wrapped.clone(),
             },
         ];

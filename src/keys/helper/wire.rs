@@ -54,7 +54,7 @@ pub enum WireError {
 
 /// Where a request goes: the helper's own KMS or Vault transit source, or a key service by URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub enum Route {
     Kms,
     Vault,
     Service(String),
@@ -65,12 +65,12 @@ pub enum Target {
 pub enum Request {
     /// Wrap `secret` for the key named by `spec`.
     Wrap {
-        target: Target,
+        target: Route,
         spec: StoredKey,
         secret: Zeroizing<Vec<u8>>,
     },
     /// Recover the secret from `stored`.
-    Unwrap { target: Target, stored: StoredKey },
+    Unwrap { target: Route, stored: StoredKey },
 }
 
 /// The helper's answer. (`Debug` leaves the secret out.)
@@ -278,11 +278,11 @@ impl Writer {
         }
     }
 
-    fn target(&mut self, t: &Target) {
+    fn target(&mut self, t: &Route) {
         match t {
-            Target::Kms => self.u8(TO_KMS),
-            Target::Vault => self.u8(TO_VAULT),
-            Target::Service(uri) => {
+            Route::Kms => self.u8(TO_KMS),
+            Route::Vault => self.u8(TO_VAULT),
+            Route::Service(uri) => {
                 self.u8(TO_SERVICE);
                 self.str(uri);
             }
@@ -338,11 +338,11 @@ impl<'a> Reader<'a> {
         Ok(m)
     }
 
-    fn target(&mut self) -> Result<Target, WireError> {
+    fn target(&mut self) -> Result<Route, WireError> {
         Ok(match self.u8()? {
-            TO_KMS => Target::Kms,
-            TO_VAULT => Target::Vault,
-            TO_SERVICE => Target::Service(self.str()?.to_string()),
+            TO_KMS => Route::Kms,
+            TO_VAULT => Route::Vault,
+            TO_SERVICE => Route::Service(self.str()?.to_string()),
             tag => return Err(WireError::Tag(tag)),
         })
     }
@@ -394,25 +394,25 @@ mod tests {
     fn requests_and_replies_read_back_as_written() {
         let requests = [
             Request::Wrap {
-                target: Target::Kms,
+                target: Route::Kms,
                 spec: kms_key().unwrapped(),
                 secret: Zeroizing::new((0..32).collect()),
             },
             Request::Unwrap {
-                target: Target::Kms,
+                target: Route::Kms,
                 stored: kms_key(),
             },
             Request::Unwrap {
-                target: Target::Vault,
+                target: Route::Vault,
                 stored: pgp_key().wrapped("vault:v1:abc".into()),
             },
             Request::Wrap {
-                target: Target::Service("unix:///run/ks.sock".into()),
+                target: Route::Service("unix:///run/ks.sock".into()),
                 spec: pgp_key(),
                 secret: Zeroizing::new(vec![]),
             },
             Request::Unwrap {
-                target: Target::Service("tcp://127.0.0.1:5000".into()),
+                target: Route::Service("tcp://127.0.0.1:5000".into()),
                 stored: pgp_key().wrapped("-----BEGIN PGP MESSAGE-----\n...".into()),
             },
         ];
@@ -435,7 +435,7 @@ mod tests {
     #[test]
     fn every_cut_and_every_extra_byte_is_refused() {
         let whole = Request::Wrap {
-            target: Target::Kms,
+            target: Route::Kms,
             spec: kms_key(),
             secret: Zeroizing::new(vec![1; 32]),
         }
@@ -534,7 +534,7 @@ mod tests {
                 ..KmsKey::default()
             }));
             key.extra = extra;
-            let target = if uri.is_empty() { Target::Kms } else { Target::Service(uri) };
+            let target = if uri.is_empty() { Route::Kms } else { Route::Service(uri) };
             let request = Request::Wrap { target, spec: key.clone(), secret: Zeroizing::new(secret.clone()) };
             proptest::prop_assert_eq!(Request::decode(&request.encode()), Ok(request));
             let reply = Reply::Secret(Zeroizing::new(secret));
