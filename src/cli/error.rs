@@ -60,6 +60,10 @@ pub enum CliError {
     UserName(String),
     #[error("user: unknown user {0}")]
     UnknownUser(String),
+    #[error("cannot look up user {name}: could not run getent ({source}); it comes with the C library's tools (Debian: libc-bin)")]
+    UserLookup { name: String, source: io::Error },
+    #[error("cannot look up user {0}: getent failed or printed no passwd entry")]
+    UserLookupFailed(String),
     #[error("--user is not supported on this platform")]
     UserUnsupported,
     #[error("could not run the command: {0}")]
@@ -128,6 +132,8 @@ impl CliError {
             | CliError::NoAnswer
             | CliError::UserName(_)
             | CliError::UnknownUser(_)
+            | CliError::UserLookup { .. }
+            | CliError::UserLookupFailed(_)
             | CliError::UserUnsupported
             | CliError::RunCommand(_)
             | CliError::NotLocalFilename

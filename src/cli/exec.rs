@@ -73,31 +73,67 @@ struct RunAs {
     ids: Option<(u32, u32)>,
 }
 
+/// The account's entry in the system's user database, through `getent passwd` rather than
+/// `getpwnam`: `sepal` is a static executable where the build allows (build.rs), and glibc's
+/// user database inside one can read only `/etc/passwd` safely: the other sources
+/// `nsswitch.conf` may name (systemd's, LDAP's) are shared libraries that glibc would load into
+/// it, which crashes. `getent` asks every source, as a dynamic `getpwnam` would.
 #[cfg(unix)]
 fn lookup_user(name: &str) -> CliResult<RunAs> {
-    use std::ffi::{CStr, CString};
-    let c = CString::new(name).map_err(|_| CliError::UserName(name.to_string()))?;
-    // SAFETY: getpwnam returns a pointer into static storage or null; we copy what we need at once.
-    let pw = unsafe { libc::getpwnam(c.as_ptr()) };
-    if pw.is_null() {
+    if name.is_empty() || name.contains(['\0', '\n', ':']) {
+        return Err(CliError::UserName(name.to_string()));
+    }
+    let out = Command::new("getent")
+        .args(["passwd", "--", name])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .map_err(|source| CliError::UserLookup {
+            name: name.to_string(),
+            source,
+        })?;
+    // getent's exit code 2: no such entry.
+    if out.status.code() == Some(2) {
         return Err(CliError::UnknownUser(name.to_string()));
     }
-    // SAFETY: pw is non-null and points to a valid passwd record.
-    let (uid, gid, home) = unsafe {
-        let p = &*pw;
-        (
-            p.pw_uid,
-            p.pw_gid,
-            CStr::from_ptr(p.pw_dir).to_string_lossy().into_owned(),
-        )
+    let text = String::from_utf8_lossy(&out.stdout);
+    let entry = passwd_entry(text.lines().next().unwrap_or_default());
+    match entry {
+        // getent also looks a number up as a user id; getpwnam (and sops) take names only.
+        Some(entry) if out.status.success() && entry.name == name => Ok(RunAs {
+            env: vec![
+                ("HOME".into(), entry.home.to_string()),
+                ("USER".into(), name.into()),
+                ("LOGNAME".into(), name.into()),
+            ],
+            ids: Some((entry.uid, entry.gid)),
+        }),
+        Some(_) if out.status.success() => Err(CliError::UnknownUser(name.to_string())),
+        _ => Err(CliError::UserLookupFailed(name.to_string())),
+    }
+}
+
+/// The fields of a `passwd` line that `--user` uses.
+#[cfg(unix)]
+struct PasswdEntry<'a> {
+    name: &'a str,
+    uid: u32,
+    gid: u32,
+    home: &'a str,
+}
+
+/// Reads `name:password:uid:gid:gecos:home:shell`.
+#[cfg(unix)]
+fn passwd_entry(line: &str) -> Option<PasswdEntry<'_>> {
+    let fields: Vec<&str> = line.split(':').collect();
+    let [name, _, uid, gid, _, home, _] = fields[..] else {
+        return None;
     };
-    Ok(RunAs {
-        env: vec![
-            ("HOME".into(), home),
-            ("USER".into(), name.into()),
-            ("LOGNAME".into(), name.into()),
-        ],
-        ids: Some((uid, gid)),
+    Some(PasswdEntry {
+        name,
+        uid: uid.parse().ok()?,
+        gid: gid.parse().ok()?,
+        home,
     })
 }
 
@@ -314,4 +350,33 @@ pub fn filestatus(global: &GlobalArgs, args: super::FilestatusArgs) -> CliResult
     let encrypted =
         crate::ops::status::is_encrypted(&engine, &source, common::format(&args.input_type))?;
     common::write_stdout(format!("{{\"encrypted\":{encrypted}}}\n").as_bytes())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::passwd_entry;
+
+    #[test]
+    fn a_passwd_line_gives_name_ids_and_home() {
+        let e = passwd_entry("svc:x:1001:1002:Service,,,:/srv/svc:/bin/sh").expect("an entry");
+        assert_eq!(
+            (e.name, e.uid, e.gid, e.home),
+            ("svc", 1001, 1002, "/srv/svc")
+        );
+        let e = passwd_entry("n:x:1:1::/:").expect("an entry");
+        assert_eq!(e.home, "/");
+    }
+
+    #[test]
+    fn other_lines_are_refused() {
+        for line in [
+            "",
+            "svc:x:1001:1002:/srv/svc:/bin/sh",
+            "svc:x:1001:1002:gecos:/srv/svc:/bin/sh:extra",
+            "svc:x:-1:1002:g:/h:/bin/sh",
+            "svc:x:1001:abc:g:/h:/bin/sh",
+        ] {
+            assert!(passwd_entry(line).is_none(), "{line:?}");
+        }
+    }
 }

@@ -20,6 +20,13 @@ pub fn sepal_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sepal"))
 }
 
+/// The `sepal-keys` helper, which Cargo builds beside `sepal`. (Not `CARGO_BIN_EXE_sepal-keys`:
+/// the package's compilations go through `.cargo/rustc-static-pie`, a POSIX shell script, and
+/// some shells drop environment variables whose names are not shell names.)
+pub fn helper_bin() -> PathBuf {
+    sepal_bin().with_file_name(format!("sepal-keys{}", std::env::consts::EXE_SUFFIX))
+}
+
 /// Which program to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tool {

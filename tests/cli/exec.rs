@@ -190,3 +190,53 @@ fn gone(f: &mut Failures, what: &str, path: &str) {
         ));
     }
 }
+
+/// The account's passwd entry through the system's tools (`id`, `getent`), for `--user`.
+fn this_account() -> (String, String) {
+    let text = |c: &mut std::process::Command| {
+        let o = c.output().expect("id and getent (coreutils, libc-bin)");
+        assert!(o.status.success(), "{c:?} failed");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let name = text(std::process::Command::new("id").arg("-un"));
+    let entry = text(std::process::Command::new("getent").args(["passwd", &name]));
+    let home = entry.split(':').nth(5).expect("a passwd entry").to_string();
+    (name, home)
+}
+
+#[test]
+fn exec_env_user_takes_the_accounts_name_and_home() {
+    // `--user` looks the account up in the system's user database (getpwnam, inside the static
+    // executable too); running as one's own account needs no privilege.
+    let sb = Sandbox::new();
+    make(&sb, Tool::Sepal);
+    let (name, home) = this_account();
+    let r = sb
+        .run(
+            Tool::Sepal,
+            Identity::Key1,
+            &[
+                "exec-env",
+                "--user",
+                &name,
+                "f.json",
+                r#"printf '%s|%s|%s' "$user" "$USER" "$HOME""#,
+            ],
+        )
+        .unwrap();
+    assert!(r.ok(), "{}", r.describe());
+    assert_eq!(out(&r), format!("svc|{name}|{home}"));
+    let r = sb
+        .run(
+            Tool::Sepal,
+            Identity::Key1,
+            &["exec-env", "--user", "no-such-user-sepal", "f.json", "true"],
+        )
+        .unwrap();
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr_text().contains("no-such-user-sepal"),
+        "{}",
+        r.describe()
+    );
+}

@@ -6,13 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{self, keys, Run, Sandbox};
+use crate::common::{self, helper_bin, keys, Run, Sandbox};
 
 const KMS_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-
-fn helper_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_sepal-keys"))
-}
 
 /// A copy of `sepal` alone in `bin/` of the sandbox, with `helper` (a script) beside it if given.
 fn lone_sepal(sb: &Sandbox, helper: Option<&str>) -> PathBuf {

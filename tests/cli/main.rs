@@ -29,6 +29,8 @@ mod interop;
 mod keymgmt;
 mod keyservice;
 mod layout_record;
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod linking;
 mod merge;
 mod minimal_diff;
 mod pgp;
