@@ -1,5 +1,8 @@
 //! The `sepal` executable: the command line over the library, with the memory allocator it runs
-//! on (see docs/performance.md, sixth round, for what it was measured against).
+//! on (see docs/performance.md, sixth round, for what it was measured against) and an entry point
+//! of its own (twelfth round).
+
+#![cfg_attr(all(unix, not(test)), no_main)]
 
 /// mimalloc instead of glibc's malloc. A large file is read and checked on two threads at once;
 /// glibc made them take turns at one lock (the main arena's: each thread frees or resizes blocks
@@ -38,7 +41,37 @@ extern "C" fn small_first_arena() {
     unsafe { libmimalloc_sys::mi_option_set_default(MI_OPTION_ARENA_RESERVE, 64 << 10) };
 }
 
+/// The process's entry point, called by the C library's start code rather than through Rust's
+/// runtime start (`#![no_main]`): that start asks glibc for the main thread's stack bounds, which
+/// reads `/proc/self/maps`, and sets up a stack-overflow handler with an alternate signal stack
+/// for the main thread, some 70 µs of a start that takes under 2 ms (a static "hello" 0.68 ->
+/// 0.61 ms; docs/performance.md, twelfth round). What sepal relies on from it is done here: SIGPIPE
+/// ignored (a closed pipe is an error to report, not a signal that kills; children still start
+/// with the default, which std's `Command` restores), a panic reported and turned into exit code
+/// 101 rather than unwinding into C, and standard output flushed before returning. The arguments
+/// come from `std::env::args_os`, which std fills from glibc's initialisers. (A main thread's
+/// stack overflow then ends in SIGSEGV rather than std's message and SIGABRT.)
+#[cfg(all(unix, not(test)))]
+#[no_mangle]
+pub extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    // SAFETY: installs SIG_IGN for SIGPIPE, as std's runtime start does; no handler runs.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let code = std::panic::catch_unwind(run).unwrap_or(101);
+    // What std's runtime does after `main` returns (std's `Command` never leaves it buffered
+    // for a child; a broken pipe here has been reported already, if it matters).
+    let _ = std::io::Write::flush(&mut std::io::stdout().lock());
+    std::ffi::c_int::from(code)
+}
+
+#[cfg(not(all(unix, not(test))))]
 fn main() -> std::process::ExitCode {
+    std::process::ExitCode::from(run())
+}
+
+fn run() -> u8 {
     // Freed pages go back to the system after a millisecond unless reused first, not after
     // mimalloc's default delay: a command's work is a few stages, and what one stage frees is
     // what keeps the next one's peak down. (At once, 0, cost 1-8% in time on large files for
@@ -53,7 +86,7 @@ fn main() -> std::process::ExitCode {
     // Before anything is read or decrypted.
     sepal::cli::disable_core_dumps();
     let cli = sepal::cli::parse_args(std::env::args_os().collect());
-    std::process::ExitCode::from(sepal::cli::run(cli))
+    sepal::cli::run(cli)
 }
 
 #[cfg(test)]
