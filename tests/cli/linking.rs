@@ -1,10 +1,14 @@
-//! How the `sepal` executable is linked: a static PIE where build.rs found that the machine links
-//! one (no interpreter, no shared library, nothing bound at start), a dynamically linked PIE
-//! otherwise; position-independent and with read-only, eagerly bound relocations either way.
-//! Read from the executable's own ELF headers, so that a build that quietly fell back (or a
-//! wrapper that stopped adding the flag) fails here rather than only in a benchmark.
+//! How the `sepal` executable is linked and started: a static PIE where build.rs found that the
+//! machine links one (no interpreter, no shared library, nothing bound at start), a dynamically
+//! linked PIE otherwise; position-independent and with read-only, eagerly bound relocations
+//! either way. Read from the executable's own ELF headers, so that a build that quietly fell back
+//! (or a wrapper that stopped adding the flag) fails here rather than only in a benchmark. Its
+//! entry point is its own (src/main.rs): what Rust's runtime start did that sepal relies on
+//! (SIGPIPE ignored) is checked here too.
 
-use crate::common;
+use std::os::unix::process::ExitStatusExt;
+
+use crate::common::{self, Identity, Sandbox, Tool};
 
 const PT_DYNAMIC: u32 = 2;
 const PT_INTERP: u32 = 3;
@@ -130,4 +134,25 @@ fn the_helper_stays_dynamically_linked() {
     // glibc, which a static executable would do only with the build machine's glibc.
     let bytes = std::fs::read(common::helper_bin()).expect("sepal-keys binary");
     assert!(Elf::read(&bytes).has_segment(PT_INTERP));
+}
+
+#[test]
+fn a_closed_standard_output_is_not_a_killing_signal() {
+    // The reading end is closed before sepal starts: its first write fails with EPIPE, which
+    // sepal treats as the reader having gone (exit 0), as `sops ... | head` users expect; were
+    // SIGPIPE not ignored, the signal would kill it first.
+    let sb = Sandbox::new();
+    sb.encrypt_for_key1(Tool::Sepal, "plain.yaml", "a: b\nc: d\n", "f.yaml");
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let status = sb
+        .command(Tool::Sepal, Identity::Key1)
+        .expect("sepal")
+        .args(["decrypt", "f.yaml"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("sepal runs");
+    assert_eq!(status.signal(), None, "sepal was killed: {status:?}");
+    assert_eq!(status.code(), Some(0));
 }
