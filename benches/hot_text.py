@@ -52,7 +52,18 @@ def text_symbols(binary):
         parts = line.split()
         if len(parts) == 3 and parts[1] in "tTwW":
             syms.add(parts[2])
-    return syms
+    return syms - static_libc_symbols()
+
+
+def static_libc_symbols():
+    """Functions of the static C library (in a static `sepal`): glibc's objects are not built
+    with a section per function, so no pattern could place them; they are left out."""
+    path = subprocess.run(["cc", "-print-file-name=libc.a"], capture_output=True,
+                          text=True).stdout.strip()
+    if not os.path.isabs(path) or not os.path.isfile(path):
+        return set()
+    out = subprocess.run(["nm", "--defined-only", path], capture_output=True, text=True).stdout
+    return {parts[2] for parts in (line.split() for line in out.splitlines()) if len(parts) == 3}
 
 
 def workloads(tmp, sepal, env):
