@@ -93,6 +93,19 @@ pub(super) fn same_leaf(read: &Scalar, leaf: &Leaf, changes: &Changes) -> bool {
     }
 }
 
+/// [`same_leaf`] for a JSON reading, where a number read as an integer is also the same as a
+/// float leaf of that integer's nearest float64 (what any JSON reading of its text as a number
+/// gives). sops reads every JSON number as a float64 (it encrypts `5` as `type:float`) and writes
+/// a whole one as an integer (`5`), which sepal's JSON reading gives as an integer: without this,
+/// every decryption of such a file failed its read-back and laid the file out again from
+/// scratch (twelfth performance round).
+pub(super) fn same_json_leaf(read: &Scalar, leaf: &Leaf, changes: &Changes) -> bool {
+    match (read, changed(leaf, changes)) {
+        (Scalar::Int(i), Changed::Value(Scalar::Float(f))) => *i as f64 == *f,
+        _ => same_leaf(read, leaf, changes),
+    }
+}
+
 /// [`crate::treepath::same_value`] of `read` and the changed `value`.
 fn same_value(read: &Value, value: &Value, changes: &Changes) -> bool {
     match (read, value) {

@@ -3,7 +3,7 @@
 //! read instead of built into a second tree (which a large file would then free again).
 
 use super::scanner::{Builder, ScalarToken, Scanner, MAX_DEPTH};
-use crate::stores::changed::{is_comment, same_leaf};
+use crate::stores::changed::{is_comment, same_json_leaf};
 use crate::stores::StoreError;
 use crate::tree::{Changes, Item, Secret, Tree, Value};
 
@@ -187,7 +187,7 @@ fn same(
         (Some(b'{' | b'['), _) | (None, _) => Err(mismatch()),
         (Some(_), Value::Leaf(leaf)) => {
             let token = scanner.scalar()?;
-            if same_leaf(&token.value, leaf, changes) {
+            if same_json_leaf(&token.value, leaf, changes) {
                 Ok(())
             } else {
                 Err(mismatch())
@@ -218,6 +218,40 @@ mod tests {
     use crate::stores::json::parse;
     use crate::stores::same_as_changed;
     use crate::tree::{secret, NewLeaf, Scalar};
+
+    /// A whole float64 written as an integer (as sops writes it, and the splice keeps its text)
+    /// reads back as that float; another number, or a float that is not the integer's nearest
+    /// float64, does not.
+    #[test]
+    fn an_integer_spelling_reads_back_as_the_float_it_is() {
+        let tree = parse(br#"{"n": "ENC[...]", "m": "ENC[...]"}"#)
+            .unwrap()
+            .tree;
+        let float = |f: f64| {
+            Some(NewLeaf::Plain {
+                value: Scalar::Float(f),
+                text: secret(""),
+            })
+        };
+        let reads = |out: &str, n: f64| {
+            reads_as_changed(out.as_bytes(), &tree, &vec![float(n), float(0.5)])
+        };
+        assert!(reads(r#"{"n": 5, "m": 0.5}"#, 5.0));
+        assert!(reads(r#"{"n": -0, "m": 0.5}"#, 0.0));
+        // 2^53 + 1 has no float64 of its own: its nearest is 2^53.
+        assert!(reads(
+            r#"{"n": 9007199254740993, "m": 0.5}"#,
+            9007199254740992.0
+        ));
+        assert!(!reads(r#"{"n": 5, "m": 0.5}"#, 5.5));
+        assert!(!reads(r#"{"n": 6, "m": 0.5}"#, 5.0));
+        assert!(!reads(
+            r#"{"n": 9007199254740995, "m": 0.5}"#,
+            9007199254740992.0
+        ));
+        assert!(!reads(r#"{"n": "5", "m": 0.5}"#, 5.0));
+        assert!(!reads(r#"{"n": true, "m": 0.5}"#, 1.0));
+    }
 
     /// Texts laid out as a large file is (one top-level member a line), compared in halves
     /// (forced) and on one thread, against parsing and comparing.
