@@ -233,9 +233,8 @@ mod tests {
                 text: secret(""),
             })
         };
-        let reads = |out: &str, n: f64| {
-            reads_as_changed(out.as_bytes(), &tree, &vec![float(n), float(0.5)])
-        };
+        let reads =
+            |out: &str, n: f64| reads_as_changed(out.as_bytes(), &tree, &[float(n), float(0.5)]);
         assert!(reads(r#"{"n": 5, "m": 0.5}"#, 5.0));
         assert!(reads(r#"{"n": -0, "m": 0.5}"#, 0.0));
         // 2^53 + 1 has no float64 of its own: its nearest is 2^53.
