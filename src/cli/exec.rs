@@ -74,11 +74,11 @@ struct RunAs {
 }
 
 /// The account's entry in the system's user database, through `getent passwd` rather than
-/// `getpwnam`: `sepal` is a static executable where the build allows (build.rs), and glibc's
-/// user database inside one can read only `/etc/passwd` safely: the other sources
+/// `getpwnam` on glibc: `sepal` is a static executable where the build allows (build.rs), and
+/// glibc's user database inside one can read only `/etc/passwd` safely: the other sources
 /// `nsswitch.conf` may name (systemd's, LDAP's) are shared libraries that glibc would load into
 /// it, which crashes. `getent` asks every source, as a dynamic `getpwnam` would.
-#[cfg(unix)]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn lookup_user(name: &str) -> CliResult<RunAs> {
     if name.is_empty() || name.contains(['\0', '\n', ':']) {
         return Err(CliError::UserName(name.to_string()));
@@ -114,7 +114,7 @@ fn lookup_user(name: &str) -> CliResult<RunAs> {
 }
 
 /// The fields of a `passwd` line that `--user` uses.
-#[cfg(unix)]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 struct PasswdEntry<'a> {
     name: &'a str,
     uid: u32,
@@ -123,7 +123,7 @@ struct PasswdEntry<'a> {
 }
 
 /// Reads `name:password:uid:gid:gecos:home:shell`.
-#[cfg(unix)]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn passwd_entry(line: &str) -> Option<PasswdEntry<'_>> {
     let fields: Vec<&str> = line.split(':').collect();
     let [name, _, uid, gid, _, home, _] = fields[..] else {
@@ -134,6 +134,36 @@ fn passwd_entry(line: &str) -> Option<PasswdEntry<'_>> {
         uid: uid.parse().ok()?,
         gid: gid.parse().ok()?,
         home,
+    })
+}
+
+/// The account's entry in the system's user database (other Unix systems: `getpwnam`, which
+/// their dynamically linked C libraries serve from every source).
+#[cfg(all(unix, not(all(target_os = "linux", target_env = "gnu"))))]
+fn lookup_user(name: &str) -> CliResult<RunAs> {
+    use std::ffi::{CStr, CString};
+    let c = CString::new(name).map_err(|_| CliError::UserName(name.to_string()))?;
+    // SAFETY: getpwnam returns a pointer into static storage or null; we copy what we need at once.
+    let pw = unsafe { libc::getpwnam(c.as_ptr()) };
+    if pw.is_null() {
+        return Err(CliError::UnknownUser(name.to_string()));
+    }
+    // SAFETY: pw is non-null and points to a valid passwd record.
+    let (uid, gid, home) = unsafe {
+        let p = &*pw;
+        (
+            p.pw_uid,
+            p.pw_gid,
+            CStr::from_ptr(p.pw_dir).to_string_lossy().into_owned(),
+        )
+    };
+    Ok(RunAs {
+        env: vec![
+            ("HOME".into(), home),
+            ("USER".into(), name.into()),
+            ("LOGNAME".into(), name.into()),
+        ],
+        ids: Some((uid, gid)),
     })
 }
 
@@ -352,7 +382,7 @@ pub fn filestatus(global: &GlobalArgs, args: super::FilestatusArgs) -> CliResult
     common::write_stdout(format!("{{\"encrypted\":{encrypted}}}\n").as_bytes())
 }
 
-#[cfg(all(test, unix))]
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
 mod tests {
     use super::passwd_entry;
 

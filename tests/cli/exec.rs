@@ -192,6 +192,7 @@ fn gone(f: &mut Failures, what: &str, path: &str) {
 }
 
 /// The account's passwd entry through the system's tools (`id`, `getent`), for `--user`.
+#[cfg(target_os = "linux")]
 fn this_account() -> (String, String) {
     let text = |c: &mut std::process::Command| {
         let o = c.output().expect("id and getent (coreutils, libc-bin)");
@@ -204,6 +205,7 @@ fn this_account() -> (String, String) {
     (name, home)
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn exec_env_user_takes_the_accounts_name_and_home() {
     // `--user` looks the account up in the system's user database (getpwnam, inside the static
