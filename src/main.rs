@@ -2,7 +2,7 @@
 //! on (see docs/performance.md, sixth round, for what it was measured against) and an entry point
 //! of its own (twelfth round).
 
-#![cfg_attr(all(unix, not(test)), no_main)]
+#![cfg_attr(all(target_os = "linux", target_env = "gnu", not(test)), no_main)]
 
 /// mimalloc instead of glibc's malloc. A large file is read and checked on two threads at once;
 /// glibc made them take turns at one lock (the main arena's: each thread frees or resizes blocks
@@ -49,9 +49,10 @@ extern "C" fn small_first_arena() {
 /// ignored (a closed pipe is an error to report, not a signal that kills; children still start
 /// with the default, which std's `Command` restores), a panic reported and turned into exit code
 /// 101 rather than unwinding into C, and standard output flushed before returning. The arguments
-/// come from `std::env::args_os`, which std fills from glibc's initialisers. (A main thread's
-/// stack overflow then ends in SIGSEGV rather than std's message and SIGABRT.)
-#[cfg(all(unix, not(test)))]
+/// come from `std::env::args_os`, which std fills from glibc's initialisers (only there: other
+/// systems keep Rust's start). (A main thread's stack overflow then ends in SIGSEGV rather than
+/// std's message and SIGABRT.)
+#[cfg(all(target_os = "linux", target_env = "gnu", not(test)))]
 #[no_mangle]
 pub extern "C" fn main(
     _argc: std::ffi::c_int,
@@ -60,13 +61,13 @@ pub extern "C" fn main(
     // SAFETY: installs SIG_IGN for SIGPIPE, as std's runtime start does; no handler runs.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let code = std::panic::catch_unwind(run).unwrap_or(101);
-    // What std's runtime does after `main` returns (std's `Command` never leaves it buffered
-    // for a child; a broken pipe here has been reported already, if it matters).
+    // What Rust's runtime start does once `main` returns. (Whatever went wrong writing the
+    // output was reported by the command already.)
     let _ = std::io::Write::flush(&mut std::io::stdout().lock());
     std::ffi::c_int::from(code)
 }
 
-#[cfg(not(all(unix, not(test))))]
+#[cfg(not(all(target_os = "linux", target_env = "gnu", not(test))))]
 fn main() -> std::process::ExitCode {
     std::process::ExitCode::from(run())
 }
