@@ -66,11 +66,13 @@ pub fn decrypt_noting_conflicts(
         // ciphertexts the walk decrypted are not needed for it.
         crate::tree::forget_changed_values(&mut parsed.tree, &dec.changes);
         let out = plaintext(&in_store, &parsed, &dec, None)?;
-        // The values (wiped) and the parsed file are freed side by side.
+        // The values are wiped and freed on a thread of their own before this returns; the
+        // parsed file (which `forget_changed_values` left with nothing that is not in the file
+        // on disk) is freed beside them, without waiting for it.
         let mut freer = super::free::Freer::default();
         let large = dec.changes.len() >= super::free::LARGE;
         freer.free(dec, large);
-        drop(parsed);
+        super::free::free_unwaited(parsed, large);
         drop(freer);
         return Ok((out, conflicts));
     } else {
