@@ -73,6 +73,21 @@ struct RunAs {
     ids: Option<(u32, u32)>,
 }
 
+#[cfg(unix)]
+impl RunAs {
+    /// Run as the account `name`: its ids, and its home and name in the environment.
+    fn account(name: &str, uid: u32, gid: u32, home: String) -> RunAs {
+        RunAs {
+            env: vec![
+                ("HOME".into(), home),
+                ("USER".into(), name.into()),
+                ("LOGNAME".into(), name.into()),
+            ],
+            ids: Some((uid, gid)),
+        }
+    }
+}
+
 /// The account's entry in the system's user database, through `getent passwd` rather than
 /// `getpwnam` on glibc: `sepal` is a static executable where the build allows (build.rs), and
 /// glibc's user database inside one can read only `/etc/passwd` safely: the other sources
@@ -100,14 +115,12 @@ fn lookup_user(name: &str) -> CliResult<RunAs> {
     let entry = passwd_entry(text.lines().next().unwrap_or_default());
     match entry {
         // getent also looks a number up as a user id; getpwnam (and sops) take names only.
-        Some(entry) if out.status.success() && entry.name == name => Ok(RunAs {
-            env: vec![
-                ("HOME".into(), entry.home.to_string()),
-                ("USER".into(), name.into()),
-                ("LOGNAME".into(), name.into()),
-            ],
-            ids: Some((entry.uid, entry.gid)),
-        }),
+        Some(entry) if out.status.success() && entry.name == name => Ok(RunAs::account(
+            name,
+            entry.uid,
+            entry.gid,
+            entry.home.to_string(),
+        )),
         Some(_) if out.status.success() => Err(CliError::UnknownUser(name.to_string())),
         _ => Err(CliError::UserLookupFailed(name.to_string())),
     }
@@ -157,14 +170,7 @@ fn lookup_user(name: &str) -> CliResult<RunAs> {
             CStr::from_ptr(p.pw_dir).to_string_lossy().into_owned(),
         )
     };
-    Ok(RunAs {
-        env: vec![
-            ("HOME".into(), home),
-            ("USER".into(), name.into()),
-            ("LOGNAME".into(), name.into()),
-        ],
-        ids: Some((uid, gid)),
-    })
+    Ok(RunAs::account(name, uid, gid, home))
 }
 
 #[cfg(not(unix))]

@@ -301,7 +301,7 @@ impl ValueCipher {
             .map_err(|_| CipherError::Encrypt)?;
         // Each field is encoded straight into its place in one buffer of the exact size
         // (`base64`'s `encode_string` cleared a 1 KiB buffer on every call, eleventh round).
-        let b64_len = |n: usize| n.div_ceil(3) * 4;
+        let b64_len = |n: usize| base64_simd::STANDARD.encoded_length(n);
         let mut out = Vec::with_capacity(
             "ENC[AES256_GCM,data:,iv:,tag:,type:]".len()
                 + b64_len(buf.len())

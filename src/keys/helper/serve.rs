@@ -105,38 +105,21 @@ impl Keys<'_> {
     fn answer(&mut self, request: Request) -> Reply {
         let result = match request {
             Request::Wrap {
-                target: Route::Kms,
+                target,
                 spec,
                 secret,
-            } => self.kms.wrap(&spec, &secret).map(Reply::Key),
-            Request::Unwrap {
-                target: Route::Kms,
-                stored,
-            } => self.kms.unwrap(&stored).map(Reply::Secret),
-            Request::Wrap {
-                target: Route::Vault,
-                spec,
-                secret,
-            } => self.vault.wrap(&spec, &secret).map(Reply::Key),
-            Request::Unwrap {
-                target: Route::Vault,
-                stored,
-            } => self.vault.unwrap(&stored).map(Reply::Secret),
-            Request::Wrap {
-                target: Route::Service(uri),
-                spec,
-                secret,
-            } => self
-                .service(&uri)
-                .and_then(|s| s.wrap(&spec, &secret))
-                .map(Reply::Key),
-            Request::Unwrap {
-                target: Route::Service(uri),
-                stored,
-            } => self
-                .service(&uri)
-                .and_then(|s| s.unwrap(&stored))
-                .map(Reply::Secret),
+            } => match target {
+                Route::Kms => self.kms.wrap(&spec, &secret),
+                Route::Vault => self.vault.wrap(&spec, &secret),
+                Route::Service(uri) => self.service(&uri).and_then(|s| s.wrap(&spec, &secret)),
+            }
+            .map(Reply::Key),
+            Request::Unwrap { target, stored } => match target {
+                Route::Kms => self.kms.unwrap(&stored),
+                Route::Vault => self.vault.unwrap(&stored),
+                Route::Service(uri) => self.service(&uri).and_then(|s| s.unwrap(&stored)),
+            }
+            .map(Reply::Secret),
         };
         result.unwrap_or_else(Reply::Failed)
     }
