@@ -32,10 +32,14 @@ pub fn make(spliced: &[u8], original: &[u8], key: &DataKey) -> Option<String> {
     let old_lines: Vec<&str> = from.split_inclusive('\n').collect();
     let new_lines: Vec<&str> = to.split_inclusive('\n').collect();
     // The diff compares numbers standing for the lines (equal lines, equal numbers): the same
-    // script as comparing the lines, without comparing their text at every step.
+    // script as comparing the lines, without comparing their text at every step. Patience (lines
+    // found once in each as anchors, Myers between them): a record's differences are many small
+    // ones spread through a file that is otherwise the same, where Myers alone spends its time
+    // (argo-cd's `install.yaml`, 994 of them in 34,000 lines: 35-45 ms against 10-17 ms, the
+    // same number of lines kept, deleted and added).
     let (old_ids, new_ids) = line_ids(&old_lines, &new_lines);
     let mut edits = Vec::new();
-    for op in capture_diff_slices(Algorithm::Myers, &old_ids, &new_ids) {
+    for op in capture_diff_slices(Algorithm::Patience, &old_ids, &new_ids) {
         match op {
             DiffOp::Equal { len, .. } => edits.push(json!(["k", len])),
             DiffOp::Delete { old_len, .. } => edits.push(json!(["d", old_len])),

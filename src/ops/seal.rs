@@ -313,28 +313,30 @@ impl RecordCheck<'_> {
                 return Ok(None);
             }
         }
+        if released {
+            // A record is needed after all: the reading's tree again (the same bytes read the
+            // same way), for the check that the view's splice reads back as the data.
+            let Ok(again) = self.store.parse_lent(out) else {
+                return Ok(None);
+            };
+            encrypted = again;
+        }
         let spliced = match from_view {
             // The splice `decrypt` will make is that one when it reads back as the data (the
             // view is what the decryption of each value gives).
-            Some(Ok(spliced)) if !released => {
+            Some(Ok(spliced)) => {
                 let (same, record) = self.record_and_check(&spliced, original, &encrypted);
                 if same {
                     return Ok(record.map(|r| (r, encrypted)));
                 }
                 self.store.plain_from_scratch(&encrypted, self.view, None)
             }
-            Some(Err(e)) if !released => {
-                self.store
-                    .plain_from_splice(&encrypted, self.view, None, Err(e))
-            }
-            _ => {
-                if released {
-                    let Ok(again) = self.store.parse_lent(out) else {
-                        return Ok(None);
-                    };
-                    encrypted = again;
-                }
-                // Else exactly as `decrypt` will do it.
+            Some(Err(e)) => self
+                .store
+                .plain_from_splice(&encrypted, self.view, None, Err(e)),
+            None => {
+                // Not the input's shape (an alias expanded, say): exactly as `decrypt` will do
+                // it.
                 let Ok(decrypted) = decrypt_tree(
                     &encrypted.tree,
                     self.key,

@@ -7,7 +7,8 @@
 //! by the same function, with nothing built.
 //!
 //! This comparison only ever confirms. It gives up (and the caller reads the bytes in full) on
-//! anything it leaves to the full reading: anchors, aliases, tags, a stream without documents, a
+//! anything it leaves to the full reading: aliases (an anchor alone changes nothing the full
+//! reading gives: it is skipped), tags, a stream without documents, a
 //! document whose root is not a map, a key that is not a string, a parse error, an expected
 //! document without data, a `sops` entry, or any difference. So it never accepts what the full
 //! reading would refuse: every key and value it accepts is one the full reading gives the same
@@ -62,7 +63,7 @@ impl<'t, I> Reader<'t, '_, I>
 where
     I: Iterator<Item = super::feed::Item<'t>>,
 {
-    /// The next event that is not a comment.
+    /// The next event that is not a comment or an anchor's (which comes after its node's).
     fn next(&mut self) -> Option<(Event<'t>, EventSpan)> {
         loop {
             let (event, span) = self.events.next()?.ok()?;
@@ -70,7 +71,7 @@ where
             if self.count >= MAX_NODES {
                 return None;
             }
-            if !matches!(event, Event::Comment(..)) {
+            if !matches!(event, Event::Comment(..) | Event::Anchor(..)) {
                 return Some((event, span));
             }
         }
@@ -141,7 +142,8 @@ where
     /// A node (its first event `event`) against the expected `value`.
     fn value(&mut self, event: Event<'t>, span: &EventSpan, value: &Value) -> Option<()> {
         match (event, value) {
-            (Event::Scalar(mut text, style, 0, None), Value::Leaf(leaf)) => {
+            // Any anchor id: an anchored node reads as it would without one.
+            (Event::Scalar(mut text, style, _, None), Value::Leaf(leaf)) => {
                 drop_added_break(&mut text, style, self.text, span.range());
                 let same = match changed_str(leaf, self.changes) {
                     // A string is compared where it is (typed as `type_scalar` types it).
@@ -154,8 +156,8 @@ where
                 }
                 same.then_some(())
             }
-            (Event::MappingStart(_, 0, None), Value::Map(items)) => self.map(items, false),
-            (Event::SequenceStart(_, 0, None), Value::List(items)) => self.seq(items),
+            (Event::MappingStart(_, _, None), Value::Map(items)) => self.map(items, false),
+            (Event::SequenceStart(_, _, None), Value::List(items)) => self.seq(items),
             _ => None,
         }
     }
@@ -205,6 +207,7 @@ mod tests {
         "{a: 1, b: [x, y]}\n",
         "k: 0x1F\nt: 2001-12-14t21:59:43.10-05:00\nn: null\ne: ''\nempty:\n",
         "list:\n- a\n- - nested\n  - more\n- k: v\n  j: w\n",
+        "a: &x 1\nb: &y\n  k: v\nc: &z\n- 1\nd: &w\ne: &v [p, q]\n",
     ];
 
     #[test]
@@ -260,6 +263,10 @@ mod tests {
             "a: 1\nb:\n  c: x\n  d: [1, 2]\n---\nz: 1\n",
             "a: 1\nb:\n  c: x\n  d: [1, 2]\n  d: [1, 2]\n",
             "a: 1\nb:\n  c: [x\n",
+            "a: &x 2\nb:\n  c: x\n  d: [1, 2]\n",
+            "a: 1\nb: &x\n  c: y\n  d: [1, 2]\n",
+            "a: 1\nb:\n  c: x\n  d: &x [1, 3]\n",
+            "a: &x 1\nb:\n  c: *x\n  d: [1, 2]\n",
         ] {
             assert!(!confirms(other.as_bytes(), &tree, &Vec::new()), "{other}");
             assert!(!in_full(other, &tree, &Vec::new()), "{other}");
@@ -271,6 +278,7 @@ mod tests {
     fn leaves_the_rest_to_the_full_reading() {
         for (expected, read) in [
             ("a: &x 1\nb: *x\n", "a: &x 1\nb: *x\n"),
+            ("a: &x 1\nb: 1\n", "a: &x 1\nb: *x\n"),
             ("base: &b {k: v}\nc: *b\n", "base: &b {k: v}\nc: *b\n"),
             ("a: !!str 1\n", "a: !!str 1\n"),
             ("a: !custom x\n", "a: !custom x\n"),

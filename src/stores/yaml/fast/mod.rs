@@ -7,8 +7,9 @@
 //! maps and lists; keys on one line (plain, or quoted without escapes); plain and single-quoted
 //! values, over several lines too (`folded`); double-quoted values without escapes on one line;
 //! literal and folded block scalars without an indentation indicator (`literal`); flow lists of
-//! scalars on one line and empty flow maps (`flow`); comments and `---`. Anything else (anchors,
-//! aliases, tags, other flow collections, escapes, tabs, carriage returns, control or
+//! scalars on one line and empty flow maps (`flow`); comments and `---`; anchors on a value (a
+//! scalar on the same line, or whatever comes on the lines after) and aliases as values (`anchor`).
+//! Anything else (other anchors, tags, other flow collections, escapes, tabs, carriage returns, control or
 //! line-separator characters, directives, `...`, a document without a block collection at its
 //! root, nesting over 200, any parse error) makes it decline before it gives an event for that
 //! line or the one before (a line's events wait for the next line with content, as
@@ -22,24 +23,22 @@
 //! events (errors come from granit-parser only), and this reader gives byte columns.
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use granit_parser::{Event, Marker, Placement, ScalarStyle, ScanError, Span, StructureStyle};
 
-use self::folded::{plain_goes_on, Folded};
-use self::lines::{
-    check_line, closing_quote, double_quoted_end, is_dash, is_marker, key_at, line_end, next_line,
-    plain_start, scan_plain, single_quoted_value, skip_spaces, Key, Stop,
-};
-use self::literal::LiteralLines;
+use self::anchor::Anchor;
+use self::lines::{check_line, is_dash, is_marker, key_at, line_end, next_line, skip_spaces, Key};
 pub use self::reading::Disagreement;
 pub(super) use self::reading::{compare_with_full, Reading};
 
+mod anchor;
 mod flow;
 mod folded;
 mod lines;
 mod literal;
 mod reading;
+mod value;
 
 /// One event of a reading, as granit-parser's iterator gives it.
 pub(super) type Item<'a> = Result<(Event<'a>, Span), ScanError>;
@@ -66,12 +65,20 @@ struct Open {
 }
 
 /// A node whose content was not on its line: a nested collection or a scalar on the next line,
-/// or else an empty value (`~`) at `null_at`.
+/// or else an empty value (`~`) at `null_at`; with the anchor that its line ended with.
 #[derive(Clone, Copy)]
-enum Pending {
+enum Pending<'a> {
     None,
-    Value { indent: usize, null_at: usize },
-    Entry { indent: usize, null_at: usize },
+    Value {
+        indent: usize,
+        null_at: usize,
+        anchor: Option<Anchor<'a>>,
+    },
+    Entry {
+        indent: usize,
+        null_at: usize,
+        anchor: Option<Anchor<'a>>,
+    },
 }
 
 /// The fast reader's state between lines.
@@ -97,7 +104,14 @@ pub(super) struct Fast<'a> {
     /// (which lies before them) but before a nested node.
     held: Vec<(Event<'a>, Span)>,
     stack: Vec<Open>,
-    pending: Pending,
+    pending: Pending<'a>,
+    /// The anchor of the next node event (given to it, then given as its own event after it,
+    /// as granit-parser gives it when asked to).
+    node_anchor: Option<Anchor<'a>>,
+    /// The anchors of the document being read (granit-parser's are for one document), by name.
+    anchors: HashMap<&'a str, usize>,
+    /// The id the next anchor gets (granit-parser's count, from 1, over the whole stream).
+    next_anchor_id: usize,
     started: bool,
     in_doc: bool,
     has_root: bool,
@@ -118,6 +132,9 @@ impl<'a> Fast<'a> {
             held: Vec::new(),
             stack: Vec::new(),
             pending: Pending::None,
+            node_anchor: None,
+            anchors: HashMap::new(),
+            next_anchor_id: 1,
             started: false,
             in_doc: false,
             has_root: false,
@@ -174,7 +191,13 @@ impl<'a> Fast<'a> {
     }
 
     fn push_scalar(&mut self, value: Cow<'a, str>, style: ScalarStyle, start: usize, end: usize) {
-        self.push(Event::Scalar(value, style, 0, None), start, end);
+        self.push_node(|id| Event::Scalar(value, style, id, None), start, end);
+    }
+
+    /// The document being read starts: anchors are for one document.
+    fn start_document(&mut self, explicit: bool, start: usize, end: usize) {
+        self.anchors.clear();
+        self.push(Event::DocumentStart(explicit, None), start, end);
     }
 
     fn push_null(&mut self, at: usize) {
@@ -266,29 +289,37 @@ impl<'a> Fast<'a> {
             return Err(Decline);
         }
         let len = self.bytes.len();
-        self.end_document(len);
+        self.end_document(len)?;
         self.push(Event::StreamEnd, len, len);
         self.done = true;
         Ok(())
     }
 
     /// Close the document being read at `at`.
-    fn end_document(&mut self, at: usize) {
-        self.resolve_pending();
+    fn end_document(&mut self, at: usize) -> Step {
+        self.resolve_pending()?;
         self.release_held();
         while !self.stack.is_empty() {
             self.close(at);
         }
         self.push(Event::DocumentEnd, at, at);
+        Ok(())
     }
 
-    fn resolve_pending(&mut self) {
+    fn resolve_pending(&mut self) -> Step {
         match std::mem::replace(&mut self.pending, Pending::None) {
-            Pending::Value { null_at, .. } | Pending::Entry { null_at, .. } => {
-                self.push_pending_null(null_at)
+            Pending::Value {
+                null_at, anchor, ..
+            }
+            | Pending::Entry {
+                null_at, anchor, ..
+            } => {
+                self.take_pending_anchor(anchor)?;
+                self.push_pending_null(null_at);
             }
             Pending::None => {}
         }
+        Ok(())
     }
 
     fn close(&mut self, at: usize) {
@@ -314,11 +345,16 @@ impl<'a> Fast<'a> {
             self.in_doc = true;
             self.has_root = false;
             self.release_held();
-            self.push(Event::DocumentStart(false, None), p, p);
+            self.start_document(false, p, p);
         }
         let dash = is_dash(self.bytes, p, end);
         match std::mem::replace(&mut self.pending, Pending::None) {
-            Pending::Value { indent, null_at } => {
+            Pending::Value {
+                indent,
+                null_at,
+                anchor,
+            } => {
+                self.take_pending_anchor(anchor)?;
                 if col > indent {
                     self.release_held();
                     return self.node(p, end);
@@ -329,7 +365,12 @@ impl<'a> Fast<'a> {
                 }
                 self.push_pending_null(null_at);
             }
-            Pending::Entry { indent, null_at } => {
+            Pending::Entry {
+                indent,
+                null_at,
+                anchor,
+            } => {
+                self.take_pending_anchor(anchor)?;
                 if col > indent {
                     self.release_held();
                     return self.node(p, end);
@@ -374,12 +415,12 @@ impl<'a> Fast<'a> {
             if !self.has_root {
                 return Err(Decline);
             }
-            self.end_document(p);
+            self.end_document(p)?;
         }
         self.in_doc = true;
         self.has_root = false;
         self.release_held();
-        self.push(Event::DocumentStart(true, None), p, p + 3);
+        self.start_document(true, p, p + 3);
         Ok(())
     }
 
@@ -391,7 +432,11 @@ impl<'a> Fast<'a> {
         }
         if let Some(key) = key_at(self.text, p, end)? {
             self.has_root = true;
-            self.push(Event::MappingStart(StructureStyle::Block, 0, None), p, p);
+            self.push_node(
+                |id| Event::MappingStart(StructureStyle::Block, id, None),
+                p,
+                p,
+            );
             self.open_block(Kind::Map, p - self.line_start, false)?;
             return self.entry(key, end);
         }
@@ -426,7 +471,11 @@ impl<'a> Fast<'a> {
             (true, _) => q,
         };
         self.has_root = true;
-        self.push(Event::SequenceStart(StructureStyle::Block, 0, None), at, at);
+        self.push_node(
+            |id| Event::SequenceStart(StructureStyle::Block, id, None),
+            at,
+            at,
+        );
         self.open_block(Kind::Seq, col, indentless)?;
         self.list_entry(col, q, end)
     }
@@ -440,8 +489,16 @@ impl<'a> Fast<'a> {
             self.pending = Pending::Entry {
                 indent: col,
                 null_at: end,
+                anchor: None,
             };
             return Ok(());
+        }
+        if self.bytes[q] == b'&' {
+            return self.anchored_value(q, end, |anchor| Pending::Entry {
+                indent: col,
+                null_at: anchor.end,
+                anchor: Some(anchor),
+            });
         }
         self.node(q, end)
     }
@@ -458,129 +515,23 @@ impl<'a> Fast<'a> {
             self.pending = Pending::Value {
                 indent,
                 null_at: key.colon,
+                anchor: None,
             };
             return Ok(());
         }
-        self.value(q, end)
-    }
-
-    /// A value starting at `p` that is not a collection of its own lines.
-    fn value(&mut self, p: usize, end: usize) -> Step {
-        let bytes = self.bytes;
-        match bytes[p] {
-            b'"' => {
-                let close = double_quoted_end(bytes, p, end)?;
-                let value = Cow::Borrowed(&self.text[p + 1..close]);
-                self.push_scalar(value, ScalarStyle::DoubleQuoted, p, close + 1);
-                self.line_tail(close + 1, end)
-            }
-            b'\'' => match closing_quote(bytes, p + 1, end) {
-                Some(close) => {
-                    let inner = &self.text[p + 1..close];
-                    let value = single_quoted_value(inner);
-                    self.push_scalar(value, ScalarStyle::SingleQuoted, p, close + 1);
-                    self.line_tail(close + 1, end)
-                }
-                None => {
-                    let folded = Folded::read(bytes, (p, end), self.pos, self.indent(), true)?;
-                    let value = Cow::Owned(folded.value(self.text, true));
-                    self.push_scalar(value, ScalarStyle::SingleQuoted, p, folded.end);
-                    self.pos = folded.resume;
-                    self.line += folded.lines;
-                    self.line_tail(folded.end, folded.last_line_end)
-                }
-            },
-            b'[' => {
-                let (elements, close) = flow::flow_list(self.text, p, end)?;
-                self.push(
-                    Event::SequenceStart(StructureStyle::Flow, 0, None),
-                    p,
-                    p + 1,
-                );
-                for e in elements {
-                    self.push_scalar(e.value, e.style, e.start, e.end);
-                }
-                self.push(Event::SequenceEnd, close, close + 1);
-                self.line_tail(close + 1, end)
-            }
-            b'{' => {
-                let close = skip_spaces(bytes, p + 1, end);
-                if bytes.get(close) != Some(&b'}') || close >= end {
-                    return Err(Decline);
-                }
-                self.push(Event::MappingStart(StructureStyle::Flow, 0, None), p, p + 1);
-                self.push(Event::MappingEnd, close, close + 1);
-                self.line_tail(close + 1, end)
-            }
-            // granit-parser's block scalar starts at its content, which would be the token a
-            // comment before a header alone on its line sits above: left to it.
-            b'|' | b'>' if skip_spaces(bytes, self.line_start, end) == p => Err(Decline),
-            b'|' | b'>' => self.literal(p, end),
-            _ if plain_start(bytes, p, end) => match scan_plain(bytes, p, end) {
-                (_, Stop::Colon(_)) => Err(Decline),
-                (stop_at, Stop::Eol) if plain_goes_on(bytes, self.pos, self.indent()) => {
-                    let folded = Folded::read(bytes, (p, stop_at), self.pos, self.indent(), false)?;
-                    let value = Cow::Owned(folded.value(self.text, false));
-                    self.push_scalar(value, ScalarStyle::Plain, p, folded.end);
-                    self.pos = folded.resume;
-                    self.line += folded.lines;
-                    if let Some(hash) = folded.comment {
-                        self.push_comment(hash, folded.last_line_end, Placement::Right);
-                    }
-                    Ok(())
-                }
-                (stop_at, stop) => {
-                    let value = Cow::Borrowed(&self.text[p..stop_at]);
-                    self.push_scalar(value, ScalarStyle::Plain, p, stop_at);
-                    if let Stop::Comment(hash) = stop {
-                        self.push_comment(hash, end, Placement::Right);
-                    }
-                    Ok(())
-                }
-            },
-            _ => Err(Decline),
+        if self.bytes[q] == b'&' {
+            return self.anchored_value(q, end, |anchor| Pending::Value {
+                indent,
+                null_at: anchor.end,
+                anchor: Some(anchor),
+            });
         }
+        self.value(q, end)
     }
 
     /// The innermost block's indentation.
     fn indent(&self) -> usize {
         self.stack.last().map_or(0, |o| o.indent)
-    }
-
-    /// What follows a quoted scalar or `{}` on its line: spaces, and a comment after a space.
-    fn line_tail(&mut self, from: usize, end: usize) -> Step {
-        let q = skip_spaces(self.bytes, from, end);
-        if q == end {
-            return Ok(());
-        }
-        if self.bytes[q] == b'#' && q > from {
-            self.push_comment(q, end, Placement::Right);
-            return Ok(());
-        }
-        Err(Decline)
-    }
-
-    /// A block scalar whose `|` or `>` is at `p`: its header's rest on this line, its content on
-    /// the lines after.
-    fn literal(&mut self, p: usize, end: usize) -> Step {
-        let bytes = self.bytes;
-        let (chomp, comment) = literal::header(bytes, p, end)?;
-        let block = LiteralLines::find(bytes, self.pos, self.indent())?;
-        let folded = bytes[p] == b'>';
-        let value = block.value(self.text, self.pos, chomp, folded);
-        self.line += block.lines;
-        self.pos = block.resume;
-        // granit-parser gives the scalar before the comment on its header line.
-        let style = if folded {
-            ScalarStyle::Folded
-        } else {
-            ScalarStyle::Literal
-        };
-        self.push_scalar(Cow::Owned(value), style, block.start, block.end);
-        if let Some(hash) = comment {
-            self.push_comment(hash, end, Placement::Right);
-        }
-        Ok(())
     }
 }
 

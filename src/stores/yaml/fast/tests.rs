@@ -75,6 +75,55 @@ fn block_maps_lists_and_scalars_read_as_granit_reads_them() {
 }
 
 #[test]
+fn anchors_and_aliases_read_as_granit_reads_them() {
+    for text in [
+        "a: &x 1\nb: *x\n",
+        "a: &x 1 # c\nb: *x # d\nc: *x\n",
+        "base: &base\n  k: v\n  l: w\nother:\n  <<: *base\n  m: n\n",
+        "a: &x\n  - 1\n  - 2\nb: *x\n",
+        "a: &x\n- 1\n- 2\nb: *x\n",
+        "a: &x\nb: *x\n",
+        "a: &x\n",
+        "a: &x   \n",
+        "- &x\n- *x\n",
+        "- &x one\n- *x\n- &y\n  k: v\n- *y\n",
+        "- &x\n  - 1\n- *x\n",
+        "a: &x 'q''s'\nb: &y \"dq\"\nc: &z plain\n  folded on\nd: [*x]\n",
+        "a: &x 1\nb: &x 2\nc: *x\n",
+        "a: &x 1\n---\nb: &x 2\nc: *x\n",
+        "a: &base-1.x_y 1\nb: *base-1.x_y\n",
+        "a:\n  *x\n",
+        "a: &x\n  *x\n",
+        "a: &x\n  value\n",
+        "a:\n  b: &x 1\n  c: *x\nd: *x\n",
+        "a: *x\n",
+    ] {
+        // What granit-parser refuses (an alias before its anchor), the reading declines.
+        match compare_with_full(text) {
+            Ok(_) => {}
+            Err(e) => panic!("{e}\n in {text:?}"),
+        }
+    }
+    for text in [
+        "a: &x 1\nb: *x\n",
+        "a: &x 1 # c\nb: *x # d\nc: *x\n",
+        "base: &base\n  k: v\n  l: w\nother:\n  <<: *base\n  m: n\n",
+        "a: &x\n  - 1\n  - 2\nb: *x\n",
+        "a: &x\n- 1\n- 2\nb: *x\n",
+        "a: &x\nb: *x\n",
+        "a: &x\n",
+        "- &x\n- *x\n",
+        "- &x one\n- *x\n- &y\n  k: v\n- *y\n",
+        "a: &x 1\nb: &x 2\nc: *x\n",
+        "a: &x 1\n---\nb: &x 2\nc: *x\n",
+        "a: &base-1.x_y 1\nb: *base-1.x_y\n",
+        "a:\n  b: &x 1\n  c: *x\nd: *x\n",
+    ] {
+        reads(text);
+    }
+}
+
+#[test]
 fn literal_block_scalars_read_as_granit_reads_them() {
     for text in [
         "f: |\n  line1\n\n  line2\ng: 1\n",
@@ -106,8 +155,28 @@ fn what_it_does_not_know_is_declined() {
         "",
         "# only a comment\n",
         "scalar\n",
-        "a: &x 1\nb: *x\n",
         "a: !!str 1\n",
+        // Anchors and aliases it leaves to granit-parser.
+        "&a a: 1\n",
+        "&a\na: 1\n",
+        "a: *x\n",
+        "a: &x 1\n---\nb: *x\n",
+        "a: &x [1]\n",
+        "a: &x {}\n",
+        "a: &x |\n  y\n",
+        "a: &x *y\n",
+        "a: &x &y 1\n",
+        "a: &x # c\n  b: 1\n",
+        "a: &x\n  # c\n  b: 1\n",
+        "a: &x\n# c\nb: 1\n",
+        "a: &x:y 1\n",
+        "a: &é 1\n",
+        "a: &x !!str 1\n",
+        "a: &x 1\nb: *x 2\n",
+        "a: &x 1\nb: *x: 2\n",
+        "a: &x 1\n*x : 2\n",
+        "- &x k: v\n",
+        "- &x\n  # c\n  k: v\n",
         "a: [1, [2]]\n",
         "a: [a: b]\n",
         "a: [a,,b]\n",
@@ -168,7 +237,7 @@ fn nesting_deeper_than_granit_reads_is_declined() {
 
 #[test]
 fn a_decline_midway_gives_the_rest_from_granit() {
-    let text = "a: 1\nb:\n  c: 2\nd: &x 3\ne: *x\n";
+    let text = "a: 1\nb:\n  c: 2\nd: &x 3\ne: *x\nf: !!str 4\ng: *x\n";
     let full: Vec<String> = full_parser(text)
         .map(|ev| shown(&ev.expect("parses")))
         .collect();
@@ -216,7 +285,7 @@ fn corpus_files_read_as_granit_reads_them() {
 fn a_decline_drops_the_events_not_given() {
     // The folded value is read on the first line's step and waits for the next line's: the
     // decline there drops it, never given (`discard` wipes such copies as it drops them).
-    let text = "a: 'x\n  y'\nb: &anchor 1\n";
+    let text = "a: 'x\n  y'\nb: !!str 1\n";
     let mut fast = super::Fast::new(text);
     let mut given = Vec::new();
     while let Some(Ok(ev)) = fast.next_event() {
@@ -224,4 +293,45 @@ fn a_decline_drops_the_events_not_given() {
     }
     assert!(given.iter().all(|e| !e.contains("x y")), "{given:?}");
     assert!(fast.queue.is_empty() && fast.held.is_empty());
+}
+
+mod generated {
+    use super::compare_with_full;
+    use proptest::prelude::*;
+
+    /// A line of block YAML, anchors and aliases among them, at one of a few indentations.
+    fn line() -> impl Strategy<Value = String> {
+        let body = prop_oneof![
+            (0..4u8, 0..3u8).prop_map(|(k, a)| format!("k{k}: &a{a} v")),
+            (0..4u8, 0..3u8).prop_map(|(k, a)| format!("k{k}: *a{a}")),
+            (0..4u8, 0..3u8).prop_map(|(k, a)| format!("k{k}: &a{a}")),
+            (0..4u8, 0..3u8).prop_map(|(k, a)| format!("k{k}: *a{a} # c")),
+            (0..3u8).prop_map(|a| format!("- &a{a}")),
+            (0..3u8).prop_map(|a| format!("- &a{a} v")),
+            (0..3u8).prop_map(|a| format!("- *a{a}")),
+            (0..3u8).prop_map(|a| format!("*a{a}")),
+            (0..3u8).prop_map(|a| format!("&a{a} w")),
+            (0..4u8).prop_map(|k| format!("k{k}:")),
+            (0..4u8).prop_map(|k| format!("k{k}: 'q'")),
+            Just("- v".to_string()),
+            Just("-".to_string()),
+            Just("# c".to_string()),
+            Just(String::new()),
+            Just("---".to_string()),
+            Just("<<: *a0".to_string()),
+        ];
+        (0..3usize, body).prop_map(|(indent, body)| format!("{}{body}\n", "  ".repeat(indent)))
+    }
+
+    proptest! {
+        /// On such text the fast reading gives granit-parser's events, or declines after giving
+        /// only its first ones.
+        #[test]
+        fn anchored_block_yaml_reads_as_granit_reads_it(lines in proptest::collection::vec(line(), 1..12)) {
+            let text = lines.concat();
+            if let Err(e) = compare_with_full(&text) {
+                return Err(TestCaseError::fail(format!("{e}\n in {text:?}")));
+            }
+        }
+    }
 }
