@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use granit_parser::Event;
+use granit_parser::{Event, Placement};
 
 use super::lines::skip_spaces;
 use super::{Decline, Fast, Pending, Step};
@@ -77,16 +77,22 @@ impl<'a> Fast<'a> {
     }
 
     /// The value after `key:` or `-` that starts with the anchor at `q`: on this line, or on the
-    /// lines after (`pending` makes what waits for them) when the anchor ends the line.
+    /// lines after (`pending` makes what waits for them) when the anchor ends the line, or (after
+    /// `key:` only: `comment_after`) a comment after it, held as after `key:` alone.
     pub(super) fn anchored_value(
         &mut self,
         q: usize,
         end: usize,
+        comment_after: bool,
         pending: impl FnOnce(Anchor<'a>) -> Pending<'a>,
     ) -> Step {
         let anchor = self.anchor(q, end)?;
         let r = skip_spaces(self.bytes, anchor.end, end);
-        if r == end {
+        let comment = comment_after && r < end && r > anchor.end && self.bytes[r] == b'#';
+        if comment {
+            self.hold_comment(r, end, Placement::Right)?;
+        }
+        if comment || r == end {
             self.pending = pending(anchor);
             return Ok(());
         }
@@ -94,14 +100,14 @@ impl<'a> Fast<'a> {
         self.value(r, end)
     }
 
-    /// The anchor a pending node's line ended with becomes the next node's. Declined when
-    /// comments came between: granit-parser gives those before the node, or its empty value,
-    /// in an order this reader does not follow.
-    pub(super) fn take_pending_anchor(&mut self, anchor: Option<Anchor<'a>>) -> Step {
-        if anchor.is_some() && !self.held.is_empty() {
+    /// A pending node that turned out empty, with the anchor its line ended with (if any, as
+    /// [`Fast::node_anchor`]). Declined when that anchor has comments after it: granit-parser
+    /// gives those before the anchored empty value, not after it as after an empty one.
+    pub(super) fn push_pending_anchored_null(&mut self, at: usize) -> Step {
+        if self.node_anchor.is_some() && !self.held.is_empty() {
             return Err(Decline);
         }
-        self.node_anchor = anchor;
+        self.push_pending_null(at);
         Ok(())
     }
 }

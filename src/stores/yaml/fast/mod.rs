@@ -314,8 +314,8 @@ impl<'a> Fast<'a> {
             | Pending::Entry {
                 null_at, anchor, ..
             } => {
-                self.take_pending_anchor(anchor)?;
-                self.push_pending_null(null_at);
+                self.node_anchor = anchor;
+                self.push_pending_anchored_null(null_at)?;
             }
             Pending::None => {}
         }
@@ -354,7 +354,7 @@ impl<'a> Fast<'a> {
                 null_at,
                 anchor,
             } => {
-                self.take_pending_anchor(anchor)?;
+                self.node_anchor = anchor;
                 if col > indent {
                     self.release_held();
                     return self.node(p, end);
@@ -363,19 +363,19 @@ impl<'a> Fast<'a> {
                     self.release_held();
                     return self.list(p, end, true);
                 }
-                self.push_pending_null(null_at);
+                self.push_pending_anchored_null(null_at)?;
             }
             Pending::Entry {
                 indent,
                 null_at,
                 anchor,
             } => {
-                self.take_pending_anchor(anchor)?;
+                self.node_anchor = anchor;
                 if col > indent {
                     self.release_held();
                     return self.node(p, end);
                 }
-                self.push_pending_null(null_at);
+                self.push_pending_anchored_null(null_at)?;
             }
             Pending::None => self.release_held(),
         }
@@ -494,7 +494,7 @@ impl<'a> Fast<'a> {
             return Ok(());
         }
         if self.bytes[q] == b'&' {
-            return self.anchored_value(q, end, |anchor| Pending::Entry {
+            return self.anchored_value(q, end, false, |anchor| Pending::Entry {
                 indent: col,
                 null_at: anchor.end,
                 anchor: Some(anchor),
@@ -520,7 +520,7 @@ impl<'a> Fast<'a> {
             return Ok(());
         }
         if self.bytes[q] == b'&' {
-            return self.anchored_value(q, end, |anchor| Pending::Value {
+            return self.anchored_value(q, end, true, |anchor| Pending::Value {
                 indent,
                 null_at: anchor.end,
                 anchor: Some(anchor),

@@ -97,6 +97,8 @@ fn anchors_and_aliases_read_as_granit_reads_them() {
         "a: &x\n  value\n",
         "a:\n  b: &x 1\n  c: *x\nd: *x\n",
         "a: *x\n",
+        "- &x\n  # c\n  k: v\n",
+        "- &x # c\n  k: v\n",
     ] {
         // What granit-parser refuses (an alias before its anchor), the reading declines.
         match compare_with_full(text) {
@@ -118,6 +120,10 @@ fn anchors_and_aliases_read_as_granit_reads_them() {
         "a: &x 1\n---\nb: &x 2\nc: *x\n",
         "a: &base-1.x_y 1\nb: *base-1.x_y\n",
         "a:\n  b: &x 1\n  c: *x\nd: *x\n",
+        "a: &x # c\n  b: 1\nc: *x\n",
+        "a: &x\n  # c\n  b: 1\n",
+        "a: &x # c\n  # d\n- 1\nc: *x\n",
+        "a: &x # c\n  - 1\n",
     ] {
         reads(text);
     }
@@ -166,9 +172,9 @@ fn what_it_does_not_know_is_declined() {
         "a: &x |\n  y\n",
         "a: &x *y\n",
         "a: &x &y 1\n",
-        "a: &x # c\n  b: 1\n",
-        "a: &x\n  # c\n  b: 1\n",
         "a: &x\n# c\nb: 1\n",
+        "a: &x # c\nb: 1\n",
+        "a: &x\n  # c\nb: 1\n",
         "a: &x:y 1\n",
         "a: &é 1\n",
         "a: &x !!str 1\n",
@@ -176,7 +182,6 @@ fn what_it_does_not_know_is_declined() {
         "a: &x 1\nb: *x: 2\n",
         "a: &x 1\n*x : 2\n",
         "- &x k: v\n",
-        "- &x\n  # c\n  k: v\n",
         "a: [1, [2]]\n",
         "a: [a: b]\n",
         "a: [a,,b]\n",
@@ -305,6 +310,8 @@ mod generated {
             (0..4u8, 0..3u8).prop_map(|(k, a)| format!("k{k}: &a{a} v")),
             (0..4u8, 0..3u8).prop_map(|(k, a)| format!("k{k}: *a{a}")),
             (0..4u8, 0..3u8).prop_map(|(k, a)| format!("k{k}: &a{a}")),
+            (0..4u8, 0..3u8).prop_map(|(k, a)| format!("k{k}: &a{a} # c")),
+            (0..3u8).prop_map(|a| format!("- &a{a} # c")),
             (0..4u8, 0..3u8).prop_map(|(k, a)| format!("k{k}: *a{a} # c")),
             (0..3u8).prop_map(|a| format!("- &a{a}")),
             (0..3u8).prop_map(|a| format!("- &a{a} v")),
