@@ -1,7 +1,10 @@
-//! Anchor and alias names, as far as the fast reading reads them: a name of letters, digits,
-//! `_`, `-` and `.` (what nearly every real file uses), ended by a space or its line's end.
-//! granit-parser takes any character but spaces and flow indicators into a name; a name with
-//! any other character is left to it.
+//! Anchors and aliases in the fast reading: an anchor (`&name`) on the value after `key:` or `-`
+//! gives its id to that node's event, followed by an `Anchor` event, and an alias (`*name`) as a
+//! whole value gives an `Alias` event, as granit-parser gives them (ids counted from 1 over the
+//! stream, names forgotten at each document). Names are read when they are of the plain kind,
+//! letters, digits, `_`, `-` and `.` (what nearly every real file uses), ended by a space or the
+//! line's end; granit-parser takes any character but spaces and flow indicators into a name, so
+//! any other name is left to it.
 
 use std::borrow::Cow;
 
