@@ -1,6 +1,9 @@
 //! In-process benchmark of the engine, stage by stage (parse, cipher walk, splice, output check,
-//! and the reverse), on generated JSON, YAML and TOML files of 100 to 200,000 leaves: a change
-//! that slows one stage shows in its own line. `cargo bench` prints the median of 7 runs.
+//! and the reverse), on generated JSON, YAML and TOML files of 100 to 200,000 leaves, and YAML
+//! with an anchor on every map and on one value in ten (`yaml-anchors`: the fast reading and the
+//! event-by-event read-back take anchors since the thirteenth performance round; a file with
+//! them took four times as long before): a change that slows one stage shows in its own line.
+//! `cargo bench` prints the median of 7 runs.
 //! The whole-process comparison with the real sops is `benches/compare.py`.
 
 use std::time::{Duration, Instant};
@@ -10,7 +13,7 @@ use sepal::stores::{Format, Store, StoreOptions};
 use sepal::verify::{self, Allowed};
 use sepal::walk::{decrypt_tree, encrypt_tree, Selection, Stash};
 
-fn generate(format: Format, leaves: usize) -> Vec<u8> {
+fn generate(format: Format, leaves: usize, anchors: bool) -> Vec<u8> {
     let mut out = String::new();
     let groups = leaves / 10;
     match format {
@@ -34,6 +37,15 @@ fn generate(format: Format, leaves: usize) -> Vec<u8> {
                 out.push_str(&format!("[group{g}]\n"));
                 for f in 0..10 {
                     out.push_str(&format!("field{f} = \"value {g} {f} with text\"\n"));
+                }
+            }
+        }
+        _ if anchors => {
+            for g in 0..groups {
+                out.push_str(&format!("group{g}: &group{g}\n"));
+                out.push_str(&format!("  field0: &value{g} value {g} 0 with text\n"));
+                for f in 1..10 {
+                    out.push_str(&format!("  field{f}: value {g} {f} with text\n"));
                 }
             }
         }
@@ -73,9 +85,9 @@ fn time<T>(times: &mut [Vec<Duration>], stage: usize, f: impl FnOnce() -> T) -> 
     out
 }
 
-fn bench(format: Format, leaves: usize) {
+fn bench(format: Format, leaves: usize, anchors: bool) {
     let store = Store::new(format, StoreOptions::default());
-    let src = generate(format, leaves);
+    let src = generate(format, leaves, anchors);
     let key = DataKey::generate();
     let sel = Selection::default();
     let mut times = vec![Vec::new(); STAGES.len()];
@@ -115,8 +127,12 @@ fn bench(format: Format, leaves: usize) {
         .map(|t| median(t).as_secs_f64() * 1e3)
         .collect();
     println!(
-        "{:>6} {:>7} leaves: encrypt {:>8.2} ms, decrypt {:>8.2} ms (median of 7 per stage)",
-        format.name(),
+        "{:>12} {:>7} leaves: encrypt {:>8.2} ms, decrypt {:>8.2} ms (median of 7 per stage)",
+        if anchors {
+            "yaml-anchors"
+        } else {
+            format.name()
+        },
         leaves,
         medians[..5].iter().sum::<f64>(),
         medians[5..].iter().sum::<f64>(),
@@ -136,12 +152,23 @@ fn main() {
     let named = |s: &str, all: &[&str]| {
         wanted.iter().all(|w| !all.contains(&w.as_str())) || wanted.iter().any(|w| w == s)
     };
-    let formats = ["json", "yaml", "toml"];
+    let formats = ["json", "yaml", "toml", "yaml-anchors"];
     let sizes = ["100", "10000", "200000"];
-    for format in [Format::Json, Format::Yaml, Format::Toml] {
+    let cases = [
+        (Format::Json, false),
+        (Format::Yaml, false),
+        (Format::Toml, false),
+        (Format::Yaml, true),
+    ];
+    for (format, anchors) in cases {
+        let name = if anchors {
+            "yaml-anchors"
+        } else {
+            format.name()
+        };
         for leaves in [100, 10_000, 200_000] {
-            if named(format.name(), &formats) && named(&leaves.to_string(), &sizes) {
-                bench(format, leaves);
+            if named(name, &formats) && named(&leaves.to_string(), &sizes) {
+                bench(format, leaves, anchors);
             }
         }
     }
