@@ -45,7 +45,7 @@ fn next_text_line(bytes: &[u8], mut at: usize) -> Option<(usize, usize, usize, u
             return Some((at, q, end, empty));
         }
         empty += 1;
-        at = next_line(end, bytes.len());
+        at = next_line(bytes, end);
     }
     None
 }
@@ -107,7 +107,7 @@ impl Folded {
             read += empty + 1;
             self.push(q, text_end, empty);
             self.end = text_end;
-            at = next_line(end, bytes.len());
+            at = next_line(bytes, end);
             self.resume = at;
             self.lines = read;
             self.last_line_end = end;
@@ -127,7 +127,7 @@ impl Folded {
             }
             check_line(&bytes[start..end])?;
             read += empty + 1;
-            at = next_line(end, bytes.len());
+            at = next_line(bytes, end);
             match closing_quote(bytes, q, end) {
                 Some(close) if close == q => return Err(Decline),
                 Some(close) => {

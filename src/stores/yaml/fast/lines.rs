@@ -17,16 +17,23 @@ pub(super) enum Stop {
     Comment(usize),
 }
 
-/// Where the line starting at `at` ends (its line feed, or the end of the text).
+/// Where the line starting at `at` ends (its line feed, the CR of its CR LF, or the end of the
+/// text).
 pub(super) fn line_end(bytes: &[u8], at: usize) -> usize {
-    memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i)
+    match memchr::memchr(b'\n', &bytes[at..]) {
+        // A line ending in CR LF ends at its CR (a CR anywhere else is declined by `check_line`).
+        Some(i) if i > 0 && bytes[at + i - 1] == b'\r' => at + i - 1,
+        Some(i) => at + i,
+        None => bytes.len(),
+    }
 }
 
-pub(super) fn next_line(end: usize, len: usize) -> usize {
-    if end < len {
-        end + 1
-    } else {
-        len
+/// The start of the line after the one that ends at `end` (past its LF or CR LF).
+pub(super) fn next_line(bytes: &[u8], end: usize) -> usize {
+    match bytes.get(end) {
+        Some(b'\r') => (end + 2).min(bytes.len()),
+        Some(_) => end + 1,
+        None => bytes.len(),
     }
 }
 

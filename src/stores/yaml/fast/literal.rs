@@ -104,7 +104,7 @@ impl LiteralLines {
                 block.trailing = 0;
             }
             check_line(&bytes[at..end])?;
-            at = next_line(end, len);
+            at = next_line(bytes, end);
             block.end = at;
             block.resume = at;
             block.lines += 1;
@@ -152,7 +152,7 @@ impl LiteralLines {
                 // Cut after spaces and before a line feed: at character boundaries.
                 value.push_str(&text[at + self.indent..end]);
             }
-            at = next_line(end, bytes.len());
+            at = next_line(bytes, end);
         }
         match chomp {
             Chomp::Strip => {}

@@ -253,7 +253,7 @@ impl<'a> Fast<'a> {
         check_line(&self.bytes[start..end])?;
         self.line_start = start;
         self.line_number = self.line;
-        self.pos = next_line(end, len);
+        self.pos = next_line(self.bytes, end);
         self.line += 1;
         let p = skip_spaces(self.bytes, start, end);
         if p == end {
@@ -275,7 +275,7 @@ impl<'a> Fast<'a> {
         if end == len {
             return Placement::Free;
         }
-        let next = end + 1;
+        let next = next_line(self.bytes, end);
         let next_end = line_end(self.bytes, next);
         if skip_spaces(self.bytes, next, next_end) < next_end || next_end == len {
             Placement::Above

@@ -181,7 +181,9 @@ fn what_it_does_not_know_is_declined() {
         "a: \"esc\\n\"\n",
         "a: \"multi\n  line\"\n",
         "a:\tb\n",
-        "a: b\r\n",
+        "a: b\rc: d\n",
+        "a: b\r",
+        "a: 'x\r  y'\n",
         "%YAML 1.2\n---\na: 1\n",
         "a: 1\n...\n",
         "? a\n: b\n",
@@ -290,7 +292,8 @@ mod generated {
     use super::compare_with_full;
     use proptest::prelude::*;
 
-    /// A line of block YAML, anchors and aliases among them, at one of a few indentations.
+    /// A line of block YAML, anchors and aliases among them, at one of a few indentations,
+    /// ending in LF or CR LF.
     fn line() -> impl Strategy<Value = String> {
         let body = prop_oneof![
             (0..4u8, 0..3u8).prop_map(|(k, a)| format!("k{k}: &a{a} v")),
@@ -313,7 +316,9 @@ mod generated {
             Just("---".to_string()),
             Just("<<: *a0".to_string()),
         ];
-        (0..3usize, body).prop_map(|(indent, body)| format!("{}{body}\n", "  ".repeat(indent)))
+        let eol = prop_oneof![Just("\n"), Just("\r\n")];
+        (0..3usize, body, eol)
+            .prop_map(|(indent, body, eol)| format!("{}{body}{eol}", "  ".repeat(indent)))
     }
 
     proptest! {
@@ -326,5 +331,45 @@ mod generated {
                 return Err(TestCaseError::fail(format!("{e}\n in {text:?}")));
             }
         }
+    }
+}
+
+/// Lines ending in CR LF read as those ending in LF do: through, or declined, alike, and with
+/// granit-parser's events either way (a lone CR is declined).
+#[test]
+fn crlf_lines_read_as_lf_lines_do() {
+    let cases = [
+        "a: 1\nb: two words  \nc:   x\n",
+        "# top\n\nkey: value # right\nmap:\n  # above\n  a: 1\n  b: \"q\"\n\n  # free\nlist:\n- x\n- k: v\n  k2: w\n-   - nested\n# last\n",
+        "a:\nb:   \n\"q k\": x  \nc: {}\nd: []\ne:\n  - \n  -\n",
+        "a: # c\n# d\n  b: 1\n",
+        "a:\n\n  # c\n\n- x\n",
+        "k: 'it''s'\nl: ''\nm: \"\"\n'q': 1\n",
+        "a: 1\n---\nb: 2\n---\n- 3\n",
+        "a: plain\n  folded on\n\n  and on # c\nb: 'quoted\n  over\n\n  lines'\n",
+        "a: |\n  x\n\n  y\nb: >-\n  folded\n  text\n\nc: |+\n  kept\n\n\nd: 1\n",
+        "a: |\n  last\n",
+        "a: |\n  no break at the end",
+        "a: [x, 'y', \"z\"] # c\n",
+        "a: &x 1 # c\nb: *x\nc: &y # d\n  k: v\nd: *y\n",
+        "a: 1\n# end",
+        "a: 1\n  # end\n\n",
+    ];
+    for lf in cases {
+        let crlf = lf.replace('\n', "\r\n");
+        let want = compare_with_full(lf).unwrap_or_else(|e| panic!("{e}\n in {lf:?}"));
+        let got = compare_with_full(&crlf).unwrap_or_else(|e| panic!("{e}\n in {crlf:?}"));
+        assert_eq!(got, want, "{crlf:?}");
+        assert!(got, "declined: {lf:?}");
+        // Mixed: every other line break a CR LF.
+        let mut mixed = String::new();
+        for (i, line) in lf.split_inclusive('\n').enumerate() {
+            match line.strip_suffix('\n') {
+                Some(l) if i % 2 == 0 => mixed.push_str(&format!("{l}\r\n")),
+                _ => mixed.push_str(line),
+            }
+        }
+        let got = compare_with_full(&mixed).unwrap_or_else(|e| panic!("{e}\n in {mixed:?}"));
+        assert!(got, "declined: {mixed:?}");
     }
 }
