@@ -176,12 +176,16 @@ pub(super) fn key_at(text: &str, p: usize, end: usize) -> Result<Option<Key<'_>>
     // scalar that is no key would be a copy to wipe).
     let (style, key_end, colon) = match bytes[p] {
         b'"' => {
-            let close = double_quoted_end(bytes, p, end)?;
-            (
-                ScalarStyle::DoubleQuoted,
-                close + 1,
-                skip_spaces(bytes, close + 1, end),
-            )
+            let (close, escaped) = match double_quoted_end(bytes, p, end) {
+                Ok(close) => (close, false),
+                Err(Decline) => (super::escape::double_quoted_close(bytes, p, end)?, true),
+            };
+            let colon = skip_spaces(bytes, close + 1, end);
+            // A key with escapes is left to granit-parser; a value with them is read.
+            if escaped && colon < end && bytes[colon] == b':' {
+                return Err(Decline);
+            }
+            (ScalarStyle::DoubleQuoted, close + 1, colon)
         }
         b'\'' => {
             let close = closing_quote(bytes, p + 1, end).ok_or(Decline)?;

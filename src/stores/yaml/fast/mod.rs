@@ -33,6 +33,7 @@ pub use self::reading::Disagreement;
 pub(super) use self::reading::{compare_with_full, Reading};
 
 mod anchor;
+mod escape;
 mod flow;
 mod folded;
 mod lines;

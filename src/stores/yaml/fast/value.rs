@@ -5,10 +5,10 @@ use std::borrow::Cow;
 
 use granit_parser::{Event, Placement, ScalarStyle, StructureStyle};
 
+use super::escape::double_quoted;
 use super::folded::{plain_goes_on, Folded};
 use super::lines::{
-    closing_quote, double_quoted_end, plain_start, scan_plain, single_quoted_value, skip_spaces,
-    Stop,
+    closing_quote, plain_start, scan_plain, single_quoted_value, skip_spaces, Stop,
 };
 use super::literal::{self, LiteralLines};
 use super::{flow, Decline, Fast, Step};
@@ -26,8 +26,7 @@ impl Fast<'_> {
         }
         match bytes[p] {
             b'"' => {
-                let close = double_quoted_end(bytes, p, end)?;
-                let value = Cow::Borrowed(&self.text[p + 1..close]);
+                let (close, value) = double_quoted(self.text, p, end)?;
                 self.push_scalar(value, ScalarStyle::DoubleQuoted, p, close + 1);
                 self.line_tail(close + 1, end)
             }
