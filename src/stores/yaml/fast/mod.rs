@@ -5,17 +5,17 @@
 //! granit-parser reads any YAML, at about 1,400 instructions a plain scalar; most of a large file's
 //! reading was spent there. This reader takes the file a line at a time (ended by LF or CR LF) and
 //! knows block maps and lists; keys on one line (plain, or quoted without escapes); plain and
-//! single-quoted values, over several lines too (`folded`); double-quoted values without escapes on
-//! one line; literal and folded block scalars without an indentation indicator (`literal`); flow
-//! lists of scalars on one line and empty flow maps (`flow`); comments and `---`; anchors on a
-//! value (a scalar on the same line, or whatever comes on the lines after) and aliases as values
-//! (`anchor`). Anything else (other anchors, tags, other flow collections, escapes, tabs, a
-//! carriage return not before a line feed, control or line-separator characters, directives, `...`,
-//! a document without a block collection at its root, nesting over 200, any parse error) makes it
-//! decline before it gives an event for that line or the one before (a line's events wait for the
-//! next line with content, as granit-parser looks at that token first). [`Reading`] then starts
-//! granit-parser from the beginning and skips the events already given, so a declined file costs a
-//! partial second reading and nothing else.
+//! single-quoted values, over several lines too (`folded`); double-quoted values on one line, with
+//! escapes (`escape`); literal and folded block scalars without an indentation indicator
+//! (`literal`); flow lists of scalars on one line and empty flow maps (`flow`); comments and `---`;
+//! anchors on a value (a scalar on the same line, or whatever comes on the lines after) and aliases
+//! as values (`anchor`). Anything else (other anchors, tags, other flow collections, other escapes,
+//! tabs, a carriage return not before a line feed, control or line-separator characters,
+//! directives, `...`, a document without a block collection at its root, nesting over 200, any
+//! parse error) makes it decline before it gives an event for that line or the one before (a line's
+//! events wait for the next line with content, as granit-parser looks at that token first).
+//! [`Reading`] then starts granit-parser from the beginning and skips the events already given, so
+//! a declined file costs a partial second reading and nothing else.
 //!
 //! What is compared with granit-parser (`compare_with_full`; unit tests over hand-written cases
 //! and the corpus, and the `yaml_fast` fuzz target): every event, comments included, in order,
