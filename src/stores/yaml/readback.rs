@@ -8,9 +8,9 @@
 //!
 //! This comparison only ever confirms. It gives up (and the caller reads the bytes in full) on
 //! anything it leaves to the full reading: aliases (an anchor alone changes nothing the full
-//! reading gives: it is skipped), tags, a stream without documents, a
-//! document whose root is not a map, a key that is not a string, a parse error, an expected
-//! document without data, a `sops` entry, or any difference. So it never accepts what the full
+//! reading gives: it is skipped), tags, a stream without documents, a document whose root is
+//! not a map, a key that is not a string, a parse error, an expected document without data, a
+//! `sops` entry, or any difference. So it never accepts what the full
 //! reading would refuse: every key and value it accepts is one the full reading gives the same
 //! way, and the documents, keys and values are compared one for one in order, as
 //! [`crate::stores::same_as_changed`] does. (The expected tree is a parsed one, so its keys are

@@ -16,37 +16,28 @@ pub(super) fn double_quoted(
     p: usize,
     end: usize,
 ) -> Result<(usize, Cow<'_, str>), Decline> {
-    let bytes = text.as_bytes();
-    let first = memchr::memchr2(b'"', b'\\', &bytes[p + 1..end]).ok_or(Decline)? + p + 1;
-    if bytes[first] == b'"' {
-        return Ok((first, Cow::Borrowed(&text[p + 1..first])));
-    }
+    let close = double_quoted_close(text.as_bytes(), p, end)?;
+    let inner = &text[p + 1..close];
+    let Some(mut next) = memchr::memchr(b'\\', inner.as_bytes()) else {
+        return Ok((close, Cow::Borrowed(inner)));
+    };
     // Sized once (a `\L` or `\P` of two bytes decodes to three), so that a value that may be a
     // secret is never copied into a larger buffer; wiped if declined half-way.
-    let mut value = Zeroizing::new(String::with_capacity(3 * (end - p) / 2 + 4));
-    value.push_str(&text[p + 1..first]);
-    let mut at = first;
+    let mut value = Zeroizing::new(String::with_capacity(3 * inner.len() / 2 + 4));
+    let mut at = 0;
     loop {
-        match bytes.get(at) {
-            Some(b'"') if at < end => break,
-            // A backslash ending the line (a line continuation) is declined.
-            Some(b'\\') if at + 1 < end => {
-                at = escape(text, at + 1, end, &mut value)?;
-            }
-            Some(c) if at < end && *c != b'\\' => {
-                let next = memchr::memchr2(b'"', b'\\', &bytes[at..end]).ok_or(Decline)? + at;
-                value.push_str(&text[at..next]);
-                at = next;
-            }
-            _ => return Err(Decline),
+        value.push_str(&inner[at..next]);
+        if next == inner.len() {
+            return Ok((close, Cow::Owned(std::mem::take(&mut *value))));
         }
+        at = escape(inner, next + 1, &mut value)?;
+        next = memchr::memchr(b'\\', &inner.as_bytes()[at..]).map_or(inner.len(), |i| at + i);
     }
-    Ok((at, Cow::Owned(std::mem::take(&mut *value))))
 }
 
 /// The closing quote of the double-quoted scalar whose `"` is at `p`, on its line ending at
-/// `end`, found past its escapes without decoding them (a key's, which is declined when it has
-/// escapes: no value is made and left to wipe).
+/// `end`, found past its escapes without decoding them (a backslash ending the line, a line
+/// continuation, is declined).
 pub(super) fn double_quoted_close(bytes: &[u8], p: usize, end: usize) -> Result<usize, Decline> {
     let mut at = p + 1;
     loop {
@@ -62,9 +53,10 @@ pub(super) fn double_quoted_close(bytes: &[u8], p: usize, end: usize) -> Result<
     }
 }
 
-/// Decode the escape whose letter is at `at` into `value`; where the text goes on.
-fn escape(text: &str, at: usize, end: usize, value: &mut String) -> Result<usize, Decline> {
-    let c = match text.as_bytes()[at] {
+/// Decode the escape whose letter is at `at` of a scalar's `text` into `value`; where the text
+/// goes on.
+fn escape(text: &str, at: usize, value: &mut String) -> Result<usize, Decline> {
+    let c = match text.as_bytes().get(at).ok_or(Decline)? {
         b'0' => '\0',
         b'a' => '\u{7}',
         b'b' => '\u{8}',
@@ -82,9 +74,9 @@ fn escape(text: &str, at: usize, end: usize, value: &mut String) -> Result<usize
         b'_' => '\u{a0}',
         b'L' => '\u{2028}',
         b'P' => '\u{2029}',
-        b'x' => return hex(text, at + 1, 2, end, value),
-        b'u' => return hex(text, at + 1, 4, end, value),
-        b'U' => return hex(text, at + 1, 8, end, value),
+        b'x' => return hex(text, at + 1, 2, value),
+        b'u' => return hex(text, at + 1, 4, value),
+        b'U' => return hex(text, at + 1, 8, value),
         _ => return Err(Decline),
     };
     value.push(c);
@@ -92,17 +84,8 @@ fn escape(text: &str, at: usize, end: usize, value: &mut String) -> Result<usize
 }
 
 /// The `digits` hex digits from `at` as one character pushed onto `value`.
-fn hex(
-    text: &str,
-    at: usize,
-    digits: usize,
-    end: usize,
-    value: &mut String,
-) -> Result<usize, Decline> {
-    let hex = text
-        .get(at..at + digits)
-        .filter(|_| at + digits <= end)
-        .ok_or(Decline)?;
+fn hex(text: &str, at: usize, digits: usize, value: &mut String) -> Result<usize, Decline> {
+    let hex = text.get(at..at + digits).ok_or(Decline)?;
     if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Decline);
     }

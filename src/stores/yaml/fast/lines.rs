@@ -176,12 +176,10 @@ pub(super) fn key_at(text: &str, p: usize, end: usize) -> Result<Option<Key<'_>>
     // scalar that is no key would be a copy to wipe).
     let (style, key_end, colon) = match bytes[p] {
         b'"' => {
-            let (close, escaped) = match double_quoted_end(bytes, p, end) {
-                Ok(close) => (close, false),
-                Err(Decline) => (super::escape::double_quoted_close(bytes, p, end)?, true),
-            };
+            let close = super::escape::double_quoted_close(bytes, p, end)?;
             let colon = skip_spaces(bytes, close + 1, end);
             // A key with escapes is left to granit-parser; a value with them is read.
+            let escaped = memchr::memchr(b'\\', &bytes[p + 1..close]).is_some();
             if escaped && colon < end && bytes[colon] == b':' {
                 return Err(Decline);
             }
