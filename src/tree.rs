@@ -220,51 +220,114 @@ pub fn leaf_count(tree: &Tree) -> usize {
 /// A digest of a tree's shape: its documents, keys, list positions, comments and leaf ids, not
 /// its values. Two trees with the same shape digest have the same leaves under the same ids.
 pub fn shape_digest(tree: &Tree) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    fn items(h: &mut Sha256, items: &[Item]) {
+    fn items(h: &mut ShapeHasher, items: &[Item]) {
         for item in items {
             match item {
-                Item::Comment(l) => {
-                    h.update(b"c");
-                    h.update(l.id.to_le_bytes());
-                }
+                Item::Comment(l) => h.comment(l.id),
                 Item::Pair { key, value: v } => {
-                    h.update(b"p");
-                    h.update(key.len().to_le_bytes());
-                    h.update(key.as_bytes());
                     value(h, v);
+                    h.pair(key);
                 }
                 Item::Elem(v) => {
-                    h.update(b"e");
                     value(h, v);
+                    h.elem();
                 }
             }
         }
     }
-    fn value(h: &mut Sha256, v: &Value) {
+    fn value(h: &mut ShapeHasher, v: &Value) {
         match v {
-            Value::Leaf(l) => {
-                h.update(b"l");
-                h.update(l.id.to_le_bytes());
-            }
+            Value::Leaf(l) => h.leaf(l.id),
             Value::Map(v) => {
-                h.update(b"{");
+                h.open_map();
                 items(h, v);
-                h.update(b"}");
+                h.close();
             }
             Value::List(v) => {
-                h.update(b"[");
+                h.open_list();
                 items(h, v);
-                h.update(b"]");
+                h.close();
             }
         }
     }
-    let mut h = Sha256::new();
+    let mut h = ShapeHasher::default();
     for d in &tree.docs {
-        h.update(b"d");
+        h.doc();
         items(&mut h, &d.items);
     }
-    h.finalize().into()
+    h.finish()
+}
+
+/// [`shape_digest`] fed as a reader meets the tree, bottom up: an item after its value (a
+/// member's key after what it holds), a map or list opened before its items and closed after.
+/// Every mark is tagged and every key carries its length, so one sequence of calls is one shape.
+/// A reader that keeps no tree (a check of a large output) computes the digest this way.
+/// The marks are gathered in a buffer and hashed a few kilobytes at a time: hashed one by one
+/// (a byte or a few each), the hash's own bookkeeping cost more than the hashing.
+#[derive(Default)]
+pub struct ShapeHasher {
+    hash: sha2::Sha256,
+    pending: Vec<u8>,
+}
+
+/// How many bytes of marks [`ShapeHasher`] gathers before hashing them.
+const SHAPE_BUFFER: usize = 8 * 1024;
+
+impl ShapeHasher {
+    fn mark(&mut self, tag: &[u8]) {
+        if self.pending.len() + tag.len() > SHAPE_BUFFER {
+            sha2::Digest::update(&mut self.hash, &self.pending);
+            self.pending.clear();
+        }
+        if self.pending.capacity() == 0 {
+            self.pending.reserve_exact(SHAPE_BUFFER);
+        }
+        self.pending.extend_from_slice(tag);
+    }
+
+    pub fn doc(&mut self) {
+        self.mark(b"d");
+    }
+
+    pub fn leaf(&mut self, id: usize) {
+        self.mark(b"l");
+        self.mark(&id.to_le_bytes());
+    }
+
+    pub fn comment(&mut self, id: usize) {
+        self.mark(b"c");
+        self.mark(&id.to_le_bytes());
+    }
+
+    pub fn open_map(&mut self) {
+        self.mark(b"{");
+    }
+
+    pub fn open_list(&mut self) {
+        self.mark(b"[");
+    }
+
+    /// The map or list opened last is closed.
+    pub fn close(&mut self) {
+        self.mark(b"}");
+    }
+
+    /// The value just given is a member's, under `key`.
+    pub fn pair(&mut self, key: &str) {
+        self.mark(b"p");
+        self.mark(&key.len().to_le_bytes());
+        self.mark(key.as_bytes());
+    }
+
+    /// The value just given is a list element.
+    pub fn elem(&mut self) {
+        self.mark(b"e");
+    }
+
+    pub fn finish(mut self) -> [u8; 32] {
+        sha2::Digest::update(&mut self.hash, &self.pending);
+        sha2::Digest::finalize(self.hash).into()
+    }
 }
 
 /// What to write in place of one leaf.
@@ -347,6 +410,60 @@ pub fn apply_changes(tree: &Tree, changes: &Changes) -> Tree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Values do not count; keys, ids, nesting, documents and comments do, and a key longer than
+    /// the hasher's buffer is hashed whole.
+    #[test]
+    fn shape_digests_tell_shapes_apart() {
+        let leaf = |id, v: &str| Value::Leaf(Leaf::new(id, Scalar::Str(secret(v))));
+        let tree = |items: Vec<Item>| Tree {
+            docs: vec![Doc { items }],
+        };
+        let base = || {
+            vec![
+                Item::pair("a", leaf(0, "x")),
+                Item::pair("b", Value::List(vec![Item::Elem(leaf(1, "y"))])),
+            ]
+        };
+        let digest = shape_digest(&tree(base()));
+        let mut other_values = base();
+        other_values[0] = Item::pair("a", leaf(0, "other"));
+        assert_eq!(shape_digest(&tree(other_values)), digest);
+        let long = "k".repeat(3 * SHAPE_BUFFER);
+        let long_key = |last: &str| {
+            shape_digest(&tree(vec![Item::pair(
+                format!("{long}{last}"),
+                leaf(0, "x"),
+            )]))
+        };
+        assert_ne!(long_key("1"), long_key("2"));
+        let shapes = [
+            vec![Item::pair("a", leaf(0, "x"))],
+            vec![
+                Item::pair("a", leaf(1, "x")),
+                Item::pair("b", Value::List(vec![Item::Elem(leaf(0, "y"))])),
+            ],
+            vec![
+                Item::pair("a", leaf(0, "x")),
+                Item::pair("c", Value::List(vec![Item::Elem(leaf(1, "y"))])),
+            ],
+            vec![
+                Item::pair("a", leaf(0, "x")),
+                Item::pair("b", Value::Map(vec![Item::pair("0", leaf(1, "y"))])),
+            ],
+            vec![Item::pair("a", leaf(0, "x")), Item::pair("b", leaf(1, "y"))],
+            vec![
+                Item::Comment(Leaf::new(0, Scalar::Comment(secret("# a")))),
+                Item::pair("b", Value::List(vec![Item::Elem(leaf(1, "y"))])),
+            ],
+        ];
+        for items in shapes {
+            assert_ne!(shape_digest(&tree(items)), digest);
+        }
+        let mut two = tree(base());
+        two.docs.push(Doc { items: Vec::new() });
+        assert_ne!(shape_digest(&two), digest);
+    }
 
     #[test]
     fn forgetting_changed_values_keeps_the_others() {

@@ -40,7 +40,7 @@ pub use crate::tree::{apply_changes, Changes, NewLeaf};
 pub use changed::{same_as_changed, same_documents};
 use zeroize::Zeroizing;
 
-use crate::tree::{Tree, Value};
+use crate::tree::{Scalar, Tree, Value};
 use crate::treepath::Step;
 use handover::{hand_over_line_edits, hand_over_splice_from, hand_over_writes};
 pub(crate) use source::Layout;
@@ -196,6 +196,26 @@ impl Parsed {
     }
 }
 
+/// What [`FormatStore::lean_reading`] asks of each value it reads.
+pub trait ValueCheck {
+    /// A string value, as it is read (no copy made).
+    fn text(&self, text: &str) -> bool;
+    /// Any other value (a string where the format decodes it first).
+    fn scalar(&self, value: &Scalar) -> bool;
+}
+
+/// What [`FormatStore::lean_reading`] gives.
+pub struct Lean {
+    /// The reading with an empty tree: its layout only (and no metadata).
+    pub parsed: Parsed,
+    /// The [`crate::tree::shape_digest`] of the tree the full reading gives.
+    pub shape: [u8; 32],
+    /// Every value passed the check.
+    pub all_passed: bool,
+    /// The text has a `sops` entry.
+    pub has_metadata: bool,
+}
+
 /// What a file format implements. `parse` reads bytes into a tree whose leaves remember their
 /// spans (in a `Layout` of the format's own type); `splice` writes new leaf texts back into
 /// those bytes; `emit` lays a tree out from scratch as sops does; `set_at`/`unset_at` edit the
@@ -290,6 +310,17 @@ pub trait FormatStore: Sync {
         false
     }
 
+    /// A reading of `src` (an encrypted output) that keeps no tree: each value outside the
+    /// `sops` entry handed to `check` where it is read, the layout kept for
+    /// [`FormatStore::splice_from`]. `None` where the format reads only in full.
+    fn lean_reading(
+        &self,
+        _src: &[u8],
+        _check: &dyn ValueCheck,
+    ) -> Option<Result<Lean, StoreError>> {
+        None
+    }
+
     /// Forget where `parsed`'s leaves are, keeping its source bytes (and [`FormatStore::source`]):
     /// for a file that is not spliced again. On a large file the spans are tens of megabytes.
     fn forget_leaf_spans(&self, _parsed: &mut Parsed) {}
@@ -358,6 +389,15 @@ impl Store {
             .store()
             .splices_from_layout(parsed, changes)
             .then(|| std::mem::take(&mut parsed.tree))
+    }
+
+    /// [`FormatStore::lean_reading`].
+    pub fn lean_reading(
+        &self,
+        src: &[u8],
+        check: &dyn ValueCheck,
+    ) -> Option<Result<Lean, StoreError>> {
+        self.format.store().lean_reading(src, check)
     }
 
     /// [`FormatStore::forget_leaf_spans`]: `parsed` is not spliced again, only its source bytes

@@ -25,7 +25,7 @@ pub(crate) use libyaml_events::assert_builds_agree as assert_libyaml_builds_agre
 use line_reader::{dotenv_reading, ini_reading};
 use serde_reader::{json_reading, toml_reading, yaml_reading};
 
-use crate::stores::{Changes, Format, NewLeaf, Parsed, Store};
+use crate::stores::{Changes, Format, NewLeaf, Parsed, Store, ValueCheck};
 use crate::tree::{for_each_leaf, Leaf, Scalar, Tree};
 
 /// Output that failed the check. Never holds a value: only where it was found.
@@ -155,6 +155,16 @@ impl Allowed {
     }
 }
 
+impl ValueCheck for Allowed {
+    fn text(&self, text: &str) -> bool {
+        self.has_text(text)
+    }
+
+    fn scalar(&self, value: &Scalar) -> bool {
+        self.has_scalar(value)
+    }
+}
+
 fn looks_like_time(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && b[..4].iter().all(u8::is_ascii_digit)
@@ -193,23 +203,12 @@ pub fn check_encrypted(
 
 /// [`check_encrypted`] with the allowed values already gathered.
 pub fn check_output(format: Format, output: &[u8], allowed: &Allowed) -> Result<(), Unaccounted> {
-    check_output_parsed(format, output, allowed).map(|_| ())
-}
-
-/// [`check_output`], giving back sepal's own reading of the output (by [`Store::parse_lent`]:
-/// lend it the output with [`Store::with_source`] to splice it).
-pub fn check_output_parsed(
-    format: Format,
-    output: &[u8],
-    allowed: &Allowed,
-) -> Result<Parsed, Unaccounted> {
     // The own reading's verdict comes first, as when the two run one after the other.
     let (own, independent) = independent_reading_beside(format, output, allowed, || {
-        own_reading(format, output, allowed)
+        own_reading_of(format, output, allowed)
     });
-    let parsed = own?;
-    independent?;
-    Ok(parsed)
+    own?;
+    independent
 }
 
 /// Run `work` while the independent reading of `output` runs: the two share nothing, so for an
@@ -243,14 +242,43 @@ pub fn independent_reading_beside<T>(
 /// Outputs smaller than this are read twice on one thread (starting a thread would cost more).
 pub const BESIDE_MIN: usize = 64 * 1024;
 
-/// The first half of [`check_output_parsed`]: sepal's own reading of the output (by
-/// [`Store::parse_lent`]).
+/// Sepal's own reading of an output, as the check made it.
+pub enum OwnReading {
+    /// Without a tree ([`Store::lean_reading`]): its layout, and the shape digest of the tree the
+    /// full reading would give.
+    Lean { parsed: Parsed, shape: [u8; 32] },
+    /// The full reading (by [`Store::parse_lent`]: lend it the output with
+    /// [`Store::with_source`] to splice it).
+    Full(Parsed),
+}
+
+/// The first half of [`check_output`]: sepal's own reading of the output, without a tree where
+/// the format can read so.
 pub fn own_reading_of(
     format: Format,
     output: &[u8],
     allowed: &Allowed,
-) -> Result<Parsed, Unaccounted> {
-    own_reading(format, output, allowed)
+) -> Result<OwnReading, Unaccounted> {
+    let store = Store::new(format, Default::default());
+    let lean = store.lean_reading(output, allowed);
+    match lean {
+        None => own_reading(format, output, allowed).map(OwnReading::Full),
+        Some(Ok(lean)) if lean.all_passed && lean.has_metadata => Ok(OwnReading::Lean {
+            parsed: lean.parsed,
+            shape: lean.shape,
+        }),
+        // The full reading says where (or what) the failure is.
+        Some(_) => match own_reading(format, output, allowed) {
+            Err(e) => Err(e),
+            // Never the case (the two readings share their scanner and grammar): refused all
+            // the same.
+            Ok(_) => Err(fail(
+                format,
+                "read back by sepal",
+                "a value the two readings of the output disagree on",
+            )),
+        },
+    }
 }
 
 /// The second half: the independent reader's (it may run beside other work).

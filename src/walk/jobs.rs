@@ -4,8 +4,7 @@
 //! planned; the results are then taken in walk order, so the MAC (an ordered hash) and the first
 //! error are what a one-by-one walk would give.
 
-use std::sync::Arc;
-use std::thread::ScopedJoinHandle;
+use std::sync::{mpsc, Arc};
 
 use rand::RngCore;
 use zeroize::Zeroizing;
@@ -236,6 +235,21 @@ pub(super) fn batch_size(leaves: usize) -> usize {
 /// Outcomes of one thread's share of a batch.
 type Outcomes = Vec<Result<Outcome, WalkError>>;
 
+/// A worker thread's share of a batch: its jobs from `start` to `end`.
+struct Share<'t> {
+    batch: Arc<Batch<'t>>,
+    start: usize,
+    end: usize,
+}
+
+/// A worker thread of the walk, started with its first batch and kept for the walk's later ones
+/// (its allocator's pages stay warm, and no thread is started per batch): it takes shares and
+/// gives back their outcomes, in the order it took them, until its sender is dropped.
+struct Worker<'t> {
+    shares: mpsc::Sender<Share<'t>>,
+    outcomes: mpsc::Receiver<Outcomes>,
+}
+
 /// Runs each full batch on worker threads while the walk plans the next one, and takes the
 /// outcomes in walk order.
 pub(super) struct Pipeline<'scope, 'env, 't> {
@@ -243,7 +257,9 @@ pub(super) struct Pipeline<'scope, 'env, 't> {
     shared: &'env Shared<'env>,
     /// Asked once a batch is large enough to share (it reads the cgroup files under /proc).
     threads: Option<usize>,
-    in_flight: Option<(Arc<Batch<'t>>, Vec<ScopedJoinHandle<'scope, Outcomes>>)>,
+    workers: Vec<Worker<'t>>,
+    /// The batch on the workers, and how many of them have a share of it.
+    in_flight: Option<(Arc<Batch<'t>>, usize)>,
 }
 
 impl<'scope, 'env, 't: 'scope> Pipeline<'scope, 'env, 't> {
@@ -255,6 +271,7 @@ impl<'scope, 'env, 't: 'scope> Pipeline<'scope, 'env, 't> {
             scope,
             shared,
             threads: None,
+            workers: Vec::new(),
             in_flight: None,
         }
     }
@@ -281,19 +298,43 @@ impl<'scope, 'env, 't: 'scope> Pipeline<'scope, 'env, 't> {
         }
         let batch = Arc::new(batch);
         let per = batch.jobs.len().div_ceil(threads);
-        let shared = self.shared;
-        let handles = (0..batch.jobs.len())
-            .step_by(per)
-            .map(|start| {
-                let batch = Arc::clone(&batch);
-                self.scope.spawn(move || {
-                    let end = (start + per).min(batch.jobs.len());
-                    work(&batch.jobs[start..end], &batch.aads, shared)
-                })
-            })
-            .collect();
-        self.in_flight = Some((batch, handles));
+        let mut shares = 0;
+        for (n, start) in (0..batch.jobs.len()).step_by(per).enumerate() {
+            if n == self.workers.len() {
+                self.workers.push(self.start_worker());
+            }
+            let share = Share {
+                batch: Arc::clone(&batch),
+                start,
+                end: (start + per).min(batch.jobs.len()),
+            };
+            // A worker that stopped (it panicked: its panic is the scope's at its end) is
+            // missed at `drain`.
+            let _ = self.workers[n].shares.send(share);
+            shares += 1;
+        }
+        self.in_flight = Some((batch, shares));
         Ok(())
+    }
+
+    fn start_worker(&self) -> Worker<'t> {
+        let (shares, inbox) = mpsc::channel::<Share<'t>>();
+        let (outbox, outcomes) = mpsc::channel();
+        let shared = self.shared;
+        self.scope.spawn(move || {
+            for share in inbox {
+                let outcomes = work(
+                    &share.batch.jobs[share.start..share.end],
+                    &share.batch.aads,
+                    shared,
+                );
+                drop(share);
+                if outbox.send(outcomes).is_err() {
+                    break;
+                }
+            }
+        });
+        Worker { shares, outcomes }
     }
 
     /// Take the outcomes of the batch on worker threads, if any, when they are done.
@@ -302,14 +343,16 @@ impl<'scope, 'env, 't: 'scope> Pipeline<'scope, 'env, 't> {
         mac: &mut MacHasher,
         finish: &mut Finish<'_>,
     ) -> Result<(), WalkError> {
-        let Some((batch, handles)) = self.in_flight.take() else {
+        let Some((batch, shares)) = self.in_flight.take() else {
             return Ok(());
         };
-        // Each thread's outcomes are taken where they are, in chunk order (never gathered into
+        // Each thread's outcomes are taken where they are, in share order (never gathered into
         // one more array).
-        let outcomes = handles.into_iter().flat_map(|h| {
-            h.join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        let outcomes = self.workers[..shares].iter().flat_map(|w| {
+            w.outcomes.recv().unwrap_or_else(|_| {
+                // Its thread panicked; the scope reports that panic when it ends.
+                std::panic::resume_unwind(Box::new("a thread of the cipher walk stopped"))
+            })
         });
         take(&batch, outcomes, mac, finish)
     }

@@ -2,13 +2,13 @@
 //! last of their container with its indentation, replaced values are re-emitted in their span (Go's
 //! indented layout at the line's indentation), removed members take their comma along.
 
-use super::scanner::{Builder, ScalarToken, Scanner};
+use super::scanner::{Builder, ScalarToken, Scanner, Text};
 use super::splice::indent_unit_in;
 use super::Layout;
 use crate::stores::gojson::{push_go_string, GoJsonWriter};
 use crate::stores::text::{apply_edits, into_vec, line_break_of, Edit};
 use crate::stores::{StoreError, StoreOptions};
-use crate::tree::{Secret, Value};
+use crate::tree::Value;
 use crate::treepath::{build, Step};
 
 /// A value of the file and the byte range of its text.
@@ -46,15 +46,23 @@ impl Builder for SyntaxBuilder {
         }
     }
 
+    fn leaf_text(&mut self, _: Text<'_>, start: usize, end: usize) -> SyntaxNode {
+        SyntaxNode {
+            start,
+            end,
+            kind: SyntaxKind::Scalar,
+        }
+    }
+
     fn member(
         &mut self,
         object: &mut Vec<MemberNode>,
-        key: Secret,
+        key: Text<'_>,
         key_start: usize,
         value: SyntaxNode,
     ) {
         object.push(MemberNode {
-            key: key.to_string(),
+            key: key.into_string(),
             key_start,
             value,
         });

@@ -6,6 +6,7 @@ use zeroize::Zeroizing;
 pub(crate) mod edit;
 mod emit;
 mod halves;
+mod lean;
 mod parse;
 mod readback;
 mod scanner;
@@ -19,7 +20,7 @@ pub(crate) use parse::{parse_top, TopObject};
 pub(crate) use readback::compared_with_one_thread as readback_halves_compared;
 pub use splice::splice;
 
-use super::{Changes, FormatStore, Parsed, StoreError, StoreOptions};
+use super::{Changes, FormatStore, Lean, Parsed, StoreError, StoreOptions, ValueCheck};
 use crate::tree::{Tree, Value};
 use crate::treepath::Step;
 
@@ -94,6 +95,10 @@ impl FormatStore for JsonStore {
 
     fn splices_from_layout(&self, _parsed: &Parsed, _changes: &Changes) -> bool {
         true
+    }
+
+    fn lean_reading(&self, src: &[u8], check: &dyn ValueCheck) -> Option<Result<Lean, StoreError>> {
+        Some(lean::read(src, check))
     }
 
     fn forget_leaf_spans(&self, parsed: &mut Parsed) {

@@ -3,10 +3,10 @@
 
 use zeroize::Zeroizing;
 
-use super::scanner::{Builder, ScalarToken, Scanner, PARSE_PREFIX};
+use super::scanner::{Builder, ScalarToken, Scanner, Text, PARSE_PREFIX};
 use super::{Layout, Member};
 use crate::stores::{Parsed, StoreError};
-use crate::tree::{Doc, Item, Leaf, Scalar, Secret, Tree, Value};
+use crate::tree::{Doc, Item, Leaf, Scalar, Tree, Value};
 
 /// Builds the store's tree; while `record` is set, leaves get ids in walk order and their token
 /// ranges are kept (off inside the metadata, whose leaves are never spliced).
@@ -63,10 +63,10 @@ impl Builder for TreeBuilder {
         })
     }
 
-    fn member(&mut self, _object: &mut usize, mut key: Secret, _key_start: usize, value: Value) {
-        // Keys are plain `String`s in the tree: the decoded one is moved, not copied.
+    fn member(&mut self, _object: &mut usize, key: Text<'_>, _key_start: usize, value: Value) {
+        // Keys are plain `String`s in the tree: a decoded one is moved, not copied.
         self.stack.push(Item::Pair {
-            key: std::mem::take(&mut *key),
+            key: key.into_string(),
             value,
         });
     }
@@ -162,7 +162,7 @@ impl Top {
     pub fn member(
         &mut self,
         scanner: &mut Scanner,
-        key: Secret,
+        key: Text<'_>,
         key_start: usize,
     ) -> Result<(), StoreError> {
         scanner.skip_blanks();
@@ -180,7 +180,7 @@ impl Top {
             self.metadata = Some(value);
         } else {
             self.items.push(Item::Pair {
-                key: key.to_string(),
+                key: key.into_string(),
                 value,
             });
         }

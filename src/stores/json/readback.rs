@@ -2,10 +2,10 @@
 //! over the text: the same scanner and grammar as [`super::parse`], each value compared as it is
 //! read instead of built into a second tree (which a large file would then free again).
 
-use super::scanner::{Builder, ScalarToken, Scanner, MAX_DEPTH};
-use crate::stores::changed::{is_comment, same_json_leaf};
+use super::scanner::{Builder, ScalarToken, Scanner, Text, MAX_DEPTH};
+use crate::stores::changed::{changed_str, is_comment, same_json_leaf};
 use crate::stores::StoreError;
-use crate::tree::{Changes, Item, Secret, Tree, Value};
+use crate::tree::{Changes, Item, Tree, Value};
 
 /// Does `src` parse (as [`super::parse`] parses it) to the documents of `tree` with `changes`
 /// applied, comments and spellings aside? The answer of
@@ -41,7 +41,7 @@ fn reads_as_changed_from(src: &[u8], tree: &Tree, changes: &Changes, halves_from
 /// first `sops` member is the metadata, which is not part of the tree: skipped.
 fn top_member<'t>(
     scanner: &mut Scanner,
-    key: &Secret,
+    key: &Text<'_>,
     expected: &mut impl Iterator<Item = &'t Item>,
     seen_metadata: &mut bool,
     changes: &Changes,
@@ -185,6 +185,15 @@ fn same(
             }
         }
         (Some(b'{' | b'['), _) | (None, _) => Err(mismatch()),
+        // A string is compared where it is (no copy of it made).
+        (Some(b'"'), Value::Leaf(leaf)) => {
+            let text = scanner.string_text()?;
+            if changed_str(leaf, changes) == Some(text.as_str()) {
+                Ok(())
+            } else {
+                Err(mismatch())
+            }
+        }
         (Some(_), Value::Leaf(leaf)) => {
             let token = scanner.scalar()?;
             if same_json_leaf(&token.value, leaf, changes) {
@@ -206,7 +215,8 @@ impl Builder for Skip {
     type Array = ();
 
     fn leaf(&mut self, _: ScalarToken) {}
-    fn member(&mut self, _: &mut (), _: Secret, _: usize, _: ()) {}
+    fn leaf_text(&mut self, _: Text<'_>, _: usize, _: usize) {}
+    fn member(&mut self, _: &mut (), _: Text<'_>, _: usize, _: ()) {}
     fn element(&mut self, _: &mut (), _: ()) {}
     fn object(&mut self, _: (), _: usize, _: usize) {}
     fn array(&mut self, _: (), _: usize, _: usize) {}

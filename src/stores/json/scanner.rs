@@ -21,6 +21,38 @@ pub(super) struct ScalarToken {
     pub end: usize,
 }
 
+/// A decoded string: the source's own text where the token has no escape (most keys and values,
+/// every `ENC[...]` value), else decoded into new bytes.
+pub(super) enum Text<'a> {
+    Source(&'a str),
+    Decoded(Secret),
+}
+
+impl Text<'_> {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Text::Source(s) => s,
+            Text::Decoded(s) => s,
+        }
+    }
+
+    /// The text as a plain string, for a key (a decoded one moved, not copied).
+    pub fn into_string(self) -> String {
+        match self {
+            Text::Source(s) => s.to_string(),
+            Text::Decoded(mut s) => std::mem::take(&mut *s),
+        }
+    }
+
+    /// The text as an owned string (a decoded one moved, not copied).
+    pub fn into_secret(self) -> Secret {
+        match self {
+            Text::Source(s) => secret(s),
+            Text::Decoded(s) => s,
+        }
+    }
+}
+
 /// What a scan makes of the values it reads, bottom up.
 pub(super) trait Builder {
     type Node;
@@ -38,11 +70,21 @@ pub(super) trait Builder {
         Self::Array::default()
     }
     fn leaf(&mut self, token: ScalarToken) -> Self::Node;
+    /// A string leaf from `start` to `end` (its quotes included): a [`Builder::leaf`] unless the
+    /// builder reads the text where it is.
+    fn leaf_text(&mut self, text: Text<'_>, start: usize, end: usize) -> Self::Node {
+        self.leaf(ScalarToken {
+            value: Scalar::Str(text.into_secret()),
+            text: None,
+            start,
+            end,
+        })
+    }
     /// A member read: its decoded key, where the key's token starts, its value.
     fn member(
         &mut self,
         object: &mut Self::Object,
-        key: Secret,
+        key: Text<'_>,
         key_start: usize,
         value: Self::Node,
     );
@@ -145,6 +187,10 @@ impl<'a> Scanner<'a> {
                 })?;
                 Ok(builder.array(array, start, self.pos))
             }
+            Some(b'"') => {
+                let text = self.string_text()?;
+                Ok(builder.leaf_text(text, start, self.pos))
+            }
             Some(_) => Ok(builder.leaf(self.scalar()?)),
             None => Err(self.error("unexpected end of JSON input")),
         }
@@ -154,7 +200,7 @@ impl<'a> Scanner<'a> {
     /// where its token starts, with the scanner just after the `:`, and must read the value.
     pub fn members(
         &mut self,
-        on_member: impl FnMut(&mut Self, Secret, usize) -> Result<(), StoreError>,
+        on_member: impl FnMut(&mut Self, Text<'a>, usize) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         self.pos += 1;
         self.skip_blanks();
@@ -171,7 +217,7 @@ impl<'a> Scanner<'a> {
     pub fn members_on(
         &mut self,
         stop: Option<usize>,
-        mut on_member: impl FnMut(&mut Self, Secret, usize) -> Result<(), StoreError>,
+        mut on_member: impl FnMut(&mut Self, Text<'a>, usize) -> Result<(), StoreError>,
     ) -> Result<bool, StoreError> {
         loop {
             self.skip_blanks();
@@ -179,7 +225,7 @@ impl<'a> Scanner<'a> {
                 return Err(self.unexpected("looking for beginning of object key string"));
             }
             let key_start = self.pos;
-            let key = self.string()?;
+            let key = self.string_text()?;
             self.skip_blanks();
             if self.peek() != Some(b':') {
                 return Err(self.unexpected("after object key"));
@@ -293,6 +339,11 @@ impl<'a> Scanner<'a> {
 
     /// Read the string token at the scanner's position (which is `"`): its decoded text.
     pub(super) fn string(&mut self) -> Result<Secret, StoreError> {
+        self.string_text().map(Text::into_secret)
+    }
+
+    /// [`Scanner::string`], borrowed from the source where the token has no escape.
+    pub(super) fn string_text(&mut self) -> Result<Text<'a>, StoreError> {
         self.pos += 1;
         // The run up to the first quote, backslash or control character: for most strings (every
         // `ENC[...]` value) the whole string, taken in one piece.
@@ -303,8 +354,8 @@ impl<'a> Scanner<'a> {
             self.pos += 1;
             // (A string token's bounds are ASCII quotes, so always character boundaries.)
             return Ok(match self.text.and_then(|t| t.get(start..start + run)) {
-                Some(text) => secret(text),
-                None => text_of(&self.src[start..start + run]),
+                Some(text) => Text::Source(text),
+                None => Text::Decoded(text_of(&self.src[start..start + run])),
             });
         }
         // With escapes: the decoded text is never longer than the token.
@@ -351,7 +402,7 @@ impl<'a> Scanner<'a> {
                 }
             }
         }
-        Ok(text_of(&out))
+        Ok(Text::Decoded(text_of(&out)))
     }
 
     /// How many bytes of the source, from `start` (inside a string token), come before the
