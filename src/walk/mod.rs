@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 mod jobs;
+mod pipeline;
 
 use crate::crypto::cipher::{CipherError, DataKey, EncryptedValue};
 use crate::crypto::mac::MacHasher;
@@ -234,7 +235,7 @@ pub fn walk(
     // An error in taking outcomes: nothing planned after it runs.
     let mut taken_error = false;
     std::thread::scope(|scope| {
-        let mut pipeline = jobs::Pipeline::new(scope, &shared);
+        let mut pipeline = pipeline::Pipeline::new(scope, &shared);
         let size = jobs::batch_size(leaves);
         let mut batch = jobs::Batch::with_capacity(size);
         for doc in &tree.docs {
@@ -593,6 +594,36 @@ mod tests {
         assert_eq!(jobs::batch_size(5_000), jobs::PARALLEL_MIN);
         assert_eq!(jobs::batch_size(10_000), 2_500);
         assert_eq!(jobs::batch_size(200_000), jobs::BATCH);
+    }
+
+    /// Two full batches on the workers and a last one too small for them, run here once the
+    /// second is taken: the MAC in order, and an error in the second batch (taken while no batch
+    /// follows it on the workers) reported.
+    #[test]
+    fn a_small_last_batch_runs_after_those_on_the_workers() {
+        let n = jobs::BATCH * 2 + 5;
+        let t = wide(n);
+        let key = DataKey::generate();
+        let sel = Selection::default();
+        let enc = encrypt_tree(&t, &key, &sel, false, &mut Stash::default()).unwrap();
+        let mut expected = MacHasher::new(false);
+        for i in 0..n {
+            expected.feed(format!("value {i}").as_bytes(), true);
+        }
+        assert_eq!(enc.mac, expected.finish());
+        let mut et = t.clone();
+        apply(&mut et, &enc.changes);
+        let dec = decrypt_tree(&et, &key, &sel, false, &mut Stash::off()).unwrap();
+        assert_eq!(dec.mac, enc.mac);
+        let at = jobs::BATCH + 3;
+        if let Item::Pair { value, .. } = &mut et.docs[0].items[at] {
+            *value = s(at, "ENC[AES256_GCM,data:!!]");
+        }
+        let err = decrypt_tree(&et, &key, &sel, false, &mut Stash::off())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(&format!("[\"k{at}\"]")), "{err}");
     }
 
     #[test]
