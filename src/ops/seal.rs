@@ -139,7 +139,7 @@ pub fn reencrypt(
     if with_record || !same_format {
         meta.layout_record = None;
     }
-    let (mut result, allowed, shape) = {
+    let (mut result, allowed) = {
         let tree = plain.tree(parsed);
         let mode = if with_record {
             Mode::ENCRYPT_WITH_VIEW
@@ -155,7 +155,7 @@ pub fn reencrypt(
             write_empty_strings(tree, &mut result.changes);
         }
         let allowed = Allowed::from_changes(tree, &result.changes);
-        (result, allowed, with_record.then(|| shape_digest(tree)))
+        (result, allowed)
     };
     seal_metadata(meta, key, &result.mac)?;
     let layout_error = |e| {
@@ -175,14 +175,17 @@ pub fn reencrypt(
         verify(output.out_store, &out, &allowed, output.file)?;
         return Ok(out);
     }
-    if with_record {
-        // Freed before the splice, so that the output is made in the memory it held.
-        drop(
-            output
-                .store
-                .release_tree_before_splice(parsed, &result.changes),
-        );
-    }
+    // Digested and freed beside the splice where the splice does not read it (so that the output
+    // is made in the memory it held), else digested here.
+    let shape = with_record.then(|| {
+        match output
+            .store
+            .release_tree_before_splice(parsed, &result.changes)
+        {
+            Some(tree) => Shape::beside(tree),
+            None => Shape::Ready(shape_digest(&parsed.tree)),
+        }
+    });
     let mut out = output
         .store
         .splice(parsed, &result.changes, Some(&meta.to_value()))
@@ -208,7 +211,7 @@ pub fn reencrypt(
         key,
         selection: &selection,
         mac_only_encrypted: meta.mac_only_encrypted,
-        shape,
+        shape: shape.wait(),
         view: &result.decrypted_view,
     };
     let Some((record, mut reading)) =
@@ -234,14 +237,55 @@ pub fn reencrypt(
     Ok(out)
 }
 
+/// The plaintext tree's [`shape_digest`]: made, or being made on a thread of its own that frees
+/// the tree after it (waited for before the command returns, as the tree holds plaintext).
+enum Shape {
+    Ready([u8; 32]),
+    Beside(Option<std::thread::JoinHandle<[u8; 32]>>),
+}
+
+impl Shape {
+    /// Digest `tree` and free it on a thread of its own. Where no thread starts, the tree is
+    /// freed with the closure and the digest is not known.
+    fn beside(tree: Tree) -> Shape {
+        let digest = move || {
+            let shape = shape_digest(&tree);
+            drop(tree);
+            shape
+        };
+        Shape::Beside(std::thread::Builder::new().spawn(digest).ok())
+    }
+
+    /// The digest, once made (`None`: not known).
+    fn wait(mut self) -> Option<[u8; 32]> {
+        match &mut self {
+            Shape::Ready(shape) => Some(*shape),
+            Shape::Beside(thread) => thread.take().and_then(|t| t.join().ok()),
+        }
+    }
+}
+
+impl Drop for Shape {
+    fn drop(&mut self) {
+        // Not waited for otherwise (an error before the check): the tree is freed, and its
+        // plaintext wiped, before this returns.
+        if let Shape::Beside(thread) = self {
+            if let Some(thread) = thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
 /// Whether an encrypted output needs a layout record, and which.
 struct RecordCheck<'a> {
     store: &'a Store,
     key: &'a DataKey,
     selection: &'a Selection,
     mac_only_encrypted: bool,
-    /// The plaintext tree's [`shape_digest`].
-    shape: [u8; 32],
+    /// The plaintext tree's [`shape_digest`], when it is known (else the output is decrypted to
+    /// tell what its decryption gives).
+    shape: Option<[u8; 32]>,
     /// What decrypting each encrypted leaf gives (from the cipher walk, without decrypting).
     view: &'a Changes,
 }
@@ -283,9 +327,12 @@ impl RecordCheck<'_> {
                 // without a tree counts as one whose tree is released.
                 let (encrypted, same_shape, released) =
                     match crate::verify::own_reading_of(format, out, allowed)? {
-                        OwnReading::Lean { parsed, shape } => (parsed, shape == self.shape, true),
+                        OwnReading::Lean { parsed, shape } => {
+                            (parsed, Some(shape) == self.shape, true)
+                        }
                         OwnReading::Full(mut encrypted) => {
-                            let same_shape = shape_digest(&encrypted.tree) == self.shape;
+                            let same_shape = self.shape.is_some()
+                                && Some(shape_digest(&encrypted.tree)) == self.shape;
                             let released = same_shape
                                 && may_release
                                 && self
