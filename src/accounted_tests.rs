@@ -174,6 +174,7 @@ fn fuzz_regressions_replay() {
             }
             if f == Format::Json {
                 crate::fuzzing::json_halves_agree(&data);
+                crate::fuzzing::json_lean_agrees(&data);
             }
             n += 1;
         }

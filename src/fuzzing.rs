@@ -231,6 +231,15 @@ pub fn json_halves_agree(data: &[u8]) {
     }
 }
 
+/// The JSON reading that keeps no tree (an encrypted output's check) gives the full reading's
+/// values, layout and shape digest, and refuses what it refuses. Panics (for the fuzzer) where
+/// they differ.
+pub fn json_lean_agrees(data: &[u8]) {
+    if let Err(what) = crate::stores::json::lean_compared(data) {
+        panic!("{what}");
+    }
+}
+
 /// The YAML read-back compared event by event never confirms what the full reading refuses.
 /// `data` is the expected text and the text read back, split at the first 0xFF byte (the same
 /// text twice without one).

@@ -596,16 +596,19 @@ mod tests {
         assert_eq!(jobs::batch_size(200_000), jobs::BATCH);
     }
 
-    /// Two full batches on the workers and a last one too small for them, run here once the
-    /// second is taken: the MAC in order, and an error in the second batch (taken while no batch
-    /// follows it on the workers) reported.
-    #[test]
-    fn a_small_last_batch_runs_after_those_on_the_workers() {
-        let n = jobs::BATCH * 2 + 5;
+    /// [`wide`]`(n)` encrypted under a new key with the default selection (its MAC checked
+    /// against one fed in walk order), and the tree with its ciphertexts in place.
+    fn encrypted_wide(n: usize) -> (Tree, Tree, DataKey, WalkResult) {
         let t = wide(n);
         let key = DataKey::generate();
-        let sel = Selection::default();
-        let enc = encrypt_tree(&t, &key, &sel, false, &mut Stash::default()).unwrap();
+        let enc = encrypt_tree(
+            &t,
+            &key,
+            &Selection::default(),
+            false,
+            &mut Stash::default(),
+        )
+        .unwrap();
         let mut expected = MacHasher::new(false);
         for i in 0..n {
             expected.feed(format!("value {i}").as_bytes(), true);
@@ -613,6 +616,16 @@ mod tests {
         assert_eq!(enc.mac, expected.finish());
         let mut et = t.clone();
         apply(&mut et, &enc.changes);
+        (t, et, key, enc)
+    }
+
+    /// Two full batches on the workers and a last one too small for them, run here once the
+    /// second is taken: the MAC in order, and an error in the second batch (taken while no batch
+    /// follows it on the workers) reported.
+    #[test]
+    fn a_small_last_batch_runs_after_those_on_the_workers() {
+        let (_, mut et, key, enc) = encrypted_wide(jobs::BATCH * 2 + 5);
+        let sel = Selection::default();
         let dec = decrypt_tree(&et, &key, &sel, false, &mut Stash::off()).unwrap();
         assert_eq!(dec.mac, enc.mac);
         let at = jobs::BATCH + 3;
@@ -630,17 +643,8 @@ mod tests {
     fn a_large_walk_gives_the_mac_in_order_and_the_first_error() {
         // Enough leaves for the work to be shared between threads, in more than two batches.
         let n = jobs::BATCH * 2 + jobs::PARALLEL_MIN + 7;
-        let t = wide(n);
-        let key = DataKey::generate();
+        let (t, et, key, enc) = encrypted_wide(n);
         let sel = Selection::default();
-        let enc = encrypt_tree(&t, &key, &sel, false, &mut Stash::default()).unwrap();
-        let mut expected = MacHasher::new(false);
-        for i in 0..n {
-            expected.feed(format!("value {i}").as_bytes(), true);
-        }
-        assert_eq!(enc.mac, expected.finish());
-        let mut et = t.clone();
-        apply(&mut et, &enc.changes);
         let mut stash = Stash::default();
         let dec = decrypt_tree(&et, &key, &sel, false, &mut stash).unwrap();
         assert_eq!(dec.mac, enc.mac);

@@ -4,12 +4,14 @@
 //! reads). A 200,000-value output's tree held a copy of every ciphertext, some 60 MiB made and
 //! freed again (docs/performance.md, fourteenth round).
 
+use std::cell::RefCell;
+
 use zeroize::Zeroizing;
 
 use super::scanner::{Builder, ScalarToken, Scanner, Text};
 use super::{Layout, Member};
 use crate::stores::{Lean, Parsed, StoreError, ValueCheck};
-use crate::tree::{Doc, ShapeHasher, Tree};
+use crate::tree::{for_each_leaf, secret, shape_digest, Doc, Scalar, ShapeHasher, Tree};
 
 /// Reads values for the check: leaf ids and spans as [`super::parse`] gives them, the shape as
 /// [`crate::tree::shape_digest`] hashes the tree that reading builds.
@@ -154,31 +156,72 @@ pub(super) fn read(src: &[u8], check: &dyn ValueCheck) -> Result<Lean, StoreErro
     })
 }
 
+/// Keeps every value it is asked about; refuses those equal to `refused`.
+#[derive(Default)]
+struct Seen {
+    values: RefCell<Vec<Scalar>>,
+    refused: Option<Scalar>,
+}
+
+impl ValueCheck for Seen {
+    fn text(&self, text: &str) -> bool {
+        self.scalar(&Scalar::Str(secret(text)))
+    }
+
+    fn scalar(&self, value: &Scalar) -> bool {
+        self.values.borrow_mut().push(value.clone());
+        self.refused.as_ref() != Some(value)
+    }
+}
+
+/// The lean reading of `src` against the full one (for the fuzz target): the same values in the
+/// same order, the same layout and the full tree's shape digest; refused where the full reading
+/// refuses. An error says where they differ.
+pub(crate) fn compared_with_full(src: &[u8]) -> Result<(), &'static str> {
+    let seen = Seen::default();
+    let (full, lean) = match (super::parse(src), read(src, &seen)) {
+        (Err(_), Err(_)) => return Ok(()),
+        (Ok(full), Ok(lean)) => (full, lean),
+        (Ok(_), Err(_)) => return Err("the lean reading refuses what the full reading reads"),
+        (Err(_), Ok(_)) => return Err("the lean reading reads what the full reading refuses"),
+    };
+    let mut expected = Vec::new();
+    for d in &full.tree.docs {
+        for_each_leaf(&d.items, &mut |l| expected.push(l.value.clone()));
+    }
+    let values = seen.values.into_inner();
+    let same_values = values.len() == expected.len()
+        && values.iter().zip(&expected).all(|(a, b)| match (a, b) {
+            // Compared by their bits (`-0` is not `0` here).
+            (Scalar::Float(x), Scalar::Float(y)) => x.to_bits() == y.to_bits(),
+            _ => a == b,
+        });
+    if !same_values {
+        return Err("the lean reading's values differ from the full reading's");
+    }
+    if lean.shape != shape_digest(&full.tree) || lean.has_metadata != full.metadata.is_some() {
+        return Err("the lean reading's shape differs from the full reading's");
+    }
+    match (
+        full.layout.of::<Layout>(),
+        lean.parsed.layout.of::<Layout>(),
+    ) {
+        (Ok(a), Ok(b))
+            if a.leaf_spans == b.leaf_spans
+                && a.members == b.members
+                && a.sops_member == b.sops_member
+                && a.open_brace == b.open_brace =>
+        {
+            Ok(())
+        }
+        _ => Err("the lean reading's layout differs from the full reading's"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
-
     use super::*;
     use crate::stores::json::parse;
-    use crate::tree::{for_each_leaf, secret, shape_digest, Scalar};
-
-    /// Keeps every value it is asked about; refuses those equal to `refused`.
-    #[derive(Default)]
-    struct Seen {
-        values: RefCell<Vec<Scalar>>,
-        refused: Option<Scalar>,
-    }
-
-    impl ValueCheck for Seen {
-        fn text(&self, text: &str) -> bool {
-            self.scalar(&Scalar::Str(secret(text)))
-        }
-
-        fn scalar(&self, value: &Scalar) -> bool {
-            self.values.borrow_mut().push(value.clone());
-            self.refused.as_ref() != Some(value)
-        }
-    }
 
     const FILES: &[&[u8]] = &[
         br#"{"a": 1, "b": [true, null, 2.50, "x", {"y": "z"}], "c": {"d": 1e3, "e": []}, "sops": {"mac": "m", "l": [1, 2]}}"#,
@@ -211,6 +254,7 @@ mod tests {
             assert_eq!(a.members, b.members, "{text}");
             assert_eq!(a.sops_member, b.sops_member, "{text}");
             assert_eq!(a.open_brace, b.open_brace, "{text}");
+            assert_eq!(compared_with_full(bytes), Ok(()), "{text}");
         }
     }
 

@@ -15,6 +15,7 @@ mod splice;
 pub(crate) use emit::emit_items;
 pub use emit::{emit, emit_value};
 pub(crate) use halves::compared_with_one_thread as halves_compared;
+pub(crate) use lean::compared_with_full as lean_compared;
 pub use parse::{parse, parse_lent, parse_owned};
 pub(crate) use parse::{parse_top, TopObject};
 pub(crate) use readback::compared_with_one_thread as readback_halves_compared;
