@@ -217,14 +217,17 @@ pub(super) fn feed(mac: &mut MacHasher, value: &Scalar, encrypted: bool) {
     }
 }
 
-/// The most jobs planned, run and taken at a time: only one batch's outcomes (the ciphertexts or
-/// plaintexts not yet in their slots) are in memory at once, never those of the whole file.
-pub(super) const BATCH: usize = 16 * 1024;
+/// The most jobs planned, run and taken at a time: only a batch's or two's outcomes (the
+/// ciphertexts or plaintexts not yet in their slots) are in memory at once, never those of the
+/// whole file. Smaller batches let the memory of one batch's outcomes be reused for the next
+/// sooner: 16,384 made 47,700 page faults in a 200,000-value JSON encryption, 4,096 made 38,000
+/// and took 7% less time (fourteenth round).
+pub(super) const BATCH: usize = 4 * 1024;
 
 /// Jobs per batch for a walk of `leaves` values: a quarter of them, at least enough to share
 /// between threads and at most [`BATCH`]. A file of 10,000 values then runs in four batches,
 /// planned while the one before runs, and holds a quarter of the jobs and outcomes at a time
-/// (2.3 MiB of its peak memory were one batch of all of them); from 65,536 values on, the
+/// (2.3 MiB of its peak memory were one batch of all of them); from 16,384 values on, the
 /// batches are full.
 pub(super) fn batch_size(leaves: usize) -> usize {
     (leaves / 4).clamp(PARALLEL_MIN, BATCH)

@@ -619,12 +619,14 @@ mod tests {
         (t, et, key, enc)
     }
 
-    /// Two full batches on the workers and a last one too small for them, run here once the
-    /// second is taken: the MAC in order, and an error in the second batch (taken while no batch
-    /// follows it on the workers) reported.
+    /// Four full batches on the workers and a last one too small for them, run here once the
+    /// fourth is taken: the MAC in order, and an error in the second batch (taken while the
+    /// third runs on the workers) reported.
     #[test]
     fn a_small_last_batch_runs_after_those_on_the_workers() {
-        let (_, mut et, key, enc) = encrypted_wide(jobs::BATCH * 2 + 5);
+        let n = jobs::BATCH * 4 + 5;
+        assert_eq!(jobs::batch_size(n), jobs::BATCH);
+        let (_, mut et, key, enc) = encrypted_wide(n);
         let sel = Selection::default();
         let dec = decrypt_tree(&et, &key, &sel, false, &mut Stash::off()).unwrap();
         assert_eq!(dec.mac, enc.mac);
