@@ -71,18 +71,18 @@ pub(super) fn split_at(src: &[u8], open_brace: usize) -> Option<usize> {
 /// The two halves as one reading: the second's leaf ids follow the first's.
 fn joined(first: Top, second: TopObject, open_brace: usize) -> Option<TopObject> {
     // A second `sops` member is a value of the data on one thread, the metadata in its half.
-    if first.sops_member.is_some() && second.layout.sops_member.is_some() {
+    if first.at.sops_member.is_some() && second.layout.sops_member.is_some() {
         return None;
     }
     let leaves = first.builder.spans.len();
-    let members = first.members.len();
+    let members = first.at.members.len();
     let mut items = first.items;
     let mut more = second.items;
     shift_ids(&mut more, leaves);
     items.append(&mut more);
     let mut leaf_spans = first.builder.spans;
     leaf_spans.extend(second.layout.leaf_spans);
-    let mut all_members = first.members;
+    let mut all_members = first.at.members;
     all_members.extend(second.layout.members);
     Some(TopObject {
         items,
@@ -93,6 +93,7 @@ fn joined(first: Top, second: TopObject, open_brace: usize) -> Option<TopObject>
             open_brace,
             members: all_members,
             sops_member: first
+                .at
                 .sops_member
                 .or(second.layout.sops_member.map(|i| i + members)),
         },

@@ -6,10 +6,9 @@
 
 use std::cell::RefCell;
 
-use zeroize::Zeroizing;
-
+use super::parse::TopMembers;
 use super::scanner::{Builder, ScalarToken, Scanner, Text};
-use super::{Layout, Member};
+use super::Layout;
 use crate::stores::{Lean, Parsed, StoreError, ValueCheck};
 use crate::tree::{for_each_leaf, secret, shape_digest, Doc, Scalar, ShapeHasher, Tree};
 
@@ -109,38 +108,22 @@ pub(super) fn read(src: &[u8], check: &dyn ValueCheck) -> Result<Lean, StoreErro
         all_passed: true,
     };
     builder.shape.doc();
-    let mut members = Vec::new();
-    let mut sops_member = None;
+    let mut top = TopMembers::default();
     scanner.members(|scanner, key, key_start| {
-        scanner.skip_blanks();
-        let value_start = scanner.pos;
-        let is_metadata = sops_member.is_none() && key.as_str() == "sops";
-        builder.record = !is_metadata;
-        scanner.value(&mut builder, 1)?;
-        members.push(Member {
+        let ((), is_metadata) = top.read(
+            scanner,
+            &mut builder,
+            |b| &mut b.record,
+            key.as_str(),
             key_start,
-            value_start,
-            value_end: scanner.pos,
-        });
-        if is_metadata {
-            sops_member = Some(members.len() - 1);
-        } else {
+        )?;
+        if !is_metadata {
             builder.shape.pair(key.as_str());
         }
         Ok(())
     })?;
-    scanner.skip_blanks();
-    if scanner.pos < src.len() {
-        return Err(scanner.unexpected("after top-level value"));
-    }
-    let has_metadata = sops_member.is_some();
-    let layout = Layout {
-        src: Zeroizing::new(Vec::new()),
-        leaf_spans: builder.spans,
-        open_brace,
-        members,
-        sops_member,
-    };
+    let has_metadata = top.sops_member.is_some();
+    let layout = top.into_layout(&mut scanner, open_brace, builder.spans)?;
     Ok(Lean {
         parsed: Parsed {
             tree: Tree {

@@ -138,13 +138,72 @@ pub(super) fn parse_top_borrowed(src: &[u8]) -> Result<TopObject, StoreError> {
     top.finish(&mut scanner, open_brace)
 }
 
+/// Where the top-level members are, and which of them is the `sops` entry (the first member of
+/// that name): what every reading of a file's top level (this one, and the check's without a
+/// tree, `lean`) records the same way.
+#[derive(Default)]
+pub(super) struct TopMembers {
+    pub members: Vec<Member>,
+    pub sops_member: Option<usize>,
+}
+
+impl TopMembers {
+    /// Read a member's value with `builder` (the scanner just after its key's `:`), with the
+    /// builder's `record` flag off while it reads the `sops` entry's (its leaves are not the
+    /// tree's): the value, and whether it is the `sops` entry's.
+    pub fn read<B: Builder>(
+        &mut self,
+        scanner: &mut Scanner,
+        builder: &mut B,
+        record: fn(&mut B) -> &mut bool,
+        key: &str,
+        key_start: usize,
+    ) -> Result<(B::Node, bool), StoreError> {
+        scanner.skip_blanks();
+        let value_start = scanner.pos;
+        let is_metadata = self.sops_member.is_none() && key == "sops";
+        *record(builder) = !is_metadata;
+        let value = scanner.value(builder, 1)?;
+        self.members.push(Member {
+            key_start,
+            value_start,
+            value_end: scanner.pos,
+        });
+        if is_metadata {
+            self.sops_member = Some(self.members.len() - 1);
+        }
+        Ok((value, is_metadata))
+    }
+
+    /// The layout of the object whose `{` is at `open_brace`, the scanner after its `}`.
+    pub fn into_layout(
+        self,
+        scanner: &mut Scanner,
+        open_brace: usize,
+        leaf_spans: Vec<(usize, usize)>,
+    ) -> Result<Layout, StoreError> {
+        // Only blanks may follow: text after the object is something no JSON reader accepts
+        // (sops exits 1 on it), and copying it through would put it in the output unencrypted.
+        scanner.skip_blanks();
+        if scanner.pos < scanner.src.len() {
+            return Err(scanner.unexpected("after top-level value"));
+        }
+        Ok(Layout {
+            src: Zeroizing::new(Vec::new()),
+            leaf_spans,
+            open_brace,
+            members: self.members,
+            sops_member: self.sops_member,
+        })
+    }
+}
+
 /// The top-level members read so far: the tree's items, the metadata, and where each is.
 pub(super) struct Top {
     pub builder: TreeBuilder,
     pub items: Vec<Item>,
-    pub members: Vec<Member>,
+    pub at: TopMembers,
     pub metadata: Option<Value>,
-    pub sops_member: Option<usize>,
 }
 
 impl Top {
@@ -152,9 +211,8 @@ impl Top {
         Top {
             builder: TreeBuilder::new(),
             items: Vec::new(),
-            members: Vec::new(),
+            at: TopMembers::default(),
             metadata: None,
-            sops_member: None,
         }
     }
 
@@ -165,18 +223,14 @@ impl Top {
         key: Text<'_>,
         key_start: usize,
     ) -> Result<(), StoreError> {
-        scanner.skip_blanks();
-        let value_start = scanner.pos;
-        let is_metadata = self.sops_member.is_none() && key.as_str() == "sops";
-        self.builder.record = !is_metadata;
-        let value = scanner.value(&mut self.builder, 1)?;
-        self.members.push(Member {
+        let (value, is_metadata) = self.at.read(
+            scanner,
+            &mut self.builder,
+            |b| &mut b.record,
+            key.as_str(),
             key_start,
-            value_start,
-            value_end: scanner.pos,
-        });
+        )?;
         if is_metadata {
-            self.sops_member = Some(self.members.len() - 1);
             self.metadata = Some(value);
         } else {
             self.items.push(Item::Pair {
@@ -189,19 +243,9 @@ impl Top {
 
     /// The object read, the scanner after its `}`.
     pub fn finish(self, scanner: &mut Scanner, open_brace: usize) -> Result<TopObject, StoreError> {
-        // Only blanks may follow: text after the object is something no JSON reader accepts
-        // (sops exits 1 on it), and copying it through would put it in the output unencrypted.
-        scanner.skip_blanks();
-        if scanner.pos < scanner.src.len() {
-            return Err(scanner.unexpected("after top-level value"));
-        }
-        let layout = Layout {
-            src: Zeroizing::new(Vec::new()),
-            leaf_spans: self.builder.spans,
-            open_brace,
-            members: self.members,
-            sops_member: self.sops_member,
-        };
+        let layout = self
+            .at
+            .into_layout(scanner, open_brace, self.builder.spans)?;
         Ok(TopObject {
             items: self.items,
             metadata: self.metadata,
