@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
-use similar::{capture_diff_slices, Algorithm, DiffOp};
+use similar::algorithms::{patience, DiffHook};
 use zeroize::Zeroizing;
 
 use crate::crypto::cipher::{self, DataKey, EncryptedValue};
@@ -38,31 +38,29 @@ pub fn make(spliced: &[u8], original: &[u8], key: &DataKey) -> Option<String> {
     // (argo-cd's `install.yaml`, 994 of them in 34,000 lines: 35-45 ms against 10-17 ms, the
     // same number of lines kept, deleted and added).
     let (old_ids, new_ids) = line_ids(&old_lines, &new_lines);
-    let mut edits = Vec::new();
-    for op in capture_diff_slices(Algorithm::Patience, &old_ids, &new_ids) {
-        match op {
-            DiffOp::Equal { len, .. } => edits.push(json!(["k", len])),
-            DiffOp::Delete { old_len, .. } => edits.push(json!(["d", old_len])),
-            DiffOp::Insert {
-                new_index, new_len, ..
-            } => edits.push(json!([
-                "a",
-                new_lines[new_index..new_index + new_len].concat()
-            ])),
-            DiffOp::Replace {
-                old_len,
-                new_index,
-                new_len,
-                ..
-            } => {
-                edits.push(json!(["d", old_len]));
-                edits.push(json!([
-                    "a",
-                    new_lines[new_index..new_index + new_len].concat()
-                ]));
-            }
-        }
-    }
+    // The diff's operations are taken as they come, runs of one kind joined (the crate's
+    // `capture_diff_slices` also slides them into a tidier script, removing from the middle of a
+    // list for each: a fifth of a record's time on argo-cd's `install.yaml`, fifteenth round).
+    let mut script = Script {
+        new_lines: &new_lines,
+        edits: Vec::new(),
+    };
+    let Ok(()) = patience::diff(
+        &mut script,
+        &old_ids,
+        0..old_ids.len(),
+        &new_ids,
+        0..new_ids.len(),
+    );
+    let edits: Vec<Json> = script
+        .edits
+        .into_iter()
+        .map(|edit| match edit {
+            Edit::Keep(n) => json!(["k", n]),
+            Edit::Delete(n) => json!(["d", n]),
+            Edit::Add(range) => json!(["a", new_lines[range].concat()]),
+        })
+        .collect();
     let payload = Zeroizing::new(
         json!({
             "version": VERSION,
@@ -73,6 +71,48 @@ pub fn make(spliced: &[u8], original: &[u8], key: &DataKey) -> Option<String> {
     );
     let sealed = cipher::encrypt(key, payload.as_bytes(), "str", AAD, None).ok()?;
     Some(sealed.to_string())
+}
+
+/// One edit of a record: lines of the splice kept or deleted, or lines of the original added.
+enum Edit {
+    Keep(usize),
+    Delete(usize),
+    Add(std::ops::Range<usize>),
+}
+
+/// The edits of a diff as it reports them, each run of one kind as one edit.
+struct Script<'a> {
+    new_lines: &'a [&'a str],
+    edits: Vec<Edit>,
+}
+
+impl DiffHook for Script<'_> {
+    type Error = std::convert::Infallible;
+
+    fn equal(&mut self, _old: usize, _new: usize, len: usize) -> Result<(), Self::Error> {
+        match self.edits.last_mut() {
+            Some(Edit::Keep(n)) => *n += len,
+            _ => self.edits.push(Edit::Keep(len)),
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, _old: usize, len: usize, _new: usize) -> Result<(), Self::Error> {
+        match self.edits.last_mut() {
+            Some(Edit::Delete(n)) => *n += len,
+            _ => self.edits.push(Edit::Delete(len)),
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, _old: usize, new: usize, len: usize) -> Result<(), Self::Error> {
+        let end = (new + len).min(self.new_lines.len());
+        match self.edits.last_mut() {
+            Some(Edit::Add(range)) if range.end == new => range.end = end,
+            _ => self.edits.push(Edit::Add(new..end)),
+        }
+        Ok(())
+    }
 }
 
 /// A number for each line of `a` and `b`, the same for equal lines.
