@@ -226,15 +226,18 @@ pub fn reencrypt(
     // The output with its `sops` entry replaced (the reading of it knows where the entry is; the
     // ciphertexts stay as they are).
     let metadata = meta.to_value();
-    let out = output
+    let with_record = output
         .store
         .with_source(&mut reading, &mut out, |reading| {
             output.store.splice(reading, &[], Some(&metadata))
         })
         .map_err(layout_error)?;
+    // Both readings found `out` accounted for; of the output with the record, what differs from
+    // it is read again (for a YAML stream, the documents up to the last one the entry changed).
+    let changed = changed_part(output.store, &reading, &out, &with_record);
     drop(reading);
-    verify(output.store, &out, &allowed, output.file)?;
-    Ok(out)
+    verify(output.store, &with_record[..changed], &allowed, output.file)?;
+    Ok(with_record)
 }
 
 /// The plaintext tree's [`shape_digest`]: made, or being made on a thread of its own that frees
@@ -445,6 +448,37 @@ impl RecordCheck<'_> {
 /// small files (the command-line tests run the other).
 const RELEASE_MIN: usize = if cfg!(test) { 1 } else { 8 << 20 };
 
+/// How much of `after` (a checked output `before`, read as `reading`, with something in it
+/// rewritten) a check must read again: up to where the bytes that are the same at the end of both
+/// begin to be read independently of what is before them, else all of it. The rest is the same
+/// bytes, read the same way, as in `before`.
+fn changed_part(store: &Store, reading: &Parsed, before: &[u8], after: &[u8]) -> usize {
+    let same_tail = common_suffix_len(before, after);
+    match store.independent_from(reading, before.len() - same_tail) {
+        Some(from) if from <= before.len() && before.len() - from <= same_tail => {
+            after.len() - (before.len() - from)
+        }
+        _ => after.len(),
+    }
+}
+
+/// How many bytes at the end of `a` and `b` are the same.
+fn common_suffix_len(a: &[u8], b: &[u8]) -> usize {
+    const CHUNK: usize = 4096;
+    let mut same = 0;
+    let most = a.len().min(b.len());
+    // Chunk by chunk, then byte by byte within the first chunk that differs.
+    while same + CHUNK <= most
+        && a[a.len() - same - CHUNK..a.len() - same] == b[b.len() - same - CHUNK..b.len() - same]
+    {
+        same += CHUNK;
+    }
+    while same < most && a[a.len() - same - 1] == b[b.len() - same - 1] {
+        same += 1;
+    }
+    same
+}
+
 /// The error for an output that failed the accounted-for check.
 fn unaccounted<'a>(
     store: &'a Store,
@@ -538,5 +572,68 @@ mod tests {
         ] {
             assert!(round_trip(format, text), "{format:?} {text:?}");
         }
+        // A stream whose first document needs a record: the output with it is read again only
+        // up to that document's end (the test below), and gives the same bytes back.
+        assert!(round_trip(
+            Format::Yaml,
+            "f: >\n  alpha bravo\n  charlie\n---\ng: golf\n---\nh: [hotel]\n"
+        ));
+    }
+
+    #[test]
+    fn common_suffixes() {
+        let long: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        for (a, b, same) in [
+            (&b""[..], &b""[..], 0),
+            (b"abc", b"xbc", 2),
+            (b"abc", b"abc", 3),
+            (b"bc", b"abc", 2),
+            (b"abc", b"abd", 0),
+        ] {
+            assert_eq!(common_suffix_len(a, b), same, "{a:?} {b:?}");
+        }
+        let mut other = long.clone();
+        other[100] ^= 1;
+        assert_eq!(common_suffix_len(&long, &other), 10_000 - 101);
+        assert_eq!(common_suffix_len(&long[1..], &long), 9_999);
+        other.insert(0, 7);
+        assert_eq!(common_suffix_len(&long, &other), 10_000 - 101);
+    }
+
+    /// Which part of a YAML stream, rewritten from `before` to `after`, is read again.
+    fn part_read_again(before: &str, after: &str) -> String {
+        let store = Store::new(Format::Yaml, StoreOptions::default());
+        let reading = store.parse(before.as_bytes()).unwrap();
+        let n = changed_part(&store, &reading, before.as_bytes(), after.as_bytes());
+        after[..n].to_string()
+    }
+
+    #[test]
+    fn only_the_documents_that_changed_are_read_again() {
+        let before = "a: 1\nsops:\n  x: 1\n---\nb: 2\n---\nc: 3\n";
+        // The first document's entry grew: the first document.
+        assert_eq!(
+            part_read_again(
+                before,
+                "a: 1\nsops:\n  x: 1\n  y: 2\n---\nb: 2\n---\nc: 3\n"
+            ),
+            "a: 1\nsops:\n  x: 1\n  y: 2\n"
+        );
+        // The second one changed: the first two.
+        assert_eq!(
+            part_read_again(before, "a: 1\nsops:\n  x: 1\n---\nb: 22\n---\nc: 3\n"),
+            "a: 1\nsops:\n  x: 1\n---\nb: 22\n"
+        );
+        // The last one: all of it, as for a file of one document or in another format.
+        for after in ["a: 1\nsops:\n  x: 1\n---\nb: 2\n---\nc: 4\n", "a: 1\n"] {
+            assert_eq!(part_read_again(before, after), after);
+        }
+        let json = Store::new(Format::Json, StoreOptions::default());
+        let reading = json.parse(b"{\"a\": 1}").unwrap();
+        let after = b"{\"a\": 2}";
+        assert_eq!(
+            changed_part(&json, &reading, b"{\"a\": 1}", after),
+            after.len()
+        );
     }
 }

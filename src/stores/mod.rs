@@ -12,6 +12,7 @@ pub mod dotenv;
 #[cfg(test)]
 mod edit_tests;
 pub mod flat;
+mod format;
 mod gojson;
 mod handover;
 pub mod ini;
@@ -27,14 +28,14 @@ pub mod utf16;
 pub mod yaml;
 
 /// A source from this size on is read on two threads (YAML: its events beside the tree being
-/// built; JSON: in two halves), for the readings made while the other core is idle. Below it, on
-/// the 10,000-value files (1.4-1.5 MB) and argo-cd's `install.yaml` (1.9 MB), a second thread
-/// saved no time measurably and raised the peak memory by 0.6-0.9 MiB; on the 200,000-value
-/// files it saves tens of milliseconds (docs/performance.md, eighth round).
-pub(crate) const TWO_THREADS_FROM: usize = 2 * 1024 * 1024;
+/// built; JSON: in two halves), for the readings made while the other core is idle. In the eighth
+/// round a second thread saved no time measurably below 2 MiB; since the fifteenth, 1 MiB:
+/// argo-cd's `install.yaml` (1.9 MB) is read in 26-28 ms instead of 32, the 10,000-value YAML
+/// file's decryption (a 1.5 MB input) takes 26.1 ms instead of 28.8, and the JSON one's is
+/// unchanged (docs/performance.md, fifteenth round).
+pub(crate) const TWO_THREADS_FROM: usize = 1024 * 1024;
 
 use std::fmt;
-use std::path::Path;
 
 pub use crate::tree::{apply_changes, Changes, NewLeaf};
 pub use changed::{same_as_changed, same_documents};
@@ -42,74 +43,9 @@ use zeroize::Zeroizing;
 
 use crate::tree::{Scalar, Tree, Value};
 use crate::treepath::Step;
+pub use format::Format;
 use handover::{hand_over_line_edits, hand_over_splice_from, hand_over_writes};
 pub(crate) use source::Layout;
-
-/// The file formats sops knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Yaml,
-    Json,
-    Dotenv,
-    Ini,
-    Toml,
-    Binary,
-}
-
-impl Format {
-    /// Format from a `--input-type`/`--output-type` word; `None` for anything else (sops then
-    /// falls back to the file name).
-    pub fn from_name(name: &str) -> Option<Format> {
-        Some(match name {
-            "yaml" => Format::Yaml,
-            "json" => Format::Json,
-            "dotenv" => Format::Dotenv,
-            "ini" => Format::Ini,
-            "toml" => Format::Toml,
-            "binary" => Format::Binary,
-            _ => return None,
-        })
-    }
-
-    /// Format from a path's suffix, as sops detects it (case-sensitive; anything else is binary).
-    pub fn from_path(path: &Path) -> Format {
-        let name = path.to_string_lossy();
-        if name.ends_with(".yaml") || name.ends_with(".yml") {
-            Format::Yaml
-        } else if name.ends_with(".json") {
-            Format::Json
-        } else if name.ends_with(".env") {
-            Format::Dotenv
-        } else if name.ends_with(".ini") {
-            Format::Ini
-        } else if name.ends_with(".toml") {
-            Format::Toml
-        } else {
-            Format::Binary
-        }
-    }
-
-    /// [`Format::from_path`], except that a `.toml` file sops encrypted is binary: sops has no
-    /// TOML store, and its binary envelope is JSON, which no TOML document can be (a TOML file
-    /// never starts with `{`).
-    pub fn of_file(path: &Path, bytes: &[u8]) -> Format {
-        match Format::from_path(path) {
-            Format::Toml if bytes.trim_ascii_start().starts_with(b"{") => Format::Binary,
-            other => other,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Yaml => "yaml",
-            Format::Json => "json",
-            Format::Dotenv => "dotenv",
-            Format::Ini => "ini",
-            Format::Toml => "toml",
-            Format::Binary => "binary",
-        }
-    }
-}
 
 /// Per-format output settings (`stores:` in `.sops.yaml`, or `--indent`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -321,6 +257,15 @@ pub trait FormatStore: Sync {
         None
     }
 
+    /// The first place at or after byte `at` of `parsed`'s source where a part of it begins that
+    /// every reader reads the same whatever comes before it (a YAML document's end, where the
+    /// next one starts): a check of a file that differs from a checked one only before that
+    /// place, and is the same after it, need read it only up to there. `None` where the format
+    /// has no such parts.
+    fn independent_from(&self, _parsed: &Parsed, _at: usize) -> Option<usize> {
+        None
+    }
+
     /// Forget where `parsed`'s leaves are, keeping its source bytes (and [`FormatStore::source`]):
     /// for a file that is not spliced again. On a large file the spans are tens of megabytes.
     fn forget_leaf_spans(&self, _parsed: &mut Parsed) {}
@@ -338,20 +283,6 @@ pub(crate) fn reads_in_full_as_changed<S: FormatStore + ?Sized>(
         .parse_lent(src)
         .unwrap_or_else(|| store.parse(src))
         .is_ok_and(|back| same_as_changed(&back.tree, tree, changes))
-}
-
-impl Format {
-    /// The one dispatch from a format to its store.
-    pub fn store(self) -> &'static dyn FormatStore {
-        match self {
-            Format::Yaml => &yaml::YamlStore,
-            Format::Json => &json::JsonStore,
-            Format::Dotenv => &dotenv::DotenvStore,
-            Format::Ini => &ini::IniStore,
-            Format::Toml => &toml::TomlStore,
-            Format::Binary => &binary::BinaryStore,
-        }
-    }
 }
 
 /// One format, with its options.
@@ -398,6 +329,15 @@ impl Store {
         check: &dyn ValueCheck,
     ) -> Option<Result<Lean, StoreError>> {
         self.format.store().lean_reading(src, check)
+    }
+
+    /// [`FormatStore::independent_from`], for a source in UTF-8 (the offsets of a UTF-16 one's
+    /// reading are in its decoded text).
+    pub fn independent_from(&self, parsed: &Parsed, at: usize) -> Option<usize> {
+        if parsed.encoding != utf16::TextEncoding::Utf8 {
+            return None;
+        }
+        self.format.store().independent_from(parsed, at)
     }
 
     /// [`FormatStore::forget_leaf_spans`]: `parsed` is not spliced again, only its source bytes

@@ -190,4 +190,7 @@ pub(super) struct DocLayout {
     pub(super) flow_root: Option<FlowRoot>,
     /// Whether the sops entry sits in a flow root (then it's written in flow style).
     pub(super) sops_in_flow: bool,
+    /// Where the document ends: the start of its `...` or of the next document's `---`, or the
+    /// end of the stream.
+    pub(super) end: usize,
 }

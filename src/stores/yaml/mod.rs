@@ -171,6 +171,13 @@ impl FormatStore for YamlStore {
             })
     }
 
+    fn independent_from(&self, parsed: &Parsed, at: usize) -> Option<usize> {
+        // Documents are read one after the other, each from the same state: nothing a document
+        // holds (directives, anchors, an unclosed scalar: that is an error) reaches the next.
+        let layout = parsed.layout.of::<Layout>().ok()?;
+        layout.docs.iter().map(|d| d.end).find(|&end| end >= at)
+    }
+
     fn forget_leaf_spans(&self, parsed: &mut Parsed) {
         if let Some(layout) = parsed.layout.of_mut::<Layout>() {
             layout.spans = Vec::new();

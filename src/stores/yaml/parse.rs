@@ -153,6 +153,7 @@ impl<'a> StreamParser<'a> {
         let mut dl = DocLayout {
             insert_at: insert_at + self.base,
             insert_lead_nl,
+            end: rd.end + self.base,
             ..Default::default()
         };
         if let Some(Node {
