@@ -4,6 +4,9 @@
 
 use std::collections::HashMap;
 
+mod halves;
+pub(super) use halves::HALVES_FROM;
+
 use super::expansion::Expansion;
 use super::layout::{AliasRender, AliasTemplate, LeafSpan, ScalarSpan};
 use super::node::{Node, NodeKind, RawComment};

@@ -29,6 +29,18 @@ pub(super) enum Threads {
     TwoAlways,
 }
 
+impl Threads {
+    /// Whether a source of `len` bytes is read on a second thread too.
+    pub(super) fn beside(self, len: usize) -> bool {
+        match self {
+            Threads::One => false,
+            Threads::Two => len >= crate::stores::TWO_THREADS_FROM,
+            #[cfg(test)]
+            Threads::TwoAlways => true,
+        }
+    }
+}
+
 /// Events per batch handed over.
 const BATCH: usize = 512;
 
@@ -68,13 +80,7 @@ pub(super) fn with_events<'e, R>(
     threads: Threads,
     f: impl FnOnce(Events<'e, '_>) -> R,
 ) -> R {
-    let beside = match threads {
-        Threads::One => false,
-        Threads::Two => text.len() >= crate::stores::TWO_THREADS_FROM,
-        #[cfg(test)]
-        Threads::TwoAlways => true,
-    };
-    if !beside {
+    if !threads.beside(text.len()) {
         return f(Events::Here(parser(text)));
     }
     let stop = AtomicBool::new(false);

@@ -7,7 +7,7 @@ use granit_parser::ScalarStyle;
 use zeroize::Zeroizing;
 
 use super::comments::Tokens;
-use super::convert::{Converter, PlacedComment, ValueContext};
+use super::convert::{Converter, PlacedComment, ValueContext, HALVES_FROM};
 use super::events::read_events;
 use super::feed::Threads;
 use super::layout::{AliasRender, DocLayout, FlowRoot, Layout};
@@ -65,6 +65,7 @@ pub(super) fn read(
         src: &src,
         base,
         conv: Converter::with_capacity(&src, leaves),
+        halves: threads.beside(text.len()),
         indent: None,
         metadata: None,
         docs: Vec::new(),
@@ -132,6 +133,8 @@ struct StreamParser<'a> {
     /// Length of the byte order mark, by which every recorded offset is shifted.
     base: usize,
     conv: Converter<'a>,
+    /// Whether a large document's root map is converted in two halves (the other core is idle).
+    halves: bool,
     /// The indentation step of the first document that shows one.
     indent: Option<usize>,
     /// The first document's `sops` entry.
@@ -201,7 +204,7 @@ impl<'a> StreamParser<'a> {
                 self.metadata = Some(meta_conv.value_of(entry.value.clone(), ctx, &mut None)?);
             }
         }
-        let items = self.document_items(root, rd.root_container_id)?;
+        let items = self.document_items(root, rd.root_container_id, rd.values)?;
         self.docs.push(Doc { items });
         self.doc_layouts.push(dl);
         Ok(())
@@ -252,12 +255,16 @@ impl<'a> StreamParser<'a> {
     /// The items of a document: its root map's, or only comments.
     fn document_items(
         &mut self,
-        root: Option<Node>,
+        root: Option<Node<'a>>,
         root_container_id: usize,
+        values: usize,
     ) -> Result<Vec<Item>, StoreError> {
         match root {
             Some(r) => {
                 let ctx = ValueContext::top(false, r.start);
+                if self.halves && values >= HALVES_FROM && self.conv.can_halve(&r) {
+                    return self.conv.root_items_in_halves(r, ctx);
+                }
                 self.conv.items_of(r, ctx, &mut None)
             }
             None => {

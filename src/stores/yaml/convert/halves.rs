@@ -1,0 +1,219 @@
+//! A large document's root map converted in two halves, the second on a thread of its own: on a
+//! command's input the conversion was the longest stretch with one core idle (a 200,000-value
+//! file: 90-110 ms of an encryption's or a decryption's 450-700, fifteenth round). The halves'
+//! leaves get the ids a conversion on one thread gives (in document order), so the tree, the
+//! spans and every error are the same; the tests compare the two.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use super::{Converter, ItemList, ValueContext};
+use crate::stores::yaml::node::{Node, NodeKind};
+use crate::stores::yaml::typing::type_scalar;
+use crate::stores::StoreError;
+use crate::tree::{Item, Scalar, Value};
+
+/// Documents with at least this many values are converted in halves (where the caller allows):
+/// every document of two values or more in unit tests, so that the corpus test of the readings on
+/// one and two threads takes this path.
+pub(in crate::stores::yaml) const HALVES_FROM: usize = if cfg!(test) { 2 } else { 4096 };
+
+#[cfg(test)]
+thread_local! {
+    /// How many roots this thread converted in halves.
+    static HALVED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+impl<'a> Converter<'a> {
+    /// Whether `root` (a document's root) can be converted by [`Converter::root_items_in_halves`]:
+    /// a block map of two entries or more, of keys that are distinct strings, in a document
+    /// without anchors or comments (each half converts its own nodes and nothing else).
+    pub(in crate::stores::yaml) fn can_halve(&self, root: &Node) -> bool {
+        let NodeKind::Map {
+            entries,
+            flow: false,
+            ..
+        } = &root.kind
+        else {
+            return false;
+        };
+        if !self.real || !self.anchors.is_empty() || !self.comments.is_empty() || entries.len() < 2
+        {
+            return false;
+        }
+        // A duplicate key (which the halves would not see if it is in both) is reported by the
+        // conversion on one thread, in its place among the other errors.
+        let mut keys = HashSet::with_capacity(entries.len());
+        entries.iter().all(|(k, _)| match &k.kind {
+            NodeKind::Scalar {
+                value, style, tag, ..
+            } => {
+                matches!(
+                    type_scalar(value, *style, tag, || 0),
+                    Ok((Scalar::Str(_), _))
+                ) && keys.insert(&**value)
+            }
+            _ => false,
+        })
+    }
+
+    /// The items of `root` (for which [`Converter::can_halve`] holds), as
+    /// [`Converter::items_of`] gives them.
+    pub(in crate::stores::yaml) fn root_items_in_halves(
+        &mut self,
+        root: Node<'a>,
+        ctx: ValueContext,
+    ) -> Result<Vec<Item>, StoreError> {
+        #[cfg(test)]
+        HALVED.with(|h| h.set(h.get() + 1));
+        let start = root.start;
+        let NodeKind::Map { mut entries, .. } = root.kind else {
+            return Ok(Vec::new());
+        };
+        // Split where the entries' bytes are halved.
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            return Ok(Vec::new());
+        };
+        let middle = first.0.start + (last.1.end.saturating_sub(first.0.start)) / 2;
+        let at = entries
+            .partition_point(|(k, _)| k.start < middle)
+            .clamp(1, entries.len() - 1);
+        let second = Mutex::new(Some(entries.split_off(at)));
+        let src = self.src;
+        let convert_second = || {
+            let entries = second.lock().ok().and_then(|mut s| s.take());
+            let mut conv = Converter::new(src, HashMap::new(), true);
+            let mut list = ItemList {
+                items: Vec::new(),
+                comments: Vec::new(),
+                next_comment: 0,
+            };
+            conv.map_items(start, entries.unwrap_or_default(), ctx, &mut list, false)
+                .map(|_| (list.items, conv.spans))
+        };
+        let (first, second) = std::thread::scope(|scope| {
+            let other = std::thread::Builder::new().spawn_scoped(scope, convert_second);
+            let mut list = ItemList {
+                items: Vec::with_capacity(entries.len()),
+                comments: Vec::new(),
+                next_comment: 0,
+            };
+            let first = self
+                .map_items(start, entries, ctx, &mut list, false)
+                .map(|_| list.items);
+            let second = match other {
+                Ok(thread) => thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread: the second half here, after the first.
+                Err(_) => convert_second(),
+            };
+            (first, second)
+        });
+        // The first half's error is the one a conversion in document order meets first.
+        let mut items = first?;
+        let (mut rest, spans) = second?;
+        let offset = self.spans.len();
+        for item in &mut rest {
+            shift_ids(item, offset);
+        }
+        self.spans.extend(spans);
+        items.append(&mut rest);
+        Ok(items)
+    }
+}
+
+/// Add `offset` to the id of every leaf of `item`.
+fn shift_ids(item: &mut Item, offset: usize) {
+    match item {
+        Item::Comment(leaf) => leaf.id += offset,
+        Item::Pair { value, .. } | Item::Elem(value) => match value {
+            Value::Leaf(leaf) => leaf.id += offset,
+            Value::Map(items) | Value::List(items) => {
+                for item in items {
+                    shift_ids(item, offset);
+                }
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HALVED;
+    use crate::stores::yaml::feed::Threads;
+    use crate::stores::yaml::parse::read;
+
+    /// Read `text` on one thread and on two: the same tree, metadata and layout, or the same
+    /// error. Whether the reading on two threads converted a root in halves.
+    fn alike(text: &str) -> bool {
+        let read_with = |threads| {
+            read(text.as_bytes(), threads).map(|(tree, metadata, l)| {
+                (
+                    tree,
+                    metadata,
+                    format!("{:?} {:?} {:?}", l.spans, l.aliases, l.docs),
+                )
+            })
+        };
+        let one = read_with(Threads::One);
+        let before = HALVED.with(|h| h.get());
+        let two = read_with(Threads::TwoAlways);
+        let halved = HALVED.with(|h| h.get()) > before;
+        match (one, two) {
+            (Ok(one), Ok(two)) => {
+                assert!(one.0 == two.0, "trees differ");
+                assert!(one.1 == two.1, "metadata differ");
+                assert!(one.2 == two.2, "layouts differ");
+            }
+            (Err(one), Err(two)) => assert_eq!(one.to_string(), two.to_string()),
+            (one, two) => panic!("one thread: {:?}, two: {:?}", one.is_ok(), two.is_ok()),
+        }
+        halved
+    }
+
+    fn groups(n: usize, second_half: &str) -> String {
+        let mut text = String::new();
+        for g in 0..n {
+            text.push_str(&format!(
+                "g{g}:\n  s: \"v {g}\"\n  n: {g}\n  f: 1.5\n  b: true\n  z: null\n  l:\n    - x\n    - [1, {{k: v}}]\n  m: |\n    block {g}\n"
+            ));
+            if g == n * 3 / 4 {
+                text.push_str(second_half);
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn halves_read_as_one_thread_reads() {
+        assert!(alike(&groups(400, "")));
+        // With its `sops` entry and more documents.
+        assert!(alike(&format!(
+            "{}sops:\n  version: 3.9.0\n---\n{}",
+            groups(300, ""),
+            groups(200, "")
+        )));
+        // Errors in one half or in both: the first in the document is reported.
+        let bad_key = "bad:\n  {1: a}: b\n";
+        assert!(alike(&groups(400, bad_key)));
+        assert!(alike(&format!(
+            "first:\n  {{1: a}}: b\n{}",
+            groups(400, bad_key)
+        )));
+        assert!(alike(&format!(
+            "first:\n  {{1: a}}: b\n{}",
+            groups(400, "")
+        )));
+    }
+
+    #[test]
+    fn what_the_halves_would_not_see_is_read_on_one_thread() {
+        // A key in both halves, a comment, an anchor, a key that is not a string, a flow root.
+        assert!(!alike(&groups(400, "g1: again\n")));
+        assert!(!alike(&groups(400, "# a comment\n")));
+        assert!(!alike(&groups(400, "a: &x 1\nb: *x\n")));
+        assert!(!alike(&groups(400, "1: one\n")));
+        assert!(!alike("{a: 1, b: 2, c: [3, 4]}\n"));
+    }
+}
