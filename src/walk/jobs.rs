@@ -13,7 +13,7 @@ use crate::gotext::{
     canonical_bytes, display_text, display_text_and_canonical, formatted_bytes, parse_typed,
     parse_typed_taking, plaintext_bytes_from,
 };
-use crate::tree::{Leaf, NewLeaf, Scalar};
+use crate::tree::{Leaf, LeafId, NewLeaf, Scalar};
 
 use super::{display_path, Selection, WalkError};
 
@@ -121,12 +121,53 @@ pub(super) struct Kept {
 
 /// What the last step needs to know.
 pub(super) struct Finish<'w> {
-    pub changes: &'w mut [Option<NewLeaf>],
-    pub view: Option<&'w mut Vec<Option<NewLeaf>>>,
+    pub changes: &'w mut Slots,
+    pub view: Option<&'w mut Slots>,
     /// Where decrypted values are recorded, when they are.
     pub stash: Option<&'w mut super::Stash>,
     /// As [`Shared::rops`].
     pub rops: bool,
+}
+
+/// What is written in place of each leaf, by leaf id, set as outcomes are taken. Outcomes come
+/// in walk order, which is the order of the ids: the slots are made as they are reached, in the
+/// memory reserved for them up front, rather than all set to `None` before the walk starts (on a
+/// 200,000-value file, 11 MB for the changes and as much for the view: 15-20 ms of page faults on
+/// the walk's own thread while the other core waited, fifteenth round).
+pub(super) struct Slots {
+    slots: Vec<Option<NewLeaf>>,
+    /// How many there are once the walk is over.
+    len: usize,
+}
+
+impl Slots {
+    pub(super) fn new(len: usize) -> Self {
+        Slots {
+            slots: Vec::with_capacity(len),
+            len,
+        }
+    }
+
+    /// Write `new` in place of leaf `id` (an id past the end is ignored). The slots never pass
+    /// the room reserved for them, so they are never moved (a move would leave the view's
+    /// plaintexts behind unwiped).
+    pub(super) fn set(&mut self, id: LeafId, new: NewLeaf) {
+        if id >= self.len {
+            return;
+        }
+        if id >= self.slots.len() {
+            self.slots.resize_with(id, || None);
+            self.slots.push(Some(new));
+        } else {
+            self.slots[id] = Some(new);
+        }
+    }
+
+    /// Every slot, `None` where nothing was set.
+    pub(super) fn into_vec(mut self) -> Vec<Option<NewLeaf>> {
+        self.slots.resize_with(self.len, || None);
+        self.slots
+    }
 }
 
 /// The settings every job shares.
@@ -409,9 +450,7 @@ pub(super) fn take(
                 }
             }
             Outcome::Encrypted { token } => {
-                if let Some(slot) = finish.changes.get_mut(id) {
-                    *slot = Some(NewLeaf::Encrypted(token));
-                }
+                finish.changes.set(id, NewLeaf::Encrypted(token));
                 // The view is made here, on the walk's own thread, not beside the ciphertexts on
                 // the worker threads: the ciphertexts are freed once they are in the output, and
                 // the view, which lives on, would keep the pages they shared from being reused
@@ -425,11 +464,9 @@ pub(super) fn take(
                 ) = (finish.view.as_deref_mut(), job)
                 {
                     let plain = plain.bytes();
-                    if let (Some(slot), Some(value)) =
-                        (view.get_mut(id), parse_typed(type_tag, plain))
-                    {
+                    if let Some(value) = parse_typed(type_tag, plain) {
                         let text = display_text(&value, plain);
-                        *slot = Some(NewLeaf::Plain { value, text });
+                        view.set(id, NewLeaf::Plain { value, text });
                     }
                 }
             }
@@ -460,9 +497,7 @@ pub(super) fn take(
                         );
                     }
                 }
-                if let Some(slot) = finish.changes.get_mut(id) {
-                    *slot = Some(leaf);
-                }
+                finish.changes.set(id, leaf);
             }
         }
     }
@@ -487,5 +522,26 @@ mod tests {
             assert_eq!(seen.len(), 2 * len / 32, "{len}");
             assert!(seen.iter().all(|n| n.iter().any(|&x| x != 0)));
         }
+    }
+
+    #[test]
+    fn slots_are_set_in_any_order_and_never_moved() {
+        let enc = |s: &str| NewLeaf::Encrypted(s.to_string());
+        let mut slots = Slots::new(6);
+        let at = slots.slots.as_ptr();
+        slots.set(1, enc("b"));
+        slots.set(4, enc("e"));
+        slots.set(0, enc("a"));
+        slots.set(6, enc("past the end"));
+        slots.set(5, enc("f"));
+        assert_eq!(slots.slots.as_ptr(), at);
+        let all = slots.into_vec();
+        assert_eq!(all.as_ptr(), at);
+        let expected = [Some("a"), Some("b"), None, None, Some("e"), Some("f")];
+        assert_eq!(all.len(), expected.len());
+        for (slot, want) in all.iter().zip(expected) {
+            assert_eq!(slot.as_ref(), want.map(enc).as_ref());
+        }
+        assert_eq!(Slots::new(3).into_vec(), vec![None, None, None]);
     }
 }

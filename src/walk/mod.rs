@@ -207,8 +207,8 @@ pub fn walk(
 ) -> Result<WalkResult, WalkError> {
     let leaves = max_id(tree).map_or(0, |m| m + 1);
     let mut mac = MacHasher::new(mac_only_encrypted);
-    let mut changes = vec![None; leaves];
-    let mut view = mode.with_view.then(|| vec![None; leaves]);
+    let mut changes = jobs::Slots::new(leaves);
+    let mut view = mode.with_view.then(|| jobs::Slots::new(leaves));
     let record = stash.record && !mode.encrypt;
     // Encryption looks values up in the stash while planning; decryption records them in it as
     // their outcomes are taken.
@@ -293,9 +293,9 @@ pub fn walk(
         return Err(e);
     }
     Ok(WalkResult {
-        changes,
+        changes: changes.into_vec(),
         mac: mac.finish(),
-        decrypted_view: view.unwrap_or_default(),
+        decrypted_view: view.map(jobs::Slots::into_vec).unwrap_or_default(),
     })
 }
 
