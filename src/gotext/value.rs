@@ -254,6 +254,64 @@ pub fn format_go_time(t: OffsetDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// A number's or bool's canonical bytes read back as the same value and are written back as
+    /// sops writes it (an empty display text): the cipher walk's view relies on both.
+    fn canonical_reads_back(value: Scalar) -> Result<(), TestCaseError> {
+        let bytes = canonical_bytes(&value);
+        let tag = value.type_tag().unwrap_or("str");
+        let back = parse_typed(tag, &bytes);
+        match (&value, &back) {
+            (Scalar::Float(a), Some(Scalar::Float(b))) => {
+                prop_assert!(
+                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                    "{a} {b}"
+                );
+            }
+            _ => prop_assert_eq!(Some(&value), back.as_ref()),
+        }
+        let text = display_text(&value, &bytes);
+        prop_assert_eq!(text.as_str(), "");
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn canonical_bytes_read_back_as_the_value(
+            bits in any::<u64>(),
+            f in any::<f64>(),
+            i in any::<i64>(),
+            b in any::<bool>(),
+        ) {
+            canonical_reads_back(Scalar::Float(f64::from_bits(bits)))?;
+            canonical_reads_back(Scalar::Float(f))?;
+            canonical_reads_back(Scalar::Int(i))?;
+            canonical_reads_back(Scalar::Bool(b))?;
+        }
+    }
+
+    #[test]
+    fn canonical_bytes_of_special_numbers_read_back() {
+        for f in [
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            f64::MIN_POSITIVE,
+            5e-324,
+            f64::MAX,
+            1e21,
+            1e-7,
+            0.1 + 0.2,
+        ] {
+            canonical_reads_back(Scalar::Float(f)).unwrap();
+        }
+        for i in [0, -1, i64::MIN, i64::MAX] {
+            canonical_reads_back(Scalar::Int(i)).unwrap();
+        }
+    }
 
     fn leaf(v: Scalar, t: &str) -> Leaf {
         Leaf {

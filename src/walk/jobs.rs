@@ -78,6 +78,10 @@ pub(super) enum Job<'t> {
         type_tag: &'static str,
         iv: Option<Box<[u8; 32]>>,
         is_comment: bool,
+        /// The leaf's own value when `plain` is its canonical bytes (a number or a bool written
+        /// as sops writes it): what decrypting them gives, so the view takes it as it is instead
+        /// of parsing the bytes and formatting the value again.
+        canonical_of: Option<&'t Scalar>,
     },
     /// Decrypt the `ENC[...]` text `token`; `hashed`: its plaintext goes into the MAC.
     Decrypt {
@@ -219,9 +223,13 @@ pub(super) fn plan_encrypt<'t>(
         return None;
     }
     let type_tag = leaf.value.type_tag().unwrap_or("str");
-    let (plain, iv) = match stashed(type_tag, &leaf.value) {
-        Some((iv, bytes)) => (PlainBytes::Owned(bytes), Some(Box::new(iv))),
-        None => (own_bytes(leaf, canonical), None),
+    let (plain, iv, canonical_of) = match stashed(type_tag, &leaf.value) {
+        Some((iv, bytes)) => (PlainBytes::Owned(bytes), Some(Box::new(iv)), None),
+        None => {
+            let plain = own_bytes(leaf, canonical.clone());
+            let is_canonical = canonical.is_some_and(|c| c.as_slice() == plain.bytes());
+            (plain, None, is_canonical.then_some(&leaf.value))
+        }
     };
     if plain.bytes().is_empty() {
         // sops leaves empty strings and empty comments as they are.
@@ -234,6 +242,7 @@ pub(super) fn plan_encrypt<'t>(
         type_tag,
         iv,
         is_comment,
+        canonical_of,
     })
 }
 
@@ -459,13 +468,24 @@ pub(super) fn take(
                 if let (
                     Some(view),
                     Job::Encrypt {
-                        plain, type_tag, ..
+                        plain,
+                        type_tag,
+                        canonical_of,
+                        ..
                     },
                 ) = (finish.view.as_deref_mut(), job)
                 {
                     let plain = plain.bytes();
-                    if let Some(value) = parse_typed(type_tag, plain) {
-                        let text = display_text(&value, plain);
+                    // Canonical bytes read back as the value, and are written back as sops
+                    // writes it (no spelling to keep): `gotext`'s tests hold both.
+                    let seen = match canonical_of {
+                        Some(value) => Some(((*value).clone(), Zeroizing::new(String::new()))),
+                        None => parse_typed(type_tag, plain).map(|value| {
+                            let text = display_text(&value, plain);
+                            (value, text)
+                        }),
+                    };
+                    if let Some((value, text)) = seen {
                         view.set(id, NewLeaf::Plain { value, text });
                     }
                 }
