@@ -79,8 +79,9 @@ pub(super) enum Job<'t> {
         iv: Option<Box<[u8; 32]>>,
         is_comment: bool,
         /// The leaf's own value when `plain` is its canonical bytes (a number or a bool written
-        /// as sops writes it): what decrypting them gives, so the view takes it as it is instead
-        /// of parsing the bytes and formatting the value again.
+        /// as sops writes it), or their marked form (`is_marked_canonical`): what decrypting them
+        /// gives, so the view takes it as it is instead of parsing the bytes and formatting the
+        /// value again.
         canonical_of: Option<&'t Scalar>,
     },
     /// Decrypt the `ENC[...]` text `token`; `hashed`: its plaintext goes into the MAC.
@@ -227,7 +228,9 @@ pub(super) fn plan_encrypt<'t>(
         Some((iv, bytes)) => (PlainBytes::Owned(bytes), Some(Box::new(iv)), None),
         None => {
             let plain = own_bytes(leaf, canonical.clone());
-            let is_canonical = canonical.is_some_and(|c| c.as_slice() == plain.bytes());
+            let is_canonical = canonical.is_some_and(|c| {
+                c.as_slice() == plain.bytes() || is_marked_canonical(&leaf.value, plain.bytes(), &c)
+            });
             (plain, None, is_canonical.then_some(&leaf.value))
         }
     };
@@ -244,6 +247,17 @@ pub(super) fn plan_encrypt<'t>(
         is_comment,
         canonical_of,
     })
+}
+
+/// Whether `plain` is the marked form of `canonical`, the canonical bytes of `value`
+/// ([`crate::gotext::plaintext_bytes`]: a float's with `e0` added, a bool's as `T` or `F`).
+fn is_marked_canonical(value: &Scalar, plain: &[u8], canonical: &[u8]) -> bool {
+    match value {
+        Scalar::Float(f) => f.is_finite() && plain.strip_suffix(b"e0") == Some(canonical),
+        Scalar::Bool(true) => plain == b"T",
+        Scalar::Bool(false) => plain == b"F",
+        _ => false,
+    }
 }
 
 /// A leaf's plaintext bytes, borrowed when they are its string as it is; `formatted` is the
@@ -479,7 +493,18 @@ pub(super) fn take(
                     // Canonical bytes read back as the value, and are written back as sops
                     // writes it (no spelling to keep): `gotext`'s tests hold both.
                     let seen = match canonical_of {
-                        Some(value) => Some(((*value).clone(), Zeroizing::new(String::new()))),
+                        Some(value) => {
+                            // A mark stands for the canonical text (an `e0` is added to it, and
+                            // canonical bytes have no exponent); canonical bytes show as nothing.
+                            let text = match (value, plain) {
+                                (Scalar::Float(_), p) => p.strip_suffix(b"e0").unwrap_or_default(),
+                                (Scalar::Bool(_), b"T") => b"True",
+                                (Scalar::Bool(_), b"F") => b"False",
+                                _ => b"",
+                            };
+                            let text = String::from_utf8_lossy(text).into_owned();
+                            Some(((*value).clone(), Zeroizing::new(text)))
+                        }
                         None => parse_typed(type_tag, plain).map(|value| {
                             let text = display_text(&value, plain);
                             (value, text)

@@ -511,6 +511,79 @@ mod tests {
         assert_eq!(plaintext_selected(&et, &only_a).len(), 1);
     }
 
+    /// The view an encryption gives is what decrypting its ciphertexts gives, value and text,
+    /// for numbers and bools with and without a spelling of their own.
+    #[test]
+    fn the_view_is_what_decryption_gives() {
+        let cases: Vec<(Scalar, Option<&str>)> = vec![
+            (Scalar::Float(1.5), None),
+            (Scalar::Float(1.5), Some("1.5")),
+            (Scalar::Float(1.5), Some("1.50")),
+            (Scalar::Float(1e-7), Some("1e-7")),
+            (Scalar::Float(1e-7), None),
+            (Scalar::Float(2.0), Some("2e0")),
+            (Scalar::Float(1e21), None),
+            (Scalar::Float(-0.0), Some("-0.0")),
+            (Scalar::Float(f64::INFINITY), Some(".inf")),
+            (Scalar::Float(f64::NAN), None),
+            (Scalar::Int(7), None),
+            (Scalar::Int(7), Some("7")),
+            (Scalar::Int(7), Some("+7")),
+            (Scalar::Int(-7), Some("-007")),
+            (Scalar::Bool(true), None),
+            (Scalar::Bool(true), Some("True")),
+            (Scalar::Bool(false), Some("false")),
+            (Scalar::Bool(false), Some("FALSE")),
+        ];
+        let items = cases
+            .iter()
+            .enumerate()
+            .map(|(id, (value, text))| {
+                let mut leaf = Leaf::new(id, value.clone());
+                leaf.text = text.map(secret);
+                Item::pair(&format!("k{id}"), Value::Leaf(leaf))
+            })
+            .collect();
+        let t = Tree {
+            docs: vec![Doc { items }],
+        };
+        let key = DataKey::generate();
+        let sel = Selection::default();
+        let enc = walk(
+            &t,
+            &key,
+            &sel,
+            false,
+            &mut Stash::default(),
+            Mode::ENCRYPT_WITH_VIEW,
+        )
+        .unwrap();
+        let mut et = t.clone();
+        apply(&mut et, &enc.changes);
+        let dec = decrypt_tree(&et, &key, &sel, false, &mut Stash::off()).unwrap();
+        for (id, case) in cases.iter().enumerate() {
+            match (&enc.decrypted_view[id], &dec.changes[id]) {
+                (
+                    Some(NewLeaf::Plain { value, text }),
+                    Some(NewLeaf::Plain {
+                        value: want,
+                        text: want_text,
+                    }),
+                ) => {
+                    let same = match (value, want) {
+                        (Scalar::Float(a), Scalar::Float(b)) => {
+                            a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+                        }
+                        (a, b) => a == b,
+                    };
+                    assert!(same, "{case:?}: {value:?} {want:?}");
+                    assert_eq!(text.as_str(), want_text.as_str(), "{case:?}");
+                }
+                other => panic!("{case:?}: {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn encrypt_decrypt_round_trip() {
         let t = tree();
