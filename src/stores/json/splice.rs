@@ -45,6 +45,10 @@ enum Text<'a> {
     Raw(&'a [u8]),
     /// A string, written as a JSON string with the minimal escaping.
     Quoted(&'a str),
+    /// An `ENC[...]` value, written in quotes as it is: it is base64 and the marker's own ASCII
+    /// letters and signs, none of which JSON escapes (so it is not scanned for them, twice, as
+    /// a string is; were one there, the output's check would find the output is not JSON).
+    Token(&'a str),
     /// Bytes made for this edit.
     Made(Zeroizing<Vec<u8>>),
 }
@@ -54,6 +58,7 @@ impl Text<'_> {
         match self {
             Text::Raw(b) => b.len(),
             Text::Quoted(s) => minimal_string_len(s),
+            Text::Token(s) => s.len() + 2,
             Text::Made(b) => b.len(),
         }
     }
@@ -62,6 +67,12 @@ impl Text<'_> {
         match self {
             Text::Raw(b) => out.extend_from_slice(b),
             Text::Quoted(s) => push_minimal_string(out, s),
+            Text::Token(s) => {
+                debug_assert_eq!(minimal_string_len(s), s.len() + 2, "an ENC value to escape");
+                out.push(b'"');
+                out.extend_from_slice(s.as_bytes());
+                out.push(b'"');
+            }
             Text::Made(b) => out.extend_from_slice(b),
         }
     }
@@ -121,7 +132,7 @@ fn plain_token<'a>(value: &'a Scalar, text: &'a str) -> Result<Text<'a>, StoreEr
 /// The text that replaces a changed leaf's token.
 fn leaf_text(change: &NewLeaf) -> Result<Text<'_>, StoreError> {
     Ok(match change {
-        NewLeaf::Encrypted(enc) => Text::Quoted(enc),
+        NewLeaf::Encrypted(enc) => Text::Token(enc),
         NewLeaf::Plain { value, text } => plain_token(value, text)?,
     })
 }
@@ -164,7 +175,7 @@ impl Visit<'_, '_> {
             Visit::Leaf {
                 change: NewLeaf::Encrypted(enc),
                 ..
-            } => minimal_string_len(enc),
+            } => enc.len() + 2,
             Visit::Leaf {
                 change: NewLeaf::Plain { value, text },
                 ..
