@@ -541,7 +541,7 @@ mod tests {
             .map(|(id, (value, text))| {
                 let mut leaf = Leaf::new(id, value.clone());
                 leaf.text = text.map(secret);
-                Item::pair(&format!("k{id}"), Value::Leaf(leaf))
+                Item::pair(format!("k{id}"), Value::Leaf(leaf))
             })
             .collect();
         let t = Tree {
