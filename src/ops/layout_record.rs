@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 use similar::algorithms::{patience, DiffHook};
 use zeroize::Zeroizing;
@@ -52,24 +52,18 @@ pub fn make(spliced: &[u8], original: &[u8], key: &DataKey) -> Option<String> {
         &new_ids,
         0..new_ids.len(),
     );
-    let edits: Vec<Json> = script
-        .edits
-        .into_iter()
-        .map(|edit| match edit {
-            Edit::Keep(n) => json!(["k", n]),
-            Edit::Delete(n) => json!(["d", n]),
-            Edit::Add(range) => json!(["a", new_lines[range].concat()]),
-        })
-        .collect();
-    let payload = Zeroizing::new(
-        json!({
-            "version": VERSION,
-            "sha256": hex::encode(Sha256::digest(spliced)),
-            "edits": edits,
-        })
-        .to_string(),
-    );
-    let sealed = cipher::encrypt(key, payload.as_bytes(), "str", AAD, None).ok()?;
+    // The payload is written straight into one wiped buffer of its exact size: the lines it adds
+    // are plaintext, and no other copy of them is made (a JSON value per edit was one).
+    let payload = Payload {
+        sha256: hex::encode(Sha256::digest(spliced)),
+        edits: &script.edits,
+        new_lines: &new_lines,
+    };
+    let mut size = ByteCount(0);
+    serde_json::to_writer(&mut size, &payload).ok()?;
+    let mut bytes = Zeroizing::new(Vec::with_capacity(size.0));
+    serde_json::to_writer(&mut *bytes, &payload).ok()?;
+    let sealed = cipher::encrypt(key, &bytes, "str", AAD, None).ok()?;
     Some(sealed.to_string())
 }
 
@@ -111,6 +105,86 @@ impl DiffHook for Script<'_> {
             Some(Edit::Add(range)) if range.end == new => range.end = end,
             _ => self.edits.push(Edit::Add(new..end)),
         }
+        Ok(())
+    }
+}
+
+/// A record's payload: `{"version":1,"sha256":"…","edits":[["k",n],["d",n],["a","…"],…]}`.
+struct Payload<'a> {
+    sha256: String,
+    edits: &'a [Edit],
+    new_lines: &'a [&'a str],
+}
+
+impl serde::Serialize for Payload<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        /// One edit as a pair.
+        struct One<'a>(&'a Edit, &'a [&'a str]);
+        /// Lines written one after the other into the JSON string (escaped as they are written).
+        struct Joined<'a>(&'a [&'a str]);
+        impl std::fmt::Display for Joined<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.iter().try_for_each(|line| f.write_str(line))
+            }
+        }
+        impl serde::Serialize for One<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut pair = serializer.serialize_seq(Some(2))?;
+                match self.0 {
+                    Edit::Keep(n) => {
+                        pair.serialize_element("k")?;
+                        pair.serialize_element(n)?;
+                    }
+                    Edit::Delete(n) => {
+                        pair.serialize_element("d")?;
+                        pair.serialize_element(n)?;
+                    }
+                    Edit::Add(range) => {
+                        pair.serialize_element("a")?;
+                        let lines = self.1.get(range.clone()).unwrap_or_default();
+                        pair.serialize_element(&CollectStr(Joined(lines)))?;
+                    }
+                }
+                pair.end()
+            }
+        }
+        /// A value written as a string through `collect_str` (serde_json escapes it as it goes).
+        struct CollectStr<T>(T);
+        impl<T: std::fmt::Display> serde::Serialize for CollectStr<T> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(&self.0)
+            }
+        }
+        /// The edits as a list.
+        struct All<'a>(&'a [Edit], &'a [&'a str]);
+        impl serde::Serialize for All<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut list = serializer.serialize_seq(Some(self.0.len()))?;
+                for edit in self.0 {
+                    list.serialize_element(&One(edit, self.1))?;
+                }
+                list.end()
+            }
+        }
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("version", &VERSION)?;
+        map.serialize_entry("sha256", &self.sha256)?;
+        map.serialize_entry("edits", &All(self.edits, self.new_lines))?;
+        map.end()
+    }
+}
+
+/// A writer that only counts the bytes written to it.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }
@@ -216,6 +290,14 @@ mod tests {
             apply(&record, spliced, &key(1)).unwrap().as_slice(),
             original
         );
+    }
+
+    #[test]
+    fn added_text_of_every_kind_is_escaped() {
+        let spliced = b"a: 1\nb: 2\n";
+        let original = "a: 1\nq: \"\\ \u{1}\t\u{e9}\u{1F49A} \u{2028}\nb: 2\n".as_bytes();
+        let record = make(spliced, original, &key(5)).unwrap();
+        assert_eq!(apply(&record, spliced, &key(5)).unwrap().as_slice(), original);
     }
 
     #[test]
