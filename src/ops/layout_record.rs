@@ -297,7 +297,10 @@ mod tests {
         let spliced = b"a: 1\nb: 2\n";
         let original = "a: 1\nq: \"\\ \u{1}\t\u{e9}\u{1F49A} \u{2028}\nb: 2\n".as_bytes();
         let record = make(spliced, original, &key(5)).unwrap();
-        assert_eq!(apply(&record, spliced, &key(5)).unwrap().as_slice(), original);
+        assert_eq!(
+            apply(&record, spliced, &key(5)).unwrap().as_slice(),
+            original
+        );
     }
 
     #[test]

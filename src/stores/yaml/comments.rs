@@ -33,14 +33,50 @@ struct FlowRange {
 pub(super) struct Tokens {
     tokens: Vec<Token>,
     flows: Vec<FlowRange>,
+    /// The container every comment goes to when they all come before the document's root, a
+    /// block map whose first key is a scalar: [`Tokens::place`] gives it without any token
+    /// (the first token would be that key, whose container is the map's).
+    leading: Option<usize>,
 }
 
 impl Tokens {
+    /// What [`Tokens::place`] needs to place `comments` in a document: no tokens when they all
+    /// come before its root (a generated file's header, before a manifest of ten thousand
+    /// values: collecting its tokens took a few milliseconds on one thread), else its tokens.
+    pub(super) fn for_comments(
+        src: &Source,
+        root: Option<&Node>,
+        root_container_id: usize,
+        comments: &[RawComment],
+    ) -> Self {
+        if let Some(r) = root {
+            if let NodeKind::Map {
+                flow: false,
+                entries,
+                container_id,
+            } = &r.kind
+            {
+                let scalar_key = entries.first().is_some_and(|(k, _)| {
+                    matches!(k.kind, NodeKind::Scalar { .. } | NodeKind::Alias { .. })
+                });
+                if scalar_key && comments.iter().all(|c| c.end <= r.start) {
+                    return Tokens {
+                        tokens: Vec::new(),
+                        flows: Vec::new(),
+                        leading: Some(*container_id),
+                    };
+                }
+            }
+        }
+        Self::of_document(src, root, root_container_id)
+    }
+
     /// The tokens of a document whose root (if any) is the container `root_container_id`.
     pub(super) fn of_document(src: &Source, root: Option<&Node>, root_container_id: usize) -> Self {
         let mut t = Tokens {
             tokens: Vec::new(),
             flows: Vec::new(),
+            leading: None,
         };
         if let Some(r) = root {
             t.collect(src, r, root_container_id, r.start);
@@ -142,6 +178,9 @@ impl Tokens {
     /// (container id, sort key) for a comment; `root` is the document's container.
     pub(super) fn place(&self, src: &Source, c: &RawComment, root: usize) -> (usize, usize) {
         let p = c.start;
+        if let Some(container) = self.leading {
+            return (container, p);
+        }
         // Inside a flow collection: the innermost one.
         let mut flow: Option<FlowRange> = None;
         for f in &self.flows {
@@ -178,6 +217,43 @@ impl Tokens {
             (_, Some(t2)) => (t2.before, p),
             (Some(t1), None) if ccol > 0 => (t1.after, p),
             _ => (root, p),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::events::read_events;
+    use super::super::feed::Threads;
+    use super::*;
+
+    /// Comments before a document's root are placed without tokens where they would be placed
+    /// with them.
+    #[test]
+    fn leading_comments_are_placed_as_with_tokens() {
+        for text in [
+            "# a\n# b\nk: v\nl: [1, 2]\n",
+            "# a\n&x\nk: v\n",
+            "# a\n\n  # b\nk:\n  - 1\n",
+            "# a\n? [x]\n: v\n",
+            "# a\n- 1\n- 2\n",
+            "# a\n{k: v}\n",
+            "k: v # c\n# d\nl: 2\n",
+            "# a\n--- # b\nk: v\n---\n# c\nm: [1]\n",
+        ] {
+            let src = Source::new(text);
+            for doc in read_events(&src, Threads::One).unwrap() {
+                let root = doc.root.as_ref();
+                let fast = Tokens::for_comments(&src, root, doc.root_container_id, &doc.comments);
+                let full = Tokens::of_document(&src, root, doc.root_container_id);
+                for c in &doc.comments {
+                    assert_eq!(
+                        fast.place(&src, c, doc.root_container_id),
+                        full.place(&src, c, doc.root_container_id),
+                        "{text:?}"
+                    );
+                }
+            }
         }
     }
 }

@@ -177,7 +177,8 @@ impl<'a> StreamParser<'a> {
         let sops_extra_end = if rd.comments.is_empty() {
             0
         } else {
-            let tokens = Tokens::of_document(src, root.as_ref(), rd.root_container_id);
+            let tokens =
+                Tokens::for_comments(src, root.as_ref(), rd.root_container_id, &rd.comments);
             self.give_comments(
                 rd.comments,
                 &tokens,

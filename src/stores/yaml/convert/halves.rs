@@ -27,7 +27,10 @@ thread_local! {
 impl<'a> Converter<'a> {
     /// Whether `root` (a document's root) can be converted by [`Converter::root_items_in_halves`]:
     /// a block map of two entries or more, of keys that are distinct strings, in a document
-    /// without anchors or comments (each half converts its own nodes and nothing else).
+    /// without anchors or comments (each half converts its own nodes and nothing else), whose
+    /// entries can be cut where each side has at least a quarter of their bytes (a Kubernetes
+    /// manifest's root is a few small entries and one that holds nearly all of it: a second
+    /// thread would convert that one while this one waited).
     pub(in crate::stores::yaml) fn can_halve(&self, root: &Node) -> bool {
         let NodeKind::Map {
             entries,
@@ -37,7 +40,11 @@ impl<'a> Converter<'a> {
         else {
             return false;
         };
-        if !self.real || !self.anchors.is_empty() || !self.comments.is_empty() || entries.len() < 2
+        if !self.real
+            || !self.anchors.is_empty()
+            || !self.comments.is_empty()
+            || entries.len() < 2
+            || split_at(entries).is_none()
         {
             return false;
         }
@@ -64,20 +71,19 @@ impl<'a> Converter<'a> {
         root: Node<'a>,
         ctx: ValueContext,
     ) -> Result<Vec<Item>, StoreError> {
+        let at = match &root.kind {
+            NodeKind::Map { entries, .. } => split_at(entries),
+            _ => None,
+        };
+        let Some(at) = at else {
+            return self.items_of(root, ctx, &mut None);
+        };
         #[cfg(test)]
         HALVED.with(|h| h.set(h.get() + 1));
         let start = root.start;
         let NodeKind::Map { mut entries, .. } = root.kind else {
             return Ok(Vec::new());
         };
-        // Split where the entries' bytes are halved.
-        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
-            return Ok(Vec::new());
-        };
-        let middle = first.0.start + (last.1.end.saturating_sub(first.0.start)) / 2;
-        let at = entries
-            .partition_point(|(k, _)| k.start < middle)
-            .clamp(1, entries.len() - 1);
         let second = Mutex::new(Some(entries.split_off(at)));
         let src = self.src;
         let convert_second = || {
@@ -121,6 +127,20 @@ impl<'a> Converter<'a> {
         items.append(&mut rest);
         Ok(items)
     }
+}
+
+/// Where to cut a map's entries so that each side has at least a quarter of their bytes (the
+/// first entry whose key starts past the middle); `None` where no cut does.
+fn split_at(entries: &[(Node, Node)]) -> Option<usize> {
+    let (first, last) = (entries.first()?, entries.last()?);
+    let (start, end) = (first.0.start, last.1.end.max(first.0.start));
+    let middle = start + (end - start) / 2;
+    let at = entries
+        .partition_point(|(k, _)| k.start < middle)
+        .clamp(1, entries.len().saturating_sub(1).max(1));
+    let cut = entries.get(at)?.0.start - start;
+    let quarter = (end - start) / 4;
+    (cut >= quarter && end - start - cut >= quarter).then_some(at)
 }
 
 /// Add `offset` to the id of every leaf of `item`.
@@ -215,5 +235,10 @@ mod tests {
         assert!(!alike(&groups(400, "a: &x 1\nb: *x\n")));
         assert!(!alike(&groups(400, "1: one\n")));
         assert!(!alike("{a: 1, b: 2, c: [3, 4]}\n"));
+        // A root whose last entry holds nearly all of it, as a Kubernetes manifest's.
+        let nested = groups(400, "").replace('\n', "\n  ");
+        assert!(!alike(&format!(
+            "apiVersion: v1\nkind: List\nspec:\n  {nested}\n"
+        )));
     }
 }
