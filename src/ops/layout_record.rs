@@ -7,12 +7,11 @@
 //! made from, and its result is used only when it reads as the same data.
 //! The format is described in `docs/layout-record.md`.
 
-use std::collections::HashMap;
-
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
-use similar::algorithms::{patience, DiffHook};
 use zeroize::Zeroizing;
+
+use super::record_diff::{self, Edit};
 
 use crate::crypto::cipher::{self, DataKey, EncryptedValue};
 
@@ -28,36 +27,13 @@ pub fn make(spliced: &[u8], original: &[u8], key: &DataKey) -> Option<String> {
     }
     let from = std::str::from_utf8(spliced).ok()?;
     let to = std::str::from_utf8(original).ok()?;
-    // Lines end after each `\n` (a lone CR ends no line), as `apply` splits them.
-    let old_lines: Vec<&str> = from.split_inclusive('\n').collect();
-    let new_lines: Vec<&str> = to.split_inclusive('\n').collect();
-    // The diff compares numbers standing for the lines (equal lines, equal numbers): the same
-    // script as comparing the lines, without comparing their text at every step. Patience (lines
-    // found once in each as anchors, Myers between them): a record's differences are many small
-    // ones spread through a file that is otherwise the same, where Myers alone spends its time
-    // (argo-cd's `install.yaml`, 994 of them in 34,000 lines: 35-45 ms against 10-17 ms, the
-    // same number of lines kept, deleted and added).
-    let (old_ids, new_ids) = line_ids(&old_lines, &new_lines);
-    // The diff's operations are taken as they come, runs of one kind joined (the crate's
-    // `capture_diff_slices` also slides them into a tidier script, removing from the middle of a
-    // list for each: a fifth of a record's time on argo-cd's `install.yaml`, fifteenth round).
-    let mut script = Script {
-        new_lines: &new_lines,
-        edits: Vec::new(),
-    };
-    let Ok(()) = patience::diff(
-        &mut script,
-        &old_ids,
-        0..old_ids.len(),
-        &new_ids,
-        0..new_ids.len(),
-    );
+    let edits = record_diff::script(from, to);
     // The payload is written straight into one wiped buffer of its exact size: the lines it adds
     // are plaintext, and no other copy of them is made (a JSON value per edit was one).
     let payload = Payload {
         sha256: hex::encode(Sha256::digest(spliced)),
-        edits: &script.edits,
-        new_lines: &new_lines,
+        edits: &edits,
+        original: to,
     };
     let mut size = ByteCount(0);
     serde_json::to_writer(&mut size, &payload).ok()?;
@@ -67,67 +43,19 @@ pub fn make(spliced: &[u8], original: &[u8], key: &DataKey) -> Option<String> {
     Some(sealed.to_string())
 }
 
-/// One edit of a record: lines of the splice kept or deleted, or lines of the original added.
-enum Edit {
-    Keep(usize),
-    Delete(usize),
-    Add(std::ops::Range<usize>),
-}
-
-/// The edits of a diff as it reports them, each run of one kind as one edit.
-struct Script<'a> {
-    new_lines: &'a [&'a str],
-    edits: Vec<Edit>,
-}
-
-impl DiffHook for Script<'_> {
-    type Error = std::convert::Infallible;
-
-    fn equal(&mut self, _old: usize, _new: usize, len: usize) -> Result<(), Self::Error> {
-        match self.edits.last_mut() {
-            Some(Edit::Keep(n)) => *n += len,
-            _ => self.edits.push(Edit::Keep(len)),
-        }
-        Ok(())
-    }
-
-    fn delete(&mut self, _old: usize, len: usize, _new: usize) -> Result<(), Self::Error> {
-        match self.edits.last_mut() {
-            Some(Edit::Delete(n)) => *n += len,
-            _ => self.edits.push(Edit::Delete(len)),
-        }
-        Ok(())
-    }
-
-    fn insert(&mut self, _old: usize, new: usize, len: usize) -> Result<(), Self::Error> {
-        let end = (new + len).min(self.new_lines.len());
-        match self.edits.last_mut() {
-            Some(Edit::Add(range)) if range.end == new => range.end = end,
-            _ => self.edits.push(Edit::Add(new..end)),
-        }
-        Ok(())
-    }
-}
-
 /// A record's payload: `{"version":1,"sha256":"…","edits":[["k",n],["d",n],["a","…"],…]}`.
 struct Payload<'a> {
     sha256: String,
     edits: &'a [Edit],
-    new_lines: &'a [&'a str],
+    /// The text the edits add bytes of.
+    original: &'a str,
 }
 
 impl serde::Serialize for Payload<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::{SerializeMap, SerializeSeq};
         /// One edit as a pair.
-        struct One<'a>(&'a Edit, &'a [&'a str]);
-        /// Lines written one after the other into the JSON string (escaped as they are written).
-        struct Joined<'a>(&'a [&'a str]);
-        impl std::fmt::Display for Joined<'_> {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.0.iter().try_for_each(|line| f.write_str(line))
-            }
-        }
+        struct One<'a>(&'a Edit, &'a str);
         impl serde::Serialize for One<'_> {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 let mut pair = serializer.serialize_seq(Some(2))?;
@@ -142,22 +70,14 @@ impl serde::Serialize for Payload<'_> {
                     }
                     Edit::Add(range) => {
                         pair.serialize_element("a")?;
-                        let lines = self.1.get(range.clone()).unwrap_or_default();
-                        pair.serialize_element(&CollectStr(Joined(lines)))?;
+                        pair.serialize_element(self.1.get(range.clone()).unwrap_or_default())?;
                     }
                 }
                 pair.end()
             }
         }
-        /// A value written as a string through `collect_str` (serde_json escapes it as it goes).
-        struct CollectStr<T>(T);
-        impl<T: std::fmt::Display> serde::Serialize for CollectStr<T> {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_str(&self.0)
-            }
-        }
         /// The edits as a list.
-        struct All<'a>(&'a [Edit], &'a [&'a str]);
+        struct All<'a>(&'a [Edit], &'a str);
         impl serde::Serialize for All<'_> {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 let mut list = serializer.serialize_seq(Some(self.0.len()))?;
@@ -170,7 +90,7 @@ impl serde::Serialize for Payload<'_> {
         let mut map = serializer.serialize_map(Some(3))?;
         map.serialize_entry("version", &VERSION)?;
         map.serialize_entry("sha256", &self.sha256)?;
-        map.serialize_entry("edits", &All(self.edits, self.new_lines))?;
+        map.serialize_entry("edits", &All(self.edits, self.original))?;
         map.end()
     }
 }
@@ -187,18 +107,6 @@ impl std::io::Write for ByteCount {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-/// A number for each line of `a` and `b`, the same for equal lines.
-fn line_ids(a: &[&str], b: &[&str]) -> (Vec<u32>, Vec<u32>) {
-    let mut ids: HashMap<&str, u32> = HashMap::with_capacity(a.len());
-    let mut id_of = |line| {
-        let next = ids.len() as u32;
-        *ids.entry(line).or_insert(next)
-    };
-    let a = a.iter().map(|l| id_of(*l)).collect();
-    let b = b.iter().map(|l| id_of(*l)).collect();
-    (a, b)
 }
 
 /// `spliced` with `record` applied; `None` when the record cannot be read with `key`, was made

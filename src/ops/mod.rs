@@ -19,6 +19,7 @@ pub mod keys;
 pub mod layout_record;
 pub mod merge;
 mod open;
+mod record_diff;
 mod seal;
 pub mod set;
 pub mod settings;

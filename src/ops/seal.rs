@@ -213,32 +213,43 @@ pub fn reencrypt(
         mac_only_encrypted: meta.mac_only_encrypted,
         shape: shape.wait(),
         view: &result.decrypted_view,
+        allowed: &allowed,
+        file: output.file,
     };
-    let Some((record, mut reading)) =
-        check.record(parsed, spent, &mut out, &allowed, output.file, &mut freer)?
-    else {
-        // The view (wiped) goes while the freer's thread frees the reading.
-        drop(result);
-        drop(freer);
-        return Ok(out);
+    // The output with a record, once the record is known: its `sops` entry replaced (the
+    // reading of the output knows where the entry is; the ciphertexts stay as they are), and
+    // checked. Both readings found `out` accounted for; of the output with the record, what
+    // differs from it is read again (for a YAML stream, the documents up to the last one the
+    // entry changed).
+    let mut finish = |record: String, reading: &Parsed, out: &[u8]| -> Result<Vec<u8>> {
+        meta.layout_record = Some(record);
+        let metadata = meta.to_value();
+        let store = output.store;
+        let with_record = store
+            .splice_from(reading, out, &[], Some(&metadata))
+            .unwrap_or_else(|| store.splice(reading, &[], Some(&metadata)))
+            .map_err(layout_error)?;
+        let changed = changed_part(store, reading, out, &with_record);
+        verify(store, &with_record[..changed], &allowed, output.file)?;
+        Ok(with_record)
     };
-    meta.layout_record = Some(record);
-    // The output with its `sops` entry replaced (the reading of it knows where the entry is; the
-    // ciphertexts stay as they are).
-    let metadata = meta.to_value();
-    let with_record = output
-        .store
-        .with_source(&mut reading, &mut out, |reading| {
-            output.store.splice(reading, &[], Some(&metadata))
-        })
-        .map_err(layout_error)?;
-    // Both readings found `out` accounted for; of the output with the record, what differs from
-    // it is read again (for a YAML stream, the documents up to the last one the entry changed).
-    let changed = changed_part(output.store, &reading, &out, &with_record);
-    drop(reading);
-    verify(output.store, &with_record[..changed], &allowed, output.file)?;
-    Ok(with_record)
+    let finished = check.record(parsed, spent, &mut out, &mut freer, &mut finish)?;
+    match finished {
+        Some(with_record) => Ok(with_record),
+        None => {
+            // A record made and then left (the splice did not read back) is not kept.
+            meta.layout_record = None;
+            // The view (wiped) goes while the freer's thread frees the reading.
+            drop(result);
+            drop(freer);
+            Ok(out)
+        }
+    }
 }
+
+/// What makes the output with a record once the record is known, and checks it: given the
+/// record, sepal's reading of the output without it, and that output.
+type Finish<'f> = dyn FnMut(String, &Parsed, &[u8]) -> Result<Vec<u8>> + 'f;
 
 /// The plaintext tree's [`shape_digest`]: made, or being made on a thread of its own that frees
 /// the tree after it (waited for before the command returns, as the tree holds plaintext).
@@ -291,6 +302,9 @@ struct RecordCheck<'a> {
     shape: Option<[u8; 32]>,
     /// What decrypting each encrypted leaf gives (from the cipher walk, without decrypting).
     view: &'a Changes,
+    /// The values the output may hold, and the file's name (for the check's errors).
+    allowed: &'a Allowed,
+    file: &'a str,
 }
 
 impl RecordCheck<'_> {
@@ -304,11 +318,10 @@ impl RecordCheck<'_> {
         parsed: &Parsed,
         spent: (Vec<Option<NewLeaf>>, Tree),
         out: &mut Vec<u8>,
-        allowed: &Allowed,
-        file: &str,
         freer: &mut super::free::Freer,
-    ) -> Result<Option<(String, Parsed)>> {
-        let unaccounted = unaccounted(self.store, file);
+        finish: &mut Finish<'_>,
+    ) -> Result<Option<Vec<u8>>> {
+        let (allowed, unaccounted) = (self.allowed, unaccounted(self.store, self.file));
         let format = self.store.format;
         // The output's tree holds every ciphertext: on a large output it is freed before the
         // splice that tells whether a record is needed (needed again only when one is).
@@ -388,9 +401,12 @@ impl RecordCheck<'_> {
             // The splice `decrypt` will make is that one when it reads back as the data (the
             // view is what the decryption of each value gives).
             Some(Ok(spliced)) => {
-                let (same, record) = self.record_and_check(&spliced, original, &encrypted);
-                if same {
-                    return Ok(record.map(|r| (r, encrypted)));
+                let done = self.record_and_check(&spliced, original, &encrypted, out, finish);
+                if let Some(done) = done {
+                    // The output's reading holds what the output does (on disk soon): freed
+                    // without waiting, while the output is written.
+                    super::free::free_unwaited(encrypted, self.view.len() >= super::free::LARGE);
+                    return done;
                 }
                 self.store.plain_from_scratch(&encrypted, self.view, None)
             }
@@ -418,27 +434,40 @@ impl RecordCheck<'_> {
             return Ok(None);
         };
         let spliced = zeroize::Zeroizing::new(spliced);
-        Ok(layout_record::make(&spliced, original, self.key).map(|r| (r, encrypted)))
+        let done = match layout_record::make(&spliced, original, self.key) {
+            Some(record) => finish(record, &encrypted, out).map(Some),
+            None => Ok(None),
+        };
+        super::free::free_unwaited(encrypted, self.view.len() >= super::free::LARGE);
+        done
     }
 
-    /// The record from `spliced` (what splicing the view into `encrypted` gave) to `original`,
-    /// and whether `spliced` reads back as the data (else `decrypt` lays the values out from
-    /// scratch instead, and the record would not fit): the two run side by side on a large file.
+    /// The output with the record from `spliced` (what splicing the view into `encrypted`, the
+    /// reading of `out`, gave) to `original`, made and checked by `finish` (`None` inside: no
+    /// record is needed), when `spliced` reads back as the data; `None` where it does not (then
+    /// `decrypt` lays the values out from scratch instead, and the record would not fit). On a
+    /// large file the read-back runs beside the record's making and checking, whose outcome is
+    /// dropped when it does not read back.
     fn record_and_check(
         &self,
         spliced: &[u8],
         original: &[u8],
         encrypted: &Parsed,
-    ) -> (bool, Option<String>) {
+        out: &[u8],
+        finish: &mut Finish<'_>,
+    ) -> Option<Result<Option<Vec<u8>>>> {
         let reads_back = || self.store.reads_back(spliced, &encrypted.tree, self.view);
-        let make = || layout_record::make(spliced, original, self.key);
+        let mut made = || match layout_record::make(spliced, original, self.key) {
+            Some(record) => finish(record, encrypted, out).map(Some),
+            None => Ok(None),
+        };
         if spliced.len() < crate::verify::BESIDE_MIN {
-            return (reads_back(), make());
+            return reads_back().then(made);
         }
         std::thread::scope(|scope| {
             let check = scope.spawn(reads_back);
-            let record = make();
-            (check.join().unwrap_or(false), record)
+            let done = made();
+            check.join().unwrap_or(false).then_some(done)
         })
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 mod halves;
-pub(super) use halves::HALVES_FROM;
+pub(super) use halves::{shift_ids, HALVES_FROM};
 
 use super::expansion::Expansion;
 use super::layout::{AliasRender, AliasTemplate, LeafSpan, ScalarSpan};

@@ -55,6 +55,15 @@ pub(super) struct EventSpan {
 }
 
 impl EventSpan {
+    /// The span of an event without a tag, at `range`.
+    pub(super) fn at(range: Range<usize>) -> Self {
+        EventSpan {
+            range,
+            tag_start: None,
+            tag_end: None,
+        }
+    }
+
     /// Where the event's token is.
     pub(super) fn range(&self) -> Range<usize> {
         self.range.clone()

@@ -11,7 +11,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 
 use granit_parser::Event;
 
-use super::events::{event_span, parser, scan_error, EventSpan};
+use super::events::{parser, scan_error, EventSpan};
 use super::fast::Reading;
 use crate::stores::StoreError;
 
@@ -65,7 +65,7 @@ impl<'e> Iterator for Events<'e, '_> {
     fn next(&mut self) -> Option<Item<'e>> {
         match self {
             Events::Here(reading) => Some(match reading.next()? {
-                Ok((event, span)) => Ok((event, event_span(&span))),
+                Ok(item) => Ok(item),
                 Err(e) => Err(scan_error(&e)),
             }),
             Events::Beside(beside) => beside.next(),
@@ -168,7 +168,7 @@ fn produce<'e>(
         let mut failed = None;
         while batch.len() < BATCH {
             match events.next() {
-                Some(Ok((event, span))) => batch.push_back((event, event_span(&span))),
+                Some(Ok(item)) => batch.push_back(item),
                 Some(Err(e)) => {
                     failed = Some(scan_error(&e));
                     break;

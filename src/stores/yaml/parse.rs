@@ -2,12 +2,13 @@
 //! metadata, and the [`Layout`] that lets [`super::splice`] rewrite the source in place.
 
 use std::collections::HashSet;
+use std::sync::Mutex;
 
 use granit_parser::ScalarStyle;
 use zeroize::Zeroizing;
 
 use super::comments::Tokens;
-use super::convert::{Converter, PlacedComment, ValueContext, HALVES_FROM};
+use super::convert::{shift_ids, Converter, PlacedComment, ValueContext, HALVES_FROM};
 use super::events::read_events;
 use super::feed::Threads;
 use super::layout::{AliasRender, DocLayout, FlowRoot, Layout};
@@ -56,23 +57,16 @@ pub(super) fn read(
 ) -> Result<(Tree, Option<Value>, Layout), StoreError> {
     let (base, text) = decode(src_bytes)?;
     let src = Source::new(text);
-    let raw = read_events(&src, threads)?;
-    let leaves = raw.iter().map(|d| d.values + d.comments.len()).sum();
+    let mut raw = read_events(&src, threads)?;
     let crlf = text
         .find('\n')
         .is_some_and(|i| i > 0 && text.as_bytes()[i - 1] == b'\r');
-    let mut stream = StreamParser {
-        src: &src,
-        base,
-        conv: Converter::with_capacity(&src, leaves),
-        halves: threads.beside(text.len()),
-        indent: None,
-        metadata: None,
-        docs: Vec::new(),
-        doc_layouts: Vec::new(),
-    };
-    for (di, rd) in raw.into_iter().enumerate() {
-        stream.document(rd, di == 0)?;
+    let beside = threads.beside(text.len());
+    let later = beside.then(|| split_documents(&mut raw)).flatten();
+    let mut stream = StreamParser::new(&src, base, &raw, beside && later.is_none());
+    match later {
+        None => stream.documents(raw, true)?,
+        Some(later) => stream.documents_in_two_parts(raw, later)?,
     }
     let StreamParser {
         conv,
@@ -144,6 +138,78 @@ struct StreamParser<'a> {
 }
 
 impl<'a> StreamParser<'a> {
+    fn new(src: &'a Source<'a>, base: usize, raw: &[RawDoc], halves: bool) -> Self {
+        let leaves = raw.iter().map(|d| d.values + d.comments.len()).sum();
+        StreamParser {
+            src,
+            base,
+            conv: Converter::with_capacity(src, leaves),
+            halves,
+            indent: None,
+            metadata: None,
+            docs: Vec::new(),
+            doc_layouts: Vec::new(),
+        }
+    }
+
+    /// Convert `raw`, the stream's first documents when `first`, else later ones.
+    fn documents(&mut self, raw: Vec<RawDoc<'a>>, first: bool) -> Result<(), StoreError> {
+        for (di, rd) in raw.into_iter().enumerate() {
+            self.document(rd, first && di == 0)?;
+        }
+        Ok(())
+    }
+
+    /// Convert the stream's documents `first` here and the `later` ones on a second thread
+    /// meanwhile (the other core is idle while a command's input is converted), then join the
+    /// two as a conversion of all of them in order gives them: the later documents' leaf ids
+    /// follow the first ones', and their indentation counts where the first ones show none.
+    fn documents_in_two_parts(
+        &mut self,
+        first: Vec<RawDoc<'a>>,
+        later: Vec<RawDoc<'a>>,
+    ) -> Result<(), StoreError> {
+        let (src, base) = (self.src, self.base);
+        let later = Mutex::new(Some(later));
+        let convert_later = || {
+            let later = later
+                .lock()
+                .ok()
+                .and_then(|mut l| l.take())
+                .unwrap_or_default();
+            let mut part = StreamParser::new(src, base, &later, false);
+            part.documents(later, false).map(|()| part)
+        };
+        let (done, part) = std::thread::scope(|scope| {
+            let other = std::thread::Builder::new().spawn_scoped(scope, convert_later);
+            let done = self.documents(first, true);
+            let part = match other {
+                Ok(thread) => thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread: the later documents here, after the first ones.
+                Err(_) => convert_later(),
+            };
+            (done, part)
+        });
+        // The first documents' error is the one a conversion in order meets first.
+        done?;
+        let part = part?;
+        let offset = self.conv.spans.len();
+        for doc in part.docs {
+            let mut items = doc.items;
+            for item in &mut items {
+                shift_ids(item, offset);
+            }
+            self.docs.push(Doc { items });
+        }
+        self.conv.spans.extend(part.conv.spans);
+        self.conv.aliases.extend(part.conv.aliases);
+        self.doc_layouts.extend(part.doc_layouts);
+        self.indent = self.indent.or(part.indent);
+        Ok(())
+    }
+
     fn document(&mut self, rd: RawDoc<'a>, first: bool) -> Result<(), StoreError> {
         let src = self.src;
         check_root(src, rd.root.as_ref())?;
@@ -282,6 +348,33 @@ impl<'a> StreamParser<'a> {
     }
 }
 
+/// Documents from this many bytes of a stream on are converted in two parts (two in the unit
+/// tests).
+const DOCUMENTS_APART_FROM: usize = if cfg!(test) { 2 } else { 256 * 1024 };
+
+/// Take the later documents of `raw` off it, to be converted apart from the first ones: where
+/// the stream has at least [`DOCUMENTS_APART_FROM`] bytes, no anchors (a stream's aliases count
+/// against one budget of expansions), and a document boundary where each side has at least a
+/// quarter of the bytes (the first after the middle); else `None`, and `raw` is left whole.
+fn split_documents<'a>(raw: &mut Vec<RawDoc<'a>>) -> Option<Vec<RawDoc<'a>>> {
+    let total = raw.last()?.end;
+    if total < DOCUMENTS_APART_FROM || raw.len() < 2 || raw.iter().any(|d| !d.anchors.is_empty()) {
+        return None;
+    }
+    // Before or after the document that holds the middle, whichever is nearer to it.
+    let crossing = raw.partition_point(|d| d.end < total / 2);
+    let fits = |at: usize| {
+        let cut = at.checked_sub(1).and_then(|i| raw.get(i))?.end;
+        (at < raw.len() && cut >= total / 4 && total - cut >= total / 4)
+            .then_some((at, cut.abs_diff(total / 2)))
+    };
+    let (at, _) = [fits(crossing), fits(crossing + 1)]
+        .into_iter()
+        .flatten()
+        .min_by_key(|&(_, off)| off)?;
+    Some(raw.split_off(at))
+}
+
 /// Refuse a document whose root is a list or a value (sops reads maps only).
 fn check_root(src: &Source, root: Option<&Node>) -> Result<(), StoreError> {
     let Some(r) = root else {
@@ -332,5 +425,84 @@ fn detect_indent(src: &Source, n: &Node) -> Option<usize> {
             flow: false, elems, ..
         } => elems.iter().find_map(|(_, e)| detect_indent(src, e)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether `text`'s documents are converted in two parts when read beside.
+    fn split(text: &str) -> bool {
+        let src = Source::new(text);
+        read_events(&src, Threads::One)
+            .ok()
+            .and_then(|mut raw| split_documents(&mut raw))
+            .is_some()
+    }
+
+    /// `text` read on one thread and with its documents in two parts: the same tree, metadata
+    /// and layout, or the same error.
+    fn alike(text: &str) {
+        let read_with = |threads| {
+            read(text.as_bytes(), threads).map(|(tree, metadata, l)| {
+                let layout = format!(
+                    "{:?} {:?} {:?} {} {}",
+                    l.spans, l.aliases, l.docs, l.indent, l.crlf
+                );
+                (tree, metadata, layout)
+            })
+        };
+        match (read_with(Threads::One), read_with(Threads::TwoAlways)) {
+            (Ok(one), Ok(two)) => {
+                assert!(one.0 == two.0, "trees differ: {text:?}");
+                assert!(one.1 == two.1, "metadata differ: {text:?}");
+                assert_eq!(one.2, two.2, "{text:?}");
+            }
+            (Err(one), Err(two)) => assert_eq!(one.to_string(), two.to_string()),
+            (one, two) => panic!(
+                "{text:?}: one thread {:?}, two {:?}",
+                one.is_ok(),
+                two.is_ok()
+            ),
+        }
+    }
+
+    #[test]
+    fn documents_in_two_parts_read_as_in_order() {
+        let sops = "sops:\n    version: 3.11.0\n    mac: x\n";
+        let doc = |n: usize| format!("# c{n}\nk{n}: v # t\nl{n}:\n  - a\n  - {{x: 1}}\n{sops}");
+        let docs = |n: usize| (0..n).map(doc).collect::<Vec<_>>().join("---\n");
+        for (text, apart) in [
+            (docs(2), true),
+            (docs(7), true),
+            (
+                format!("{}\r\n---\r\na: 1\r\n", docs(3).replace('\n', "\r\n")),
+                true,
+            ),
+            // Indentation shown only in the later documents; documents of comments only.
+            (
+                "a: 1\n---\n# only\n---\nb:\n   c: 2\n---\nd:\n  - e\n".to_string(),
+                true,
+            ),
+            (
+                "a: 1\n---\nb: [1]\n---\n{c: 2}\n---\nd: 3 # x\n".to_string(),
+                true,
+            ),
+            // A refused document among the later ones, and among both.
+            ("a: 1\n---\nb: 2\n---\n- c\n---\nd: 4\n".to_string(), true),
+            ("- a\n---\nb: 2\n---\n- c\n---\nd: 4\n".to_string(), true),
+            // Anchors: one budget of expansions for the stream, read in order.
+            (
+                "a: &x 1\n---\nb: 2\n---\nc: &y 3\nd: *y\n".to_string(),
+                false,
+            ),
+            // One document holding nearly all of it.
+            (format!("a: 1\n---\n{}", "b: 2\n".repeat(40)), false),
+            ("a: 1\n".to_string(), false),
+        ] {
+            assert_eq!(split(&text), apart, "{text:?}");
+            alike(&text);
+        }
     }
 }

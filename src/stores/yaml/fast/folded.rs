@@ -19,8 +19,6 @@ pub(super) struct Folded {
     pub(super) end: usize,
     /// The start of the line after its last one.
     pub(super) resume: usize,
-    /// Lines read after its first.
-    pub(super) lines: usize,
     /// The end of its last line (what follows the scalar there is the caller's to read).
     pub(super) last_line_end: usize,
     /// A comment ending a plain scalar's last line: its `#`.
@@ -60,7 +58,6 @@ impl Folded {
             }],
             end,
             resume: from,
-            lines: 0,
             last_line_end: end,
             comment: None,
         }
@@ -93,7 +90,7 @@ impl Folded {
     }
 
     fn plain_lines(&mut self, bytes: &[u8], indent: usize) -> Result<(), Decline> {
-        let (mut at, mut read) = (self.resume, 0);
+        let mut at = self.resume;
         while let Some((start, q, end, empty)) = next_text_line(bytes, at) {
             if q - start <= indent || bytes[q] == b'#' {
                 break;
@@ -104,12 +101,10 @@ impl Folded {
             if let Stop::Colon(_) = stop {
                 return Err(Decline);
             }
-            read += empty + 1;
             self.push(q, text_end, empty);
             self.end = text_end;
             at = next_line(bytes, end);
             self.resume = at;
-            self.lines = read;
             self.last_line_end = end;
             if let Stop::Comment(hash) = stop {
                 self.comment = Some(hash);
@@ -120,13 +115,12 @@ impl Folded {
     }
 
     fn quoted_lines(&mut self, bytes: &[u8], indent: usize) -> Result<(), Decline> {
-        let (mut at, mut read) = (self.resume, 0);
+        let mut at = self.resume;
         while let Some((start, q, end, empty)) = next_text_line(bytes, at) {
             if q - start <= indent {
                 return Err(Decline);
             }
             check_line(&bytes[start..end])?;
-            read += empty + 1;
             at = next_line(bytes, end);
             match closing_quote(bytes, q, end) {
                 Some(close) if close == q => return Err(Decline),
@@ -134,7 +128,6 @@ impl Folded {
                     self.push(q, close, empty);
                     self.end = close + 1;
                     self.resume = at;
-                    self.lines = read;
                     self.last_line_end = end;
                     return Ok(());
                 }

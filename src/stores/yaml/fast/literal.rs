@@ -52,8 +52,6 @@ pub(super) struct LiteralLines {
     pub(super) end: usize,
     /// The start of the line after it.
     pub(super) resume: usize,
-    /// Lines read.
-    pub(super) lines: usize,
 }
 
 impl LiteralLines {
@@ -68,7 +66,6 @@ impl LiteralLines {
             start: 0,
             end: from,
             resume: from,
-            lines: 0,
         };
         let mut found = false;
         let mut longest_blank = 0;
@@ -107,7 +104,6 @@ impl LiteralLines {
             at = next_line(bytes, end);
             block.end = at;
             block.resume = at;
-            block.lines += 1;
         }
         if !found {
             return Err(Decline);

@@ -19,18 +19,21 @@
 //!
 //! What is compared with granit-parser (`compare_with_full`; unit tests over hand-written cases
 //! and the corpus, and the `yaml_fast` fuzz target): every event, comments included, in order,
-//! with its byte range. Markers' line and column are not compared: nothing reads them from the
-//! events (errors come from granit-parser only), and this reader gives byte columns.
+//! with its byte range. Its events carry their byte ranges, not granit-parser's markers (a line
+//! and column nothing reads: errors come from granit-parser only), so that each event moved
+//! through the queues to the tree is half as large (the copies were two fifths of the reading's
+//! time, sixteenth round of docs/performance.md).
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 
-use granit_parser::{Event, Marker, Placement, ScalarStyle, ScanError, Span, StructureStyle};
+use granit_parser::{Event, Placement, ScalarStyle, ScanError, StructureStyle};
 
 use self::anchor::Anchor;
 use self::lines::{check_line, is_dash, is_marker, key_at, line_end, next_line, skip_spaces, Key};
 pub use self::reading::Disagreement;
 pub(super) use self::reading::{compare_with_full, Reading};
+use super::events::EventSpan;
 
 mod anchor;
 mod escape;
@@ -41,8 +44,9 @@ mod literal;
 mod reading;
 mod value;
 
-/// One event of a reading, as granit-parser's iterator gives it.
-pub(super) type Item<'a> = Result<(Event<'a>, Span), ScanError>;
+/// One event of a reading, with where it is (granit-parser's span turned into the byte range
+/// and tag the readings use; this reader's events have no tag), or granit-parser's error.
+pub(super) type Item<'a> = Result<(Event<'a>, EventSpan), ScanError>;
 
 /// The source uses something this reader leaves to granit-parser.
 #[derive(Debug)]
@@ -88,12 +92,9 @@ pub(super) struct Fast<'a> {
     bytes: &'a [u8],
     /// Start of the next line to read.
     pos: usize,
-    /// 1-based number of the line at `pos`.
-    line: usize,
-    /// Start and number of the line being read (a marker's line is that line's).
+    /// Start of the line being read.
     line_start: usize,
-    line_number: usize,
-    queue: VecDeque<(Event<'a>, Span)>,
+    queue: VecDeque<(Event<'a>, EventSpan)>,
     /// How many events at the queue's front may be given: those of the lines before the last
     /// line with content read. A line's events wait until the next such line reads too, since
     /// granit-parser looks at the next token before it gives some (a block scalar, the comments
@@ -103,7 +104,7 @@ pub(super) struct Fast<'a> {
     /// depends on the token there (granit-parser leaves it "free" when that token is an error,
     /// which this reader declines), and after a pending node they come after an empty value
     /// (which lies before them) but before a nested node.
-    held: Vec<(Event<'a>, Span)>,
+    held: Vec<(Event<'a>, EventSpan)>,
     stack: Vec<Open>,
     pending: Pending<'a>,
     /// The anchor of the next node event (given to it, then given as its own event after it,
@@ -125,9 +126,7 @@ impl<'a> Fast<'a> {
             text,
             bytes: text.as_bytes(),
             pos: 0,
-            line: 1,
             line_start: 0,
-            line_number: 1,
             queue: VecDeque::new(),
             committed: 0,
             held: Vec::new(),
@@ -144,7 +143,7 @@ impl<'a> Fast<'a> {
     }
 
     /// The next event, `None` after the last, or [`Decline`].
-    pub(super) fn next_event(&mut self) -> Option<Result<(Event<'a>, Span), Decline>> {
+    pub(super) fn next_event(&mut self) -> Option<Result<(Event<'a>, EventSpan), Decline>> {
         loop {
             if self.committed > 0 {
                 self.committed -= 1;
@@ -181,14 +180,8 @@ impl<'a> Fast<'a> {
         self.held.clear();
     }
 
-    fn mark(&self, at: usize) -> Marker {
-        let col = at.saturating_sub(self.line_start);
-        Marker::new(at, self.line_number, col).with_byte_offset(Some(at))
-    }
-
     fn push(&mut self, event: Event<'a>, start: usize, end: usize) {
-        let span = Span::new(self.mark(start), self.mark(end));
-        self.queue.push_back((event, span));
+        self.queue.push_back((event, EventSpan::at(start..end)));
     }
 
     fn push_scalar(&mut self, value: Cow<'a, str>, style: ScalarStyle, start: usize, end: usize) {
@@ -206,9 +199,9 @@ impl<'a> Fast<'a> {
     }
 
     /// The comment from `#` at `hash` to `end`.
-    fn comment(&self, hash: usize, end: usize, placement: Placement) -> (Event<'a>, Span) {
+    fn comment(&self, hash: usize, end: usize, placement: Placement) -> (Event<'a>, EventSpan) {
         let text = &self.text[hash + 1..end];
-        let span = Span::new(self.mark(hash), self.mark(end));
+        let span = EventSpan::at(hash..end);
         (Event::Comment(Cow::Borrowed(text), placement), span)
     }
 
@@ -253,9 +246,7 @@ impl<'a> Fast<'a> {
         let end = line_end(self.bytes, start);
         check_line(&self.bytes[start..end])?;
         self.line_start = start;
-        self.line_number = self.line;
         self.pos = next_line(self.bytes, end);
-        self.line += 1;
         let p = skip_spaces(self.bytes, start, end);
         if p == end {
             return Ok(false);

@@ -1,7 +1,9 @@
 //! The events of a YAML text: the fast reading's while it can, granit-parser's after; and the
 //! comparison of the two that the tests and the fuzz target make.
 
-use granit_parser::{Event, Span};
+use granit_parser::Event;
+
+use super::super::events::{event_span, EventSpan};
 
 use super::{Decline, Fast, Item};
 
@@ -42,7 +44,7 @@ impl<'a> Iterator for Reading<'a> {
 
     fn next(&mut self) -> Option<Item<'a>> {
         match self {
-            Reading::Full(parser) => parser.next(),
+            Reading::Full(parser) => full_item(parser.next()?),
             Reading::Fast { fast, given } => match fast.next_event() {
                 Some(Ok(ev)) => {
                     *given += 1;
@@ -56,17 +58,24 @@ impl<'a> Iterator for Reading<'a> {
                             Some(Ok(_)) => {}
                             other => {
                                 *self = Reading::Full(parser);
-                                return other;
+                                return full_item(other?);
                             }
                         }
                     }
                     let next = parser.next();
                     *self = Reading::Full(parser);
-                    next
+                    full_item(next?)
                 }
             },
         }
     }
+}
+
+/// One of granit-parser's events as this reader gives it.
+fn full_item<'a>(
+    item: Result<(Event<'a>, granit_parser::Span), granit_parser::ScanError>,
+) -> Option<Item<'a>> {
+    Some(item.map(|(event, span)| (event, event_span(&span))))
 }
 
 /// This reader against granit-parser on `text`: `Ok(true)` when it read the whole text and gave
@@ -85,11 +94,11 @@ pub(crate) fn compare_with_full(text: &str) -> Result<bool, Disagreement> {
     let mut full = full_parser(text);
     for (n, ev) in given.iter().enumerate() {
         match full.next() {
-            Some(Ok(want)) if shown(&want) == shown(ev) => {}
-            Some(Ok(want)) => {
+            Some(Ok((event, span))) if shown(&(event.clone(), event_span(&span))) == shown(ev) => {}
+            Some(Ok((event, span))) => {
                 return Err(Disagreement(format!(
                     "event {n}: granit-parser {}, fast {}",
-                    shown(&want),
+                    shown(&(event, event_span(&span))),
                     shown(ev)
                 )))
             }
@@ -119,6 +128,6 @@ impl std::fmt::Display for Disagreement {
     }
 }
 
-pub(super) fn shown((event, span): &(Event<'_>, Span)) -> String {
-    format!("{event:?} at {:?}", span.byte_range())
+pub(super) fn shown((event, span): &(Event<'_>, EventSpan)) -> String {
+    format!("{event:?} at {:?}", span.range())
 }

@@ -1,6 +1,7 @@
 //! The fast reading against granit-parser: the same events on what it reads, a decline (after
 //! the same events) on what it does not.
 
+use super::super::events::event_span;
 use super::compare_with_full;
 use super::reading::{full_parser, shown, Reading};
 
@@ -235,7 +236,10 @@ fn nesting_deeper_than_granit_reads_is_declined() {
 fn a_decline_midway_gives_the_rest_from_granit() {
     let text = "a: 1\nb:\n  c: 2\nd: &x 3\ne: *x\nf: !!str 4\ng: *x\n";
     let full: Vec<String> = full_parser(text)
-        .map(|ev| shown(&ev.expect("parses")))
+        .map(|ev| {
+            let (event, span) = ev.expect("parses");
+            shown(&(event, event_span(&span)))
+        })
         .collect();
     let read: Vec<String> = Reading::new(text)
         .map(|ev| shown(&ev.expect("parses")))

@@ -42,7 +42,6 @@ impl Fast<'_> {
                     let value = Cow::Owned(folded.value(self.text, true));
                     self.push_scalar(value, ScalarStyle::SingleQuoted, p, folded.end);
                     self.pos = folded.resume;
-                    self.line += folded.lines;
                     self.line_tail(folded.end, folded.last_line_end)
                 }
             },
@@ -80,7 +79,6 @@ impl Fast<'_> {
                     let value = Cow::Owned(folded.value(self.text, false));
                     self.push_scalar(value, ScalarStyle::Plain, p, folded.end);
                     self.pos = folded.resume;
-                    self.line += folded.lines;
                     if let Some(hash) = folded.comment {
                         self.push_comment(hash, folded.last_line_end, Placement::Right);
                     }
@@ -120,7 +118,6 @@ impl Fast<'_> {
         let block = LiteralLines::find(bytes, self.pos, self.indent())?;
         let folded = bytes[p] == b'>';
         let value = block.value(self.text, self.pos, chomp, folded);
-        self.line += block.lines;
         self.pos = block.resume;
         // granit-parser gives the scalar before the comment on its header line.
         let style = if folded {
