@@ -117,6 +117,9 @@ pub(super) struct Converter<'a> {
     budget: Expansion,
     /// Whether leaves get real ids (false for the metadata).
     real: bool,
+    /// The container converted in halves on two threads when it is met
+    /// ([`Converter::halving_target`]).
+    pub(super) halve: Option<usize>,
 }
 
 impl<'a> Converter<'a> {
@@ -130,6 +133,7 @@ impl<'a> Converter<'a> {
             anchors,
             budget: Expansion::new(src.bytes().len()),
             real,
+            halve: None,
         }
     }
 
@@ -313,6 +317,12 @@ impl Converter<'_> {
         let wants_template = template.is_some();
         // The raw node is consumed: each entry's memory is freed once it is converted.
         let start = n.start;
+        if self.halve == Some(container_id) && !wants_template {
+            self.halve = None;
+            self.items_in_halves(n, ctx, &mut list)?;
+            self.push_comments(&mut list, usize::MAX);
+            return Ok(list.items);
+        }
         let shape = match n.kind {
             NodeKind::Map { entries, .. } => Some(AliasTemplate::Map(self.map_items(
                 start,

@@ -329,10 +329,15 @@ impl<'a> StreamParser<'a> {
         match root {
             Some(r) => {
                 let ctx = ValueContext::top(false, r.start);
-                if self.halves && values >= HALVES_FROM && self.conv.can_halve(&r) {
-                    return self.conv.root_items_in_halves(r, ctx);
+                if self.halves && values >= HALVES_FROM {
+                    if self.conv.can_halve(&r) {
+                        return self.conv.root_items_in_halves(r, ctx);
+                    }
+                    self.conv.halve = self.conv.halving_target(&r);
                 }
-                self.conv.items_of(r, ctx, &mut None)
+                let items = self.conv.items_of(r, ctx, &mut None);
+                self.conv.halve = None;
+                items
             }
             None => {
                 let comments = self.conv.take_comments(root_container_id);

@@ -48,22 +48,170 @@ impl<'a> Converter<'a> {
         {
             return false;
         }
-        // A duplicate key (which the halves would not see if it is in both) is reported by the
-        // conversion on one thread, in its place among the other errors.
-        let mut keys = HashSet::with_capacity(entries.len());
-        entries.iter().all(|(k, _)| match &k.kind {
-            NodeKind::Scalar {
-                value, style, tag, ..
-            } => {
-                matches!(
-                    type_scalar(value, *style, tag, || 0),
-                    Ok((Scalar::Str(_), _))
-                ) && keys.insert(&**value)
-            }
-            _ => false,
-        })
+        distinct_string_keys(entries)
     }
 
+    /// The container below `root` (a document's root, which [`Converter::can_halve`] refused)
+    /// to convert in halves when it is met ([`Converter::items_in_halves`]): a Kubernetes
+    /// manifest's root is a few small entries and one (`spec`) that holds nearly all of it, and
+    /// so on down. The largest value is followed while it holds at least half of its parent, to
+    /// the first block collection of two entries or more (of distinct string keys, for a map)
+    /// that can be cut where each side has at least a quarter of its bytes, and that holds at
+    /// least a quarter of the document. `None` where there is none, or where the document has
+    /// anchors or comments (each half converts its own nodes and nothing else).
+    pub(in crate::stores::yaml) fn halving_target(&self, root: &Node) -> Option<usize> {
+        if !self.real || !self.anchors.is_empty() || !self.comments.is_empty() {
+            return None;
+        }
+        let total = root.end.saturating_sub(root.start);
+        let mut n = root;
+        loop {
+            let size = n.end.saturating_sub(n.start);
+            if size < total / 4 {
+                return None;
+            }
+            let parts = match &n.kind {
+                NodeKind::Map {
+                    entries,
+                    flow: false,
+                    container_id,
+                } => {
+                    let parts: Vec<(usize, &Node)> =
+                        entries.iter().map(|(k, v)| (k.start, v)).collect();
+                    let cut = !std::ptr::eq(n, root)
+                        && split_at(entries).is_some()
+                        && distinct_string_keys(entries);
+                    if cut {
+                        return Some(*container_id);
+                    }
+                    parts
+                }
+                NodeKind::Seq {
+                    elems,
+                    flow: false,
+                    container_id,
+                } => {
+                    let parts: Vec<(usize, &Node)> = elems.iter().map(|(d, e)| (*d, e)).collect();
+                    if elem_split_at(elems).is_some() {
+                        return Some(*container_id);
+                    }
+                    parts
+                }
+                _ => return None,
+            };
+            let (start, largest) = parts
+                .into_iter()
+                .max_by_key(|(start, v)| v.end.saturating_sub(*start))?;
+            if largest.end.saturating_sub(start) * 2 < size {
+                return None;
+            }
+            n = largest;
+        }
+    }
+
+    /// The entries of `n` (a map or a list, for which [`Converter::halving_target`] gave its
+    /// container; context `ctx`, its own flow style included) into `list`, the second half
+    /// converted on a thread of its own.
+    pub(super) fn items_in_halves(
+        &mut self,
+        n: Node<'_>,
+        ctx: ValueContext,
+        list: &mut ItemList,
+    ) -> Result<(), StoreError> {
+        let start = n.start;
+        match n.kind {
+            NodeKind::Map { mut entries, .. } => {
+                let Some(at) = split_at(&entries) else {
+                    return self.map_items(start, entries, ctx, list, false).map(drop);
+                };
+                let second = entries.split_off(at);
+                self.in_two(entries, second, list, |conv, part, list| {
+                    conv.map_items(start, part, ctx, list, false).map(drop)
+                })
+            }
+            NodeKind::Seq { mut elems, .. } => {
+                let Some(at) = elem_split_at(&elems) else {
+                    return self.seq_items(elems, ctx, list, false).map(drop);
+                };
+                let second = elems.split_off(at);
+                self.in_two(elems, second, list, |conv, part, list| {
+                    conv.seq_items(part, ctx, list, false).map(drop)
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// `first` converted here into `list` and `second` on a thread of its own by `convert`, then
+    /// its items added after, with the ids a conversion of both in order gives; the first
+    /// half's error is the one a conversion in order meets first.
+    fn in_two<T: Send>(
+        &mut self,
+        first: Vec<T>,
+        second: Vec<T>,
+        list: &mut ItemList,
+        convert: impl Fn(&mut Converter<'a>, Vec<T>, &mut ItemList) -> Result<(), StoreError> + Sync,
+    ) -> Result<(), StoreError> {
+        #[cfg(test)]
+        HALVED.with(|h| h.set(h.get() + 1));
+        let second = Mutex::new(Some(second));
+        let src = self.src;
+        let convert_second = || {
+            let part = second
+                .lock()
+                .ok()
+                .and_then(|mut s| s.take())
+                .unwrap_or_default();
+            let mut conv = Converter::new(src, HashMap::new(), true);
+            let mut list = ItemList {
+                items: Vec::with_capacity(part.len()),
+                comments: Vec::new(),
+                next_comment: 0,
+            };
+            convert(&mut conv, part, &mut list).map(|()| (list.items, conv.spans))
+        };
+        let (first, second) = std::thread::scope(|scope| {
+            let other = std::thread::Builder::new().spawn_scoped(scope, &convert_second);
+            let first = convert(self, first, list);
+            let second = match other {
+                Ok(thread) => thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread: the second half here, after the first.
+                Err(_) => convert_second(),
+            };
+            (first, second)
+        });
+        first?;
+        let (mut rest, spans) = second?;
+        let offset = self.spans.len();
+        for item in &mut rest {
+            shift_ids(item, offset);
+        }
+        self.spans.extend(spans);
+        list.items.append(&mut rest);
+        Ok(())
+    }
+}
+
+/// Whether a map's keys are distinct strings: a duplicate key (which halves would not see if it
+/// is in both) is reported by the conversion on one thread, in its place among the other errors.
+fn distinct_string_keys(entries: &[(Node, Node)]) -> bool {
+    let mut keys = HashSet::with_capacity(entries.len());
+    entries.iter().all(|(k, _)| match &k.kind {
+        NodeKind::Scalar {
+            value, style, tag, ..
+        } => {
+            matches!(
+                type_scalar(value, *style, tag, || 0),
+                Ok((Scalar::Str(_), _))
+            ) && keys.insert(&**value)
+        }
+        _ => false,
+    })
+}
+
+impl<'a> Converter<'a> {
     /// The items of `root` (for which [`Converter::can_halve`] holds), as
     /// [`Converter::items_of`] gives them.
     pub(in crate::stores::yaml) fn root_items_in_halves(
@@ -127,6 +275,20 @@ impl<'a> Converter<'a> {
         items.append(&mut rest);
         Ok(items)
     }
+}
+
+/// Where to cut a list's elements so that each side has at least a quarter of their bytes (the
+/// first element whose dash is past the middle); `None` where no cut does.
+fn elem_split_at(elems: &[(usize, Node)]) -> Option<usize> {
+    let (first, last) = (elems.first()?, elems.last()?);
+    let (start, end) = (first.0, last.1.end.max(first.0));
+    let middle = start + (end - start) / 2;
+    let at = elems
+        .partition_point(|(d, _)| *d < middle)
+        .clamp(1, elems.len().saturating_sub(1).max(1));
+    let cut = elems.get(at)?.0 - start;
+    let quarter = (end - start) / 4;
+    (cut >= quarter && end - start - cut >= quarter).then_some(at)
 }
 
 /// Where to cut a map's entries so that each side has at least a quarter of their bytes (the
@@ -236,10 +398,35 @@ mod tests {
         assert!(!alike(&groups(400, "a: &x 1\nb: *x\n")));
         assert!(!alike(&groups(400, "1: one\n")));
         assert!(!alike("{a: 1, b: 2, c: [3, 4]}\n"));
-        // A root whose last entry holds nearly all of it, as a Kubernetes manifest's.
+    }
+
+    #[test]
+    fn a_collection_below_the_root_is_halved_as_one_thread_reads() {
+        // A root whose last entry holds nearly all of it, as a Kubernetes manifest's: the map
+        // below it is halved, or a list further down.
         let nested = groups(400, "").replace('\n', "\n  ");
-        assert!(!alike(&format!(
+        assert!(alike(&format!(
             "apiVersion: v1\nkind: List\nspec:\n  {nested}\n"
         )));
+        let listed: String = (0..300)
+            .map(|i| format!("  - name: v{i}\n    n: {i}\n    m:\n      k: [x, {i}]\n"))
+            .collect();
+        assert!(alike(&format!("kind: List\nitems:\n{listed}after: 1\n")));
+        // Errors in either half, and in a leaf after the halved collection.
+        let bad_key = "bad:\n  {1: a}: b\n";
+        let nested_bad = groups(400, bad_key).replace('\n', "\n  ");
+        assert!(alike(&format!("a: 1\nspec:\n  {nested_bad}\n")));
+        let nested_bad =
+            format!("first:\n  {{1: a}}: b\n{}", groups(400, bad_key)).replace('\n', "\n  ");
+        assert!(alike(&format!("a: 1\nspec:\n  {nested_bad}\n")));
+        assert!(alike(&format!("spec:\n  {nested}\nz: !!int x\n")));
+        // Not halved: a duplicate key below (the conversion in order reports it), a comment or
+        // an anchor in the document, a flow collection, a value that is one scalar.
+        let twice = groups(400, "g1: again\n").replace('\n', "\n  ");
+        assert!(!alike(&format!("a: 1\nspec:\n  {twice}\n")));
+        assert!(!alike(&format!("# c\nspec:\n  {nested}\n")));
+        assert!(!alike(&format!("a: &x 1\nb: *x\nspec:\n  {nested}\n")));
+        assert!(!alike(&format!("a: 1\nspec: [{}]\n", "x, ".repeat(400))));
+        assert!(!alike(&format!("a: 1\nspec: \"{}\"\n", "x".repeat(4000))));
     }
 }
