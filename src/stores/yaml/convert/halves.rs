@@ -171,7 +171,7 @@ impl<'a> Converter<'a> {
             convert(&mut conv, part, &mut list).map(|()| (list.items, conv.spans))
         };
         let (first, second) = std::thread::scope(|scope| {
-            let other = std::thread::Builder::new().spawn_scoped(scope, &convert_second);
+            let other = std::thread::Builder::new().spawn_scoped(scope, convert_second);
             let first = convert(self, first, list);
             let second = match other {
                 Ok(thread) => thread
