@@ -101,6 +101,25 @@ pub(super) fn with_events<'e, R>(
     })
 }
 
+/// `here` run on the calling thread while `beside` runs on a second one (or here after `here`,
+/// where no thread starts): both outcomes. A panic on the second thread is resumed here.
+pub(super) fn here_and_beside<A, B: Send>(
+    here: impl FnOnce() -> A,
+    beside: impl Fn() -> B + Sync,
+) -> (A, B) {
+    std::thread::scope(|scope| {
+        let other = std::thread::Builder::new().spawn_scoped(scope, &beside);
+        let done = here();
+        let other = match other {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => beside(),
+        };
+        (done, other)
+    })
+}
+
 /// The events read on the second thread, as they come.
 pub(super) struct Beside<'e, 'r> {
     full: &'r Receiver<Result<Batch<'e>, StoreError>>,

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use super::comments::Tokens;
 use super::convert::{shift_ids, Converter, PlacedComment, ValueContext, HALVES_FROM};
 use super::events::read_events;
-use super::feed::Threads;
+use super::feed::{here_and_beside, Threads};
 use super::layout::{AliasRender, DocLayout, FlowRoot, Layout};
 use super::metadata::{find_sops_entry, new_entry_point, sops_entry_span, SopsEntry};
 use super::node::{Node, NodeKind, RawComment, RawDoc};
@@ -180,18 +180,7 @@ impl<'a> StreamParser<'a> {
             let mut part = StreamParser::new(src, base, &later, false);
             part.documents(later, false).map(|()| part)
         };
-        let (done, part) = std::thread::scope(|scope| {
-            let other = std::thread::Builder::new().spawn_scoped(scope, convert_later);
-            let done = self.documents(first, true);
-            let part = match other {
-                Ok(thread) => thread
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                // No thread: the later documents here, after the first ones.
-                Err(_) => convert_later(),
-            };
-            (done, part)
-        });
+        let (done, part) = here_and_beside(|| self.documents(first, true), convert_later);
         // The first documents' error is the one a conversion in order meets first.
         done?;
         let part = part?;

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use super::{Converter, ItemList, ValueContext};
+use crate::stores::yaml::feed::here_and_beside;
 use crate::stores::yaml::node::{Node, NodeKind};
 use crate::stores::yaml::typing::type_scalar;
 use crate::stores::StoreError;
@@ -170,18 +171,7 @@ impl<'a> Converter<'a> {
             };
             convert(&mut conv, part, &mut list).map(|()| (list.items, conv.spans))
         };
-        let (first, second) = std::thread::scope(|scope| {
-            let other = std::thread::Builder::new().spawn_scoped(scope, convert_second);
-            let first = convert(self, first, list);
-            let second = match other {
-                Ok(thread) => thread
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                // No thread: the second half here, after the first.
-                Err(_) => convert_second(),
-            };
-            (first, second)
-        });
+        let (first, second) = here_and_beside(|| convert(self, first, list), convert_second);
         first?;
         let (mut rest, spans) = second?;
         let offset = self.spans.len();
@@ -226,54 +216,20 @@ impl<'a> Converter<'a> {
         let Some(at) = at else {
             return self.items_of(root, ctx, &mut None);
         };
-        #[cfg(test)]
-        HALVED.with(|h| h.set(h.get() + 1));
         let start = root.start;
         let NodeKind::Map { mut entries, .. } = root.kind else {
             return Ok(Vec::new());
         };
-        let second = Mutex::new(Some(entries.split_off(at)));
-        let src = self.src;
-        let convert_second = || {
-            let entries = second.lock().ok().and_then(|mut s| s.take());
-            let mut conv = Converter::new(src, HashMap::new(), true);
-            let mut list = ItemList {
-                items: Vec::new(),
-                comments: Vec::new(),
-                next_comment: 0,
-            };
-            conv.map_items(start, entries.unwrap_or_default(), ctx, &mut list, false)
-                .map(|_| (list.items, conv.spans))
+        let second = entries.split_off(at);
+        let mut list = ItemList {
+            items: Vec::with_capacity(entries.len() + second.len()),
+            comments: Vec::new(),
+            next_comment: 0,
         };
-        let (first, second) = std::thread::scope(|scope| {
-            let other = std::thread::Builder::new().spawn_scoped(scope, convert_second);
-            let mut list = ItemList {
-                items: Vec::with_capacity(entries.len()),
-                comments: Vec::new(),
-                next_comment: 0,
-            };
-            let first = self
-                .map_items(start, entries, ctx, &mut list, false)
-                .map(|_| list.items);
-            let second = match other {
-                Ok(thread) => thread
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                // No thread: the second half here, after the first.
-                Err(_) => convert_second(),
-            };
-            (first, second)
-        });
-        // The first half's error is the one a conversion in document order meets first.
-        let mut items = first?;
-        let (mut rest, spans) = second?;
-        let offset = self.spans.len();
-        for item in &mut rest {
-            shift_ids(item, offset);
-        }
-        self.spans.extend(spans);
-        items.append(&mut rest);
-        Ok(items)
+        self.in_two(entries, second, &mut list, |conv, part, list| {
+            conv.map_items(start, part, ctx, list, false).map(drop)
+        })?;
+        Ok(list.items)
     }
 }
 
