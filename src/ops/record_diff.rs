@@ -403,4 +403,44 @@ mod tests {
         let edits = side_by_side(b"a\nb", b"a\nb\n").unwrap_or_default();
         assert_eq!(edits, vec![Edit::Keep(1), Edit::Delete(1), Edit::Add(2..4)]);
     }
+
+    /// Real files with lines removed, added, repeated and changed here and there: the script
+    /// gives each back from the other.
+    #[test]
+    fn changed_corpus_files_give_each_other_back() {
+        let mut seed: u64 = 0x5eed;
+        let mut pick = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as usize) % n.max(1)
+        };
+        let files = crate::stores::yaml::corpus_yaml_files();
+        assert!(files.len() > 50, "the corpus is missing");
+        for path in files {
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            for _ in 0..4 {
+                let mut lines: Vec<String> = text.split_inclusive('\n').map(String::from).collect();
+                for _ in 0..pick(30) {
+                    if lines.is_empty() {
+                        break;
+                    }
+                    let at = pick(lines.len());
+                    match pick(4) {
+                        0 => drop(lines.drain(at..(at + pick(5) + 1).min(lines.len()))),
+                        1 => lines.insert(at, format!("x{}\n", pick(3))),
+                        2 => lines.insert(at, lines[pick(lines.len())].clone()),
+                        _ => lines[at] = lines[at].replace(' ', ""),
+                    }
+                }
+                let changed = lines.concat();
+                for (from, to) in [(&text, &changed), (&changed, &text)] {
+                    let back = applied(&script(from, to), from, to);
+                    assert!(back.as_ref() == Some(to), "{}", path.display());
+                }
+            }
+        }
+    }
 }
