@@ -3,12 +3,15 @@
 //! with an anchor on every map and on one value in ten (`yaml-anchors`: the fast reading and the
 //! event-by-event read-back take anchors since the thirteenth performance round; a file with
 //! them took four times as long before): a change that slows one stage shows in its own line.
+//! A real file too (`argo`: argo-cd's `install.yaml` from the corpus, 59 documents, which needs a
+//! layout record: its making is one more stage).
 //! `cargo bench` prints the median of 7 runs.
 //! The whole-process comparison with the real sops is `benches/compare.py`.
 
 use std::time::{Duration, Instant};
 
 use sepal::crypto::DataKey;
+use sepal::ops::layout_record;
 use sepal::stores::{Format, Store, StoreOptions};
 use sepal::verify::{self, Allowed};
 use sepal::walk::{decrypt_tree, encrypt_tree, Selection, Stash};
@@ -66,17 +69,22 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// The stages of an encryption and a decryption, timed one by one.
-const STAGES: [&str; 8] = [
+/// The stages of an encryption and a decryption, timed one by one (the record's making counts
+/// with the encryption).
+const STAGES: [&str; 9] = [
     "parse plaintext",
     "encrypt walk",
     "splice ciphertexts",
     "own reading",
     "independent reading",
+    "layout record",
     "parse encrypted",
     "decrypt walk",
     "splice + read back",
 ];
+
+/// Where the decryption's stages begin in [`STAGES`].
+const DECRYPT_FROM: usize = 6;
 
 fn time<T>(times: &mut [Vec<Duration>], stage: usize, f: impl FnOnce() -> T) -> T {
     let t = Instant::now();
@@ -86,15 +94,25 @@ fn time<T>(times: &mut [Vec<Duration>], stage: usize, f: impl FnOnce() -> T) -> 
 }
 
 fn bench(format: Format, leaves: usize, anchors: bool) {
-    let store = Store::new(format, StoreOptions::default());
     let src = generate(format, leaves, anchors);
+    let name = if anchors {
+        "yaml-anchors"
+    } else {
+        format.name()
+    };
+    bench_file(format, &src, &format!("{name:>12} {leaves:>7} leaves"));
+}
+
+/// The stages on `src`, a plaintext file of `format`, reported under `label`.
+fn bench_file(format: Format, src: &[u8], label: &str) {
+    let store = Store::new(format, StoreOptions::default());
     let key = DataKey::generate();
     let sel = Selection::default();
     let metadata = sepal::fuzzing::test_metadata(&sel).to_value();
     let mut times = vec![Vec::new(); STAGES.len()];
     for _ in 0..7 {
         let parsed = time(&mut times, 0, || {
-            store.parse(&src).expect("generated input parses")
+            store.parse(src).expect("the input parses")
         });
         let r = time(&mut times, 1, || {
             encrypt_tree(&parsed.tree, &key, &sel, false, &mut Stash::default()).expect("encrypts")
@@ -115,33 +133,36 @@ fn bench(format: Format, leaves: usize, anchors: bool) {
         time(&mut times, 4, || {
             verify::independent_reading(format, &enc, &allowed).expect("every value encrypted")
         });
-        let parsed = time(&mut times, 5, || {
+        let parsed = time(&mut times, 6, || {
             store.parse(&enc).expect("encrypted output parses")
         });
-        let r = time(&mut times, 6, || {
+        let r = time(&mut times, 7, || {
             decrypt_tree(&parsed.tree, &key, &sel, false, &mut Stash::off()).expect("decrypts")
         });
-        let dec = time(&mut times, 7, || {
+        let dec = time(&mut times, 8, || {
             store
                 .splice_plain(&parsed, &r.changes, None)
                 .expect("splices")
         });
-        assert_eq!(dec, src);
+        // The record made from what decrypting the output without one gives, as the check
+        // makes it.
+        let record = time(&mut times, 5, || layout_record::make(&dec, src, &key));
+        match &record {
+            None => assert_eq!(dec, src),
+            Some(record) => {
+                let back = layout_record::apply(record, &dec, &key).expect("the record applies");
+                assert_eq!(back.as_slice(), src);
+            }
+        }
     }
     let medians: Vec<f64> = times
         .into_iter()
         .map(|t| median(t).as_secs_f64() * 1e3)
         .collect();
     println!(
-        "{:>12} {:>7} leaves: encrypt {:>8.2} ms, decrypt {:>8.2} ms (median of 7 per stage)",
-        if anchors {
-            "yaml-anchors"
-        } else {
-            format.name()
-        },
-        leaves,
-        medians[..5].iter().sum::<f64>(),
-        medians[5..].iter().sum::<f64>(),
+        "{label}: encrypt {:>8.2} ms, decrypt {:>8.2} ms (median of 7 per stage)",
+        medians[..DECRYPT_FROM].iter().sum::<f64>(),
+        medians[DECRYPT_FROM..].iter().sum::<f64>(),
     );
     for (stage, ms) in STAGES.iter().zip(&medians) {
         println!("    {stage:<20} {ms:>8.2} ms");
@@ -158,7 +179,7 @@ fn main() {
     let named = |s: &str, all: &[&str]| {
         wanted.iter().all(|w| !all.contains(&w.as_str())) || wanted.iter().any(|w| w == s)
     };
-    let formats = ["json", "yaml", "toml", "yaml-anchors"];
+    let formats = ["json", "yaml", "toml", "yaml-anchors", "argo"];
     let sizes = ["100", "10000", "200000"];
     let cases = [
         (Format::Json, false),
@@ -177,5 +198,13 @@ fn main() {
                 bench(format, leaves, anchors);
             }
         }
+    }
+    if named("argo", &formats) && wanted.iter().all(|w| !sizes.contains(&w.as_str())) {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/corpus/plain/yaml/argoproj__argo-cd__manifests__install.yaml"
+        );
+        let src = std::fs::read(path).expect("the corpus holds argo-cd's install.yaml");
+        bench_file(Format::Yaml, &src, "argo-cd install.yaml");
     }
 }
