@@ -9,7 +9,7 @@
 //! of the two texts' lines. Either way the script turns the splice's output into the original
 //! exactly; the first is not always the shortest, but on the files a record is made for it is
 //! the same or close, and it takes a millisecond where the general diff took ten or more
-//! (argo-cd's `install.yaml`, fifteenth round of docs/performance.md).
+//! (argo-cd's `install.yaml`, sixteenth round of docs/performance.md).
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -124,10 +124,9 @@ fn between(a: &Ahead, x: usize, b: &Ahead, y: usize, out: &mut Script) {
     let starts: Vec<usize> = (0..=y).map(|n| b.start_of(n)).collect();
     let mut hook = Hook {
         starts: &starts,
-        out: std::mem::take(out),
+        out,
     };
     let Ok(()) = myers::diff(&mut hook, &old, 0..x, &new, 0..y);
-    *out = hook.out;
 }
 
 /// The fewest lines `(x, y)` to skip on each side so that both go on alike: [`CONFIRM`] equal
@@ -249,9 +248,10 @@ fn general(from: &str, to: &str) -> Vec<Edit> {
     // The diff compares numbers standing for the lines (equal lines, equal numbers): the same
     // script as comparing the lines, without comparing their text at every step.
     let (old_ids, new_ids) = line_ids(&old_lines, &new_lines);
+    let mut out = Script::default();
     let mut hook = Hook {
         starts: &starts,
-        out: Script::default(),
+        out: &mut out,
     };
     let Ok(()) = patience::diff(
         &mut hook,
@@ -260,14 +260,14 @@ fn general(from: &str, to: &str) -> Vec<Edit> {
         &new_ids,
         0..new_ids.len(),
     );
-    hook.out.edits
+    out.edits
 }
 
 /// The general diff's operations taken as they come, runs of one kind joined (`similar`'s
 /// `capture_diff_slices` also slides them into a tidier script, which a record does not need).
 struct Hook<'a> {
     starts: &'a [usize],
-    out: Script,
+    out: &'a mut Script,
 }
 
 impl DiffHook for Hook<'_> {

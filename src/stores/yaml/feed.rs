@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Mutex;
 
 use granit_parser::Event;
 
@@ -101,20 +102,33 @@ pub(super) fn with_events<'e, R>(
     })
 }
 
-/// `here` run on the calling thread while `beside` runs on a second one (or here after `here`,
-/// where no thread starts): both outcomes. A panic on the second thread is resumed here.
-pub(super) fn here_and_beside<A, B: Send>(
+/// `here` run on the calling thread while `beside` runs on `input` on a second one (or here
+/// after `here`, where no thread starts): both outcomes. A panic on the second thread is
+/// resumed here.
+pub(super) fn here_and_beside<A, T: Send + Default, B: Send>(
     here: impl FnOnce() -> A,
-    beside: impl Fn() -> B + Sync,
+    input: T,
+    beside: impl Fn(T) -> B + Sync,
 ) -> (A, B) {
+    // Taken by whichever runs `beside`: the second thread, or this one when none started.
+    let input = Mutex::new(Some(input));
+    let run = || {
+        beside(
+            input
+                .lock()
+                .ok()
+                .and_then(|mut i| i.take())
+                .unwrap_or_default(),
+        )
+    };
     std::thread::scope(|scope| {
-        let other = std::thread::Builder::new().spawn_scoped(scope, &beside);
+        let other = std::thread::Builder::new().spawn_scoped(scope, run);
         let done = here();
         let other = match other {
             Ok(thread) => thread
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Err(_) => beside(),
+            Err(_) => run(),
         };
         (done, other)
     })
@@ -222,13 +236,13 @@ fn wipe(event: Event<'_>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::parse::read;
     use super::Threads;
 
     /// The reading on two threads gives what the reading on one gives: the same tree (values
     /// compared), metadata and layout, or the same error.
-    fn same_on_two_threads(text: &str) {
+    pub(in crate::stores::yaml) fn same_on_two_threads(text: &str) {
         let read_with = |threads| {
             read(text.as_bytes(), threads).map(|(tree, metadata, l)| {
                 let layout = format!(

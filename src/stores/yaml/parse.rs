@@ -2,7 +2,6 @@
 //! metadata, and the [`Layout`] that lets [`super::splice`] rewrite the source in place.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
 
 use granit_parser::ScalarStyle;
 use zeroize::Zeroizing;
@@ -170,17 +169,11 @@ impl<'a> StreamParser<'a> {
         later: Vec<RawDoc<'a>>,
     ) -> Result<(), StoreError> {
         let (src, base) = (self.src, self.base);
-        let later = Mutex::new(Some(later));
-        let convert_later = || {
-            let later = later
-                .lock()
-                .ok()
-                .and_then(|mut l| l.take())
-                .unwrap_or_default();
+        let convert_later = |later: Vec<RawDoc<'a>>| {
             let mut part = StreamParser::new(src, base, &later, false);
             part.documents(later, false).map(|()| part)
         };
-        let (done, part) = here_and_beside(|| self.documents(first, true), convert_later);
+        let (done, part) = here_and_beside(|| self.documents(first, true), later, convert_later);
         // The first documents' error is the one a conversion in order meets first.
         done?;
         let part = part?;
@@ -319,9 +312,6 @@ impl<'a> StreamParser<'a> {
             Some(r) => {
                 let ctx = ValueContext::top(false, r.start);
                 if self.halves && values >= HALVES_FROM {
-                    if self.conv.can_halve(&r) {
-                        return self.conv.root_items_in_halves(r, ctx);
-                    }
                     self.conv.halve = self.conv.halving_target(&r);
                 }
                 let items = self.conv.items_of(r, ctx, &mut None);
@@ -424,6 +414,7 @@ fn detect_indent(src: &Source, n: &Node) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::feed::tests::same_on_two_threads;
     use super::*;
 
     /// Whether `text`'s documents are converted in two parts when read beside.
@@ -433,33 +424,6 @@ mod tests {
             .ok()
             .and_then(|mut raw| split_documents(&mut raw))
             .is_some()
-    }
-
-    /// `text` read on one thread and with its documents in two parts: the same tree, metadata
-    /// and layout, or the same error.
-    fn alike(text: &str) {
-        let read_with = |threads| {
-            read(text.as_bytes(), threads).map(|(tree, metadata, l)| {
-                let layout = format!(
-                    "{:?} {:?} {:?} {} {}",
-                    l.spans, l.aliases, l.docs, l.indent, l.crlf
-                );
-                (tree, metadata, layout)
-            })
-        };
-        match (read_with(Threads::One), read_with(Threads::TwoAlways)) {
-            (Ok(one), Ok(two)) => {
-                assert!(one.0 == two.0, "trees differ: {text:?}");
-                assert!(one.1 == two.1, "metadata differ: {text:?}");
-                assert_eq!(one.2, two.2, "{text:?}");
-            }
-            (Err(one), Err(two)) => assert_eq!(one.to_string(), two.to_string()),
-            (one, two) => panic!(
-                "{text:?}: one thread {:?}, two {:?}",
-                one.is_ok(),
-                two.is_ok()
-            ),
-        }
     }
 
     #[test]
@@ -496,7 +460,9 @@ mod tests {
             ("a: 1\n".to_string(), false),
         ] {
             assert_eq!(split(&text), apart, "{text:?}");
-            alike(&text);
+            // Read on one thread and with its documents in two parts: the same tree, metadata
+            // and layout, or the same error.
+            same_on_two_threads(&text);
         }
     }
 }

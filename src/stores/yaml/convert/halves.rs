@@ -1,11 +1,11 @@
-//! A large document's root map converted in two halves, the second on a thread of its own: on a
-//! command's input the conversion was the longest stretch with one core idle (a 200,000-value
-//! file: 90-110 ms of an encryption's or a decryption's 450-700, fifteenth round). The halves'
-//! leaves get the ids a conversion on one thread gives (in document order), so the tree, the
-//! spans and every error are the same; the tests compare the two.
+//! A large document's root map, or the collection below it that holds most of it, converted in
+//! two halves, the second on a thread of its own: on a command's input the conversion was the
+//! longest stretch with one core idle (a 200,000-value file: 90-110 ms of an encryption's or a
+//! decryption's 450-700, fifteenth round). The halves' leaves get the ids a conversion on one
+//! thread gives (in document order), so the tree, the spans and every error are the same; the
+//! tests compare the two.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 
 use super::{Converter, ItemList, ValueContext};
 use crate::stores::yaml::feed::here_and_beside;
@@ -21,45 +21,20 @@ pub(in crate::stores::yaml) const HALVES_FROM: usize = if cfg!(test) { 2 } else 
 
 #[cfg(test)]
 thread_local! {
-    /// How many roots this thread converted in halves.
+    /// How many collections this thread converted in halves.
     static HALVED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 impl<'a> Converter<'a> {
-    /// Whether `root` (a document's root) can be converted by [`Converter::root_items_in_halves`]:
-    /// a block map of two entries or more, of keys that are distinct strings, in a document
-    /// without anchors or comments (each half converts its own nodes and nothing else), whose
-    /// entries can be cut where each side has at least a quarter of their bytes (a Kubernetes
-    /// manifest's root is a few small entries and one that holds nearly all of it: a second
-    /// thread would convert that one while this one waited).
-    pub(in crate::stores::yaml) fn can_halve(&self, root: &Node) -> bool {
-        let NodeKind::Map {
-            entries,
-            flow: false,
-            ..
-        } = &root.kind
-        else {
-            return false;
-        };
-        if !self.real
-            || !self.anchors.is_empty()
-            || !self.comments.is_empty()
-            || entries.len() < 2
-            || split_at(entries).is_none()
-        {
-            return false;
-        }
-        distinct_string_keys(entries)
-    }
-
-    /// The container below `root` (a document's root, which [`Converter::can_halve`] refused)
-    /// to convert in halves when it is met ([`Converter::items_in_halves`]): a Kubernetes
-    /// manifest's root is a few small entries and one (`spec`) that holds nearly all of it, and
-    /// so on down. The largest value is followed while it holds at least half of its parent, to
-    /// the first block collection of two entries or more (of distinct string keys, for a map)
-    /// that can be cut where each side has at least a quarter of its bytes, and that holds at
-    /// least a quarter of the document. `None` where there is none, or where the document has
-    /// anchors or comments (each half converts its own nodes and nothing else).
+    /// The container in `root` (a document's root) to convert in halves when it is met
+    /// ([`Converter::items_in_halves`]): the first block collection of two entries or more (of
+    /// distinct string keys, for a map) that can be cut where each side has at least a quarter
+    /// of its bytes, the root itself or, where it cannot be cut so (a Kubernetes manifest's root
+    /// is a few small entries and a `spec` that holds nearly all of it: a second thread would
+    /// convert that one while this one waited), found by following the largest value down while
+    /// it holds at least half of its parent and a quarter of the document. `None` where there
+    /// is none, or where the document has anchors or comments (each half converts its own nodes
+    /// and nothing else).
     pub(in crate::stores::yaml) fn halving_target(&self, root: &Node) -> Option<usize> {
         if !self.real || !self.anchors.is_empty() || !self.comments.is_empty() {
             return None;
@@ -71,38 +46,36 @@ impl<'a> Converter<'a> {
             if size < total / 4 {
                 return None;
             }
-            let parts = match &n.kind {
+            // The largest value, from its key or its dash.
+            let (start, largest) = match &n.kind {
                 NodeKind::Map {
                     entries,
                     flow: false,
                     container_id,
                 } => {
-                    let parts: Vec<(usize, &Node)> =
-                        entries.iter().map(|(k, v)| (k.start, v)).collect();
-                    let cut = !std::ptr::eq(n, root)
-                        && split_at(entries).is_some()
-                        && distinct_string_keys(entries);
-                    if cut {
+                    if split_at(entries).is_some() && distinct_string_keys(entries) {
                         return Some(*container_id);
                     }
-                    parts
+                    entries
+                        .iter()
+                        .map(|(k, v)| (k.start, v))
+                        .max_by_key(|(start, v)| v.end.saturating_sub(*start))?
                 }
                 NodeKind::Seq {
                     elems,
                     flow: false,
                     container_id,
                 } => {
-                    let parts: Vec<(usize, &Node)> = elems.iter().map(|(d, e)| (*d, e)).collect();
                     if elem_split_at(elems).is_some() {
                         return Some(*container_id);
                     }
-                    parts
+                    elems
+                        .iter()
+                        .map(|(d, e)| (*d, e))
+                        .max_by_key(|(start, v)| v.end.saturating_sub(*start))?
                 }
                 _ => return None,
             };
-            let (start, largest) = parts
-                .into_iter()
-                .max_by_key(|(start, v)| v.end.saturating_sub(*start))?;
             if largest.end.saturating_sub(start) * 2 < size {
                 return None;
             }
@@ -155,14 +128,8 @@ impl<'a> Converter<'a> {
     ) -> Result<(), StoreError> {
         #[cfg(test)]
         HALVED.with(|h| h.set(h.get() + 1));
-        let second = Mutex::new(Some(second));
         let src = self.src;
-        let convert_second = || {
-            let part = second
-                .lock()
-                .ok()
-                .and_then(|mut s| s.take())
-                .unwrap_or_default();
+        let convert_second = |part: Vec<T>| {
             let mut conv = Converter::new(src, HashMap::new(), true);
             let mut list = ItemList {
                 items: Vec::with_capacity(part.len()),
@@ -171,7 +138,8 @@ impl<'a> Converter<'a> {
             };
             convert(&mut conv, part, &mut list).map(|()| (list.items, conv.spans))
         };
-        let (first, second) = here_and_beside(|| convert(self, first, list), convert_second);
+        let (first, second) =
+            here_and_beside(|| convert(self, first, list), second, convert_second);
         first?;
         let (mut rest, spans) = second?;
         let offset = self.spans.len();
@@ -201,62 +169,27 @@ fn distinct_string_keys(entries: &[(Node, Node)]) -> bool {
     })
 }
 
-impl<'a> Converter<'a> {
-    /// The items of `root` (for which [`Converter::can_halve`] holds), as
-    /// [`Converter::items_of`] gives them.
-    pub(in crate::stores::yaml) fn root_items_in_halves(
-        &mut self,
-        root: Node<'a>,
-        ctx: ValueContext,
-    ) -> Result<Vec<Item>, StoreError> {
-        let at = match &root.kind {
-            NodeKind::Map { entries, .. } => split_at(entries),
-            _ => None,
-        };
-        let Some(at) = at else {
-            return self.items_of(root, ctx, &mut None);
-        };
-        let start = root.start;
-        let NodeKind::Map { mut entries, .. } = root.kind else {
-            return Ok(Vec::new());
-        };
-        let second = entries.split_off(at);
-        let mut list = ItemList {
-            items: Vec::with_capacity(entries.len() + second.len()),
-            comments: Vec::new(),
-            next_comment: 0,
-        };
-        self.in_two(entries, second, &mut list, |conv, part, list| {
-            conv.map_items(start, part, ctx, list, false).map(drop)
-        })?;
-        Ok(list.items)
-    }
-}
-
-/// Where to cut a list's elements so that each side has at least a quarter of their bytes (the
-/// first element whose dash is past the middle); `None` where no cut does.
+/// Where to cut a list's elements so that each side has at least a quarter of their bytes.
 fn elem_split_at(elems: &[(usize, Node)]) -> Option<usize> {
-    let (first, last) = (elems.first()?, elems.last()?);
-    let (start, end) = (first.0, last.1.end.max(first.0));
-    let middle = start + (end - start) / 2;
-    let at = elems
-        .partition_point(|(d, _)| *d < middle)
-        .clamp(1, elems.len().saturating_sub(1).max(1));
-    let cut = elems.get(at)?.0 - start;
-    let quarter = (end - start) / 4;
-    (cut >= quarter && end - start - cut >= quarter).then_some(at)
+    balanced_cut(elems, |(dash, _)| *dash, elems.last()?.1.end)
 }
 
-/// Where to cut a map's entries so that each side has at least a quarter of their bytes (the
-/// first entry whose key starts past the middle); `None` where no cut does.
+/// Where to cut a map's entries so that each side has at least a quarter of their bytes.
 fn split_at(entries: &[(Node, Node)]) -> Option<usize> {
-    let (first, last) = (entries.first()?, entries.last()?);
-    let (start, end) = (first.0.start, last.1.end.max(first.0.start));
+    balanced_cut(entries, |(key, _)| key.start, entries.last()?.1.end)
+}
+
+/// Where to cut `parts` (each starting at `start_of`, the last ending at `end`): before the
+/// first part that starts past the middle, where each side has at least a quarter of the bytes;
+/// `None` where that cut does not.
+fn balanced_cut<T>(parts: &[T], start_of: impl Fn(&T) -> usize, end: usize) -> Option<usize> {
+    let start = start_of(parts.first()?);
+    let end = end.max(start);
     let middle = start + (end - start) / 2;
-    let at = entries
-        .partition_point(|(k, _)| k.start < middle)
-        .clamp(1, entries.len().saturating_sub(1).max(1));
-    let cut = entries.get(at)?.0.start - start;
+    let at = parts
+        .partition_point(|p| start_of(p) < middle)
+        .clamp(1, parts.len().saturating_sub(1).max(1));
+    let cut = start_of(parts.get(at)?) - start;
     let quarter = (end - start) / 4;
     (cut >= quarter && end - start - cut >= quarter).then_some(at)
 }
@@ -279,35 +212,15 @@ pub(in crate::stores::yaml) fn shift_ids(item: &mut Item, offset: usize) {
 #[cfg(test)]
 mod tests {
     use super::HALVED;
-    use crate::stores::yaml::feed::Threads;
-    use crate::stores::yaml::parse::read;
+    use crate::stores::yaml::feed::tests::same_on_two_threads;
 
     /// Read `text` on one thread and on two: the same tree, metadata and layout, or the same
-    /// error. Whether the reading on two threads converted a root in halves.
+    /// error. Whether the reading on two threads converted a collection in halves (the one on
+    /// one thread never does).
     fn alike(text: &str) -> bool {
-        let read_with = |threads| {
-            read(text.as_bytes(), threads).map(|(tree, metadata, l)| {
-                (
-                    tree,
-                    metadata,
-                    format!("{:?} {:?} {:?}", l.spans, l.aliases, l.docs),
-                )
-            })
-        };
-        let one = read_with(Threads::One);
         let before = HALVED.with(|h| h.get());
-        let two = read_with(Threads::TwoAlways);
-        let halved = HALVED.with(|h| h.get()) > before;
-        match (one, two) {
-            (Ok(one), Ok(two)) => {
-                assert!(one.0 == two.0, "trees differ");
-                assert!(one.1 == two.1, "metadata differ");
-                assert!(one.2 == two.2, "layouts differ");
-            }
-            (Err(one), Err(two)) => assert_eq!(one.to_string(), two.to_string()),
-            (one, two) => panic!("one thread: {:?}, two: {:?}", one.is_ok(), two.is_ok()),
-        }
-        halved
+        same_on_two_threads(text);
+        HALVED.with(|h| h.get()) > before
     }
 
     fn groups(n: usize, second_half: &str) -> String {
