@@ -181,30 +181,31 @@ fn for_each_leaf_in<'a>(value: &'a Value, f: &mut impl FnMut(&'a Leaf)) {
     }
 }
 
+/// [`for_each_leaf`], each leaf lent to `f` to change.
+pub fn for_each_leaf_mut(items: &mut [Item], f: &mut impl FnMut(&mut Leaf)) {
+    for item in items {
+        match item {
+            Item::Comment(l) => f(l),
+            Item::Pair { value, .. } | Item::Elem(value) => match value {
+                Value::Leaf(l) => f(l),
+                Value::Map(items) | Value::List(items) => for_each_leaf_mut(items, f),
+            },
+        }
+    }
+}
+
 /// Free the values of the leaves that `changes` replaces (a decrypted file's `ENC[...]` strings,
 /// once the walk has decrypted them): everything that reads a tree with its changes reads a
 /// changed leaf's change, never its old value, so the old value need not stay in memory while
 /// the plaintext is written and read back.
 pub fn forget_changed_values(tree: &mut Tree, changes: &Changes) {
-    fn items(list: &mut [Item], changes: &Changes) {
-        for item in list {
-            match item {
-                Item::Comment(l) => leaf(l, changes),
-                Item::Pair { value, .. } | Item::Elem(value) => match value {
-                    Value::Leaf(l) => leaf(l, changes),
-                    Value::Map(v) | Value::List(v) => items(v, changes),
-                },
-            }
-        }
-    }
-    fn leaf(l: &mut Leaf, changes: &Changes) {
-        if matches!(changes.get(l.id), Some(Some(_))) {
-            l.value = Scalar::Null;
-            l.text = None;
-        }
-    }
     for d in &mut tree.docs {
-        items(&mut d.items, changes);
+        for_each_leaf_mut(&mut d.items, &mut |l| {
+            if matches!(changes.get(l.id), Some(Some(_))) {
+                l.value = Scalar::Null;
+                l.text = None;
+            }
+        });
     }
 }
 

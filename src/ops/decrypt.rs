@@ -47,6 +47,9 @@ pub fn decrypt_noting_conflicts(
     let (in_format, out_format) = source.formats(request.input, request.output);
     let in_store = engine.store(in_format);
     let out_store = engine.store(out_format);
+    // The file's own layout, byte for byte; `--indent` asks for sops's layout instead.
+    let own_layout =
+        request.extract.is_none() && out_format == in_format && engine.indent.is_none();
     let (mut parsed, dec) = parse_and_decrypt(
         &in_store,
         source,
@@ -55,15 +58,17 @@ pub fn decrypt_noting_conflicts(
         DecryptOptions {
             ignore_mac: request.ignore_mac,
             for_reencryption: false,
+            // The splice reads the decrypted values, and the tree only for what they leave.
+            changed_values_unread: own_layout,
         },
     )?;
     let conflicts = super::merge::conflict_paths(&dec);
     let out = if let Some(steps) = &request.extract {
         let tree = apply_changes(&parsed.tree, &dec.changes);
         extract(&tree, steps, &out_store)?
-    } else if out_format == in_format && engine.indent.is_none() {
-        // The file's own layout, byte for byte; `--indent` asks for sops's layout instead. The
-        // ciphertexts the walk decrypted are not needed for it.
+    } else if own_layout {
+        // The ciphertexts the walk decrypted are not needed (nor kept, where the reading left
+        // them in the source).
         crate::tree::forget_changed_values(&mut parsed.tree, &dec.changes);
         let out = plaintext(&in_store, &parsed, &dec, None)?;
         // The values are wiped and freed on a thread of their own before this returns; the
@@ -101,6 +106,7 @@ pub fn check(
         DecryptOptions {
             ignore_mac: false,
             for_reencryption: false,
+            changed_values_unread: true,
         },
     )?;
     drop(decrypted);

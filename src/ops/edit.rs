@@ -81,6 +81,7 @@ pub fn begin(
                 DecryptOptions {
                     ignore_mac: options.ignore_mac,
                     for_reencryption: true,
+                    changed_values_unread: false,
                 },
             )?;
             let meta_value = options.show_master_keys.then(|| dec.metadata.to_value());

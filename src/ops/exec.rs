@@ -27,6 +27,7 @@ impl ExecOptions {
         let options = DecryptOptions {
             ignore_mac: self.ignore_mac,
             for_reencryption: false,
+            changed_values_unread: false,
         };
         parse_and_decrypt(store, source, false, &self.access, options)
     }

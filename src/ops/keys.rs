@@ -43,6 +43,7 @@ pub fn rotate(engine: &Engine, source: &mut Source, options: &RotateOptions) -> 
         DecryptOptions {
             ignore_mac: false,
             for_reencryption: true,
+            changed_values_unread: false,
         },
     )?;
     let mut meta = dec.metadata.clone();

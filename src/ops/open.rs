@@ -6,7 +6,7 @@ use crate::metadata::{Metadata, MetadataError, VersionRule};
 use zeroize::Zeroizing;
 
 use crate::stores::{same_as_changed, NewLeaf, Parsed, Store};
-use crate::walk::{walk, Mode, Stash};
+use crate::walk::{walk_lent, Mode, Stash};
 
 use super::{layout_record, seal::reformat_time, Error, KeyAccess, Result, Source};
 
@@ -22,6 +22,15 @@ pub fn parse(store: &Store, source: &mut Source, encrypted: bool) -> Result<Pars
     let bytes = std::mem::take(&mut source.bytes);
     store
         .parse_owned(bytes)
+        .map_err(|e| parse_error(store, source, e, encrypted))
+}
+
+/// [`parse`] of a file to decrypt once: its store may leave the ciphertexts in the source
+/// ([`Store::parse_owned_lending`]).
+fn parse_lending(store: &Store, source: &mut Source, encrypted: bool) -> Result<Parsed> {
+    let bytes = std::mem::take(&mut source.bytes);
+    store
+        .parse_owned_lending(bytes)
         .map_err(|e| parse_error(store, source, e, encrypted))
 }
 
@@ -87,6 +96,11 @@ pub struct DecryptOptions {
     pub ignore_mac: bool,
     /// Keep the values for re-encryption (edit, set); off for output-only commands.
     pub for_reencryption: bool,
+    /// The file is decrypted once and its tree read only with the decryption's changes (the
+    /// decrypted values in place of the ciphertexts): the ciphertexts may be left in the source
+    /// rather than copied into the tree, where [`parse_and_decrypt`] leaves the changed leaves'
+    /// values empty.
+    pub changed_values_unread: bool,
 }
 
 /// Decrypt a parsed file: metadata, data key, every value, and the MAC check.
@@ -110,8 +124,10 @@ pub fn decrypt_parsed(
     } else {
         Mode::DECRYPT
     };
-    let result = walk(
+    let lent = |id| parsed.lent_token(id);
+    let result = walk_lent(
         &parsed.tree,
+        Some(&lent),
         &data_key,
         &selection,
         metadata.mac_only_encrypted,
@@ -141,8 +157,14 @@ pub fn parse_and_decrypt(
     access: &KeyAccess,
     options: DecryptOptions,
 ) -> Result<(Parsed, Decrypted)> {
-    let parsed = parse(store, source, encrypted)?;
+    if !options.changed_values_unread {
+        let parsed = parse(store, source, encrypted)?;
+        let decrypted = decrypt_parsed(&parsed, &source.display(), access, options)?;
+        return Ok((parsed, decrypted));
+    }
+    let mut parsed = parse_lending(store, source, encrypted)?;
     let decrypted = decrypt_parsed(&parsed, &source.display(), access, options)?;
+    parsed.restore_lent(&decrypted.changes);
     Ok((parsed, decrypted))
 }
 
@@ -198,4 +220,126 @@ fn check_mac(meta: &Metadata, key: &DataKey, computed: &str, file: &str) -> Resu
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::seal::{reencrypt, Output, Plain};
+    use super::*;
+    use crate::stores::{Format, Store, StoreOptions};
+    use crate::tree::{for_each_leaf, forget_changed_values, Scalar};
+    use crate::walk::{walk, Selection};
+    use crate::walk::{Mode, Stash};
+
+    /// A JSON file read with its ciphertexts left in the source decrypts to what the reading
+    /// that copies them gives (the same changes and MAC, a value that only looks encrypted
+    /// included), and once restored its tree is that reading's but for the changed leaves.
+    #[test]
+    fn lent_ciphertexts_decrypt_as_copied_ones() {
+        let text = concat!(
+            "{\n",
+            "  \"a\": \"secret\",\n",
+            "  \"n\": 12,\n",
+            "  \"l\": [true, \"x\", {\"deep\": \"y\"}],\n",
+            "  \"pasted_unencrypted\": \"ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]\",\n",
+            "  \"escaped_unencrypted\": \"ENC[AES256_GCM,data:\\u0041,iv:A,tag:A,type:str]\",\n",
+            "  \"empty\": \"\"\n",
+            "}\n",
+        );
+        let store = Store::new(Format::Json, StoreOptions::default());
+        let mut parsed = store.parse(text.as_bytes()).unwrap();
+        let key = DataKey::generate();
+        let selection = Selection::default();
+        let mut meta = crate::fuzzing::test_metadata(&selection);
+        let out = reencrypt(
+            &mut parsed,
+            Plain::Parsed,
+            &key,
+            &mut meta,
+            &mut Stash::default(),
+            Output {
+                store: &store,
+                out_store: &store,
+                file: "t",
+                new_file: true,
+            },
+        )
+        .unwrap();
+        let copied = store.parse_owned(Zeroizing::new(out.clone())).unwrap();
+        let mut lent = store.parse_owned_lending(Zeroizing::new(out)).unwrap();
+        assert_eq!(lent.metadata, copied.metadata, "the metadata is never lent");
+        let (mut copied_leaves, mut lent_leaves) = (Vec::new(), Vec::new());
+        for_each_leaf(&copied.tree.docs[0].items, &mut |l| {
+            copied_leaves.push(l.clone())
+        });
+        for_each_leaf(&lent.tree.docs[0].items, &mut |l| {
+            lent_leaves.push(l.clone())
+        });
+        let mut lent_count = 0;
+        for (c, l) in copied_leaves.iter().zip(&lent_leaves) {
+            let token = lent.lent_token(l.id);
+            match &c.value {
+                // The escaped one was decoded (`\u0041` is `A`), so copied.
+                Scalar::Str(s) if s.starts_with("ENC[") && !s.contains("data:A,iv:A,") => {
+                    assert_eq!(l.value, Scalar::Str(crate::tree::secret("")), "{}", c.id);
+                    assert_eq!(token, Some(s.as_str()));
+                    lent_count += 1;
+                }
+                _ => {
+                    assert_eq!(l, c);
+                    assert_eq!(token, None);
+                }
+            }
+        }
+        // The five encrypted values and the pasted token.
+        assert_eq!(lent_count, 6);
+        assert_eq!(copied.lent_token(0), None);
+
+        let expected = walk(
+            &copied.tree,
+            &key,
+            &selection,
+            false,
+            &mut Stash::off(),
+            Mode::DECRYPT,
+        )
+        .unwrap();
+        let tokens = |id| lent.lent_token(id);
+        let got = walk_lent(
+            &lent.tree,
+            Some(&tokens),
+            &key,
+            &selection,
+            false,
+            &mut Stash::off(),
+            Mode::DECRYPT,
+        )
+        .unwrap();
+        assert_eq!(got.changes, expected.changes);
+        assert_eq!(got.mac, expected.mac);
+        // Without the tokens, the lent leaves read as empty strings: a MAC of other values.
+        let blind = walk(
+            &lent.tree,
+            &key,
+            &selection,
+            false,
+            &mut Stash::off(),
+            Mode::DECRYPT,
+        );
+        assert!(blind.is_ok_and(|b| b.mac != expected.mac));
+
+        lent.restore_lent(&got.changes);
+        let mut copied_tree = copied.tree.clone();
+        forget_changed_values(&mut copied_tree, &got.changes);
+        forget_changed_values(&mut lent.tree, &got.changes);
+        assert_eq!(lent.tree, copied_tree);
+        // What restoring gives back: the pasted token, in clear.
+        let mut pasted = None;
+        for_each_leaf(&lent.tree.docs[0].items, &mut |l| {
+            if matches!(&l.value, Scalar::Str(s) if s.ends_with("tag:AAAA,type:str]")) {
+                pasted = Some(l.id);
+            }
+        });
+        assert!(pasted.is_some_and(|id| got.changes[id].is_none()));
+    }
 }

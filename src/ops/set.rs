@@ -92,6 +92,7 @@ pub fn change_file(
         DecryptOptions {
             ignore_mac: options.ignore_mac,
             for_reencryption: true,
+            changed_values_unread: false,
         },
     )?;
     // The plaintext file, exactly as decrypt prints it, then the change applied to it.

@@ -41,7 +41,7 @@ pub use crate::tree::{apply_changes, Changes, NewLeaf};
 pub use changed::{same_as_changed, same_documents};
 use zeroize::Zeroizing;
 
-use crate::tree::{Scalar, Tree, Value};
+use crate::tree::{LeafId, Scalar, Tree, Value};
 use crate::treepath::Step;
 pub use format::Format;
 use handover::{hand_over_line_edits, hand_over_splice_from, hand_over_writes};
@@ -130,6 +130,34 @@ impl Parsed {
     pub fn metadata_version_optional(&self) -> bool {
         self.layout.of::<toml::Layout>().is_ok()
     }
+
+    /// The text of leaf `id` when the reading left it in the source
+    /// ([`Store::parse_owned_lending`]; the leaf's value is then an empty string).
+    pub fn lent_token(&self, id: LeafId) -> Option<&str> {
+        self.layout.of::<json::Layout>().ok()?.lent_token(id)
+    }
+
+    /// Put back in the tree the values left in the source that `changes` leaves as they are
+    /// (an `ENC[...]` text the selection does not decrypt): the tree is then the one a reading
+    /// without lending gives, but for the leaves `changes` changes.
+    pub fn restore_lent(&mut self, changes: &Changes) {
+        let Ok(layout) = self.layout.of::<json::Layout>() else {
+            return;
+        };
+        if !layout.lends() {
+            return;
+        }
+        for doc in &mut self.tree.docs {
+            crate::tree::for_each_leaf_mut(&mut doc.items, &mut |leaf| {
+                let unchanged = !matches!(changes.get(leaf.id), Some(Some(_)));
+                if unchanged && matches!(&leaf.value, Scalar::Str(s) if s.is_empty()) {
+                    if let Some(token) = layout.lent_token(leaf.id) {
+                        leaf.value = Scalar::Str(crate::tree::secret(token));
+                    }
+                }
+            });
+        }
+    }
 }
 
 /// What [`FormatStore::lean_reading`] asks of each value it reads.
@@ -164,6 +192,13 @@ pub trait FormatStore: Sync {
     /// [`FormatStore::parse`] taking the bytes, for a format that keeps them.
     fn parse_owned(&self, src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
         self.parse(&src)
+    }
+
+    /// [`FormatStore::parse_owned`] of a file that is to be decrypted once: a format may leave
+    /// the data's `ENC[...]` values in the source, each an empty string in the tree that
+    /// [`Parsed::lent_token`] gives back (JSON does).
+    fn parse_owned_lending(&self, src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
+        self.parse_owned(src)
     }
 
     /// [`FormatStore::parse`] keeping no copy of `src`: the layout's source bytes stay empty
@@ -305,6 +340,14 @@ impl Store {
     /// [`Store::parse`] taking the bytes, so a store that keeps them need not copy them.
     pub fn parse_owned(&self, src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
         self.format.store().parse_owned(src)
+    }
+
+    /// [`Store::parse_owned`] of a file that is to be decrypted once, maybe with its ciphertexts
+    /// left in the source ([`FormatStore::parse_owned_lending`]); [`Parsed::restore_lent`]
+    /// makes its tree the one [`Store::parse_owned`] gives, but for the leaves a decryption
+    /// changed.
+    pub fn parse_owned_lending(&self, src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
+        self.format.store().parse_owned_lending(src)
     }
 
     /// Take the tree out once the cipher walk is done, when splicing `changes` with this

@@ -95,6 +95,9 @@ pub(super) enum Job<'t> {
     /// A value left in clear whose canonical bytes go into the MAC at this point (decryption,
     /// where the MAC is computed after the parallel step).
     Hash(&'t Leaf),
+    /// [`Job::Hash`] of a string value that the reading left in the source
+    /// ([`super::LentTokens`]): its text.
+    HashText(&'t str),
 }
 
 /// What a job gave.
@@ -360,7 +363,7 @@ pub(super) fn work(jobs: &[Job<'_>], aads: &Aads, shared: &Shared<'_>) -> Outcom
                 hashed,
                 ..
             } => decrypt_one(&cipher, token, aads.get(*aad), *is_comment, *hashed, shared),
-            Job::Hash(_) => Ok(Outcome::Hash),
+            Job::Hash(_) | Job::HashText(_) => Ok(Outcome::Hash),
         })
         .collect()
 }
@@ -460,18 +463,17 @@ pub(super) fn take(
         let (id, aad) = match job {
             Job::Encrypt { id, aad, .. } | Job::Decrypt { id, aad, .. } => (*id, aads.get(*aad)),
             Job::Hash(leaf) => (leaf.id, ""),
+            Job::HashText(_) => (crate::tree::NO_LEAF, ""),
         };
         match outcome? {
             Outcome::Nothing => {}
-            Outcome::Hash => {
-                if let Job::Hash(leaf) = job {
-                    if finish.rops {
-                        mac.feed(&super::rops_bytes(&leaf.value), false);
-                    } else {
-                        feed(mac, &leaf.value, false);
-                    }
-                }
-            }
+            Outcome::Hash => match job {
+                Job::Hash(leaf) if finish.rops => mac.feed(&super::rops_bytes(&leaf.value), false),
+                Job::Hash(leaf) => feed(mac, &leaf.value, false),
+                // A string's bytes, as `feed` and `rops_bytes` give them.
+                Job::HashText(text) => mac.feed(text.as_bytes(), false),
+                _ => {}
+            },
             Outcome::Encrypted { token } => {
                 finish.changes.set(id, NewLeaf::Encrypted(token));
                 // The view is made here, on the walk's own thread, not beside the ciphertexts on

@@ -196,9 +196,26 @@ pub fn decrypt_tree(
     )
 }
 
+/// Where a decryption finds the `ENC[...]` texts that the file's reading left in the source,
+/// each an empty string in the tree ([`crate::stores::Parsed::lent_token`]).
+pub type LentTokens<'t> = &'t dyn Fn(LeafId) -> Option<&'t str>;
+
 /// The walk of `tree` in `mode`.
 pub fn walk(
     tree: &Tree,
+    key: &DataKey,
+    selection: &Selection,
+    mac_only_encrypted: bool,
+    stash: &mut Stash,
+    mode: Mode,
+) -> Result<WalkResult, WalkError> {
+    walk_lent(tree, None, key, selection, mac_only_encrypted, stash, mode)
+}
+
+/// [`walk`] of a tree whose reading left ciphertexts in the source (`lent` gives them).
+pub fn walk_lent<'t>(
+    tree: &'t Tree,
+    lent: Option<LentTokens<'t>>,
     key: &DataKey,
     selection: &Selection,
     mac_only_encrypted: bool,
@@ -260,7 +277,7 @@ pub fn walk(
                         },
                     ))
                 } else {
-                    plan_decrypt(leaf, selected, is_comment, aad, &batch.aads)
+                    plan_decrypt(leaf, lent, selected, is_comment, aad, &batch.aads)
                 };
                 match job {
                     Ok(Some(job)) => batch.jobs.push(job),
@@ -302,17 +319,27 @@ pub fn walk(
 /// Plan the job of a leaf to decrypt (`Ok(None)`: nothing to do).
 fn plan_decrypt<'t>(
     leaf: &'t Leaf,
+    lent: Option<LentTokens<'t>>,
     selected: bool,
     is_comment: bool,
     aad: jobs::Aad,
     aads: &jobs::Aads,
 ) -> Result<Option<jobs::Job<'t>>, WalkError> {
     let hashed = !is_comment && !leaf.shadowed;
+    // An empty string in the tree may be a ciphertext the reading left in the source.
+    let in_source = match (&leaf.value, lent) {
+        (Scalar::Str(s), Some(lent)) if s.is_empty() => lent(leaf.id),
+        _ => None,
+    };
     if !selected {
-        return Ok(hashed.then_some(jobs::Job::Hash(leaf)));
+        return Ok(hashed.then(|| match in_source {
+            Some(text) => jobs::Job::HashText(text),
+            None => jobs::Job::Hash(leaf),
+        }));
     }
-    let token = match &leaf.value {
-        Scalar::Str(s) | Scalar::Comment(s) => s.as_str(),
+    let token = match (&leaf.value, in_source) {
+        (_, Some(text)) => text,
+        (Scalar::Str(s) | Scalar::Comment(s), None) => s.as_str(),
         _ if is_comment => return Ok(None),
         _ => {
             return Err(WalkError::NotEncrypted {

@@ -188,6 +188,7 @@ fn side(
         DecryptOptions {
             ignore_mac: false,
             for_reencryption: true,
+            changed_values_unread: false,
         },
     )
     .map_err(wrap)?;

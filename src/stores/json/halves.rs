@@ -17,11 +17,21 @@ use crate::tree::{Item, Value, NO_LEAF};
 
 /// The top-level object whose `{` is at `open_brace`, read in two halves, or `None` when it is to
 /// be read on one thread.
-pub(super) fn read_in_halves(scanner: &Scanner, open_brace: usize) -> Option<TopObject> {
-    read_in_halves_from(scanner, open_brace, crate::stores::TWO_THREADS_FROM)
+/// `lend` as in [`super::parse::parse_top_borrowed`].
+pub(super) fn read_in_halves(
+    scanner: &Scanner,
+    open_brace: usize,
+    lend: bool,
+) -> Option<TopObject> {
+    read_in_halves_from(scanner, open_brace, crate::stores::TWO_THREADS_FROM, lend)
 }
 
-fn read_in_halves_from(scanner: &Scanner, open_brace: usize, from: usize) -> Option<TopObject> {
+fn read_in_halves_from(
+    scanner: &Scanner,
+    open_brace: usize,
+    from: usize,
+    lend: bool,
+) -> Option<TopObject> {
     let src = scanner.src;
     if src.len() < from {
         return None;
@@ -30,14 +40,14 @@ fn read_in_halves_from(scanner: &Scanner, open_brace: usize, from: usize) -> Opt
     std::thread::scope(|s| {
         let second = s.spawn(|| {
             let mut scanner = scanner.at(split + 1);
-            let mut top = Top::new();
+            let mut top = Top::new(lend);
             scanner
                 .members_on(None, |sc, key, at| top.member(sc, key, at))
                 .ok()?;
             top.finish(&mut scanner, open_brace).ok()
         });
         let mut first_scanner = scanner.at(open_brace + 1);
-        let mut first = Top::new();
+        let mut first = Top::new(lend);
         let stopped =
             first_scanner.members_on(Some(split), |sc, key, at| first.member(sc, key, at));
         let second = second
@@ -89,6 +99,7 @@ fn joined(first: Top, second: TopObject, open_brace: usize) -> Option<TopObject>
         metadata: first.metadata.or(second.metadata),
         layout: Layout {
             src: second.layout.src,
+            lent: false,
             leaf_spans,
             open_brace,
             members: all_members,
@@ -117,36 +128,40 @@ fn shift_value(value: &mut Value, by: usize) {
     }
 }
 
-/// The reading in halves (whatever the file's size) against the reading on one thread: whether
-/// the halves were used, or what differs (for the tests and the fuzz target).
+/// The reading in halves (whatever the file's size) against the reading on one thread, with
+/// the ciphertexts copied and lent alike: whether the halves were used, or what differs (for the
+/// tests and the fuzz target).
 pub(crate) fn compared_with_one_thread(src: &[u8]) -> Result<bool, &'static str> {
-    let one = super::parse::parse_top_borrowed(src);
     let mut scanner = Scanner::new(src, 0);
     scanner.skip_blanks();
     // As the reading does: only an object is read in halves.
     if scanner.peek() != Some(b'{') {
         return Ok(false);
     }
-    let halves = read_in_halves_from(&scanner, scanner.pos, 0);
-    match (one, halves) {
-        (_, None) => Ok(false),
-        (Err(_), Some(_)) => Err("read in halves what one thread refuses"),
-        (Ok(one), Some(two)) => {
-            let (a, b) = (&one.layout, &two.layout);
-            if one.items != two.items {
-                Err("items")
-            } else if one.metadata != two.metadata {
-                Err("metadata")
-            } else if a.leaf_spans != b.leaf_spans
-                || (a.open_brace, a.sops_member) != (b.open_brace, b.sops_member)
-                || a.members != b.members
-            {
-                Err("layout")
-            } else {
-                Ok(true)
+    let mut used = false;
+    for lend in [false, true] {
+        let one = super::parse::parse_top_borrowed(src, lend);
+        let halves = read_in_halves_from(&scanner, scanner.pos, 0, lend);
+        used = match (one, halves) {
+            (_, None) => false,
+            (Err(_), Some(_)) => return Err("read in halves what one thread refuses"),
+            (Ok(one), Some(two)) => {
+                let (a, b) = (&one.layout, &two.layout);
+                if one.items != two.items {
+                    return Err("items");
+                } else if one.metadata != two.metadata {
+                    return Err("metadata");
+                } else if a.leaf_spans != b.leaf_spans
+                    || (a.open_brace, a.sops_member) != (b.open_brace, b.sops_member)
+                    || a.members != b.members
+                {
+                    return Err("layout");
+                }
+                true
             }
-        }
+        };
     }
+    Ok(used)
 }
 
 #[cfg(test)]
@@ -172,7 +187,7 @@ mod tests {
                 );
             } else {
                 text.push_str(&format!(
-                    "\"k{i}\": {{\n        \"a\": \"x{i}\",\n        \"b\": [1, 2.5, true, null, {{\"c\": \"y\"}}],\n        \"d\": {{}}\n    }}"
+                    "\"k{i}\": {{\n        \"a\": \"x{i}\",\n        \"e\": \"ENC[AES256_GCM,data:{i},type:str]\",\n        \"b\": [1, 2.5, true, null, {{\"c\": \"y\"}}],\n        \"d\": {{}}\n    }}"
                 ));
             }
         }
@@ -183,6 +198,17 @@ mod tests {
     #[test]
     fn halves_read_as_one_thread_reads() {
         assert!(same_in_halves(&indented(100, None)));
+        // Each half leaves its `ENC[...]` values in the source when asked to.
+        let text = indented(100, Some(50));
+        let scanner = Scanner::new(text.as_bytes(), 0);
+        let top = read_in_halves_from(&scanner, 0, 0, true).unwrap();
+        let mut lent = 0;
+        for item in &top.items {
+            crate::tree::for_each_leaf(std::slice::from_ref(item), &mut |l| {
+                lent += usize::from(l.value == crate::tree::Scalar::Str(crate::tree::secret("")));
+            });
+        }
+        assert_eq!(lent, 99);
         assert!(same_in_halves(&indented(100, Some(99))));
         assert!(same_in_halves(&indented(100, Some(3))));
         assert!(same_in_halves(&indented(3, None)));

@@ -28,6 +28,9 @@ use crate::treepath::Step;
 /// Where things are in a parsed JSON file.
 pub struct Layout {
     src: Zeroizing<Vec<u8>>,
+    /// The data's `ENC[...]` values were left here (`parse::parse_owned_lending`): each is an
+    /// empty string in the tree, its text this source's at its leaf span.
+    lent: bool,
     /// Byte range of every leaf's token, by leaf id.
     leaf_spans: Vec<(usize, usize)>,
     /// Position of the top-level `{`.
@@ -42,6 +45,25 @@ impl Layout {
     /// The bytes the file was parsed from.
     pub(crate) fn source(&self) -> Option<&[u8]> {
         Some(&self.src)
+    }
+
+    /// Whether the reading left the data's `ENC[...]` values in the source.
+    pub(crate) fn lends(&self) -> bool {
+        self.lent
+    }
+
+    /// The text of the leaf `id` when the reading left it in the source (between its quotes).
+    pub(crate) fn lent_token(&self, id: usize) -> Option<&str> {
+        if !self.lent {
+            return None;
+        }
+        let &(start, end) = self.leaf_spans.get(id)?;
+        let inner = self.src.get(start + 1..end.checked_sub(1)?)?;
+        // A string with an escape in it is decoded, never lent.
+        let unescaped = memchr::memchr(b'\\', inner).is_none();
+        std::str::from_utf8(inner)
+            .ok()
+            .filter(|t| unescaped && parse::lends(t))
     }
 }
 
@@ -63,6 +85,10 @@ impl FormatStore for JsonStore {
 
     fn parse_owned(&self, src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
         parse_owned(src)
+    }
+
+    fn parse_owned_lending(&self, src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
+        parse::parse_owned_lending(src)
     }
 
     fn parse_lent(&self, src: &[u8]) -> Option<Result<Parsed, StoreError>> {

@@ -13,16 +13,19 @@ use crate::tree::{Doc, Item, Leaf, Scalar, Tree, Value};
 pub(super) struct TreeBuilder {
     pub spans: Vec<(usize, usize)>,
     record: bool,
+    /// Whether `ENC[...]` values of the data are left in the source (see [`lends`]).
+    lend: bool,
     /// The items of the objects and arrays being read, innermost last: each is moved out into a
     /// list of its exact size when it ends (no list grown item by item, then shrunk).
     stack: Vec<Item>,
 }
 
 impl TreeBuilder {
-    fn new() -> Self {
+    fn new(lend: bool) -> Self {
         TreeBuilder {
             spans: Vec::new(),
             record: true,
+            lend,
             stack: Vec::new(),
         }
     }
@@ -63,6 +66,22 @@ impl Builder for TreeBuilder {
         })
     }
 
+    fn leaf_text(&mut self, text: Text<'_>, start: usize, end: usize) -> Value {
+        let lent = self.record && self.lend && matches!(text, Text::Source(s) if lends(s));
+        let value = if lent {
+            // Read again from the source by the cipher walk (`Parsed::lent_token`).
+            Scalar::Str(crate::tree::secret(String::new()))
+        } else {
+            Scalar::Str(text.into_secret())
+        };
+        self.leaf(ScalarToken {
+            value,
+            text: None,
+            start,
+            end,
+        })
+    }
+
     fn member(&mut self, _object: &mut usize, key: Text<'_>, _key_start: usize, value: Value) {
         // Keys are plain `String`s in the tree: a decoded one is moved, not copied.
         self.stack.push(Item::Pair {
@@ -91,14 +110,23 @@ pub(crate) struct TopObject {
     pub layout: Layout,
 }
 
+/// Whether a reading that lends ciphertexts leaves this string value (as written between its
+/// quotes, no escape in it) in the source: an `ENC[...]` value, which a decryption reads once and
+/// replaces. A 200,000-value file's tree held a copy of every one, a quarter of a decryption's
+/// peak memory (docs/performance.md, seventeenth round).
+pub(super) fn lends(text: &str) -> bool {
+    text.len() > 5 && text.starts_with("ENC[") && text.ends_with(']')
+}
+
 pub(crate) fn parse_top(src: &[u8]) -> Result<TopObject, StoreError> {
-    let mut top = parse_top_borrowed(src)?;
+    let mut top = parse_top_borrowed(src, false)?;
     top.layout.src = Zeroizing::new(src.to_vec());
     Ok(top)
 }
 
-/// [`parse_top`] with the layout's copy of the source left empty (the caller fills it).
-pub(super) fn parse_top_borrowed(src: &[u8]) -> Result<TopObject, StoreError> {
+/// [`parse_top`] with the layout's copy of the source left empty (the caller fills it); the
+/// data's `ENC[...]` values left in the source when `lend`.
+pub(super) fn parse_top_borrowed(src: &[u8], lend: bool) -> Result<TopObject, StoreError> {
     let mut scanner = Scanner::new(src, 0);
     scanner.skip_blanks();
     match scanner.peek() {
@@ -130,10 +158,10 @@ pub(super) fn parse_top_borrowed(src: &[u8]) -> Result<TopObject, StoreError> {
         }
     }
     let open_brace = scanner.pos;
-    if let Some(top) = super::halves::read_in_halves(&scanner, open_brace) {
+    if let Some(top) = super::halves::read_in_halves(&scanner, open_brace, lend) {
         return Ok(top);
     }
-    let mut top = Top::new();
+    let mut top = Top::new(lend);
     scanner.members(|scanner, key, key_start| top.member(scanner, key, key_start))?;
     top.finish(&mut scanner, open_brace)
 }
@@ -190,6 +218,7 @@ impl TopMembers {
         }
         Ok(Layout {
             src: Zeroizing::new(Vec::new()),
+            lent: false,
             leaf_spans,
             open_brace,
             members: self.members,
@@ -207,9 +236,9 @@ pub(super) struct Top {
 }
 
 impl Top {
-    pub fn new() -> Self {
+    pub fn new(lend: bool) -> Self {
         Top {
-            builder: TreeBuilder::new(),
+            builder: TreeBuilder::new(lend),
             items: Vec::new(),
             at: TopMembers::default(),
             metadata: None,
@@ -263,14 +292,26 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
 
 /// [`parse`] keeping `src` itself as the layout's copy (no second copy of a large file).
 pub fn parse_owned(src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
-    let mut top = parse_top_borrowed(&src)?;
+    parse_owned_with(src, false)
+}
+
+/// [`parse_owned`] of a file to decrypt once: the data's `ENC[...]` values are left in the source,
+/// each an empty string in the tree that [`Parsed::lent_token`](crate::stores::Parsed) gives
+/// back.
+pub fn parse_owned_lending(src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
+    parse_owned_with(src, true)
+}
+
+fn parse_owned_with(src: Zeroizing<Vec<u8>>, lend: bool) -> Result<Parsed, StoreError> {
+    let mut top = parse_top_borrowed(&src, lend)?;
     top.layout.src = src;
+    top.layout.lent = lend;
     Ok(parsed_top(top))
 }
 
 /// [`parse`] keeping no copy of the bytes (the layout's source is empty until it is lent them).
 pub fn parse_lent(src: &[u8]) -> Result<Parsed, StoreError> {
-    parse_top_borrowed(src).map(parsed_top)
+    parse_top_borrowed(src, false).map(parsed_top)
 }
 
 fn parsed_top(top: TopObject) -> Parsed {
