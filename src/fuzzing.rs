@@ -265,3 +265,48 @@ pub fn yaml_readback_agrees(data: &[u8]) {
         );
     }
 }
+
+/// The reading that leaves ciphertexts in the source (a decryption's) against the one that
+/// copies them, on `bytes`: both refuse it, or each leaf is the same in both or an empty string
+/// whose lent text is the copied value, and restored (no leaf changed) the trees are the same.
+/// How many leaves were lent. Panics (for the fuzzer) where they differ.
+pub fn lending_agrees(format: Format, bytes: &[u8]) -> usize {
+    let store = Store::new(format, StoreOptions::default());
+    let copied = store.parse_owned(zeroize::Zeroizing::new(bytes.to_vec()));
+    let lent = store.parse_owned_lending(zeroize::Zeroizing::new(bytes.to_vec()));
+    let (copied, mut lent) = match (copied, lent) {
+        (Ok(c), Ok(l)) => (c, l),
+        (Err(_), Err(_)) => return 0,
+        (c, l) => panic!("{format:?}: copied {:?}, lent {:?}", c.is_ok(), l.is_ok()),
+    };
+    assert!(lent.metadata == copied.metadata, "{format:?}: metadata");
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for d in &copied.tree.docs {
+        crate::tree::for_each_leaf(&d.items, &mut |l| a.push(l.clone()));
+    }
+    for d in &lent.tree.docs {
+        crate::tree::for_each_leaf(&d.items, &mut |l| b.push(l.clone()));
+    }
+    assert_eq!(a.len(), b.len(), "{format:?}");
+    let mut lent_leaves = 0;
+    for (c, l) in a.iter().zip(&b) {
+        match (&c.value, lent.lent_token(l.id)) {
+            (crate::tree::Scalar::Str(s), Some(token)) if !s.is_empty() => {
+                assert!(
+                    l.value == crate::tree::Scalar::Str(crate::tree::secret("")),
+                    "{format:?}: leaf {}",
+                    l.id
+                );
+                assert!(token == s.as_str(), "{format:?}: leaf {}", l.id);
+                lent_leaves += 1;
+            }
+            (_, token) => {
+                assert!(token.is_none(), "{format:?}: leaf {}", l.id);
+                assert!(c == l, "{format:?}: leaf {}", l.id);
+            }
+        }
+    }
+    lent.restore_lent(&vec![None; a.len()]);
+    assert!(lent.tree == copied.tree, "{format:?}: restored");
+    lent_leaves
+}

@@ -5,7 +5,8 @@
 //! of the accounted-for check (libyaml, event by event) reads any bytes without panicking. The
 //! read-back compared event by event never confirms what the full reading refuses. The fast
 //! reading of plain block YAML gives granit-parser's events wherever it reads. The system's
-//! libyaml (where the build links it) reads as the translated one.
+//! libyaml (where the build links it) reads as the translated one. The reading that leaves
+//! ciphertexts in the source (a decryption's) reads as the one that copies them.
 
 use libfuzzer_sys::fuzz_target;
 use sepal::fuzzing::{encrypt_accounted, parse_and_splice};
@@ -14,6 +15,7 @@ use sepal::stores::Format;
 fuzz_target!(|data: &[u8]| {
     parse_and_splice(Format::Yaml, data);
     encrypt_accounted(Format::Yaml, data, None);
+    sepal::fuzzing::lending_agrees(Format::Yaml, data);
     let _ = sepal::verify::independent_reading(Format::Yaml, data, &Default::default());
     sepal::fuzzing::yaml_readback_agrees(data);
     sepal::fuzzing::yaml_fast_reading_agrees(data);

@@ -228,25 +228,17 @@ mod tests {
     use super::*;
     use crate::stores::{Format, Store, StoreOptions};
     use crate::tree::{for_each_leaf, forget_changed_values, Scalar};
-    use crate::walk::{walk, Selection};
-    use crate::walk::{Mode, Stash};
+    use crate::walk::{walk, Mode, Selection, Stash};
 
-    /// A JSON file read with its ciphertexts left in the source decrypts to what the reading
-    /// that copies them gives (the same changes and MAC, a value that only looks encrypted
-    /// included), and once restored its tree is that reading's but for the changed leaves.
-    #[test]
-    fn lent_ciphertexts_decrypt_as_copied_ones() {
-        let text = concat!(
-            "{\n",
-            "  \"a\": \"secret\",\n",
-            "  \"n\": 12,\n",
-            "  \"l\": [true, \"x\", {\"deep\": \"y\"}],\n",
-            "  \"pasted_unencrypted\": \"ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]\",\n",
-            "  \"escaped_unencrypted\": \"ENC[AES256_GCM,data:\\u0041,iv:A,tag:A,type:str]\",\n",
-            "  \"empty\": \"\"\n",
-            "}\n",
-        );
-        let store = Store::new(Format::Json, StoreOptions::default());
+    /// The leaves of a document whose values only look encrypted and are copied all the same
+    /// (escaped in JSON, quoted in YAML) carry this.
+    const COPIED_MARK: &str = ",iv:A,tag:A,";
+
+    /// A file read with its ciphertexts left in the source decrypts to what the reading that
+    /// copies them gives (the same changes and MAC, a value that only looks encrypted included),
+    /// and once restored its tree is that reading's but for the changed leaves.
+    fn lent_decrypts_as_copied(format: Format, text: &str, lent_leaves: usize) {
+        let store = Store::new(format, StoreOptions::default());
         let mut parsed = store.parse(text.as_bytes()).unwrap();
         let key = DataKey::generate();
         let selection = Selection::default();
@@ -268,19 +260,18 @@ mod tests {
         let copied = store.parse_owned(Zeroizing::new(out.clone())).unwrap();
         let mut lent = store.parse_owned_lending(Zeroizing::new(out)).unwrap();
         assert_eq!(lent.metadata, copied.metadata, "the metadata is never lent");
-        let (mut copied_leaves, mut lent_leaves) = (Vec::new(), Vec::new());
+        let (mut copied_leaves, mut lent_read) = (Vec::new(), Vec::new());
         for_each_leaf(&copied.tree.docs[0].items, &mut |l| {
             copied_leaves.push(l.clone())
         });
-        for_each_leaf(&lent.tree.docs[0].items, &mut |l| {
-            lent_leaves.push(l.clone())
-        });
-        let mut lent_count = 0;
-        for (c, l) in copied_leaves.iter().zip(&lent_leaves) {
+        for_each_leaf(&lent.tree.docs[0].items, &mut |l| lent_read.push(l.clone()));
+        let (mut lent_count, mut seen) = (0, std::collections::HashSet::new());
+        for (c, l) in copied_leaves.iter().zip(&lent_read) {
             let token = lent.lent_token(l.id);
+            // An alias's copy (the value again) is copied.
+            let first = matches!(&c.value, Scalar::Str(s) if seen.insert(s.to_string()));
             match &c.value {
-                // The escaped one was decoded (`\u0041` is `A`), so copied.
-                Scalar::Str(s) if s.starts_with("ENC[") && !s.contains("data:A,iv:A,") => {
+                Scalar::Str(s) if first && s.starts_with("ENC[") && !s.contains(COPIED_MARK) => {
                     assert_eq!(l.value, Scalar::Str(crate::tree::secret("")), "{}", c.id);
                     assert_eq!(token, Some(s.as_str()));
                     lent_count += 1;
@@ -291,8 +282,7 @@ mod tests {
                 }
             }
         }
-        // The five encrypted values and the pasted token.
-        assert_eq!(lent_count, 6);
+        assert_eq!(lent_count, lent_leaves, "{format:?}");
         assert_eq!(copied.lent_token(0), None);
 
         let expected = walk(
@@ -341,5 +331,48 @@ mod tests {
             }
         });
         assert!(pasted.is_some_and(|id| got.changes[id].is_none()));
+    }
+
+    #[test]
+    fn lent_json_ciphertexts_decrypt_as_copied_ones() {
+        lent_decrypts_as_copied(
+            Format::Json,
+            concat!(
+                "{\n",
+                "  \"a\": \"secret\",\n",
+                "  \"n\": 12,\n",
+                "  \"l\": [true, \"x\", {\"deep\": \"y\"}],\n",
+                "  \"pasted_unencrypted\": \"ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]\",\n",
+                "  \"escaped_unencrypted\": \"ENC[AES256_GCM,data:\\u0041,iv:A,tag:A,type:str]\",\n",
+                "  \"empty\": \"\"\n",
+                "}\n",
+            ),
+            // The five encrypted values and the pasted one.
+            6,
+        );
+    }
+
+    #[test]
+    fn lent_yaml_ciphertexts_decrypt_as_copied_ones() {
+        lent_decrypts_as_copied(
+            Format::Yaml,
+            concat!(
+                "a: secret\n",
+                "n: 12\n",
+                "l:\n",
+                "  - true\n",
+                "  - x\n",
+                "  - deep: y\n",
+                "pasted_unencrypted: ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]\n",
+                "quoted_unencrypted: \"ENC[AES256_GCM,data:AAAB,iv:A,tag:A,type:str]\"\n",
+                "tagged_unencrypted: !!str ENC[AES256_GCM,data:AAAC,iv:AAAC,tag:AAAC,type:str]\n",
+                "anchored_unencrypted: &v ENC[AES256_GCM,data:AAAD,iv:AAAD,tag:AAAD,type:str]\n",
+                "alias_unencrypted: *v\n",
+                "empty: \"\"\n",
+            ),
+            // The five encrypted values (`y` among them, marked `!!str`: YAML 1.1 reads it as a
+            // boolean), the pasted one, the tagged one and the anchored one (not its alias).
+            8,
+        );
     }
 }

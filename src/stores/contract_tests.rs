@@ -282,3 +282,71 @@ fn every_format_has_samples_of_the_basics() {
         }
     }
 }
+
+#[test]
+fn a_lending_reading_decrypts_as_a_copying_one() {
+    for (format, case, src) in samples() {
+        let encrypted = encrypt(format, src);
+        let lent_leaves = crate::fuzzing::lending_agrees(format, &encrypted);
+        assert_eq!(
+            lent_leaves > 0,
+            matches!(format, Format::Json | Format::Yaml),
+            "{format:?} {case:?}"
+        );
+        let lent = store(format)
+            .parse_owned_lending(zeroize::Zeroizing::new(encrypted.clone()))
+            .unwrap();
+        let sel = Selection::default();
+        let tokens = |id| lent.lent_token(id);
+        let dec = crate::walk::walk_lent(
+            &lent.tree,
+            Some(&tokens),
+            &key(),
+            &sel,
+            false,
+            &mut Stash::off(),
+            crate::walk::Mode::DECRYPT,
+        );
+        if format == Format::Binary {
+            continue;
+        }
+        let dec = dec.unwrap();
+        let copied = store(format).parse(&encrypted).unwrap();
+        let expected = decrypt_tree(&copied.tree, &key(), &sel, false, &mut Stash::off()).unwrap();
+        assert!(dec.changes == expected.changes, "{format:?} {case:?}");
+        assert_eq!(dec.mac, expected.mac, "{format:?} {case:?}");
+        let back = store(format)
+            .splice_plain(&lent, &dec.changes, None)
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&back), src, "{format:?} {case:?}");
+    }
+}
+
+/// Every JSON and YAML file of the corpus, the files other projects encrypted with sops
+/// among them.
+#[test]
+fn corpus_files_read_alike_lent_and_copied() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
+    let mut dirs = vec![std::path::PathBuf::from(root)];
+    let (mut files, mut lent_leaves) = (0, 0);
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("corpus folder") {
+            let path = entry.expect("entry").path();
+            let format = match path.extension().and_then(|e| e.to_str()) {
+                _ if path.is_dir() => {
+                    dirs.push(path);
+                    continue;
+                }
+                Some("json") => Format::Json,
+                Some("yaml" | "yml") => Format::Yaml,
+                _ => continue,
+            };
+            let bytes = std::fs::read(&path).expect("corpus file");
+            files += 1;
+            lent_leaves += crate::fuzzing::lending_agrees(format, &bytes);
+        }
+    }
+    assert!(files > 500, "{files} files");
+    // 370 when this test was written.
+    assert!(lent_leaves >= 370, "{lent_leaves} leaves lent");
+}

@@ -4,12 +4,14 @@
 
 use std::collections::HashMap;
 
+use granit_parser::ScalarStyle;
+
 mod halves;
 pub(super) use halves::{shift_ids, HALVES_FROM};
 
 use super::expansion::Expansion;
 use super::layout::{AliasRender, AliasTemplate, LeafSpan, ScalarSpan};
-use super::node::{Node, NodeKind, RawComment};
+use super::node::{CoreTag, Node, NodeKind, RawComment};
 use super::scalar_span::scalar_span;
 use super::source::Source;
 use super::style::Style;
@@ -120,6 +122,15 @@ pub(super) struct Converter<'a> {
     /// The container converted in halves on two threads when it is met
     /// ([`Converter::halving_target`]).
     pub(super) halve: Option<usize>,
+    /// Whether the data's plain `ENC[...]` scalars are left in the source (an empty string in the
+    /// tree; `parse::parse_owned_lending`).
+    pub(super) lend: bool,
+}
+
+/// Whether a reading that lends ciphertexts leaves this plain scalar (its token's text, which is
+/// its value) in the source: an `ENC[...]` value, which a decryption reads once and replaces.
+pub(super) fn lends(text: &str) -> bool {
+    text.len() > 5 && text.starts_with("ENC[") && text.ends_with(']')
 }
 
 impl<'a> Converter<'a> {
@@ -134,6 +145,7 @@ impl<'a> Converter<'a> {
             budget: Expansion::new(src.bytes().len()),
             real,
             halve: None,
+            lend: false,
         }
     }
 
@@ -180,7 +192,26 @@ impl Converter<'_> {
         };
         let src = self.src;
         self.budget.charge(ctx.in_alias, value.len())?;
-        let (scalar, text) = type_scalar(value, *style, tag, || src.line_of(*token_start) + 1)?;
+        // A plain `ENC[...]` scalar (untagged, or marked `!!str` as sepal marks some) whose token
+        // is its value, outside any alias, read again from the source by the cipher walk
+        // (`Layout::lent_token`).
+        let lent = self.lend
+            && self.real
+            && !ctx.in_alias
+            && alias_token.is_none()
+            && *style == ScalarStyle::Plain
+            && match tag {
+                CoreTag::None => true,
+                CoreTag::Core(t) => t == "str",
+                _ => false,
+            }
+            && lends(value)
+            && src.text.get(*token_start..n.end) == Some(&**value);
+        let (scalar, text) = if lent {
+            (Scalar::Str(secret(String::new())), None)
+        } else {
+            type_scalar(value, *style, tag, || src.line_of(*token_start) + 1)?
+        };
         let span = if ctx.in_alias {
             LeafSpan::InAlias
         } else if let Some((s, e)) = alias_token {

@@ -243,8 +243,14 @@ pub(super) mod tests {
     /// The reading on two threads gives what the reading on one gives: the same tree (values
     /// compared), metadata and layout, or the same error.
     pub(in crate::stores::yaml) fn same_on_two_threads(text: &str) {
+        same_on_two_threads_lending(text, false);
+        same_on_two_threads_lending(text, true);
+    }
+
+    /// [`same_on_two_threads`], the data's ciphertexts copied or lent.
+    fn same_on_two_threads_lending(text: &str, lend: bool) {
         let read_with = |threads| {
-            read(text.as_bytes(), threads).map(|(tree, metadata, l)| {
+            read(text.as_bytes(), threads, lend).map(|(tree, metadata, l)| {
                 let layout = format!(
                     "{:?} {:?} {:?} {} {}",
                     l.spans, l.aliases, l.docs, l.crlf, l.indent

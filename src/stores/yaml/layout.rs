@@ -14,6 +14,9 @@ pub struct Layout {
     pub(super) spans: Vec<LeafSpan>,
     pub(super) aliases: Vec<AliasRender>,
     pub(super) docs: Vec<DocLayout>,
+    /// The data's plain `ENC[...]` scalars were left here (`parse::parse_owned_lending`): each
+    /// is an empty string in the tree, its text this source's at its span.
+    pub(super) lent: bool,
     pub(super) crlf: bool,
     /// The indentation step the source uses.
     pub(super) indent: usize,
@@ -23,6 +26,22 @@ impl Layout {
     /// The bytes the file was parsed from.
     pub(crate) fn source(&self) -> Option<&[u8]> {
         Some(&self.src)
+    }
+
+    /// Whether the reading left the data's `ENC[...]` values in the source.
+    pub(crate) fn lends(&self) -> bool {
+        self.lent
+    }
+
+    /// The text of the leaf `id` when the reading left it in the source.
+    pub(crate) fn lent_token(&self, id: usize) -> Option<&str> {
+        match self.spans.get(id).filter(|_| self.lent)? {
+            LeafSpan::Scalar(sc) if sc.style == Style::Plain && sc.block.is_none() => {
+                let text = std::str::from_utf8(self.src.get(sc.start..sc.end)?).ok()?;
+                super::convert::lends(text).then_some(text)
+            }
+            _ => None,
+        }
     }
 }
 

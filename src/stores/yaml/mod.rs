@@ -121,6 +121,13 @@ impl FormatStore for YamlStore {
         parse_owned(src)
     }
 
+    fn parse_owned_lending(&self, src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
+        if src.starts_with(&[0xFF, 0xFE]) || src.starts_with(&[0xFE, 0xFF]) {
+            return self.parse(&src);
+        }
+        parse::parse_owned_lending(src)
+    }
+
     fn parse_lent(&self, src: &[u8]) -> Option<Result<Parsed, StoreError>> {
         // UTF-16 text is decoded into new bytes, which the layout keeps.
         utf16::decode(src).is_none().then(|| parse_lent(src))

@@ -19,7 +19,7 @@ use crate::tree::{Doc, Item, Tree, Value};
 
 /// Parse a YAML stream (plaintext or encrypted).
 pub fn parse(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
-    let (tree, metadata, mut layout) = read(src_bytes, Threads::One)?;
+    let (tree, metadata, mut layout) = read(src_bytes, Threads::One, false)?;
     // Copied once the raw node tree is gone, so that the two are never held together.
     layout.src = Zeroizing::new(src_bytes.to_vec());
     Ok(parsed(tree, metadata, layout))
@@ -27,15 +27,27 @@ pub fn parse(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
 
 /// [`parse`] keeping no copy of the bytes (the layout's source is empty until it is lent them).
 pub fn parse_lent(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
-    let (tree, metadata, layout) = read(src_bytes, Threads::One)?;
+    let (tree, metadata, layout) = read(src_bytes, Threads::One, false)?;
     Ok(parsed(tree, metadata, layout))
 }
 
 /// [`parse`] taking the bytes, which the layout keeps: a command's input, whose events are read
 /// on a second thread when it is large (the other core is idle while the input is read).
 pub fn parse_owned(src_bytes: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
-    let (tree, metadata, mut layout) = read(&src_bytes, Threads::Two)?;
+    parse_owned_with(src_bytes, false)
+}
+
+/// [`parse_owned`] of a file to decrypt once: the data's plain `ENC[...]` scalars are left in the
+/// source, each an empty string in the tree that
+/// [`Parsed::lent_token`](crate::stores::Parsed::lent_token) gives back.
+pub fn parse_owned_lending(src_bytes: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
+    parse_owned_with(src_bytes, true)
+}
+
+fn parse_owned_with(src_bytes: Zeroizing<Vec<u8>>, lend: bool) -> Result<Parsed, StoreError> {
+    let (tree, metadata, mut layout) = read(&src_bytes, Threads::Two, lend)?;
     layout.src = src_bytes;
+    layout.lent = lend;
     Ok(parsed(tree, metadata, layout))
 }
 
@@ -49,10 +61,11 @@ fn parsed(tree: Tree, metadata: Option<Value>, layout: Layout) -> Parsed {
 }
 
 /// The tree, the metadata and the layout of a stream (its source bytes left for the caller to
-/// give).
+/// give); the data's `ENC[...]` values left in the source when `lend`.
 pub(super) fn read(
     src_bytes: &[u8],
     threads: Threads,
+    lend: bool,
 ) -> Result<(Tree, Option<Value>, Layout), StoreError> {
     let (base, text) = decode(src_bytes)?;
     let src = Source::new(text);
@@ -62,7 +75,7 @@ pub(super) fn read(
         .is_some_and(|i| i > 0 && text.as_bytes()[i - 1] == b'\r');
     let beside = threads.beside(text.len());
     let later = beside.then(|| split_documents(&mut raw)).flatten();
-    let mut stream = StreamParser::new(&src, base, &raw, beside && later.is_none());
+    let mut stream = StreamParser::new(&src, base, &raw, beside && later.is_none(), lend);
     match later {
         None => stream.documents(raw, true)?,
         Some(later) => stream.documents_in_two_parts(raw, later)?,
@@ -94,6 +107,7 @@ pub(super) fn read(
             spans,
             aliases,
             docs: doc_layouts,
+            lent: false,
             crlf,
             indent: indent.filter(|i| (1..=16).contains(i)).unwrap_or(4),
         },
@@ -137,12 +151,14 @@ struct StreamParser<'a> {
 }
 
 impl<'a> StreamParser<'a> {
-    fn new(src: &'a Source<'a>, base: usize, raw: &[RawDoc], halves: bool) -> Self {
+    fn new(src: &'a Source<'a>, base: usize, raw: &[RawDoc], halves: bool, lend: bool) -> Self {
         let leaves = raw.iter().map(|d| d.values + d.comments.len()).sum();
+        let mut conv = Converter::with_capacity(src, leaves);
+        conv.lend = lend;
         StreamParser {
             src,
             base,
-            conv: Converter::with_capacity(src, leaves),
+            conv,
             halves,
             indent: None,
             metadata: None,
@@ -168,9 +184,9 @@ impl<'a> StreamParser<'a> {
         first: Vec<RawDoc<'a>>,
         later: Vec<RawDoc<'a>>,
     ) -> Result<(), StoreError> {
-        let (src, base) = (self.src, self.base);
+        let (src, base, lend) = (self.src, self.base, self.conv.lend);
         let convert_later = |later: Vec<RawDoc<'a>>| {
-            let mut part = StreamParser::new(src, base, &later, false);
+            let mut part = StreamParser::new(src, base, &later, false, lend);
             part.documents(later, false).map(|()| part)
         };
         let (done, part) = here_and_beside(|| self.documents(first, true), later, convert_later);

@@ -128,9 +128,10 @@ impl<'a> Converter<'a> {
     ) -> Result<(), StoreError> {
         #[cfg(test)]
         HALVED.with(|h| h.set(h.get() + 1));
-        let src = self.src;
+        let (src, lend) = (self.src, self.lend);
         let convert_second = |part: Vec<T>| {
             let mut conv = Converter::new(src, HashMap::new(), true);
+            conv.lend = lend;
             let mut list = ItemList {
                 items: Vec::with_capacity(part.len()),
                 comments: Vec::new(),
