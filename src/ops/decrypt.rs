@@ -75,9 +75,10 @@ pub fn decrypt_noting_conflicts(
         // parsed file (which `forget_changed_values` left with nothing that is not in the file
         // on disk) is freed beside them, without waiting for it.
         let mut freer = super::free::Freer::default();
-        let large = dec.changes.len() >= super::free::LARGE;
-        freer.free(dec, large);
-        super::free::free_unwaited(parsed, large);
+        let leaves = dec.changes.len();
+        let source = in_store.source(&parsed).map_or(0, <[u8]>::len);
+        freer.free(dec, leaves >= super::free::LARGE);
+        super::free::free_unwaited(parsed, super::free::worth_a_thread(leaves, source));
         drop(freer);
         return Ok((out, conflicts));
     } else {

@@ -57,6 +57,17 @@ fn drop_on_a_thread<T: Send + 'static>(value: T) -> Option<JoinHandle<()>> {
 /// Values with at least this many leaves are worth a thread to free.
 pub(crate) const LARGE: usize = 16 * 1024;
 
+/// What holds this many bytes of text or more is worth a thread to free, whatever its leaves:
+/// a parsed file's source is wiped byte by byte, and an output's reading holds a copy of every
+/// ciphertext (a 10,000-value decryption: 0.5-0.7 ms less; docs/performance.md, seventeenth
+/// round).
+const LARGE_TEXT: usize = 64 * 1024;
+
+/// Whether something of `leaves` leaves and `text` bytes of text is worth a thread to free.
+pub(crate) fn worth_a_thread(leaves: usize, text: usize) -> bool {
+    leaves >= LARGE || text >= LARGE_TEXT
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -335,7 +335,7 @@ impl RecordCheck<'_> {
                 // freed on a thread of their own, beside this reading (freeing them here held
                 // the reading back by a sixth of its time on a large file; fourteenth round).
                 let (ciphertexts, tree) = spent;
-                let large = ciphertexts.len() >= super::free::LARGE;
+                let large = super::free::worth_a_thread(ciphertexts.len(), out.len());
                 super::free::free_unwaited(ciphertexts, large);
                 drop(tree);
                 // What decrypting the output gives is worked out without decrypting when its
@@ -384,8 +384,10 @@ impl RecordCheck<'_> {
         });
         if let Some(Ok(spliced)) = &from_view {
             if spliced.as_slice() == original {
-                // Sepal's reading of the output is freed beside the view (by the caller).
-                freer.free(encrypted, self.view.len() >= super::free::LARGE);
+                // Sepal's reading of the output (nothing in it is not in the output) is freed
+                // beside the rest.
+                let large = super::free::worth_a_thread(self.view.len(), out.len());
+                super::free::free_unwaited(encrypted, large);
                 return Ok(None);
             }
         }
