@@ -18,6 +18,7 @@ mod handover;
 pub mod ini;
 pub mod json;
 mod keyvalue;
+mod lent;
 mod plain;
 mod source;
 #[cfg(test)]
@@ -41,7 +42,7 @@ pub use crate::tree::{apply_changes, Changes, NewLeaf};
 pub use changed::{same_as_changed, same_documents};
 use zeroize::Zeroizing;
 
-use crate::tree::{LeafId, Scalar, Tree, Value};
+use crate::tree::{Scalar, Tree, Value};
 use crate::treepath::Step;
 pub use format::Format;
 use handover::{hand_over_line_edits, hand_over_splice_from, hand_over_writes};
@@ -130,46 +131,6 @@ impl Parsed {
     pub fn metadata_version_optional(&self) -> bool {
         self.layout.of::<toml::Layout>().is_ok()
     }
-
-    /// The text of leaf `id` when the reading left it in the source
-    /// ([`Store::parse_owned_lending`]; the leaf's value is then an empty string).
-    pub fn lent_token(&self, id: LeafId) -> Option<&str> {
-        lent_token_in(&self.layout, id)
-    }
-
-    /// Whether the reading left ciphertexts in the source.
-    fn lends(&self) -> bool {
-        self.layout.of::<json::Layout>().is_ok_and(|l| l.lends())
-            || self.layout.of::<yaml::Layout>().is_ok_and(|l| l.lends())
-    }
-
-    /// Put back in the tree the values left in the source that `changes` leaves as they are
-    /// (an `ENC[...]` text the selection does not decrypt): the tree is then the one a reading
-    /// without lending gives, but for the leaves `changes` changes.
-    pub fn restore_lent(&mut self, changes: &Changes) {
-        if !self.lends() {
-            return;
-        }
-        let (tree, layout) = (&mut self.tree, &self.layout);
-        for doc in &mut tree.docs {
-            crate::tree::for_each_leaf_mut(&mut doc.items, &mut |leaf| {
-                let unchanged = !matches!(changes.get(leaf.id), Some(Some(_)));
-                if unchanged && matches!(&leaf.value, Scalar::Str(s) if s.is_empty()) {
-                    if let Some(token) = lent_token_in(layout, leaf.id) {
-                        leaf.value = Scalar::Str(crate::tree::secret(token));
-                    }
-                }
-            });
-        }
-    }
-}
-
-/// [`Parsed::lent_token`] of a parsed file's layout.
-fn lent_token_in(layout: &Layout, id: LeafId) -> Option<&str> {
-    if let Ok(json) = layout.of::<json::Layout>() {
-        return json.lent_token(id);
-    }
-    layout.of::<yaml::Layout>().ok()?.lent_token(id)
 }
 
 /// What [`FormatStore::lean_reading`] asks of each value it reads.
