@@ -224,11 +224,10 @@ fn check_mac(meta: &Metadata, key: &DataKey, computed: &str, file: &str) -> Resu
 
 #[cfg(test)]
 mod tests {
-    use super::super::seal::{reencrypt, Output, Plain};
     use super::*;
     use crate::stores::{Format, Store, StoreOptions};
     use crate::tree::{for_each_leaf, forget_changed_values, Scalar};
-    use crate::walk::{walk, Mode, Selection, Stash};
+    use crate::walk::{Mode, Selection, Stash};
 
     /// The leaves of a document whose values only look encrypted and are copied all the same
     /// (escaped in JSON, quoted in YAML) carry this.
@@ -239,24 +238,8 @@ mod tests {
     /// and once restored its tree is that reading's but for the changed leaves.
     fn lent_decrypts_as_copied(format: Format, text: &str, lent_leaves: usize) {
         let store = Store::new(format, StoreOptions::default());
-        let mut parsed = store.parse(text.as_bytes()).unwrap();
-        let key = DataKey::generate();
+        let (out, key) = super::super::seal::tests::encrypted(&store, text);
         let selection = Selection::default();
-        let mut meta = crate::fuzzing::test_metadata(&selection);
-        let out = reencrypt(
-            &mut parsed,
-            Plain::Parsed,
-            &key,
-            &mut meta,
-            &mut Stash::default(),
-            Output {
-                store: &store,
-                out_store: &store,
-                file: "t",
-                new_file: true,
-            },
-        )
-        .unwrap();
         let copied = store.parse_owned(Zeroizing::new(out.clone())).unwrap();
         let mut lent = store.parse_owned_lending(Zeroizing::new(out)).unwrap();
         assert_eq!(lent.metadata, copied.metadata, "the metadata is never lent");
@@ -285,37 +268,24 @@ mod tests {
         assert_eq!(lent_count, lent_leaves, "{format:?}");
         assert_eq!(copied.lent_token(0), None);
 
-        let expected = walk(
-            &copied.tree,
-            &key,
-            &selection,
-            false,
-            &mut Stash::off(),
-            Mode::DECRYPT,
-        )
-        .unwrap();
+        let decrypt = |tree, lent| {
+            walk_lent(
+                tree,
+                lent,
+                &key,
+                &selection,
+                false,
+                &mut Stash::off(),
+                Mode::DECRYPT,
+            )
+        };
+        let expected = decrypt(&copied.tree, None).unwrap();
         let tokens = |id| lent.lent_token(id);
-        let got = walk_lent(
-            &lent.tree,
-            Some(&tokens),
-            &key,
-            &selection,
-            false,
-            &mut Stash::off(),
-            Mode::DECRYPT,
-        )
-        .unwrap();
+        let got = decrypt(&lent.tree, Some(&tokens)).unwrap();
         assert_eq!(got.changes, expected.changes);
         assert_eq!(got.mac, expected.mac);
         // Without the tokens, the lent leaves read as empty strings: a MAC of other values.
-        let blind = walk(
-            &lent.tree,
-            &key,
-            &selection,
-            false,
-            &mut Stash::off(),
-            Mode::DECRYPT,
-        );
+        let blind = decrypt(&lent.tree, None);
         assert!(blind.is_ok_and(|b| b.mac != expected.mac));
 
         lent.restore_lent(&got.changes);

@@ -529,20 +529,16 @@ pub(crate) fn verify(store: &Store, out: &[u8], allowed: &Allowed, file: &str) -
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::ops::{plaintext, Decrypted};
     use crate::stores::{Format, Store, StoreOptions};
 
-    /// Encrypt `text` as `encrypt` does (its reading of the output freed before the exactness
-    /// check where the format allows, as for a large file), decrypt the output as
-    /// `decrypt` does: the same bytes. Whether the output carries a layout record.
-    fn round_trip(format: Format, text: &str) -> bool {
-        let store = Store::new(format, StoreOptions::default());
+    /// `text` encrypted by `store` as `encrypt` does it (the default selection, a new key).
+    pub(in crate::ops) fn encrypted(store: &Store, text: &str) -> (Vec<u8>, DataKey) {
         let mut parsed = store.parse(text.as_bytes()).unwrap();
         let key = DataKey::generate();
-        let selection = Selection::default();
-        let mut meta = crate::fuzzing::test_metadata(&selection);
+        let mut meta = crate::fuzzing::test_metadata(&Selection::default());
         let out = reencrypt(
             &mut parsed,
             Plain::Parsed,
@@ -550,13 +546,23 @@ mod tests {
             &mut meta,
             &mut Stash::default(),
             Output {
-                store: &store,
-                out_store: &store,
+                store,
+                out_store: store,
                 file: "t",
                 new_file: true,
             },
         )
         .unwrap();
+        (out, key)
+    }
+
+    /// Encrypt `text` as `encrypt` does (its reading of the output freed before the exactness
+    /// check where the format allows, as for a large file), decrypt the output as
+    /// `decrypt` does: the same bytes. Whether the output carries a layout record.
+    fn round_trip(format: Format, text: &str) -> bool {
+        let store = Store::new(format, StoreOptions::default());
+        let (out, key) = encrypted(&store, text);
+        let selection = Selection::default();
         let enc = store.parse(&out).unwrap();
         let metadata = super::super::open::metadata_of(&enc).unwrap();
         let record = metadata.layout_record.is_some();
