@@ -45,12 +45,22 @@ fn test_only(path: &Path) -> bool {
         || name == "proptests.rs"
 }
 
-/// The file's text without its `#[cfg(test)] mod ... { ... }` block (tests close a file).
+/// The file's text without its `#[cfg(test)] mod ... { ... }` block (tests close a file; the
+/// module may be `pub(super)`).
 fn non_test_text(text: &str) -> &str {
     let mut search = 0;
     while let Some(at) = text[search..].find("#[cfg(test)]") {
         let at = search + at;
         let rest = text[at..].trim_start_matches("#[cfg(test)]").trim_start();
+        // A test module that other modules' tests use is `pub(super)` or the like.
+        let rest = match rest.strip_prefix("pub") {
+            Some(after) if after.starts_with('(') => {
+                after.find(')').map_or(after, |close| &after[close + 1..])
+            }
+            Some(after) => after,
+            None => rest,
+        }
+        .trim_start();
         if rest.starts_with("mod ")
             && rest
                 .find('{')
@@ -158,4 +168,15 @@ fn a_module_of_non_test_code_stays_small() {
         "modules over 600 lines:\n{}",
         big.join("\n")
     );
+}
+
+#[test]
+fn test_modules_are_cut_off_whatever_their_visibility() {
+    for module in ["mod tests {", "pub(super) mod tests {", "pub mod tests {"] {
+        let text = format!("fn a() {{}}\n#[cfg(test)]\n{module}\n}}\n");
+        assert_eq!(non_test_text(&text), "fn a() {}\n", "{module}");
+    }
+    // A test-only module in a file of its own is declared, not cut off.
+    let declared = "#[cfg(test)]\nmod a;\nfn b() {}\n";
+    assert_eq!(non_test_text(declared), declared);
 }
