@@ -176,6 +176,9 @@ fn fuzz_regressions_replay() {
                 crate::fuzzing::json_halves_agree(&data);
                 crate::fuzzing::json_lean_agrees(&data);
             }
+            if matches!(f, Format::Json | Format::Yaml) {
+                crate::fuzzing::lending_agrees(f, &data);
+            }
             n += 1;
         }
         assert!(n > 0, "no regression inputs in {}", dir.display());

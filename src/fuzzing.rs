@@ -161,6 +161,28 @@ pub fn encrypt_accounted(format: Format, data: &[u8], marker: Option<&str>) -> O
         Err(e) => panic!("encrypted output does not decrypt: {e}"),
     };
     assert_eq!(dec.mac, enc.mac, "the MAC of the decryption differs");
+    // The reading `decrypt` makes, its ciphertexts left in the output's bytes, reads and
+    // decrypts as this one.
+    lending_agrees(format, &out);
+    let lent = match store.parse_owned_lending(zeroize::Zeroizing::new(out.clone())) {
+        Ok(p) => p,
+        Err(e) => panic!("encrypted output does not parse when lending: {e}"),
+    };
+    let tokens = |id| lent.lent_token(id);
+    let mode = crate::walk::Mode::DECRYPT;
+    let again = crate::walk::walk_lent(
+        &lent.tree,
+        Some(&tokens),
+        &key,
+        &sel,
+        false,
+        &mut Stash::off(),
+        mode,
+    );
+    assert!(
+        again.is_ok_and(|a| a.changes == dec.changes && a.mac == dec.mac),
+        "the lending reading decrypts to other values"
+    );
     // As `decrypt` writes it: spliced, or laid out from scratch where the splice cannot be made.
     let plain = match store.splice_plain(&parsed2, &dec.changes, None) {
         Ok(p) => p,
