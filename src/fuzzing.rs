@@ -1,7 +1,7 @@
 //! Entry points shared by the fuzz targets and the tests that replay their findings.
 
 use crate::stores::{Format, Store, StoreOptions};
-use crate::tree::leaf_count;
+use crate::tree::{leaf_count, secret, Scalar};
 
 /// Parse `data` as `format`; if it parses, splicing with no change must give `data` back, and
 /// re-parsing that must give the same tree. Panics (for the fuzzer) when either fails.
@@ -313,9 +313,9 @@ pub fn lending_agrees(format: Format, bytes: &[u8]) -> usize {
     let mut lent_leaves = 0;
     for (c, l) in a.iter().zip(&b) {
         match (&c.value, lent.lent_token(l.id)) {
-            (crate::tree::Scalar::Str(s), Some(token)) if !s.is_empty() => {
+            (Scalar::Str(s), Some(token)) if !s.is_empty() => {
                 assert!(
-                    l.value == crate::tree::Scalar::Str(crate::tree::secret("")),
+                    l.value == Scalar::Str(secret("")),
                     "{format:?}: leaf {}",
                     l.id
                 );

@@ -41,6 +41,13 @@ impl Parsed {
     }
 }
 
+/// Whether a lending reading leaves this value in the source (a JSON string as written between
+/// its quotes, with no escape in it; a YAML plain scalar whose token is its value): an `ENC[...]`
+/// value, which a decryption reads once and replaces.
+pub(super) fn lends(text: &str) -> bool {
+    text.len() > 5 && text.starts_with("ENC[") && text.ends_with(']')
+}
+
 /// [`Parsed::lent_token`] of a parsed file's layout.
 fn lent_token_in(layout: &Layout, id: LeafId) -> Option<&str> {
     if let Ok(json) = layout.of::<json::Layout>() {

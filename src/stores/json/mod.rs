@@ -63,7 +63,7 @@ impl Layout {
         let unescaped = memchr::memchr(b'\\', inner).is_none();
         std::str::from_utf8(inner)
             .ok()
-            .filter(|t| unescaped && parse::lends(t))
+            .filter(|t| unescaped && super::lent::lends(t))
     }
 }
 

@@ -5,6 +5,7 @@ use zeroize::Zeroizing;
 
 use super::scanner::{Builder, ScalarToken, Scanner, Text, PARSE_PREFIX};
 use super::{Layout, Member};
+use crate::stores::lent::lends;
 use crate::stores::{Parsed, StoreError};
 use crate::tree::{Doc, Item, Leaf, Scalar, Tree, Value};
 
@@ -108,14 +109,6 @@ pub(crate) struct TopObject {
     pub items: Vec<Item>,
     pub metadata: Option<Value>,
     pub layout: Layout,
-}
-
-/// Whether a reading that lends ciphertexts leaves this string value (as written between its
-/// quotes, no escape in it) in the source: an `ENC[...]` value, which a decryption reads once and
-/// replaces. A 200,000-value file's tree held a copy of every one, a quarter of a decryption's
-/// peak memory (docs/performance.md, seventeenth round).
-pub(super) fn lends(text: &str) -> bool {
-    text.len() > 5 && text.starts_with("ENC[") && text.ends_with(']')
 }
 
 pub(crate) fn parse_top(src: &[u8]) -> Result<TopObject, StoreError> {

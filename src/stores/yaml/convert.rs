@@ -16,6 +16,7 @@ use super::scalar_span::scalar_span;
 use super::source::Source;
 use super::style::Style;
 use super::typing::{key_type_name, type_scalar};
+use crate::stores::lent::lends;
 use crate::stores::StoreError;
 use crate::tree::{secret, Item, Leaf, Scalar, Value};
 
@@ -125,12 +126,6 @@ pub(super) struct Converter<'a> {
     /// Whether the data's plain `ENC[...]` scalars are left in the source (an empty string in the
     /// tree; `parse::parse_owned_lending`).
     pub(super) lend: bool,
-}
-
-/// Whether a reading that lends ciphertexts leaves this plain scalar (its token's text, which is
-/// its value) in the source: an `ENC[...]` value, which a decryption reads once and replaces.
-pub(super) fn lends(text: &str) -> bool {
-    text.len() > 5 && text.starts_with("ENC[") && text.ends_with(']')
 }
 
 impl<'a> Converter<'a> {

@@ -38,7 +38,7 @@ impl Layout {
         match self.spans.get(id).filter(|_| self.lent)? {
             LeafSpan::Scalar(sc) if sc.style == Style::Plain && sc.block.is_none() => {
                 let text = std::str::from_utf8(self.src.get(sc.start..sc.end)?).ok()?;
-                super::convert::lends(text).then_some(text)
+                crate::stores::lent::lends(text).then_some(text)
             }
             _ => None,
         }
