@@ -218,7 +218,7 @@ fn line_count(text: &[u8]) -> usize {
 }
 
 /// How many bytes at the start of `a` and `b` are the same.
-fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
+pub(super) fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
     const CHUNK: usize = 64;
     let most = a.len().min(b.len());
     let mut same = 0;

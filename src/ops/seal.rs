@@ -230,7 +230,7 @@ pub fn reencrypt(
             .unwrap_or_else(|| store.splice(reading, &[], Some(&metadata)))
             .map_err(layout_error)?;
         let changed = changed_part(store, reading, out, &with_record);
-        verify(store, &with_record[..changed], &allowed, output.file)?;
+        verify(store, &with_record[changed], &allowed, output.file)?;
         Ok(with_record)
     };
     let finished = check.record(parsed, spent, &mut out, &mut freer, &mut finish)?;
@@ -479,18 +479,30 @@ impl RecordCheck<'_> {
 /// small files (the command-line tests run the other).
 const RELEASE_MIN: usize = if cfg!(test) { 1 } else { 8 << 20 };
 
-/// How much of `after` (a checked output `before`, read as `reading`, with something in it
-/// rewritten) a check must read again: up to where the bytes that are the same at the end of both
-/// begin to be read independently of what is before them, else all of it. The rest is the same
-/// bytes, read the same way, as in `before`.
-fn changed_part(store: &Store, reading: &Parsed, before: &[u8], after: &[u8]) -> usize {
+/// Which part of `after` (a checked output `before`, read as `reading`, with something in it
+/// rewritten) a check must read again: from where the bytes that are the same at the start of
+/// both are followed by a part read independently of what is before it (else from the start),
+/// up to where the bytes that are the same at the end of both begin to be read independently of
+/// what is before them (else to the end). The rest is the same bytes, read the same way, as in
+/// `before`.
+fn changed_part(
+    store: &Store,
+    reading: &Parsed,
+    before: &[u8],
+    after: &[u8],
+) -> std::ops::Range<usize> {
     let same_tail = common_suffix_len(before, after);
-    match store.independent_from(reading, before.len() - same_tail) {
+    let to = match store.independent_from(reading, before.len() - same_tail) {
         Some(from) if from <= before.len() && before.len() - from <= same_tail => {
             after.len() - (before.len() - from)
         }
         _ => after.len(),
-    }
+    };
+    // What tells where a part begins (a YAML document's `---` and the character after it) is
+    // among the bytes that are the same in both.
+    let same_head = super::record_diff::common_prefix_len(before, after);
+    let from = store.independent_before(reading, before, same_head.saturating_sub(4));
+    from.min(to)..to
 }
 
 /// How many bytes at the end of `a` and `b` are the same.
@@ -609,8 +621,9 @@ pub(super) mod tests {
         ] {
             assert!(round_trip(format, text), "{format:?} {text:?}");
         }
-        // A stream whose first document needs a record: the output with it is read again only
-        // up to that document's end (the test below), and gives the same bytes back.
+        // A stream whose first document needs a record: the record goes in the last document,
+        // the output with it is read again only from that document's start (the test below),
+        // and gives the same bytes back.
         assert!(round_trip(
             Format::Yaml,
             "f: >\n  alpha bravo\n  charlie\n---\ng: golf\n---\nh: [hotel]\n"
@@ -641,8 +654,8 @@ pub(super) mod tests {
     fn part_read_again(before: &str, after: &str) -> String {
         let store = Store::new(Format::Yaml, StoreOptions::default());
         let reading = store.parse(before.as_bytes()).unwrap();
-        let n = changed_part(&store, &reading, before.as_bytes(), after.as_bytes());
-        after[..n].to_string()
+        let part = changed_part(&store, &reading, before.as_bytes(), after.as_bytes());
+        after[part].to_string()
     }
 
     #[test]
@@ -656,21 +669,36 @@ pub(super) mod tests {
             ),
             "a: 1\nsops:\n  x: 1\n  y: 2\n"
         );
-        // The second one changed: the first two.
+        // The second one changed: the second one, from its `---`.
         assert_eq!(
             part_read_again(before, "a: 1\nsops:\n  x: 1\n---\nb: 22\n---\nc: 3\n"),
-            "a: 1\nsops:\n  x: 1\n---\nb: 22\n"
+            "---\nb: 22\n"
         );
-        // The last one: all of it, as for a file of one document or in another format.
-        for after in ["a: 1\nsops:\n  x: 1\n---\nb: 2\n---\nc: 4\n", "a: 1\n"] {
-            assert_eq!(part_read_again(before, after), after);
-        }
+        // The last one: from its `---` to the end.
+        assert_eq!(
+            part_read_again(before, "a: 1\nsops:\n  x: 1\n---\nb: 2\n---\nc: 4\n"),
+            "---\nc: 4\n"
+        );
+        // A change in the `---` itself, or in what follows it on its line: from the document
+        // before (the marker's line is not among the bytes the two have the same).
+        assert_eq!(
+            part_read_again(before, "a: 1\nsops:\n  x: 1\n---\nb: 2\n--- \nc: 3\n"),
+            "---\nb: 2\n--- \nc: 3\n"
+        );
+        // A document after a `...` may start with directives: read from the document before.
+        let ended = "a: 1\n...\n---\nb: 2\n---\nc: 3\n";
+        assert_eq!(
+            part_read_again(ended, "a: 1\n...\n---\nb: 22\n---\nc: 3\n"),
+            "a: 1\n...\n---\nb: 22\n"
+        );
+        // A file of one document, or in another format: all of it.
+        assert_eq!(part_read_again(before, "a: 1\n"), "a: 1\n");
         let json = Store::new(Format::Json, StoreOptions::default());
         let reading = json.parse(b"{\"a\": 1}").unwrap();
         let after = b"{\"a\": 2}";
         assert_eq!(
             changed_part(&json, &reading, b"{\"a\": 1}", after),
-            after.len()
+            0..after.len()
         );
     }
 }

@@ -274,6 +274,14 @@ pub trait FormatStore: Sync {
         None
     }
 
+    /// The last place at or before byte `at` of `src` (read as `parsed`) where a part of it begins
+    /// that every reader reads the same whatever came before it (a YAML document that starts with
+    /// `---`), else 0: a check of a file that is the same as a checked one up to `at` need read
+    /// it only from there.
+    fn independent_before(&self, _parsed: &Parsed, _src: &[u8], _at: usize) -> usize {
+        0
+    }
+
     /// Forget where `parsed`'s leaves are, keeping its source bytes (and [`FormatStore::source`]):
     /// for a file that is not spliced again. On a large file the spans are tens of megabytes.
     fn forget_leaf_spans(&self, _parsed: &mut Parsed) {}
@@ -354,6 +362,14 @@ impl Store {
             return None;
         }
         self.format.store().independent_from(parsed, at)
+    }
+
+    /// [`FormatStore::independent_before`], for a source in UTF-8.
+    pub fn independent_before(&self, parsed: &Parsed, src: &[u8], at: usize) -> usize {
+        if parsed.encoding != utf16::TextEncoding::Utf8 {
+            return 0;
+        }
+        self.format.store().independent_before(parsed, src, at)
     }
 
     /// [`FormatStore::forget_leaf_spans`]: `parsed` is not spliced again, only its source bytes

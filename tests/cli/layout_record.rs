@@ -282,16 +282,16 @@ fn lossy_files_with_sops() {
     f.finish("layout_record::lossy_files_with_sops");
 }
 
-/// A multi-document YAML file carries its record once, in the first document's `sops` entry
-/// (where sepal reads the metadata), not in every document; sepal gives the exact bytes back.
+/// A multi-document YAML file carries its record once, in the last document's `sops` entry, not
+/// in every document; sepal gives the exact bytes back.
 #[test]
 fn a_multi_document_file_carries_the_record_once() {
     let sb = Sandbox::new();
     let plain = "a: >\n  tango\n  uniform\n---\nb: victor\n---\nc: >\n  whiskey\n  xray\n";
     let enc = encrypt(&sb, "multi.yaml", plain);
     assert_eq!(enc.matches("sepal_layout").count(), 1, "{enc}");
-    let first_doc_end = enc.find("\n---").unwrap_or(enc.len());
-    assert!(enc[..first_doc_end].contains("sepal_layout"));
+    let last_doc_start = enc.rfind("\n---").unwrap_or(0);
+    assert!(enc[last_doc_start..].contains("sepal_layout"));
     assert_eq!(
         enc.matches("\nsops:").count() + usize::from(enc.starts_with("sops:")),
         3

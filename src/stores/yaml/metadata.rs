@@ -228,14 +228,18 @@ pub(super) fn metadata_edits(
         }
         return;
     };
-    // sepal's own records (`sepal_layout`, `sepal_conflict`) are read from the first document's
-    // metadata only: the documents after it get the metadata without them, so a record (which
-    // can be large) is not repeated in every document.
+    // sepal's own records (`sepal_layout`, `sepal_conflict`) are written in the last document's
+    // entry only: the documents before it get the metadata without them, so a record (which can
+    // be large) is not repeated in every document, and the check of the output with a record
+    // reads only the last document again (the documents before it are the same bytes as in the
+    // output checked without it). The reading takes them from there (or from the first
+    // document, where earlier versions wrote them).
     let rest_meta = without_sepal_records(meta);
-    let first = Entry::new(meta);
+    let full = Entry::new(meta);
     let rest = Entry::new(&rest_meta);
+    let last = layout.docs.len().saturating_sub(1);
     for (i, dl) in layout.docs.iter().enumerate() {
-        let entry = if i == 0 { &first } else { &rest };
+        let entry = if i == last { &full } else { &rest };
         match dl.sops {
             Some(span) => replace_entry(w, dl, span, entry, ed),
             None => insert_entry(layout, w, dl, entry, ed),

@@ -185,6 +185,28 @@ impl FormatStore for YamlStore {
         layout.docs.iter().map(|d| d.end).find(|&end| end >= at)
     }
 
+    fn independent_before(&self, parsed: &Parsed, src: &[u8], at: usize) -> usize {
+        // A document that starts with its `---` reads as a stream of its own would: in the stream
+        // the one before it ended there without a `...` (after which directives may follow).
+        let Ok(layout) = parsed.layout.of::<Layout>() else {
+            return 0;
+        };
+        let starts_document = |end: usize| {
+            src.get(end..).is_some_and(|rest| {
+                rest.starts_with(b"---")
+                    && matches!(rest.get(3), None | Some(b' ' | b'\t' | b'\n' | b'\r'))
+            })
+        };
+        layout
+            .docs
+            .iter()
+            .map(|d| d.end)
+            .take_while(|&end| end <= at)
+            .filter(|&end| end > 0 && starts_document(end))
+            .last()
+            .unwrap_or(0)
+    }
+
     fn forget_leaf_spans(&self, parsed: &mut Parsed) {
         if let Some(layout) = parsed.layout.of_mut::<Layout>() {
             layout.spans = Vec::new();

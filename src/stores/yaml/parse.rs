@@ -77,17 +77,19 @@ pub(super) fn read(
     let later = beside.then(|| split_documents(&mut raw)).flatten();
     let mut stream = StreamParser::new(&src, base, &raw, beside && later.is_none(), lend);
     match later {
-        None => stream.documents(raw, true)?,
+        None => stream.documents(raw, true, true)?,
         Some(later) => stream.documents_in_two_parts(raw, later)?,
     }
     let StreamParser {
         conv,
         indent,
         metadata,
+        last_records,
         docs,
         doc_layouts,
         ..
     } = stream;
+    let metadata = with_last_records(metadata, last_records);
     // Shift spans by the BOM.
     let spans = conv.spans.into_iter().map(|s| s.shifted(base)).collect();
     let aliases = conv
@@ -112,6 +114,32 @@ pub(super) fn read(
             indent: indent.filter(|i| (1..=16).contains(i)).unwrap_or(4),
         },
     ))
+}
+
+/// The `sepal_…` entries of a `sops` entry's value.
+fn sepal_records(meta: Value) -> Vec<Item> {
+    match meta {
+        Value::Map(items) => items.into_iter().filter(is_sepal_record).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn is_sepal_record(item: &Item) -> bool {
+    matches!(item, Item::Pair { key, .. } if key.starts_with("sepal_"))
+}
+
+/// The first document's metadata with the last document's records, where the first has none:
+/// sepal writes its records (`sepal_layout`, `sepal_conflict`) in the last document of a stream
+/// (so that checking the output with them reads that document again, not the first), and read
+/// them from the first document where earlier versions wrote them.
+fn with_last_records(metadata: Option<Value>, last_records: Vec<Item>) -> Option<Value> {
+    match metadata {
+        Some(Value::Map(mut items)) if !items.iter().any(is_sepal_record) => {
+            items.extend(last_records);
+            Some(Value::Map(items))
+        }
+        other => other,
+    }
 }
 
 /// The text after a byte order mark (and the mark's length), refusing what YAML readers would
@@ -146,6 +174,9 @@ struct StreamParser<'a> {
     indent: Option<usize>,
     /// The first document's `sops` entry.
     metadata: Option<Value>,
+    /// The `sepal_…` entries of the stream's last document's `sops` entry, when that document is
+    /// not the first (where sepal writes its records in a stream of several documents).
+    last_records: Vec<Item>,
     docs: Vec<Doc>,
     doc_layouts: Vec<DocLayout>,
 }
@@ -162,15 +193,22 @@ impl<'a> StreamParser<'a> {
             halves,
             indent: None,
             metadata: None,
+            last_records: Vec::new(),
             docs: Vec::new(),
             doc_layouts: Vec::new(),
         }
     }
 
-    /// Convert `raw`, the stream's first documents when `first`, else later ones.
-    fn documents(&mut self, raw: Vec<RawDoc<'a>>, first: bool) -> Result<(), StoreError> {
+    /// Convert `raw`, the stream's first documents when `first`, its last ones when `last`.
+    fn documents(
+        &mut self,
+        raw: Vec<RawDoc<'a>>,
+        first: bool,
+        last: bool,
+    ) -> Result<(), StoreError> {
+        let n = raw.len();
         for (di, rd) in raw.into_iter().enumerate() {
-            self.document(rd, first && di == 0)?;
+            self.document(rd, first && di == 0, last && di + 1 == n)?;
         }
         Ok(())
     }
@@ -187,9 +225,10 @@ impl<'a> StreamParser<'a> {
         let (src, base, lend) = (self.src, self.base, self.conv.lend);
         let convert_later = |later: Vec<RawDoc<'a>>| {
             let mut part = StreamParser::new(src, base, &later, false, lend);
-            part.documents(later, false).map(|()| part)
+            part.documents(later, false, true).map(|()| part)
         };
-        let (done, part) = here_and_beside(|| self.documents(first, true), later, convert_later);
+        let (done, part) =
+            here_and_beside(|| self.documents(first, true, false), later, convert_later);
         // The first documents' error is the one a conversion in order meets first.
         done?;
         let part = part?;
@@ -204,11 +243,12 @@ impl<'a> StreamParser<'a> {
         self.conv.spans.extend(part.conv.spans);
         self.conv.aliases.extend(part.conv.aliases);
         self.doc_layouts.extend(part.doc_layouts);
+        self.last_records = part.last_records;
         self.indent = self.indent.or(part.indent);
         Ok(())
     }
 
-    fn document(&mut self, rd: RawDoc<'a>, first: bool) -> Result<(), StoreError> {
+    fn document(&mut self, rd: RawDoc<'a>, first: bool, last: bool) -> Result<(), StoreError> {
         let src = self.src;
         check_root(src, rd.root.as_ref())?;
         let mut root = rd.root.filter(|r| matches!(r.kind, NodeKind::Map { .. }));
@@ -263,10 +303,15 @@ impl<'a> StreamParser<'a> {
             dl.sops_in_flow = flow;
             dl.sops = Some(span.shifted(self.base));
             entries.remove(entry.pos);
-            if first {
+            if first || last {
                 let mut meta_conv = Converter::new(src, self.conv.anchors.clone(), false);
                 let ctx = ValueContext::top(flow, entry.key.end);
-                self.metadata = Some(meta_conv.value_of(entry.value.clone(), ctx, &mut None)?);
+                let meta = meta_conv.value_of(entry.value.clone(), ctx, &mut None)?;
+                if first {
+                    self.metadata = Some(meta);
+                } else {
+                    self.last_records = sepal_records(meta);
+                }
             }
         }
         let items = self.document_items(root, rd.root_container_id, rd.values)?;
@@ -480,5 +525,55 @@ mod tests {
             // and layout, or the same error.
             same_on_two_threads(&text);
         }
+    }
+
+    /// The `sepal_layout` text of `text`'s metadata, read on one thread and in two parts.
+    fn layout_record_of(text: &str) -> Option<String> {
+        let records: Vec<Option<String>> = [Threads::One, Threads::TwoAlways]
+            .into_iter()
+            .map(|threads| {
+                let (_, metadata, _) = read(text.as_bytes(), threads, false).unwrap();
+                let Some(Value::Map(items)) = metadata else {
+                    return None;
+                };
+                items.iter().find_map(|item| match item {
+                    Item::Pair {
+                        key,
+                        value: Value::Leaf(leaf),
+                    } if key == "sepal_layout" => leaf.value.as_str().map(str::to_string),
+                    _ => None,
+                })
+            })
+            .collect();
+        assert_eq!(records[0], records[1], "{text:?}");
+        records[0].clone()
+    }
+
+    #[test]
+    fn records_are_read_from_the_last_document_or_else_the_first() {
+        let entry = |record: &str| format!("sops:\n    version: 3.11.0\n{record}");
+        let stream = |records: [&str; 3]| {
+            let docs: Vec<String> = (0..3)
+                .map(|i| format!("k{i}: v\n{}", entry(records[i])))
+                .collect();
+            docs.join("---\n")
+        };
+        let (first, middle, last) = (
+            "    sepal_layout: first\n",
+            "    sepal_layout: middle\n",
+            "    sepal_layout: last\n",
+        );
+        let record = |text: &str| layout_record_of(text).map(|r| r.contains("last"));
+        // Where sepal writes it: the last document.
+        assert_eq!(record(&stream(["", "", last])), Some(true));
+        // Where earlier versions wrote it: the first, which wins when both have one.
+        assert_eq!(record(&stream([first, "", ""])), Some(false));
+        assert_eq!(record(&stream([first, "", last])), Some(false));
+        // Nowhere else.
+        assert_eq!(record(&stream(["", middle, ""])), None);
+        // Not without a first document's metadata.
+        assert_eq!(record(&format!("k: v\n---\nl: w\n{}", entry(last))), None);
+        // A document of its own.
+        assert_eq!(record(&format!("k: v\n{}", entry(last))), Some(true));
     }
 }
