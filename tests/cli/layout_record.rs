@@ -302,6 +302,33 @@ fn a_multi_document_file_carries_the_record_once() {
     );
 }
 
+/// A stream whose record is in its first document's `sops` entry, where sepal wrote it before it
+/// wrote it in the last document's, is still given back byte for byte.
+#[test]
+fn a_record_in_the_first_document_is_still_read() {
+    let sb = Sandbox::new();
+    let plain = "a: >\n  tango\n  uniform\n---\nb: victor\n---\nc: >\n  whiskey\n  xray\n";
+    let enc = encrypt(&sb, "multi.yaml", plain);
+    let line = enc
+        .lines()
+        .find(|l| l.trim_start().starts_with("sepal_layout:"))
+        .expect("a record")
+        .to_string();
+    let moved = enc.replacen(&format!("{line}\n"), "", 1).replacen(
+        "\nsops:\n",
+        &format!("\nsops:\n{line}\n"),
+        1,
+    );
+    let first_doc_end = moved.find("\n---").expect("three documents");
+    assert!(moved[..first_doc_end].contains("sepal_layout"), "{moved}");
+    assert_eq!(moved.matches("sepal_layout").count(), 1, "{moved}");
+    sb.write("old-multi.yaml", &moved);
+    assert_eq!(
+        decrypt(&sb, Tool::Sepal, "old-multi.yaml"),
+        plain.as_bytes()
+    );
+}
+
 #[test]
 fn a_multi_document_file_with_sops() {
     Part::WithSops.start("layout_record::a_multi_document_file_with_sops");
