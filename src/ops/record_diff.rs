@@ -10,6 +10,9 @@
 //! exactly; the first is not always the shortest, but on the files a record is made for it is
 //! the same or close, and it takes a millisecond where the general diff took ten or more
 //! (argo-cd's `install.yaml`, sixteenth round of docs/performance.md).
+//!
+//! Its two byte comparisons (how much two texts share at the start, at the end) also tell
+//! `seal` which part of an output with a record must be checked again.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -217,6 +220,23 @@ fn line_count(text: &[u8]) -> usize {
     n + usize::from(text.last().is_some_and(|&c| c != b'\n'))
 }
 
+/// How many bytes at the end of `a` and `b` are the same.
+pub(super) fn common_suffix_len(a: &[u8], b: &[u8]) -> usize {
+    const CHUNK: usize = 4096;
+    let mut same = 0;
+    let most = a.len().min(b.len());
+    // Chunk by chunk, then byte by byte within the first chunk that differs.
+    while same + CHUNK <= most
+        && a[a.len() - same - CHUNK..a.len() - same] == b[b.len() - same - CHUNK..b.len() - same]
+    {
+        same += CHUNK;
+    }
+    while same < most && a[a.len() - same - 1] == b[b.len() - same - 1] {
+        same += 1;
+    }
+    same
+}
+
 /// How many bytes at the start of `a` and `b` are the same.
 pub(super) fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
     const CHUNK: usize = 64;
@@ -308,6 +328,26 @@ fn line_ids(a: &[&str], b: &[&str]) -> (Vec<u32>, Vec<u32>) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn common_suffixes() {
+        let long: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        for (a, b, same) in [
+            (&b""[..], &b""[..], 0),
+            (b"abc", b"xbc", 2),
+            (b"abc", b"abc", 3),
+            (b"bc", b"abc", 2),
+            (b"abc", b"abd", 0),
+        ] {
+            assert_eq!(common_suffix_len(a, b), same, "{a:?} {b:?}");
+        }
+        let mut other = long.clone();
+        other[100] ^= 1;
+        assert_eq!(common_suffix_len(&long, &other), 10_000 - 101);
+        assert_eq!(common_suffix_len(&long[1..], &long), 9_999);
+        other.insert(0, 7);
+        assert_eq!(common_suffix_len(&long, &other), 10_000 - 101);
+    }
 
     /// `from` with `edits` applied, as a record's reader applies them; `None` where they do not
     /// consume `from` exactly.

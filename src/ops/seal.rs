@@ -491,7 +491,7 @@ fn changed_part(
     before: &[u8],
     after: &[u8],
 ) -> std::ops::Range<usize> {
-    let same_tail = common_suffix_len(before, after);
+    let same_tail = super::record_diff::common_suffix_len(before, after);
     let to = match store.independent_from(reading, before.len() - same_tail) {
         Some(from) if from <= before.len() && before.len() - from <= same_tail => {
             after.len() - (before.len() - from)
@@ -503,23 +503,6 @@ fn changed_part(
     let same_head = super::record_diff::common_prefix_len(before, after);
     let from = store.independent_before(reading, before, same_head.saturating_sub(4));
     from.min(to)..to
-}
-
-/// How many bytes at the end of `a` and `b` are the same.
-fn common_suffix_len(a: &[u8], b: &[u8]) -> usize {
-    const CHUNK: usize = 4096;
-    let mut same = 0;
-    let most = a.len().min(b.len());
-    // Chunk by chunk, then byte by byte within the first chunk that differs.
-    while same + CHUNK <= most
-        && a[a.len() - same - CHUNK..a.len() - same] == b[b.len() - same - CHUNK..b.len() - same]
-    {
-        same += CHUNK;
-    }
-    while same < most && a[a.len() - same - 1] == b[b.len() - same - 1] {
-        same += 1;
-    }
-    same
 }
 
 /// The error for an output that failed the accounted-for check.
@@ -628,26 +611,6 @@ pub(super) mod tests {
             Format::Yaml,
             "f: >\n  alpha bravo\n  charlie\n---\ng: golf\n---\nh: [hotel]\n"
         ));
-    }
-
-    #[test]
-    fn common_suffixes() {
-        let long: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
-        for (a, b, same) in [
-            (&b""[..], &b""[..], 0),
-            (b"abc", b"xbc", 2),
-            (b"abc", b"abc", 3),
-            (b"bc", b"abc", 2),
-            (b"abc", b"abd", 0),
-        ] {
-            assert_eq!(common_suffix_len(a, b), same, "{a:?} {b:?}");
-        }
-        let mut other = long.clone();
-        other[100] ^= 1;
-        assert_eq!(common_suffix_len(&long, &other), 10_000 - 101);
-        assert_eq!(common_suffix_len(&long[1..], &long), 9_999);
-        other.insert(0, 7);
-        assert_eq!(common_suffix_len(&long, &other), 10_000 - 101);
     }
 
     /// Which part of a YAML stream, rewritten from `before` to `after`, is read again.

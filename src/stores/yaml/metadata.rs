@@ -247,13 +247,18 @@ pub(super) fn metadata_edits(
     }
 }
 
+/// Whether a `sops` entry's item is one of sepal's records (a `sepal_…` key).
+pub(super) fn is_sepal_record(item: &Item) -> bool {
+    matches!(item, Item::Pair { key, .. } if key.starts_with("sepal_"))
+}
+
 /// `meta` without its top-level `sepal_…` entries.
 fn without_sepal_records(meta: &Value) -> Value {
     match meta {
         Value::Map(items) => Value::Map(
             items
                 .iter()
-                .filter(|item| !matches!(item, Item::Pair { key, .. } if key.starts_with("sepal_")))
+                .filter(|item| !is_sepal_record(item))
                 .cloned()
                 .collect(),
         ),

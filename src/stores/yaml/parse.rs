@@ -11,7 +11,9 @@ use super::convert::{shift_ids, Converter, PlacedComment, ValueContext, HALVES_F
 use super::events::read_events;
 use super::feed::{here_and_beside, Threads};
 use super::layout::{AliasRender, DocLayout, FlowRoot, Layout};
-use super::metadata::{find_sops_entry, new_entry_point, sops_entry_span, SopsEntry};
+use super::metadata::{
+    find_sops_entry, is_sepal_record, new_entry_point, sops_entry_span, SopsEntry,
+};
 use super::node::{Node, NodeKind, RawComment, RawDoc};
 use super::source::Source;
 use crate::stores::{refuse_lone_cr, Parsed, StoreError};
@@ -122,10 +124,6 @@ fn sepal_records(meta: Value) -> Vec<Item> {
         Value::Map(items) => items.into_iter().filter(is_sepal_record).collect(),
         _ => Vec::new(),
     }
-}
-
-fn is_sepal_record(item: &Item) -> bool {
-    matches!(item, Item::Pair { key, .. } if key.starts_with("sepal_"))
 }
 
 /// The first document's metadata with the last document's records, where the first has none:
