@@ -4,7 +4,8 @@
 //!
 //! Two builds of the same C library (libyaml 0.2.5's grammar), behind one interface:
 //! - [`system`]: the system's libyaml, linked statically where `build.rs` finds it (Debian:
-//!   `libyaml-dev`); it reads a 29 MB output in about half the time of
+//!   `libyaml-dev`), given an input its reader would give back unchanged as it is
+//!   ([`reads_as_is`], `top_up` in `shim.c`); it reads a 29 MB output in about half the time of
 //! - [`translated`]: `unsafe-libyaml`, the Rust translation of libyaml that `serde_yaml_ng`
 //!   reads with; always built, the reading where the system's libyaml is not.
 //!
@@ -51,11 +52,16 @@ impl<'a, P: Parser> Reader<'a, P> {
             problem: "the YAML parser could not start".into(),
             line: 0,
         })?;
-        Ok(Reader {
+        Ok(Self::from_parser(parser))
+    }
+
+    /// The reader of a parser started on an input that outlives `'a`.
+    fn from_parser(parser: P) -> Self {
+        Reader {
             parser,
             ended: false,
             _input: PhantomData,
-        })
+        }
     }
 
     /// Parse the next event and hand it to `f`; after the stream's end every call gives
@@ -68,6 +74,29 @@ impl<'a, P: Parser> Reader<'a, P> {
         self.ended = end;
         Ok(out)
     }
+}
+
+/// Whether libyaml's reader gives `input`'s bytes back unchanged, as the characters its scanner
+/// reads: UTF-8 without a byte order mark at the start (the reader drops one there) and none of
+/// the characters it refuses (C0 controls but tab, line feed and carriage return; DEL; C1
+/// controls but NEL; U+FFFE and U+FFFF). Then the system's libyaml is given the input's bytes as
+/// they are instead of decoding them a character at a time (`top_up` in `shim.c`). An encrypted
+/// output is nearly always so: its values are ASCII.
+#[cfg(any(test, sepal_libyaml))]
+pub(super) fn reads_as_is(input: &[u8]) -> bool {
+    // Without a branch per byte, so that it compiles to vector instructions.
+    let printable_ascii = input.iter().fold(true, |ok, &b| {
+        ok & ((b.wrapping_sub(0x20) < 0x5f) | (b == b'\t') | (b == b'\n') | (b == b'\r'))
+    });
+    if printable_ascii {
+        return true;
+    }
+    let allowed = |c: char| {
+        matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{a0}'..='\u{d7ff}'
+            | '\u{e000}'..='\u{fffd}' | '\u{10000}'..='\u{10ffff}')
+    };
+    std::str::from_utf8(input)
+        .is_ok_and(|text| !text.starts_with('\u{feff}') && text.chars().all(allowed))
 }
 
 /// What a parse failure says, and on which line (1-based). The message is libyaml's own
@@ -172,11 +201,40 @@ fn render(e: Event<'_>) -> (String, bool) {
 }
 
 /// Both builds of libyaml give the same events, and the same failure (problem and line), for
-/// `data`; panics where they differ (tests and the `yaml` fuzz target).
+/// `data`, and so does the system's libyaml decoding its input a character at a time where it is
+/// given it as it is ([`reads_as_is`]); panics where they differ (tests and the `yaml` fuzz target).
 #[cfg(sepal_libyaml)]
 pub(crate) fn assert_builds_agree(data: &[u8]) -> bool {
     let system = read_all::<system::Parser>(data);
     let translated = read_all::<translated::Parser>(data);
+    if reads_as_is(data) {
+        // Windows that cut the input everywhere, and the whole buffer's.
+        for window in [1, 2, 3, 5, 64, 4000, usize::MAX] {
+            // SAFETY: `data` outlives the reader, which is dropped before this returns.
+            let topped_up = unsafe { system::Parser::start_reading(data, window) }
+                .map(|parser| read_from(Reader::from_parser(parser)));
+            match (&translated, topped_up) {
+                (Ok(a), Some(Ok(b))) => assert_eq!(a, &b, "events differ, window {window}"),
+                (Err(a), Some(Err(b))) => assert_eq!(
+                    (&a.problem, a.line),
+                    (&b.problem, b.line),
+                    "failures differ, window {window}"
+                ),
+                (_, topped_up) => {
+                    panic!("one reading failed: {translated:?} against {topped_up:?}")
+                }
+            }
+        }
+    }
+    // SAFETY: `data` outlives the reader, which is dropped before this returns.
+    let decoding = unsafe { system::Parser::start_reading(data, 0) }
+        .map(|parser| read_from(Reader::from_parser(parser)));
+    assert!(
+        decoding
+            .as_ref()
+            .is_some_and(|d| d.as_ref().ok() == translated.as_ref().ok()),
+        "the system's libyaml decoding differs"
+    );
     match (&system, &translated) {
         (Ok(a), Ok(b)) => {
             assert_eq!(a, b, "events differ");
@@ -197,7 +255,12 @@ pub(crate) fn assert_builds_agree(data: &[u8]) -> bool {
 /// Every event of `data` as text, read with one build of libyaml.
 #[cfg(any(test, sepal_libyaml))]
 fn read_all<P: Parser>(data: &[u8]) -> Result<Vec<String>, ParseFailure> {
-    let mut events = Reader::<P>::new(data)?;
+    read_from(Reader::<P>::new(data)?)
+}
+
+/// Every event `events` gives, as text.
+#[cfg(any(test, sepal_libyaml))]
+fn read_from<P: Parser>(mut events: Reader<'_, P>) -> Result<Vec<String>, ParseFailure> {
     let mut out = Vec::new();
     loop {
         let (text, end) = events.next(render)?;
@@ -257,9 +320,37 @@ mod tests {
             "a: *\n",
             "- a\nb: c\n",
             "\u{feff}a: b\n",
+            "a: b\u{feff}\n",
+            "a: caf\u{e9} \u{1f600}\n# \u{e9}t\u{e9}\n",
+            "a: \u{85}b\n",
+            "a: \u{84}b\n",
+            "a: b\u{7f}\n",
+            "a: \u{fffe}\n",
+            "a: \u{b}\n",
+            "a: 'b\nc'\n",
+            "a: b\r\nc: d\r",
+            "- a\n- ",
+            "---",
         ] {
             inputs.push((format!("{text:?}"), text.as_bytes().to_vec()));
         }
+        // Longer than libyaml's buffer (48 KiB): many lines, with characters of two to four
+        // bytes at every offset, and one value longer than the buffer.
+        let mut long = String::new();
+        for i in 0..6000 {
+            long.push_str(&format!(
+                "k{i}: {}caf\u{e9}\u{1f600}x\u{800}\n",
+                "v".repeat(i % 7)
+            ));
+        }
+        let big: String = (0..30_000).map(|i| format!("{i}\u{e9}")).collect();
+        long.push_str(&format!("big: {big}\nend: 'q\u{e9}'\n"));
+        assert!(
+            assert_builds_agree(long.as_bytes()),
+            "the long input parses"
+        );
+        inputs.push(("long".into(), long.clone().into_bytes()));
+        inputs.push(("long, broken".into(), format!("{long}[").into_bytes()));
         assert!(inputs.len() > 400, "{} inputs", inputs.len());
         let mut failures = 0;
         for (name, bytes) in &inputs {
@@ -268,6 +359,32 @@ mod tests {
             failures += usize::from(!parsed);
         }
         assert!(failures > 10, "{failures} inputs failed to parse");
+    }
+
+    #[test]
+    fn inputs_libyaml_reads_as_they_are() {
+        for read in [
+            &b""[..],
+            b"a: b\r\n\tc\n",
+            "a: caf\u{e9}\u{85}\u{1f600}".as_bytes(),
+            "a: \u{feff}".as_bytes(),
+        ] {
+            assert!(reads_as_is(read), "{read:?}");
+        }
+        for refused in [
+            "\u{feff}a: b".as_bytes(),
+            b"a: \x00",
+            b"a: \x1f",
+            b"a: \x7f",
+            "a: \u{84}".as_bytes(),
+            "a: \u{9f}".as_bytes(),
+            "a: \u{fffe}".as_bytes(),
+            "a: \u{ffff}".as_bytes(),
+            b"a: \xff",
+            b"a: \xed\xa0\x80",
+        ] {
+            assert!(!reads_as_is(refused), "{refused:?}");
+        }
     }
 
     #[test]

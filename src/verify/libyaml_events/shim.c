@@ -1,6 +1,9 @@
 /* The system libyaml's event parser behind a small interface of sepal's own (libyaml_events/system.rs):
  * Rust never sees libyaml's structures, whose layout differs between libyaml versions, only the
- * event below, whose data stays valid until the next call.
+ * event below, whose data stays valid until the next call. `top_up` fills libyaml's input buffer
+ * itself, as its reader (reader.c, unchanged in substance since 2014) does: the test that compares this
+ * build's events with the translated libyaml's, over the corpus and with small windows, is what
+ * would catch a libyaml whose reader keeps its buffer otherwise.
  *
  * Built by build.rs only where a static libyaml and its header are found. */
 #include <stdlib.h>
@@ -34,9 +37,75 @@ typedef struct {
     yaml_parser_t parser;
     yaml_event_t event;
     int has_event;
+    /* The most bytes one top-up copies (see top_up), or 0 to let libyaml decode its input. */
+    size_t window;
 } sepal_yaml;
 
-sepal_yaml *sepal_yaml_new(const unsigned char *input, size_t length) {
+/* libyaml's reader decodes its input a character at a time into its 48 KiB working buffer,
+ * checking each character: on a large output that was a quarter of the reading. For an input
+ * it gives back unchanged (the caller checked: `reads_as_is` in mod.rs, UTF-8 without a byte
+ * order mark at the start or a character libyaml refuses), the shim tops the working buffer up
+ * itself before each event, with a copy of the input's next bytes, doing what
+ * `yaml_parser_update_buffer` (reader.c) does for them: the unread characters moved to the
+ * buffer's start, the bytes appended whole (cut between characters), `unread` counting their
+ * characters, the string reader's position and the offset moved on, and at the end of the input
+ * the end-of-file flag and the NUL the reader ends its buffer with. The scanner then finds the
+ * characters it needs in the buffer and the reader's first test returns; what a top-up did not
+ * bring (a token longer than the buffer) the reader decodes as usual, from the same position.
+ * Nothing is done while the reader's raw buffer holds bytes it has not decoded (after a
+ * character cut in two by its own reads): they come first. */
+static void top_up(sepal_yaml *s) {
+    /* Left free after the NUL: libyaml looks a few characters past it. */
+    enum { PAD = 8 };
+    yaml_parser_t *p = &s->parser;
+    if (p->eof || p->raw_buffer.pointer != p->raw_buffer.last) {
+        return;
+    }
+    size_t capacity = p->buffer.end - p->buffer.start;
+    size_t held = p->buffer.last - p->buffer.pointer;
+    if (held >= capacity / 2 || capacity <= held + PAD + 1) {
+        return;
+    }
+    if (p->encoding == YAML_ANY_ENCODING) {
+        /* What yaml_parser_determine_encoding finds in an input without a byte order mark. */
+        p->encoding = YAML_UTF8_ENCODING;
+    }
+    memmove(p->buffer.start, p->buffer.pointer, held);
+    p->buffer.pointer = p->buffer.start;
+    p->buffer.last = p->buffer.start + held;
+    const unsigned char *from = p->input.string.current;
+    size_t left = p->input.string.end - from;
+    size_t n = capacity - held - PAD - 1;
+    if (n > s->window) {
+        n = s->window;
+    }
+    if (n >= left) {
+        n = left;
+    } else {
+        /* Not in the middle of a character. */
+        while (n > 0 && (from[n] & 0xC0) == 0x80) {
+            n--;
+        }
+    }
+    size_t chars = 0;
+    for (size_t i = 0; i < n; i++) {
+        chars += (from[i] & 0xC0) != 0x80;
+    }
+    memcpy(p->buffer.last, from, n);
+    p->buffer.last += n;
+    p->unread += chars;
+    p->offset += n;
+    p->input.string.current = from + n;
+    if (p->input.string.current == p->input.string.end) {
+        p->eof = 1;
+        *(p->buffer.last++) = '\0';
+        p->unread++;
+    }
+}
+
+/* A parser of `input`; `window` as in sepal_yaml: not 0 only for an input libyaml's reader gives
+ * back unchanged (see top_up). */
+sepal_yaml *sepal_yaml_new(const unsigned char *input, size_t length, size_t window) {
     sepal_yaml *s = calloc(1, sizeof *s);
     if (s == NULL) {
         return NULL;
@@ -46,6 +115,7 @@ sepal_yaml *sepal_yaml_new(const unsigned char *input, size_t length) {
         return NULL;
     }
     yaml_parser_set_input_string(&s->parser, input, length);
+    s->window = window;
     return s;
 }
 
@@ -55,6 +125,9 @@ int sepal_yaml_next(sepal_yaml *s, sepal_yaml_event *out) {
     if (s->has_event) {
         yaml_event_delete(&s->event);
         s->has_event = 0;
+    }
+    if (s->window > 0) {
+        top_up(s);
     }
     if (!yaml_parser_parse(&s->parser, &s->event)) {
         return 0;

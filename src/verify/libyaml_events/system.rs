@@ -4,7 +4,8 @@
 //!
 //! The unsafe calls are confined to this file. Their contract (the shim's, over libyaml's): a
 //! parser made by `sepal_yaml_new` is freed once by `sepal_yaml_free` (here: on drop); the input
-//! must outlive it (the reader's `'a` borrow); an event's pointers stay valid until the next
+//! must outlive it (the reader's `'a` borrow), and the shim copies it into libyaml's buffer
+//! itself only where [`super::reads_as_is`] says libyaml would read it unchanged; an event's pointers stay valid until the next
 //! `sepal_yaml_next` or the free (here: they are only lent to a closure, which returns first);
 //! after a failed `sepal_yaml_next`, `sepal_yaml_problem` gives a static string or null.
 
@@ -35,7 +36,7 @@ const ALIAS: c_int = 7;
 const STREAM_END: c_int = 8;
 
 extern "C" {
-    fn sepal_yaml_new(input: *const c_uchar, length: usize) -> *mut c_void;
+    fn sepal_yaml_new(input: *const c_uchar, length: usize, window: usize) -> *mut c_void;
     fn sepal_yaml_next(parser: *mut c_void, out: *mut ShimEvent) -> c_int;
     fn sepal_yaml_problem(parser: *const c_void, problem: *mut *const c_char, line: *mut usize);
     fn sepal_yaml_free(parser: *mut c_void);
@@ -48,10 +49,14 @@ pub(in crate::verify) struct Parser {
 
 impl super::Parser for Parser {
     unsafe fn start(input: &[u8]) -> Option<Self> {
-        // SAFETY: the shim copies nothing and keeps `input`'s pointer, which outlives the parser
-        // (the caller's promise).
-        let parser = unsafe { sepal_yaml_new(input.as_ptr(), input.len()) };
-        NonNull::new(parser).map(|parser| Parser { parser })
+        // SAFETY: the caller's promise.
+        let window = if super::reads_as_is(input) {
+            usize::MAX
+        } else {
+            0
+        };
+        // SAFETY: the caller's promise, and `window` is 0 unless the input is read as it is.
+        unsafe { Self::start_reading(input, window) }
     }
 
     fn parse<R>(&mut self, f: impl FnOnce(Event<'_>) -> R) -> Result<(R, bool), ParseFailure> {
@@ -75,6 +80,19 @@ impl super::Parser for Parser {
 }
 
 impl Parser {
+    /// [`super::Parser::start`], the shim copying up to `window` bytes of `input` at a time into
+    /// libyaml's working buffer before each event when it is not 0 (`top_up` in `shim.c`).
+    ///
+    /// # Safety
+    /// As [`super::Parser::start`]; and `window` is 0 unless [`super::reads_as_is`] says so of
+    /// `input`.
+    pub(super) unsafe fn start_reading(input: &[u8], window: usize) -> Option<Self> {
+        // SAFETY: the shim keeps `input`'s pointer, which outlives the parser (the caller's
+        // promise); `window` is the caller's promise.
+        let parser = unsafe { sepal_yaml_new(input.as_ptr(), input.len(), window) };
+        NonNull::new(parser).map(|parser| Parser { parser })
+    }
+
     fn failure(&self) -> ParseFailure {
         let mut problem: *const c_char = std::ptr::null();
         let mut line = 0usize;
