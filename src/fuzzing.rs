@@ -290,8 +290,9 @@ pub fn yaml_readback_agrees(data: &[u8]) {
 
 /// The reading that leaves ciphertexts in the source (a decryption's) against the one that
 /// copies them, on `bytes`: both refuse it, or each leaf is the same in both or an empty string
-/// whose lent text is the copied value, and restored (no leaf changed) the trees are the same.
-/// How many leaves were lent. Panics (for the fuzzer) where they differ.
+/// whose lent text is the copied value, and restored (no leaf changed) the trees are the same;
+/// so is the reading that leaves them in bytes it keeps no copy of (the output check's), against
+/// those bytes. How many leaves were lent. Panics (for the fuzzer) where they differ.
 pub fn lending_agrees(format: Format, bytes: &[u8]) -> usize {
     let store = Store::new(format, StoreOptions::default());
     let copied = store.parse_owned(zeroize::Zeroizing::new(bytes.to_vec()));
@@ -330,5 +331,37 @@ pub fn lending_agrees(format: Format, bytes: &[u8]) -> usize {
     }
     lent.restore_lent(&vec![None; a.len()]);
     assert!(lent.tree == copied.tree, "{format:?}: restored");
+    // The output check's reading, which keeps no copy of the bytes: where it lends, the same
+    // leaves read from `bytes`; restored, the same tree.
+    let mut unkept = store
+        .parse_lent_lending(bytes)
+        .unwrap_or_else(|e| panic!("{format:?}: the reading without a copy refused it: {e}"));
+    let mut c = Vec::new();
+    for d in &unkept.tree.docs {
+        crate::tree::for_each_leaf(&d.items, &mut |l| c.push(l.clone()));
+    }
+    assert_eq!(a.len(), c.len(), "{format:?}");
+    for (copy, l) in a.iter().zip(&c) {
+        match unkept.lent_token_from(l.id, bytes) {
+            Some(token) => {
+                assert!(
+                    l.value == Scalar::Str(secret("")),
+                    "{format:?}: leaf {}",
+                    l.id
+                );
+                assert!(
+                    copy.value == Scalar::Str(secret(token)),
+                    "{format:?}: leaf {}",
+                    l.id
+                );
+            }
+            None => assert!(copy == l, "{format:?}: leaf {}", l.id),
+        }
+    }
+    unkept.restore_lent_from(&vec![None; a.len()], bytes);
+    assert!(
+        unkept.tree == copied.tree,
+        "{format:?}: restored from the bytes"
+    );
     lent_leaves
 }

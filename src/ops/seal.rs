@@ -347,6 +347,9 @@ impl RecordCheck<'_> {
                             (parsed, Some(shape) == self.shape, true)
                         }
                         OwnReading::Full(mut encrypted) => {
+                            // The values the view leaves as they are, as a reading that copies
+                            // them gives them (what the view changes is never read).
+                            encrypted.restore_lent_from(self.view, out);
                             let same_shape = self.shape.is_some()
                                 && Some(shape_digest(&encrypted.tree)) == self.shape;
                             let released = same_shape
@@ -417,7 +420,8 @@ impl RecordCheck<'_> {
                 .plain_from_splice(&encrypted, self.view, None, Err(e)),
             None => {
                 // Not the input's shape (an alias expanded, say): exactly as `decrypt` will do
-                // it.
+                // it, from every ciphertext.
+                encrypted.restore_lent_from(&Vec::new(), out);
                 let Ok(decrypted) = decrypt_tree(
                     &encrypted.tree,
                     self.key,

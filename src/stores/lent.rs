@@ -5,7 +5,7 @@
 //! from its span (the walk's `walk_lent`); what a caller reads of the tree is put back.
 
 use super::{json, yaml, Changes, Layout, Parsed};
-use crate::tree::{LeafId, Scalar};
+use crate::tree::{LeafId, Scalar, Tree};
 
 impl Parsed {
     /// The text of leaf `id` when the reading left it in the source
@@ -14,8 +14,14 @@ impl Parsed {
         lent_token_in(&self.layout, id)
     }
 
+    /// [`Parsed::lent_token`] of a reading that keeps no copy of its bytes
+    /// ([`super::Store::parse_lent_lending`]), read from `src`, the bytes it was made from.
+    pub fn lent_token_from<'s>(&self, id: LeafId, src: &'s [u8]) -> Option<&'s str> {
+        lent_token_from_in(&self.layout, id, src)
+    }
+
     /// Whether the reading left ciphertexts in the source.
-    fn lends(&self) -> bool {
+    pub(crate) fn lends(&self) -> bool {
         self.layout.of::<json::Layout>().is_ok_and(|l| l.lends())
             || self.layout.of::<yaml::Layout>().is_ok_and(|l| l.lends())
     }
@@ -28,16 +34,31 @@ impl Parsed {
             return;
         }
         let (tree, layout) = (&mut self.tree, &self.layout);
-        for doc in &mut tree.docs {
-            crate::tree::for_each_leaf_mut(&mut doc.items, &mut |leaf| {
-                let unchanged = !matches!(changes.get(leaf.id), Some(Some(_)));
-                if unchanged && matches!(&leaf.value, Scalar::Str(s) if s.is_empty()) {
-                    if let Some(token) = lent_token_in(layout, leaf.id) {
-                        leaf.value = Scalar::Str(crate::tree::secret(token));
-                    }
-                }
-            });
+        restore(tree, changes, |id| lent_token_in(layout, id));
+    }
+
+    /// [`Parsed::restore_lent`] of a reading that keeps no copy of its bytes, from `src`, the
+    /// bytes it was made from.
+    pub fn restore_lent_from(&mut self, changes: &Changes, src: &[u8]) {
+        if !self.lends() {
+            return;
         }
+        let (tree, layout) = (&mut self.tree, &self.layout);
+        restore(tree, changes, |id| lent_token_from_in(layout, id, src));
+    }
+}
+
+/// Put back the values of `tree` that `token` gives, where `changes` leaves them as they are.
+fn restore<'t>(tree: &mut Tree, changes: &Changes, token: impl Fn(LeafId) -> Option<&'t str>) {
+    for doc in &mut tree.docs {
+        crate::tree::for_each_leaf_mut(&mut doc.items, &mut |leaf| {
+            let unchanged = !matches!(changes.get(leaf.id), Some(Some(_)));
+            if unchanged && matches!(&leaf.value, Scalar::Str(s) if s.is_empty()) {
+                if let Some(token) = token(leaf.id) {
+                    leaf.value = Scalar::Str(crate::tree::secret(token));
+                }
+            }
+        });
     }
 }
 
@@ -54,4 +75,12 @@ fn lent_token_in(layout: &Layout, id: LeafId) -> Option<&str> {
         return json.lent_token(id);
     }
     layout.of::<yaml::Layout>().ok()?.lent_token(id)
+}
+
+/// [`Parsed::lent_token_from`] of a parsed file's layout.
+fn lent_token_from_in<'s>(layout: &Layout, id: LeafId, src: &'s [u8]) -> Option<&'s str> {
+    if let Ok(json) = layout.of::<json::Layout>() {
+        return json.lent_token_in(id, src);
+    }
+    layout.of::<yaml::Layout>().ok()?.lent_token_in(id, src)
 }

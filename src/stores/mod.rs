@@ -181,6 +181,15 @@ pub trait FormatStore: Sync {
         None
     }
 
+    /// [`FormatStore::parse_lent`] leaving the data's `ENC[...]` values in `src` as
+    /// [`FormatStore::parse_owned_lending`] leaves them in its bytes: each an empty string in the
+    /// tree, whose text [`Parsed::lent_token_from`] reads from `src` (the output check reads each
+    /// where it is: on a large output a copy of every ciphertext was made and freed again).
+    /// `None` where the format has no such reading.
+    fn parse_lent_lending(&self, _src: &[u8]) -> Option<Result<Parsed, StoreError>> {
+        None
+    }
+
     /// Swap `src` with the source bytes `parsed`'s layout holds (to lend a reading of
     /// [`FormatStore::parse_lent`] its bytes, and to take them back). Whether the format did.
     fn swap_source(&self, _parsed: &mut Parsed, _src: &mut Zeroizing<Vec<u8>>) -> bool {

@@ -53,6 +53,15 @@ impl Store {
         store.parse_lent(src).unwrap_or_else(|| store.parse(src))
     }
 
+    /// [`Store::parse_lent`] leaving the data's `ENC[...]` values in `src` where the format can
+    /// ([`super::FormatStore::parse_lent_lending`]).
+    pub fn parse_lent_lending(&self, src: &[u8]) -> Result<Parsed, StoreError> {
+        let store = self.format.store();
+        store
+            .parse_lent_lending(src)
+            .unwrap_or_else(|| self.parse_lent(src))
+    }
+
     /// Run `f` on `parsed` (a reading of `src` by [`Store::parse_lent`]) with its source bytes
     /// lent to it; `src` is given back whole.
     pub fn with_source<T>(

@@ -247,8 +247,9 @@ pub enum OwnReading {
     /// Without a tree ([`Store::lean_reading`]): its layout, and the shape digest of the tree the
     /// full reading would give.
     Lean { parsed: Parsed, shape: [u8; 32] },
-    /// The full reading (by [`Store::parse_lent`]: lend it the output with
-    /// [`Store::with_source`] to splice it).
+    /// The full reading (by [`Store::parse_lent_lending`]: lend it the output with
+    /// [`Store::with_source`] to splice it; the data's `ENC[...]` values may be left in the
+    /// output, [`Parsed::restore_lent_from`] puts back those a caller reads).
     Full(Parsed),
 }
 
@@ -308,9 +309,10 @@ fn fail(format: Format, reader: &'static str, place: impl Into<String>) -> Unacc
 fn own_reading(format: Format, output: &[u8], allowed: &Allowed) -> Result<Parsed, Unaccounted> {
     const READER: &str = "read back by sepal";
     let store = Store::new(format, Default::default());
-    // The reading keeps no copy of the output (a caller that needs its bytes lends them).
+    // The reading keeps no copy of the output (a caller that needs its bytes lends them), and
+    // leaves the `ENC[...]` values in it where the format can: each is checked where it is.
     let parsed = store
-        .parse_lent(output)
+        .parse_lent_lending(output)
         .map_err(|e| fail(format, READER, format!("a parse error ({e})")))?;
     if parsed.metadata.is_none() {
         return Err(fail(format, READER, "the metadata (no sops entry)"));
@@ -318,7 +320,15 @@ fn own_reading(format: Format, output: &[u8], allowed: &Allowed) -> Result<Parse
     let mut bad: Option<String> = None;
     for (n, d) in parsed.tree.docs.iter().enumerate() {
         walk_paths(&d.items, &mut String::new(), &mut |path, leaf| {
-            if bad.is_none() && !allowed.has_scalar(&leaf.value) {
+            let lent = match &leaf.value {
+                Scalar::Str(s) if s.is_empty() => parsed.lent_token_from(leaf.id, output),
+                _ => None,
+            };
+            let passed = match lent {
+                Some(token) => allowed.has_text(token),
+                None => allowed.has_scalar(&leaf.value),
+            };
+            if bad.is_none() && !passed {
                 bad = Some(format!("document {}, {}", n + 1, display(path)));
             }
         });
@@ -453,6 +463,25 @@ mod tests {
         assert!(yaml_reading(b"a: 1234\n", &allowed(&[])).is_err());
         let bom = format!("\u{feff}a: {ENC}\nsops:\n    mac: x\n");
         assert!(yaml_reading(bom.as_bytes(), &allowed(&[])).is_ok());
+    }
+
+    /// sepal's own reading of a YAML output leaves its `ENC[...]` values in the output and checks
+    /// each there: a token that only looks like one is refused unless it is a value left in
+    /// clear.
+    #[test]
+    fn yaml_ciphertexts_are_checked_where_they_are() {
+        let ok = format!("a: {ENC}\nb:\n  - {ENC}\nsops:\n    mac: x\n");
+        let parsed = own_reading(Format::Yaml, ok.as_bytes(), &allowed(&[])).unwrap();
+        assert_eq!(parsed.lent_token_from(0, ok.as_bytes()), Some(ENC));
+        assert_eq!(parsed.lent_token_from(1, ok.as_bytes()), Some(ENC));
+        let fake = "ENC[AES256_GCM,data:hunter 2,iv:A,tag:A,type:str]";
+        let text = format!("a: {ENC}\nb:\n  - {fake}\nsops:\n    mac: x\n");
+        let Err(e) = own_reading(Format::Yaml, text.as_bytes(), &allowed(&[])) else {
+            panic!("a token that only looks encrypted passed");
+        };
+        assert!(e.place.contains("b[0]"), "{e}");
+        assert!(!e.to_string().contains("hunter"), "{e}");
+        assert!(own_reading(Format::Yaml, text.as_bytes(), &allowed(&[fake])).is_ok());
     }
 
     #[test]

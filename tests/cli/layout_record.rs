@@ -341,3 +341,37 @@ fn a_multi_document_file_with_sops() {
         assert!(text.contains(word), "{word} in {text}");
     }
 }
+
+/// A value left in clear that looks like a ciphertext (under `--unencrypted-suffix`), in a file
+/// that needs a record: the output's check reads the `ENC[...]` values where they are in the
+/// output, and puts back the one the encryption left as it was before the record is made from
+/// that reading, so the file comes back byte for byte.
+#[test]
+fn a_clear_value_that_looks_encrypted_comes_back_through_the_record() {
+    let sb = Sandbox::new();
+    let clear = "ENC[AES256_GCM,data:abc=,iv:def=,tag:ghi=,type:str]";
+    let plain = format!("a: &x tango\nkey_pub: {clear}\nb: *x\nc: [1, 2]\n");
+    sb.write("pub.yaml", &plain);
+    let r = sb
+        .run(
+            Tool::Sepal,
+            Identity::Key1,
+            &[
+                "encrypt",
+                "--age",
+                &common::keys().age1,
+                "--unencrypted-suffix",
+                "_pub",
+                "--output",
+                "enc-pub.yaml",
+                "pub.yaml",
+            ],
+        )
+        .unwrap();
+    assert!(r.ok(), "encrypt: {}", r.describe());
+    let enc = std::fs::read_to_string(sb.join("enc-pub.yaml")).expect("the output");
+    assert!(enc.contains(&format!("key_pub: {clear}\n")), "{enc}");
+    assert!(enc.contains("sepal_layout"), "{enc}");
+    assert!(!enc.contains("tango"), "{enc}");
+    assert_eq!(decrypt(&sb, Tool::Sepal, "enc-pub.yaml"), plain.as_bytes());
+}

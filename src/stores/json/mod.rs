@@ -54,11 +54,16 @@ impl Layout {
 
     /// The text of the leaf `id` when the reading left it in the source (between its quotes).
     pub(crate) fn lent_token(&self, id: usize) -> Option<&str> {
+        self.lent_token_in(id, &self.src)
+    }
+
+    /// [`Layout::lent_token`] read from `src`, the bytes the reading was made from.
+    pub(crate) fn lent_token_in<'s>(&self, id: usize, src: &'s [u8]) -> Option<&'s str> {
         if !self.lent {
             return None;
         }
         let &(start, end) = self.leaf_spans.get(id)?;
-        let inner = self.src.get(start + 1..end.checked_sub(1)?)?;
+        let inner = src.get(start + 1..end.checked_sub(1)?)?;
         // A string with an escape in it is decoded, never lent.
         let unescaped = memchr::memchr(b'\\', inner).is_none();
         std::str::from_utf8(inner)

@@ -14,8 +14,9 @@ pub struct Layout {
     pub(super) spans: Vec<LeafSpan>,
     pub(super) aliases: Vec<AliasRender>,
     pub(super) docs: Vec<DocLayout>,
-    /// The data's plain `ENC[...]` scalars were left here (`parse::parse_owned_lending`): each
-    /// is an empty string in the tree, its text this source's at its span.
+    /// The data's plain `ENC[...]` scalars were left here (`parse::parse_owned_lending`), or in
+    /// the bytes the reading was made from (`parse::parse_lent_lending`): each is an empty string
+    /// in the tree, its text the source's at its span.
     pub(super) lent: bool,
     pub(super) crlf: bool,
     /// The indentation step the source uses.
@@ -35,9 +36,15 @@ impl Layout {
 
     /// The text of the leaf `id` when the reading left it in the source.
     pub(crate) fn lent_token(&self, id: usize) -> Option<&str> {
+        self.lent_token_in(id, &self.src)
+    }
+
+    /// [`Layout::lent_token`] read from `src`, the bytes the reading was made from (by a reading
+    /// that keeps none).
+    pub(crate) fn lent_token_in<'s>(&self, id: usize, src: &'s [u8]) -> Option<&'s str> {
         match self.spans.get(id).filter(|_| self.lent)? {
             LeafSpan::Scalar(sc) if sc.style == Style::Plain && sc.block.is_none() => {
-                let text = std::str::from_utf8(self.src.get(sc.start..sc.end)?).ok()?;
+                let text = std::str::from_utf8(src.get(sc.start..sc.end)?).ok()?;
                 crate::stores::lent::lends(text).then_some(text)
             }
             _ => None,

@@ -133,6 +133,12 @@ impl FormatStore for YamlStore {
         utf16::decode(src).is_none().then(|| parse_lent(src))
     }
 
+    fn parse_lent_lending(&self, src: &[u8]) -> Option<Result<Parsed, StoreError>> {
+        utf16::decode(src)
+            .is_none()
+            .then(|| parse::parse_lent_lending(src))
+    }
+
     fn swap_source(&self, parsed: &mut Parsed, src: &mut Zeroizing<Vec<u8>>) -> bool {
         super::source::swap_layout_source::<Layout>(parsed, src, |l| &mut l.src)
     }

@@ -33,6 +33,14 @@ pub fn parse_lent(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
     Ok(parsed(tree, metadata, layout))
 }
 
+/// [`parse_lent`] leaving the data's plain `ENC[...]` scalars in `src_bytes` (see
+/// [`parse_owned_lending`]), for a check that reads each where it is.
+pub fn parse_lent_lending(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
+    let (tree, metadata, mut layout) = read(src_bytes, Threads::One, true)?;
+    layout.lent = true;
+    Ok(parsed(tree, metadata, layout))
+}
+
 /// [`parse`] taking the bytes, which the layout keeps: a command's input, whose events are read
 /// on a second thread when it is large (the other core is idle while the input is read).
 pub fn parse_owned(src_bytes: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
