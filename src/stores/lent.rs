@@ -22,8 +22,8 @@ impl Parsed {
 
     /// Whether the reading left ciphertexts in the source.
     pub(crate) fn lends(&self) -> bool {
-        self.layout.of::<json::Layout>().is_ok_and(|l| l.lends())
-            || self.layout.of::<yaml::Layout>().is_ok_and(|l| l.lends())
+        self.layout.get::<json::Layout>().is_some_and(|l| l.lends())
+            || self.layout.get::<yaml::Layout>().is_some_and(|l| l.lends())
     }
 
     /// Put back in the tree the values left in the source that `changes` leaves as they are
@@ -71,16 +71,16 @@ pub(super) fn lends(text: &str) -> bool {
 
 /// [`Parsed::lent_token`] of a parsed file's layout.
 fn lent_token_in(layout: &Layout, id: LeafId) -> Option<&str> {
-    if let Ok(json) = layout.of::<json::Layout>() {
+    if let Some(json) = layout.get::<json::Layout>() {
         return json.lent_token(id);
     }
-    layout.of::<yaml::Layout>().ok()?.lent_token(id)
+    layout.get::<yaml::Layout>()?.lent_token(id)
 }
 
 /// [`Parsed::lent_token_from`] of a parsed file's layout.
 fn lent_token_from_in<'s>(layout: &Layout, id: LeafId, src: &'s [u8]) -> Option<&'s str> {
-    if let Ok(json) = layout.of::<json::Layout>() {
+    if let Some(json) = layout.get::<json::Layout>() {
         return json.lent_token_in(id, src);
     }
-    layout.of::<yaml::Layout>().ok()?.lent_token_in(id, src)
+    layout.get::<yaml::Layout>()?.lent_token_in(id, src)
 }

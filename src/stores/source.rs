@@ -24,6 +24,12 @@ impl Layout {
         })
     }
 
+    /// [`Layout::of`] without the error (which is a message made each time: a question asked of
+    /// every leaf does not make one).
+    pub(crate) fn get<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref::<T>()
+    }
+
     /// [`Layout::of`], to change.
     pub(crate) fn of_mut<T: Any>(&mut self) -> Option<&mut T> {
         self.0.downcast_mut::<T>()
