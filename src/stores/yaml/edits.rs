@@ -1,5 +1,6 @@
-//! Replacements of byte ranges of the source, collected while splicing and applied at once. The
-//! texts may hold decrypted values: they and the output are wiped when dropped.
+//! Replacements of byte ranges of the source, collected while splicing and applied at once (a
+//! large output in two halves, on two threads). The texts may hold decrypted values: they and the
+//! output are wiped when dropped.
 
 use zeroize::Zeroizing;
 
@@ -110,31 +111,91 @@ impl<'t> Edits<'t> {
 
     /// `src` with the replacements applied. Overlapping ones are refused rather than dropped, so
     /// that a replacement (an encryption) can never be silently lost.
-    pub(super) fn apply(mut self, src: &[u8]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    pub(super) fn apply(self, src: &[u8]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        self.apply_from(src, crate::stores::TWO_THREADS_FROM)
+    }
+
+    /// [`Edits::apply`], the output written in two halves on two threads when it is at least
+    /// `two_from` bytes.
+    fn apply_from(mut self, src: &[u8], two_from: usize) -> Result<Zeroizing<Vec<u8>>, StoreError> {
         // Leaves are spliced in file order: most lists need no sort (nor its scratch space, a
         // third of the list's size).
         if !self.list.is_sorted_by_key(|e| (e.start, e.end)) {
             self.list.sort_by_key(|e| (e.start, e.end));
         }
-        // The exact size up front: no reallocation (which would leave unwiped copies behind).
-        let size = self.list.iter().fold(src.len(), |n, e| {
-            (n + self.text(e).len()).saturating_sub(e.end.saturating_sub(e.start))
-        });
-        let mut out = Zeroizing::new(Vec::with_capacity(size));
         let mut pos = 0;
         for edit in &self.list {
-            let (s, e, text) = (edit.start, edit.end, self.text(edit));
+            let (s, e) = (edit.start, edit.end);
             if s < pos || e < s || e > src.len() {
                 return Err(StoreError::new(format!(
                     "overlapping YAML edits at {s}..{e} (after {pos})"
                 )));
             }
-            out.extend_from_slice(&src[pos..s]);
-            out.extend_from_slice(text);
             pos = e;
         }
-        out.extend_from_slice(&src[pos..]);
+        // The exact size up front: no reallocation (which would leave unwiped copies behind).
+        let size = self.list.iter().fold(src.len(), |n, e| {
+            (n + self.text(e).len()).saturating_sub(e.end - e.start)
+        });
+        if size < two_from || self.list.len() < 2 {
+            let mut out = Zeroizing::new(Vec::with_capacity(size));
+            self.write(&self.list, src, 0..src.len(), &mut |piece| {
+                out.extend_from_slice(piece)
+            });
+            return Ok(out);
+        }
+        // A large output's pages are first written (and so faulted in) on both cores: the
+        // zeroed buffer comes from the allocator untouched, and each half is written once. The
+        // halves meet at the start of the middle replacement.
+        let half = self.list.len() / 2;
+        let at = self.list[half].start;
+        let out_at = self.list[..half].iter().fold(at, |n, e| {
+            (n + self.text(e).len()).saturating_sub(e.end - e.start)
+        });
+        let mut out = Zeroizing::new(vec![0u8; size]);
+        let (first, second) = out.split_at_mut(out_at.min(size));
+        let (before, after) = self.list.split_at(half);
+        let this = &self;
+        std::thread::scope(|scope| {
+            scope.spawn(|| this.write_into(second, after, src, at..src.len()));
+            this.write_into(first, before, src, 0..at);
+        });
         Ok(out)
+    }
+
+    /// Hand `write` the pieces of `src[range]` with `list` (the replacements within it, in
+    /// order) applied.
+    fn write(
+        &self,
+        list: &[Edit<'t>],
+        src: &[u8],
+        range: std::ops::Range<usize>,
+        write: &mut impl FnMut(&[u8]),
+    ) {
+        let mut pos = range.start;
+        for edit in list {
+            write(&src[pos..edit.start]);
+            write(self.text(edit));
+            pos = edit.end;
+        }
+        write(&src[pos..range.end]);
+    }
+
+    /// [`Edits::write`] into `out`, which it fills exactly.
+    fn write_into(
+        &self,
+        out: &mut [u8],
+        list: &[Edit<'t>],
+        src: &[u8],
+        range: std::ops::Range<usize>,
+    ) {
+        let mut at = 0;
+        self.write(list, src, range, &mut |piece| {
+            if let Some(place) = out.get_mut(at..at + piece.len()) {
+                place.copy_from_slice(piece);
+            }
+            at += piece.len();
+        });
     }
 }
 
@@ -150,7 +211,6 @@ mod tests {
     #[test]
     fn replacements_across_text_buffers_apply_in_source_order() {
         let src: Vec<u8> = (0..20_000).map(|i| b'a' + (i % 26) as u8).collect();
-        let mut edits = Edits::default();
         let mut want = Vec::new();
         let mut pos = 0;
         // Pushed out of order, with texts of every size up to past the largest buffer.
@@ -168,18 +228,49 @@ mod tests {
         }
         want.extend_from_slice(&src[pos..]);
         spans.reverse();
-        for (i, (start, end, text)) in spans.iter().enumerate() {
-            if i % 3 == 0 {
-                edits.push_lent(*start, *end, text);
-            } else {
-                edits.push(*start, *end, text.clone());
+        let edits = || {
+            let mut edits = Edits::default();
+            for (i, (start, end, text)) in spans.iter().enumerate() {
+                if i % 3 == 0 {
+                    edits.push_lent(*start, *end, text);
+                } else {
+                    edits.push(*start, *end, text.clone());
+                }
             }
+            edits
+        };
+        assert!(edits().texts.len() > 2);
+        // On one thread, and in two halves on two (whatever the size), alike.
+        for two_from in [usize::MAX, 0] {
+            assert_eq!(
+                edits()
+                    .apply_from(&src, two_from)
+                    .ok()
+                    .as_deref()
+                    .map(|v| v.as_slice()),
+                Some(&want[..]),
+                "{two_from}"
+            );
         }
-        assert!(edits.texts.len() > 2);
-        assert_eq!(
-            edits.apply(&src).ok().as_deref().map(|v| v.as_slice()),
-            Some(&want[..])
-        );
+    }
+
+    #[test]
+    fn a_few_replacements_apply_in_halves_too() {
+        for n in 0..5 {
+            let mut a = Edits::default();
+            let mut b = Edits::default();
+            for i in 0..n {
+                a.push(i * 3, i * 3 + 1, format!("<{i}>"));
+                b.push(i * 3, i * 3 + 1, format!("<{i}>"));
+            }
+            let one = a.apply_from(b"abcdefghijklmnop", usize::MAX).ok();
+            let two = b.apply_from(b"abcdefghijklmnop", 0).ok();
+            assert_eq!(one, two, "{n}");
+        }
+        let mut bad = Edits::default();
+        bad.push(0, 4, String::from("x"));
+        bad.push(2, 6, String::from("y"));
+        assert!(bad.apply_from(b"0123456789", 0).is_err());
     }
 
     #[test]
