@@ -197,7 +197,7 @@ impl Converter<'_> {
             && *style == ScalarStyle::Plain
             && match tag {
                 CoreTag::None => true,
-                CoreTag::Core(t) => t == "str",
+                CoreTag::Core(t) => t.as_str() == "str",
                 _ => false,
             }
             && lends(value)

@@ -9,7 +9,7 @@ use granit_parser::{Event, ScalarStyle, StructureStyle, Tag};
 
 use super::feed::{with_events, Threads};
 use super::goyaml_headers::fix_goyaml_indicators;
-use super::node::{CoreTag, Node, NodeKind, RawComment, RawDoc, ScalarValue};
+use super::node::{CoreTag, Node, NodeKind, RawComment, RawDoc, ScalarValue, TagStart};
 use super::source::Source;
 use crate::stores::StoreError;
 
@@ -405,7 +405,7 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
             start,
             end: range.end,
             props_end: at.tag_end.unwrap_or(0),
-            tag_start: at.tag_start,
+            tag_start: TagStart::new(at.tag_start),
         }
     }
 
@@ -415,7 +415,7 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
             start: range.start,
             end: range.end,
             props_end: range.start,
-            tag_start: None,
+            tag_start: TagStart::default(),
         };
         if !self.anchors.contains_key(&id) {
             return Err(StoreError::at_line(
@@ -466,7 +466,7 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
                 start: pos,
                 end: pos,
                 props_end: pos,
-                tag_start: None,
+                tag_start: TagStart::default(),
             };
             self.entries.push((k, null));
         }
@@ -497,7 +497,7 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
             start,
             end,
             props_end: f.props_end,
-            tag_start: f.tag_start,
+            tag_start: TagStart::new(f.tag_start),
         };
         self.attach(n, f.anchor);
         Ok(())
@@ -530,11 +530,11 @@ fn core_tag(tag: Option<&Tag>) -> CoreTag {
     match tag {
         None => CoreTag::None,
         Some(t) => match t.core_suffix() {
-            Some(s) => CoreTag::Core(s.to_string()),
-            None if t.is_yaml_core_schema_tag("binary") => CoreTag::Core("binary".into()),
+            Some(s) => CoreTag::Core(Box::new(s.to_string())),
+            None if t.is_yaml_core_schema_tag("binary") => CoreTag::Core(Box::new("binary".into())),
             None => {
                 if t.to_string().starts_with(CORE_PREFIX) {
-                    CoreTag::Core(t.to_string()[CORE_PREFIX.len()..].to_string())
+                    CoreTag::Core(Box::new(t.to_string()[CORE_PREFIX.len()..].to_string()))
                 } else {
                     CoreTag::Custom
                 }

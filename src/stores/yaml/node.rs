@@ -10,8 +10,9 @@ use granit_parser::{Placement, ScalarStyle};
 #[derive(Clone, Debug)]
 pub(super) enum CoreTag {
     None,
-    /// A tag of the YAML core schema (`!!str`, `tag:yaml.org,2002:int`): its suffix.
-    Core(String),
+    /// A tag of the YAML core schema (`!!str`, `tag:yaml.org,2002:int`): its suffix (boxed:
+    /// tags are rare, and every raw node has room for this).
+    Core(Box<String>),
     Custom,
 }
 
@@ -75,7 +76,22 @@ pub(super) struct Node<'a> {
     pub(super) end: usize,
     /// End of the node's properties (anchor, tag), where a block scalar header may start.
     pub(super) props_end: usize,
-    pub(super) tag_start: Option<usize>,
+    pub(super) tag_start: TagStart,
+}
+
+/// Where a node's tag starts, if it has one: an `Option<usize>` in half the room (a raw node is
+/// made for every key and value of a file; their size is much of a reading's memory traffic).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct TagStart(Option<std::num::NonZeroUsize>);
+
+impl TagStart {
+    pub(super) fn new(at: Option<usize>) -> Self {
+        TagStart(at.and_then(|at| std::num::NonZeroUsize::new(at.wrapping_add(1))))
+    }
+
+    pub(super) fn get(self) -> Option<usize> {
+        self.0.map(|at| at.get() - 1)
+    }
 }
 
 pub(super) struct RawComment {
@@ -94,4 +110,17 @@ pub(super) struct RawDoc<'a> {
     pub(super) anchors: HashMap<usize, Node<'a>>,
     /// How many scalars it has outside map keys (its leaves, aliases aside).
     pub(super) values: usize,
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    /// A raw node is made for every key and value of a file read: its size is a reading's
+    /// memory traffic (104 bytes before the nineteenth round of docs/performance.md).
+    #[test]
+    fn a_raw_node_stays_small() {
+        assert!(std::mem::size_of::<super::Node>() <= 88);
+        assert_eq!(super::TagStart::new(Some(0)).get(), Some(0));
+        assert_eq!(super::TagStart::new(Some(7)).get(), Some(7));
+        assert_eq!(super::TagStart::new(None).get(), None);
+    }
 }

@@ -28,7 +28,7 @@ pub(super) fn scalar_span(src: &Source, n: &Node, ctx: ValueContext, is_str: boo
     if let Some(b) = block.as_mut().filter(|_| is_str && !ctx.flow) {
         b.goyaml = goyaml_header(src, b, value, ctx);
     }
-    let str_tag = matches!(tag, CoreTag::Core(t) if t == "str");
+    let str_tag = matches!(tag, CoreTag::Core(t) if t.as_str() == "str");
     let is_enc = is_str && value.starts_with("ENC[") && value.ends_with(']');
     // Only read when a plain value gets a new ciphertext in place of itself, never in place of
     // an `ENC[...]` token (which keeps its own form): not worked out for one (a decryption's
@@ -44,7 +44,7 @@ pub(super) fn scalar_span(src: &Source, n: &Node, ctx: ValueContext, is_str: boo
         keep_plain,
         start: token_start,
         end: n.end.max(token_start),
-        tag_start: n.tag_start.filter(|t| *t < token_start),
+        tag_start: n.tag_start.get().filter(|t| *t < token_start),
         style: if block.is_none() && matches!(style, Style::Literal | Style::Folded) {
             Style::Plain
         } else {
