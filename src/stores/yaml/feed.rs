@@ -198,17 +198,7 @@ fn produce<'e>(
         let Ok(mut batch) = empty.recv() else {
             return;
         };
-        let mut failed = None;
-        while batch.len() < BATCH {
-            match events.next() {
-                Some(Ok(item)) => batch.push_back(item),
-                Some(Err(e)) => {
-                    failed = Some(scan_error(&e));
-                    break;
-                }
-                None => break,
-            }
-        }
+        let failed = events.fill(&mut batch, BATCH).map(|e| scan_error(&e));
         let last = batch.len() < BATCH;
         if !batch.is_empty() {
             if let Err(unsent) = full.send(Ok(batch)) {

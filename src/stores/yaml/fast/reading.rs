@@ -1,6 +1,8 @@
 //! The events of a YAML text: the fast reading's while it can, granit-parser's after; and the
 //! comparison of the two that the tests and the fuzz target make.
 
+use std::collections::VecDeque;
+
 use granit_parser::Event;
 
 use super::super::events::{event_span, EventSpan};
@@ -39,6 +41,57 @@ pub(in crate::stores::yaml) fn full_parser(text: &str) -> FullParser<'_> {
     granit_parser::Parser::new_from_str_with_options(text, opts)
 }
 
+impl<'a> Reading<'a> {
+    /// Move the next events into `batch` until it holds `max` (fewer only after the last one, or
+    /// before an error, which is given): what taking them one at a time gives, copied fewer times.
+    pub(in crate::stores::yaml) fn fill(
+        &mut self,
+        batch: &mut VecDeque<(Event<'a>, EventSpan)>,
+        max: usize,
+    ) -> Option<granit_parser::ScanError> {
+        if let Reading::Fast { fast, given } = self {
+            let before = batch.len();
+            let declined = fast.fill(batch, max).is_err();
+            *given += batch.len() - before;
+            if !declined {
+                return None;
+            }
+            match self.fall_back()? {
+                Ok(item) => batch.push_back(item),
+                Err(e) => return Some(e),
+            }
+        }
+        while batch.len() < max {
+            match self.next()? {
+                Ok(item) => batch.push_back(item),
+                Err(e) => return Some(e),
+            }
+        }
+        None
+    }
+
+    /// After the fast reading declined: granit-parser from the start, the events already given
+    /// skipped, and its next one.
+    fn fall_back(&mut self) -> Option<Item<'a>> {
+        let Reading::Fast { fast, given } = self else {
+            return self.next();
+        };
+        let mut parser = Box::new(full_parser(fast.text));
+        for _ in 0..*given {
+            match parser.next() {
+                Some(Ok(_)) => {}
+                other => {
+                    *self = Reading::Full(parser);
+                    return full_item(other?);
+                }
+            }
+        }
+        let next = parser.next();
+        *self = Reading::Full(parser);
+        full_item(next?)
+    }
+}
+
 impl<'a> Iterator for Reading<'a> {
     type Item = Item<'a>;
 
@@ -51,21 +104,7 @@ impl<'a> Iterator for Reading<'a> {
                     Some(Ok(ev))
                 }
                 None => None,
-                Some(Err(Decline)) => {
-                    let mut parser = Box::new(full_parser(fast.text));
-                    for _ in 0..*given {
-                        match parser.next() {
-                            Some(Ok(_)) => {}
-                            other => {
-                                *self = Reading::Full(parser);
-                                return full_item(other?);
-                            }
-                        }
-                    }
-                    let next = parser.next();
-                    *self = Reading::Full(parser);
-                    full_item(next?)
-                }
+                Some(Err(Decline)) => self.fall_back(),
             },
         }
     }
