@@ -90,15 +90,15 @@ fn read_events_in<'e, 'a>(
     threads: Threads,
 ) -> Result<Vec<RawDoc<'a>>, StoreError> {
     let mut builder = TreeBuilder::new(src, keep);
-    with_events(src.text, threads, |events| {
-        for (count, item) in events.enumerate() {
-            let (event, at) = item?;
+    with_events(src.text, threads, |mut events| {
+        let mut count = 0;
+        events.for_each_event(|event, at| {
             if count >= MAX_NODES {
                 return Err(StoreError::new("YAML document too large"));
             }
-            builder.event(event, &at)?;
-        }
-        Ok(())
+            count += 1;
+            builder.event(event, at)
+        })
     })?;
     Ok(builder.finish())
 }

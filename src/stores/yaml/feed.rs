@@ -74,6 +74,43 @@ impl<'e> Iterator for Events<'e, '_> {
     }
 }
 
+impl<'e> Events<'e, '_> {
+    /// Hand every event to `f`, in order, until the end, an error of the reading (given), or
+    /// one of `f`'s: the events taken from the reading in runs, not one at a time (an event is
+    /// 160 bytes, and each wrapper it went through copied it). Events read but not handed to
+    /// `f` are wiped.
+    pub(super) fn for_each_event(
+        &mut self,
+        mut f: impl FnMut(Event<'e>, &EventSpan) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut run = VecDeque::with_capacity(BATCH);
+        let outcome = loop {
+            let failed = match self {
+                Events::Here(reading) => reading.fill(&mut run, BATCH).map(|e| scan_error(&e)),
+                Events::Beside(beside) => match beside.next_batch(&mut run) {
+                    Some(Err(e)) => Some(e),
+                    _ => None,
+                },
+            };
+            let ended = run.is_empty();
+            let mut handed = Ok(());
+            while let Some((event, at)) = run.pop_front() {
+                handed = f(event, &at);
+                if handed.is_err() {
+                    break;
+                }
+            }
+            match (handed, failed) {
+                (Err(e), _) | (Ok(()), Some(e)) => break Err(e),
+                (Ok(()), None) if ended => break Ok(()),
+                _ => {}
+            }
+        };
+        run.drain(..).for_each(|(event, _)| wipe(event));
+        outcome
+    }
+}
+
 /// Run `f` on the events of `text`, read where `threads` says. Events read but not taken by the
 /// time `f` returns are wiped.
 pub(super) fn with_events<'e, R>(
@@ -143,6 +180,25 @@ pub(super) struct Beside<'e, 'r> {
 }
 
 impl<'e> Beside<'e, '_> {
+    /// The events of the next batch (all of them, moved into `run`, which is empty), or the error
+    /// that ends them; nothing at the end.
+    fn next_batch(&mut self, run: &mut Batch<'e>) -> Option<Result<(), StoreError>> {
+        loop {
+            if !self.batch.is_empty() {
+                std::mem::swap(&mut self.batch, run);
+                return Some(Ok(()));
+            }
+            // The reading has ended (its thread is gone) when the channel has.
+            match self.full.recv().ok()? {
+                Ok(batch) => {
+                    let taken = std::mem::replace(&mut self.batch, batch);
+                    self.hand_back(taken);
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
     fn next(&mut self) -> Option<Item<'e>> {
         loop {
             if let Some(event) = self.batch.pop_front() {
