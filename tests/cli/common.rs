@@ -200,14 +200,23 @@ impl Sandbox {
     /// Write `plain` to `name` and encrypt it with `maker` for key1 into `out`; returns the
     /// encrypted bytes.
     pub fn encrypt_for_key1(&self, maker: Tool, name: &str, plain: &str, out: &str) -> Vec<u8> {
+        self.encrypt_for_key1_with(maker, name, plain, out, &[])
+    }
+
+    /// [`Sandbox::encrypt_for_key1`] with more flags (before `--output`).
+    pub fn encrypt_for_key1_with(
+        &self,
+        maker: Tool,
+        name: &str,
+        plain: &str,
+        out: &str,
+        flags: &[&str],
+    ) -> Vec<u8> {
         self.write(name, plain);
-        let r = self
-            .run(
-                maker,
-                Identity::Key1,
-                &["encrypt", "--age", &keys().age1, "--output", out, name],
-            )
-            .unwrap();
+        let mut args = vec!["encrypt", "--age", &keys().age1];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["--output", out, name]);
+        let r = self.run(maker, Identity::Key1, &args).unwrap();
         assert!(r.ok(), "{} encrypt: {}", maker.name(), r.describe());
         std::fs::read(self.join(out)).unwrap()
     }

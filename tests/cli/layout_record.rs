@@ -351,25 +351,9 @@ fn a_clear_value_that_looks_encrypted_comes_back_through_the_record() {
     let sb = Sandbox::new();
     let clear = "ENC[AES256_GCM,data:abc=,iv:def=,tag:ghi=,type:str]";
     let plain = format!("a: &x tango\nkey_pub: {clear}\nb: *x\nc: [1, 2]\n");
-    sb.write("pub.yaml", &plain);
-    let r = sb
-        .run(
-            Tool::Sepal,
-            Identity::Key1,
-            &[
-                "encrypt",
-                "--age",
-                &common::keys().age1,
-                "--unencrypted-suffix",
-                "_pub",
-                "--output",
-                "enc-pub.yaml",
-                "pub.yaml",
-            ],
-        )
-        .unwrap();
-    assert!(r.ok(), "encrypt: {}", r.describe());
-    let enc = std::fs::read_to_string(sb.join("enc-pub.yaml")).expect("the output");
+    let flags = ["--unencrypted-suffix", "_pub"];
+    let enc = sb.encrypt_for_key1_with(Tool::Sepal, "pub.yaml", &plain, "enc-pub.yaml", &flags);
+    let enc = String::from_utf8(enc).expect("utf-8");
     assert!(enc.contains(&format!("key_pub: {clear}\n")), "{enc}");
     assert!(enc.contains("sepal_layout"), "{enc}");
     assert!(!enc.contains("tango"), "{enc}");
