@@ -19,7 +19,7 @@ impl Layout {
 
     /// The layout, as the format `T` wrote it; an error when another store parsed the file.
     pub(crate) fn of<T: Any>(&self) -> Result<&T, StoreError> {
-        self.0.downcast_ref::<T>().ok_or_else(|| {
+        self.get::<T>().ok_or_else(|| {
             StoreError::new("internal error: a file parsed by one store was handed to another")
         })
     }

@@ -133,10 +133,14 @@ impl<'t> Edits<'t> {
             }
             pos = e;
         }
+        // `len` bytes of the source with `list` (replacements within them) applied: how many.
+        let length_after = |len: usize, list: &[Edit<'t>]| {
+            list.iter().fold(len, |n, e| {
+                (n + self.text(e).len()).saturating_sub(e.end - e.start)
+            })
+        };
         // The exact size up front: no reallocation (which would leave unwiped copies behind).
-        let size = self.list.iter().fold(src.len(), |n, e| {
-            (n + self.text(e).len()).saturating_sub(e.end - e.start)
-        });
+        let size = length_after(src.len(), &self.list);
         if size < two_from || self.list.len() < 2 {
             let mut out = Zeroizing::new(Vec::with_capacity(size));
             self.write(&self.list, src, 0..src.len(), &mut |piece| {
@@ -149,9 +153,7 @@ impl<'t> Edits<'t> {
         // halves meet at the start of the middle replacement.
         let half = self.list.len() / 2;
         let at = self.list[half].start;
-        let out_at = self.list[..half].iter().fold(at, |n, e| {
-            (n + self.text(e).len()).saturating_sub(e.end - e.start)
-        });
+        let out_at = length_after(at, &self.list[..half]);
         let mut out = Zeroizing::new(vec![0u8; size]);
         let (first, second) = out.split_at_mut(out_at.min(size));
         let (before, after) = self.list.split_at(half);

@@ -202,7 +202,8 @@ fn render(e: Event<'_>) -> (String, bool) {
 
 /// Both builds of libyaml give the same events, and the same failure (problem and line), for
 /// `data`, and so does the system's libyaml decoding its input a character at a time where it is
-/// given it as it is ([`reads_as_is`]); panics where they differ (tests and the `yaml` fuzz target).
+/// given it as it is ([`reads_as_is`]); panics where they differ (tests and the `yaml` fuzz
+/// target).
 #[cfg(sepal_libyaml)]
 pub(crate) fn assert_builds_agree(data: &[u8]) -> bool {
     let system = read_all::<system::Parser>(data);

@@ -1,9 +1,9 @@
 /* The system libyaml's event parser behind a small interface of sepal's own (libyaml_events/system.rs):
  * Rust never sees libyaml's structures, whose layout differs between libyaml versions, only the
  * event below, whose data stays valid until the next call. `top_up` fills libyaml's input buffer
- * itself, as its reader (reader.c, unchanged in substance since 2014) does: the test that compares this
- * build's events with the translated libyaml's, over the corpus and with small windows, is what
- * would catch a libyaml whose reader keeps its buffer otherwise.
+ * itself, as its reader (reader.c, unchanged in substance since 2014) does: the test that
+ * compares this build's events with the translated libyaml's, over the corpus and with small
+ * windows, is what would catch a libyaml whose reader keeps its buffer otherwise.
  *
  * Built by build.rs only where a static libyaml and its header are found. */
 #include <stdlib.h>

@@ -5,9 +5,10 @@
 //! The unsafe calls are confined to this file. Their contract (the shim's, over libyaml's): a
 //! parser made by `sepal_yaml_new` is freed once by `sepal_yaml_free` (here: on drop); the input
 //! must outlive it (the reader's `'a` borrow), and the shim copies it into libyaml's buffer
-//! itself only where [`super::reads_as_is`] says libyaml would read it unchanged; an event's pointers stay valid until the next
-//! `sepal_yaml_next` or the free (here: they are only lent to a closure, which returns first);
-//! after a failed `sepal_yaml_next`, `sepal_yaml_problem` gives a static string or null.
+//! itself only where [`super::reads_as_is`] says libyaml would read it unchanged; an event's
+//! pointers stay valid until the next `sepal_yaml_next` or the free (here: they are only lent to
+//! a closure, which returns first); after a failed `sepal_yaml_next`, `sepal_yaml_problem` gives
+//! a static string or null.
 
 use std::ffi::{c_char, c_int, c_uchar, c_void};
 use std::ptr::NonNull;
@@ -49,7 +50,6 @@ pub(in crate::verify) struct Parser {
 
 impl super::Parser for Parser {
     unsafe fn start(input: &[u8]) -> Option<Self> {
-        // SAFETY: the caller's promise.
         let window = if super::reads_as_is(input) {
             usize::MAX
         } else {

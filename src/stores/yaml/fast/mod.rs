@@ -154,18 +154,27 @@ impl<'a> Fast<'a> {
             if self.done {
                 return None;
             }
-            let before = self.queue.len();
-            match self.step() {
-                Err(d) => {
-                    self.done = true;
-                    self.discard();
-                    return Some(Err(d));
-                }
-                Ok(_) if self.done => self.committed = self.queue.len(),
-                Ok(true) => self.committed = before,
-                Ok(false) => {}
+            if let Err(d) = self.read_on() {
+                return Some(Err(d));
             }
         }
+    }
+
+    /// Read the next line (the reading is not done), and commit the events that may be given
+    /// now; on [`Decline`], drop (and wipe) those not given.
+    fn read_on(&mut self) -> Step {
+        let before = self.queue.len();
+        match self.step() {
+            Err(d) => {
+                self.done = true;
+                self.discard();
+                return Err(d);
+            }
+            Ok(_) if self.done => self.committed = self.queue.len(),
+            Ok(true) => self.committed = before,
+            Ok(false) => {}
+        }
+        Ok(())
     }
 
     /// [`Fast::next_event`] for as many events as `into` has room for up to `max`, moved there
@@ -191,17 +200,7 @@ impl<'a> Fast<'a> {
             if self.done {
                 return Ok(());
             }
-            let before = self.queue.len();
-            match self.step() {
-                Err(d) => {
-                    self.done = true;
-                    self.discard();
-                    return Err(d);
-                }
-                Ok(_) if self.done => self.committed = self.queue.len(),
-                Ok(true) => self.committed = before,
-                Ok(false) => {}
-            }
+            self.read_on()?;
         }
         Ok(())
     }
