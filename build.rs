@@ -129,9 +129,9 @@ fn system_libyaml(probe: &Probe) -> bool {
     let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
     let shim = Path::new(&manifest).join(LIBYAML_SHIM);
     let program = "#include <stddef.h>\n\
-        void *sepal_yaml_new(const unsigned char *, size_t);\n\
+        void *sepal_yaml_new(const unsigned char *, size_t, size_t);\n\
         void sepal_yaml_free(void *);\n\
-        int main(void) { void *p = sepal_yaml_new((const unsigned char *)\"a: b\", 4);\n\
+        int main(void) { void *p = sepal_yaml_new((const unsigned char *)\"a: b\", 4, 0);\n\
         sepal_yaml_free(p); return p == NULL; }\n";
     let flags = [shim.display().to_string(), copy.display().to_string()];
     if !probe.links_program("libyaml", program, &flags) {

@@ -6,6 +6,7 @@
  * windows, is what would catch a libyaml whose reader keeps its buffer otherwise.
  *
  * Built by build.rs only where a static libyaml and its header are found. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -54,6 +55,25 @@ typedef struct {
  * bring (a token longer than the buffer) the reader decodes as usual, from the same position.
  * Nothing is done while the reader's raw buffer holds bytes it has not decoded (after a
  * character cut in two by its own reads): they come first. */
+/* How many characters the `n` bytes of UTF-8 at `from` hold: the bytes that do not continue a
+ * character (10xxxxxx), counted eight at a time (a byte at a time, this count was nine tenths
+ * of the top-up's time). */
+static size_t utf8_chars(const unsigned char *from, size_t n) {
+    const uint64_t tops = 0x8080808080808080ull;
+    size_t continuing = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t word;
+        memcpy(&word, from + i, sizeof word);
+        /* Each byte's top bit, where the bit below it (shifted up into its place) is clear. */
+        continuing += (size_t)__builtin_popcountll(word & tops & ~(word << 1));
+    }
+    for (; i < n; i++) {
+        continuing += (from[i] & 0xC0) == 0x80;
+    }
+    return n - continuing;
+}
+
 static void top_up(sepal_yaml *s) {
     /* Left free after the NUL: libyaml looks a few characters past it. */
     enum { PAD = 8 };
@@ -87,13 +107,9 @@ static void top_up(sepal_yaml *s) {
             n--;
         }
     }
-    size_t chars = 0;
-    for (size_t i = 0; i < n; i++) {
-        chars += (from[i] & 0xC0) != 0x80;
-    }
     memcpy(p->buffer.last, from, n);
     p->buffer.last += n;
-    p->unread += chars;
+    p->unread += utf8_chars(from, n);
     p->offset += n;
     p->input.string.current = from + n;
     if (p->input.string.current == p->input.string.end) {
