@@ -59,7 +59,7 @@ impl Tokens {
                 let scalar_key = entries.first().is_some_and(|(k, _)| {
                     matches!(k.kind, NodeKind::Scalar { .. } | NodeKind::Alias { .. })
                 });
-                if scalar_key && comments.iter().all(|c| c.end <= r.start) {
+                if scalar_key && comments.iter().all(|c| c.end <= r.start()) {
                     return Tokens {
                         tokens: Vec::new(),
                         flows: Vec::new(),
@@ -79,7 +79,7 @@ impl Tokens {
             leading: None,
         };
         if let Some(r) = root {
-            t.collect(src, r, root_container_id, r.start);
+            t.collect(src, r, root_container_id, r.start());
         }
         t.tokens.sort_by_key(|t| (t.start, t.end));
         t
@@ -88,9 +88,9 @@ impl Tokens {
     fn collect(&mut self, src: &Source, n: &Node, container: usize, item_start: usize) {
         match &n.kind {
             NodeKind::Scalar { .. } | NodeKind::Alias { .. } => self.tokens.push(Token {
-                start: n.start,
-                end: n.end.max(n.start),
-                col: src.col(n.start),
+                start: n.start(),
+                end: n.end().max(n.start()),
+                col: src.col(n.start()),
                 before: container,
                 after: container,
                 item_start,
@@ -104,8 +104,8 @@ impl Tokens {
                     self.flow_open(src, n, container, *container_id);
                 }
                 for (k, v) in entries {
-                    self.collect(src, k, *container_id, k.start);
-                    self.collect(src, v, *container_id, k.start);
+                    self.collect(src, k, *container_id, k.start());
+                    self.collect(src, v, *container_id, k.start());
                 }
                 if *flow {
                     self.flow_close(src, n, container, *container_id, item_start);
@@ -120,7 +120,7 @@ impl Tokens {
                     self.flow_open(src, n, container, *container_id);
                 }
                 for (d, e) in elems {
-                    if !*flow && *d < e.start {
+                    if !*flow && *d < e.start() {
                         self.tokens.push(Token {
                             start: *d,
                             end: *d + 1,
@@ -142,16 +142,16 @@ impl Tokens {
     /// The opening bracket of a flow collection `n` (container `container_id`) as a token.
     fn flow_open(&mut self, src: &Source, n: &Node, container: usize, container_id: usize) {
         self.tokens.push(Token {
-            start: n.start,
-            end: n.start + 1,
-            col: src.col(n.start),
+            start: n.start(),
+            end: n.start() + 1,
+            col: src.col(n.start()),
             before: container,
             after: container_id,
-            item_start: n.start,
+            item_start: n.start(),
         });
         self.flows.push(FlowRange {
-            start: n.start,
-            end: n.end,
+            start: n.start(),
+            end: n.end(),
             container_id,
         });
     }
@@ -166,9 +166,9 @@ impl Tokens {
         item_start: usize,
     ) {
         self.tokens.push(Token {
-            start: n.end.saturating_sub(1),
-            end: n.end,
-            col: src.col(n.end.saturating_sub(1)),
+            start: n.end().saturating_sub(1),
+            end: n.end(),
+            col: src.col(n.end().saturating_sub(1)),
             before: container_id,
             after: container,
             item_start,

@@ -11,7 +11,7 @@ pub(super) use halves::{shift_ids, HALVES_FROM};
 
 use super::expansion::Expansion;
 use super::layout::{AliasRender, AliasTemplate, LeafSpan, ScalarSpan};
-use super::node::{CoreTag, Node, NodeKind, RawComment};
+use super::node::{Node, NodeKind, RawComment};
 use super::scalar_span::scalar_span;
 use super::source::Source;
 use super::style::Style;
@@ -195,17 +195,15 @@ impl Converter<'_> {
             && !ctx.in_alias
             && alias_token.is_none()
             && *style == ScalarStyle::Plain
-            && match tag {
-                CoreTag::None => true,
-                CoreTag::Core(t) => t.as_str() == "str",
-                _ => false,
-            }
+            && (tag.is_none() || tag.suffix() == Some("str"))
             && lends(value)
-            && src.text.get(*token_start..n.end) == Some(&**value);
+            && src.text.get(*token_start as usize..n.end()) == Some(&**value);
         let (scalar, text) = if lent {
             (Scalar::Str(secret(String::new())), None)
         } else {
-            type_scalar(value, *style, tag, || src.line_of(*token_start) + 1)?
+            type_scalar(value, *style, tag, || {
+                src.line_of(*token_start as usize) + 1
+            })?
         };
         let span = if ctx.in_alias {
             LeafSpan::InAlias
@@ -233,7 +231,7 @@ impl Converter<'_> {
 
     fn key_string(&mut self, k: &Node, depth: usize) -> Result<String, StoreError> {
         let src = self.src;
-        let line = || src.line_of(k.start) + 1;
+        let line = || src.line_of(k.start()) + 1;
         match &k.kind {
             NodeKind::Scalar {
                 value, style, tag, ..
@@ -342,7 +340,7 @@ impl Converter<'_> {
         };
         let wants_template = template.is_some();
         // The raw node is consumed: each entry's memory is freed once it is converted.
-        let start = n.start;
+        let start = n.start();
         if self.halve == Some(container_id) && !wants_template {
             self.halve = None;
             self.items_in_halves(n, ctx, &mut list)?;
@@ -390,20 +388,20 @@ impl Converter<'_> {
             self.src.col(start)
         };
         for (k, v) in entries {
-            self.push_comments(list, k.start);
+            self.push_comments(list, k.start());
             let key = self.key_string(&k, 0)?;
             if let Some(prev) = seen.find(&list.items, &key) {
                 let prev = self.src.line_of(prev) + 1;
                 return Err(StoreError::at_line(
                     format!("mapping key \"{key}\" already defined at line {prev}"),
-                    self.src.line_of(k.start) + 1,
+                    self.src.line_of(k.start()) + 1,
                 ));
             }
             let vctx = ValueContext {
                 flow: ctx.flow,
                 owner_col,
                 dash: None,
-                prev_end: k.end,
+                prev_end: k.end(),
                 in_alias: ctx.in_alias,
             };
             let mut sub = wants_template.then(|| AliasTemplate::Seq(Vec::new()));
@@ -412,7 +410,7 @@ impl Converter<'_> {
                 shapes.push((key.clone(), s));
             }
             list.items.push(Item::Pair { key, value });
-            seen.add(&list.items, k.start);
+            seen.add(&list.items, k.start());
         }
         Ok(shapes)
     }
@@ -435,7 +433,7 @@ impl Converter<'_> {
                 flow,
                 owner_col: if flow { ctx.owner_col } else { dash_col },
                 dash: if flow { None } else { Some(d) },
-                prev_end: if flow { e.start } else { d + 1 },
+                prev_end: if flow { e.start() } else { d + 1 },
                 in_alias: ctx.in_alias,
             };
             let mut sub = wants_template.then(|| AliasTemplate::Seq(Vec::new()));
@@ -479,7 +477,7 @@ impl Converter<'_> {
         ctx: ValueContext,
         template: &mut Option<AliasTemplate>,
     ) -> Result<Value, StoreError> {
-        let line = self.src.line_of(n.start) + 1;
+        let line = self.src.line_of(n.start()) + 1;
         self.budget.charge(true, 0)?;
         let target = self
             .anchors
@@ -491,7 +489,7 @@ impl Converter<'_> {
                 let token = if ctx.in_alias {
                     None
                 } else {
-                    Some((n.start, n.end))
+                    Some((n.start(), n.end()))
                 };
                 let leaf = self.leaf_of_scalar(&target, ctx, token)?;
                 if let Some(t) = template.as_mut() {
@@ -527,8 +525,8 @@ impl Converter<'_> {
         if let Some(tt) = t {
             if outer && self.real {
                 self.aliases.push(AliasRender {
-                    start: n.start,
-                    end: n.end,
+                    start: n.start(),
+                    end: n.end(),
                     template: tt.clone(),
                 });
             }

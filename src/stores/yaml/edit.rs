@@ -44,7 +44,7 @@ impl Editor<'_> {
             if Self::is_empty(node) {
                 return Some((mark + 1, mark + 1, format!(" {}", Self::flow_text(v))));
             }
-            return Some((node.start, node.end, Self::flow_text(v)));
+            return Some((node.start(), node.end(), Self::flow_text(v)));
         }
         let start = mark + 1;
         let end = if Self::is_empty(node) {
@@ -56,7 +56,7 @@ impl Editor<'_> {
         // Comments on the line of the `:`/`-` (when the old value started below it) and after
         // the old value move with the new text: after its first line.
         let mark_line_end = self.line_text_end(mark);
-        let c1 = if node.start > mark_line_end {
+        let c1 = if node.start() > mark_line_end {
             self.comment_in(start, mark_line_end)
         } else {
             None
@@ -100,7 +100,7 @@ impl Editor<'_> {
                 let flow = *flow || flow_ctx;
                 let col = entries
                     .first()
-                    .map_or(0, |(key, _)| self.src.col(key.start));
+                    .map_or(0, |(key, _)| self.src.col(key.start()));
                 for (key, val) in entries {
                     match &key.kind {
                         NodeKind::Scalar { value, .. } if &**value == k.as_str() => {
@@ -145,20 +145,20 @@ impl Editor<'_> {
             let entry = format!("{}: {}", Self::key_text(k, true), Self::flow_text(v));
             return match entries.last() {
                 Some((lk, lv)) => {
-                    let at = lk.end.max(lv.end);
+                    let at = lk.end().max(lv.end());
                     Some((at, at, format!(", {entry}")))
                 }
                 None => {
-                    let close = map.end.checked_sub(1)?;
+                    let close = map.end().checked_sub(1)?;
                     (self.bytes().get(close) == Some(&b'}')).then_some((close, close, entry))
                 }
             };
         }
         let (lk, lv) = entries.last()?;
-        let col = self.src.col(entries.first()?.0.start);
+        let col = self.src.col(entries.first()?.0.start());
         let mut em = Emitter::new(self.indent);
         em.map(&[Item::pair(k, v.clone())], col, false);
-        Some(self.lines_at(self.after_node(lv, lk.end), &em.out))
+        Some(self.lines_at(self.after_node(lv, lk.end()), &em.out))
     }
 
     fn append_elem(&self, seq: &Node, flow: bool, v: &Value) -> Option<Replacement> {
@@ -167,9 +167,9 @@ impl Editor<'_> {
         };
         if flow {
             return match elems.last() {
-                Some((_, le)) => Some((le.end, le.end, format!(", {}", Self::flow_text(v)))),
+                Some((_, le)) => Some((le.end(), le.end(), format!(", {}", Self::flow_text(v)))),
                 None => {
-                    let close = seq.end.checked_sub(1)?;
+                    let close = seq.end().checked_sub(1)?;
                     (self.bytes().get(close) == Some(&b']'))
                         .then(|| (close, close, Self::flow_text(v)))
                 }
@@ -195,7 +195,7 @@ impl Editor<'_> {
                 let flow = *flow || flow_ctx;
                 let col = entries
                     .first()
-                    .map_or(0, |(key, _)| self.src.col(key.start));
+                    .map_or(0, |(key, _)| self.src.col(key.start()));
                 let idx = entries.iter().position(
                     |(key, _)| matches!(&key.kind, NodeKind::Scalar { value, .. } if &**value == k.as_str()),
                 )?;
@@ -230,12 +230,12 @@ impl Editor<'_> {
             return None;
         };
         let (k, v) = entries.get(idx)?;
-        let end = |k: &Node, v: &Node| k.end.max(v.end);
+        let end = |k: &Node, v: &Node| k.end().max(v.end());
         if flow {
             return Some(if entries.len() == 1 {
-                (map.start + 1, map.end.checked_sub(1)?, String::new())
+                (map.start() + 1, map.end().checked_sub(1)?, String::new())
             } else if let Some((nk, _)) = entries.get(idx + 1) {
-                (k.start, nk.start, String::new())
+                (k.start(), nk.start(), String::new())
             } else {
                 let (pk, pv) = entries.get(idx.checked_sub(1)?)?;
                 (end(pk, pv), end(k, v), String::new())
@@ -244,14 +244,14 @@ impl Editor<'_> {
         if entries.len() == 1 && !matches!(slot, Slot::Root) {
             return self.replace(map, slot, &Value::Map(Vec::new()));
         }
-        let last = self.trimmed_end(v).max(k.end);
-        if self.first_on_line(k.start) {
-            let ls = self.src.line_start(k.start);
+        let last = self.trimmed_end(v).max(k.end());
+        if self.first_on_line(k.start()) {
+            let ls = self.src.line_start(k.start());
             return Some((ls, self.line_after(last), String::new()));
         }
         // The first key of a sequence element (`- k: v`): pull the next key up.
         let (nk, _) = entries.get(idx + 1).filter(|_| idx == 0)?;
-        Some((k.start, nk.start, String::new()))
+        Some((k.start(), nk.start(), String::new()))
     }
 
     fn remove_elem(&self, seq: &Node, slot: Slot, flow: bool, idx: usize) -> Option<Replacement> {
@@ -261,12 +261,12 @@ impl Editor<'_> {
         let (d, e) = elems.get(idx)?;
         if flow {
             return Some(if elems.len() == 1 {
-                (seq.start + 1, seq.end.checked_sub(1)?, String::new())
+                (seq.start() + 1, seq.end().checked_sub(1)?, String::new())
             } else if let Some((_, ne)) = elems.get(idx + 1) {
-                (e.start, ne.start, String::new())
+                (e.start(), ne.start(), String::new())
             } else {
                 let (_, pe) = elems.get(idx.checked_sub(1)?)?;
-                (pe.end, e.end, String::new())
+                (pe.end(), e.end(), String::new())
             });
         }
         if elems.len() == 1 {

@@ -33,8 +33,8 @@ impl Editor<'_> {
     /// End of a node without the line breaks and blanks a block scalar's span takes along.
     pub(super) fn trimmed_end(&self, n: &Node) -> usize {
         let b = self.bytes();
-        let mut e = n.end.min(b.len());
-        while e > n.start && matches!(b[e - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        let mut e = n.end().min(b.len());
+        while e > n.start() && matches!(b[e - 1], b' ' | b'\t' | b'\r' | b'\n') {
             e -= 1;
         }
         e
@@ -53,8 +53,8 @@ impl Editor<'_> {
             let b = self.bytes();
             let line = &b[min.min(b.len())..self.line_text_end(min)];
             let header = line.split(|&c| c == b'#').next().unwrap_or_default();
-            if header.contains(&b'+') && n.end > end {
-                let e = n.end.min(b.len());
+            if header.contains(&b'+') && n.end() > end {
+                let e = n.end().min(b.len());
                 return if e > 0 && b[e - 1] == b'\n' {
                     e
                 } else {
@@ -67,7 +67,8 @@ impl Editor<'_> {
 
     /// Is `n` the empty scalar of `key:` or `-` with nothing after it?
     pub(super) fn is_empty(n: &Node) -> bool {
-        matches!(&n.kind, NodeKind::Scalar { value, .. } if value.is_empty()) && n.end <= n.start
+        matches!(&n.kind, NodeKind::Scalar { value, .. } if value.is_empty())
+            && n.end() <= n.start()
     }
 
     /// Start of the line after the one holding `pos` (or the end of the text).
@@ -101,7 +102,7 @@ impl Editor<'_> {
     /// The `:` after a key.
     pub(super) fn colon_after(&self, key: &Node) -> Option<usize> {
         let b = self.bytes();
-        let mut i = key.end;
+        let mut i = key.end();
         while i < b.len() && is_blank(b[i]) {
             i += 1;
         }

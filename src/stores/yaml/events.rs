@@ -9,7 +9,7 @@ use granit_parser::{Event, ScalarStyle, StructureStyle, Tag};
 
 use super::feed::{with_events, Threads};
 use super::goyaml_headers::fix_goyaml_indicators;
-use super::node::{CoreTag, Node, NodeKind, RawComment, RawDoc, ScalarValue, TagStart};
+use super::node::{pos, CoreTag, Node, NodeKind, RawComment, RawDoc, ScalarValue, MAX_SOURCE};
 use super::source::Source;
 use crate::stores::StoreError;
 
@@ -89,6 +89,11 @@ fn read_events_in<'e, 'a>(
     keep: fn(Cow<'e, str>) -> Cow<'a, str>,
     threads: Threads,
 ) -> Result<Vec<RawDoc<'a>>, StoreError> {
+    if src.text.len() > MAX_SOURCE {
+        return Err(StoreError::new(
+            "YAML input larger than 4 GiB: split it into smaller files",
+        ));
+    }
     let mut builder = TreeBuilder::new(src, keep);
     with_events(src.text, threads, |mut events| {
         let mut count = 0;
@@ -319,8 +324,8 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
     /// collection just opened).
     fn widen_to_anchor(&mut self, range: &Range<usize>) {
         if let Some((n, _)) = self.pending.as_mut() {
-            n.start = n.start.min(range.start);
-            n.props_end = n.props_end.max(range.end);
+            n.set_start(n.start().min(range.start));
+            n.set_props_end(n.props_end().max(range.end));
         } else if let Some(f) = self.stack.last_mut() {
             f.start = f.start.min(range.start);
             f.props_end = f.props_end.max(range.end);
@@ -353,9 +358,9 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
             },
             Some(f) => {
                 let dash = if f.flow {
-                    node.start
+                    node.start()
                 } else {
-                    self.src.dash_before(node.start)
+                    self.src.dash_before(node.start())
                 };
                 self.elems.push((dash, node));
             }
@@ -395,28 +400,28 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
         let start = at.tag_start.map_or(range.start, |t| t.min(range.start));
         let mut value = (self.keep)(value);
         drop_added_break(&mut value, style, self.src.text, range.clone());
-        Node {
-            kind: NodeKind::Scalar {
+        Node::new(
+            NodeKind::Scalar {
                 value: ScalarValue(value),
                 style,
                 tag: core_tag(tag),
-                token_start: range.start,
+                token_start: pos(range.start),
             },
             start,
-            end: range.end,
-            props_end: at.tag_end.unwrap_or(0),
-            tag_start: TagStart::new(at.tag_start),
-        }
+            range.end,
+            at.tag_end.unwrap_or(0),
+            at.tag_start,
+        )
     }
 
     fn alias(&mut self, id: usize, range: &Range<usize>) -> Result<(), StoreError> {
-        let n = Node {
-            kind: NodeKind::Alias { anchor: id },
-            start: range.start,
-            end: range.end,
-            props_end: range.start,
-            tag_start: TagStart::default(),
-        };
+        let n = Node::new(
+            NodeKind::Alias { anchor: id },
+            range.start,
+            range.end,
+            range.start,
+            None,
+        );
         if !self.anchors.contains_key(&id) {
             return Err(StoreError::at_line(
                 "unknown anchor referenced",
@@ -455,19 +460,19 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
         };
         if let Some(k) = f.key.take() {
             // A key without a value: an implicit null.
-            let pos = k.end;
-            let null = Node {
-                kind: NodeKind::Scalar {
+            let at = k.end();
+            let null = Node::new(
+                NodeKind::Scalar {
                     value: ScalarValue(Cow::Borrowed("")),
                     style: ScalarStyle::Plain,
-                    tag: CoreTag::None,
-                    token_start: pos,
+                    tag: CoreTag::NONE,
+                    token_start: pos(at),
                 },
-                start: pos,
-                end: pos,
-                props_end: pos,
-                tag_start: TagStart::default(),
-            };
+                at,
+                at,
+                at,
+                None,
+            );
             self.entries.push((k, null));
         }
         let (start, end) = if f.is_map {
@@ -492,13 +497,7 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
                 container_id: f.container_id,
             }
         };
-        let n = Node {
-            kind,
-            start,
-            end,
-            props_end: f.props_end,
-            tag_start: TagStart::new(f.tag_start),
-        };
+        let n = Node::new(kind, start, end, f.props_end, f.tag_start);
         self.attach(n, f.anchor);
         Ok(())
     }
@@ -528,15 +527,15 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
 fn core_tag(tag: Option<&Tag>) -> CoreTag {
     const CORE_PREFIX: &str = "tag:yaml.org,2002:";
     match tag {
-        None => CoreTag::None,
+        None => CoreTag::NONE,
         Some(t) => match t.core_suffix() {
-            Some(s) => CoreTag::Core(Box::new(s.to_string())),
-            None if t.is_yaml_core_schema_tag("binary") => CoreTag::Core(Box::new("binary".into())),
+            Some(s) => CoreTag::core(s.to_string()),
+            None if t.is_yaml_core_schema_tag("binary") => CoreTag::core("binary".into()),
             None => {
                 if t.to_string().starts_with(CORE_PREFIX) {
-                    CoreTag::Core(Box::new(t.to_string()[CORE_PREFIX.len()..].to_string()))
+                    CoreTag::core(t.to_string()[CORE_PREFIX.len()..].to_string())
                 } else {
-                    CoreTag::Custom
+                    CoreTag::custom()
                 }
             }
         },
@@ -551,10 +550,10 @@ trait Member {
 
 impl Member for (Node<'_>, Node<'_>) {
     fn first_byte(&self) -> usize {
-        self.0.start
+        self.0.start()
     }
     fn last_byte(&self) -> usize {
-        self.0.end.max(self.1.end)
+        self.0.end().max(self.1.end())
     }
 }
 
@@ -563,7 +562,7 @@ impl Member for (usize, Node<'_>) {
         self.0
     }
     fn last_byte(&self) -> usize {
-        self.1.end
+        self.1.end()
     }
 }
 

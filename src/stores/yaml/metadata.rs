@@ -85,11 +85,11 @@ pub(super) fn sops_entry_span(
     if flow {
         let (start, end) = if pos > 0 {
             let (pk, pv) = &entries[pos - 1];
-            (pv.end.max(pk.end), v.end)
+            (pv.end().max(pk.end()), v.end())
         } else if entries.len() > 1 {
-            (k.start, entries[1].0.start)
+            (k.start(), entries[1].0.start())
         } else {
-            (k.start, v.end)
+            (k.start(), v.end())
         };
         return SopsSpan {
             start,
@@ -99,8 +99,8 @@ pub(super) fn sops_entry_span(
         };
     }
     let b = src.bytes();
-    let mut start = src.line_start(k.start);
-    let mut end = v.end.max(k.end).max(extra_end);
+    let mut start = src.line_start(k.start());
+    let mut end = v.end().max(k.end()).max(extra_end);
     // A block scalar ends after its last line break, at the start of the next line
     // (which holds other data when the entry is not last): already a line end.
     let at_line_start = end > 0 && end <= b.len() && b[end - 1] == b'\n';

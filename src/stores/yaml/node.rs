@@ -6,16 +6,43 @@ use std::collections::HashMap;
 
 use granit_parser::{Placement, ScalarStyle};
 
-/// A node's tag, as far as typing it is concerned.
+/// A node's tag, as far as typing it is concerned: none, a tag of the YAML core schema (`!!str`,
+/// `tag:yaml.org,2002:int`: its suffix) or another one. Behind one thin pointer, null for none
+/// (tags are rare, and every raw node has room for this: an enum of the three kinds, 16 bytes,
+/// made each node 8 bytes larger).
 #[derive(Clone, Debug)]
-pub(super) enum CoreTag {
-    None,
-    /// A tag of the YAML core schema (`!!str`, `tag:yaml.org,2002:int`): its suffix, behind a
-    /// thin pointer (tags are rare, and every raw node has room for this: a `String` or a
-    /// `Box<str>` here made each node 8 bytes larger).
-    #[allow(clippy::box_collection)]
-    Core(Box<String>),
+pub(super) struct CoreTag(Option<Box<TagName>>);
+
+#[derive(Clone, Debug)]
+enum TagName {
+    Core(String),
     Custom,
+}
+
+impl CoreTag {
+    pub(super) const NONE: CoreTag = CoreTag(None);
+
+    /// A tag of the core schema, by its suffix.
+    pub(super) fn core(suffix: String) -> Self {
+        CoreTag(Some(Box::new(TagName::Core(suffix))))
+    }
+
+    /// A tag outside the core schema.
+    pub(super) fn custom() -> Self {
+        CoreTag(Some(Box::new(TagName::Custom)))
+    }
+
+    pub(super) fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The suffix of a core schema tag.
+    pub(super) fn suffix(&self) -> Option<&str> {
+        match self.0.as_deref() {
+            Some(TagName::Core(s)) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -25,8 +52,8 @@ pub(super) enum NodeKind<'a> {
         value: ScalarValue<'a>,
         style: ScalarStyle,
         tag: CoreTag,
-        /// Token start (without anchor/tag).
-        token_start: usize,
+        /// Token start (without anchor/tag), as [`Pos`].
+        token_start: Pos,
     },
     Map {
         flow: bool,
@@ -70,29 +97,87 @@ impl Drop for ScalarValue<'_> {
     }
 }
 
+/// A byte offset in a raw node: 32 bits (a YAML source over 4 GiB is refused, `events::read_events`),
+/// half the room of a `usize`, as a raw node is made for every key and value of a file read and
+/// their size is much of a reading's memory traffic.
+pub(super) type Pos = u32;
+
+/// `at` as a [`Pos`] (saturating; only a source of at most [`MAX_SOURCE`] bytes is read into raw
+/// nodes).
+pub(super) fn pos(at: usize) -> Pos {
+    Pos::try_from(at).unwrap_or(Pos::MAX)
+}
+
+/// The longest source read into raw nodes.
+pub(super) const MAX_SOURCE: usize = Pos::MAX as usize;
+
 #[derive(Clone, Debug)]
 pub(super) struct Node<'a> {
     pub(super) kind: NodeKind<'a>,
     /// First byte of the node (anchor/tag included).
-    pub(super) start: usize,
-    pub(super) end: usize,
+    start: Pos,
+    end: Pos,
     /// End of the node's properties (anchor, tag), where a block scalar header may start.
-    pub(super) props_end: usize,
-    pub(super) tag_start: TagStart,
+    props_end: Pos,
+    tag_start: TagStart,
 }
 
-/// Where a node's tag starts, if it has one: an `Option<usize>` in half the room (a raw node is
-/// made for every key and value of a file; their size is much of a reading's memory traffic).
+impl<'a> Node<'a> {
+    pub(super) fn new(
+        kind: NodeKind<'a>,
+        start: usize,
+        end: usize,
+        props_end: usize,
+        tag_start: Option<usize>,
+    ) -> Self {
+        Node {
+            kind,
+            start: pos(start),
+            end: pos(end),
+            props_end: pos(props_end),
+            tag_start: TagStart::new(tag_start),
+        }
+    }
+
+    /// First byte of the node (anchor/tag included).
+    pub(super) fn start(&self) -> usize {
+        self.start as usize
+    }
+
+    pub(super) fn end(&self) -> usize {
+        self.end as usize
+    }
+
+    /// End of the node's properties (anchor, tag), where a block scalar header may start.
+    pub(super) fn props_end(&self) -> usize {
+        self.props_end as usize
+    }
+
+    /// Where the node's tag starts, if it has one.
+    pub(super) fn tag_start(&self) -> Option<usize> {
+        self.tag_start.get()
+    }
+
+    pub(super) fn set_start(&mut self, at: usize) {
+        self.start = pos(at);
+    }
+
+    pub(super) fn set_props_end(&mut self, at: usize) {
+        self.props_end = pos(at);
+    }
+}
+
+/// Where a node's tag starts, if it has one: an `Option<Pos>` in the room of a [`Pos`].
 #[derive(Clone, Copy, Debug, Default)]
-pub(super) struct TagStart(Option<std::num::NonZeroUsize>);
+pub(super) struct TagStart(Option<std::num::NonZeroU32>);
 
 impl TagStart {
     pub(super) fn new(at: Option<usize>) -> Self {
-        TagStart(at.and_then(|at| std::num::NonZeroUsize::new(at.wrapping_add(1))))
+        TagStart(at.and_then(|at| std::num::NonZeroU32::new(pos(at).saturating_add(1))))
     }
 
     pub(super) fn get(self) -> Option<usize> {
-        self.0.map(|at| at.get() - 1)
+        self.0.map(|at| (at.get() - 1) as usize)
     }
 }
 
@@ -117,10 +202,11 @@ pub(super) struct RawDoc<'a> {
 #[cfg(all(test, target_pointer_width = "64"))]
 mod tests {
     /// A raw node is made for every key and value of a file read: its size is a reading's
-    /// memory traffic (104 bytes before the nineteenth round of docs/performance.md).
+    /// memory traffic (104 bytes before the nineteenth round of docs/performance.md, 88 before the
+    /// twentieth).
     #[test]
     fn a_raw_node_stays_small() {
-        assert!(std::mem::size_of::<super::Node>() <= 88);
+        assert!(std::mem::size_of::<super::Node>() <= 56);
         assert_eq!(super::TagStart::new(Some(0)).get(), Some(0));
         assert_eq!(super::TagStart::new(Some(7)).get(), Some(7));
         assert_eq!(super::TagStart::new(None).get(), None);

@@ -269,15 +269,16 @@ impl<'a> StreamParser<'a> {
             end: rd.end + self.base,
             ..Default::default()
         };
-        if let Some(Node {
-            kind: NodeKind::Map { entries, flow, .. },
-            end,
-            ..
-        }) = &root
+        if let Some(
+            r @ Node {
+                kind: NodeKind::Map { entries, flow, .. },
+                ..
+            },
+        ) = &root
         {
             if *flow {
                 dl.flow_root = Some(FlowRoot {
-                    close: end.saturating_sub(1) + self.base,
+                    close: r.end().saturating_sub(1) + self.base,
                     has_entries: !entries.is_empty(),
                 });
             }
@@ -311,7 +312,7 @@ impl<'a> StreamParser<'a> {
             entries.remove(entry.pos);
             if first || last {
                 let mut meta_conv = Converter::new(src, self.conv.anchors.clone(), false);
-                let ctx = ValueContext::top(flow, entry.key.end);
+                let ctx = ValueContext::top(flow, entry.key.end());
                 let meta = meta_conv.value_of(entry.value.clone(), ctx, &mut None)?;
                 if first {
                     self.metadata = Some(meta);
@@ -349,7 +350,7 @@ impl<'a> StreamParser<'a> {
         }
         // Comments inside the metadata's span (up to its last comment) go with it, so that its
         // removal never overlaps a comment of the data.
-        let sops_start = sops_entry.map_or(usize::MAX, |e| e.key.start);
+        let sops_start = sops_entry.map_or(usize::MAX, |e| e.key.start());
         for ((container_id, key), c) in placed {
             let in_sops = sops_containers.contains(&container_id)
                 || (c.start >= sops_start && c.end <= sops_extra_end);
@@ -377,7 +378,7 @@ impl<'a> StreamParser<'a> {
     ) -> Result<Vec<Item>, StoreError> {
         match root {
             Some(r) => {
-                let ctx = ValueContext::top(false, r.start);
+                let ctx = ValueContext::top(false, r.start());
                 if self.halves && values >= HALVES_FROM {
                     self.conv.halve = self.conv.halving_target(&r);
                 }
@@ -431,14 +432,14 @@ fn check_root(src: &Source, root: Option<&Node>) -> Result<(), StoreError> {
     let Some(r) = root else {
         return Ok(());
     };
-    let line_of_root = src.line_of(r.start) + 1;
+    let line_of_root = src.line_of(r.start()) + 1;
     match &r.kind {
         NodeKind::Map { .. } => Ok(()),
         NodeKind::Seq { .. } => Err(StoreError::at_line(
             "YAML documents that are sequences are not supported",
             line_of_root,
         )),
-        NodeKind::Scalar { style, .. } if *style == ScalarStyle::Plain && r.start >= r.end => {
+        NodeKind::Scalar { style, .. } if *style == ScalarStyle::Plain && r.start() >= r.end() => {
             Ok(())
         }
         _ => Err(StoreError::at_line(
@@ -456,12 +457,12 @@ fn detect_indent(src: &Source, n: &Node) -> Option<usize> {
             entries,
             ..
         } => {
-            let col = src.col(n.start);
+            let col = src.col(n.start());
             for (_, v) in entries {
                 if let NodeKind::Map { flow: false, .. } | NodeKind::Seq { flow: false, .. } =
                     &v.kind
                 {
-                    let c = src.col(v.start);
+                    let c = src.col(v.start());
                     if c > col {
                         return Some(c - col);
                     }

@@ -164,7 +164,7 @@ where
 
     /// A scalar that is not expected to be a string, typed and compared with `leaf` as changed.
     fn typed_same(&self, text: &str, style: ScalarStyle, leaf: &Leaf) -> bool {
-        type_scalar(text, style, &CoreTag::None, || 0)
+        type_scalar(text, style, &CoreTag::NONE, || 0)
             .ok()
             .is_some_and(|(read, mut spelling)| {
                 let same = same_leaf(&read, leaf, self.changes);

@@ -17,8 +17,13 @@ pub(super) fn scalar_span(src: &Source, n: &Node, ctx: ValueContext, is_str: boo
             style,
             tag,
             token_start,
-        } => (value.as_ref(), Style::from(*style), tag, *token_start),
-        _ => ("", Style::Plain, &CoreTag::None, n.start),
+        } => (
+            value.as_ref(),
+            Style::from(*style),
+            tag,
+            *token_start as usize,
+        ),
+        _ => ("", Style::Plain, &CoreTag::NONE, n.start()),
     };
     let mut block = if matches!(style, Style::Literal | Style::Folded) {
         block_span(src, n, ctx)
@@ -28,7 +33,7 @@ pub(super) fn scalar_span(src: &Source, n: &Node, ctx: ValueContext, is_str: boo
     if let Some(b) = block.as_mut().filter(|_| is_str && !ctx.flow) {
         b.goyaml = goyaml_header(src, b, value, ctx);
     }
-    let str_tag = matches!(tag, CoreTag::Core(t) if t.as_str() == "str");
+    let str_tag = tag.suffix() == Some("str");
     let is_enc = is_str && value.starts_with("ENC[") && value.ends_with(']');
     // Only read when a plain value gets a new ciphertext in place of itself, never in place of
     // an `ENC[...]` token (which keeps its own form): not worked out for one (a decryption's
@@ -43,8 +48,8 @@ pub(super) fn scalar_span(src: &Source, n: &Node, ctx: ValueContext, is_str: boo
         is_enc,
         keep_plain,
         start: token_start,
-        end: n.end.max(token_start),
-        tag_start: n.tag_start.get().filter(|t| *t < token_start),
+        end: n.end().max(token_start),
+        tag_start: n.tag_start().filter(|t| *t < token_start),
         style: if block.is_none() && matches!(style, Style::Literal | Style::Folded) {
             Style::Plain
         } else {
@@ -60,13 +65,13 @@ pub(super) fn scalar_span(src: &Source, n: &Node, ctx: ValueContext, is_str: boo
 /// The block scalar layout of node `n`, when its header comes before its token.
 fn block_span(src: &Source, n: &Node, ctx: ValueContext) -> Option<BlockSpan> {
     let b = src.bytes();
-    let from = ctx.prev_end.max(n.props_end).min(b.len());
+    let from = ctx.prev_end.max(n.props_end()).min(b.len());
     let token_start = match &n.kind {
-        NodeKind::Scalar { token_start, .. } => *token_start,
-        _ => n.start,
+        NodeKind::Scalar { token_start, .. } => *token_start as usize,
+        _ => n.start(),
     };
     let (header_start, header_end, content_start) = find_header(b, from, token_start)?;
-    let mut span_end = n.end.max(content_start).min(b.len());
+    let mut span_end = n.end().max(content_start).min(b.len());
     // The scanner's span may take in the indentation of the next line: end at its start.
     let last_ls = b[..span_end]
         .iter()

@@ -31,10 +31,10 @@ pub(super) fn type_scalar(
     line: impl Fn() -> usize,
 ) -> Result<(Scalar, Option<String>), StoreError> {
     let plain = style == ScalarStyle::Plain;
-    let resolved = match tag {
-        CoreTag::None if plain => resolve_plain(value),
-        CoreTag::None | CoreTag::Custom => Resolved::Str,
-        CoreTag::Core(t) => match t.as_str() {
+    let resolved = match tag.suffix() {
+        None if plain && tag.is_none() => resolve_plain(value),
+        None => Resolved::Str,
+        Some(t) => match t {
             "str" | "merge" | "map" | "seq" => Resolved::Str,
             "binary" => {
                 use base64::Engine;

@@ -39,10 +39,10 @@ impl<'a> Converter<'a> {
         if !self.real || !self.anchors.is_empty() || !self.comments.is_empty() {
             return None;
         }
-        let total = root.end.saturating_sub(root.start);
+        let total = root.end().saturating_sub(root.start());
         let mut n = root;
         loop {
-            let size = n.end.saturating_sub(n.start);
+            let size = n.end().saturating_sub(n.start());
             if size < total / 4 {
                 return None;
             }
@@ -58,8 +58,8 @@ impl<'a> Converter<'a> {
                     }
                     entries
                         .iter()
-                        .map(|(k, v)| (k.start, v))
-                        .max_by_key(|(start, v)| v.end.saturating_sub(*start))?
+                        .map(|(k, v)| (k.start(), v))
+                        .max_by_key(|(start, v)| v.end().saturating_sub(*start))?
                 }
                 NodeKind::Seq {
                     elems,
@@ -72,11 +72,11 @@ impl<'a> Converter<'a> {
                     elems
                         .iter()
                         .map(|(d, e)| (*d, e))
-                        .max_by_key(|(start, v)| v.end.saturating_sub(*start))?
+                        .max_by_key(|(start, v)| v.end().saturating_sub(*start))?
                 }
                 _ => return None,
             };
-            if largest.end.saturating_sub(start) * 2 < size {
+            if largest.end().saturating_sub(start) * 2 < size {
                 return None;
             }
             n = largest;
@@ -92,7 +92,7 @@ impl<'a> Converter<'a> {
         ctx: ValueContext,
         list: &mut ItemList,
     ) -> Result<(), StoreError> {
-        let start = n.start;
+        let start = n.start();
         match n.kind {
             NodeKind::Map { mut entries, .. } => {
                 let Some(at) = split_at(&entries) else {
@@ -172,12 +172,12 @@ fn distinct_string_keys(entries: &[(Node, Node)]) -> bool {
 
 /// Where to cut a list's elements so that each side has at least a quarter of their bytes.
 fn elem_split_at(elems: &[(usize, Node)]) -> Option<usize> {
-    balanced_cut(elems, |(dash, _)| *dash, elems.last()?.1.end)
+    balanced_cut(elems, |(dash, _)| *dash, elems.last()?.1.end())
 }
 
 /// Where to cut a map's entries so that each side has at least a quarter of their bytes.
 fn split_at(entries: &[(Node, Node)]) -> Option<usize> {
-    balanced_cut(entries, |(key, _)| key.start, entries.last()?.1.end)
+    balanced_cut(entries, |(key, _)| key.start(), entries.last()?.1.end())
 }
 
 /// Where to cut `parts` (each starting at `start_of`, the last ending at `end`): before the
