@@ -9,7 +9,9 @@ use granit_parser::{Event, ScalarStyle, StructureStyle, Tag};
 
 use super::feed::{with_events, Threads};
 use super::goyaml_headers::fix_goyaml_indicators;
-use super::node::{pos, CoreTag, Node, NodeKind, RawComment, RawDoc, ScalarValue, MAX_SOURCE};
+use super::node::{
+    pos, CoreTag, Node, NodeKind, Pos, RawComment, RawDoc, ScalarValue, TagStart, MAX_SOURCE,
+};
 use super::source::Source;
 use crate::stores::StoreError;
 
@@ -46,39 +48,52 @@ pub(super) fn scan_error(e: &granit_parser::ScanError) -> StoreError {
     StoreError::at_line(e.info().to_string(), e.marker().line())
 }
 
-/// Where an event sits in the source.
+/// Where an event sits in the source, in offsets of 32 bits as a raw node's (16 bytes, not 48:
+/// every event is moved through the reading's queues).
 pub(super) struct EventSpan {
-    range: Range<usize>,
+    start: Pos,
+    end: Pos,
     /// Start of the node's tag, when it has one.
-    tag_start: Option<usize>,
-    tag_end: Option<usize>,
+    tag_start: TagStart,
+    tag_end: TagStart,
 }
 
 impl EventSpan {
     /// The span of an event without a tag, at `range`.
     pub(super) fn at(range: Range<usize>) -> Self {
         EventSpan {
-            range,
-            tag_start: None,
-            tag_end: None,
+            start: pos(range.start),
+            end: pos(range.end),
+            tag_start: TagStart::default(),
+            tag_end: TagStart::default(),
         }
     }
 
     /// Where the event's token is.
     pub(super) fn range(&self) -> Range<usize> {
-        self.range.clone()
+        self.start as usize..self.end as usize
+    }
+
+    /// Where the node's tag starts, when it has one.
+    fn tag_start(&self) -> Option<usize> {
+        self.tag_start.get()
+    }
+
+    fn tag_end(&self) -> Option<usize> {
+        self.tag_end.get()
     }
 }
 
 pub(super) fn event_span(span: &granit_parser::Span) -> EventSpan {
+    let tag_start = span
+        .tag_span()
+        .and_then(|t| t.byte_range())
+        .map(|r| r.start)
+        .or_else(|| span.tag_start().and_then(|m| m.byte_offset()));
     EventSpan {
-        range: span.byte_range().unwrap_or(0..0),
-        tag_start: span
-            .tag_span()
-            .and_then(|t| t.byte_range())
-            .map(|r| r.start)
-            .or_else(|| span.tag_start().and_then(|m| m.byte_offset())),
-        tag_end: span.tag_span().and_then(|t| t.byte_range()).map(|r| r.end),
+        tag_start: TagStart::new(tag_start),
+        tag_end: TagStart::new(span.tag_span().and_then(|t| t.byte_range()).map(|r| r.end)),
+        ..EventSpan::at(span.byte_range().unwrap_or(0..0))
     }
 }
 
@@ -276,7 +291,7 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
     }
 
     fn event(&mut self, event: Event<'e>, at: &EventSpan) -> Result<(), StoreError> {
-        let range = &at.range;
+        let range = &at.range();
         match event {
             Event::Anchor(_, _) => {
                 self.widen_to_anchor(range);
@@ -396,8 +411,8 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
         tag: Option<&Tag>,
         at: &EventSpan,
     ) -> Node<'a> {
-        let range = &at.range;
-        let start = at.tag_start.map_or(range.start, |t| t.min(range.start));
+        let range = &at.range();
+        let start = at.tag_start().map_or(range.start, |t| t.min(range.start));
         let mut value = (self.keep)(value);
         drop_added_break(&mut value, style, self.src.text, range.clone());
         Node::new(
@@ -409,8 +424,8 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
             },
             start,
             range.end,
-            at.tag_end.unwrap_or(0),
-            at.tag_start,
+            at.tag_end().unwrap_or(0),
+            at.tag_start(),
         )
     }
 
@@ -434,14 +449,14 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
 
     fn open(&mut self, is_map: bool, style: StructureStyle, anchor: usize, at: &EventSpan) {
         let start = at
-            .tag_start
-            .map_or(at.range.start, |t| t.min(at.range.start));
+            .tag_start()
+            .map_or(at.range().start, |t| t.min(at.range().start));
         self.stack.push(OpenCollection {
             flow: style == StructureStyle::Flow,
             is_map,
             start,
-            props_end: at.tag_end.unwrap_or(start),
-            tag_start: at.tag_start,
+            props_end: at.tag_end().unwrap_or(start),
+            tag_start: at.tag_start(),
             anchor,
             container_id: self.next_container_id,
             base: if is_map {

@@ -207,6 +207,8 @@ mod tests {
     #[test]
     fn a_raw_node_stays_small() {
         assert!(std::mem::size_of::<super::Node>() <= 56);
+        // An event's span likewise goes with every event through the reading's queues.
+        assert!(std::mem::size_of::<super::super::events::EventSpan>() <= 16);
         assert_eq!(super::TagStart::new(Some(0)).get(), Some(0));
         assert_eq!(super::TagStart::new(Some(7)).get(), Some(7));
         assert_eq!(super::TagStart::new(None).get(), None);
