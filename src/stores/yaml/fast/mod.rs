@@ -30,7 +30,9 @@ use std::collections::{HashMap, VecDeque};
 use granit_parser::{Event, Placement, ScalarStyle, ScanError, StructureStyle};
 
 use self::anchor::Anchor;
-use self::lines::{check_line, is_dash, is_marker, key_at, line_end, next_line, skip_spaces, Key};
+use self::lines::{
+    checked_line_end, is_dash, is_marker, key_at, line_end, next_line, skip_spaces, Key,
+};
 pub use self::reading::Disagreement;
 pub(super) use self::reading::{compare_with_full, Reading};
 use super::events::EventSpan;
@@ -284,8 +286,7 @@ impl<'a> Fast<'a> {
             return self.finish().map(|()| true);
         }
         let start = self.pos;
-        let end = line_end(self.bytes, start);
-        check_line(&self.bytes[start..end])?;
+        let end = checked_line_end(self.bytes, start)?;
         self.line_start = start;
         self.pos = next_line(self.bytes, end);
         let p = skip_spaces(self.bytes, start, end);
