@@ -35,10 +35,7 @@ pub(super) fn read_events<'a>(
             let Some(text) = fix_goyaml_indicators(src) else {
                 return Err(e);
             };
-            let fixed = Source {
-                text: &text,
-                line_starts: src.line_starts.clone(),
-            };
+            let fixed = src.with_lines_of(&text);
             read_events_in(&fixed, |v| Cow::Owned(v.into_owned()), threads).map_err(|_| e)
         }
     }

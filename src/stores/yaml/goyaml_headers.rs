@@ -10,7 +10,7 @@ use super::source::Source;
 pub(super) fn fix_goyaml_indicators(src: &Source) -> Option<String> {
     let mut out = src.bytes().to_vec();
     let mut changed = false;
-    for line_index in 0..src.line_starts.len() {
+    for line_index in 0..src.line_starts().len() {
         if let Some((pos, digit)) = indicator_fix(src, line_index) {
             if let Some(slot) = out.get_mut(pos) {
                 *slot = digit;
@@ -37,7 +37,7 @@ fn line_end(b: &[u8], line_start: usize) -> usize {
 /// digit.
 fn indicator_fix(src: &Source, line_index: usize) -> Option<(usize, u8)> {
     let b = src.bytes();
-    let ls = *src.line_starts.get(line_index)?;
+    let ls = *src.line_starts().get(line_index)?;
     let line = &b[ls..line_end(b, ls)];
     let end = line
         .iter()
@@ -111,7 +111,7 @@ fn content_is_shallower(
 ) -> bool {
     let b = src.bytes();
     let mut under = false;
-    for &ns in &src.line_starts[line_index + 1..] {
+    for &ns in &src.line_starts()[line_index + 1..] {
         let ne = line_end(b, ns);
         let n = b[ns..ne].iter().take_while(|&&c| c == b' ').count();
         // A tab after the indentation is content.
