@@ -97,9 +97,10 @@ impl Drop for ScalarValue<'_> {
     }
 }
 
-/// A byte offset in a raw node: 32 bits (a YAML source over 4 GiB is refused, `events::read_events`),
-/// half the room of a `usize`, as a raw node is made for every key and value of a file read and
-/// their size is much of a reading's memory traffic.
+/// A byte offset in a raw node or an event's span: 32 bits, half the room of a `usize`, as a raw
+/// node is made for every key and value of a file read and their size is much of a reading's
+/// memory traffic. A longer source is refused where every reading starts (`parse::decode`, and
+/// `events::read_events`).
 pub(super) type Pos = u32;
 
 /// `at` as a [`Pos`] (saturating; only a source of at most [`MAX_SOURCE`] bytes is read into raw
@@ -108,8 +109,9 @@ pub(super) fn pos(at: usize) -> Pos {
     Pos::try_from(at).unwrap_or(Pos::MAX)
 }
 
-/// The longest source read into raw nodes.
-pub(super) const MAX_SOURCE: usize = Pos::MAX as usize;
+/// The longest source read into raw nodes (one byte short of 4 GiB: every offset, a tag's start
+/// plus one as [`TagStart`] keeps it included, fits in a [`Pos`]).
+pub(super) const MAX_SOURCE: usize = Pos::MAX as usize - 1;
 
 #[derive(Clone, Debug)]
 pub(super) struct Node<'a> {
