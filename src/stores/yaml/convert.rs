@@ -177,14 +177,12 @@ impl Converter<'_> {
         alias_token: Option<(usize, usize)>,
     ) -> Result<Leaf, StoreError> {
         let NodeKind::Scalar {
-            value,
-            style,
-            tag,
-            token_start,
+            value, style, tag, ..
         } = &n.kind
         else {
             return Err(StoreError::new("internal error: not a scalar"));
         };
+        let token_start = n.token_start();
         let src = self.src;
         self.budget.charge(ctx.in_alias, value.len())?;
         // A plain `ENC[...]` scalar (untagged, or marked `!!str` as sepal marks some) whose token
@@ -197,13 +195,11 @@ impl Converter<'_> {
             && *style == ScalarStyle::Plain
             && (tag.is_none() || tag.suffix() == Some("str"))
             && lends(value)
-            && src.text.get(*token_start as usize..n.end()) == Some(&**value);
+            && src.text.get(token_start..n.end()) == Some(&**value);
         let (scalar, text) = if lent {
             (Scalar::Str(secret(String::new())), None)
         } else {
-            type_scalar(value, *style, tag, || {
-                src.line_of(*token_start as usize) + 1
-            })?
+            type_scalar(value, *style, tag, || src.line_of(token_start) + 1)?
         };
         let span = if ctx.in_alias {
             LeafSpan::InAlias

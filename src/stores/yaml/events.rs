@@ -10,7 +10,7 @@ use granit_parser::{Event, ScalarStyle, StructureStyle, Tag};
 use super::feed::{with_events, Threads};
 use super::goyaml_headers::fix_goyaml_indicators;
 use super::node::{
-    pos, CoreTag, Node, NodeKind, Pos, RawComment, RawDoc, ScalarValue, TagStart, MAX_SOURCE,
+    pos, refuse_too_long, CoreTag, Node, NodeKind, Pos, RawComment, RawDoc, ScalarValue, TagStart,
 };
 use super::source::Source;
 use crate::stores::StoreError;
@@ -101,11 +101,7 @@ fn read_events_in<'e, 'a>(
     keep: fn(Cow<'e, str>) -> Cow<'a, str>,
     threads: Threads,
 ) -> Result<Vec<RawDoc<'a>>, StoreError> {
-    if src.text.len() > MAX_SOURCE {
-        return Err(StoreError::new(
-            "YAML input larger than 4 GiB: split it into smaller files",
-        ));
-    }
+    refuse_too_long(src.text)?;
     let mut builder = TreeBuilder::new(src, keep);
     with_events(src.text, threads, |mut events| {
         let mut count = 0;
@@ -445,9 +441,8 @@ impl<'s, 'e, 'a> TreeBuilder<'s, 'e, 'a> {
     }
 
     fn open(&mut self, is_map: bool, style: StructureStyle, anchor: usize, at: &EventSpan) {
-        let start = at
-            .tag_start()
-            .map_or(at.range().start, |t| t.min(at.range().start));
+        let token = at.range().start;
+        let start = at.tag_start().map_or(token, |t| t.min(token));
         self.stack.push(OpenCollection {
             flow: style == StructureStyle::Flow,
             is_map,

@@ -111,7 +111,17 @@ pub(super) fn pos(at: usize) -> Pos {
 
 /// The longest source read into raw nodes (one byte short of 4 GiB: every offset, a tag's start
 /// plus one as [`TagStart`] keeps it included, fits in a [`Pos`]).
-pub(super) const MAX_SOURCE: usize = Pos::MAX as usize - 1;
+const MAX_SOURCE: usize = Pos::MAX as usize - 1;
+
+/// Refuse a source too long for [`Pos`] offsets.
+pub(super) fn refuse_too_long(text: &str) -> Result<(), crate::stores::StoreError> {
+    if text.len() > MAX_SOURCE {
+        return Err(crate::stores::StoreError::new(
+            "YAML input larger than 4 GiB: split it into smaller files",
+        ));
+    }
+    Ok(())
+}
 
 #[derive(Clone, Debug)]
 pub(super) struct Node<'a> {
@@ -153,6 +163,14 @@ impl<'a> Node<'a> {
     /// End of the node's properties (anchor, tag), where a block scalar header may start.
     pub(super) fn props_end(&self) -> usize {
         self.props_end as usize
+    }
+
+    /// Where the node's token starts: a scalar's without its anchor or tag, else the node's start.
+    pub(super) fn token_start(&self) -> usize {
+        match &self.kind {
+            NodeKind::Scalar { token_start, .. } => *token_start as usize,
+            _ => self.start(),
+        }
     }
 
     /// Where the node's tag starts, if it has one.

@@ -14,7 +14,7 @@ use super::layout::{AliasRender, DocLayout, FlowRoot, Layout};
 use super::metadata::{
     find_sops_entry, is_sepal_record, new_entry_point, sops_entry_span, SopsEntry,
 };
-use super::node::{Node, NodeKind, RawComment, RawDoc, MAX_SOURCE};
+use super::node::{refuse_too_long, Node, NodeKind, RawComment, RawDoc};
 use super::source::Source;
 use crate::stores::{refuse_lone_cr, Parsed, StoreError};
 use crate::tree::{Doc, Item, Tree, Value};
@@ -165,11 +165,7 @@ pub(super) fn decode(src_bytes: &[u8]) -> Result<(usize, &str), StoreError> {
     // YAML breaks lines at a lone CR; the splice keeps line breaks as they are, and a value
     // written next to one would gain or lose a line.
     refuse_lone_cr(src_bytes)?;
-    if text.len() > MAX_SOURCE {
-        return Err(StoreError::new(
-            "YAML input larger than 4 GiB: split it into smaller files",
-        ));
-    }
+    refuse_too_long(text)?;
     Ok((base, text))
 }
 

@@ -11,19 +11,12 @@ use super::style::{pick_style, Style};
 
 /// The span and form of a scalar token in the source (`is_str`: it is typed a string).
 pub(super) fn scalar_span(src: &Source, n: &Node, ctx: ValueContext, is_str: bool) -> ScalarSpan {
-    let (value, style, tag, token_start) = match &n.kind {
+    let token_start = n.token_start();
+    let (value, style, tag) = match &n.kind {
         NodeKind::Scalar {
-            value,
-            style,
-            tag,
-            token_start,
-        } => (
-            value.as_ref(),
-            Style::from(*style),
-            tag,
-            *token_start as usize,
-        ),
-        _ => ("", Style::Plain, &CoreTag::NONE, n.start()),
+            value, style, tag, ..
+        } => (value.as_ref(), Style::from(*style), tag),
+        _ => ("", Style::Plain, &CoreTag::NONE),
     };
     let mut block = if matches!(style, Style::Literal | Style::Folded) {
         block_span(src, n, ctx)
@@ -66,10 +59,7 @@ pub(super) fn scalar_span(src: &Source, n: &Node, ctx: ValueContext, is_str: boo
 fn block_span(src: &Source, n: &Node, ctx: ValueContext) -> Option<BlockSpan> {
     let b = src.bytes();
     let from = ctx.prev_end.max(n.props_end()).min(b.len());
-    let token_start = match &n.kind {
-        NodeKind::Scalar { token_start, .. } => *token_start as usize,
-        _ => n.start(),
-    };
+    let token_start = n.token_start();
     let (header_start, header_end, content_start) = find_header(b, from, token_start)?;
     let mut span_end = n.end().max(content_start).min(b.len());
     // The scanner's span may take in the indentation of the next line: end at its start.

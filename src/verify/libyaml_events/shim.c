@@ -42,19 +42,6 @@ typedef struct {
     size_t window;
 } sepal_yaml;
 
-/* libyaml's reader decodes its input a character at a time into its 48 KiB working buffer,
- * checking each character: on a large output that was a quarter of the reading. For an input
- * it gives back unchanged (the caller checked: `reads_as_is` in mod.rs, UTF-8 without a byte
- * order mark at the start or a character libyaml refuses), the shim tops the working buffer up
- * itself before each event, with a copy of the input's next bytes, doing what
- * `yaml_parser_update_buffer` (reader.c) does for them: the unread characters moved to the
- * buffer's start, the bytes appended whole (cut between characters), `unread` counting their
- * characters, the string reader's position and the offset moved on, and at the end of the input
- * the end-of-file flag and the NUL the reader ends its buffer with. The scanner then finds the
- * characters it needs in the buffer and the reader's first test returns; what a top-up did not
- * bring (a token longer than the buffer) the reader decodes as usual, from the same position.
- * Nothing is done while the reader's raw buffer holds bytes it has not decoded (after a
- * character cut in two by its own reads): they come first. */
 /* How many characters the `n` bytes of UTF-8 at `from` hold: the bytes that do not continue a
  * character (10xxxxxx), counted eight at a time (a byte at a time, this count was nine tenths
  * of the top-up's time). */
@@ -77,6 +64,19 @@ static size_t utf8_chars(const unsigned char *from, size_t n) {
     return n - continuing;
 }
 
+/* libyaml's reader decodes its input a character at a time into its 48 KiB working buffer,
+ * checking each character: on a large output that was a quarter of the reading. For an input
+ * it gives back unchanged (the caller checked: `reads_as_is` in mod.rs, UTF-8 without a byte
+ * order mark at the start or a character libyaml refuses), the shim tops the working buffer up
+ * itself before each event, with a copy of the input's next bytes, doing what
+ * `yaml_parser_update_buffer` (reader.c) does for them: the unread characters moved to the
+ * buffer's start, the bytes appended whole (cut between characters), `unread` counting their
+ * characters, the string reader's position and the offset moved on, and at the end of the input
+ * the end-of-file flag and the NUL the reader ends its buffer with. The scanner then finds the
+ * characters it needs in the buffer and the reader's first test returns; what a top-up did not
+ * bring (a token longer than the buffer) the reader decodes as usual, from the same position.
+ * Nothing is done while the reader's raw buffer holds bytes it has not decoded (after a
+ * character cut in two by its own reads): they come first. */
 static void top_up(sepal_yaml *s) {
     /* Left free after the NUL: libyaml looks a few characters past it. */
     enum { PAD = 8 };
