@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
@@ -13,6 +14,7 @@ use crate::ops::settings::{KeyOptions, SelectionOptions};
 use crate::ops::{Engine, KeyAccess, Source};
 use crate::stores::Format;
 
+use super::early::{EarlyStdout, Finished};
 pub use super::error::{CliError, CliResult};
 
 /// The engine with `.sops.yaml` and the global flags.
@@ -140,14 +142,39 @@ pub fn write_stdout(bytes: &[u8]) -> CliResult<()> {
 
 /// Where a command's result goes: back into the file (`-i`), `--output`, or standard output.
 pub fn write_output(io: &IoArgs, source: &Source, bytes: &[u8]) -> CliResult<()> {
-    let target = if io.in_place {
+    match target(io, source) {
+        None => write_stdout(bytes),
+        Some(path) => write_file(&path, bytes),
+    }
+}
+
+/// The file a command's result replaces (`None`: standard output).
+fn target(io: &IoArgs, source: &Source) -> Option<std::path::PathBuf> {
+    if io.in_place {
         source.path.clone()
     } else {
         io.output.clone()
-    };
-    match target {
-        None => write_stdout(bytes),
-        Some(path) => write_file(&path, bytes),
+    }
+}
+
+/// Standard output as a destination an operation may write early, when the result goes there.
+pub fn early_output(io: &IoArgs, source: &Source) -> Option<Arc<EarlyStdout>> {
+    target(io, source)
+        .is_none()
+        .then(|| Arc::new(EarlyStdout::default()))
+}
+
+/// [`write_output`] of a result that `early` may hold already.
+pub fn write_output_after(
+    io: &IoArgs,
+    source: &Source,
+    bytes: &[u8],
+    early: Option<&EarlyStdout>,
+) -> CliResult<()> {
+    match early.map(|early| early.finish(bytes)).transpose() {
+        Ok(Some(Finished::Written)) => Ok(()),
+        Ok(_) => write_output(io, source, bytes),
+        Err(e) => Err(CliError::Stdout(e)),
     }
 }
 

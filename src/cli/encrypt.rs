@@ -1,9 +1,12 @@
 //! `sepal encrypt`.
 
+use std::sync::Arc;
+
 use clap::Args;
 
 use super::common::{self, CliResult};
 use super::{GlobalArgs, IoArgs};
+use crate::ops::early::EarlyOutput;
 use crate::ops::encrypt::{encrypt, EncryptOptions};
 
 /// Flags naming master keys for a new file (each also read from its environment variable).
@@ -91,6 +94,9 @@ pub fn run(global: &GlobalArgs, args: EncryptArgs) -> CliResult<()> {
         selection: common::selection_options(&args.selection),
         access: common::key_access(&args.services),
     };
-    let out = encrypt(&engine, &mut source, &options)?;
-    common::write_output(&args.io, &source, &out)
+    // Standard output may be written as soon as the output is checked.
+    let early = common::early_output(&args.io, &source);
+    let to = early.clone().map(|e| e as Arc<dyn EarlyOutput>);
+    let out = encrypt(&engine, &mut source, &options, to.as_ref())?;
+    common::write_output_after(&args.io, &source, &out, early.as_deref())
 }

@@ -5,6 +5,7 @@ mod check;
 mod common;
 mod decrypt;
 mod deferred;
+mod early;
 mod edit;
 mod encrypt;
 mod error;

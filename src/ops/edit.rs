@@ -138,6 +138,7 @@ impl Editing {
             out_store: &self.store,
             file: &self.file,
             new_file: false,
+            early: None,
         };
         match self.state {
             State::Existing(dec) => {
@@ -171,6 +172,7 @@ impl Editing {
                     &self.store,
                     &self.store,
                     &self.file,
+                    None,
                 )
             }
         }

@@ -1,12 +1,15 @@
 //! `encrypt`: a plaintext file becomes an encrypted one under a new data key, wrapped for the
 //! master keys its options or creation rule name.
 
+use std::sync::Arc;
+
 use crate::crypto::cipher::DataKey;
 use crate::keys::Keyring;
 use crate::metadata::{KeyGroup, KeyKind, Metadata, SOPS_VERSION};
 use crate::stores::{Format, Parsed, Store};
 use crate::walk::{Selection, Stash};
 
+use super::early::EarlyOutput;
 use super::settings::{new_file_settings, KeyOptions, NewFileSettings, SelectionOptions};
 use super::{now, open, reencrypt, Engine, Error, KeyAccess, Output, Plain, Result, Source};
 
@@ -21,8 +24,15 @@ pub struct EncryptOptions {
     pub access: KeyAccess,
 }
 
-/// Encrypt `source` (its bytes are consumed); returns the encrypted file.
-pub fn encrypt(engine: &Engine, source: &mut Source, options: &EncryptOptions) -> Result<Vec<u8>> {
+/// Encrypt `source` (its bytes are consumed); returns the encrypted file. Where `early` is given,
+/// the file may be written there as soon as it is checked ([`super::early`]): when this returns
+/// `Ok`, what `early` holds is either nothing or exactly the bytes returned.
+pub fn encrypt(
+    engine: &Engine,
+    source: &mut Source,
+    options: &EncryptOptions,
+    early: Option<&Arc<dyn EarlyOutput>>,
+) -> Result<Vec<u8>> {
     let (in_format, out_format) = source.formats(options.input, options.output);
     let in_store = engine.store(in_format);
     let out_store = engine.store(out_format);
@@ -46,6 +56,7 @@ pub fn encrypt(engine: &Engine, source: &mut Source, options: &EncryptOptions) -
         &in_store,
         &out_store,
         &source.display(),
+        early,
     )
 }
 
@@ -57,7 +68,8 @@ pub fn refuse_encrypted(parsed: &Parsed) -> Result<()> {
     Ok(())
 }
 
-/// Encrypt a parsed plaintext file with a new data key; returns the output bytes.
+/// Encrypt a parsed plaintext file with a new data key; returns the output bytes (see
+/// [`encrypt`] for `early`).
 pub fn encrypt_new(
     parsed: &mut Parsed,
     settings: NewFileSettings,
@@ -65,6 +77,7 @@ pub fn encrypt_new(
     in_store: &Store,
     out_store: &Store,
     file: &str,
+    early: Option<&Arc<dyn EarlyOutput>>,
 ) -> Result<Vec<u8>> {
     let data_key = DataKey::generate();
     let created = now();
@@ -109,6 +122,7 @@ pub fn encrypt_new(
             out_store,
             file,
             new_file: true,
+            early,
         },
     )
 }

@@ -84,6 +84,7 @@ pub fn rotate(engine: &Engine, source: &mut Source, options: &RotateOptions) -> 
             out_store: &store,
             file: &file,
             new_file: false,
+            early: None,
         },
     )
 }

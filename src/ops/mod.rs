@@ -8,6 +8,7 @@ pub mod batch;
 pub mod bulk;
 pub mod check;
 pub mod decrypt;
+pub mod early;
 pub mod edit;
 pub mod encrypt;
 mod error;

@@ -2,6 +2,8 @@
 //! result out and check that every byte of it is accounted for. The one place a tree becomes an
 //! encrypted file, for new files and re-encrypted ones alike.
 
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 
 use crate::crypto::cipher::{self, DataKey};
@@ -14,6 +16,7 @@ use crate::tree::Tree;
 use crate::verify::{Allowed, OwnReading};
 use crate::walk::{decrypt_tree, visit_leaves, walk, Mode, Selection, Stash};
 
+use super::early::{EarlyOutput, EarlyWrite};
 use super::{layout_record, Error, Result};
 
 /// Now, UTC, second precision, RFC 3339 as Go writes it.
@@ -48,6 +51,9 @@ pub struct Output<'a> {
     pub file: &'a str,
     /// A new file: layout failures are "dumping" errors, as sops words them.
     pub new_file: bool,
+    /// Where the output may be written as soon as it is checked, beside the rest of the
+    /// encryption ([`super::early`]); `None`: it is only returned.
+    pub early: Option<&'a Arc<dyn EarlyOutput>>,
 }
 
 /// Which tree holds the plaintext values.
@@ -186,7 +192,7 @@ pub fn reencrypt(
             None => Shape::Ready(shape_digest(&parsed.tree)),
         }
     });
-    let mut out = output
+    let out = output
         .store
         .splice(parsed, &result.changes, Some(&meta.to_value()))
         .map_err(layout_error)?;
@@ -206,6 +212,8 @@ pub fn reencrypt(
     };
     // What is no longer needed is freed beside what follows, all of it before this returns.
     let mut freer = super::free::Freer::default();
+    // Written as soon as both readings of the check pass, where `output.early` can be.
+    let mut out = EarlyWrite::start(out, output.early);
     let check = RecordCheck {
         store: output.store,
         key,
@@ -239,10 +247,11 @@ pub fn reencrypt(
         None => {
             // A record made and then left (the splice did not read back) is not kept.
             meta.layout_record = None;
-            // The view (wiped) goes while the freer's thread frees the reading.
+            // The view (wiped) goes while the freer's thread frees the reading (and the output
+            // is written, where it is written early).
             drop(result);
             drop(freer);
-            Ok(out)
+            Ok(out.keep())
         }
     }
 }
@@ -310,14 +319,15 @@ struct RecordCheck<'a> {
 impl RecordCheck<'_> {
     /// Check `out` (the encryption of `parsed`) as [`verify`] does, and give the record that makes
     /// its decryption the plaintext's exact bytes, if it needs one, with sepal's reading of `out`
-    /// (which keeps no copy of it: `out` is lent to it for a moment and given back unchanged).
+    /// (which keeps no copy of it: `out` is lent to it for a moment and given back unchanged,
+    /// an early write of it taken back first). Each reading tells `out`'s gate its verdict.
     /// `spent` (the walk's ciphertexts and the plaintext's tree) is freed while the independent
     /// reading runs.
     fn record(
         &self,
         parsed: &Parsed,
         spent: (Vec<Option<NewLeaf>>, Tree),
-        out: &mut Vec<u8>,
+        out: &mut EarlyWrite,
         freer: &mut super::free::Freer,
         finish: &mut Finish<'_>,
     ) -> Result<Option<Vec<u8>>> {
@@ -325,79 +335,91 @@ impl RecordCheck<'_> {
         let format = self.store.format;
         // The output's tree holds every ciphertext: on a large output it is freed before the
         // splice that tells whether a record is needed (needed again only when one is).
-        let may_release = out.len() >= RELEASE_MIN;
+        let (bytes, gate) = (out.bytes(), out.gate());
+        let original = self.store.source(parsed);
+        let may_release = bytes.len() >= RELEASE_MIN;
         // The independent reading of the output shares nothing with the rest of the check: it
         // runs on a second thread from the start, beside sepal's own reading.
+        let told = |passed| gate.tell(passed);
         let (own, independent) =
-            crate::verify::independent_reading_beside(format, out, allowed, || {
+            crate::verify::independent_reading_beside(format, bytes, allowed, told, || {
                 // Freed while the independent reading runs. The walk's ciphertexts (an
                 // encryption's changes hold nothing else that is not empty) are in the output:
                 // freed on a thread of their own, beside this reading (freeing them here held
                 // the reading back by a sixth of its time on a large file; fourteenth round).
                 let (ciphertexts, tree) = spent;
-                let large = super::free::worth_a_thread(ciphertexts.len(), out.len());
+                let large = super::free::worth_a_thread(ciphertexts.len(), bytes.len());
                 super::free::free_unwaited(ciphertexts, large);
                 drop(tree);
                 // What decrypting the output gives is worked out without decrypting when its
                 // leaves are the input's under the same ids (no alias was expanded). A reading
                 // without a tree counts as one whose tree is released.
-                let (encrypted, same_shape, released) =
-                    match crate::verify::own_reading_of(format, out, allowed)? {
-                        OwnReading::Lean { parsed, shape } => {
-                            (parsed, Some(shape) == self.shape, true)
-                        }
-                        OwnReading::Full(mut encrypted) => {
-                            // The values the view leaves as they are, as a reading that copies
-                            // them gives them (what the view changes is never read).
-                            encrypted.restore_lent_from(self.view, out);
-                            let same_shape = self.shape.is_some()
-                                && Some(shape_digest(&encrypted.tree)) == self.shape;
-                            let released = same_shape
-                                && may_release
-                                && self
-                                    .store
-                                    .release_tree_before_splice(&mut encrypted, self.view)
-                                    .map(|tree| freer.free(tree, true))
-                                    .is_some();
-                            (encrypted, same_shape, released)
-                        }
-                    };
+                let own = crate::verify::own_reading_of(format, bytes, allowed);
+                gate.tell(own.is_ok());
+                let (encrypted, same_shape, released) = match own? {
+                    OwnReading::Lean { parsed, shape } => (parsed, Some(shape) == self.shape, true),
+                    OwnReading::Full(mut encrypted) => {
+                        // The values the view leaves as they are, as a reading that copies
+                        // them gives them (what the view changes is never read).
+                        encrypted.restore_lent_from(self.view, bytes);
+                        let same_shape = self.shape.is_some()
+                            && Some(shape_digest(&encrypted.tree)) == self.shape;
+                        let released = same_shape
+                            && may_release
+                            && self
+                                .store
+                                .release_tree_before_splice(&mut encrypted, self.view)
+                                .map(|tree| freer.free(tree, true))
+                                .is_some();
+                        (encrypted, same_shape, released)
+                    }
+                };
                 // The splice of the view, beside the independent reading too where the format
-                // splices from bytes it is given (the output is being read there meanwhile).
+                // splices from bytes it is given (the output is being read there meanwhile),
+                // made only where it is not the original (`Ok(None)`).
                 let from_view = same_shape
-                    .then(|| self.store.splice_from(&encrypted, out, self.view, None))
+                    .then(|| {
+                        let original = original.unwrap_or_default();
+                        self.store
+                            .splice_from_unless(&encrypted, bytes, self.view, None, original)
+                    })
                     .flatten()
-                    .map(|spliced| spliced.map(zeroize::Zeroizing::new));
+                    .map(|spliced| spliced.map(|s| s.map(zeroize::Zeroizing::new)));
                 Ok((encrypted, same_shape, released, from_view))
             });
         let (mut encrypted, same_shape, released, from_view) = own.map_err(&unaccounted)?;
         independent.map_err(&unaccounted)?;
-        let Some(original) = self.store.source(parsed) else {
+        let Some(original) = original else {
             return Ok(None);
         };
         // Else spliced here, with the output lent to the reading.
         let from_view = from_view.or_else(|| {
             same_shape.then(|| {
-                self.store.with_source(&mut encrypted, out, |encrypted| {
-                    self.store
-                        .splice(encrypted, self.view, None)
-                        .map(zeroize::Zeroizing::new)
-                })
+                self.store
+                    .with_source(&mut encrypted, out.bytes_mut(), |encrypted| {
+                        self.store
+                            .splice(encrypted, self.view, None)
+                            .map(zeroize::Zeroizing::new)
+                    })
+                    .map(|spliced| (spliced.as_slice() != original).then_some(spliced))
             })
         });
-        if let Some(Ok(spliced)) = &from_view {
-            if spliced.as_slice() == original {
-                // Sepal's reading of the output (nothing in it is not in the output) is freed
-                // beside the rest.
-                let large = super::free::worth_a_thread(self.view.len(), out.len());
+        let from_view = match from_view {
+            Some(Ok(None)) => {
+                // The view's splice is the original. Sepal's reading of the output (nothing in
+                // it is not in the output) is freed beside the rest.
+                let large = super::free::worth_a_thread(self.view.len(), out.bytes().len());
                 super::free::free_unwaited(encrypted, large);
                 return Ok(None);
             }
-        }
+            Some(Ok(Some(spliced))) => Some(Ok(spliced)),
+            Some(Err(e)) => Some(Err(e)),
+            None => None,
+        };
         if released {
             // A record is needed after all: the reading's tree again (the same bytes read the
             // same way), for the check that the view's splice reads back as the data.
-            let Ok(again) = self.store.parse_lent(out) else {
+            let Ok(again) = self.store.parse_lent(out.bytes()) else {
                 return Ok(None);
             };
             encrypted = again;
@@ -406,7 +428,8 @@ impl RecordCheck<'_> {
             // The splice `decrypt` will make is that one when it reads back as the data (the
             // view is what the decryption of each value gives).
             Some(Ok(spliced)) => {
-                let done = self.record_and_check(&spliced, original, &encrypted, out, finish);
+                let done =
+                    self.record_and_check(&spliced, original, &encrypted, out.bytes(), finish);
                 if let Some(done) = done {
                     // The output's reading holds what the output does (on disk soon): freed
                     // without waiting, while the output is written.
@@ -421,7 +444,7 @@ impl RecordCheck<'_> {
             None => {
                 // Not the input's shape (an alias expanded, say): exactly as `decrypt` will do
                 // it, from every ciphertext.
-                encrypted.restore_lent_from(&Vec::new(), out);
+                encrypted.restore_lent_from(&Vec::new(), out.bytes());
                 let Ok(decrypted) = decrypt_tree(
                     &encrypted.tree,
                     self.key,
@@ -431,9 +454,10 @@ impl RecordCheck<'_> {
                 ) else {
                     return Ok(None);
                 };
-                self.store.with_source(&mut encrypted, out, |encrypted| {
-                    self.store.splice_plain(encrypted, &decrypted.changes, None)
-                })
+                self.store
+                    .with_source(&mut encrypted, out.bytes_mut(), |encrypted| {
+                        self.store.splice_plain(encrypted, &decrypted.changes, None)
+                    })
             }
         };
         let Ok(spliced) = spliced else {
@@ -441,7 +465,7 @@ impl RecordCheck<'_> {
         };
         let spliced = zeroize::Zeroizing::new(spliced);
         let done = match layout_record::make(&spliced, original, self.key) {
-            Some(record) => finish(record, &encrypted, out).map(Some),
+            Some(record) => finish(record, &encrypted, out.bytes()).map(Some),
             None => Ok(None),
         };
         super::free::free_unwaited(encrypted, self.view.len() >= super::free::LARGE);
@@ -530,11 +554,21 @@ pub(crate) fn verify(store: &Store, out: &[u8], allowed: &Allowed, file: &str) -
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::ops::early::tests::Recorder;
     use crate::ops::{plaintext, Decrypted};
     use crate::stores::{Format, Store, StoreOptions};
 
     /// `text` encrypted by `store` as `encrypt` does it (the default selection, a new key).
     pub(in crate::ops) fn encrypted(store: &Store, text: &str) -> (Vec<u8>, DataKey) {
+        encrypted_to(store, text, None)
+    }
+
+    /// [`encrypted`], the output perhaps written early to `early`.
+    fn encrypted_to(
+        store: &Store,
+        text: &str,
+        early: Option<&Arc<dyn EarlyOutput>>,
+    ) -> (Vec<u8>, DataKey) {
         let mut parsed = store.parse(text.as_bytes()).unwrap();
         let key = DataKey::generate();
         let mut meta = crate::fuzzing::test_metadata(&Selection::default());
@@ -549,6 +583,7 @@ pub(super) mod tests {
                 out_store: store,
                 file: "t",
                 new_file: true,
+                early,
             },
         )
         .unwrap();
@@ -557,10 +592,16 @@ pub(super) mod tests {
 
     /// Encrypt `text` as `encrypt` does (its reading of the output freed before the exactness
     /// check where the format allows, as for a large file), decrypt the output as
-    /// `decrypt` does: the same bytes. Whether the output carries a layout record.
+    /// `decrypt` does: the same bytes. Whether the output carries a layout record. The output is
+    /// written early (every output is large enough in tests) where the format splices from the
+    /// output's bytes and no record is needed, and what was written early and kept is exactly
+    /// the output.
     fn round_trip(format: Format, text: &str) -> bool {
         let store = Store::new(format, StoreOptions::default());
-        let (out, key) = encrypted(&store, text);
+        let recorder = Arc::new(Recorder::default());
+        let early: Arc<dyn EarlyOutput> = recorder.clone();
+        let (out, key) = encrypted_to(&store, text, Some(&early));
+        let kept = recorder.kept();
         let selection = Selection::default();
         let enc = store.parse(&out).unwrap();
         let metadata = super::super::open::metadata_of(&enc).unwrap();
@@ -574,6 +615,9 @@ pub(super) mod tests {
         };
         let plain = plaintext(&store, &enc, &decrypted, None).unwrap();
         assert_eq!(String::from_utf8_lossy(&plain), text, "{format:?} {text:?}");
+        let splices_from = matches!(format, Format::Yaml | Format::Json);
+        let expected = (splices_from && !record).then_some(out);
+        assert_eq!(kept, expected, "{format:?} {text:?}");
         record
     }
 

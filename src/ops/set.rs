@@ -121,6 +121,7 @@ pub fn change_file(
             out_store: &out_store,
             file: &file,
             new_file: false,
+            early: None,
         },
     )
     .map(Some)

@@ -142,6 +142,57 @@ fn an_unchanged_splice_gives_the_bytes_back() {
     }
 }
 
+/// A splice made only where it is not what is expected: nothing when it is exactly that (the
+/// encrypted file spliced with its values decrypted, against the plaintext), else the splice
+/// itself, whatever way the expected bytes differ (one byte changed anywhere, one short, one
+/// more, nothing).
+#[test]
+fn a_splice_unless_expected_agrees_with_the_splice() {
+    for (format, case, src) in samples() {
+        let store = store(format);
+        let encrypted = encrypt(format, src);
+        let reading = store.parse_lent(&encrypted).unwrap();
+        let sel = match format {
+            Format::Binary => Selection::All,
+            _ => Selection::default(),
+        };
+        let dec = decrypt_tree(&reading.tree, &key(), &sel, false, &mut Stash::off()).unwrap();
+        let Some(spliced) = store.splice_from(&reading, &encrypted, &dec.changes, None) else {
+            assert!(
+                !matches!(format, Format::Json | Format::Yaml),
+                "{format:?} splices from bytes"
+            );
+            continue;
+        };
+        let spliced = spliced.unwrap();
+        assert_eq!(spliced, src.as_bytes(), "{format:?} {case:?}");
+        let unless = |expected: &[u8]| {
+            store
+                .splice_from_unless(&reading, &encrypted, &dec.changes, None, expected)
+                .unwrap()
+                .unwrap()
+        };
+        assert_eq!(unless(&spliced), None, "{format:?} {case:?}");
+        let mut others = vec![
+            Vec::new(),
+            spliced[1..].to_vec(),
+            [&spliced[..], b" "].concat(),
+        ];
+        for at in 0..spliced.len() {
+            let mut other = spliced.clone();
+            other[at] ^= 1;
+            others.push(other);
+        }
+        for other in others {
+            assert_eq!(
+                unless(&other).as_ref(),
+                Some(&spliced),
+                "{format:?} {case:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn decrypt_of_encrypt_gives_the_bytes_back() {
     for (format, case, src) in samples() {

@@ -204,9 +204,13 @@ pub fn check_encrypted(
 /// [`check_encrypted`] with the allowed values already gathered.
 pub fn check_output(format: Format, output: &[u8], allowed: &Allowed) -> Result<(), Unaccounted> {
     // The own reading's verdict comes first, as when the two run one after the other.
-    let (own, independent) = independent_reading_beside(format, output, allowed, || {
-        own_reading_of(format, output, allowed)
-    });
+    let (own, independent) = independent_reading_beside(
+        format,
+        output,
+        allowed,
+        |_| {},
+        || own_reading_of(format, output, allowed),
+    );
     own?;
     independent
 }
@@ -214,21 +218,29 @@ pub fn check_output(format: Format, output: &[u8], allowed: &Allowed) -> Result<
 /// Run `work` while the independent reading of `output` runs: the two share nothing, so for an
 /// output of [`BESIDE_MIN`] bytes or more the reading runs on a second thread; a smaller one is
 /// read after `work`, on this thread. Gives both results (a failure of the reader's thread is an
-/// [`Unaccounted`]).
+/// [`Unaccounted`]). `told` hears whether the independent reading passed as soon as it is known,
+/// on the thread that read.
 pub fn independent_reading_beside<T>(
     format: Format,
     output: &[u8],
     allowed: &Allowed,
+    told: impl Fn(bool) + Sync,
     work: impl FnOnce() -> T,
 ) -> (T, Result<(), Unaccounted>) {
+    let reading = || {
+        let verdict = independent_reading(format, output, allowed);
+        told(verdict.is_ok());
+        verdict
+    };
     if output.len() < BESIDE_MIN {
         let done = work();
-        return (done, independent_reading(format, output, allowed));
+        return (done, reading());
     }
     std::thread::scope(|scope| {
-        let independent = scope.spawn(|| independent_reading(format, output, allowed));
+        let independent = scope.spawn(reading);
         let done = work();
         let verdict = independent.join().unwrap_or_else(|_| {
+            told(false);
             Err(fail(
                 format,
                 "read by the independent reader",

@@ -18,6 +18,7 @@ mod check;
 mod cloud;
 mod common;
 mod corpus;
+mod early_stdout;
 mod edit;
 mod exec;
 mod fixtures;

@@ -151,6 +151,7 @@ pub fn merge(engine: &Engine, request: &MergeRequest, options: &MergeOptions) ->
             out_store: &store,
             file: &file,
             new_file: false,
+            early: None,
         },
     )?;
     if conflicts.is_empty() {

@@ -115,11 +115,25 @@ impl<'t> Edits<'t> {
         self.apply_from(src, crate::stores::TWO_THREADS_FROM)
     }
 
-    /// [`Edits::apply`], the output written in two halves on two threads when it is at least
-    /// `two_from` bytes.
-    fn apply_from(mut self, src: &[u8], two_from: usize) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-        // Leaves are spliced in file order: most lists need no sort (nor its scratch space, a
-        // third of the list's size).
+    /// Whether [`Edits::apply`] would give exactly `expected`, told piece by piece without making
+    /// it (the first piece that differs ends the comparison).
+    pub(super) fn is(&mut self, src: &[u8], expected: &[u8]) -> Result<bool, StoreError> {
+        self.order(src)?;
+        let mut rest = expected;
+        let mut same = true;
+        self.write(&self.list, src, 0..src.len(), &mut |piece| {
+            same = same
+                && rest.len() >= piece.len()
+                && rest.get(..piece.len()).is_some_and(|head| head == piece);
+            rest = rest.get(piece.len()..).unwrap_or_default();
+        });
+        Ok(same && rest.is_empty())
+    }
+
+    /// Sort the replacements by where they are (leaves are spliced in file order: most lists
+    /// need no sort, nor its scratch space, a third of the list's size), and refuse overlapping
+    /// ones.
+    fn order(&mut self, src: &[u8]) -> Result<(), StoreError> {
         if !self.list.is_sorted_by_key(|e| (e.start, e.end)) {
             self.list.sort_by_key(|e| (e.start, e.end));
         }
@@ -133,6 +147,13 @@ impl<'t> Edits<'t> {
             }
             pos = e;
         }
+        Ok(())
+    }
+
+    /// [`Edits::apply`], the output written in two halves on two threads when it is at least
+    /// `two_from` bytes.
+    fn apply_from(mut self, src: &[u8], two_from: usize) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        self.order(src)?;
         // `len` bytes of the source with `list` (replacements within them) applied: how many.
         let length_after = |len: usize, list: &[Edit<'t>]| {
             list.iter().fold(len, |n, e| {

@@ -34,6 +34,39 @@ pub fn splice_from(
     metadata: Option<&Value>,
     options: &StoreOptions,
 ) -> Result<Vec<u8>, StoreError> {
+    let ed = edits(layout, src, parsed, changes, metadata, options)?;
+    Ok(into_vec(ed.apply(src)?))
+}
+
+/// [`splice_from`], made only where it is not `expected` (`Ok(None)`: it is exactly `expected`,
+/// told by comparing each piece as it would be written, with no output made). An encryption
+/// asks so whether its output needs a layout record: a 200,000-value file's splice is 6 MB of
+/// fresh pages written, compared and wiped (docs/performance.md, twenty-first round).
+pub fn splice_from_unless(
+    layout: &Layout,
+    src: &[u8],
+    parsed: &Parsed,
+    changes: &Changes,
+    metadata: Option<&Value>,
+    options: &StoreOptions,
+    expected: &[u8],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let mut ed = edits(layout, src, parsed, changes, metadata, options)?;
+    if ed.is(src, expected)? {
+        return Ok(None);
+    }
+    Ok(Some(into_vec(ed.apply(src)?)))
+}
+
+/// The replacements of [`splice_from`].
+fn edits<'t>(
+    layout: &Layout,
+    src: &[u8],
+    parsed: &Parsed,
+    changes: &'t Changes,
+    metadata: Option<&Value>,
+    options: &StoreOptions,
+) -> Result<Edits<'t>, StoreError> {
     let nl = if layout.crlf { "\r\n" } else { "\n" };
     let indent = indent_from(options.indent)?.unwrap_or(layout.indent);
     let w = Writer { src, nl, indent };
@@ -63,7 +96,7 @@ pub fn splice_from(
         }
     }
     metadata_edits(layout, metadata, &w, &mut ed);
-    Ok(into_vec(ed.apply(src)?))
+    Ok(ed)
 }
 
 /// The edit for one changed leaf. `opens_empty`: the leaf is the first of the comments that were
