@@ -50,6 +50,7 @@ pub fn decrypt_noting_conflicts(
     // The file's own layout, byte for byte; `--indent` asks for sops's layout instead.
     let own_layout =
         request.extract.is_none() && out_format == in_format && engine.indent.is_none();
+    let _kept = super::free::KeptUntilWalked::start();
     let (mut parsed, dec) = parse_and_decrypt(
         &in_store,
         source,

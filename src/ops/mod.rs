@@ -14,7 +14,7 @@ pub mod encrypt;
 mod error;
 pub mod exec;
 pub mod files;
-mod free;
+pub mod free;
 pub mod gitsetup;
 pub mod keys;
 pub mod layout_record;

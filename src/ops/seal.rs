@@ -157,6 +157,7 @@ pub fn reencrypt(
                 file: output.file.to_string(),
                 source: e,
             })?;
+        super::free::walk_done();
         if from_rops {
             write_empty_strings(tree, &mut result.changes);
         }
