@@ -50,7 +50,8 @@ pub fn decrypt_noting_conflicts(
     // The file's own layout, byte for byte; `--indent` asks for sops's layout instead.
     let own_layout =
         request.extract.is_none() && out_format == in_format && engine.indent.is_none();
-    let _kept = super::free::KeptUntilWalked::start();
+    // Until the walk is over (given back there, or when this returns).
+    let _kept = super::free::KeptFreedPages::start();
     let (mut parsed, dec) = parse_and_decrypt(
         &in_store,
         source,

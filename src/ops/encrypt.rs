@@ -36,7 +36,8 @@ pub fn encrypt(
     let (in_format, out_format) = source.formats(options.input, options.output);
     let in_store = engine.store(in_format);
     let out_store = engine.store(out_format);
-    let _kept = super::free::KeptUntilWalked::start();
+    // Until the walk is over (given back there, or when this returns).
+    let _kept = super::free::KeptFreedPages::start();
     let mut parsed = open::parse(&in_store, source, false)?;
     refuse_encrypted(&parsed)?;
     if parsed.tree.docs.is_empty() {

@@ -138,7 +138,7 @@ pub fn decrypt_parsed(
         file: file.to_string(),
         source: e,
     })?;
-    super::free::walk_done();
+    super::free::give_back_freed_pages();
     if !options.ignore_mac {
         check_mac(&metadata, &data_key, &result.mac, file)?;
     }

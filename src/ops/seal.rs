@@ -157,7 +157,7 @@ pub fn reencrypt(
                 file: output.file.to_string(),
                 source: e,
             })?;
-        super::free::walk_done();
+        super::free::give_back_freed_pages();
         if from_rops {
             write_empty_strings(tree, &mut result.changes);
         }
@@ -197,6 +197,9 @@ pub fn reencrypt(
         .store
         .splice(parsed, &result.changes, Some(&meta.to_value()))
         .map_err(layout_error)?;
+    // What the plaintext's tree frees, beside the splice and after it, sepal's reading of the
+    // output allocates: kept until that reading is done.
+    let kept = super::free::KeptFreedPages::start();
     // The ciphertexts are in the output now: their copies are not needed again, nor is the
     // plaintext's tree (what follows needs its bytes, not its tree). They are freed before the
     // output is read back, or while it is.
@@ -209,6 +212,7 @@ pub fn reencrypt(
     let Some(shape) = shape else {
         drop(spent);
         verify(output.store, &out, &allowed, output.file)?;
+        drop(kept);
         return Ok(out);
     };
     // What is no longer needed is freed beside what follows, all of it before this returns.
@@ -242,7 +246,7 @@ pub fn reencrypt(
         verify(store, &with_record[changed], &allowed, output.file)?;
         Ok(with_record)
     };
-    let finished = check.record(parsed, spent, &mut out, &mut freer, &mut finish)?;
+    let finished = check.record(parsed, (spent, kept), &mut out, &mut freer, &mut finish)?;
     match finished {
         Some(with_record) => Ok(with_record),
         None => {
@@ -323,11 +327,11 @@ impl RecordCheck<'_> {
     /// (which keeps no copy of it: `out` is lent to it for a moment and given back unchanged,
     /// an early write of it taken back first). Each reading tells `out`'s gate its verdict.
     /// `spent` (the walk's ciphertexts and the plaintext's tree) is freed while the independent
-    /// reading runs.
+    /// reading runs; the freed pages `kept` are given back once sepal's own reading is done.
     fn record(
         &self,
         parsed: &Parsed,
-        spent: (Vec<Option<NewLeaf>>, Tree),
+        (spent, kept): ((Vec<Option<NewLeaf>>, Tree), super::free::KeptFreedPages),
         out: &mut EarlyWrite,
         freer: &mut super::free::Freer,
         finish: &mut Finish<'_>,
@@ -356,6 +360,7 @@ impl RecordCheck<'_> {
                 // leaves are the input's under the same ids (no alias was expanded). A reading
                 // without a tree counts as one whose tree is released.
                 let own = crate::verify::own_reading_of(format, bytes, allowed);
+                drop(kept);
                 gate.tell(own.is_ok());
                 let (encrypted, same_shape, released) = match own? {
                     OwnReading::Lean { parsed, shape } => (parsed, Some(shape) == self.shape, true),
