@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use crate::crypto::cipher::{self, DataKey};
 use crate::gotext::format_go_time;
 use crate::metadata::{Metadata, SOPS_VERSION};
-use crate::stores::{apply_changes, Changes, NewLeaf, Parsed, Store};
+use crate::stores::{apply_changes, Changes, Format, NewLeaf, Parsed, Store};
 use crate::tree::shape_digest;
 use crate::tree::Scalar;
 use crate::tree::Tree;
@@ -198,8 +198,9 @@ pub fn reencrypt(
         .splice(parsed, &result.changes, Some(&meta.to_value()))
         .map_err(layout_error)?;
     // What the plaintext's tree frees, beside the splice and after it, sepal's reading of the
-    // output allocates: kept until that reading is done.
-    let kept = super::free::KeptFreedPages::start();
+    // output allocates where that reading builds a tree (JSON's does not: kept, its pages only
+    // raised the peak): kept until that reading is done.
+    let kept = (output.store.format != Format::Json).then(super::free::KeptFreedPages::start);
     // The ciphertexts are in the output now: their copies are not needed again, nor is the
     // plaintext's tree (what follows needs its bytes, not its tree). They are freed before the
     // output is read back, or while it is.
@@ -331,7 +332,10 @@ impl RecordCheck<'_> {
     fn record(
         &self,
         parsed: &Parsed,
-        (spent, kept): ((Vec<Option<NewLeaf>>, Tree), super::free::KeptFreedPages),
+        (spent, kept): (
+            (Vec<Option<NewLeaf>>, Tree),
+            Option<super::free::KeptFreedPages>,
+        ),
         out: &mut EarlyWrite,
         freer: &mut super::free::Freer,
         finish: &mut Finish<'_>,
