@@ -79,9 +79,10 @@ fn run() -> u8 {
     // 0-5 MiB; docs/performance.md.) A default only: MIMALLOC_PURGE_DELAY still wins.
     // SAFETY: sets a plain integer in mimalloc's option table; no allocation is in flight.
     unsafe { libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, 1) };
-    // Until a command's cipher walk, freed pages are kept instead (`ops::free::KeptUntilWalked`).
+    // Where a command asks (until its cipher walk, `ops::free::KeptFreedPages`), freed pages are
+    // kept instead.
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        sepal::ops::free::on_freed_pages(apply_freed_pages);
+        sepal::ops::on_freed_pages(apply_freed_pages);
     }
     // At exit, mimalloc would free every page it holds back to the system, a dozen `madvise`
     // calls that the process's exit does anyway (a tenth of a one-value decryption's time, ninth
@@ -94,11 +95,11 @@ fn run() -> u8 {
     sepal::cli::run(cli)
 }
 
-/// mimalloc's purge delay for [`sepal::ops::free::FreedPages`]: never (-1), or 1 ms.
-fn apply_freed_pages(policy: sepal::ops::free::FreedPages) {
+/// mimalloc's purge delay for [`sepal::ops::FreedPages`]: never (-1), or 1 ms.
+fn apply_freed_pages(policy: sepal::ops::FreedPages) {
     let delay = match policy {
-        sepal::ops::free::FreedPages::Keep => -1,
-        sepal::ops::free::FreedPages::GiveBack => 1,
+        sepal::ops::FreedPages::Keep => -1,
+        sepal::ops::FreedPages::GiveBack => 1,
     };
     // SAFETY: mimalloc's own call for changing an option while it runs; it sets an integer.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, delay) };
@@ -138,12 +139,12 @@ mod tests {
         let printed = String::from_utf8_lossy(&out);
         // What `ops::free::FreedPages` sets.
         let mut kept: Vec<u8> = Vec::with_capacity(64 << 10);
-        super::apply_freed_pages(sepal::ops::free::FreedPages::Keep);
+        super::apply_freed_pages(sepal::ops::FreedPages::Keep);
         // SAFETY: as above.
         unsafe { mi_options_print_out(Some(collect), (&mut kept as *mut Vec<u8>).cast()) };
         assert!(String::from_utf8_lossy(&kept).contains("option 'purge_delay': -1"));
         let mut given: Vec<u8> = Vec::with_capacity(64 << 10);
-        super::apply_freed_pages(sepal::ops::free::FreedPages::GiveBack);
+        super::apply_freed_pages(sepal::ops::FreedPages::GiveBack);
         // SAFETY: as above.
         unsafe { mi_options_print_out(Some(collect), (&mut given as *mut Vec<u8>).cast()) };
         assert!(

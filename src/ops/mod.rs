@@ -14,7 +14,7 @@ pub mod encrypt;
 mod error;
 pub mod exec;
 pub mod files;
-pub mod free;
+mod free;
 pub mod gitsetup;
 pub mod keys;
 pub mod layout_record;
@@ -36,6 +36,7 @@ use crate::keys::{parse_decryption_order, Keyring, RemoteKeyService};
 use crate::stores::{Format, Store};
 
 pub use error::{codes, Error, Result};
+pub use free::{on_freed_pages, FreedPages};
 pub use open::{
     decrypt_parsed, open, parse, parse_and_decrypt, parse_kept, plaintext, DecryptOptions,
     Decrypted, Opened,
