@@ -73,6 +73,15 @@ impl Gate {
         self.changed.notify_all();
     }
 
+    /// How many readings passed so far.
+    #[cfg(test)]
+    pub(crate) fn passes(&self) -> u8 {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .passed
+    }
+
     /// Wait until both readings passed (`true`) or one failed (`false`).
     fn wait(&self) -> bool {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);

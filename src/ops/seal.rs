@@ -671,6 +671,62 @@ pub(super) mod tests {
         ));
     }
 
+    /// An output that fails the check is never written early: both readings tell the gate their
+    /// verdict, and the check's error drops the early write before it starts. Checked on an
+    /// output holding values in clear that the selection did not leave so (the plaintext
+    /// itself), in each format that splices from the output's bytes; and on the encrypted
+    /// output, which passes, and whose early write, if kept, is the output returned.
+    #[test]
+    fn an_output_that_fails_the_check_is_never_written_early() {
+        for (format, text) in [
+            (Format::Yaml, "a: secret\nb: [1, two]\n"),
+            (Format::Json, "{\"a\": \"secret\", \"b\": [1, \"two\"]}\n"),
+        ] {
+            let store = Store::new(format, StoreOptions::default());
+            let parsed = store.parse(text.as_bytes()).unwrap();
+            let (encrypted, key) = encrypted(&store, text);
+            let selection = Selection::default();
+            let allowed = Allowed::default();
+            for (out, passes) in [(text.as_bytes().to_vec(), false), (encrypted, true)] {
+                let recorder = Arc::new(Recorder::default());
+                let early: Arc<dyn EarlyOutput> = recorder.clone();
+                let mut early_out = EarlyWrite::start(out.clone(), Some(&early));
+                let check = RecordCheck {
+                    store: &store,
+                    key: &key,
+                    selection: &selection,
+                    mac_only_encrypted: false,
+                    shape: None,
+                    view: &[],
+                    allowed: &allowed,
+                    file: "t",
+                };
+                let spent = (Vec::new(), Tree::default());
+                let mut freer = crate::ops::free::Freer::default();
+                let mut finish = |_: String, _: &Parsed, _: &[u8]| Ok(Vec::new());
+                let checked = check.record(
+                    &parsed,
+                    (spent, None),
+                    &mut early_out,
+                    &mut freer,
+                    &mut finish,
+                );
+                assert_eq!(checked.is_ok(), passes, "{format:?}");
+                // Each reading told its verdict: both passed, or neither did.
+                let told = early_out.gate().passes();
+                assert_eq!(told, if passes { 2 } else { 0 }, "{format:?}");
+                if passes {
+                    assert_eq!(early_out.keep(), out, "{format:?}");
+                    let kept = recorder.kept();
+                    assert!(kept.is_none() || kept == Some(out), "{format:?}");
+                } else {
+                    drop(early_out);
+                    assert!(recorder.written.lock().unwrap().is_none(), "{format:?}");
+                }
+            }
+        }
+    }
+
     /// Which part of a YAML stream, rewritten from `before` to `after`, is read again.
     fn part_read_again(before: &str, after: &str) -> String {
         let store = Store::new(Format::Yaml, StoreOptions::default());
