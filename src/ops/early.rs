@@ -44,12 +44,12 @@ struct GateState {
 
 impl Gate {
     /// One reading found the output accounted for.
-    pub(crate) fn pass(&self) {
+    fn pass(&self) {
         self.update(|s| s.passed = s.passed.saturating_add(1));
     }
 
     /// One reading did not (or the operation ends before the write starts): the write never does.
-    pub(crate) fn fail(&self) {
+    fn fail(&self) {
         self.update(|s| s.failed = true);
     }
 

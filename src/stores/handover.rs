@@ -43,8 +43,29 @@ macro_rules! hand_over_writes {
 pub(super) use hand_over_writes;
 
 /// [`super::FormatStore::splice_from`] for a format module with a `splice::splice_from(layout, src,
-/// parsed, changes, metadata, options)` (those whose splice reads its source only through `src`).
+/// parsed, changes, metadata, options)` (those whose splice reads its source only through `src`);
+/// with `unless`, also [`super::FormatStore::splice_from_unless`] for one with a
+/// `splice::splice_from_unless(layout, src, parsed, changes, metadata, options, expected)`.
 macro_rules! hand_over_splice_from {
+    ($layout:ty, unless) => {
+        super::hand_over_splice_from!($layout);
+
+        fn splice_from_unless(
+            &self,
+            parsed: &Parsed,
+            src: &[u8],
+            changes: &Changes,
+            metadata: Option<&Value>,
+            options: &StoreOptions,
+            expected: &[u8],
+        ) -> Option<Result<Option<Vec<u8>>, StoreError>> {
+            Some(parsed.layout.of::<$layout>().and_then(|layout| {
+                splice::splice_from_unless(
+                    layout, src, parsed, changes, metadata, options, expected,
+                )
+            }))
+        }
+    };
     ($layout:ty) => {
         fn splice_from(
             &self,

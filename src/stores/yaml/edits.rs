@@ -116,15 +116,13 @@ impl<'t> Edits<'t> {
     }
 
     /// Whether [`Edits::apply`] would give exactly `expected`, told piece by piece without making
-    /// it (the first piece that differs ends the comparison).
+    /// it (no piece is compared after the first that differs).
     pub(super) fn is(&mut self, src: &[u8], expected: &[u8]) -> Result<bool, StoreError> {
         self.order(src)?;
         let mut rest = expected;
         let mut same = true;
         self.write(&self.list, src, 0..src.len(), &mut |piece| {
-            same = same
-                && rest.len() >= piece.len()
-                && rest.get(..piece.len()).is_some_and(|head| head == piece);
+            same = same && rest.get(..piece.len()) == Some(piece);
             rest = rest.get(piece.len()..).unwrap_or_default();
         });
         Ok(same && rest.is_empty())

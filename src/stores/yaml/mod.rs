@@ -150,21 +150,7 @@ impl FormatStore for YamlStore {
     }
 
     super::hand_over_writes!(Layout);
-    super::hand_over_splice_from!(Layout);
-
-    fn splice_from_unless(
-        &self,
-        parsed: &Parsed,
-        src: &[u8],
-        changes: &Changes,
-        metadata: Option<&Value>,
-        options: &StoreOptions,
-        expected: &[u8],
-    ) -> Option<Result<Option<Vec<u8>>, StoreError>> {
-        Some(parsed.layout.of::<Layout>().and_then(|layout| {
-            splice::splice_from_unless(layout, src, parsed, changes, metadata, options, expected)
-        }))
-    }
+    super::hand_over_splice_from!(Layout, unless);
 
     fn set_at(
         &self,
