@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// Top-level modules by layer, lowest first.
 const LAYERS: &[&[&str]] = &[
+    &["wipe"],
     &["tree"],
     &["treepath", "gotext"],
     &["stores", "crypto", "metadata"],

@@ -17,6 +17,7 @@ pub mod tree;
 pub mod treepath;
 pub mod verify;
 pub mod walk;
+pub mod wipe;
 
 #[cfg(test)]
 mod accounted_tests;

@@ -5,7 +5,7 @@
 //! id, where the leaf's text sits in the original bytes, so that new texts can be spliced back in
 //! without re-serialising the document.
 
-use zeroize::Zeroizing;
+use crate::wipe::Wiped;
 
 /// Index of a leaf in its store's span table.
 pub type LeafId = usize;
@@ -15,11 +15,11 @@ pub type LeafId = usize;
 pub const NO_LEAF: LeafId = usize::MAX;
 
 /// A string that may hold plaintext: wiped from memory when dropped.
-pub type Secret = Zeroizing<String>;
+pub type Secret = Wiped<String>;
 
 /// Make a [`Secret`] from anything string-like.
 pub fn secret(s: impl Into<String>) -> Secret {
-    Zeroizing::new(s.into())
+    Wiped::new(s.into())
 }
 
 /// A typed scalar, as sops types it. Texts that may be plaintext are [`Secret`]s.
@@ -35,7 +35,7 @@ pub enum Scalar {
     /// The text of a comment, without its leading marker (`#` or `;`).
     Comment(Secret),
     /// A string that is not valid UTF-8 (binary files); sops types it `str` as well.
-    Bytes(Zeroizing<Vec<u8>>),
+    Bytes(Wiped<Vec<u8>>),
 }
 
 impl Scalar {

@@ -5,14 +5,13 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use zeroize::Zeroizing;
-
 use super::encrypt::{KeyFlags, SelectionFlags};
 use super::{DecryptKeyArgs, GlobalArgs, IoArgs};
 use crate::config::absolute;
 use crate::ops::settings::{KeyOptions, SelectionOptions};
 use crate::ops::{Engine, KeyAccess, Source};
 use crate::stores::Format;
+use crate::wipe::Wiped;
 
 use super::early::{EarlyStdout, Finished};
 pub use super::error::{CliError, CliResult};
@@ -91,7 +90,7 @@ pub fn read_input(io: &IoArgs, stdin_needs_name: bool) -> CliResult<Source> {
         if stdin_needs_name && io.filename_override.is_none() && io.formats.input_type.is_none() {
             return Err(CliError::StdinNeedsName);
         }
-        let mut buf = Zeroizing::new(Vec::new());
+        let mut buf = Wiped::new(Vec::new());
         std::io::stdin()
             .read_to_end(&mut buf)
             .map_err(CliError::ReadStdin)?;
@@ -109,12 +108,12 @@ pub fn read_input(io: &IoArgs, stdin_needs_name: bool) -> CliResult<Source> {
 }
 
 /// A named file's bytes (exit 100 when it does not exist).
-pub fn read_file(path: &Path) -> CliResult<Zeroizing<Vec<u8>>> {
+pub fn read_file(path: &Path) -> CliResult<Wiped<Vec<u8>>> {
     if !path.exists() {
         return Err(CliError::NoFile(absolute(path).display().to_string()));
     }
     std::fs::read(path)
-        .map(Zeroizing::new)
+        .map(Wiped::new)
         .map_err(|e| CliError::ReadFile {
             path: path.display().to_string(),
             source: e,

@@ -7,13 +7,13 @@ use std::sync::Mutex;
 
 use clap::Args;
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 
 use super::common::{self, CliError, CliResult};
 use super::encrypt::{KeyFlags, SelectionFlags};
 use super::{DecryptKeyArgs, FormatArgs, GlobalArgs};
 use crate::ops::edit::{begin, EditOptions, Editing};
 use crate::stores::Parsed;
+use crate::wipe::Wiped;
 
 #[derive(Args, Debug, Clone)]
 pub struct EditArgs {
@@ -185,7 +185,7 @@ pub fn run(global: &GlobalArgs, args: EditArgs) -> CliResult<()> {
 fn edit_loop(tmp: &Path, editing: &Editing, before: [u8; 32]) -> CliResult<Option<Parsed>> {
     loop {
         run_editor(tmp)?;
-        let bytes = Zeroizing::new(std::fs::read(tmp).map_err(CliError::ReadEdited)?);
+        let bytes = Wiped::new(std::fs::read(tmp).map_err(CliError::ReadEdited)?);
         if sha(&bytes) == before {
             return Ok(None);
         }

@@ -37,7 +37,7 @@ pub fn run(args: KeygenArgs) -> CliResult<()> {
     }
     let (secret, recipient) = if args.pq { generate_pq() } else { generate() };
     let created = crate::ops::now();
-    let body = zeroize::Zeroizing::new(format!(
+    let body = crate::wipe::Wiped::new(format!(
         "# created: {created}\n# public key: {recipient}\n{}\n",
         secret.as_str()
     ));

@@ -7,12 +7,12 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use zeroize::Zeroizing;
 
 use super::common::{self, CliError, CliResult};
 use super::{DecryptKeyArgs, GlobalArgs};
 use crate::ops::merge::{merge, MergeOptions, MergeRequest, Merged};
 use crate::ops::Source;
+use crate::wipe::Wiped;
 
 #[derive(Args, Debug, Clone)]
 pub struct MergeArgs {
@@ -34,7 +34,7 @@ pub struct MergeArgs {
 pub fn run(global: &GlobalArgs, args: MergeArgs) -> CliResult<()> {
     let engine = common::engine(global)?;
     // Every version is named after %P: git's temporary files have meaningless names.
-    let named = |bytes: Zeroizing<Vec<u8>>| Source {
+    let named = |bytes: Wiped<Vec<u8>>| Source {
         path: Some(args.path.clone()),
         name: Some(args.path.clone()),
         bytes,
@@ -60,9 +60,9 @@ pub fn run(global: &GlobalArgs, args: MergeArgs) -> CliResult<()> {
 
 /// The ancestor's bytes; git passes an empty file when there is none, and a missing one is
 /// taken as empty too.
-fn read_optional(path: &std::path::Path) -> CliResult<Zeroizing<Vec<u8>>> {
+fn read_optional(path: &std::path::Path) -> CliResult<Wiped<Vec<u8>>> {
     if !path.exists() {
-        return Ok(Zeroizing::new(Vec::new()));
+        return Ok(Wiped::new(Vec::new()));
     }
     common::read_file(path)
 }

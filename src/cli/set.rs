@@ -106,16 +106,16 @@ pub fn run_set(global: &GlobalArgs, a: SetArgs) -> CliResult<()> {
         std::io::stdin()
             .read_to_string(&mut s)
             .map_err(CliError::ReadStdin)?;
-        zeroize::Zeroizing::new(s)
+        crate::wipe::Wiped::new(s)
     } else if a.value_file {
-        zeroize::Zeroizing::new(std::fs::read_to_string(&a.args[2]).map_err(|e| {
+        crate::wipe::Wiped::new(std::fs::read_to_string(&a.args[2]).map_err(|e| {
             CliError::ReadFile {
                 path: a.args[2].clone(),
                 source: e,
             }
         })?)
     } else {
-        zeroize::Zeroizing::new(a.args[2].clone())
+        crate::wipe::Wiped::new(a.args[2].clone())
     };
     let value = parse_value(&text)?;
     let options = change_options(&a.formats, a.ignore_mac, a.idempotent, &a.keys);

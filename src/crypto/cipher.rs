@@ -9,7 +9,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use base64_simd::AsOut;
 use rand::RngCore;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::wipe::Wiped;
 
 type Cipher = AesGcm<Aes256, U32>;
 
@@ -198,7 +200,7 @@ pub fn decrypt(
     key: &DataKey,
     value: &EncryptedValue,
     aad: &str,
-) -> Result<Zeroizing<Vec<u8>>, CipherError> {
+) -> Result<Wiped<Vec<u8>>, CipherError> {
     if value.iv.len() != 32 || value.tag.len() != 16 {
         // sops accepts any IV length when reading; 3.x always writes 32 bytes. Other lengths
         // would need a differently parameterised cipher; refuse them plainly.
@@ -212,7 +214,7 @@ fn decrypt_with(
     cipher: &Cipher,
     value: &EncryptedValue,
     aad: &str,
-) -> Result<Zeroizing<Vec<u8>>, CipherError> {
+) -> Result<Wiped<Vec<u8>>, CipherError> {
     if value.iv.len() != 32 || value.tag.len() != 16 {
         return Err(CipherError::Format);
     }
@@ -233,7 +235,7 @@ fn decrypt_with(
             },
         )
         .map_err(|_| CipherError::Auth)?;
-    Ok(Zeroizing::new(pt))
+    Ok(Wiped::new(pt))
 }
 
 /// Why [`ValueCipher::open`] failed: the text is not an `ENC[...]` value at all, or it is one
@@ -246,7 +248,7 @@ pub enum OpenError {
 
 /// A decrypted value: its plaintext bytes (wiped on drop), type tag and IV.
 pub struct OpenedValue<'a> {
-    pub plain: Zeroizing<Vec<u8>>,
+    pub plain: Wiped<Vec<u8>>,
     pub type_tag: &'a str,
     pub iv: [u8; 32],
 }
@@ -294,7 +296,7 @@ impl ValueCipher {
         aad: &str,
         nonce: &[u8; 32],
     ) -> Result<String, CipherError> {
-        let mut buf = Zeroizing::new(plaintext.to_vec());
+        let mut buf = Wiped::new(plaintext.to_vec());
         let tag = self
             .0
             .encrypt_in_place_detached(nonce.into(), aad.as_bytes(), &mut buf)
@@ -349,7 +351,7 @@ impl ValueCipher {
                 iv,
             });
         }
-        let mut plain = Zeroizing::new(decode(fields.data).ok_or(OpenError::NotEncrypted)?);
+        let mut plain = Wiped::new(decode(fields.data).ok_or(OpenError::NotEncrypted)?);
         self.0
             .decrypt_in_place_detached((&iv).into(), aad.as_bytes(), &mut plain, (&tag).into())
             .map_err(|_| OpenError::Cipher(CipherError::Auth))?;

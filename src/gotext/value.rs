@@ -3,15 +3,15 @@
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use zeroize::Zeroizing;
 
 use super::float::float_f;
 use crate::tree::{secret, Leaf, Scalar};
+use crate::wipe::Wiped;
 
 /// The canonical bytes sops writes for a value: `True`/`False`, decimal ints, Go `'f'` floats,
 /// RFC 3339 times, raw strings. This is what the MAC hashes.
-pub fn canonical_bytes(value: &Scalar) -> Zeroizing<Vec<u8>> {
-    Zeroizing::new(match value {
+pub fn canonical_bytes(value: &Scalar) -> Wiped<Vec<u8>> {
+    Wiped::new(match value {
         Scalar::Null => Vec::new(),
         Scalar::Bool(true) => b"True".to_vec(),
         Scalar::Bool(false) => b"False".to_vec(),
@@ -25,7 +25,7 @@ pub fn canonical_bytes(value: &Scalar) -> Zeroizing<Vec<u8>> {
 /// The canonical bytes of a value that is not text (null, a bool, a number), which have to be
 /// formatted; `None` for text (strings, times, comments, bytes), whose canonical bytes are the
 /// text itself. Made once per value, for the MAC and the ciphertext or the display text.
-pub fn formatted_bytes(value: &Scalar) -> Option<Zeroizing<Vec<u8>>> {
+pub fn formatted_bytes(value: &Scalar) -> Option<Wiped<Vec<u8>>> {
     match value {
         Scalar::Str(_) | Scalar::Time(_) | Scalar::Comment(_) | Scalar::Bytes(_) => None,
         other => Some(canonical_bytes(other)),
@@ -39,12 +39,12 @@ pub fn formatted_bytes(value: &Scalar) -> Option<Zeroizing<Vec<u8>>> {
 /// mean "print the value as sops prints it" when decrypting (files sops wrote hold only canonical
 /// bytes): a float gets an `e0` exponent (`0.0000001` → `0.0000001e0`), a bool spelled `True` /
 /// `False` is stored as `T` / `F`. Go reads both to the same value; [`display_text`] undoes it.
-pub fn plaintext_bytes(leaf: &Leaf) -> Zeroizing<Vec<u8>> {
+pub fn plaintext_bytes(leaf: &Leaf) -> Wiped<Vec<u8>> {
     plaintext_bytes_from(leaf, canonical_bytes(&leaf.value))
 }
 
 /// [`plaintext_bytes`] given the leaf's canonical bytes (computed once for the MAC as well).
-pub fn plaintext_bytes_from(leaf: &Leaf, canonical: Zeroizing<Vec<u8>>) -> Zeroizing<Vec<u8>> {
+pub fn plaintext_bytes_from(leaf: &Leaf, canonical: Wiped<Vec<u8>>) -> Wiped<Vec<u8>> {
     if let Some(text) = &leaf.text {
         // The canonical bytes read back as the value (the tests hold it): not parsed again.
         let same = text.as_bytes() == canonical.as_slice();
@@ -65,12 +65,12 @@ pub fn plaintext_bytes_from(leaf: &Leaf, canonical: Zeroizing<Vec<u8>>) -> Zeroi
                 // not taken for one (the value and its type are kept, the case of the E is not).
                 if let (Scalar::Float(_), Some(stem)) = (&leaf.value, text.strip_suffix("e0")) {
                     if stem.as_bytes() == canonical.as_slice() {
-                        return Zeroizing::new(format!("{stem}E0").into_bytes());
+                        return Wiped::new(format!("{stem}E0").into_bytes());
                     }
                 }
-                return Zeroizing::new(text.as_bytes().to_vec());
+                return Wiped::new(text.as_bytes().to_vec());
             }
-            return Zeroizing::new(match &leaf.value {
+            return Wiped::new(match &leaf.value {
                 Scalar::Float(_) => format!("{}e0", text.as_str()).into_bytes(),
                 Scalar::Bool(true) => b"T".to_vec(),
                 Scalar::Bool(false) => b"F".to_vec(),
@@ -84,7 +84,7 @@ pub fn plaintext_bytes_from(leaf: &Leaf, canonical: Zeroizing<Vec<u8>>) -> Zeroi
 /// The spelling to write back for decrypted plaintext bytes: empty when the bytes are sops's
 /// canonical form (the store then prints the value as sops would), the original spelling
 /// otherwise (undoing the marks [`plaintext_bytes`] adds).
-pub fn display_text(value: &Scalar, plain: &[u8]) -> Zeroizing<String> {
+pub fn display_text(value: &Scalar, plain: &[u8]) -> Wiped<String> {
     display_text_and_canonical(value, plain).0
 }
 
@@ -93,13 +93,13 @@ pub fn display_text(value: &Scalar, plain: &[u8]) -> Zeroizing<String> {
 pub fn display_text_and_canonical(
     value: &Scalar,
     plain: &[u8],
-) -> (Zeroizing<String>, Option<Zeroizing<Vec<u8>>>) {
+) -> (Wiped<String>, Option<Wiped<Vec<u8>>>) {
     // Strings carry their text in the value already; keeping a second copy would only cost memory.
     if matches!(
         value,
         Scalar::Str(_) | Scalar::Comment(_) | Scalar::Bytes(_)
     ) {
-        return (Zeroizing::new(String::new()), None);
+        return (Wiped::new(String::new()), None);
     }
     let text = String::from_utf8_lossy(plain);
     let canonical = formatted_bytes(value);
@@ -115,7 +115,7 @@ pub fn display_text_and_canonical(
         }
         _ => text.into_owned(),
     };
-    (Zeroizing::new(out), canonical)
+    (Wiped::new(out), canonical)
 }
 
 /// Whether Go's parser for the value's type accepts this spelling (a conservative subset).
@@ -154,7 +154,7 @@ fn is_go_spelling(value: &Scalar, text: &str) -> bool {
 
 /// [`parse_typed`] taking the bytes: a string keeps their buffer instead of a copy (`bytes` is
 /// left empty then); any other value is parsed from them as they are.
-pub fn parse_typed_taking(type_tag: &str, bytes: &mut Zeroizing<Vec<u8>>) -> Option<Scalar> {
+pub fn parse_typed_taking(type_tag: &str, bytes: &mut Wiped<Vec<u8>>) -> Option<Scalar> {
     if matches!(type_tag, "str" | "bytes") {
         match String::from_utf8(std::mem::take(&mut **bytes)) {
             Ok(s) => return Some(Scalar::Str(secret(s))),
@@ -170,7 +170,7 @@ pub fn parse_typed(type_tag: &str, bytes: &[u8]) -> Option<Scalar> {
     Some(match type_tag {
         "str" | "bytes" => match std::str::from_utf8(bytes) {
             Ok(s) => Scalar::Str(secret(s)),
-            Err(_) => Scalar::Bytes(Zeroizing::new(bytes.to_vec())),
+            Err(_) => Scalar::Bytes(Wiped::new(bytes.to_vec())),
         },
         "comment" => Scalar::Comment(secret(String::from_utf8_lossy(bytes))),
         "int" => {

@@ -10,11 +10,11 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use age::armor::{ArmoredReader, ArmoredWriter, Format};
-use zeroize::Zeroizing;
 
 use self::identities::SkippedLines;
 use super::{KeyError, KeySource};
 use crate::metadata::{KeyKind, MasterKey, StoredKey};
+use crate::wipe::Wiped;
 
 /// Where age identities come from (the environment, normally).
 #[derive(Clone, Default)]
@@ -177,7 +177,7 @@ fn load_identities(settings: &AgeSettings) -> Result<Loaded, KeyError> {
     }
     if let Some(path) = &settings.key_file {
         match std::fs::read(path) {
-            Ok(t) => add_text(&Zeroizing::new(t), path.display().to_string(), &mut out),
+            Ok(t) => add_text(&Wiped::new(t), path.display().to_string(), &mut out),
             Err(e) => errors.push(format!(
                 "failed to open file {} (SOPS_AGE_KEY_FILE): {e}",
                 path.display()
@@ -192,7 +192,7 @@ fn load_identities(settings: &AgeSettings) -> Result<Loaded, KeyError> {
     }
     if let Some(path) = settings.default_key_file() {
         if let Ok(t) = std::fs::read(&path) {
-            add_text(&Zeroizing::new(t), path.display().to_string(), &mut out);
+            add_text(&Wiped::new(t), path.display().to_string(), &mut out);
         }
     }
     let mut ssh_files = Vec::new();
@@ -205,7 +205,7 @@ fn load_identities(settings: &AgeSettings) -> Result<Loaded, KeyError> {
     for (path, required) in ssh_files {
         match std::fs::read(&path) {
             Ok(bytes) => {
-                let bytes = Zeroizing::new(bytes);
+                let bytes = Wiped::new(bytes);
                 match age::ssh::Identity::from_buffer(&bytes[..], Some(path.display().to_string()))
                 {
                     Ok(id) => out.push(Box::new(id)),
@@ -241,7 +241,7 @@ fn load_identities(settings: &AgeSettings) -> Result<Loaded, KeyError> {
     })
 }
 
-fn run_key_cmd(cmd: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+fn run_key_cmd(cmd: &str) -> Result<Wiped<Vec<u8>>, KeyError> {
     let words =
         shell_words::split(cmd).map_err(|e| KeyError::age(format!("SOPS_AGE_KEY_CMD: {e}")))?;
     let (prog, args) = words
@@ -252,7 +252,7 @@ fn run_key_cmd(cmd: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         .stderr(std::process::Stdio::inherit())
         .output()
         .map_err(|e| KeyError::age(format!("failed to run SOPS_AGE_KEY_CMD {prog:?}: {e}")))?;
-    let stdout = Zeroizing::new(out.stdout);
+    let stdout = Wiped::new(out.stdout);
     if !out.status.success() {
         return Err(KeyError::age(format!(
             "SOPS_AGE_KEY_CMD {prog:?} failed: {}",
@@ -298,7 +298,7 @@ impl KeySource for AgeSource {
         Ok(spec.wrapped(encrypt_armored(&recipient_of(spec), secret)?))
     }
 
-    fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    fn unwrap(&self, stored: &StoredKey) -> Result<Wiped<Vec<u8>>, KeyError> {
         let loaded = self.identities()?;
         let reader = ArmoredReader::new(stored.enc().as_bytes());
         // The buffered reader parses the header once per line; `new` parses it again after
@@ -315,7 +315,7 @@ impl KeySource for AgeSource {
                     loaded.skipped_note()
                 ))
             })?;
-        let mut out = Zeroizing::new(Vec::new());
+        let mut out = Wiped::new(Vec::new());
         r.read_to_end(&mut out).map_err(|e| {
             KeyError::age(format!("failed to decrypt the age-wrapped data key: {e}"))
         })?;
@@ -324,18 +324,18 @@ impl KeySource for AgeSource {
 }
 
 /// A new post-quantum identity: (secret key line, recipient).
-pub fn generate_pq() -> (Zeroizing<String>, String) {
+pub fn generate_pq() -> (Wiped<String>, String) {
     let id = pq::Identity::generate();
     (id.to_secret_string(), id.to_public().to_string())
 }
 
 /// A new X25519 identity: (secret key line, recipient).
-pub fn generate() -> (Zeroizing<String>, String) {
+pub fn generate() -> (Wiped<String>, String) {
     use age::secrecy::ExposeSecret;
     let id = age::x25519::Identity::generate();
     let public = id.to_public().to_string();
     (
-        Zeroizing::new(id.to_string().expose_secret().to_string()),
+        Wiped::new(id.to_string().expose_secret().to_string()),
         public,
     )
 }

@@ -74,11 +74,10 @@ impl KmsSource {
 
 #[cfg(not(feature = "aws"))]
 mod stub {
-    use zeroize::Zeroizing;
-
     use super::KmsSource;
     use crate::keys::{KeyError, KeySource};
     use crate::metadata::{KeyKind, StoredKey};
+    use crate::wipe::Wiped;
 
     impl KeySource for KmsSource {
         fn kind(&self) -> KeyKind {
@@ -89,7 +88,7 @@ mod stub {
             Err(not_built(spec))
         }
 
-        fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        fn unwrap(&self, stored: &StoredKey) -> Result<Wiped<Vec<u8>>, KeyError> {
             Err(not_built(stored))
         }
     }
@@ -119,11 +118,11 @@ mod imp {
     use aws_sdk_kms::primitives::Blob;
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
     use base64::Engine as _;
-    use zeroize::Zeroizing;
 
     use super::{hostname, region_of, session_name_for, KmsSource};
     use crate::keys::{KeyError, KeySource};
     use crate::metadata::{KeyKind, KmsKey, MasterKey, StoredKey};
+    use crate::wipe::Wiped;
 
     const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
     const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -357,7 +356,7 @@ mod imp {
             Ok(spec.wrapped(base64::engine::general_purpose::STANDARD.encode(blob)))
         }
 
-        fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        fn unwrap(&self, stored: &StoredKey) -> Result<Wiped<Vec<u8>>, KeyError> {
             let key = kms_of(stored);
             let arn = key.arn.as_str();
             let region = region_of(arn)?;
@@ -386,7 +385,7 @@ mod imp {
                         ))
                     })?;
                 out.plaintext
-                    .map(|b| Zeroizing::new(b.into_inner()))
+                    .map(|b| Wiped::new(b.into_inner()))
                     .ok_or_else(|| {
                         KeyError::kms(format!(
                             "failed to decrypt sops data key with {}: AWS KMS returned no plaintext",

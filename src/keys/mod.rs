@@ -8,10 +8,9 @@ pub mod kms;
 pub mod pgp;
 pub mod vault;
 
-use zeroize::Zeroizing;
-
 use crate::crypto::cipher::DataKey;
 use crate::metadata::{KeyGroup, KeyKind, Metadata, StoredKey};
+use crate::wipe::Wiped;
 
 /// Where a key error comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +78,7 @@ pub trait KeySource {
     fn wrap(&self, spec: &StoredKey, secret: &[u8]) -> Result<StoredKey, KeyError>;
 
     /// Recover the secret from an entry of this kind.
-    fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError>;
+    fn unwrap(&self, stored: &StoredKey) -> Result<Wiped<Vec<u8>>, KeyError>;
 }
 
 /// A key service in another process or on another machine (`--keyservice`), which wraps and
@@ -88,7 +87,7 @@ pub trait RemoteKeyService {
     /// How to name the service in messages (its URI).
     fn name(&self) -> String;
     fn wrap(&self, spec: &StoredKey, secret: &[u8]) -> Result<StoredKey, KeyError>;
-    fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError>;
+    fn unwrap(&self, stored: &StoredKey) -> Result<Wiped<Vec<u8>>, KeyError>;
 }
 
 /// All the key sources this build knows, and the key services to ask.
@@ -148,7 +147,7 @@ impl Keyring {
     }
 
     /// Unwrap with the first service (local, then remotes) that succeeds.
-    fn unwrap_one(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    fn unwrap_one(&self, stored: &StoredKey) -> Result<Wiped<Vec<u8>>, KeyError> {
         let mut errors = Vec::new();
         if self.local {
             match self.source(stored.kind()).and_then(|s| s.unwrap(stored)) {
@@ -194,8 +193,8 @@ impl Keyring {
         groups: &[KeyGroup],
         threshold: usize,
     ) -> Result<Vec<KeyGroup>, KeyError> {
-        let secrets: Vec<Zeroizing<Vec<u8>>> = if groups.len() <= 1 {
-            vec![Zeroizing::new(key.as_bytes().to_vec())]
+        let secrets: Vec<Wiped<Vec<u8>>> = if groups.len() <= 1 {
+            vec![Wiped::new(key.as_bytes().to_vec())]
         } else {
             let shares = shamir_vault::split(
                 key.as_bytes(),
@@ -204,7 +203,7 @@ impl Keyring {
                 &mut rand::rngs::OsRng,
             )
             .map_err(|e| KeyError::keyring(format!("could not split the data key: {e}")))?;
-            shares.into_iter().map(Zeroizing::new).collect()
+            shares.into_iter().map(Wiped::new).collect()
         };
         let mut errors = Vec::new();
         let mut out = Vec::new();
@@ -230,7 +229,7 @@ impl Keyring {
     /// Recover the data key of a file: try every group, each key in decryption order, and combine
     /// Shamir shares. On failure the error lists every group and key with why it failed.
     pub fn data_key(&self, meta: &Metadata) -> Result<DataKey, RecoveryError> {
-        let mut parts: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+        let mut parts: Vec<Wiped<Vec<u8>>> = Vec::new();
         let mut reports = Vec::new();
         let required = if meta.key_groups.len() > 1 {
             if meta.shamir_threshold == 0 {
@@ -291,7 +290,7 @@ impl Keyring {
             for s in &mut shares {
                 zeroize::Zeroize::zeroize(s);
             }
-            Zeroizing::new(combined?)
+            Wiped::new(combined?)
         } else {
             parts.swap_remove(0)
         };

@@ -14,10 +14,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine as _;
-use zeroize::Zeroizing;
 
 use super::{KeyError, KeySource};
 use crate::metadata::{KeyKind, MasterKey, StoredKey, VaultKey};
+use crate::wipe::Wiped;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -26,7 +26,7 @@ const MAX_ATTEMPTS: u32 = 3;
 /// How to reach Vault (the environment, normally).
 #[derive(Clone, Default)]
 pub struct VaultSettings {
-    pub token: Option<Zeroizing<String>>,
+    pub token: Option<Wiped<String>>,
     pub home: Option<PathBuf>,
     pub namespace: Option<String>,
     pub ca_cert: Option<PathBuf>,
@@ -57,7 +57,7 @@ impl VaultSettings {
     pub fn from_env() -> Self {
         let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
         VaultSettings {
-            token: var("VAULT_TOKEN").map(Zeroizing::new),
+            token: var("VAULT_TOKEN").map(Wiped::new),
             home: var("HOME").map(PathBuf::from),
             namespace: var("VAULT_NAMESPACE"),
             ca_cert: var("VAULT_CACERT").map(PathBuf::from),
@@ -70,7 +70,7 @@ impl VaultSettings {
     }
 
     /// The token: `VAULT_TOKEN`, else the trimmed `~/.vault-token` (`None` when neither exists).
-    fn token(&self) -> Result<Option<Zeroizing<String>>, KeyError> {
+    fn token(&self) -> Result<Option<Wiped<String>>, KeyError> {
         if let Some(t) = &self.token {
             return Ok(Some(t.clone()));
         }
@@ -80,9 +80,9 @@ impl VaultSettings {
         let path = home.join(".vault-token");
         match std::fs::read_to_string(&path) {
             Ok(t) => {
-                let t = Zeroizing::new(t);
+                let t = Wiped::new(t);
                 let trimmed = t.trim();
-                Ok((!trimmed.is_empty()).then(|| Zeroizing::new(trimmed.to_string())))
+                Ok((!trimmed.is_empty()).then(|| Wiped::new(trimmed.to_string())))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(KeyError::vault(format!(
@@ -166,7 +166,7 @@ impl VaultSource {
         op: &str,
         body: &[u8],
         field: &str,
-    ) -> Result<Zeroizing<String>, KeyError> {
+    ) -> Result<Wiped<String>, KeyError> {
         let vault = match &key.key {
             MasterKey::Vault(v) => v.clone(),
             _ => VaultKey::default(),
@@ -213,7 +213,7 @@ impl VaultSource {
             }
             let result = req.send(body).and_then(|mut resp| {
                 let status = resp.status().as_u16();
-                let text = Zeroizing::new(resp.body_mut().read_to_string()?);
+                let text = Wiped::new(resp.body_mut().read_to_string()?);
                 Ok((status, text))
             });
             let retry = match &result {
@@ -281,11 +281,11 @@ enum AnswerError {
 }
 
 /// `data.<field>` of a successful answer, as a string.
-fn data_field(text: &str, field: &str) -> Result<Zeroizing<String>, AnswerError> {
+fn data_field(text: &str, field: &str) -> Result<Wiped<String>, AnswerError> {
     let mut answer: Answer = serde_json::from_str(text).map_err(AnswerError::Json)?;
     let data = answer.data.as_mut().ok_or(AnswerError::Empty)?;
     match data.remove(field) {
-        Some(serde_json::Value::String(s)) => Ok(Zeroizing::new(s)),
+        Some(serde_json::Value::String(s)) => Ok(Wiped::new(s)),
         Some(_) => Err(AnswerError::NotAString(field.to_string())),
         None => Err(AnswerError::Missing(field.to_string())),
     }
@@ -336,7 +336,7 @@ fn make_agent(s: &VaultSettings) -> Result<ureq::Agent, KeyError> {
     }
     if let (Some(cert), Some(key)) = (&s.client_cert, &s.client_key) {
         let chain = certs_of(&read(cert, "VAULT_CLIENT_CERT")?, "VAULT_CLIENT_CERT")?;
-        let key_bytes = Zeroizing::new(read(key, "VAULT_CLIENT_KEY")?);
+        let key_bytes = Wiped::new(read(key, "VAULT_CLIENT_KEY")?);
         let private = ureq::tls::parse_pem(&key_bytes)
             .find_map(|i| match i {
                 Ok(PemItem::PrivateKey(k)) => Some(k),
@@ -371,8 +371,8 @@ impl KeySource for VaultSource {
     }
 
     fn wrap(&self, spec: &StoredKey, secret: &[u8]) -> Result<StoredKey, KeyError> {
-        let plaintext = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(secret));
-        let body = Zeroizing::new(
+        let plaintext = Wiped::new(base64::engine::general_purpose::STANDARD.encode(secret));
+        let body = Wiped::new(
             serde_json::to_vec(&serde_json::json!({ "plaintext": plaintext.as_str() }))
                 .map_err(|e| KeyError::vault(format!("cannot build the Vault request: {e}")))?,
         );
@@ -380,13 +380,13 @@ impl KeySource for VaultSource {
         Ok(spec.wrapped(ciphertext.to_string()))
     }
 
-    fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    fn unwrap(&self, stored: &StoredKey) -> Result<Wiped<Vec<u8>>, KeyError> {
         let body = serde_json::to_vec(&serde_json::json!({ "ciphertext": stored.enc() }))
             .map_err(|e| KeyError::vault(format!("cannot build the Vault request: {e}")))?;
         let plaintext = self.call(stored, "decrypt", &body, "plaintext")?;
         base64::engine::general_purpose::STANDARD
             .decode(plaintext.as_bytes())
-            .map(Zeroizing::new)
+            .map(Wiped::new)
             .map_err(|_| {
                 KeyError::vault(format!(
                     "failed to decrypt sops data key from Vault transit key {}: \
@@ -455,7 +455,7 @@ mod tests {
         std::fs::write(dir.path().join(".vault-token"), "  s.abc\n").unwrap();
         assert_eq!(s.token().unwrap().unwrap().as_str(), "s.abc");
         let s = VaultSettings {
-            token: Some(Zeroizing::new("env".into())),
+            token: Some(Wiped::new("env".into())),
             ..s
         };
         assert_eq!(s.token().unwrap().unwrap().as_str(), "env");
@@ -464,7 +464,7 @@ mod tests {
     #[test]
     fn unreachable_server_is_a_clear_error() {
         let src = VaultSource::new(VaultSettings {
-            token: Some(Zeroizing::new("t".into())),
+            token: Some(Wiped::new("t".into())),
             ..VaultSettings::default()
         });
         let k = StoredKey::new(MasterKey::Vault(VaultKey {

@@ -5,13 +5,13 @@ use std::time::Duration;
 use http::uri::PathAndQuery;
 use tonic::codec::ProstCodec;
 use tonic::transport::{Channel, Endpoint};
-use zeroize::Zeroizing;
 
 use super::key_of;
 use super::proto::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse};
 use crate::keys::backend::Target;
 use crate::keys::{KeyError, RemoteKeyService};
 use crate::metadata::StoredKey;
+use crate::wipe::Wiped;
 
 /// How long to wait for a connection to a key service.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -126,12 +126,12 @@ impl RemoteKeyService for Client {
         Ok(spec.wrapped(enc))
     }
 
-    fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    fn unwrap(&self, stored: &StoredKey) -> Result<Wiped<Vec<u8>>, KeyError> {
         let request = DecryptRequest {
             key: Some(key_of(stored)),
             ciphertext: stored.enc().as_bytes().to_vec(),
         };
         let mut response: DecryptResponse = self.call("/KeyService/Decrypt", request)?;
-        Ok(Zeroizing::new(std::mem::take(&mut response.plaintext)))
+        Ok(Wiped::new(std::mem::take(&mut response.plaintext)))
     }
 }

@@ -14,13 +14,13 @@ use tonic::codec::ProstCodec;
 use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Status};
 use tower_service::Service;
-use zeroize::Zeroizing;
 
 use super::proto::{DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, Key};
 use super::{describe, spec_of};
 use crate::keys::backend::{Listen, ServeError, ServeOptions};
 use crate::keys::Keyring;
 use crate::metadata::StoredKey;
+use crate::wipe::Wiped;
 
 enum Op {
     Encrypt(EncryptRequest),
@@ -30,7 +30,7 @@ enum Op {
 /// A refused request: the gRPC code and a message naming the key, never key material.
 type Refusal = (Code, String);
 
-type Reply = Result<Zeroizing<Vec<u8>>, Refusal>;
+type Reply = Result<Wiped<Vec<u8>>, Refusal>;
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'static>>;
 
@@ -220,7 +220,7 @@ fn encrypt(keyring: &Keyring, request: &EncryptRequest, prompt: bool) -> Reply {
     let stored = source
         .wrap(&spec, &request.plaintext)
         .map_err(|e| (Code::Unknown, e.to_string()))?;
-    Ok(Zeroizing::new(stored.enc().as_bytes().to_vec()))
+    Ok(Wiped::new(stored.enc().as_bytes().to_vec()))
 }
 
 fn decrypt(keyring: &Keyring, request: &DecryptRequest, prompt: bool) -> Reply {
@@ -290,7 +290,7 @@ impl NamedService for KeyServiceServer {
 }
 
 /// Hand a request to the worker and wait for its answer.
-async fn ask(jobs: mpsc::Sender<Job>, op: Op) -> Result<Zeroizing<Vec<u8>>, Status> {
+async fn ask(jobs: mpsc::Sender<Job>, op: Op) -> Result<Wiped<Vec<u8>>, Status> {
     let (reply, answer) = oneshot::channel();
     let gone = || Status::new(Code::Internal, "the key service is shutting down");
     jobs.send(Job { op, reply }).map_err(|_| gone())?;

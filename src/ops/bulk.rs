@@ -8,12 +8,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use zeroize::Zeroizing;
-
 use super::files::{self, FilesError};
 use super::keys::{self as key_ops, KeyUpdate, RotateOptions};
 use super::{batch, codes, status, Engine, Error, KeyAccess, Source};
 use crate::stores::Format;
+use crate::wipe::Wiped;
 
 /// A file to work on, and whether it was named (else it was found in a folder).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +125,7 @@ fn read(path: &Path) -> Result<Source, BulkError> {
         return Err(BulkError::Missing { path: shown });
     }
     let bytes = std::fs::read(path)
-        .map(Zeroizing::new)
+        .map(Wiped::new)
         .map_err(|source| BulkError::Read {
             path: shown,
             source,

@@ -30,12 +30,12 @@ pub fn decrypt(
     engine: &Engine,
     source: &mut Source,
     request: &DecryptRequest,
-) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+) -> Result<crate::wipe::Wiped<Vec<u8>>> {
     decrypt_noting_conflicts(engine, source, request).map(|(out, _)| out)
 }
 
 /// A plaintext, and the paths of the merge conflicts its file still has (`None`: none).
-pub type WithConflicts = (zeroize::Zeroizing<Vec<u8>>, Option<Vec<String>>);
+pub type WithConflicts = (crate::wipe::Wiped<Vec<u8>>, Option<Vec<String>>);
 
 /// [`decrypt`], and the paths of the merge conflicts the file still has (see
 /// [`super::merge::conflict_paths`]).
@@ -87,7 +87,7 @@ pub fn decrypt_noting_conflicts(
         let tree = apply_changes(&parsed.tree, &dec.changes);
         out_store.emit(&tree, None).map_err(Error::Dump)?
     };
-    Ok((zeroize::Zeroizing::new(out), conflicts))
+    Ok((crate::wipe::Wiped::new(out), conflicts))
 }
 
 /// `decrypt --check`: decrypt `source` in memory and check its MAC and that the keys work; the

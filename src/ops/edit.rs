@@ -4,11 +4,10 @@
 
 use std::path::Path;
 
-use zeroize::Zeroizing;
-
 use crate::metadata::SOPS_VERSION;
 use crate::stores::{Format, Parsed, Store};
 use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value, NO_LEAF};
+use crate::wipe::Wiped;
 
 use super::encrypt::encrypt_new;
 use super::settings::{new_file_settings, KeyOptions, NewFileSettings, SelectionOptions};
@@ -67,7 +66,7 @@ pub fn begin(
     path: &Path,
     existing: Option<Source>,
     options: &EditOptions,
-) -> Result<(Editing, Zeroizing<Vec<u8>>)> {
+) -> Result<(Editing, Wiped<Vec<u8>>)> {
     let format = options.input.unwrap_or_else(|| Format::from_path(path));
     let store = engine.store(format);
     let mut conflicted = false;
@@ -180,13 +179,13 @@ impl Editing {
 }
 
 /// The buffer a new file starts with, per format (as sops shows it).
-fn example(format: Format, store: &Store) -> Result<Zeroizing<Vec<u8>>> {
+fn example(format: Format, store: &Store) -> Result<Wiped<Vec<u8>>> {
     let s = |v: &str| Value::Leaf(Leaf::new(NO_LEAF, Scalar::Str(secret(v))));
     let scalar = |v: Scalar| Value::Leaf(Leaf::new(NO_LEAF, v));
     let c = |v: &str| Item::Comment(Leaf::new(NO_LEAF, Scalar::Comment(secret(v))));
     let welcome = "Welcome to SOPS! Edit this file as you please!";
     let items = match format {
-        Format::Binary => return Ok(Zeroizing::new(welcome.as_bytes().to_vec())),
+        Format::Binary => return Ok(Wiped::new(welcome.as_bytes().to_vec())),
         Format::Yaml | Format::Json | Format::Toml => vec![
             Item::pair("hello", s(welcome)),
             Item::pair("example_key", s("example_value")),
@@ -225,10 +224,7 @@ fn example(format: Format, store: &Store) -> Result<Zeroizing<Vec<u8>>> {
     let tree = Tree {
         docs: vec![Doc { items }],
     };
-    store
-        .emit(&tree, None)
-        .map(Zeroizing::new)
-        .map_err(Error::Dump)
+    store.emit(&tree, None).map(Wiped::new).map_err(Error::Dump)
 }
 
 /// Whether dotted version `a` is older than `b`.

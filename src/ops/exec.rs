@@ -1,11 +1,10 @@
 //! The decrypted values `exec-env` and `exec-file` hand to a command: top-level values as
 //! environment variables, or the whole plaintext file. Running the command is the CLI's job.
 
-use zeroize::Zeroizing;
-
 use crate::gotext::scalar_text;
 use crate::stores::{apply_changes, Format, Parsed, Store};
 use crate::tree::{Item, Value};
+use crate::wipe::Wiped;
 
 use super::{
     parse_and_decrypt, DecryptOptions, Decrypted, Engine, Error, KeyAccess, Result, Source,
@@ -36,7 +35,7 @@ impl ExecOptions {
 /// A variable for the command's environment; the value is a secret.
 pub struct EnvVar {
     pub name: String,
-    pub value: Zeroizing<String>,
+    pub value: Wiped<String>,
 }
 
 /// The top-level values of `source` as environment variables (`<nil>` for a null, as sops).
@@ -61,7 +60,7 @@ pub fn environment(
         }
         env.push(EnvVar {
             name: key.clone(),
-            value: Zeroizing::new(scalar_text(&leaf.value).unwrap_or_else(|| "<nil>".into())),
+            value: Wiped::new(scalar_text(&leaf.value).unwrap_or_else(|| "<nil>".into())),
         });
     }
     Ok(env)
@@ -72,7 +71,7 @@ pub fn plaintext(
     engine: &Engine,
     source: &mut Source,
     options: &ExecOptions,
-) -> Result<Zeroizing<Vec<u8>>> {
+) -> Result<Wiped<Vec<u8>>> {
     let (in_format, out_format) = source.formats(options.input, options.output);
     let in_store = engine.store(in_format);
     let (parsed, dec) = options.open(&in_store, source)?;
@@ -82,6 +81,6 @@ pub fn plaintext(
     engine
         .store(out_format)
         .emit(&apply_changes(&parsed.tree, &dec.changes), None)
-        .map(Zeroizing::new)
+        .map(Wiped::new)
         .map_err(Error::Dump)
 }

@@ -9,9 +9,9 @@
 
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 
 use super::record_diff::{self, Edit};
+use crate::wipe::Wiped;
 
 use crate::crypto::cipher::{self, DataKey, EncryptedValue};
 
@@ -37,7 +37,7 @@ pub fn make(spliced: &[u8], original: &[u8], key: &DataKey) -> Option<String> {
     };
     let mut size = ByteCount(0);
     serde_json::to_writer(&mut size, &payload).ok()?;
-    let mut bytes = Zeroizing::new(Vec::with_capacity(size.0));
+    let mut bytes = Wiped::new(Vec::with_capacity(size.0));
     serde_json::to_writer(&mut *bytes, &payload).ok()?;
     let sealed = cipher::encrypt(key, &bytes, "str", AAD, None).ok()?;
     Some(sealed.to_string())
@@ -111,7 +111,7 @@ impl std::io::Write for ByteCount {
 
 /// `spliced` with `record` applied; `None` when the record cannot be read with `key`, was made
 /// for other bytes, or does not fit them.
-pub fn apply(record: &str, spliced: &[u8], key: &DataKey) -> Option<Zeroizing<Vec<u8>>> {
+pub fn apply(record: &str, spliced: &[u8], key: &DataKey) -> Option<Wiped<Vec<u8>>> {
     let sealed = EncryptedValue::parse(record).ok()?;
     let payload = cipher::decrypt(key, &sealed, AAD).ok()?;
     apply_payload(&payload, spliced)
@@ -119,7 +119,7 @@ pub fn apply(record: &str, spliced: &[u8], key: &DataKey) -> Option<Zeroizing<Ve
 
 /// [`apply`] once the record is decrypted: `None` for a payload that is not a version-1 record
 /// for `spliced`, or whose edits do not fit it.
-pub fn apply_payload(payload: &[u8], spliced: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+pub fn apply_payload(payload: &[u8], spliced: &[u8]) -> Option<Wiped<Vec<u8>>> {
     let payload: Json = serde_json::from_slice(payload).ok()?;
     if payload.get("version")?.as_u64()? != VERSION {
         return None;
@@ -129,7 +129,7 @@ pub fn apply_payload(payload: &[u8], spliced: &[u8]) -> Option<Zeroizing<Vec<u8>
     }
     let text = std::str::from_utf8(spliced).ok()?;
     let mut lines = text.split_inclusive('\n');
-    let mut out = Zeroizing::new(Vec::with_capacity(spliced.len()));
+    let mut out = Wiped::new(Vec::with_capacity(spliced.len()));
     for edit in payload.get("edits")?.as_array()? {
         let edit = edit.as_array()?;
         match (edit.first()?.as_str()?, edit.get(1)?) {

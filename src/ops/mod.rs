@@ -29,11 +29,10 @@ pub mod textconv;
 
 use std::path::{Path, PathBuf};
 
-use zeroize::Zeroizing;
-
 use crate::config::Config;
 use crate::keys::{parse_decryption_order, Keyring, RemoteKeyService};
 use crate::stores::{Format, Store};
+use crate::wipe::Wiped;
 
 pub use error::{codes, Error, Result};
 pub use free::{on_freed_pages, FreedPages};
@@ -83,7 +82,7 @@ pub struct Source {
     pub path: Option<PathBuf>,
     /// The name used for format detection and creation-rule matching (`--filename-override`).
     pub name: Option<PathBuf>,
-    pub bytes: Zeroizing<Vec<u8>>,
+    pub bytes: Wiped<Vec<u8>>,
 }
 
 impl Source {

@@ -3,7 +3,7 @@
 
 use crate::crypto::cipher::{self, DataKey, EncryptedValue};
 use crate::metadata::{Metadata, MetadataError, VersionRule};
-use zeroize::Zeroizing;
+use crate::wipe::Wiped;
 
 use crate::stores::{same_as_changed, NewLeaf, Parsed, Store};
 use crate::walk::{walk_lent, Mode, Stash};
@@ -177,8 +177,8 @@ pub fn plaintext(
     parsed: &Parsed,
     decrypted: &Decrypted,
     metadata: Option<&crate::tree::Value>,
-) -> Result<Zeroizing<Vec<u8>>> {
-    let spliced = Zeroizing::new(
+) -> Result<Wiped<Vec<u8>>> {
+    let spliced = Wiped::new(
         store
             .splice_plain(parsed, &decrypted.changes, metadata)
             .map_err(Error::Dump)?,
@@ -241,8 +241,8 @@ mod tests {
         let store = Store::new(format, StoreOptions::default());
         let (out, key) = super::super::seal::tests::encrypted(&store, text);
         let selection = Selection::default();
-        let copied = store.parse_owned(Zeroizing::new(out.clone())).unwrap();
-        let mut lent = store.parse_owned_lending(Zeroizing::new(out)).unwrap();
+        let copied = store.parse_owned(Wiped::new(out.clone())).unwrap();
+        let mut lent = store.parse_owned_lending(Wiped::new(out)).unwrap();
         assert_eq!(lent.metadata, copied.metadata, "the metadata is never lent");
         let (mut copied_leaves, mut lent_read) = (Vec::new(), Vec::new());
         for_each_leaf(&copied.tree.docs[0].items, &mut |l| {

@@ -394,7 +394,7 @@ impl RecordCheck<'_> {
                             .splice_from_unless(&encrypted, bytes, self.view, None, original)
                     })
                     .flatten()
-                    .map(|spliced| spliced.map(|s| s.map(zeroize::Zeroizing::new)));
+                    .map(|spliced| spliced.map(|s| s.map(crate::wipe::Wiped::new)));
                 Ok((encrypted, same_shape, released, from_view))
             });
         let (mut encrypted, same_shape, released, from_view) = own.map_err(&unaccounted)?;
@@ -409,7 +409,7 @@ impl RecordCheck<'_> {
                     .with_source(&mut encrypted, out.bytes_mut(), |encrypted| {
                         self.store
                             .splice(encrypted, self.view, None)
-                            .map(zeroize::Zeroizing::new)
+                            .map(crate::wipe::Wiped::new)
                     })
                     .map(|spliced| (spliced.as_slice() != original).then_some(spliced))
             })
@@ -473,7 +473,7 @@ impl RecordCheck<'_> {
         let Ok(spliced) = spliced else {
             return Ok(None);
         };
-        let spliced = zeroize::Zeroizing::new(spliced);
+        let spliced = crate::wipe::Wiped::new(spliced);
         let done = match layout_record::make(&spliced, original, self.key) {
             Some(record) => finish(record, &encrypted, out.bytes()).map(Some),
             None => Ok(None),

@@ -2,11 +2,10 @@
 //! minimal diff), then re-encrypt with the same data key, so every other value keeps its exact
 //! ciphertext.
 
-use zeroize::Zeroizing;
-
 use crate::stores::{Format, Parsed, Store, StoreOptions};
 use crate::tree::{secret, Leaf, Scalar, Value, NO_LEAF};
 use crate::treepath::{self, Step};
+use crate::wipe::Wiped;
 
 use super::{
     decrypt_parsed, open, plaintext, reencrypt, DecryptOptions, Engine, Error, KeyAccess, Output,
@@ -130,11 +129,11 @@ pub fn change_file(
 /// The plaintext with `change` applied, or `None` for an idempotent no-op.
 fn edit_plaintext(
     store: &Store,
-    plain: &Zeroizing<Vec<u8>>,
+    plain: &Wiped<Vec<u8>>,
     plain_parsed: &Parsed,
     change: &Change,
     idempotent: bool,
-) -> Result<Option<Zeroizing<Vec<u8>>>> {
+) -> Result<Option<Wiped<Vec<u8>>>> {
     let doc_items = plain_parsed
         .tree
         .docs
@@ -163,7 +162,7 @@ fn edit_plaintext(
                             .set(plain_parsed, steps, value)
                             .map_err(Error::Marshal)?,
                     };
-                    Ok(Some(Zeroizing::new(out)))
+                    Ok(Some(Wiped::new(out)))
                 }
             }
         }
@@ -182,7 +181,7 @@ fn edit_plaintext(
                 return Err(Error::Unset(e));
             }
             let out = store.unset(plain_parsed, steps).map_err(Error::Marshal)?;
-            Ok(Some(Zeroizing::new(out)))
+            Ok(Some(Wiped::new(out)))
         }
     }
 }

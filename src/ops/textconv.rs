@@ -9,12 +9,12 @@
 //! break on one odd file.
 
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 
 use crate::crypto::cipher::EncryptedValue;
 use crate::metadata::Metadata;
 use crate::stores::{Format, NewLeaf, Parsed};
 use crate::tree::{for_each_leaf, secret, Item, Leaf, Scalar, Value, NO_LEAF};
+use crate::wipe::Wiped;
 
 use super::decrypt::{decrypt, DecryptRequest};
 use super::{Engine, KeyAccess, Source};
@@ -45,7 +45,7 @@ pub enum Shown {
 
 /// The text of one side of a diff.
 pub struct Converted {
-    pub text: Zeroizing<Vec<u8>>,
+    pub text: Wiped<Vec<u8>>,
     pub shown: Shown,
     /// The format the content was read as (`None` for a file that is not a sops file).
     pub format: Option<Format>,
@@ -84,7 +84,7 @@ pub fn textconv(
     access: &KeyAccess,
 ) -> Converted {
     let unchanged = || Converted {
-        text: Zeroizing::new(bytes.to_vec()),
+        text: Wiped::new(bytes.to_vec()),
         shown: Shown::Unchanged,
         format: None,
     };
@@ -94,7 +94,7 @@ pub fn textconv(
     let mut source = Source {
         path: name.map(|n| n.to_path_buf()),
         name: None,
-        bytes: Zeroizing::new(bytes.to_vec()),
+        bytes: Wiped::new(bytes.to_vec()),
     };
     let request = DecryptRequest {
         input: Some(format),
@@ -115,7 +115,7 @@ pub fn textconv(
     };
     match markers(engine, format, bytes, parsed, &metadata) {
         Some(text) => Converted {
-            text: Zeroizing::new(text),
+            text: Wiped::new(text),
             shown: Shown::Markers { reason },
             format: Some(format),
         },

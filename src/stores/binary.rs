@@ -1,18 +1,17 @@
 //! Binary store: the whole file is one string `data`; encrypted, it becomes a JSON envelope
 //! `{"data": "ENC[...]", "sops": {...}}` written as sops writes it.
 
-use zeroize::Zeroizing;
-
 use super::json::{self, emit_items};
 use super::{Changes, FormatStore, NewLeaf, Parsed, StoreError, StoreOptions};
 use crate::tree::{get, secret, Doc, Item, Leaf, Scalar, Tree, Value};
 use crate::treepath::Step;
+use crate::wipe::Wiped;
 
 const EMIT_ERROR: &str = "error emitting binary store";
 
 /// A plaintext file, or a parsed JSON envelope.
 pub enum Layout {
-    Plain(Zeroizing<Vec<u8>>),
+    Plain(Wiped<Vec<u8>>),
     Envelope(json::Layout),
 }
 
@@ -49,7 +48,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
     }
     let value = match std::str::from_utf8(src) {
         Ok(s) => Scalar::Str(secret(s)),
-        Err(_) => Scalar::Bytes(Zeroizing::new(src.to_vec())),
+        Err(_) => Scalar::Bytes(Wiped::new(src.to_vec())),
     };
     Ok(Parsed {
         tree: Tree {
@@ -59,13 +58,13 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
         },
         metadata: None,
         encoding: Default::default(),
-        layout: super::Layout::new(Layout::Plain(Zeroizing::new(src.to_vec()))),
+        layout: super::Layout::new(Layout::Plain(Wiped::new(src.to_vec()))),
     })
 }
 
 /// Bytes of a plaintext leaf.
-fn plain_bytes(value: &Scalar, text: &str) -> Zeroizing<Vec<u8>> {
-    Zeroizing::new(match value {
+fn plain_bytes(value: &Scalar, text: &str) -> Wiped<Vec<u8>> {
+    Wiped::new(match value {
         Scalar::Str(s) => s.as_bytes().to_vec(),
         Scalar::Bytes(b) => b.to_vec(),
         _ => text.as_bytes().to_vec(),

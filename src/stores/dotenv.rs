@@ -1,21 +1,20 @@
 //! dotenv store (sops's line format: `KEY=value` lines, `#comment` lines), lossless where sops is
 //! not: empty lines are kept (sops drops them), lines of blanks read as empty (sops rejects them).
 
-use zeroize::Zeroizing;
-
 use super::keyvalue::{set_metadata_ids, value_to_string};
 use super::text::{apply_edits, into_vec, line_range, remove_lines, with_room, Edit};
 use super::{Changes, FormatStore, NewLeaf, Parsed, StoreError, StoreOptions};
 use crate::stores::flat::{flatten, unflatten};
 use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value};
 use crate::treepath::Step;
+use crate::wipe::Wiped;
 
 /// What starts the name of every metadata line.
 const METADATA_PREFIX: &str = "sops_";
 
 /// Where things are in a parsed dotenv file.
 pub struct Layout {
-    src: Zeroizing<Vec<u8>>,
+    src: Wiped<Vec<u8>>,
     /// Byte range of every leaf's text (a value, or a comment after its `#`), by leaf id.
     spans: Vec<(usize, usize)>,
     /// Byte ranges of the `sops_*` lines, each with its line break if it has one.
@@ -92,7 +91,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
         metadata,
         encoding: Default::default(),
         layout: super::Layout::new(Layout {
-            src: Zeroizing::new(src.to_vec()),
+            src: Wiped::new(src.to_vec()),
             spans,
             metadata_lines,
         }),
@@ -100,20 +99,16 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
 }
 
 /// The dotenv spelling of a value (newlines escaped as `\n`).
-fn value_text(value: &Scalar) -> Zeroizing<String> {
+fn value_text(value: &Scalar) -> Wiped<String> {
     match value {
-        Scalar::Str(s) => Zeroizing::new(s.replace('\n', "\\n")),
-        other => Zeroizing::new(value_to_string(other)),
+        Scalar::Str(s) => Wiped::new(s.replace('\n', "\\n")),
+        other => Wiped::new(value_to_string(other)),
     }
 }
 
 /// `base` with `lines` (without their line breaks) appended as the file's last lines, in a buffer
 /// grown without leaving an unwiped copy of `base` behind.
-fn append_lines(
-    base: Zeroizing<Vec<u8>>,
-    lines: &[Zeroizing<String>],
-    newline: &str,
-) -> Zeroizing<Vec<u8>> {
+fn append_lines(base: Wiped<Vec<u8>>, lines: &[Wiped<String>], newline: &str) -> Wiped<Vec<u8>> {
     if lines.is_empty() {
         return base;
     }
@@ -145,10 +140,10 @@ pub fn splice(
             continue;
         };
         let text = match change {
-            NewLeaf::Encrypted(enc) => Zeroizing::new(enc.as_bytes().to_vec()),
+            NewLeaf::Encrypted(enc) => Wiped::new(enc.as_bytes().to_vec()),
             NewLeaf::Plain { value, .. } => match value {
-                Scalar::Comment(c) => Zeroizing::new(c.as_bytes().to_vec()),
-                other => Zeroizing::new(value_text(other).as_bytes().to_vec()),
+                Scalar::Comment(c) => Wiped::new(c.as_bytes().to_vec()),
+                other => Wiped::new(value_text(other).as_bytes().to_vec()),
             },
         };
         edits.push(Edit { start, end, text });
@@ -208,14 +203,14 @@ pub(crate) fn set_at(
                 let mut edits = vec![Edit {
                     start,
                     end,
-                    text: Zeroizing::new(text.as_bytes().to_vec()),
+                    text: Wiped::new(text.as_bytes().to_vec()),
                 }];
                 return Ok(Some(into_vec(apply_edits(src, &mut edits)?)));
             }
             // `\n` only, so that the value reads back without a `\r` in CRLF files.
             let out = append_lines(
-                Zeroizing::new(src.to_vec()),
-                &[Zeroizing::new(format!("{k}={}", text.as_str()))],
+                Wiped::new(src.to_vec()),
+                &[Wiped::new(format!("{k}={}", text.as_str()))],
                 "\n",
             );
             Ok(Some(into_vec(out)))
@@ -242,10 +237,10 @@ pub(crate) fn unset_at(
     Ok(Some(into_vec(apply_edits(src, &mut edits)?)))
 }
 
-fn metadata_lines_of(meta: &Value) -> Vec<Zeroizing<String>> {
+fn metadata_lines_of(meta: &Value) -> Vec<Wiped<String>> {
     flatten(meta)
         .into_iter()
-        .map(|(k, v)| Zeroizing::new(format!("{METADATA_PREFIX}{k}={}", v.replace('\n', "\\n"))))
+        .map(|(k, v)| Wiped::new(format!("{METADATA_PREFIX}{k}={}", v.replace('\n', "\\n"))))
         .collect()
 }
 
@@ -254,7 +249,7 @@ pub fn emit(
     metadata: Option<&Value>,
     _options: &StoreOptions,
 ) -> Result<Vec<u8>, StoreError> {
-    let mut out = Zeroizing::new(Vec::new());
+    let mut out = Wiped::new(Vec::new());
     if let Some(doc) = tree.docs.first() {
         for item in &doc.items {
             match item {

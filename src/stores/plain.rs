@@ -38,7 +38,7 @@ impl Store {
         // store does not expect) or that does not read back as the decrypted data.
         let from_scratch = || self.plain_from_scratch(parsed, changes, metadata);
         let out = match spliced {
-            Ok(out) => zeroize::Zeroizing::new(out),
+            Ok(out) => crate::wipe::Wiped::new(out),
             Err(_) if self.format != Format::Binary => return from_scratch(),
             Err(e) => return Err(e),
         };

@@ -4,9 +4,8 @@
 
 use std::any::Any;
 
-use zeroize::Zeroizing;
-
 use super::{utf16, Parsed, Store, StoreError};
+use crate::wipe::Wiped;
 
 /// Store-specific memory of where things are in the source bytes: each format keeps a layout of
 /// its own type here and reads it back in its [`FormatStore`] methods.
@@ -40,8 +39,8 @@ impl Layout {
 /// field `field` gives.
 pub(crate) fn swap_layout_source<T: Any>(
     parsed: &mut Parsed,
-    src: &mut Zeroizing<Vec<u8>>,
-    field: impl FnOnce(&mut T) -> &mut Zeroizing<Vec<u8>>,
+    src: &mut Wiped<Vec<u8>>,
+    field: impl FnOnce(&mut T) -> &mut Wiped<Vec<u8>>,
 ) -> bool {
     parsed
         .layout
@@ -77,7 +76,7 @@ impl Store {
         f: impl FnOnce(&Parsed) -> T,
     ) -> T {
         let store = self.format.store();
-        let mut lent = Zeroizing::new(std::mem::take(src));
+        let mut lent = Wiped::new(std::mem::take(src));
         let swapped = store.swap_source(parsed, &mut lent);
         let out = f(parsed);
         if swapped {

@@ -1,15 +1,14 @@
 //! Byte-level helpers that every text store splices with: edits applied to the source bytes,
 //! line arithmetic, and output buffers that never leave an unwiped copy of plaintext behind.
 
-use zeroize::Zeroizing;
-
 use super::StoreError;
+use crate::wipe::Wiped;
 
 /// A replacement of `source[start..end]` by `text`.
 pub(crate) struct Edit {
     pub start: usize,
     pub end: usize,
-    pub text: Zeroizing<Vec<u8>>,
+    pub text: Wiped<Vec<u8>>,
 }
 
 impl Edit {
@@ -18,7 +17,7 @@ impl Edit {
         Edit {
             start,
             end,
-            text: Zeroizing::new(text.into()),
+            text: Wiped::new(text.into()),
         }
     }
 
@@ -27,23 +26,20 @@ impl Edit {
         Edit {
             start,
             end,
-            text: Zeroizing::new(Vec::new()),
+            text: Wiped::new(Vec::new()),
         }
     }
 }
 
 /// Apply non-overlapping edits (any order) to `src`. Overlaps are refused rather than dropped,
 /// so that a replacement (an encryption) can never be silently lost.
-pub(crate) fn apply_edits(
-    src: &[u8],
-    edits: &mut [Edit],
-) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+pub(crate) fn apply_edits(src: &[u8], edits: &mut [Edit]) -> Result<Wiped<Vec<u8>>, StoreError> {
     edits.sort_by_key(|e| (e.start, e.end));
     // The exact size up front: no reallocation (which would leave unwiped copies behind).
     let size = edits.iter().fold(src.len(), |n, e| {
         (n + e.text.len()).saturating_sub(e.end.saturating_sub(e.start))
     });
-    let mut out = Zeroizing::new(Vec::with_capacity(size));
+    let mut out = Wiped::new(Vec::with_capacity(size));
     let mut pos = 0;
     for e in edits.iter() {
         if e.start < pos || e.end < e.start || e.end > src.len() {
@@ -60,17 +56,17 @@ pub(crate) fn apply_edits(
 }
 
 /// The bytes out of their wrapper without copying them.
-pub(crate) fn into_vec(mut bytes: Zeroizing<Vec<u8>>) -> Vec<u8> {
+pub(crate) fn into_vec(mut bytes: Wiped<Vec<u8>>) -> Vec<u8> {
     std::mem::take(&mut *bytes)
 }
 
 /// `buffer` with room for `additional` more bytes. Growing moves the bytes to a new allocation of
 /// the exact size; the old one is wiped as it is dropped (a plain `reserve` would leave it as is).
-pub(crate) fn with_room(buffer: Zeroizing<Vec<u8>>, additional: usize) -> Zeroizing<Vec<u8>> {
+pub(crate) fn with_room(buffer: Wiped<Vec<u8>>, additional: usize) -> Wiped<Vec<u8>> {
     if buffer.capacity() - buffer.len() >= additional {
         return buffer;
     }
-    let mut grown = Zeroizing::new(Vec::with_capacity(buffer.len() + additional));
+    let mut grown = Wiped::new(Vec::with_capacity(buffer.len() + additional));
     grown.extend_from_slice(&buffer);
     grown
 }

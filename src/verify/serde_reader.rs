@@ -183,7 +183,7 @@ pub(super) fn json_reading(output: &[u8], allowed: &Allowed) -> Result<(), Unacc
 pub(super) fn yaml_reading(output: &[u8], allowed: &Allowed) -> Result<(), Unaccounted> {
     // libyaml reads UTF-8 here: UTF-16 output (of a UTF-16 file) is read as its UTF-8 text.
     let decoded = match crate::stores::utf16::decode(output) {
-        Some(Ok((utf8, _))) => Some(zeroize::Zeroizing::new(utf8)),
+        Some(Ok((utf8, _))) => Some(crate::wipe::Wiped::new(utf8)),
         Some(Err(e)) => return Err(fail(Format::Yaml, "read by a YAML parser", e.to_string())),
         None => None,
     };

@@ -5,7 +5,6 @@
 //! so the MAC (an ordered hash) and the first error are what a one-by-one walk would give.
 
 use rand::RngCore;
-use zeroize::Zeroizing;
 
 use crate::crypto::cipher::{OpenError, ValueCipher};
 use crate::crypto::mac::MacHasher;
@@ -14,6 +13,7 @@ use crate::gotext::{
     parse_typed_taking, plaintext_bytes_from,
 };
 use crate::tree::{Leaf, LeafId, NewLeaf, Scalar};
+use crate::wipe::Wiped;
 
 use super::{display_path, Selection, WalkError};
 
@@ -23,7 +23,7 @@ pub(super) const PARALLEL_MIN: usize = 2048;
 /// The plaintext bytes of a value to encrypt: the leaf's own string, or bytes made for it.
 pub(super) enum PlainBytes<'t> {
     Borrowed(&'t [u8]),
-    Owned(Zeroizing<Vec<u8>>),
+    Owned(Wiped<Vec<u8>>),
 }
 
 impl PlainBytes<'_> {
@@ -115,7 +115,7 @@ pub(super) enum Outcome {
         /// The bytes the MAC holds for this value when they are not its own text: a number's,
         /// bool's or null's canonical bytes (formatted here, on the worker thread), or for a file
         /// rops wrote the bytes it encrypted.
-        mac_bytes: Option<Zeroizing<Vec<u8>>>,
+        mac_bytes: Option<Wiped<Vec<u8>>>,
     },
     Hash,
 }
@@ -124,7 +124,7 @@ pub(super) enum Outcome {
 pub(super) struct Kept {
     type_tag: String,
     iv: [u8; 32],
-    plain: Zeroizing<Vec<u8>>,
+    plain: Wiped<Vec<u8>>,
 }
 
 /// What the last step needs to know.
@@ -212,7 +212,7 @@ pub(super) fn plan_encrypt<'t>(
     is_comment: bool,
     aad: Aad,
     mac: &mut MacHasher,
-    stashed: impl FnOnce(&str, &Scalar) -> Option<([u8; 32], Zeroizing<Vec<u8>>)>,
+    stashed: impl FnOnce(&str, &Scalar) -> Option<([u8; 32], Wiped<Vec<u8>>)>,
 ) -> Option<Job<'t>> {
     // A number's, bool's or null's canonical bytes, formatted once for the MAC and the
     // ciphertext.
@@ -265,7 +265,7 @@ fn is_marked_canonical(value: &Scalar, plain: &[u8], canonical: &[u8]) -> bool {
 
 /// A leaf's plaintext bytes, borrowed when they are its string as it is; `formatted` is the
 /// value's [`formatted_bytes`].
-fn own_bytes(leaf: &Leaf, formatted: Option<Zeroizing<Vec<u8>>>) -> PlainBytes<'_> {
+fn own_bytes(leaf: &Leaf, formatted: Option<Wiped<Vec<u8>>>) -> PlainBytes<'_> {
     match (&leaf.value, &leaf.text) {
         (Scalar::Str(s) | Scalar::Comment(s), None) => PlainBytes::Borrowed(s.as_bytes()),
         (value, _) => PlainBytes::Owned(plaintext_bytes_from(
@@ -505,7 +505,7 @@ pub(super) fn take(
                                 _ => b"",
                             };
                             let text = String::from_utf8_lossy(text).into_owned();
-                            Some(((*value).clone(), Zeroizing::new(text)))
+                            Some(((*value).clone(), Wiped::new(text)))
                         }
                         None => parse_typed(type_tag, plain).map(|value| {
                             let text = display_text(&value, plain);

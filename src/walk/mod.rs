@@ -82,7 +82,7 @@ impl Stash {
         aad: &str,
         type_tag: &str,
         value: &Scalar,
-    ) -> Option<([u8; 32], zeroize::Zeroizing<Vec<u8>>)> {
+    ) -> Option<([u8; 32], crate::wipe::Wiped<Vec<u8>>)> {
         if self.ivs.is_empty() {
             return None;
         }
@@ -94,7 +94,7 @@ impl Stash {
         let found = self
             .ivs
             .get(&key)
-            .map(|(iv, bytes)| (*iv, zeroize::Zeroizing::new(bytes.clone())));
+            .map(|(iv, bytes)| (*iv, crate::wipe::Wiped::new(bytes.clone())));
         let (_, _, mut canonical) = key;
         zeroize::Zeroize::zeroize(&mut canonical);
         found
@@ -371,9 +371,9 @@ fn max_id(tree: &Tree) -> Option<LeafId> {
 
 /// The bytes rops hashes for a value it left in clear: sops's, but Rust's `inf` / `-inf` for
 /// the infinities (sops: `+Inf` / `-Inf`).
-fn rops_bytes(value: &Scalar) -> zeroize::Zeroizing<Vec<u8>> {
+fn rops_bytes(value: &Scalar) -> crate::wipe::Wiped<Vec<u8>> {
     match value {
-        Scalar::Float(f) if f.is_infinite() => zeroize::Zeroizing::new(if *f > 0.0 {
+        Scalar::Float(f) if f.is_infinite() => crate::wipe::Wiped::new(if *f > 0.0 {
             b"inf".to_vec()
         } else {
             b"-inf".to_vec()

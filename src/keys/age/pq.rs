@@ -29,6 +29,8 @@ use hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
 use rand::RngCore;
 use zeroize::Zeroizing;
 
+use crate::wipe::Wiped;
+
 /// The identity's human-readable part (lowercase, as bech32 compares it).
 const IDENTITY_HRP: &str = "age-secret-key-pq-";
 /// The recipient's human-readable part.
@@ -155,11 +157,11 @@ impl Identity {
     }
 
     /// The identity as written in key files: `AGE-SECRET-KEY-PQ-1…`.
-    pub fn to_secret_string(&self) -> Zeroizing<String> {
+    pub fn to_secret_string(&self) -> Wiped<String> {
         let mut seed = Zeroizing::new([0u8; SEED_BYTES]);
         self.sk.write_exact(&mut seed[..]);
         match bech32::encode_upper::<Bech32Long>(hrp(IDENTITY_HRP), &seed[..]) {
-            Ok(s) => Zeroizing::new(s),
+            Ok(s) => Wiped::new(s),
             Err(_) => unreachable!("a 32-byte payload always encodes"),
         }
     }

@@ -16,11 +16,10 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, PoisonError};
 
-use zeroize::Zeroizing;
-
 use super::backend::{CloudBackend, Listen, ServeError, ServeOptions, Target};
 use super::{KeyError, KeySource, RemoteKeyService};
 use crate::metadata::{KeyKind, StoredKey};
+use crate::wipe::Wiped;
 use wire::{Reply, Request, Route};
 
 /// The helper's file name.
@@ -165,7 +164,7 @@ impl Running {
         Ok(running)
     }
 
-    fn read(&mut self) -> Result<Zeroizing<Vec<u8>>, HelperError> {
+    fn read(&mut self) -> Result<Wiped<Vec<u8>>, HelperError> {
         let stopped = |source| HelperError::Stopped {
             path: self.path.clone(),
             source,
@@ -242,7 +241,7 @@ fn wrap(
     let request = Request::Wrap {
         target,
         spec: spec.clone(),
-        secret: Zeroizing::new(secret.to_vec()),
+        secret: Wiped::new(secret.to_vec()),
     };
     match exchange(&request, origin)? {
         // The entry must be the key asked for, wrapped: anything else would go into the file.
@@ -258,7 +257,7 @@ fn unwrap(
     target: Route,
     stored: &StoredKey,
     origin: fn(String) -> KeyError,
-) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+) -> Result<Wiped<Vec<u8>>, KeyError> {
     let request = Request::Unwrap {
         target,
         stored: stored.clone(),
@@ -288,7 +287,7 @@ impl KeySource for SourceByHelper {
         wrap(self.target.clone(), spec, secret, self.origin)
     }
 
-    fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    fn unwrap(&self, stored: &StoredKey) -> Result<Wiped<Vec<u8>>, KeyError> {
         unwrap(self.target.clone(), stored, self.origin)
     }
 }
@@ -312,7 +311,7 @@ impl RemoteKeyService for ServiceByHelper {
         )
     }
 
-    fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    fn unwrap(&self, stored: &StoredKey) -> Result<Wiped<Vec<u8>>, KeyError> {
         unwrap(Route::Service(self.uri.clone()), stored, service_error)
     }
 }

@@ -140,12 +140,11 @@ impl Keys<'_> {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use zeroize::Zeroizing;
-
     use super::super::serve_args;
     use super::*;
     use crate::keys::backend::ServeError;
     use crate::metadata::{KeyKind, KmsKey, MasterKey, StoredKey};
+    use crate::wipe::Wiped;
 
     /// Wraps by reversing the secret into `enc` as hex; refuses keys whose ARN ends in `denied`.
     struct FakeSource;
@@ -165,7 +164,7 @@ mod tests {
             Ok(spec.wrapped(secret.iter().rev().map(|b| format!("{b:02x}")).collect()))
         }
 
-        fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        fn unwrap(&self, stored: &StoredKey) -> Result<Wiped<Vec<u8>>, KeyError> {
             let hex = stored.enc().as_bytes();
             let mut out: Vec<u8> = hex
                 .chunks(2)
@@ -173,7 +172,7 @@ mod tests {
                 .collect::<Result<_, _>>()
                 .map_err(|_| KeyError::kms("not hex"))?;
             out.reverse();
-            Ok(Zeroizing::new(out))
+            Ok(Wiped::new(out))
         }
     }
 
@@ -187,7 +186,7 @@ mod tests {
         fn wrap(&self, _spec: &StoredKey, _secret: &[u8]) -> Result<StoredKey, KeyError> {
             Err(KeyError::vault("vault: sealed"))
         }
-        fn unwrap(&self, _stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        fn unwrap(&self, _stored: &StoredKey) -> Result<Wiped<Vec<u8>>, KeyError> {
             Err(KeyError::vault("vault: sealed"))
         }
     }
@@ -201,7 +200,7 @@ mod tests {
         fn wrap(&self, spec: &StoredKey, _secret: &[u8]) -> Result<StoredKey, KeyError> {
             Ok(spec.wrapped(format!("by {}", self.0)))
         }
-        fn unwrap(&self, _stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        fn unwrap(&self, _stored: &StoredKey) -> Result<Wiped<Vec<u8>>, KeyError> {
             Err(KeyError::service("could not reach the key service"))
         }
     }
@@ -262,7 +261,7 @@ mod tests {
             Request::Wrap {
                 target: Route::Kms,
                 spec: key.clone(),
-                secret: Zeroizing::new(vec![1, 2, 3]),
+                secret: Wiped::new(vec![1, 2, 3]),
             },
             Request::Unwrap {
                 target: Route::Kms,
@@ -271,7 +270,7 @@ mod tests {
             Request::Wrap {
                 target: Route::Kms,
                 spec: kms("arn:denied"),
-                secret: Zeroizing::new(vec![1]),
+                secret: Wiped::new(vec![1]),
             },
             Request::Unwrap {
                 target: Route::Vault,
@@ -280,7 +279,7 @@ mod tests {
             Request::Wrap {
                 target: Route::Service("tcp://127.0.0.1:5000".into()),
                 spec: key.clone(),
-                secret: Zeroizing::new(vec![1]),
+                secret: Wiped::new(vec![1]),
             },
             Request::Unwrap {
                 target: Route::Service("tcp://127.0.0.1:5000".into()),
@@ -302,7 +301,7 @@ mod tests {
             replies,
             vec![
                 Reply::Key(wrapped.clone()),
-                Reply::Secret(Zeroizing::new(vec![1, 2, 3])),
+                Reply::Secret(Wiped::new(vec![1, 2, 3])),
                 Reply::Failed(KeyError::kms("AWS KMS key arn:denied: access denied")),
                 Reply::Failed(KeyError::vault("vault: sealed")),
                 Reply::Key(key.wrapped("by tcp://127.0.0.1:5000".into())),

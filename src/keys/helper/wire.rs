@@ -2,7 +2,7 @@
 //!
 //! A frame is a little-endian `u32` length and that many bytes. Texts and byte strings inside
 //! are length-prefixed the same way; a map is a count and its pairs. Each message is built in,
-//! and read from, one [`Zeroizing`] buffer, because requests to wrap carry the data key and
+//! and read from, one [`Wiped`] buffer, because requests to wrap carry the data key and
 //! answers to unwrap return it.
 //!
 //! The helper's first frame is a greeting naming its version; `sepal` refuses a helper of
@@ -11,10 +11,9 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
-use zeroize::Zeroizing;
-
 use crate::keys::{KeyError, KeyOrigin};
 use crate::metadata::{KeyKind, StoredKey};
+use crate::wipe::Wiped;
 
 /// The largest frame either side accepts (a wrapped data key is a few KiB at most).
 const MAX_FRAME: usize = 1 << 24;
@@ -67,7 +66,7 @@ pub enum Request {
     Wrap {
         target: Route,
         spec: StoredKey,
-        secret: Zeroizing<Vec<u8>>,
+        secret: Wiped<Vec<u8>>,
     },
     /// Recover the secret from `stored`.
     Unwrap { target: Route, stored: StoredKey },
@@ -77,7 +76,7 @@ pub enum Request {
 #[derive(PartialEq)]
 pub enum Reply {
     Key(StoredKey),
-    Secret(Zeroizing<Vec<u8>>),
+    Secret(Wiped<Vec<u8>>),
     Failed(KeyError),
 }
 
@@ -109,7 +108,7 @@ impl std::fmt::Debug for Reply {
 }
 
 /// Read one frame; `None` at the end of the stream before a frame starts.
-pub fn read_frame(input: &mut impl Read) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
+pub fn read_frame(input: &mut impl Read) -> io::Result<Option<Wiped<Vec<u8>>>> {
     let mut len = [0u8; 4];
     let mut got = 0;
     while got < len.len() {
@@ -128,7 +127,7 @@ pub fn read_frame(input: &mut impl Read) -> io::Result<Option<Zeroizing<Vec<u8>>
             WireError::TooLarge(len),
         ));
     }
-    let mut frame = Zeroizing::new(vec![0u8; len]);
+    let mut frame = Wiped::new(vec![0u8; len]);
     input.read_exact(&mut frame)?;
     Ok(Some(frame))
 }
@@ -144,7 +143,7 @@ pub fn write_frame(output: &mut impl Write, payload: &[u8]) -> io::Result<()> {
                 WireError::TooLarge(payload.len()),
             )
         })?;
-    let mut frame = Zeroizing::new(Vec::with_capacity(4 + payload.len()));
+    let mut frame = Wiped::new(Vec::with_capacity(4 + payload.len()));
     frame.extend_from_slice(&len.to_le_bytes());
     frame.extend_from_slice(payload);
     output.write_all(&frame)?;
@@ -163,7 +162,7 @@ pub fn greeting_version(frame: &[u8]) -> Result<&str, WireError> {
 }
 
 impl Request {
-    pub fn encode(&self) -> Zeroizing<Vec<u8>> {
+    pub fn encode(&self) -> Wiped<Vec<u8>> {
         let mut out = Writer::default();
         match self {
             Request::Wrap {
@@ -191,7 +190,7 @@ impl Request {
             WRAP => Request::Wrap {
                 target: r.target()?,
                 spec: r.key()?,
-                secret: Zeroizing::new(r.bytes()?.to_vec()),
+                secret: Wiped::new(r.bytes()?.to_vec()),
             },
             UNWRAP => Request::Unwrap {
                 target: r.target()?,
@@ -205,7 +204,7 @@ impl Request {
 }
 
 impl Reply {
-    pub fn encode(&self) -> Zeroizing<Vec<u8>> {
+    pub fn encode(&self) -> Wiped<Vec<u8>> {
         let mut out = Writer::default();
         match self {
             Reply::Key(k) => {
@@ -233,7 +232,7 @@ impl Reply {
         let mut r = Reader(bytes);
         let reply = match r.u8()? {
             KEY => Reply::Key(r.key()?),
-            SECRET => Reply::Secret(Zeroizing::new(r.bytes()?.to_vec())),
+            SECRET => Reply::Secret(Wiped::new(r.bytes()?.to_vec())),
             FAILED => {
                 let origin = match r.str()? {
                     "service" => KeyOrigin::Service,
@@ -253,7 +252,7 @@ impl Reply {
 
 /// Builds one message in a buffer that is wiped when dropped.
 #[derive(Default)]
-struct Writer(Zeroizing<Vec<u8>>);
+struct Writer(Wiped<Vec<u8>>);
 
 impl Writer {
     fn u8(&mut self, b: u8) {
@@ -396,7 +395,7 @@ mod tests {
             Request::Wrap {
                 target: Route::Kms,
                 spec: kms_key().unwrapped(),
-                secret: Zeroizing::new((0..32).collect()),
+                secret: Wiped::new((0..32).collect()),
             },
             Request::Unwrap {
                 target: Route::Kms,
@@ -409,7 +408,7 @@ mod tests {
             Request::Wrap {
                 target: Route::Service("unix:///run/ks.sock".into()),
                 spec: pgp_key(),
-                secret: Zeroizing::new(vec![]),
+                secret: Wiped::new(vec![]),
             },
             Request::Unwrap {
                 target: Route::Service("tcp://127.0.0.1:5000".into()),
@@ -421,7 +420,7 @@ mod tests {
         }
         let replies = [
             Reply::Key(kms_key()),
-            Reply::Secret(Zeroizing::new(vec![7; 32])),
+            Reply::Secret(Wiped::new(vec![7; 32])),
             Reply::Failed(KeyError::kms("AWS KMS key arn:a: access denied")),
             Reply::Failed(KeyError::service("could not reach the key service")),
             Reply::Failed(KeyError::keyring("no key")),
@@ -437,7 +436,7 @@ mod tests {
         let whole = Request::Wrap {
             target: Route::Kms,
             spec: kms_key(),
-            secret: Zeroizing::new(vec![1; 32]),
+            secret: Wiped::new(vec![1; 32]),
         }
         .encode();
         for cut in 0..whole.len() {
@@ -535,9 +534,9 @@ mod tests {
             }));
             key.extra = extra;
             let target = if uri.is_empty() { Route::Kms } else { Route::Service(uri) };
-            let request = Request::Wrap { target, spec: key.clone(), secret: Zeroizing::new(secret.clone()) };
+            let request = Request::Wrap { target, spec: key.clone(), secret: Wiped::new(secret.clone()) };
             proptest::prop_assert_eq!(Request::decode(&request.encode()), Ok(request));
-            let reply = Reply::Secret(Zeroizing::new(secret));
+            let reply = Reply::Secret(Wiped::new(secret));
             proptest::prop_assert_eq!(Reply::decode(&reply.encode()), Ok(reply));
             let reply = Reply::Key(key);
             proptest::prop_assert_eq!(Reply::decode(&reply.encode()), Ok(reply));

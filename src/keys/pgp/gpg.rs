@@ -9,10 +9,10 @@ use std::process::{Command, Stdio};
 use sequoia_openpgp::cert::prelude::*;
 use sequoia_openpgp::parse::Parse;
 use sequoia_openpgp::Cert;
-use zeroize::Zeroizing;
 
 use super::fingerprint::{shorten_fingerprint, FingerprintQuery};
 use super::PgpSettings;
+use crate::wipe::Wiped;
 
 /// Why gpg could not do what was asked.
 pub(super) enum GpgError {
@@ -24,7 +24,7 @@ pub(super) enum GpgError {
 /// What one gpg run printed, and whether it succeeded.
 struct GpgOutput {
     success: bool,
-    stdout: Zeroizing<Vec<u8>>,
+    stdout: Wiped<Vec<u8>>,
     stderr: String,
 }
 
@@ -76,7 +76,7 @@ impl<'a> Gpg<'a> {
         .map_err(|e| GpgError::Failed(format!("could not run {}: {e}", self.exec)))?;
         Ok(GpgOutput {
             success: out.status.success(),
-            stdout: Zeroizing::new(out.stdout),
+            stdout: Wiped::new(out.stdout),
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         })
     }
@@ -116,7 +116,7 @@ impl<'a> Gpg<'a> {
     }
 
     /// Decrypt (`gpg -d`, attached to gpg-agent and pinentry as sops is).
-    pub(super) fn decrypt(&self, enc: &str) -> Result<Zeroizing<Vec<u8>>, GpgError> {
+    pub(super) fn decrypt(&self, enc: &str) -> Result<Wiped<Vec<u8>>, GpgError> {
         let out = self.run(&["-d"], enc.as_bytes())?;
         if !out.success {
             return Err(GpgError::Failed(format!(

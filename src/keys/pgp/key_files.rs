@@ -9,10 +9,10 @@ use sequoia_openpgp::packet::key::{SecretParts, UnspecifiedRole};
 use sequoia_openpgp::packet::Key;
 use sequoia_openpgp::parse::Parse;
 use sequoia_openpgp::{Cert, Fingerprint};
-use zeroize::Zeroizing;
 
 use super::fingerprint::FingerprintQuery;
 use super::KEY_FILE_ENV;
+use crate::wipe::Wiped;
 
 /// A certificate read from a key file, with the file it came from.
 struct FileCert {
@@ -52,7 +52,7 @@ impl KeyFiles {
             format!("failed to read PGP key file {origin} ({KEY_FILE_ENV}): {e}")
         };
         let bytes = match std::fs::read(path) {
-            Ok(bytes) => Zeroizing::new(bytes),
+            Ok(bytes) => Wiped::new(bytes),
             Err(e) => {
                 self.errors.push(fail(&e));
                 return;

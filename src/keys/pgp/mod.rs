@@ -40,7 +40,7 @@ mod test_support;
 use std::cell::OnceCell;
 use std::path::PathBuf;
 
-use zeroize::Zeroizing;
+use crate::wipe::Wiped;
 
 use self::gpg::{Gpg, GpgError};
 use self::key_files::KeyFiles;
@@ -168,7 +168,7 @@ impl KeySource for PgpSource {
         Ok(spec.wrapped(enc))
     }
 
-    fn unwrap(&self, stored: &StoredKey) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    fn unwrap(&self, stored: &StoredKey) -> Result<Wiped<Vec<u8>>, KeyError> {
         let fp = fingerprint_of(stored);
         let fp = fp.as_str();
         let enc = stored.enc();

@@ -14,12 +14,12 @@ use openpgp::policy::{Policy, StandardPolicy};
 use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message, Recipient};
 use openpgp::types::RevocationStatus;
 use openpgp::Cert;
-use zeroize::Zeroizing;
 
 use super::decryptor::{DecryptionState, KeyFileDecryptor};
 use super::fingerprint::FingerprintQuery;
 use super::{PgpSource, KEY_FILE_ENV};
 use crate::keys::KeyError;
+use crate::wipe::Wiped;
 
 impl PgpSource {
     /// Encrypt natively to `fp`, finding its certificate in the key files, then (when
@@ -67,7 +67,7 @@ impl PgpSource {
         &self,
         enc: &str,
         notes: &mut Vec<String>,
-    ) -> Result<Option<Zeroizing<Vec<u8>>>, KeyError> {
+    ) -> Result<Option<Wiped<Vec<u8>>>, KeyError> {
         let files = self.key_files();
         let secret_keys = files.secret_keys();
         if secret_keys.usable.is_empty() && secret_keys.protected.is_empty() {
@@ -80,7 +80,7 @@ impl PgpSource {
         let result = DecryptorBuilder::from_bytes(enc.as_bytes())
             .and_then(|builder| builder.with_policy(&policy, None, helper))
             .and_then(|mut decryptor| {
-                let mut out = Zeroizing::new(Vec::new());
+                let mut out = Wiped::new(Vec::new());
                 decryptor.read_to_end(&mut out)?;
                 Ok(out)
             });

@@ -5,10 +5,10 @@
 //! does not parse until the user keeps one side of every block and deletes the marker lines.
 
 use similar::{capture_diff_slices, Algorithm, DiffOp};
-use zeroize::Zeroizing;
 
 use crate::crypto::cipher::DataKey;
 use crate::stores::Store;
+use crate::wipe::Wiped;
 
 use super::record;
 use super::three_way::Op;
@@ -22,10 +22,10 @@ pub const THEIRS: &str = ">>>>>>> theirs";
 /// markers. A record that cannot be read with `key` gives the plaintext as it is.
 pub fn buffer(
     store: &Store,
-    plain: &Zeroizing<Vec<u8>>,
+    plain: &Wiped<Vec<u8>>,
     conflict_record: &str,
     key: &DataKey,
-) -> Result<Zeroizing<Vec<u8>>> {
+) -> Result<Wiped<Vec<u8>>> {
     let Some(entries) = record::read(conflict_record, key) else {
         return Ok(plain.clone());
     };
@@ -42,12 +42,12 @@ pub fn buffer(
 
 /// `ours` with every run of lines that differs from `theirs` shown as a conflict block; `None`
 /// when either is not UTF-8 text.
-pub fn wrap(ours: &[u8], theirs: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+pub fn wrap(ours: &[u8], theirs: &[u8]) -> Option<Wiped<Vec<u8>>> {
     let ours = std::str::from_utf8(ours).ok()?;
     let theirs = std::str::from_utf8(theirs).ok()?;
     let old: Vec<&str> = ours.split_inclusive('\n').collect();
     let new: Vec<&str> = theirs.split_inclusive('\n').collect();
-    let mut out = Zeroizing::new(String::with_capacity(ours.len() + theirs.len()));
+    let mut out = Wiped::new(String::with_capacity(ours.len() + theirs.len()));
     let mut hunk_old: Vec<&str> = Vec::new();
     let mut hunk_new: Vec<&str> = Vec::new();
     let flush = |out: &mut String, o: &mut Vec<&str>, n: &mut Vec<&str>| {
@@ -99,7 +99,7 @@ pub fn wrap(ours: &[u8], theirs: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
         }
     }
     flush(&mut out, &mut hunk_old, &mut hunk_new);
-    Some(Zeroizing::new(std::mem::take(&mut *out).into_bytes()))
+    Some(Wiped::new(std::mem::take(&mut *out).into_bytes()))
 }
 
 /// Whether `bytes` still has a line that is a conflict marker.

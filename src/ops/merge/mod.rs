@@ -12,12 +12,11 @@ pub mod three_way;
 
 use std::path::Path;
 
-use zeroize::Zeroizing;
-
 use crate::crypto::cipher::DataKey;
 use crate::metadata::{KeyKind, Metadata};
 use crate::stores::{apply_changes, Format, Parsed, Store};
 use crate::tree::{Item, Tree};
+use crate::wipe::Wiped;
 
 use self::three_way::{display_path, merge_docs, Conflict, Op};
 use super::{
@@ -232,9 +231,9 @@ fn same_keys(a: &Decrypted, b: &Decrypted) -> bool {
 /// re-parsing (see [`Store::set`]).
 pub(crate) fn apply_ops(
     store: &Store,
-    plain: Zeroizing<Vec<u8>>,
+    plain: Wiped<Vec<u8>>,
     ops: &[Op],
-) -> Result<Zeroizing<Vec<u8>>> {
+) -> Result<Wiped<Vec<u8>>> {
     let mut current = plain;
     for op in ops {
         let parsed = store.parse(&current).map_err(Error::Marshal)?;
@@ -248,7 +247,7 @@ pub(crate) fn apply_ops(
             },
             Op::Unset(steps) => store.unset(&parsed, steps).map_err(Error::Marshal)?,
         };
-        current = Zeroizing::new(next);
+        current = Wiped::new(next);
     }
     Ok(current)
 }

@@ -5,11 +5,11 @@
 //! part of the MAC). The format is described in `docs/merge.md`.
 
 use serde_json::{json, Map, Value as Json};
-use zeroize::Zeroizing;
 
 use crate::crypto::cipher::{self, DataKey, EncryptedValue};
 use crate::tree::{secret, Item, Leaf, Scalar, Value, NO_LEAF};
 use crate::treepath::Step;
+use crate::wipe::Wiped;
 
 use super::three_way::Conflict;
 
@@ -41,7 +41,7 @@ pub fn make(conflicts: &[Conflict], key: &DataKey) -> Option<String> {
             })
         })
         .collect();
-    let payload = Zeroizing::new(json!({"version": VERSION, "conflicts": entries}).to_string());
+    let payload = Wiped::new(json!({"version": VERSION, "conflicts": entries}).to_string());
     let sealed = cipher::encrypt(key, payload.as_bytes(), "str", AAD, None).ok()?;
     Some(sealed.to_string())
 }
@@ -50,7 +50,7 @@ pub fn make(conflicts: &[Conflict], key: &DataKey) -> Option<String> {
 /// record.
 pub fn read(record: &str, key: &DataKey) -> Option<Vec<Entry>> {
     let sealed = EncryptedValue::parse(record).ok()?;
-    let payload = Zeroizing::new(cipher::decrypt(key, &sealed, AAD).ok()?);
+    let payload = cipher::decrypt(key, &sealed, AAD).ok()?;
     let payload: Json = serde_json::from_slice(&payload).ok()?;
     if payload.get("version")?.as_u64()? != VERSION {
         return None;
@@ -82,7 +82,7 @@ pub fn read(record: &str, key: &DataKey) -> Option<Vec<Entry>> {
 /// The same record under `to` (for a rotation of the data key); `None` when it cannot be read.
 pub fn rekey(record: &str, from: &DataKey, to: &DataKey) -> Option<String> {
     let sealed = EncryptedValue::parse(record).ok()?;
-    let payload = Zeroizing::new(cipher::decrypt(from, &sealed, AAD).ok()?);
+    let payload = cipher::decrypt(from, &sealed, AAD).ok()?;
     let resealed = cipher::encrypt(to, &payload, "str", AAD, None).ok()?;
     Some(resealed.to_string())
 }
@@ -174,7 +174,7 @@ fn json_value(j: &Json) -> Option<Value> {
     } else if let Some(s) = o.get("c") {
         Scalar::Comment(text(s)?)
     } else if let Some(x) = o.get("x") {
-        Scalar::Bytes(Zeroizing::new(hex::decode(x.as_str()?).ok()?))
+        Scalar::Bytes(Wiped::new(hex::decode(x.as_str()?).ok()?))
     } else {
         return None;
     };
@@ -207,7 +207,7 @@ mod tests {
             Item::pair("b", leaf(Scalar::Bool(true))),
             Item::pair("n", leaf(Scalar::Null)),
             Item::pair("t", leaf(Scalar::Time(secret("2024-01-01T00:00:00Z")))),
-            Item::pair("x", leaf(Scalar::Bytes(Zeroizing::new(vec![0, 255])))),
+            Item::pair("x", leaf(Scalar::Bytes(Wiped::new(vec![0, 255])))),
             Item::pair(
                 "l",
                 Value::List(vec![

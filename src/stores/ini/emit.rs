@@ -1,14 +1,13 @@
 //! Laying a tree out from scratch as ini.v1's writer does when sops drives it (aligned `=`,
 //! comments above what they belong to), and `emit_value` as sops's INI store prints a value.
 
-use zeroize::Zeroizing;
-
 use super::quote::{quote_key, quote_value};
 use crate::stores::flat::flatten;
 use crate::stores::gojson::GoJsonWriter;
 use crate::stores::keyvalue::value_to_string;
 use crate::stores::{StoreError, StoreOptions};
 use crate::tree::{secret, Item, Leaf, Scalar, Tree, Value};
+use crate::wipe::Wiped;
 
 /// Write key lines as ini.v1 does (aligned `=`, comments above keys): (key, value, comment).
 pub(super) fn write_keys(out: &mut String, keys: &[(&str, &str, Option<&str>)], newline: &str) {
@@ -36,7 +35,7 @@ pub(super) fn write_keys(out: &mut String, keys: &[(&str, &str, Option<&str>)], 
 struct OutputSection {
     name: String,
     comment: Option<String>,
-    keys: Vec<(String, Zeroizing<String>, Option<String>)>,
+    keys: Vec<(String, Wiped<String>, Option<String>)>,
 }
 
 /// The section to write for the tree's section `name` (`entries`): a key given twice keeps its
@@ -63,10 +62,10 @@ fn output_section(name: &str, entries: &[Item]) -> OutputSection {
             Item::Pair { key, value } => {
                 let text = match value {
                     Value::Leaf(l) => match &l.value {
-                        Scalar::Str(s) => Zeroizing::new(s.to_string()),
-                        other => Zeroizing::new(value_to_string(other)),
+                        Scalar::Str(s) => Wiped::new(s.to_string()),
+                        other => Wiped::new(value_to_string(other)),
                     },
-                    _ => Zeroizing::new(go_format(value)),
+                    _ => Wiped::new(go_format(value)),
                 };
                 if let Some(i) = section.keys.iter().position(|k| &k.0 == key) {
                     section.keys[i].1 = text;
@@ -109,7 +108,7 @@ pub fn emit(
     if let Some(meta) = metadata {
         let keys = flatten(meta)
             .into_iter()
-            .map(|(k, v)| (k, Zeroizing::new(v.replace('\n', "\\n")), None))
+            .map(|(k, v)| (k, Wiped::new(v.replace('\n', "\\n")), None))
             .collect();
         sections.push(OutputSection {
             name: "sops".to_string(),

@@ -1,12 +1,11 @@
 //! INI store: gopkg.in/ini.v1's reading semantics (as sops configures it: non-unique sections), a
 //! lossless layout for splicing and text edits, and an emitter reproducing ini.v1's writer.
 
-use zeroize::Zeroizing;
-
 use super::text::line_of;
 use super::{Changes, FormatStore, Parsed, StoreError, StoreOptions};
 use crate::tree::{Tree, Value};
 use crate::treepath::Step;
+use crate::wipe::Wiped;
 
 mod edit;
 mod emit;
@@ -86,7 +85,7 @@ enum LeafLocation {
 
 /// Where things are in a parsed INI file.
 pub struct Layout {
-    src: Zeroizing<Vec<u8>>,
+    src: Wiped<Vec<u8>>,
     /// By leaf id.
     leaf_locations: Vec<LeafLocation>,
     /// Byte range of the `[sops]` section (header through its last key line, line break included).

@@ -1,8 +1,6 @@
 //! Reading an INI file line by line as ini.v1 does (sections, keys, comments gathered until what
 //! they belong to), then building the store's tree and layout from what was read.
 
-use zeroize::Zeroizing;
-
 use super::quote::quote_value;
 use super::value::{read_key_name, read_value};
 use super::{
@@ -13,6 +11,7 @@ use crate::stores::keyvalue::set_metadata_ids;
 use crate::stores::text::{line_of, uses_crlf};
 use crate::stores::{Parsed, StoreError};
 use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value};
+use crate::wipe::Wiped;
 
 /// The file's lines, and the next one to read.
 pub(super) struct Lines<'a> {
@@ -109,7 +108,7 @@ type Comment = Option<(String, CommentLocation)>;
 /// A key as read: its value and comment are those of its last occurrence in the section.
 struct KeyEntry {
     name: String,
-    value: Zeroizing<String>,
+    value: Wiped<String>,
     spans: Vec<ValueSpan>,
     comment: Comment,
     /// Earlier occurrences of the key in the section, which ini.v1 (hence sops) overwrites with
@@ -119,7 +118,7 @@ struct KeyEntry {
 
 /// One earlier occurrence of a key given twice.
 struct ShadowedValue {
-    value: Zeroizing<String>,
+    value: Wiped<String>,
     spans: Vec<ValueSpan>,
     comment: Comment,
 }
@@ -409,7 +408,7 @@ fn build(
         doc_items.push(Item::pair(section.name, Value::Map(items)));
     }
     let layout = Layout {
-        src: Zeroizing::new(src.to_vec()),
+        src: Wiped::new(src.to_vec()),
         leaf_locations,
         sops_section,
         crlf: uses_crlf(src),

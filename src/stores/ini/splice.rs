@@ -1,8 +1,6 @@
 //! Writing new value and comment texts into a parsed INI file's own bytes, and the `[sops]`
 //! section removed and appended anew, as ini.v1 would read them back.
 
-use zeroize::Zeroizing;
-
 use super::emit::write_keys;
 use super::quote::{fits, quote_value};
 use super::{CommentLocation, Layout, LeafLocation, Quoting, ValueSpan};
@@ -11,6 +9,7 @@ use crate::stores::keyvalue::value_to_string;
 use crate::stores::text::{apply_edits, into_vec, with_room, Edit};
 use crate::stores::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
 use crate::tree::{Scalar, Value};
+use crate::wipe::Wiped;
 
 /// The edit writing `change` over one occurrence of a value.
 fn value_edit(src: &[u8], span: &ValueSpan, change: &NewLeaf) -> Edit {
@@ -26,7 +25,7 @@ fn value_edit(src: &[u8], span: &ValueSpan, change: &NewLeaf) -> Edit {
             }
         }
         NewLeaf::Plain { value, .. } => {
-            let plain = Zeroizing::new(match value {
+            let plain = Wiped::new(match value {
                 Scalar::Str(s) | Scalar::Comment(s) => s.to_string(),
                 other => value_to_string(other),
             });
@@ -59,7 +58,7 @@ fn comment_edits(location: &CommentLocation, text: &str, newline: &str, edits: &
     }
     if first.inline && (first.after_header || text.contains('\n')) {
         // A multi-line text cannot stay inline: write it as comment lines above the line.
-        let mut lines = Zeroizing::new(Vec::with_capacity(
+        let mut lines = Wiped::new(Vec::with_capacity(
             2 + text.len() + text.matches('\n').count() * newline.len() + newline.len(),
         ));
         lines.extend_from_slice(b"; ");
@@ -116,7 +115,7 @@ fn metadata_removal(src: &[u8], (start, end): (usize, usize), newline: &str) -> 
 
 /// `out` with the `[sops]` section for `metadata` appended after a blank line (two line breaks
 /// and no final one after a last line without one, to mirror the source).
-fn append_metadata(out: Zeroizing<Vec<u8>>, metadata: &Value, newline: &str) -> Zeroizing<Vec<u8>> {
+fn append_metadata(out: Wiped<Vec<u8>>, metadata: &Value, newline: &str) -> Wiped<Vec<u8>> {
     let pairs: Vec<(String, String)> = flatten(metadata)
         .into_iter()
         .map(|(k, v)| (k, v.replace('\n', "\\n")))
@@ -169,9 +168,9 @@ pub fn splice(
             }
             LeafLocation::Comment(location) => {
                 let text = match change {
-                    NewLeaf::Encrypted(enc) => Zeroizing::new(enc.clone()),
+                    NewLeaf::Encrypted(enc) => Wiped::new(enc.clone()),
                     NewLeaf::Plain { value, text } => {
-                        Zeroizing::new(value.as_str().unwrap_or(text.as_str()).to_string())
+                        Wiped::new(value.as_str().unwrap_or(text.as_str()).to_string())
                     }
                 };
                 comment_edits(location, &text, newline, &mut edits);

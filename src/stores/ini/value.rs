@@ -1,12 +1,11 @@
 //! Reading a key line's name and value as ini.v1 does: quoted keys, values in quotes or backticks
 //! (which may span lines), `\` continuations, and the inline comment that may follow a value.
 
-use zeroize::Zeroizing;
-
 use super::parse::{Lines, PendingComment};
 use super::quote::has_surrounded_quote;
 use super::{parse_error, CommentPiece, Quoting, ValueSpan};
 use crate::stores::StoreError;
+use crate::wipe::Wiped;
 
 /// Byte offset of the first non-blank char of `s`, added to `base`.
 fn first_non_blank(s: &str, base: usize) -> usize {
@@ -53,7 +52,7 @@ pub(super) fn read_value(
     rest: &str,
     base: usize,
     pending: &mut PendingComment,
-) -> Result<(Zeroizing<String>, ValueSpan), StoreError> {
+) -> Result<(Wiped<String>, ValueSpan), StoreError> {
     let line_start = lines.ranges[lines.next - 1].0;
     let text = rest.trim_start();
     let text_start = first_non_blank(rest, base);
@@ -61,7 +60,7 @@ pub(super) fn read_value(
         // Empty value: a zero-width span at the end of the line's text.
         let end = base + rest.trim_end().len();
         return Ok((
-            Zeroizing::new(String::new()),
+            Wiped::new(String::new()),
             ValueSpan {
                 inner: (end, end),
                 outer: (end, end),
@@ -90,7 +89,7 @@ fn read_quoted(
     text_start: usize,
     quote: &str,
     pending: &mut PendingComment,
-) -> Result<(Zeroizing<String>, ValueSpan), StoreError> {
+) -> Result<(Wiped<String>, ValueSpan), StoreError> {
     let line_start = lines.ranges[lines.next - 1].0;
     let quoting = if quote == "`" {
         Quoting::Backticks
@@ -109,7 +108,7 @@ fn read_quoted(
             pending,
         )?;
         return Ok((
-            Zeroizing::new(text[q..q + pos].to_string()),
+            Wiped::new(text[q..q + pos].to_string()),
             ValueSpan {
                 inner,
                 outer: (text_start, inner.1 + q),
@@ -118,7 +117,7 @@ fn read_quoted(
         ));
     }
     // Multi-line: up to the last quote on a following line.
-    let mut value = Zeroizing::new(text[q..].to_string());
+    let mut value = Wiped::new(text[q..].to_string());
     loop {
         if lines.next >= lines.ranges.len() {
             return Err(parse_error(
@@ -166,8 +165,8 @@ fn read_continued(
     stem: &str,
     text_start: usize,
     first_len: usize,
-) -> (Zeroizing<String>, ValueSpan) {
-    let mut value = Zeroizing::new(stem.to_string());
+) -> (Wiped<String>, ValueSpan) {
+    let mut value = Wiped::new(stem.to_string());
     let mut end = text_start + first_len;
     while lines.next < lines.ranges.len() {
         let (next_start, _) = lines.ranges[lines.next];
@@ -202,7 +201,7 @@ fn read_single_line(
     text_start: usize,
     line_start: usize,
     pending: &mut PendingComment,
-) -> Result<(Zeroizing<String>, ValueSpan), StoreError> {
+) -> Result<(Wiped<String>, ValueSpan), StoreError> {
     let mut line = line;
     if let Some(i) = line.find(['#', ';']) {
         let comment = &line[i..];
@@ -245,7 +244,7 @@ fn read_single_line(
         (line, (text_start, text_start + line.len()), Quoting::Raw)
     };
     Ok((
-        Zeroizing::new(value.to_string()),
+        Wiped::new(value.to_string()),
         ValueSpan {
             inner,
             outer: (text_start, text_start + line.len()),

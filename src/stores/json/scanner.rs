@@ -1,11 +1,10 @@
 //! The one JSON scanner: tokens and grammar with their byte positions, read for the parser (which
 //! builds the store's tree) and for `set`/`unset` (which build a tree of spans), through [`Builder`].
 
-use zeroize::Zeroizing;
-
 use crate::stores::text::line_of;
 use crate::stores::StoreError;
 use crate::tree::{secret, Scalar, Secret};
+use crate::wipe::Wiped;
 
 /// Maximum nesting depth accepted by the scanner (keeps recursion bounded on hostile input).
 pub(super) const MAX_DEPTH: usize = 256;
@@ -359,7 +358,7 @@ impl<'a> Scanner<'a> {
             });
         }
         // With escapes: the decoded text is never longer than the token.
-        let mut out: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::with_capacity(self.token_len(start)));
+        let mut out: Wiped<Vec<u8>> = Wiped::new(Vec::with_capacity(self.token_len(start)));
         out.extend_from_slice(&self.src[start..start + run]);
         loop {
             let Some(b) = self.peek() else {

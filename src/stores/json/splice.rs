@@ -1,8 +1,6 @@
 //! Writing new leaf texts into a parsed JSON file's own bytes, and the `sops` member in, out or
 //! replaced, laid out with the file's own indentation and line breaks.
 
-use zeroize::Zeroizing;
-
 use super::emit::indent_unit;
 use super::scanner::is_json_number;
 use super::Layout;
@@ -11,6 +9,7 @@ use crate::stores::gojson::{minimal_string_len, push_minimal_string, GoJsonWrite
 use crate::stores::text::{into_vec, line_break_of, Edit};
 use crate::stores::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
 use crate::tree::{Scalar, Value};
+use crate::wipe::Wiped;
 
 /// Detect the file's top-level indentation: the blank run before the first member's key.
 fn detect_indent(layout: &Layout, src: &[u8]) -> Option<String> {
@@ -50,7 +49,7 @@ enum Text<'a> {
     /// a string is; were one there, the output's check would find the output is not JSON).
     Token(&'a str),
     /// Bytes made for this edit.
-    Made(Zeroizing<Vec<u8>>),
+    Made(Wiped<Vec<u8>>),
 }
 
 impl Text<'_> {
@@ -97,7 +96,7 @@ impl From<Edit> for Piece<'_> {
 
 /// The text of a plaintext leaf as a JSON token (lossless where the original spelling allows).
 fn plain_token<'a>(value: &'a Scalar, text: &'a str) -> Result<Text<'a>, StoreError> {
-    let made = |bytes: Vec<u8>| Text::Made(Zeroizing::new(bytes));
+    let made = |bytes: Vec<u8>| Text::Made(Wiped::new(bytes));
     Ok(match value {
         Scalar::Null => Text::Raw(b"null"),
         Scalar::Bool(b) => Text::Raw(if *b { b"true" } else { b"false" }),
@@ -122,7 +121,7 @@ fn plain_token<'a>(value: &'a Scalar, text: &'a str) -> Result<Text<'a>, StoreEr
         }
         Scalar::Str(s) | Scalar::Time(s) | Scalar::Comment(s) => Text::Quoted(s),
         Scalar::Bytes(b) => {
-            let mut out = Zeroizing::new(Vec::new());
+            let mut out = Wiped::new(Vec::new());
             push_minimal_string(&mut out, &String::from_utf8_lossy(b));
             Text::Made(out)
         }
@@ -260,7 +259,7 @@ fn assemble_in_order(
     layout: &Layout,
     changes: &Changes,
     extra: Option<&Piece<'_>>,
-) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+) -> Result<Option<Wiped<Vec<u8>>>, StoreError> {
     let mut size = src.len();
     let mut fits = true;
     let in_order = visit_in_order(layout, changes, extra, &mut |v| {
@@ -272,7 +271,7 @@ fn assemble_in_order(
     if !in_order || !fits {
         return Ok(None);
     }
-    let mut out = Zeroizing::new(Vec::with_capacity(size));
+    let mut out = Wiped::new(Vec::with_capacity(size));
     let mut pos = 0;
     visit_in_order(layout, changes, extra, &mut |v| {
         let (start, end) = v.span();
@@ -288,7 +287,7 @@ fn assemble_in_order(
 /// `src` with non-overlapping `pieces` (any order) in place of their spans, written once into a
 /// buffer of its exact size (no reallocation, which would leave unwiped copies behind). Overlaps
 /// are refused rather than dropped, so that an encryption can never be silently lost.
-fn assemble(src: &[u8], pieces: &mut [Piece]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+fn assemble(src: &[u8], pieces: &mut [Piece]) -> Result<Wiped<Vec<u8>>, StoreError> {
     // Leaf pieces come in file order: this sort only places the metadata's.
     pieces.sort_by_key(|p| (p.start, p.end));
     let mut size = src.len();
@@ -302,7 +301,7 @@ fn assemble(src: &[u8], pieces: &mut [Piece]) -> Result<Zeroizing<Vec<u8>>, Stor
         size = size + p.text.len() - (p.end - p.start);
         pos = p.end;
     }
-    let mut out = Zeroizing::new(Vec::with_capacity(size));
+    let mut out = Wiped::new(Vec::with_capacity(size));
     let mut pos = 0;
     for p in pieces.iter() {
         out.extend_from_slice(&src[pos..p.start]);
@@ -327,7 +326,7 @@ fn metadata_edit(
         indent_unit: &unit,
         newline,
     };
-    let mut block = Zeroizing::new(Vec::new());
+    let mut block = Wiped::new(Vec::new());
     if let Some(index) = layout.sops_member {
         writer.value(&mut block, metadata, 1)?;
         let member = layout.members[index];
@@ -500,7 +499,7 @@ mod tests {
             (Scalar::Bool(false), "false"),
             (Scalar::Null, "null"),
             (Scalar::Str(secret("a \"quoted\" \u{1} line\n")), "x"),
-            (Scalar::Bytes(zeroize::Zeroizing::new(vec![0xff, b'a'])), ""),
+            (Scalar::Bytes(crate::wipe::Wiped::new(vec![0xff, b'a'])), ""),
         ];
         for (value, text) in &values {
             let made = plain_token(value, text).unwrap().len();

@@ -3,10 +3,9 @@
 //! splice writes when a decrypted value's own spelling is not known). What TOML cannot hold (a
 //! null, a top-level array) is refused with the path.
 
-use zeroize::Zeroizing;
-
 use crate::stores::{StoreError, StoreOptions};
 use crate::tree::{Item, Scalar, Tree, Value};
+use crate::wipe::Wiped;
 
 /// sops's path form of `path` (`["a"][0]`), for error messages.
 fn path_text(path: &[String]) -> String {
@@ -342,7 +341,7 @@ pub fn emit_value(value: &Value, _options: &StoreOptions) -> Result<Vec<u8>, Sto
             "toml: a top-level array cannot be stored in TOML (a document is a table)",
         )),
         Value::Leaf(l) => {
-            let mut out = Zeroizing::new(Vec::new());
+            let mut out = Wiped::new(Vec::new());
             push_scalar(&mut out, &l.value, &[], true)?;
             out.push(b'\n');
             Ok(out.to_vec())

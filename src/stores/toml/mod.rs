@@ -6,7 +6,7 @@
 //! are text edits; the rest is left to the shared fallbacks (an in-place scalar splice, else a
 //! layout from scratch).
 
-use zeroize::Zeroizing;
+use crate::wipe::Wiped;
 
 mod edit;
 mod emit;
@@ -37,7 +37,7 @@ pub(crate) struct LeafSpan {
 
 /// Where things are in a parsed TOML file.
 pub struct Layout {
-    src: Zeroizing<Vec<u8>>,
+    src: Wiped<Vec<u8>>,
     /// By leaf id.
     spans: Vec<LeafSpan>,
     /// The byte ranges of the `[sops…]` sections (contiguous ones merged).

@@ -7,12 +7,12 @@
 use std::collections::HashMap;
 
 use toml_edit::{Item as TItem, Value as TValue};
-use zeroize::Zeroizing;
 
 use super::scan::{scan, Scan};
 use super::{Layout, LeafSpan, SectionHeader};
 use crate::stores::{Parsed, StoreError};
 use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value, NO_LEAF};
+use crate::wipe::Wiped;
 
 /// Builds the tree; leaves get provisional ids (indices in `spans`), renumbered in walk order
 /// once the comments are in place.
@@ -321,7 +321,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
         })
         .collect();
     let layout = Layout {
-        src: Zeroizing::new(src.to_vec()),
+        src: Wiped::new(src.to_vec()),
         spans,
         sops_sections: sections,
         sops_inline: metadata.is_some() && scanned_sops_is_inline(&doc),

@@ -3,13 +3,12 @@
 //! decrypted value is written in its own spelling when that is a TOML spelling of the same value,
 //! else canonically. The `[sops]` table is cut out and appended at the end after a blank line.
 
-use zeroize::Zeroizing;
-
 use super::emit::{float_text, push_basic_string, push_scalar, sops_table};
 use super::{Layout, LeafSpan};
 use crate::stores::text::{apply_edits, into_vec, line_break_of, with_room, Edit};
 use crate::stores::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
 use crate::tree::{Scalar, Value};
+use crate::wipe::Wiped;
 
 /// Whether `text` is a TOML spelling of exactly `value` (an int, float or bool).
 fn same_spelling(value: &Scalar, text: &str) -> bool {
@@ -27,8 +26,8 @@ fn same_spelling(value: &Scalar, text: &str) -> bool {
 }
 
 /// The text of a decrypted value.
-fn plain_token(value: &Scalar, text: &str, id: usize) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-    let mut out = Zeroizing::new(Vec::new());
+fn plain_token(value: &Scalar, text: &str, id: usize) -> Result<Wiped<Vec<u8>>, StoreError> {
+    let mut out = Wiped::new(Vec::new());
     match value {
         Scalar::Int(_) | Scalar::Float(_) | Scalar::Bool(_) if same_spelling(value, text) => {
             out.extend_from_slice(text.trim().as_bytes())
@@ -46,7 +45,7 @@ fn plain_token(value: &Scalar, text: &str, id: usize) -> Result<Zeroizing<Vec<u8
 }
 
 /// The text of a comment after its `#`: one line, no control characters but tabs.
-fn comment_text(text: &str) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+fn comment_text(text: &str) -> Result<Wiped<Vec<u8>>, StoreError> {
     if text
         .chars()
         .any(|c| (c.is_control() && c != '\t') || c == '\u{7f}')
@@ -55,14 +54,14 @@ fn comment_text(text: &str) -> Result<Zeroizing<Vec<u8>>, StoreError> {
             "toml: a comment holds a line break or a control character",
         ));
     }
-    Ok(Zeroizing::new(text.as_bytes().to_vec()))
+    Ok(Wiped::new(text.as_bytes().to_vec()))
 }
 
 fn leaf_edit(span: &LeafSpan, change: &NewLeaf, id: usize) -> Result<Edit, StoreError> {
     let text = match (change, span.comment) {
         (NewLeaf::Encrypted(enc), true) => comment_text(enc)?,
         (NewLeaf::Encrypted(enc), false) => {
-            let mut token = Zeroizing::new(Vec::new());
+            let mut token = Wiped::new(Vec::new());
             push_basic_string(&mut token, enc);
             token
         }
@@ -97,10 +96,10 @@ fn section_removal(src: &[u8], (start, end): (usize, usize), newline: &str) -> E
 /// `out` with the `[sops]` table appended after a blank line (no final line break after a
 /// source without one, so that cutting it out gives the source back).
 fn append_metadata(
-    out: Zeroizing<Vec<u8>>,
+    out: Wiped<Vec<u8>>,
     metadata: &Value,
     newline: &str,
-) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+) -> Result<Wiped<Vec<u8>>, StoreError> {
     let mut block = sops_table(metadata)?;
     if newline == "\r\n" {
         block = String::from_utf8_lossy(&block)

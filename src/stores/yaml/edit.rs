@@ -3,8 +3,6 @@
 //! values are re-emitted in their span, removed entries lose exactly their lines. Everything
 //! else (comments, blank lines, quoting, layout) is kept byte for byte.
 
-use zeroize::Zeroizing;
-
 use super::edit_text::{Editor, Replacement};
 use super::edits::into_vec;
 use super::emitter::{indent_from, Emitter};
@@ -16,6 +14,7 @@ use super::source::Source;
 use crate::stores::{StoreError, StoreOptions};
 use crate::tree::{Item, Value};
 use crate::treepath::{build, Step};
+use crate::wipe::Wiped;
 
 /// How a node sits in its parent.
 #[derive(Clone, Copy)]
@@ -320,7 +319,7 @@ fn with_doc(
             s -= 1;
         }
     }
-    let mut out = Zeroizing::new(Vec::with_capacity(src_bytes.len() + t.len()));
+    let mut out = Wiped::new(Vec::with_capacity(src_bytes.len() + t.len()));
     out.extend_from_slice(&src_bytes[..base + s]);
     out.extend_from_slice(t.as_bytes());
     out.extend_from_slice(&src_bytes[base + e..]);

@@ -2,9 +2,8 @@
 //! large output in two halves, on two threads). The texts may hold decrypted values: they and the
 //! output are wiped when dropped.
 
-use zeroize::Zeroizing;
-
 use crate::stores::StoreError;
+use crate::wipe::Wiped;
 
 /// A replacement of `src[start..end]`.
 struct Edit<'t> {
@@ -32,7 +31,7 @@ enum Text<'t> {
 #[derive(Default)]
 pub(super) struct Edits<'t> {
     list: Vec<Edit<'t>>,
-    texts: Vec<Zeroizing<String>>,
+    texts: Vec<Wiped<String>>,
 }
 
 /// The first text buffer's size; each next one is twice the last, up to [`MAX_CHUNK`].
@@ -49,8 +48,8 @@ impl<'t> Edits<'t> {
         }
     }
 
-    pub(super) fn push(&mut self, start: usize, end: usize, text: impl Into<Zeroizing<String>>) {
-        let text: Zeroizing<String> = text.into();
+    pub(super) fn push(&mut self, start: usize, end: usize, text: impl Into<Wiped<String>>) {
+        let text: Wiped<String> = text.into();
         self.push_parts(start, end, &[&text]);
     }
 
@@ -68,7 +67,7 @@ impl<'t> Edits<'t> {
                 .last()
                 .map_or(FIRST_CHUNK, |t| (2 * t.capacity()).min(MAX_CHUNK));
             self.texts
-                .push(Zeroizing::new(String::with_capacity(size.max(len))));
+                .push(Wiped::new(String::with_capacity(size.max(len))));
         }
         let chunk = self.texts.len() - 1;
         let Some(buffer) = self.texts.last_mut() else {
@@ -111,7 +110,7 @@ impl<'t> Edits<'t> {
 
     /// `src` with the replacements applied. Overlapping ones are refused rather than dropped, so
     /// that a replacement (an encryption) can never be silently lost.
-    pub(super) fn apply(self, src: &[u8]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    pub(super) fn apply(self, src: &[u8]) -> Result<Wiped<Vec<u8>>, StoreError> {
         self.apply_from(src, crate::stores::TWO_THREADS_FROM)
     }
 
@@ -150,7 +149,7 @@ impl<'t> Edits<'t> {
 
     /// [`Edits::apply`], the output written in two halves on two threads when it is at least
     /// `two_from` bytes.
-    fn apply_from(mut self, src: &[u8], two_from: usize) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    fn apply_from(mut self, src: &[u8], two_from: usize) -> Result<Wiped<Vec<u8>>, StoreError> {
         self.order(src)?;
         // `len` bytes of the source with `list` (replacements within them) applied: how many.
         let length_after = |len: usize, list: &[Edit<'t>]| {
@@ -161,7 +160,7 @@ impl<'t> Edits<'t> {
         // The exact size up front: no reallocation (which would leave unwiped copies behind).
         let size = length_after(src.len(), &self.list);
         if size < two_from || self.list.len() < 2 {
-            let mut out = Zeroizing::new(Vec::with_capacity(size));
+            let mut out = Wiped::new(Vec::with_capacity(size));
             self.write(&self.list, src, 0..src.len(), &mut |piece| {
                 out.extend_from_slice(piece)
             });
@@ -173,7 +172,7 @@ impl<'t> Edits<'t> {
         let half = self.list.len() / 2;
         let at = self.list[half].start;
         let out_at = length_after(at, &self.list[..half]);
-        let mut out = Zeroizing::new(vec![0u8; size]);
+        let mut out = Wiped::new(vec![0u8; size]);
         let (first, second) = out.split_at_mut(out_at.min(size));
         let (before, after) = self.list.split_at(half);
         let this = &self;
@@ -221,7 +220,7 @@ impl<'t> Edits<'t> {
 }
 
 /// The bytes out of their wrapper, without copying them.
-pub(super) fn into_vec(mut bytes: Zeroizing<Vec<u8>>) -> Vec<u8> {
+pub(super) fn into_vec(mut bytes: Wiped<Vec<u8>>) -> Vec<u8> {
     std::mem::take(&mut *bytes)
 }
 

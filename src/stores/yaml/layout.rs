@@ -2,14 +2,13 @@
 //! span and form of every leaf, the expanded aliases, and where each document's `sops` entry is
 //! or would go.
 
-use zeroize::Zeroizing;
-
 use super::style::Style;
 use crate::tree::LeafId;
+use crate::wipe::Wiped;
 
 /// Store-private memory of the source: leaf spans and document structure.
 pub struct Layout {
-    pub(super) src: Zeroizing<Vec<u8>>,
+    pub(super) src: Wiped<Vec<u8>>,
     /// Indexed by leaf id.
     pub(super) spans: Vec<LeafSpan>,
     pub(super) aliases: Vec<AliasRender>,

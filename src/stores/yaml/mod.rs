@@ -61,11 +61,10 @@ pub fn fast_reading_compared(text: &str) -> Result<bool, fast::Disagreement> {
     fast::compare_with_full(text)
 }
 
-use zeroize::Zeroizing;
-
 use super::{utf16, Changes, FormatStore, Parsed, StoreError, StoreOptions};
 use crate::tree::{NewLeaf, Scalar, Tree, Value};
 use crate::treepath::Step;
+use crate::wipe::Wiped;
 
 /// Every YAML file of the corpus (`tests/corpus`, all its folders), for the tests that read
 /// them all.
@@ -108,12 +107,12 @@ impl FormatStore for YamlStore {
             return parse(src);
         };
         let (utf8, encoding) = decoded.map_err(|e| StoreError::new(e.to_string()))?;
-        let mut parsed = parse_owned(Zeroizing::new(utf8))?;
+        let mut parsed = parse_owned(Wiped::new(utf8))?;
         parsed.encoding = encoding;
         Ok(parsed)
     }
 
-    fn parse_owned(&self, src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
+    fn parse_owned(&self, src: Wiped<Vec<u8>>) -> Result<Parsed, StoreError> {
         // A UTF-16 byte order mark: the text is decoded into new bytes anyway.
         if src.starts_with(&[0xFF, 0xFE]) || src.starts_with(&[0xFE, 0xFF]) {
             return self.parse(&src);
@@ -121,7 +120,7 @@ impl FormatStore for YamlStore {
         parse_owned(src)
     }
 
-    fn parse_owned_lending(&self, src: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
+    fn parse_owned_lending(&self, src: Wiped<Vec<u8>>) -> Result<Parsed, StoreError> {
         if src.starts_with(&[0xFF, 0xFE]) || src.starts_with(&[0xFE, 0xFF]) {
             return self.parse(&src);
         }
@@ -139,7 +138,7 @@ impl FormatStore for YamlStore {
             .then(|| parse::parse_lent_lending(src))
     }
 
-    fn swap_source(&self, parsed: &mut Parsed, src: &mut Zeroizing<Vec<u8>>) -> bool {
+    fn swap_source(&self, parsed: &mut Parsed, src: &mut Wiped<Vec<u8>>) -> bool {
         super::source::swap_layout_source::<Layout>(parsed, src, |l| &mut l.src)
     }
 

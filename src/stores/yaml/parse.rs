@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 
 use granit_parser::ScalarStyle;
-use zeroize::Zeroizing;
 
 use super::comments::Tokens;
 use super::convert::{shift_ids, Converter, PlacedComment, ValueContext, HALVES_FROM};
@@ -18,12 +17,13 @@ use super::node::{refuse_too_long, Node, NodeKind, RawComment, RawDoc};
 use super::source::Source;
 use crate::stores::{refuse_lone_cr, Parsed, StoreError};
 use crate::tree::{Doc, Item, Tree, Value};
+use crate::wipe::Wiped;
 
 /// Parse a YAML stream (plaintext or encrypted).
 pub fn parse(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
     let (tree, metadata, mut layout) = read(src_bytes, Threads::One, false)?;
     // Copied once the raw node tree is gone, so that the two are never held together.
-    layout.src = Zeroizing::new(src_bytes.to_vec());
+    layout.src = Wiped::new(src_bytes.to_vec());
     Ok(parsed(tree, metadata, layout))
 }
 
@@ -43,18 +43,18 @@ pub fn parse_lent_lending(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
 
 /// [`parse`] taking the bytes, which the layout keeps: a command's input, whose events are read
 /// on a second thread when it is large (the other core is idle while the input is read).
-pub fn parse_owned(src_bytes: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
+pub fn parse_owned(src_bytes: Wiped<Vec<u8>>) -> Result<Parsed, StoreError> {
     parse_owned_with(src_bytes, false)
 }
 
 /// [`parse_owned`] of a file to decrypt once: the data's plain `ENC[...]` scalars are left in the
 /// source, each an empty string in the tree that
 /// [`Parsed::lent_token`](crate::stores::Parsed::lent_token) gives back.
-pub fn parse_owned_lending(src_bytes: Zeroizing<Vec<u8>>) -> Result<Parsed, StoreError> {
+pub fn parse_owned_lending(src_bytes: Wiped<Vec<u8>>) -> Result<Parsed, StoreError> {
     parse_owned_with(src_bytes, true)
 }
 
-fn parse_owned_with(src_bytes: Zeroizing<Vec<u8>>, lend: bool) -> Result<Parsed, StoreError> {
+fn parse_owned_with(src_bytes: Wiped<Vec<u8>>, lend: bool) -> Result<Parsed, StoreError> {
     let (tree, metadata, mut layout) = read(&src_bytes, Threads::Two, lend)?;
     layout.src = src_bytes;
     layout.lent = lend;
@@ -115,7 +115,7 @@ pub(super) fn read(
         Tree { docs },
         metadata,
         Layout {
-            src: Zeroizing::new(Vec::new()),
+            src: Wiped::new(Vec::new()),
             spans,
             aliases,
             docs: doc_layouts,

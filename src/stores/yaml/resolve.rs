@@ -52,7 +52,7 @@ pub(crate) fn resolve_plain(s: &str) -> Resolved {
             let stripped;
             let plain: &str = if s.contains('_') {
                 stripped =
-                    zeroize::Zeroizing::new(s.chars().filter(|&c| c != '_').collect::<String>());
+                    crate::wipe::Wiped::new(s.chars().filter(|&c| c != '_').collect::<String>());
                 &stripped
             } else {
                 s

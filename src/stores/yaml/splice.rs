@@ -3,8 +3,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use zeroize::Zeroizing;
-
 use super::edits::{into_vec, Edits};
 use super::emitter::indent_from;
 use super::layout::{AliasTemplate, Layout, LeafSpan, ScalarSpan};
@@ -13,6 +11,7 @@ use super::scalar_text::{double_quoted, inline_scalar, single_quoted};
 use super::writer::{plain_text_for, Writer};
 use crate::stores::{Changes, NewLeaf, Parsed, StoreError, StoreOptions};
 use crate::tree::{secret, Item, Leaf, LeafId, Scalar, Value};
+use crate::wipe::Wiped;
 
 /// Write the source with `changes` applied and the metadata set or removed.
 pub fn splice(
@@ -90,7 +89,7 @@ fn edits<'t>(
             if !a.template.any_changed(changes) {
                 continue;
             }
-            let mut s = Zeroizing::new(String::new());
+            let mut s = Wiped::new(String::new());
             render_alias(&a.template, &leaves, changes, &mut s);
             ed.push(a.start, a.end, s);
         }
@@ -134,7 +133,7 @@ fn leaf_edit<'t>(
                 _ => text,
             };
             // One line: its line breaks become spaces (same length, no reallocation).
-            let mut line = Zeroizing::new(String::with_capacity(t.len() + 1));
+            let mut line = Wiped::new(String::with_capacity(t.len() + 1));
             line.push('#');
             line.extend(
                 t.chars()
@@ -244,7 +243,7 @@ fn render_alias(
             out.push(']');
         }
         AliasTemplate::Leaf(id) => {
-            let text = Zeroizing::new(alias_leaf_text(*id, leaves, changes));
+            let text = Wiped::new(alias_leaf_text(*id, leaves, changes));
             out.push_str(&text);
         }
     }

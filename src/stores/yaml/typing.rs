@@ -2,12 +2,12 @@
 //! plain scalar's form) turned into a tree [`Scalar`], with the errors sops gives.
 
 use granit_parser::ScalarStyle;
-use zeroize::Zeroizing;
 
 use super::node::CoreTag;
 use super::resolve::{parse_timestamp, resolve_plain, Resolved};
 use crate::stores::StoreError;
 use crate::tree::{secret, Scalar};
+use crate::wipe::Wiped;
 
 /// Go's name of a resolved type, as sops's errors print it.
 fn type_name(r: &Resolved) -> &'static str {
@@ -46,7 +46,7 @@ pub(super) fn type_scalar(
                     })?;
                 return Ok(match String::from_utf8(bytes) {
                     Ok(s) => (Scalar::Str(secret(s)), None),
-                    Err(e) => (Scalar::Bytes(Zeroizing::new(e.into_bytes())), None),
+                    Err(e) => (Scalar::Bytes(Wiped::new(e.into_bytes())), None),
                 });
             }
             "timestamp" => match parse_timestamp(value) {

@@ -2,8 +2,6 @@
 //! as the original token's, or a decrypted value as go-yaml (or the original token) writes it,
 //! block scalars included.
 
-use zeroize::Zeroizing;
-
 use super::edits::Edits;
 use super::layout::{BlockSpan, ScalarSpan};
 use super::resolve::{resolve_plain, Resolved};
@@ -13,6 +11,7 @@ use super::scalar_text::{
 };
 use super::style::{pick_style, Style};
 use crate::tree::Scalar;
+use crate::wipe::Wiped;
 
 /// The plain text to write for a typed value: the given spelling when it reads back as the same
 /// value, else the canonical form.
@@ -52,8 +51,8 @@ impl Writer<'_> {
 
     /// Content lines inserted at `at` (a line start, or the end of a source without final
     /// line break): terminated like the surrounding lines.
-    fn new_lines(&self, at: usize, content: &str) -> Zeroizing<String> {
-        let mut out = Zeroizing::new(String::with_capacity(content.len() + self.nl.len()));
+    fn new_lines(&self, at: usize, content: &str) -> Wiped<String> {
+        let mut out = Wiped::new(String::with_capacity(content.len() + self.nl.len()));
         if at >= self.src.len() && !self.src.ends_with(b"\n") {
             out.push_str(self.nl);
             out.push_str(content);
@@ -80,7 +79,7 @@ impl Writer<'_> {
     /// Replace a token with an inline text (removing any block content it had); the text is
     /// wiped once copied into the edits.
     fn replace_token(&self, sp: &ScalarSpan, tok_start: usize, text: String, ed: &mut Edits) {
-        self.replace_token_with(sp, tok_start, &Zeroizing::new(text), ed)
+        self.replace_token_with(sp, tok_start, &Wiped::new(text), ed)
     }
 
     /// [`Writer::replace_token`] with a borrowed text, copied into the edits.
@@ -210,7 +209,7 @@ impl Writer<'_> {
         ed: &mut Edits,
     ) {
         ed.push(b.header_start, b.header_end, header);
-        let mut lines = Zeroizing::new(literal_body(content.body, content.col, self.nl));
+        let mut lines = Wiped::new(literal_body(content.body, content.col, self.nl));
         let want_blank = if keep {
             content.trailing_breaks.saturating_sub(1)
         } else {
@@ -247,9 +246,9 @@ impl Writer<'_> {
         content: &BlockContent,
         ed: &mut Edits,
     ) {
-        let lines = Zeroizing::new(literal_body(content.body, content.col, self.nl));
+        let lines = Wiped::new(literal_body(content.body, content.col, self.nl));
         let extra_breaks = content.trailing_breaks.saturating_sub(1);
-        let mut text = Zeroizing::new(String::with_capacity(
+        let mut text = Wiped::new(String::with_capacity(
             header.len() + lines.len() + self.nl.len() * (1 + extra_breaks),
         ));
         text.push_str(&header);

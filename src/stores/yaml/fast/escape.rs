@@ -5,9 +5,8 @@
 
 use std::borrow::Cow;
 
-use zeroize::Zeroizing;
-
 use super::Decline;
+use crate::wipe::Wiped;
 
 /// The closing quote of the double-quoted scalar whose `"` is at `p`, on its line ending at
 /// `end`, and its value (borrowed when it has no escape).
@@ -23,7 +22,7 @@ pub(super) fn double_quoted(
     };
     // Sized once (a `\L` or `\P` of two bytes decodes to three), so that a value that may be a
     // secret is never copied into a larger buffer; wiped if declined half-way.
-    let mut value = Zeroizing::new(String::with_capacity(3 * inner.len() / 2 + 4));
+    let mut value = Wiped::new(String::with_capacity(3 * inner.len() / 2 + 4));
     let mut at = 0;
     loop {
         value.push_str(&inner[at..next]);
