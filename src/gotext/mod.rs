@@ -9,7 +9,7 @@ pub use float::{float_f, float_g, float_json, float_val_to_string};
 pub use value::{
     canonical_bytes, display_text, display_text_and_canonical, format_go_time, formatted_bytes,
     go_time_canonical, parse_go_float, parse_typed, parse_typed_taking, plaintext_bytes,
-    plaintext_bytes_from,
+    plaintext_bytes_from, plaintext_of, Plaintext,
 };
 
 use crate::tree::Scalar;

@@ -45,40 +45,63 @@ pub fn plaintext_bytes(leaf: &Leaf) -> Wiped<Vec<u8>> {
 
 /// [`plaintext_bytes`] given the leaf's canonical bytes (computed once for the MAC as well).
 pub fn plaintext_bytes_from(leaf: &Leaf, canonical: Wiped<Vec<u8>>) -> Wiped<Vec<u8>> {
-    if let Some(text) = &leaf.text {
-        // The canonical bytes read back as the value (the tests hold it): not parsed again.
-        let same = text.as_bytes() == canonical.as_slice();
-        let ok = same
-            || match (
-                &leaf.value,
-                parse_typed(leaf.value.type_tag().unwrap_or(""), text.as_bytes()),
-            ) {
-                (Scalar::Float(a), Some(Scalar::Float(b))) => {
-                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
-                }
-                (a @ (Scalar::Int(_) | Scalar::Bool(_)), Some(b)) => *a == b,
-                _ => false,
-            };
-        if ok && is_go_spelling(&leaf.value, text) {
-            if text.as_bytes() != canonical.as_slice() {
-                // A spelling that reads as a mark (`2e0` for 2) gets a capital E, so that it is
-                // not taken for one (the value and its type are kept, the case of the E is not).
-                if let (Scalar::Float(_), Some(stem)) = (&leaf.value, text.strip_suffix("e0")) {
-                    if stem.as_bytes() == canonical.as_slice() {
-                        return Wiped::new(format!("{stem}E0").into_bytes());
-                    }
-                }
-                return Wiped::new(text.as_bytes().to_vec());
-            }
-            return Wiped::new(match &leaf.value {
-                Scalar::Float(_) => format!("{}e0", text.as_str()).into_bytes(),
-                Scalar::Bool(true) => b"T".to_vec(),
-                Scalar::Bool(false) => b"F".to_vec(),
-                _ => canonical.to_vec(),
-            });
-        }
+    match plaintext_of(leaf, &canonical) {
+        Plaintext::Canonical => canonical,
+        Plaintext::Text(text) => Wiped::new(text.to_vec()),
+        Plaintext::Made(bytes) => bytes,
     }
-    canonical
+}
+
+/// Which bytes [`plaintext_bytes`] puts inside a leaf's ciphertext, without a copy of those the
+/// caller has already: the canonical bytes it gave, or the leaf's own spelling.
+pub enum Plaintext<'l> {
+    /// The canonical bytes given to [`plaintext_of`].
+    Canonical,
+    /// The leaf's source spelling, as it is.
+    Text(&'l [u8]),
+    /// Bytes made for the leaf: a marked spelling (`100.0e0`, `T`, `2E0`).
+    Made(Wiped<Vec<u8>>),
+}
+
+/// [`plaintext_bytes_from`], telling which bytes rather than copying them.
+pub fn plaintext_of<'l>(leaf: &'l Leaf, canonical: &[u8]) -> Plaintext<'l> {
+    let Some(text) = &leaf.text else {
+        return Plaintext::Canonical;
+    };
+    // The canonical bytes read back as the value (the tests hold it): not parsed again.
+    let same = text.as_bytes() == canonical;
+    let ok = same
+        || match (
+            &leaf.value,
+            parse_typed(leaf.value.type_tag().unwrap_or(""), text.as_bytes()),
+        ) {
+            (Scalar::Float(a), Some(Scalar::Float(b))) => {
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+            }
+            (a @ (Scalar::Int(_) | Scalar::Bool(_)), Some(b)) => *a == b,
+            _ => false,
+        };
+    if !ok || !is_go_spelling(&leaf.value, text) {
+        return Plaintext::Canonical;
+    }
+    if !same {
+        // A spelling that reads as a mark (`2e0` for 2) gets a capital E, so that it is not
+        // taken for one (the value and its type are kept, the case of the E is not).
+        if let (Scalar::Float(_), Some(stem)) = (&leaf.value, text.strip_suffix("e0")) {
+            if stem.as_bytes() == canonical {
+                return Plaintext::Made(Wiped::new(format!("{stem}E0").into_bytes()));
+            }
+        }
+        return Plaintext::Text(text.as_bytes());
+    }
+    match &leaf.value {
+        Scalar::Float(_) => {
+            Plaintext::Made(Wiped::new(format!("{}e0", text.as_str()).into_bytes()))
+        }
+        Scalar::Bool(true) => Plaintext::Made(Wiped::new(b"T".to_vec())),
+        Scalar::Bool(false) => Plaintext::Made(Wiped::new(b"F".to_vec())),
+        _ => Plaintext::Canonical,
+    }
 }
 
 /// The spelling to write back for decrypted plaintext bytes: empty when the bytes are sops's
@@ -375,6 +398,38 @@ mod tests {
             b"+Inf"
         );
         assert_eq!(&*plaintext_bytes(&leaf(Scalar::Int(5), "+5")), b"+5");
+    }
+
+    #[test]
+    fn plaintext_of_names_the_bytes_it_does_not_copy() {
+        let cases: [(Scalar, Option<&str>, &str, &[u8]); 9] = [
+            (Scalar::Int(1001), Some("1001"), "canonical", b"1001"),
+            (Scalar::Int(31), Some("0x1F"), "canonical", b"31"),
+            (Scalar::Int(5), None, "canonical", b"5"),
+            (Scalar::Int(5), Some("+5"), "text", b"+5"),
+            (Scalar::Bool(false), Some("false"), "text", b"false"),
+            (Scalar::Bool(true), Some("True"), "made", b"T"),
+            (Scalar::Float(0.5), Some("0.5"), "made", b"0.5e0"),
+            (Scalar::Float(2.0), Some("2e0"), "made", b"2E0"),
+            (Scalar::Float(100.0), Some("100.0"), "text", b"100.0"),
+        ];
+        for (value, text, kind, bytes) in cases {
+            let l = Leaf {
+                id: 0,
+                value,
+                text: text.map(secret),
+                shadowed: false,
+            };
+            let canonical = canonical_bytes(&l.value);
+            let (got_kind, got): (&str, Vec<u8>) = match plaintext_of(&l, &canonical) {
+                Plaintext::Canonical => ("canonical", canonical.to_vec()),
+                Plaintext::Text(t) => ("text", t.to_vec()),
+                Plaintext::Made(b) => ("made", b.to_vec()),
+            };
+            assert_eq!((got_kind, got.as_slice()), (kind, bytes), "{text:?}");
+            // The copying form gives the same bytes.
+            assert_eq!(plaintext_bytes(&l).as_slice(), bytes, "{text:?}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::crypto::cipher::{OpenError, ValueCipher};
 use crate::crypto::mac::MacHasher;
 use crate::gotext::{
     canonical_bytes, display_text, display_text_and_canonical, formatted_bytes, parse_typed,
-    parse_typed_taking, plaintext_bytes_from,
+    parse_typed_taking, plaintext_of, Plaintext,
 };
 use crate::tree::{Leaf, LeafId, NewLeaf, Scalar};
 use crate::wipe::Wiped;
@@ -230,10 +230,7 @@ pub(super) fn plan_encrypt<'t>(
     let (plain, iv, canonical_of) = match stashed(type_tag, &leaf.value) {
         Some((iv, bytes)) => (PlainBytes::Owned(bytes), Some(Box::new(iv)), None),
         None => {
-            let plain = own_bytes(leaf, canonical.clone());
-            let is_canonical = canonical.is_some_and(|c| {
-                c.as_slice() == plain.bytes() || is_marked_canonical(&leaf.value, plain.bytes(), &c)
-            });
+            let (plain, is_canonical) = own_bytes(leaf, canonical);
             (plain, None, is_canonical.then_some(&leaf.value))
         }
     };
@@ -263,15 +260,35 @@ fn is_marked_canonical(value: &Scalar, plain: &[u8], canonical: &[u8]) -> bool {
     }
 }
 
-/// A leaf's plaintext bytes, borrowed when they are its string as it is; `formatted` is the
-/// value's [`formatted_bytes`].
-fn own_bytes(leaf: &Leaf, formatted: Option<Wiped<Vec<u8>>>) -> PlainBytes<'_> {
-    match (&leaf.value, &leaf.text) {
-        (Scalar::Str(s) | Scalar::Comment(s), None) => PlainBytes::Borrowed(s.as_bytes()),
-        (value, _) => PlainBytes::Owned(plaintext_bytes_from(
-            leaf,
-            formatted.unwrap_or_else(|| canonical_bytes(value)),
-        )),
+/// A leaf's plaintext bytes, borrowed when they are its string or its spelling as it is, its
+/// formatted bytes moved when they are those; `formatted` is the value's [`formatted_bytes`]
+/// (made for the MAC). And whether they are the formatted bytes or their marked form
+/// ([`is_marked_canonical`]), which decrypting reads back as the leaf's own value.
+fn own_bytes(leaf: &Leaf, formatted: Option<Wiped<Vec<u8>>>) -> (PlainBytes<'_>, bool) {
+    if let (Scalar::Str(s) | Scalar::Comment(s), None) = (&leaf.value, &leaf.text) {
+        return (PlainBytes::Borrowed(s.as_bytes()), false);
+    }
+    let Some(formatted) = formatted else {
+        // Text (a string or time with a spelling of its own): no formatted bytes to compare.
+        let canonical = canonical_bytes(&leaf.value);
+        let plain = match plaintext_of(leaf, &canonical) {
+            Plaintext::Canonical => PlainBytes::Owned(canonical),
+            Plaintext::Text(text) => PlainBytes::Borrowed(text),
+            Plaintext::Made(bytes) => PlainBytes::Owned(bytes),
+        };
+        return (plain, false);
+    };
+    match plaintext_of(leaf, &formatted) {
+        Plaintext::Canonical => (PlainBytes::Owned(formatted), true),
+        Plaintext::Text(text) => {
+            let marked = is_marked_canonical(&leaf.value, text, &formatted);
+            (PlainBytes::Borrowed(text), marked)
+        }
+        Plaintext::Made(bytes) => {
+            let canonical = bytes.as_slice() == formatted.as_slice()
+                || is_marked_canonical(&leaf.value, &bytes, &formatted);
+            (PlainBytes::Owned(bytes), canonical)
+        }
     }
 }
 
