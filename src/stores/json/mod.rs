@@ -109,7 +109,7 @@ impl FormatStore for JsonStore {
     }
 
     super::hand_over_writes!(Layout);
-    super::hand_over_splice_from!(Layout);
+    super::hand_over_splice_from!(Layout, unless);
 
     fn set_at(
         &self,

@@ -396,19 +396,118 @@ pub fn splice_from(
     metadata: Option<&Value>,
     options: &StoreOptions,
 ) -> Result<Vec<u8>, StoreError> {
-    let extra: Option<Piece> = match (metadata, layout.sops_member) {
+    let extra = metadata_piece(layout, src, metadata, options)?;
+    made(src, layout, changes, extra)
+}
+
+/// [`splice_from`], made only where it is not `expected` (`None`: it is exactly `expected`):
+/// each piece is compared with `expected` where it would be written, none of them kept (an
+/// encryption asks whether decrypting its output gives the plaintext's bytes back, and the
+/// answer is nearly always yes: the splice was a whole output's fresh pages, written, compared
+/// and wiped; docs/performance.md, twenty-second round).
+pub fn splice_from_unless(
+    layout: &Layout,
+    src: &[u8],
+    _parsed: &Parsed,
+    changes: &Changes,
+    metadata: Option<&Value>,
+    options: &StoreOptions,
+    expected: &[u8],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let extra = metadata_piece(layout, src, metadata, options)?;
+    if same_in_order(src, layout, changes, extra.as_ref(), expected)? == Some(true) {
+        return Ok(None);
+    }
+    let out = Wiped::new(made(src, layout, changes, extra)?);
+    Ok((out.as_slice() != expected).then(|| into_vec(out)))
+}
+
+/// What writes the `sops` member: `metadata` in it, or it removed.
+fn metadata_piece<'a>(
+    layout: &Layout,
+    src: &[u8],
+    metadata: Option<&Value>,
+    options: &StoreOptions,
+) -> Result<Option<Piece<'a>>, StoreError> {
+    Ok(match (metadata, layout.sops_member) {
         (Some(meta), _) => {
             Some(metadata_edit(layout, src, meta, options, line_break_of(src))?.into())
         }
         (None, Some(index)) => Some(metadata_removal(layout, src, index).into()),
         (None, None) => None,
-    };
+    })
+}
+
+/// `src` with the pieces of `changes` and `extra` in place of their spans.
+fn made(
+    src: &[u8],
+    layout: &Layout,
+    changes: &Changes,
+    extra: Option<Piece<'_>>,
+) -> Result<Vec<u8>, StoreError> {
     if let Some(out) = assemble_in_order(src, layout, changes, extra.as_ref())? {
         return Ok(into_vec(out));
     }
     let mut pieces = leaf_pieces(layout, changes)?;
     pieces.extend(extra);
     Ok(into_vec(assemble(src, &mut pieces)?))
+}
+
+/// Whether [`assemble_in_order`] would give exactly `expected`, told piece by piece without
+/// making it (each leaf's text is made in a small buffer, wiped); `None` when the pieces are not
+/// in order (then only the splice itself tells).
+fn same_in_order(
+    src: &[u8],
+    layout: &Layout,
+    changes: &Changes,
+    extra: Option<&Piece<'_>>,
+    expected: &[u8],
+) -> Result<Option<bool>, StoreError> {
+    // Where `expected` has been compared up to, and `src` copied up to.
+    let (mut at, mut pos) = (0, 0);
+    let mut same = true;
+    // Sized for each text before it is written, so that it never grows with a value in it
+    // (a reallocation would leave an unwiped copy behind).
+    let mut text = Wiped::new(Vec::new());
+    let in_order = visit_in_order(layout, changes, extra, &mut |v| {
+        let (start, end) = v.span();
+        // After a difference the rest is only visited (the visit cannot be stopped but by an
+        // error, which would be taken for the splice's).
+        if !same {
+            return Ok(());
+        }
+        same = src
+            .get(pos..start)
+            .is_some_and(|kept| continues(expected, &mut at, kept));
+        if !same {
+            return Ok(());
+        }
+        let bound = v.len_bound()?;
+        if text.capacity() < bound {
+            text = Wiped::new(Vec::with_capacity(bound.max(256)));
+        }
+        text.clear();
+        v.write(&mut text)?;
+        same = continues(expected, &mut at, &text);
+        pos = end;
+        Ok(())
+    })?;
+    if !in_order {
+        return Ok(None);
+    }
+    Ok(Some(
+        same && src
+            .get(pos..)
+            .is_some_and(|rest| continues(expected, &mut at, rest))
+            && at == expected.len(),
+    ))
+}
+
+/// Whether `expected` goes on at `at` with `piece`; `at` moves past it.
+fn continues(expected: &[u8], at: &mut usize, piece: &[u8]) -> bool {
+    let here = expected.get(*at..).and_then(|rest| rest.get(..piece.len()));
+    *at = at.saturating_add(piece.len());
+    here == Some(piece)
 }
 
 #[cfg(test)]
