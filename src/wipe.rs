@@ -19,7 +19,7 @@ use zeroize::Zeroize;
 
 /// A buffer whose bytes are wiped when it is dropped (see the module's documentation): a
 /// `String` or a `Vec<u8>`.
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Default, PartialEq)]
 pub struct Wiped<T: Buffer>(T);
 
 /// What [`Wiped`] can hold: a buffer that knows whether it holds an allocation.
@@ -79,27 +79,9 @@ impl<T: Buffer> DerefMut for Wiped<T> {
     }
 }
 
-impl<T: Buffer> AsRef<T> for Wiped<T> {
-    fn as_ref(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T: Buffer> AsMut<T> for Wiped<T> {
-    fn as_mut(&mut self) -> &mut T {
-        &mut self.0
-    }
-}
-
 impl<T: Buffer> From<T> for Wiped<T> {
     fn from(value: T) -> Self {
         Wiped(value)
-    }
-}
-
-impl From<&str> for Wiped<String> {
-    fn from(value: &str) -> Self {
-        Wiped(value.to_string())
     }
 }
 

@@ -415,11 +415,14 @@ pub fn splice_from_unless(
     expected: &[u8],
 ) -> Result<Option<Vec<u8>>, StoreError> {
     let extra = metadata_piece(layout, src, metadata, options)?;
-    if same_in_order(src, layout, changes, extra.as_ref(), expected)? == Some(true) {
-        return Ok(None);
-    }
-    let out = Wiped::new(made(src, layout, changes, extra)?);
-    Ok((out.as_slice() != expected).then(|| into_vec(out)))
+    Ok(
+        match same_in_order(src, layout, changes, extra.as_ref(), expected)? {
+            Some(true) => None,
+            Some(false) => Some(made(src, layout, changes, extra)?),
+            // Not in order: only the splice itself tells.
+            None => crate::stores::unless_expected(made(src, layout, changes, extra)?, expected),
+        },
+    )
 }
 
 /// What writes the `sops` member: `metadata` in it, or it removed.
