@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// Top-level modules by layer, lowest first.
 const LAYERS: &[&[&str]] = &[
-    &["wipe"],
+    &["wipe", "threads"],
     &["tree"],
     &["treepath", "gotext"],
     &["stores", "crypto", "metadata"],

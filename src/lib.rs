@@ -13,6 +13,7 @@ pub mod keyservice;
 pub mod metadata;
 pub mod ops;
 pub mod stores;
+pub mod threads;
 pub mod tree;
 pub mod treepath;
 pub mod verify;

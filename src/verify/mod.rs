@@ -237,7 +237,7 @@ pub fn independent_reading_beside<T>(
         return (done, reading());
     }
     std::thread::scope(|scope| {
-        let independent = scope.spawn(reading);
+        let independent = crate::threads::spawn_scoped(scope, reading);
         let done = work();
         let verdict = independent.join().unwrap_or_else(|_| {
             told(false);

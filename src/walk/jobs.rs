@@ -1,21 +1,18 @@
 //! The cipher walk's work, in three steps: the tree is visited in sops's order and each leaf's
-//! job planned (selection, AAD, the MAC of plaintext already known); the jobs' AES-GCM work runs
-//! on every processor for a large file (each value is independent; see `pipeline`), one batch
-//! while the next is planned and the one before it taken; the results are taken in walk order,
-//! so the MAC (an ordered hash) and the first error are what a one-by-one walk would give.
+//! job planned (selection, AAD, the MAC of plaintext already known); the jobs' AES-GCM work
+//! (`hands`) runs on every processor for a large file (each value is independent; see
+//! `pipeline`), one batch while the next is planned and the one before it taken; the results are
+//! taken in walk order, so the MAC (an ordered hash) and the first error are what a one-by-one
+//! walk would give.
 
-use rand::RngCore;
-
-use crate::crypto::cipher::{OpenError, ValueCipher};
 use crate::crypto::mac::MacHasher;
 use crate::gotext::{
-    canonical_bytes, display_text, display_text_and_canonical, formatted_bytes, parse_typed,
-    parse_typed_taking, plaintext_of, Plaintext,
+    canonical_bytes, display_text, formatted_bytes, parse_typed, plaintext_of, Plaintext,
 };
 use crate::tree::{Leaf, LeafId, NewLeaf, Scalar};
 use crate::wipe::Wiped;
 
-use super::{display_path, Selection, WalkError};
+use super::{Selection, WalkError};
 
 /// Fewer jobs than this run on the calling thread: starting threads would cost more than it saves.
 pub(super) const PARALLEL_MIN: usize = 2048;
@@ -27,7 +24,7 @@ pub(super) enum PlainBytes<'t> {
 }
 
 impl PlainBytes<'_> {
-    fn bytes(&self) -> &[u8] {
+    pub(super) fn bytes(&self) -> &[u8] {
         match self {
             PlainBytes::Borrowed(b) => b,
             PlainBytes::Owned(b) => b,
@@ -122,9 +119,9 @@ pub(super) enum Outcome {
 
 /// What a decryption keeps for the stash.
 pub(super) struct Kept {
-    type_tag: String,
-    iv: [u8; 32],
-    plain: Wiped<Vec<u8>>,
+    pub type_tag: String,
+    pub iv: [u8; 32],
+    pub plain: Wiped<Vec<u8>>,
 }
 
 /// What the last step needs to know.
@@ -317,166 +314,47 @@ pub(super) fn batch_size(leaves: usize) -> usize {
     (leaves / 4).clamp(PARALLEL_MIN, BATCH)
 }
 
-/// Outcomes of one thread's share of a batch.
+/// The first batch of a walk shared with worker threads: small, so that the workers start
+/// while the walk's own thread plans the next (a first batch of a quarter of a 10,000-value
+/// file kept them waiting for all of its planning).
+pub(super) const FIRST_BATCH: usize = 256;
+
+/// The sizes of a walk's batches in turn: [`batch_size`], from a [`FIRST_BATCH`] doubled up to
+/// it when the batches are shared with worker threads.
+pub(super) struct BatchSizes {
+    next: usize,
+    full: usize,
+}
+
+impl BatchSizes {
+    pub(super) fn new(leaves: usize, shared: bool) -> Self {
+        let full = batch_size(leaves);
+        BatchSizes {
+            next: if shared { FIRST_BATCH.min(full) } else { full },
+            full,
+        }
+    }
+
+    /// The size of the next batch.
+    pub(super) fn next(&mut self) -> usize {
+        let size = self.next;
+        self.next = (size * 2).min(self.full);
+        size
+    }
+}
+
+/// Outcomes of one chunk of a batch.
 pub(super) type Outcomes = Vec<Result<Outcome, WalkError>>;
-
-/// Fill `nonces` with random bytes from a ChaCha20 stream keyed with 32 bytes from the OS's
-/// random source (a cryptographically secure generator: what sops takes
-/// from Go's `crypto/rand`, at several times the speed of the kernel's, whose `getrandom` gave
-/// about 300 MB/s here, 21 ms for a 200,000-value file's nonces). Nonces need to be unique, and
-/// the 256-bit seed makes a repeat as unlikely as two reads of the OS's source agreeing.
-fn fresh_nonces(nonces: &mut [u8]) {
-    use rand::SeedableRng;
-    // The nonces are written into the output, so their seed guards nothing secret.
-    let mut seed = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut seed);
-    rand_chacha::ChaCha20Rng::from_seed(seed).fill_bytes(nonces);
-}
-
-/// Do the AES-GCM work of `jobs` with one cipher.
-pub(super) fn work(jobs: &[Job<'_>], aads: &Aads, shared: &Shared<'_>) -> Outcomes {
-    let cipher = ValueCipher::new(shared.cipher_key);
-    let fresh = jobs
-        .iter()
-        .filter(|j| matches!(j, Job::Encrypt { iv: None, .. }))
-        .count();
-    let mut nonces = vec![0u8; fresh * 32];
-    fresh_nonces(&mut nonces);
-    let mut nonces = nonces.chunks_exact(32);
-    jobs.iter()
-        .map(|job| match job {
-            Job::Encrypt {
-                aad,
-                plain,
-                type_tag,
-                iv,
-                is_comment,
-                ..
-            } => {
-                let aad = aads.get(*aad);
-                let nonce: [u8; 32] = match iv {
-                    Some(iv) => **iv,
-                    None => nonces
-                        .next()
-                        .and_then(|n| n.try_into().ok())
-                        .ok_or_else(|| WalkError::Encrypt {
-                            path: display_path(aad),
-                        })?,
-                };
-                encrypt_one(
-                    &cipher,
-                    plain.bytes(),
-                    type_tag,
-                    aad,
-                    &nonce,
-                    *is_comment,
-                    shared,
-                )
-            }
-            Job::Decrypt {
-                aad,
-                token,
-                is_comment,
-                hashed,
-                ..
-            } => decrypt_one(&cipher, token, aads.get(*aad), *is_comment, *hashed, shared),
-            Job::Hash(_) | Job::HashText(_) => Ok(Outcome::Hash),
-        })
-        .collect()
-}
-
-fn encrypt_one(
-    cipher: &ValueCipher,
-    plain: &[u8],
-    type_tag: &str,
-    aad: &str,
-    nonce: &[u8; 32],
-    is_comment: bool,
-    shared: &Shared<'_>,
-) -> Result<Outcome, WalkError> {
-    let token = cipher
-        .seal(plain, type_tag, aad, nonce)
-        .map_err(|_| WalkError::Encrypt {
-            path: display_path(aad),
-        })?;
-    if is_comment {
-        if let Selection::UnencryptedCommentRegex(r) = shared.selection {
-            if r.is_match(&token) {
-                return Err(WalkError::CommentRegex {
-                    path: display_path(aad),
-                });
-            }
-        }
-    }
-    Ok(Outcome::Encrypted { token })
-}
-
-fn decrypt_one(
-    cipher: &ValueCipher,
-    token: &str,
-    aad: &str,
-    is_comment: bool,
-    hashed: bool,
-    shared: &Shared<'_>,
-) -> Result<Outcome, WalkError> {
-    let mut opened = match cipher.open(token, aad, shared.rops) {
-        Ok(o) => o,
-        // A comment that was never encrypted (added by hand, or by an old sops), or that does
-        // not decrypt: keep it.
-        Err(_) if is_comment => return Ok(Outcome::Nothing),
-        Err(OpenError::NotEncrypted) => {
-            return Err(WalkError::NotEncrypted {
-                path: display_path(aad),
-            })
-        }
-        Err(OpenError::Cipher(source)) => {
-            return Err(WalkError::Decrypt {
-                path: display_path(aad),
-                source,
-            })
-        }
-    };
-    // A string (most values) takes the decrypted bytes without a copy, unless they are still
-    // needed (rops's MAC, the stash of values to re-encrypt).
-    let value = if shared.rops || shared.record {
-        parse_typed(opened.type_tag, &opened.plain)
-    } else {
-        parse_typed_taking(opened.type_tag, &mut opened.plain)
-    }
-    .ok_or_else(|| WalkError::BadType {
-        path: display_path(aad),
-        type_tag: opened.type_tag.to_string(),
-    })?;
-    let (text, canonical) = display_text_and_canonical(&value, &opened.plain);
-    // rops hashes the bytes it encrypted (`inf` where sops writes `+Inf`).
-    let mac_bytes = if shared.rops {
-        Some(opened.plain.clone())
-    } else {
-        canonical
-    };
-    Ok(Outcome::Decrypted {
-        leaf: NewLeaf::Plain { value, text },
-        mac_bytes,
-        kept: shared.record.then(|| {
-            Box::new(Kept {
-                type_tag: opened.type_tag.to_string(),
-                iv: opened.iv,
-                plain: opened.plain,
-            })
-        }),
-        hashed,
-    })
-}
 
 /// Take the outcomes in walk order: the first error wins, the MAC is fed in order.
 pub(super) fn take(
-    batch: &Batch<'_>,
+    jobs: &[Job<'_>],
+    aads: &Aads,
     outcomes: impl IntoIterator<Item = Result<Outcome, WalkError>>,
     mac: &mut MacHasher,
     finish: &mut Finish<'_>,
 ) -> Result<(), WalkError> {
-    let aads = &batch.aads;
-    for (job, outcome) in batch.jobs.iter().zip(outcomes) {
+    for (job, outcome) in jobs.iter().zip(outcomes) {
         let (id, aad) = match job {
             Job::Encrypt { id, aad, .. } | Job::Decrypt { id, aad, .. } => (*id, aads.get(*aad)),
             Job::Hash(leaf) => (leaf.id, ""),
@@ -571,22 +449,6 @@ pub(super) fn take(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fresh_nonces_differ_from_each_other_and_between_calls() {
-        for len in [32, 64, 96, 32 * 1000] {
-            let mut a = vec![0u8; len];
-            let mut b = vec![0u8; len];
-            fresh_nonces(&mut a);
-            fresh_nonces(&mut b);
-            assert_ne!(a, b, "{len}");
-            let mut seen: Vec<&[u8]> = a.chunks_exact(32).chain(b.chunks_exact(32)).collect();
-            seen.sort();
-            seen.dedup();
-            assert_eq!(seen.len(), 2 * len / 32, "{len}");
-            assert!(seen.iter().all(|n| n.iter().any(|&x| x != 0)));
-        }
-    }
 
     #[test]
     fn slots_are_set_in_any_order_and_never_moved() {

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+mod hands;
 mod jobs;
 mod pipeline;
 
@@ -252,8 +253,9 @@ pub fn walk_lent<'t>(
     // An error in taking outcomes: nothing planned after it runs.
     let mut taken_error = false;
     std::thread::scope(|scope| {
-        let mut pipeline = pipeline::Pipeline::new(scope, &shared);
-        let size = jobs::batch_size(leaves);
+        let mut pipeline = pipeline::Pipeline::new(scope, &shared, leaves);
+        let mut sizes = jobs::BatchSizes::new(leaves, pipeline.is_shared());
+        let mut size = sizes.next();
         let mut batch = jobs::Batch::with_capacity(size);
         for doc in &tree.docs {
             visit_leaves(&doc.items, &mut |leaf, path, comments, is_comment| {
@@ -285,6 +287,7 @@ pub fn walk_lent<'t>(
                     Err(e) => error = Some(e),
                 }
                 if batch.jobs.len() == size {
+                    size = sizes.next();
                     let full = std::mem::replace(&mut batch, jobs::Batch::with_capacity(size));
                     if let Err(e) = pipeline.submit(full, &mut mac, &mut finish) {
                         error = Some(e);
@@ -696,6 +699,27 @@ mod tests {
         assert_eq!(jobs::batch_size(200_000), jobs::BATCH);
     }
 
+    #[test]
+    fn shared_batches_grow_from_a_small_first_one_to_the_full_size() {
+        let sizes = |leaves, shared| {
+            let mut s = jobs::BatchSizes::new(leaves, shared);
+            (0..7).map(|_| s.next()).collect::<Vec<_>>()
+        };
+        let f = jobs::FIRST_BATCH;
+        assert_eq!(
+            sizes(10_000, true),
+            [f, 2 * f, 4 * f, 8 * f, 2_500, 2_500, 2_500]
+        );
+        assert_eq!(sizes(10_000, false), [2_500; 7]);
+        assert_eq!(
+            sizes(200_000, true),
+            [f, 2 * f, 4 * f, 8 * f, 16 * f, jobs::BATCH, jobs::BATCH]
+        );
+        // A full size below the first batch's is never passed.
+        let mut small = jobs::BatchSizes::new(0, true);
+        assert!((0..3).all(|_| small.next() <= jobs::batch_size(0)));
+    }
+
     /// [`wide`]`(n)` encrypted under a new key with the default selection (its MAC checked
     /// against one fed in walk order), and the tree with its ciphertexts in place.
     fn encrypted_wide(n: usize) -> (Tree, Tree, DataKey, WalkResult) {
@@ -719,9 +743,9 @@ mod tests {
         (t, et, key, enc)
     }
 
-    /// Four full batches on the workers and a last one too small for them, run here once the
-    /// fourth is taken: the MAC in order, and an error in the second batch (taken while the
-    /// third runs on the workers) reported.
+    /// Batches growing to full ones and a small last one, shared with the workers where the
+    /// machine has more than one processor: the MAC in order, and an error in the second full
+    /// batch (taken while the third runs) reported.
     #[test]
     fn a_small_last_batch_runs_after_those_on_the_workers() {
         let n = jobs::BATCH * 4 + 5;

@@ -38,7 +38,7 @@ fn read_in_halves_from(
     }
     let split = split_at(src, open_brace)?;
     std::thread::scope(|s| {
-        let second = s.spawn(|| {
+        let second = crate::threads::spawn_scoped(s, || {
             let mut scanner = scanner.at(split + 1);
             let mut top = Top::new(lend);
             scanner

@@ -96,7 +96,7 @@ fn in_halves(scanner: &Scanner, items: &[Item], changes: &Changes) -> Option<boo
         return None;
     }
     std::thread::scope(|s| {
-        let second = s.spawn(|| {
+        let second = crate::threads::spawn_scoped(s, || {
             let mut scanner = scanner.at(split + 1);
             let mut rest = expected[start..].iter().copied();
             let mut sops = false;

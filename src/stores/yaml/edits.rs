@@ -177,7 +177,9 @@ impl<'t> Edits<'t> {
         let (before, after) = self.list.split_at(half);
         let this = &self;
         std::thread::scope(|scope| {
-            scope.spawn(|| this.write_into(second, after, src, at..src.len()));
+            crate::threads::spawn_scoped(scope, || {
+                this.write_into(second, after, src, at..src.len())
+            });
             this.write_into(first, before, src, 0..at);
         });
         Ok(out)

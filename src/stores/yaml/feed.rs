@@ -129,7 +129,7 @@ pub(super) fn with_events<'e, R>(
     let (full_tx, full_rx) = channel::<Result<Batch<'e>, StoreError>>();
     std::thread::scope(|s| {
         let stop = &stop;
-        s.spawn(move || produce(text, &empty_rx, &full_tx, stop));
+        crate::threads::spawn_scoped(s, move || produce(text, &empty_rx, &full_tx, stop));
         f(Events::Beside(Beside {
             full: &full_rx,
             empty: &empty_tx,
@@ -159,7 +159,7 @@ pub(super) fn here_and_beside<A, T: Send + Default, B: Send>(
         )
     };
     std::thread::scope(|scope| {
-        let other = std::thread::Builder::new().spawn_scoped(scope, run);
+        let other = crate::threads::try_spawn_scoped(scope, run);
         let done = here();
         let other = match other {
             Ok(thread) => thread
