@@ -1,14 +1,14 @@
 //! Threads that start on another processor than the thread that starts them.
 //!
-//! Every thread sepal starts is there to run beside a thread that stays busy (a second reader,
-//! a cipher worker, the output check's reference reader). Linux may queue a new thread on its
-//! parent's processor and leave it there until that processor's next scheduler tick, up to 4 ms
-//! later, while another processor idles, or run it there and leave the parent waiting as long:
-//! measured on a 2-processor machine, in a 5 ms window after the start the two threads got 6.6
-//! to 6.9 ms of processor time of 10. Here the parent lets the new thread run first (a yield),
-//! and the new thread, when it finds itself on its parent's processor, moves itself to the
-//! others and gives itself back every processor the process may use: both then ran at once from
-//! 0.05 ms on (9.7 ms of 10).
+//! The threads that work beside a busy one (a cipher worker, the second half of a reading or a
+//! splice, the output check's independent reading, the shape digest) start here. Linux may
+//! queue a new thread on its parent's processor and leave it there until that processor's next
+//! scheduler tick, up to 4 ms later, while another processor idles, or run it there and leave
+//! the parent waiting as long: measured on a 2-processor machine, in a 5 ms window after the
+//! start the two threads got 6.6 to 6.9 ms of processor time of 10. Here the parent lets the new
+//! thread run first (a yield), and the new thread, when it finds itself on its parent's
+//! processor, moves itself to the others and gives itself back every processor the process may
+//! use: both then ran at once from 0.05 ms on (9.7 ms of 10).
 
 use std::thread::{JoinHandle, Scope, ScopedJoinHandle};
 
