@@ -30,7 +30,8 @@ pub mod utf16;
 pub mod yaml;
 
 /// A source from this size on is read on two threads (YAML: its events beside the tree being
-/// built; JSON: in two halves), for the readings made while the other core is idle. In the eighth
+/// built; JSON's read-back of an output: in two halves; a JSON reading of an input is split from
+/// a smaller size, `json/halves.rs`), for the readings made while the other core is idle. In the eighth
 /// round a second thread saved no time measurably below 2 MiB; since the fifteenth, 1 MiB:
 /// argo-cd's `install.yaml` (1.9 MB) is read in 26-28 ms instead of 32, the 10,000-value YAML
 /// file's decryption (a 1.5 MB input) takes 26.1 ms instead of 28.8, and the JSON one's is
