@@ -164,7 +164,7 @@ pub fn encrypt_accounted(format: Format, data: &[u8], marker: Option<&str>) -> O
     // The reading `decrypt` makes, its ciphertexts left in the output's bytes, reads and
     // decrypts as this one.
     lending_agrees(format, &out);
-    let lent = match store.parse_owned_lending(crate::wipe::Wiped::new(out.clone())) {
+    let lent = match store.parse_owned_lending(crate::wipe::Wiped::new(out.clone()).into()) {
         Ok(p) => p,
         Err(e) => panic!("encrypted output does not parse when lending: {e}"),
     };
@@ -295,8 +295,8 @@ pub fn yaml_readback_agrees(data: &[u8]) {
 /// those bytes. How many leaves were lent. Panics (for the fuzzer) where they differ.
 pub fn lending_agrees(format: Format, bytes: &[u8]) -> usize {
     let store = Store::new(format, StoreOptions::default());
-    let copied = store.parse_owned(crate::wipe::Wiped::new(bytes.to_vec()));
-    let lent = store.parse_owned_lending(crate::wipe::Wiped::new(bytes.to_vec()));
+    let copied = store.parse_owned(crate::wipe::Wiped::new(bytes.to_vec()).into());
+    let lent = store.parse_owned_lending(crate::wipe::Wiped::new(bytes.to_vec()).into());
     let (copied, mut lent) = match (copied, lent) {
         (Ok(c), Ok(l)) => (c, l),
         (Err(_), Err(_)) => return 0,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 /// Top-level modules by layer, lowest first.
 const LAYERS: &[&[&str]] = &[
     &["wipe", "threads"],
-    &["tree"],
+    &["tree", "filebytes"],
     &["treepath", "gotext"],
     &["stores", "crypto", "metadata"],
     &["config", "walk", "verify"],

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod cloud;
 pub mod config;
 pub mod crypto;
+pub mod filebytes;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gotext;

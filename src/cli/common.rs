@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::encrypt::{KeyFlags, SelectionFlags};
 use super::{DecryptKeyArgs, GlobalArgs, IoArgs};
 use crate::config::absolute;
+use crate::filebytes::FileBytes;
 use crate::ops::settings::{KeyOptions, SelectionOptions};
 use crate::ops::{Engine, KeyAccess, Source};
 use crate::stores::Format;
@@ -79,6 +80,16 @@ pub fn selection_options(f: &SelectionFlags) -> SelectionOptions {
 
 /// Check the output flags and read the input (a file, or stdin when no file is named).
 pub fn read_input(io: &IoArgs, stdin_needs_name: bool) -> CliResult<Source> {
+    read_input_with(io, stdin_needs_name, false)
+}
+
+/// [`read_input`] for a command that reads its input once and writes its output after the last
+/// reading (`encrypt`, `decrypt`): a large file is mapped ([`FileBytes::map_or_read`]).
+pub fn read_input_once(io: &IoArgs, stdin_needs_name: bool) -> CliResult<Source> {
+    read_input_with(io, stdin_needs_name, true)
+}
+
+fn read_input_with(io: &IoArgs, stdin_needs_name: bool, map: bool) -> CliResult<Source> {
     if io.in_place && io.output.is_some() {
         return Err(CliError::OutputAndInPlace);
     }
@@ -97,33 +108,41 @@ pub fn read_input(io: &IoArgs, stdin_needs_name: bool) -> CliResult<Source> {
         return Ok(Source {
             path: None,
             name: io.filename_override.clone(),
-            bytes: buf,
+            bytes: buf.into(),
         });
+    };
+    let bytes = if map {
+        read_file_with(&p, FileBytes::map_or_read)?
+    } else {
+        read_file(&p)?.into()
     };
     Ok(Source {
         name: Some(io.filename_override.clone().unwrap_or_else(|| p.clone())),
-        bytes: read_file(&p)?,
+        bytes,
         path: Some(p),
     })
 }
 
 /// A named file's bytes (exit 100 when it does not exist).
 pub fn read_file(path: &Path) -> CliResult<Wiped<Vec<u8>>> {
+    read_file_with(path, |p| std::fs::read(p).map(Wiped::new))
+}
+
+/// The file at `path` as `read` gives it (exit 100 when it does not exist).
+fn read_file_with<T>(path: &Path, read: impl FnOnce(&Path) -> std::io::Result<T>) -> CliResult<T> {
     if !path.exists() {
         return Err(CliError::NoFile(absolute(path).display().to_string()));
     }
-    std::fs::read(path)
-        .map(Wiped::new)
-        .map_err(|e| CliError::ReadFile {
-            path: path.display().to_string(),
-            source: e,
-        })
+    read(path).map_err(|e| CliError::ReadFile {
+        path: path.display().to_string(),
+        source: e,
+    })
 }
 
 /// A named file as a [`Source`] (its own name for detection and rules).
 pub fn read_source(path: &Path) -> CliResult<Source> {
     Ok(Source {
-        bytes: read_file(path)?,
+        bytes: read_file(path)?.into(),
         path: Some(path.to_path_buf()),
         name: Some(path.to_path_buf()),
     })

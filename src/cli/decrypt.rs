@@ -71,7 +71,7 @@ pub fn run(global: &GlobalArgs, args: DecryptArgs) -> CliResult<()> {
         )?);
     }
     let extract = args.extract.as_deref().map(extract_path).transpose()?;
-    let mut source = common::read_input(&args.io, false)?;
+    let mut source = common::read_input_once(&args.io, false)?;
     let engine = common::engine(global)?;
     let request = DecryptRequest {
         input: args.io.formats.input(),

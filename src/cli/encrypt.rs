@@ -85,7 +85,7 @@ pub struct EncryptArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: EncryptArgs) -> CliResult<()> {
-    let mut source = common::read_input(&args.io, true)?;
+    let mut source = common::read_input_once(&args.io, true)?;
     let engine = common::engine(global)?;
     let options = EncryptOptions {
         input: args.io.formats.input(),

@@ -37,7 +37,7 @@ pub fn run(global: &GlobalArgs, args: MergeArgs) -> CliResult<()> {
     let named = |bytes: Wiped<Vec<u8>>| Source {
         path: Some(args.path.clone()),
         name: Some(args.path.clone()),
-        bytes,
+        bytes: bytes.into(),
     };
     let request = MergeRequest {
         base: named(read_optional(&args.base)?),

@@ -133,7 +133,7 @@ fn read(path: &Path) -> Result<Source, BulkError> {
     Ok(Source {
         path: Some(path.to_path_buf()),
         name: Some(path.to_path_buf()),
-        bytes,
+        bytes: bytes.into(),
     })
 }
 

@@ -27,12 +27,12 @@ pub mod settings;
 pub mod status;
 pub mod textconv;
 
+use crate::filebytes::FileBytes;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::keys::{parse_decryption_order, Keyring, RemoteKeyService};
 use crate::stores::{Format, Store};
-use crate::wipe::Wiped;
 
 pub use error::{codes, Error, Result};
 pub use free::{on_freed_pages, FreedPages};
@@ -82,7 +82,7 @@ pub struct Source {
     pub path: Option<PathBuf>,
     /// The name used for format detection and creation-rule matching (`--filename-override`).
     pub name: Option<PathBuf>,
-    pub bytes: Wiped<Vec<u8>>,
+    pub bytes: FileBytes,
 }
 
 impl Source {

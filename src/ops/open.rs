@@ -241,8 +241,8 @@ mod tests {
         let store = Store::new(format, StoreOptions::default());
         let (out, key) = super::super::seal::tests::encrypted(&store, text);
         let selection = Selection::default();
-        let copied = store.parse_owned(Wiped::new(out.clone())).unwrap();
-        let mut lent = store.parse_owned_lending(Wiped::new(out)).unwrap();
+        let copied = store.parse_owned(Wiped::new(out.clone()).into()).unwrap();
+        let mut lent = store.parse_owned_lending(Wiped::new(out).into()).unwrap();
         assert_eq!(lent.metadata, copied.metadata, "the metadata is never lent");
         let (mut copied_leaves, mut lent_read) = (Vec::new(), Vec::new());
         for_each_leaf(&copied.tree.docs[0].items, &mut |l| {

@@ -94,7 +94,7 @@ pub fn textconv(
     let mut source = Source {
         path: name.map(|n| n.to_path_buf()),
         name: None,
-        bytes: Wiped::new(bytes.to_vec()),
+        bytes: Wiped::new(bytes.to_vec()).into(),
     };
     let request = DecryptRequest {
         input: Some(format),

@@ -345,7 +345,7 @@ fn a_lending_reading_decrypts_as_a_copying_one() {
             "{format:?} {case:?}"
         );
         let lent = store(format)
-            .parse_owned_lending(crate::wipe::Wiped::new(encrypted.clone()))
+            .parse_owned_lending(crate::wipe::Wiped::new(encrypted.clone()).into())
             .unwrap();
         let sel = Selection::default();
         let tokens = |id| lent.lent_token(id);

@@ -4,6 +4,7 @@
 use super::keyvalue::{set_metadata_ids, value_to_string};
 use super::text::{apply_edits, into_vec, line_range, remove_lines, with_room, Edit};
 use super::{Changes, FormatStore, NewLeaf, Parsed, StoreError, StoreOptions};
+use crate::filebytes::FileBytes;
 use crate::stores::flat::{flatten, unflatten};
 use crate::tree::{secret, Doc, Item, Leaf, Scalar, Tree, Value};
 use crate::treepath::Step;
@@ -14,7 +15,7 @@ const METADATA_PREFIX: &str = "sops_";
 
 /// Where things are in a parsed dotenv file.
 pub struct Layout {
-    src: Wiped<Vec<u8>>,
+    src: FileBytes,
     /// Byte range of every leaf's text (a value, or a comment after its `#`), by leaf id.
     spans: Vec<(usize, usize)>,
     /// Byte ranges of the `sops_*` lines, each with its line break if it has one.
@@ -91,7 +92,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
         metadata,
         encoding: Default::default(),
         layout: super::Layout::new(Layout {
-            src: Wiped::new(src.to_vec()),
+            src: Wiped::new(src.to_vec()).into(),
             spans,
             metadata_lines,
         }),

@@ -40,8 +40,8 @@ pub(crate) const TWO_THREADS_FROM: usize = 1024 * 1024;
 
 use std::fmt;
 
+use crate::filebytes::FileBytes;
 pub use crate::tree::{apply_changes, Changes, NewLeaf};
-use crate::wipe::Wiped;
 pub use changed::{same_as_changed, same_documents};
 
 use crate::tree::{Scalar, Tree, Value};
@@ -172,14 +172,14 @@ pub trait FormatStore: Sync {
     fn parse(&self, src: &[u8]) -> Result<Parsed, StoreError>;
 
     /// [`FormatStore::parse`] taking the bytes, for a format that keeps them.
-    fn parse_owned(&self, src: Wiped<Vec<u8>>) -> Result<Parsed, StoreError> {
+    fn parse_owned(&self, src: FileBytes) -> Result<Parsed, StoreError> {
         self.parse(&src)
     }
 
     /// [`FormatStore::parse_owned`] of a file that is to be decrypted once: a format may leave
     /// the data's `ENC[...]` values in the source, each an empty string in the tree that
     /// [`Parsed::lent_token`] gives back (JSON does).
-    fn parse_owned_lending(&self, src: Wiped<Vec<u8>>) -> Result<Parsed, StoreError> {
+    fn parse_owned_lending(&self, src: FileBytes) -> Result<Parsed, StoreError> {
         self.parse_owned(src)
     }
 
@@ -201,7 +201,7 @@ pub trait FormatStore: Sync {
 
     /// Swap `src` with the source bytes `parsed`'s layout holds (to lend a reading of
     /// [`FormatStore::parse_lent`] its bytes, and to take them back). Whether the format did.
-    fn swap_source(&self, _parsed: &mut Parsed, _src: &mut Wiped<Vec<u8>>) -> bool {
+    fn swap_source(&self, _parsed: &mut Parsed, _src: &mut FileBytes) -> bool {
         false
     }
 
@@ -353,7 +353,7 @@ impl Store {
     }
 
     /// [`Store::parse`] taking the bytes, so a store that keeps them need not copy them.
-    pub fn parse_owned(&self, src: Wiped<Vec<u8>>) -> Result<Parsed, StoreError> {
+    pub fn parse_owned(&self, src: FileBytes) -> Result<Parsed, StoreError> {
         self.format.store().parse_owned(src)
     }
 
@@ -361,7 +361,7 @@ impl Store {
     /// left in the source ([`FormatStore::parse_owned_lending`]); [`Parsed::restore_lent`]
     /// makes its tree the one [`Store::parse_owned`] gives, but for the leaves a decryption
     /// changed.
-    pub fn parse_owned_lending(&self, src: Wiped<Vec<u8>>) -> Result<Parsed, StoreError> {
+    pub fn parse_owned_lending(&self, src: FileBytes) -> Result<Parsed, StoreError> {
         self.format.store().parse_owned_lending(src)
     }
 

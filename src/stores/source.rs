@@ -5,7 +5,7 @@
 use std::any::Any;
 
 use super::{utf16, Parsed, Store, StoreError};
-use crate::wipe::Wiped;
+use crate::filebytes::FileBytes;
 
 /// Store-specific memory of where things are in the source bytes: each format keeps a layout of
 /// its own type here and reads it back in its [`FormatStore`] methods.
@@ -39,8 +39,8 @@ impl Layout {
 /// field `field` gives.
 pub(crate) fn swap_layout_source<T: Any>(
     parsed: &mut Parsed,
-    src: &mut Wiped<Vec<u8>>,
-    field: impl FnOnce(&mut T) -> &mut Wiped<Vec<u8>>,
+    src: &mut FileBytes,
+    field: impl FnOnce(&mut T) -> &mut FileBytes,
 ) -> bool {
     parsed
         .layout
@@ -76,13 +76,14 @@ impl Store {
         f: impl FnOnce(&Parsed) -> T,
     ) -> T {
         let store = self.format.store();
-        let mut lent = Wiped::new(std::mem::take(src));
+        let mut lent = FileBytes::from(std::mem::take(src));
         let swapped = store.swap_source(parsed, &mut lent);
         let out = f(parsed);
         if swapped {
             store.swap_source(parsed, &mut lent);
         }
-        *src = std::mem::take(&mut *lent);
+        // The buffer lent, given back as it was (a read buffer is not copied).
+        *src = std::mem::take(&mut *lent.into_wiped());
         out
     }
 

@@ -29,6 +29,7 @@ mod hostile;
 mod interop;
 mod keymgmt;
 mod keyservice;
+mod large_input;
 mod layout_record;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod linking;

@@ -3,9 +3,9 @@
 
 use super::text::line_of;
 use super::{Changes, FormatStore, Parsed, StoreError, StoreOptions};
+use crate::filebytes::FileBytes;
 use crate::tree::{Tree, Value};
 use crate::treepath::Step;
-use crate::wipe::Wiped;
 
 mod edit;
 mod emit;
@@ -85,7 +85,7 @@ enum LeafLocation {
 
 /// Where things are in a parsed INI file.
 pub struct Layout {
-    src: Wiped<Vec<u8>>,
+    src: FileBytes,
     /// By leaf id.
     leaf_locations: Vec<LeafLocation>,
     /// Byte range of the `[sops]` section (header through its last key line, line break included).

@@ -408,7 +408,7 @@ fn build(
         doc_items.push(Item::pair(section.name, Value::Map(items)));
     }
     let layout = Layout {
-        src: Wiped::new(src.to_vec()),
+        src: Wiped::new(src.to_vec()).into(),
         leaf_locations,
         sops_section,
         crlf: uses_crlf(src),

@@ -1,7 +1,7 @@
 //! JSON store: a span-tracking scanner for lossless splicing and text edits, and an emitter that
 //! lays files out exactly as sops does (Go `json.Marshal` + `json.Indent`).
 
-use crate::wipe::Wiped;
+use crate::filebytes::FileBytes;
 
 pub(crate) mod edit;
 mod emit;
@@ -27,7 +27,7 @@ use crate::treepath::Step;
 
 /// Where things are in a parsed JSON file.
 pub struct Layout {
-    src: Wiped<Vec<u8>>,
+    src: FileBytes,
     /// The data's `ENC[...]` values were left here (`parse::parse_owned_lending`): each is an
     /// empty string in the tree, its text this source's at its leaf span.
     lent: bool,
@@ -88,11 +88,11 @@ impl FormatStore for JsonStore {
         parse(src)
     }
 
-    fn parse_owned(&self, src: Wiped<Vec<u8>>) -> Result<Parsed, StoreError> {
+    fn parse_owned(&self, src: FileBytes) -> Result<Parsed, StoreError> {
         parse_owned(src)
     }
 
-    fn parse_owned_lending(&self, src: Wiped<Vec<u8>>) -> Result<Parsed, StoreError> {
+    fn parse_owned_lending(&self, src: FileBytes) -> Result<Parsed, StoreError> {
         parse::parse_owned_lending(src)
     }
 
@@ -100,7 +100,7 @@ impl FormatStore for JsonStore {
         Some(parse_lent(src))
     }
 
-    fn swap_source(&self, parsed: &mut Parsed, src: &mut Wiped<Vec<u8>>) -> bool {
+    fn swap_source(&self, parsed: &mut Parsed, src: &mut FileBytes) -> bool {
         super::source::swap_layout_source::<Layout>(parsed, src, |l| &mut l.src)
     }
 

@@ -3,6 +3,7 @@
 
 use super::scanner::{Builder, ScalarToken, Scanner, Text, PARSE_PREFIX};
 use super::{Layout, Member};
+use crate::filebytes::FileBytes;
 use crate::stores::lent::lends;
 use crate::stores::{Parsed, StoreError};
 use crate::tree::{Doc, Item, Leaf, Scalar, Tree, Value};
@@ -112,7 +113,7 @@ pub(crate) struct TopObject {
 
 pub(crate) fn parse_top(src: &[u8]) -> Result<TopObject, StoreError> {
     let mut top = parse_top_borrowed(src, false)?;
-    top.layout.src = Wiped::new(src.to_vec());
+    top.layout.src = Wiped::new(src.to_vec()).into();
     Ok(top)
 }
 
@@ -209,7 +210,7 @@ impl TopMembers {
             return Err(scanner.unexpected("after top-level value"));
         }
         Ok(Layout {
-            src: Wiped::new(Vec::new()),
+            src: FileBytes::default(),
             lent: false,
             leaf_spans,
             open_brace,
@@ -279,22 +280,22 @@ impl Top {
 /// encoder silently drops it on encryption and fails on decryption; copying it through would leave
 /// it in clear).
 pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
-    parse_owned(Wiped::new(src.to_vec()))
+    parse_owned(FileBytes::from(Wiped::new(src.to_vec())))
 }
 
 /// [`parse`] keeping `src` itself as the layout's copy (no second copy of a large file).
-pub fn parse_owned(src: Wiped<Vec<u8>>) -> Result<Parsed, StoreError> {
+pub fn parse_owned(src: FileBytes) -> Result<Parsed, StoreError> {
     parse_owned_with(src, false)
 }
 
 /// [`parse_owned`] of a file to decrypt once: the data's `ENC[...]` values are left in the source,
 /// each an empty string in the tree that [`Parsed::lent_token`](crate::stores::Parsed) gives
 /// back.
-pub fn parse_owned_lending(src: Wiped<Vec<u8>>) -> Result<Parsed, StoreError> {
+pub fn parse_owned_lending(src: FileBytes) -> Result<Parsed, StoreError> {
     parse_owned_with(src, true)
 }
 
-fn parse_owned_with(src: Wiped<Vec<u8>>, lend: bool) -> Result<Parsed, StoreError> {
+fn parse_owned_with(src: FileBytes, lend: bool) -> Result<Parsed, StoreError> {
     let mut top = parse_top_borrowed(&src, lend)?;
     top.layout.src = src;
     top.layout.lent = lend;

@@ -6,7 +6,7 @@
 //! are text edits; the rest is left to the shared fallbacks (an in-place scalar splice, else a
 //! layout from scratch).
 
-use crate::wipe::Wiped;
+use crate::filebytes::FileBytes;
 
 mod edit;
 mod emit;
@@ -37,7 +37,7 @@ pub(crate) struct LeafSpan {
 
 /// Where things are in a parsed TOML file.
 pub struct Layout {
-    src: Wiped<Vec<u8>>,
+    src: FileBytes,
     /// By leaf id.
     spans: Vec<LeafSpan>,
     /// The byte ranges of the `[sops…]` sections (contiguous ones merged).

@@ -321,7 +321,7 @@ pub fn parse(src: &[u8]) -> Result<Parsed, StoreError> {
         })
         .collect();
     let layout = Layout {
-        src: Wiped::new(src.to_vec()),
+        src: Wiped::new(src.to_vec()).into(),
         spans,
         sops_sections: sections,
         sops_inline: metadata.is_some() && scanned_sops_is_inline(&doc),

@@ -3,12 +3,12 @@
 //! or would go.
 
 use super::style::Style;
+use crate::filebytes::FileBytes;
 use crate::tree::LeafId;
-use crate::wipe::Wiped;
 
 /// Store-private memory of the source: leaf spans and document structure.
 pub struct Layout {
-    pub(super) src: Wiped<Vec<u8>>,
+    pub(super) src: FileBytes,
     /// Indexed by leaf id.
     pub(super) spans: Vec<LeafSpan>,
     pub(super) aliases: Vec<AliasRender>,

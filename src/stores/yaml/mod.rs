@@ -62,6 +62,7 @@ pub fn fast_reading_compared(text: &str) -> Result<bool, fast::Disagreement> {
 }
 
 use super::{utf16, Changes, FormatStore, Parsed, StoreError, StoreOptions};
+use crate::filebytes::FileBytes;
 use crate::tree::{NewLeaf, Scalar, Tree, Value};
 use crate::treepath::Step;
 use crate::wipe::Wiped;
@@ -107,12 +108,12 @@ impl FormatStore for YamlStore {
             return parse(src);
         };
         let (utf8, encoding) = decoded.map_err(|e| StoreError::new(e.to_string()))?;
-        let mut parsed = parse_owned(Wiped::new(utf8))?;
+        let mut parsed = parse_owned(Wiped::new(utf8).into())?;
         parsed.encoding = encoding;
         Ok(parsed)
     }
 
-    fn parse_owned(&self, src: Wiped<Vec<u8>>) -> Result<Parsed, StoreError> {
+    fn parse_owned(&self, src: FileBytes) -> Result<Parsed, StoreError> {
         // A UTF-16 byte order mark: the text is decoded into new bytes anyway.
         if src.starts_with(&[0xFF, 0xFE]) || src.starts_with(&[0xFE, 0xFF]) {
             return self.parse(&src);
@@ -120,7 +121,7 @@ impl FormatStore for YamlStore {
         parse_owned(src)
     }
 
-    fn parse_owned_lending(&self, src: Wiped<Vec<u8>>) -> Result<Parsed, StoreError> {
+    fn parse_owned_lending(&self, src: FileBytes) -> Result<Parsed, StoreError> {
         if src.starts_with(&[0xFF, 0xFE]) || src.starts_with(&[0xFE, 0xFF]) {
             return self.parse(&src);
         }
@@ -138,7 +139,7 @@ impl FormatStore for YamlStore {
             .then(|| parse::parse_lent_lending(src))
     }
 
-    fn swap_source(&self, parsed: &mut Parsed, src: &mut Wiped<Vec<u8>>) -> bool {
+    fn swap_source(&self, parsed: &mut Parsed, src: &mut FileBytes) -> bool {
         super::source::swap_layout_source::<Layout>(parsed, src, |l| &mut l.src)
     }
 

@@ -15,6 +15,7 @@ use super::metadata::{
 };
 use super::node::{refuse_too_long, Node, NodeKind, RawComment, RawDoc};
 use super::source::Source;
+use crate::filebytes::FileBytes;
 use crate::stores::{refuse_lone_cr, Parsed, StoreError};
 use crate::tree::{Doc, Item, Tree, Value};
 use crate::wipe::Wiped;
@@ -23,7 +24,7 @@ use crate::wipe::Wiped;
 pub fn parse(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
     let (tree, metadata, mut layout) = read(src_bytes, Threads::One, false)?;
     // Copied once the raw node tree is gone, so that the two are never held together.
-    layout.src = Wiped::new(src_bytes.to_vec());
+    layout.src = Wiped::new(src_bytes.to_vec()).into();
     Ok(parsed(tree, metadata, layout))
 }
 
@@ -43,18 +44,18 @@ pub fn parse_lent_lending(src_bytes: &[u8]) -> Result<Parsed, StoreError> {
 
 /// [`parse`] taking the bytes, which the layout keeps: a command's input, whose events are read
 /// on a second thread when it is large (the other core is idle while the input is read).
-pub fn parse_owned(src_bytes: Wiped<Vec<u8>>) -> Result<Parsed, StoreError> {
+pub fn parse_owned(src_bytes: FileBytes) -> Result<Parsed, StoreError> {
     parse_owned_with(src_bytes, false)
 }
 
 /// [`parse_owned`] of a file to decrypt once: the data's plain `ENC[...]` scalars are left in the
 /// source, each an empty string in the tree that
 /// [`Parsed::lent_token`](crate::stores::Parsed::lent_token) gives back.
-pub fn parse_owned_lending(src_bytes: Wiped<Vec<u8>>) -> Result<Parsed, StoreError> {
+pub fn parse_owned_lending(src_bytes: FileBytes) -> Result<Parsed, StoreError> {
     parse_owned_with(src_bytes, true)
 }
 
-fn parse_owned_with(src_bytes: Wiped<Vec<u8>>, lend: bool) -> Result<Parsed, StoreError> {
+fn parse_owned_with(src_bytes: FileBytes, lend: bool) -> Result<Parsed, StoreError> {
     let (tree, metadata, mut layout) = read(&src_bytes, Threads::Two, lend)?;
     layout.src = src_bytes;
     layout.lent = lend;
@@ -115,7 +116,7 @@ pub(super) fn read(
         Tree { docs },
         metadata,
         Layout {
-            src: Wiped::new(Vec::new()),
+            src: FileBytes::default(),
             spans,
             aliases,
             docs: doc_layouts,
