@@ -516,7 +516,7 @@ impl RecordCheck<'_> {
 /// Outputs at least this large keep the pages the plaintext's tree frees for sepal's own reading
 /// of them (200,000 YAML values: 12,000 fewer page faults, 9-13 ms). A 10,000-value YAML
 /// encryption (a 1.5 MB output) gained no time from it, and once the output's two readings ran
-/// at once (`crate::threads`) its peak passed rops's in some runs (14.2-14.8 MiB).
+/// at once (`crate::threads`) its peak passed rops's in some runs (up to 15.8 MiB against 14.4).
 const KEEP_FREED_MIN: usize = 4 << 20;
 
 /// Outputs at least this large have their reading's tree freed before the exactness check (where
