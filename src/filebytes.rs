@@ -19,6 +19,7 @@ use std::fs::File;
 use std::io::Read;
 use std::ops::Deref;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::wipe::Wiped;
 
@@ -29,8 +30,17 @@ pub const MAP_MIN: u64 = 128 * 1024;
 /// Bytes read from a file or standard input, or a file's mapping.
 pub enum FileBytes {
     Read(Wiped<Vec<u8>>),
-    Mapped(memmap2::Mmap),
+    Mapped(Mapping),
 }
+
+/// A file's mapping, and how much of it from its start was given back.
+pub struct Mapping {
+    map: memmap2::Mmap,
+    released: AtomicUsize,
+}
+
+/// Pages are given back a mebibyte at a time: fewer system calls, and a whole number of pages.
+const RELEASE_STEP: usize = 1 << 20;
 
 impl FileBytes {
     /// The whole file at `path`, read.
@@ -49,7 +59,10 @@ impl FileBytes {
             // gives other bytes, a truncation SIGBUS, never a write through the mapping).
             if let Ok(map) = unsafe { memmap2::MmapOptions::new().populate().map(&file) } {
                 if map.len() as u64 == meta.len() {
-                    return Ok(FileBytes::Mapped(map));
+                    return Ok(FileBytes::Mapped(Mapping {
+                        map,
+                        released: AtomicUsize::new(0),
+                    }));
                 }
             }
         }
@@ -64,7 +77,43 @@ impl FileBytes {
     pub fn into_wiped(self) -> Wiped<Vec<u8>> {
         match self {
             FileBytes::Read(bytes) => bytes,
-            FileBytes::Mapped(map) => Wiped::new(map.to_vec()),
+            FileBytes::Mapped(m) => Wiped::new(m.map.to_vec()),
+        }
+    }
+
+    /// Give back the pages of a mapping from where it last gave them back (its start, or the
+    /// start of a new pass) to `end`, in whole mebibytes: the process no longer holds them, and reading them again maps them again from
+    /// the system's page cache, with the same bytes (the file is not changed while it is
+    /// mapped). Read bytes are kept.
+    pub fn release_before(&self, end: usize) {
+        let FileBytes::Mapped(m) = self else {
+            return;
+        };
+        let to = end.min(m.map.len()) / RELEASE_STEP * RELEASE_STEP;
+        let from = m.released.load(Ordering::Relaxed);
+        if to <= from {
+            return;
+        }
+        #[cfg(unix)]
+        {
+            // SAFETY: the mapping is private and read-only, never written: the pages given back
+            // are read again from the file, whose bytes are the same while it is mapped (the
+            // condition of the module's header).
+            let given_back = unsafe {
+                m.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
+            };
+            if given_back.is_ok() {
+                m.released.fetch_max(to, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Start a new pass over the mapping from its start: the pages [`FileBytes::release_before`]
+    /// gave back are read again by it, and given back again behind it.
+    pub fn rewind_release(&self) {
+        if let FileBytes::Mapped(m) = self {
+            m.released.store(0, Ordering::Relaxed);
         }
     }
 
@@ -85,7 +134,7 @@ impl Deref for FileBytes {
     fn deref(&self) -> &[u8] {
         match self {
             FileBytes::Read(bytes) => bytes,
-            FileBytes::Mapped(map) => map,
+            FileBytes::Mapped(m) => &m.map,
         }
     }
 }
@@ -140,6 +189,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(FileBytes::map_or_read(dir.path()).is_err());
         assert!(FileBytes::map_or_read(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn pages_given_back_read_again_as_the_same_bytes() {
+        let (_dir, path, bytes) = file_of(3 * RELEASE_STEP + 100);
+        let got = FileBytes::map_or_read(&path).unwrap();
+        assert!(got.is_mapped());
+        for end in [
+            0,
+            RELEASE_STEP - 1,
+            RELEASE_STEP + 5,
+            2 * RELEASE_STEP,
+            usize::MAX,
+        ] {
+            got.release_before(end);
+            assert!(&*got == bytes.as_slice(), "after giving back before {end}");
+        }
+        got.rewind_release();
+        got.release_before(2 * RELEASE_STEP);
+        assert!(&*got == bytes.as_slice(), "after a second pass");
+        // Read bytes are kept as they are.
+        let read = FileBytes::read(&path).unwrap();
+        read.release_before(usize::MAX);
+        assert!(&*read == bytes.as_slice());
     }
 
     #[test]

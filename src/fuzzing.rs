@@ -172,7 +172,7 @@ pub fn encrypt_accounted(format: Format, data: &[u8], marker: Option<&str>) -> O
     let mode = crate::walk::Mode::DECRYPT;
     let again = crate::walk::walk_lent(
         &lent.tree,
-        Some(&tokens),
+        Some(crate::walk::LentTokens::new(&tokens)),
         &key,
         &sel,
         false,

@@ -6,7 +6,7 @@ use crate::metadata::{Metadata, MetadataError, VersionRule};
 use crate::wipe::Wiped;
 
 use crate::stores::{same_as_changed, NewLeaf, Parsed, Store};
-use crate::walk::{walk_lent, Mode, Stash};
+use crate::walk::{walk_lent, LentTokens, Mode, Stash};
 
 use super::{layout_record, seal::reformat_time, Error, KeyAccess, Result, Source};
 
@@ -125,9 +125,11 @@ pub fn decrypt_parsed(
         Mode::DECRYPT
     };
     let lent = |id| parsed.lent_token(id);
+    // The source's pages the walk is done with are given back where the file is mapped.
+    let taken = |id| parsed.release_source_through(id);
     let result = walk_lent(
         &parsed.tree,
-        Some(&lent),
+        Some(LentTokens::new(&lent).telling(&taken)),
         &data_key,
         &selection,
         metadata.mac_only_encrypted,
@@ -282,7 +284,7 @@ mod tests {
         };
         let expected = decrypt(&copied.tree, None).unwrap();
         let tokens = |id| lent.lent_token(id);
-        let got = decrypt(&lent.tree, Some(&tokens)).unwrap();
+        let got = decrypt(&lent.tree, Some(LentTokens::new(&tokens))).unwrap();
         assert_eq!(got.changes, expected.changes);
         assert_eq!(got.mac, expected.mac);
         // Without the tokens, the lent leaves read as empty strings: a MAC of other values.

@@ -351,7 +351,7 @@ fn a_lending_reading_decrypts_as_a_copying_one() {
         let tokens = |id| lent.lent_token(id);
         let dec = crate::walk::walk_lent(
             &lent.tree,
-            Some(&tokens),
+            Some(crate::walk::LentTokens::new(&tokens)),
             &key(),
             &sel,
             false,

@@ -20,6 +20,15 @@ impl Parsed {
         lent_token_from_in(&self.layout, id, src)
     }
 
+    /// Give back the pages of a mapped source up to the end of leaf `id`'s value (where the
+    /// format keeps such a source: JSON's): a decryption is done with the tokens up to it, and
+    /// the splice reads the pages again (from the page cache) where it needs them.
+    pub fn release_source_through(&self, id: LeafId) {
+        if let Some(l) = self.layout.get::<json::Layout>() {
+            l.release_source_through(id);
+        }
+    }
+
     /// Whether the reading left ciphertexts in the source.
     pub(crate) fn lends(&self) -> bool {
         self.layout.get::<json::Layout>().is_some_and(|l| l.lends())

@@ -132,6 +132,8 @@ pub(super) struct Finish<'w> {
     pub stash: Option<&'w mut super::Stash>,
     /// As [`Shared::rops`].
     pub rops: bool,
+    /// Told the last leaf of each run of outcomes taken ([`super::LentTokens::telling`]).
+    pub taken: Option<&'w dyn Fn(LeafId)>,
 }
 
 /// What is written in place of each leaf, by leaf id, set as outcomes are taken. Outcomes come
@@ -354,12 +356,16 @@ pub(super) fn take(
     mac: &mut MacHasher,
     finish: &mut Finish<'_>,
 ) -> Result<(), WalkError> {
+    let mut last = None;
     for (job, outcome) in jobs.iter().zip(outcomes) {
         let (id, aad) = match job {
             Job::Encrypt { id, aad, .. } | Job::Decrypt { id, aad, .. } => (*id, aads.get(*aad)),
             Job::Hash(leaf) => (leaf.id, ""),
             Job::HashText(_) => (crate::tree::NO_LEAF, ""),
         };
+        if id != crate::tree::NO_LEAF {
+            last = Some(id);
+        }
         match outcome? {
             Outcome::Nothing => {}
             Outcome::Hash => match job {
@@ -442,6 +448,9 @@ pub(super) fn take(
                 finish.changes.set(id, leaf);
             }
         }
+    }
+    if let (Some(taken), Some(last)) = (finish.taken, last) {
+        taken(last);
     }
     Ok(())
 }

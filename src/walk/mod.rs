@@ -198,8 +198,28 @@ pub fn decrypt_tree(
 }
 
 /// Where a decryption finds the `ENC[...]` texts that the file's reading left in the source,
-/// each an empty string in the tree ([`crate::stores::Parsed::lent_token`]).
-pub type LentTokens<'t> = &'t dyn Fn(LeafId) -> Option<&'t str>;
+/// each an empty string in the tree ([`crate::stores::Parsed::lent_token`]), and whom it tells
+/// how far it is done with them.
+#[derive(Clone, Copy)]
+pub struct LentTokens<'t> {
+    token: &'t dyn Fn(LeafId) -> Option<&'t str>,
+    taken: Option<&'t dyn Fn(LeafId)>,
+}
+
+impl<'t> LentTokens<'t> {
+    pub fn new(token: &'t dyn Fn(LeafId) -> Option<&'t str>) -> Self {
+        LentTokens { token, taken: None }
+    }
+
+    /// Told, each time outcomes are taken, the last leaf taken: the walk asks for no token up to
+    /// it again (a reading of a mapped file gives those pages back).
+    pub fn telling(self, taken: &'t dyn Fn(LeafId)) -> Self {
+        LentTokens {
+            taken: Some(taken),
+            ..self
+        }
+    }
+}
 
 /// The walk of `tree` in `mode`.
 pub fn walk(
@@ -246,6 +266,7 @@ pub fn walk_lent<'t>(
         view: view.as_mut(),
         stash: recorded,
         rops: mode.rops,
+        taken: lent.and_then(|l| l.taken),
     };
     // Each full batch runs on the worker threads while the next one is planned here; the
     // outcomes are taken in walk order, so the first error is the one a one-by-one walk meets.
@@ -331,7 +352,7 @@ fn plan_decrypt<'t>(
     let hashed = !is_comment && !leaf.shadowed;
     // An empty string in the tree may be a ciphertext the reading left in the source.
     let in_source = match (&leaf.value, lent) {
-        (Scalar::Str(s), Some(lent)) if s.is_empty() => lent(leaf.id),
+        (Scalar::Str(s), Some(lent)) if s.is_empty() => (lent.token)(leaf.id),
         _ => None,
     };
     if !selected {
@@ -817,6 +838,32 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("[\"k5\"]"), "{err}");
+    }
+
+    /// The walk tells, after each run of outcomes it takes, the last leaf taken: in walk order,
+    /// through to the last leaf.
+    #[test]
+    fn the_walk_tells_how_far_it_has_taken_the_outcomes() {
+        let n = jobs::BATCH * 2 + jobs::PARALLEL_MIN + 7;
+        let (_, et, key, _) = encrypted_wide(n);
+        let told = std::cell::RefCell::new(Vec::new());
+        let none = |_: LeafId| None;
+        let taken = |id: LeafId| told.borrow_mut().push(id);
+        let dec = walk_lent(
+            &et,
+            Some(LentTokens::new(&none).telling(&taken)),
+            &key,
+            &Selection::default(),
+            false,
+            &mut Stash::off(),
+            Mode::DECRYPT,
+        )
+        .unwrap();
+        assert_eq!(dec.changes.len(), n);
+        let told = told.into_inner();
+        assert!(told.len() > 2, "{told:?}");
+        assert!(told.windows(2).all(|w| w[0] < w[1]), "in walk order");
+        assert_eq!(told.last(), Some(&(n - 1)));
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub(crate) use readback::compared_with_one_thread as readback_halves_compared;
 pub use splice::splice;
 
 use super::{Changes, FormatStore, Lean, Parsed, StoreError, StoreOptions, ValueCheck};
-use crate::tree::{Tree, Value};
+use crate::tree::{LeafId, Tree, Value};
 use crate::treepath::Step;
 
 /// Where things are in a parsed JSON file.
@@ -42,6 +42,13 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// [`crate::stores::Parsed::release_source_through`].
+    pub(crate) fn release_source_through(&self, id: LeafId) {
+        if let Some(&(_, end)) = self.leaf_spans.get(id) {
+            self.src.release_before(end);
+        }
+    }
+
     /// The bytes the file was parsed from.
     pub(crate) fn source(&self) -> Option<&[u8]> {
         Some(&self.src)

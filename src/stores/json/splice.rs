@@ -4,6 +4,7 @@
 use super::emit::indent_unit;
 use super::scanner::is_json_number;
 use super::Layout;
+use crate::filebytes::FileBytes;
 use crate::gotext::float_json;
 use crate::stores::gojson::{minimal_string_len, push_minimal_string, GoJsonWriter};
 use crate::stores::text::{into_vec, line_break_of, Edit};
@@ -259,6 +260,7 @@ fn assemble_in_order(
     layout: &Layout,
     changes: &Changes,
     extra: Option<&Piece<'_>>,
+    release: Option<&FileBytes>,
 ) -> Result<Option<Wiped<Vec<u8>>>, StoreError> {
     let mut size = src.len();
     let mut fits = true;
@@ -278,6 +280,9 @@ fn assemble_in_order(
         out.extend_from_slice(&src[pos..start]);
         v.write(&mut out)?;
         pos = end;
+        if let Some(mapped) = release {
+            mapped.release_before(pos);
+        }
         Ok(())
     })?;
     out.extend_from_slice(&src[pos..]);
@@ -379,12 +384,15 @@ fn metadata_removal(layout: &Layout, src: &[u8], index: usize) -> Edit {
 
 pub fn splice(
     layout: &Layout,
-    parsed: &Parsed,
+    _parsed: &Parsed,
     changes: &Changes,
     metadata: Option<&Value>,
     options: &StoreOptions,
 ) -> Result<Vec<u8>, StoreError> {
-    splice_from(layout, &layout.src, parsed, changes, metadata, options)
+    let src: &[u8] = &layout.src;
+    let extra = metadata_piece(layout, src, metadata, options)?;
+    // The source's pages behind the splice are given back as it goes, where it is mapped.
+    made(src, layout, changes, extra, Some(&layout.src))
 }
 
 /// [`splice`] of the source bytes `src` (those of a reading that keeps none of its own).
@@ -397,7 +405,7 @@ pub fn splice_from(
     options: &StoreOptions,
 ) -> Result<Vec<u8>, StoreError> {
     let extra = metadata_piece(layout, src, metadata, options)?;
-    made(src, layout, changes, extra)
+    made(src, layout, changes, extra, None)
 }
 
 /// [`splice_from`], made only where it is not `expected` (`None`: it is exactly `expected`):
@@ -418,9 +426,11 @@ pub fn splice_from_unless(
     Ok(
         match same_in_order(src, layout, changes, extra.as_ref(), expected)? {
             Some(true) => None,
-            Some(false) => Some(made(src, layout, changes, extra)?),
+            Some(false) => Some(made(src, layout, changes, extra, None)?),
             // Not in order: only the splice itself tells.
-            None => crate::stores::unless_expected(made(src, layout, changes, extra)?, expected),
+            None => {
+                crate::stores::unless_expected(made(src, layout, changes, extra, None)?, expected)
+            }
         },
     )
 }
@@ -441,14 +451,19 @@ fn metadata_piece<'a>(
     })
 }
 
-/// `src` with the pieces of `changes` and `extra` in place of their spans.
+/// `src` with the pieces of `changes` and `extra` in place of their spans; `release`, the
+/// mapping `src` is, gives back its pages behind the pieces written.
 fn made(
     src: &[u8],
     layout: &Layout,
     changes: &Changes,
     extra: Option<Piece<'_>>,
+    release: Option<&FileBytes>,
 ) -> Result<Vec<u8>, StoreError> {
-    if let Some(out) = assemble_in_order(src, layout, changes, extra.as_ref())? {
+    if let Some(mapped) = release {
+        mapped.rewind_release();
+    }
+    if let Some(out) = assemble_in_order(src, layout, changes, extra.as_ref(), release)? {
         return Ok(into_vec(out));
     }
     let mut pieces = leaf_pieces(layout, changes)?;
@@ -568,7 +583,7 @@ mod tests {
                         (None, Some(i)) => Some(metadata_removal(l, &l.src, i).into()),
                         (None, None) => None,
                     };
-                    let in_order = assemble_in_order(&l.src, l, &changes, extra.as_ref())
+                    let in_order = assemble_in_order(&l.src, l, &changes, extra.as_ref(), None)
                         .unwrap()
                         .expect("in order");
                     let mut pieces = leaf_pieces(l, &changes).unwrap();
@@ -621,7 +636,7 @@ mod tests {
                 })
             })
             .collect();
-        let in_order = assemble_in_order(&l.src, l, &changes, None)
+        let in_order = assemble_in_order(&l.src, l, &changes, None, None)
             .unwrap()
             .expect("in order");
         let mut pieces = leaf_pieces(l, &changes).unwrap();
