@@ -6,7 +6,10 @@
 //! decrypt, against 0.09-0.13 ms to map it, whose pages are the cache's own, mapped 16 at a
 //! fault (twenty-third round, docs/performance.md). A mapping keeps no copy of the file: the
 //! bytes stay where the system already holds them (an encryption's plaintext input is in the
-//! page cache whether it is read or mapped), so there is nothing of sepal's own to wipe.
+//! page cache whether it is read or mapped), so there is nothing of sepal's own to wipe. A
+//! mapping's pages can be given back behind a pass over it ([`FileBytes::release_before`]): a
+//! decryption's walk and splice read the input in file order, and a 200,000-value JSON file's
+//! 32 MiB then stay resident only while it is read.
 //!
 //! The file must not change while it is mapped. A file written in place by another process
 //! during the run may give sepal bytes that change under it (the output check then fails, or the
