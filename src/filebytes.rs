@@ -46,11 +46,6 @@ pub struct Mapping {
 const RELEASE_STEP: usize = 1 << 20;
 
 impl FileBytes {
-    /// The whole file at `path`, read.
-    pub fn read(path: &Path) -> std::io::Result<Self> {
-        std::fs::read(path).map(|b| FileBytes::Read(Wiped::new(b)))
-    }
-
     /// The whole file at `path`, mapped when it is a regular file of at least [`MAP_MIN`]
     /// bytes, else read.
     pub fn map_or_read(path: &Path) -> std::io::Result<Self> {
@@ -166,6 +161,11 @@ impl std::fmt::Debug for FileBytes {
 mod tests {
     use super::*;
 
+    /// The file at `path`, read (as every command but `encrypt` and `decrypt` reads its input).
+    fn read(path: &Path) -> FileBytes {
+        FileBytes::from(std::fs::read(path).unwrap())
+    }
+
     fn file_of(len: usize) -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
@@ -182,7 +182,7 @@ mod tests {
             let got = FileBytes::map_or_read(&path).unwrap();
             assert_eq!(got.is_mapped(), mapped, "{len}");
             assert_eq!(&*got, bytes.as_slice(), "{len}");
-            assert!(!FileBytes::read(&path).unwrap().is_mapped());
+            assert!(!read(&path).is_mapped());
             assert_eq!(got.into_wiped().as_slice(), bytes.as_slice());
         }
     }
@@ -213,7 +213,7 @@ mod tests {
         got.release_before(2 * RELEASE_STEP);
         assert!(&*got == bytes.as_slice(), "after a second pass");
         // Read bytes are kept as they are.
-        let read = FileBytes::read(&path).unwrap();
+        let read = read(&path);
         read.release_before(usize::MAX);
         assert!(&*read == bytes.as_slice());
     }

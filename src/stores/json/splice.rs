@@ -389,10 +389,9 @@ pub fn splice(
     metadata: Option<&Value>,
     options: &StoreOptions,
 ) -> Result<Vec<u8>, StoreError> {
-    let src: &[u8] = &layout.src;
-    let extra = metadata_piece(layout, src, metadata, options)?;
     // The source's pages behind the splice are given back as it goes, where it is mapped.
-    made(src, layout, changes, extra, Some(&layout.src))
+    let src = &layout.src;
+    splice_with(layout, src, Some(src), changes, metadata, options)
 }
 
 /// [`splice`] of the source bytes `src` (those of a reading that keeps none of its own).
@@ -404,8 +403,20 @@ pub fn splice_from(
     metadata: Option<&Value>,
     options: &StoreOptions,
 ) -> Result<Vec<u8>, StoreError> {
+    splice_with(layout, src, None, changes, metadata, options)
+}
+
+/// [`splice_from`], giving back `release`'s pages (the mapping `src` is) behind the splice.
+fn splice_with(
+    layout: &Layout,
+    src: &[u8],
+    release: Option<&FileBytes>,
+    changes: &Changes,
+    metadata: Option<&Value>,
+    options: &StoreOptions,
+) -> Result<Vec<u8>, StoreError> {
     let extra = metadata_piece(layout, src, metadata, options)?;
-    made(src, layout, changes, extra, None)
+    made(src, layout, changes, extra, release)
 }
 
 /// [`splice_from`], made only where it is not `expected` (`None`: it is exactly `expected`):
