@@ -33,6 +33,8 @@ struct Done {
     outcomes: Vec<Option<Outcomes>>,
     /// A worker stopped (it panicked) with a chunk it had claimed.
     stopped: bool,
+    /// The walk's own thread sleeps until a chunk is done (it is told, else nobody is).
+    waiting: bool,
 }
 
 impl<'t> Run<'t> {
@@ -44,6 +46,7 @@ impl<'t> Run<'t> {
             done: Mutex::new(Done {
                 outcomes: (0..chunks).map(|_| None).collect(),
                 stopped: false,
+                waiting: false,
             }),
             ready: Condvar::new(),
         }
@@ -76,10 +79,17 @@ impl<'t> Run<'t> {
     }
 
     fn put(&self, chunk: usize, outcomes: Outcomes) {
-        if let Some(slot) = self.lock().outcomes.get_mut(chunk) {
-            *slot = Some(outcomes);
+        let waiting = {
+            let mut done = self.lock();
+            if let Some(slot) = done.outcomes.get_mut(chunk) {
+                *slot = Some(outcomes);
+            }
+            done.waiting
+        };
+        // A wake-up is a system call: made only for a thread that sleeps.
+        if waiting {
+            self.ready.notify_all();
         }
-        self.ready.notify_all();
     }
 
     /// The outcomes of `chunk`, if it is done.
@@ -88,15 +98,33 @@ impl<'t> Run<'t> {
     }
 
     /// Wait for the outcomes of `chunk`, which a worker claimed; `None` when a worker stopped.
+    /// A chunk is a few tens of microseconds of work: the wait polls before it sleeps
+    /// ([`crate::threads::poll_awake`]).
     fn wait_for(&self, chunk: usize) -> Option<Outcomes> {
+        let poll = || {
+            let mut done = self.lock();
+            match done.outcomes.get_mut(chunk).and_then(Option::take) {
+                Some(outcomes) => Some(Some(outcomes)),
+                None if done.stopped || chunk >= done.outcomes.len() => Some(None),
+                None => None,
+            }
+        };
+        crate::threads::poll_awake(poll, || self.sleep_for(chunk))
+    }
+
+    /// [`Run::wait_for`], sleeping until a chunk is done.
+    fn sleep_for(&self, chunk: usize) -> Option<Outcomes> {
         let mut done = self.lock();
         loop {
             if let Some(outcomes) = done.outcomes.get_mut(chunk).and_then(Option::take) {
+                done.waiting = false;
                 return Some(outcomes);
             }
             if done.stopped || chunk >= done.outcomes.len() {
+                done.waiting = false;
                 return None;
             }
+            done.waiting = true;
             done = self
                 .ready
                 .wait(done)
@@ -237,7 +265,16 @@ fn start_worker<'scope, 'env, 't: 'scope>(
     let (runs, inbox) = mpsc::channel::<Arc<Run<'t>>>();
     crate::threads::spawn_scoped(scope, move || {
         let mut hands = Hands::new(shared);
-        for run in inbox {
+        // The next run is handed on while the walk's own thread plans it: waited for awake.
+        let next = || {
+            let poll = || match inbox.try_recv() {
+                Ok(run) => Some(Some(run)),
+                Err(mpsc::TryRecvError::Empty) => None,
+                Err(mpsc::TryRecvError::Disconnected) => Some(None),
+            };
+            crate::threads::poll_awake(poll, || inbox.recv().ok())
+        };
+        while let Some(run) = next() {
             let _stop = StopOnPanic(&run);
             while let Some(chunk) = run.claim() {
                 let outcomes = run.run(chunk, &mut hands);
