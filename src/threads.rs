@@ -76,6 +76,23 @@ where
     }
 }
 
+/// A processor a thread ran on: a thread that thread wakes, and that may be queued behind it
+/// there, moves itself off it ([`Processor::leave`]).
+pub struct Processor(place::Here);
+
+impl Processor {
+    /// The calling thread's processor; `None` where it cannot be told.
+    pub fn current() -> Option<Processor> {
+        place::Here::now().map(Processor)
+    }
+
+    /// Move the calling thread off this processor if it runs there, to the others the process
+    /// may use (it keeps every processor for later).
+    pub fn leave(&self) {
+        self.0.leave();
+    }
+}
+
 /// How long [`poll_awake`] asks before it sleeps: longer than a busy thread takes to hand on the
 /// next piece of work (the cipher walk's planning of a batch: well under a millisecond), short
 /// enough that a thread left waiting for long soon gives its processor up.

@@ -366,7 +366,7 @@ impl RecordCheck<'_> {
                 // without a tree counts as one whose tree is released.
                 let own = crate::verify::own_reading_of(format, bytes, allowed);
                 drop(kept);
-                gate.tell(own.is_ok());
+                gate.tell_going_on(own.is_ok());
                 let (encrypted, same_shape, released) = match own? {
                     OwnReading::Lean { parsed, shape } => (parsed, Some(shape) == self.shape, true),
                     OwnReading::Full(mut encrypted) => {
