@@ -350,7 +350,10 @@ impl RecordCheck<'_> {
         let may_release = bytes.len() >= RELEASE_MIN;
         // The independent reading of the output shares nothing with the rest of the check: it
         // runs on a second thread from the start, beside sepal's own reading.
-        let told = |passed| gate.tell(passed);
+        let told = |passed, teller| match teller {
+            crate::verify::Teller::Ending => gate.tell(passed),
+            crate::verify::Teller::GoingOn => gate.tell_going_on(passed),
+        };
         let (own, independent) =
             crate::verify::independent_reading_beside(format, bytes, allowed, told, || {
                 // Freed while the independent reading runs. The walk's ciphertexts (an

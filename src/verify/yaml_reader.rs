@@ -229,6 +229,102 @@ pub(super) fn yaml_events_reading(output: &[u8], allowed: &Allowed) -> Result<()
     }
 }
 
+/// Where `output` may be cut into about `pieces` pieces that libyaml can read one by one, each
+/// on whichever thread is free ([`super::independent_reading_beside`]): the start of every piece
+/// after the first, or `None` where the output is not cut. A piece starts at a line whose first
+/// byte, at column 0, starts a key (a letter, a digit, `_`, or a quote), found at or after each
+/// equal share of the output; the output's first content line (past blank lines, comments,
+/// directives and a `---`) must start the same way. Such a cut is what the whole reading takes
+/// for the start of another entry of the root map, as [`piece_passes`] then checks of each
+/// piece. A UTF-16 output, or one with a byte-order mark, is not cut.
+pub(super) fn piece_starts(output: &[u8], pieces: usize) -> Option<Vec<usize>> {
+    // A stream of several documents is read whole (a piece holds one document).
+    let documents = memchr::memmem::find(output, b"\n---").is_some()
+        || memchr::memmem::find(output, b"\n...").is_some();
+    if pieces < 2
+        || documents
+        || output.starts_with(b"\xEF\xBB\xBF")
+        || crate::stores::utf16::decode(output).is_some()
+    {
+        return None;
+    }
+    let starts_key = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'"' | b'\'');
+    // The first content line.
+    let mut at = 0;
+    loop {
+        let line_end = memchr::memchr(b'\n', &output[at..]).map_or(output.len(), |i| at + i);
+        let line = &output[at..line_end];
+        let blank = line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r'));
+        let comment = line.iter().find(|b| !matches!(b, b' ' | b'\t')) == Some(&b'#');
+        if !(blank || comment || line.starts_with(b"%") || line.starts_with(b"---")) {
+            if !line.first().copied().is_some_and(starts_key) {
+                return None;
+            }
+            break;
+        }
+        at = line_end + 1;
+        if at >= output.len() {
+            return None;
+        }
+    }
+    let mut starts = Vec::with_capacity(pieces - 1);
+    let mut from = at;
+    for share in 1..pieces {
+        let target = (output.len() / pieces * share).max(from + 1);
+        let mut search = target;
+        let start = loop {
+            let newline = search + memchr::memchr(b'\n', output.get(search..)?)?;
+            let next = newline + 1;
+            if output.get(next).copied().is_some_and(starts_key) {
+                break next;
+            }
+            search = next;
+        };
+        starts.push(start);
+        from = start;
+    }
+    Some(starts)
+}
+
+/// Whether `piece` (of an output cut by [`piece_starts`]), read alone by libyaml, is one
+/// document whose root is a map and whose every value passes the check that
+/// [`yaml_events_reading`] makes (an alias only of a node anchored and checked in this piece).
+/// Pieces that each pass are what the whole reading gives, entry after entry of one root map;
+/// anything else is for the whole reading to say.
+pub(super) fn piece_passes(piece: &[u8], allowed: &Allowed) -> bool {
+    let Ok(mut events) = Events::new(piece) else {
+        return false;
+    };
+    let mut state = State::default();
+    let mut root_is_map = false;
+    loop {
+        let step = events.next(|event| -> Result<bool, ()> {
+            match event {
+                Event::DocumentStart if state.document > 0 => return Err(()),
+                Event::DocumentStart => state.document(),
+                Event::MappingStart { anchor } => {
+                    root_is_map |= state.open.is_empty();
+                    state.open(true, anchor);
+                }
+                Event::SequenceStart { .. } if state.open.is_empty() => return Err(()),
+                Event::SequenceStart { anchor } => state.open(false, anchor),
+                Event::CollectionEnd => state.close(),
+                Event::Scalar(_) if state.open.is_empty() => return Err(()),
+                Event::Scalar(s) => state.scalar(&s, allowed).map_err(|_| ())?,
+                Event::Alias { anchor } => state.alias(anchor).map_err(|_| ())?,
+                Event::StreamEnd => return Ok(true),
+                Event::DocumentEnd | Event::Other => {}
+            }
+            Ok(false)
+        });
+        match step {
+            Ok(Ok(true)) => return root_is_map && state.document == 1,
+            Ok(Ok(false)) => {}
+            Err(_) | Ok(Err(())) => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,6 +383,66 @@ mod tests {
         let e = read("a: hunter2\n", &[]).unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
         assert!(e.place.contains("a string in clear"), "{e}");
+    }
+
+    /// A root map of `n` entries, each a map of two encrypted values, then the metadata.
+    fn entries(n: usize) -> String {
+        let mut text = String::from("# a comment\n");
+        for i in 0..n {
+            text.push_str(&format!("key{i}:\n    a: {ENC}\n    'b': {ENC}\n"));
+        }
+        text + "sops:\n    mac: x\n    age:\n        - enc: |\n            -----BEGIN AGE\n"
+    }
+
+    #[test]
+    fn an_output_is_cut_at_root_keys_and_its_pieces_pass_as_the_whole_does() {
+        let text = entries(400);
+        let starts = piece_starts(text.as_bytes(), 4).unwrap();
+        assert_eq!(starts.len(), 3);
+        let mut from = 0;
+        for &start in starts.iter().chain([&text.len()]) {
+            assert!(start > from);
+            let piece = &text.as_bytes()[from..start];
+            assert!(piece_passes(piece, &allowed(&[])), "{from}..{start}");
+            // Each piece after the first starts a root key.
+            assert!(from == 0 || text.as_bytes()[from - 1] == b'\n');
+            assert!(from == 0 || text.as_bytes()[from].is_ascii_alphanumeric());
+            from = start;
+        }
+        // A value in clear fails its piece (and the whole).
+        let clear = text.replacen(&format!("a: {ENC}"), "a: hunter2", 1);
+        assert!(!piece_passes(
+            &clear.as_bytes()[..piece_starts(clear.as_bytes(), 4).unwrap()[0]],
+            &allowed(&[])
+        ));
+        assert!(read(&clear, &[]).is_err());
+    }
+
+    #[test]
+    fn what_the_pieces_cannot_stand_for_is_read_whole() {
+        let text = entries(400);
+        // Several documents, a byte-order mark, a root that is not a map, too few pieces.
+        assert!(piece_starts(format!("{text}---\nb: {ENC}\n").as_bytes(), 4).is_none());
+        assert!(piece_starts(format!("\u{feff}{text}").as_bytes(), 4).is_none());
+        assert!(piece_starts(format!("- {ENC}\n{text}").as_bytes(), 4).is_none());
+        assert!(piece_starts(format!("  x: 1\n{text}").as_bytes(), 4).is_none());
+        assert!(piece_starts(text.as_bytes(), 1).is_none());
+        // A piece that is not one document whose root is a map does not pass.
+        for piece in [
+            format!("- {ENC}\n"),
+            format!("a: {ENC}\n---\nb: {ENC}\n"),
+            format!("{ENC}\n"),
+            format!("a: \"open {ENC}\n"),
+            // An alias of an anchor in another piece.
+            "b: *x\n".to_string(),
+        ] {
+            assert!(!piece_passes(piece.as_bytes(), &allowed(&[])), "{piece}");
+        }
+        // A quoted value that goes on at column 0 is cut inside: its first piece fails, and the
+        // whole reading (which takes the line for the value's) decides.
+        let quoted = format!("{}\nz: \"a\nzz9: b\"\n", entries(10));
+        let cut = quoted.find("zz9").unwrap();
+        assert!(!piece_passes(&quoted.as_bytes()[..cut], &allowed(&[])));
     }
 
     #[test]
