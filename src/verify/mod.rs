@@ -217,7 +217,7 @@ pub fn check_output(format: Format, output: &[u8], allowed: &Allowed) -> Result<
 
 /// Who tells the verdict of [`independent_reading_beside`]: the reading's own thread, which ends
 /// once it has, or the calling thread, which goes on working (an early write of the output is
-/// then moved off its processor: [`crate::ops::early`]).
+/// then moved off its processor: `ops/early.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Teller {
     Ending,
