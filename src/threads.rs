@@ -104,7 +104,7 @@ const POLLS_PER_YIELD: u32 = 64;
 
 /// Wait for what `poll` gives without sleeping, for a hand-off from a thread that goes on
 /// working: `poll` is asked again and again (a pause hint between, the processor yielded now
-/// and then) for up to [`AWAKE_FOR`], then `block` waits, sleeping. A thread that sleeps may be
+/// and then) for up to 2 ms (`AWAKE_FOR`), then `block` waits, sleeping. A thread that sleeps may be
 /// woken on its waker's processor and queued behind it (the module's header); one that polls
 /// stays where it runs.
 pub fn poll_awake<T>(mut poll: impl FnMut() -> Option<T>, block: impl FnOnce() -> T) -> T {

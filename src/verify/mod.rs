@@ -227,7 +227,7 @@ pub enum Teller {
 /// Run `work` while the independent reading of `output` runs: the two share nothing, so for an
 /// output of [`BESIDE_MIN`] bytes or more the reading runs on a second thread; a smaller one is
 /// read after `work`, on this thread. A large YAML output is read in pieces
-/// ([`yaml_reader::piece_starts`]), each by whichever thread is free: the second thread, and this
+/// (`yaml_reader::piece_starts`), each by whichever thread is free: the second thread, and this
 /// one once `work` is done. Gives both results (a failure of the reader's thread is an
 /// [`Unaccounted`]). `told` hears whether the independent reading passed as soon as it is known,
 /// and from which thread.
