@@ -285,6 +285,46 @@ fn encode_into(input: &[u8], out: &mut Vec<u8>) {
 /// Values up to this many bytes are sealed in a copy on the stack ([`ValueCipher::seal`]).
 const SMALL_VALUE: usize = 256;
 
+/// A short value's copy on the stack, its written bytes wiped when it is dropped.
+struct StackCopy {
+    bytes: [u8; SMALL_VALUE],
+    len: usize,
+}
+
+impl Default for StackCopy {
+    fn default() -> Self {
+        StackCopy {
+            bytes: [0; SMALL_VALUE],
+            len: 0,
+        }
+    }
+}
+
+impl StackCopy {
+    /// A copy of `value` here, when it fits.
+    fn take(&mut self, value: &[u8]) -> Option<&mut [u8]> {
+        let copy = self.bytes.get_mut(..value.len())?;
+        copy.copy_from_slice(value);
+        self.len = value.len();
+        Some(copy)
+    }
+}
+
+impl Drop for StackCopy {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
+impl StackCopy {
+    fn wipe(&mut self) {
+        if let Some(written) = self.bytes.get_mut(..self.len) {
+            written.zeroize();
+        }
+        self.len = 0;
+    }
+}
+
 impl ValueCipher {
     pub fn new(key: &DataKey) -> Self {
         ValueCipher(Cipher::new(key.as_bytes().into()))
@@ -301,14 +341,13 @@ impl ValueCipher {
     ) -> Result<String, CipherError> {
         // Encrypted in place in a copy: on the stack for a short value (most are: a heap
         // buffer made, wiped and freed for each was a tenth of a cold encryption's sealing),
-        // wiped when it goes either way.
-        let mut small = zeroize::Zeroizing::new([0u8; SMALL_VALUE]);
+        // wiped when it goes either way (the stack copy as far as it was written: `zeroize`
+        // wipes a byte at a time, and a whole 256-byte copy for every value cost more than the
+        // heap buffer saved).
+        let mut small = StackCopy::default();
         let mut large = Wiped::new(Vec::new());
-        let buf: &mut [u8] = match small.get_mut(..plaintext.len()) {
-            Some(small) => {
-                small.copy_from_slice(plaintext);
-                small
-            }
+        let buf: &mut [u8] = match small.take(plaintext) {
+            Some(small) => small,
             None => {
                 large.extend_from_slice(plaintext);
                 &mut large
@@ -461,6 +500,19 @@ mod tests {
             let opened = cipher.open(&sealed, "k:", len == 0).unwrap();
             assert_eq!(opened.plain.as_slice(), plain.as_slice(), "length {len}");
         }
+    }
+
+    #[test]
+    fn a_stack_copy_takes_a_short_value_and_wipes_what_it_wrote() {
+        let mut copy = StackCopy::default();
+        assert!(copy.take(&[1u8; SMALL_VALUE + 1]).is_none());
+        assert_eq!(
+            copy.take(b"secret").map(|c| c.to_vec()),
+            Some(b"secret".to_vec())
+        );
+        copy.wipe();
+        assert!(copy.bytes.iter().all(|&b| b == 0));
+        assert_eq!(copy.len, 0);
     }
 
     #[test]
