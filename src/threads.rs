@@ -126,6 +126,17 @@ pub fn poll_awake<T>(mut poll: impl FnMut() -> Option<T>, block: impl FnOnce() -
     }
 }
 
+/// The next message of `channel` ([`poll_awake`]); `None` once its senders are gone.
+pub fn recv_awake<T>(channel: &std::sync::mpsc::Receiver<T>) -> Option<T> {
+    use std::sync::mpsc::TryRecvError;
+    let poll = || match channel.try_recv() {
+        Ok(message) => Some(Some(message)),
+        Err(TryRecvError::Empty) => None,
+        Err(TryRecvError::Disconnected) => Some(None),
+    };
+    poll_awake(poll, || channel.recv().ok())
+}
+
 #[cfg(target_os = "linux")]
 mod place {
     /// A processor and the processors the process may use.

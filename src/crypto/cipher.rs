@@ -308,20 +308,18 @@ impl StackCopy {
         self.len = value.len();
         Some(copy)
     }
-}
 
-impl Drop for StackCopy {
-    fn drop(&mut self) {
-        self.wipe();
-    }
-}
-
-impl StackCopy {
     fn wipe(&mut self) {
         if let Some(written) = self.bytes.get_mut(..self.len) {
             written.zeroize();
         }
         self.len = 0;
+    }
+}
+
+impl Drop for StackCopy {
+    fn drop(&mut self) {
+        self.wipe();
     }
 }
 

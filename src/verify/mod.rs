@@ -249,23 +249,46 @@ pub fn independent_reading_beside<T>(
         told(verdict.is_ok(), Teller::GoingOn);
         return (done, verdict);
     }
-    if format == Format::Yaml && output.len() >= PIECES_FROM {
-        let pieces = (output.len() / PIECE_LEN).clamp(2, MAX_PIECES);
-        if let Some(starts) = yaml_reader::piece_starts(output, pieces) {
-            return in_pieces(output, &starts, allowed, told, work);
-        }
-    }
+    // The second thread cuts a large YAML output into pieces (the search is its, not this
+    // thread's) and reads them as this thread does once `work` is done; any other output it
+    // reads whole.
+    let pieces = Pieces::default();
     std::thread::scope(|scope| {
-        let independent = crate::threads::spawn_scoped(scope, reading);
+        let independent =
+            crate::threads::spawn_scoped(scope, || match pieces.cut(format, output) {
+                Some(bounds) => {
+                    pieces.read(bounds, output, allowed);
+                    None
+                }
+                None => Some(reading()),
+            });
         let done = work();
-        let verdict = independent.join().unwrap_or_else(|_| {
-            told(false, Teller::GoingOn);
-            Err(fail(
-                format,
-                "read by the independent reader",
-                "a failure of the reader itself",
-            ))
-        });
+        if let Some(bounds) = pieces.bounds() {
+            pieces.read(bounds, output, allowed);
+        }
+        let joined = independent.join();
+        let verdict = match (joined, pieces.bounds()) {
+            (Ok(Some(verdict)), _) => verdict,
+            // Every piece passed: the output passed. Any other outcome is the whole reading's
+            // to tell (read again whole, here).
+            (joined, Some(_)) => {
+                let verdict = if joined.is_ok() && !pieces.failed() {
+                    Ok(())
+                } else {
+                    independent_reading(format, output, allowed)
+                };
+                told(verdict.is_ok(), Teller::GoingOn);
+                verdict
+            }
+            (_, None) => {
+                told(false, Teller::GoingOn);
+                Err(fail(
+                    format,
+                    "read by the independent reader",
+                    "a failure of the reader itself",
+                ))
+            }
+        };
         (done, verdict)
     })
 }
@@ -279,47 +302,58 @@ const PIECES_FROM: usize = 1024 * 1024;
 const PIECE_LEN: usize = 384 * 1024;
 const MAX_PIECES: usize = 16;
 
-/// [`independent_reading_beside`] of a YAML output cut at `starts`: the pieces are claimed in
-/// order by the second thread and, once `work` is done, by this one. Every piece passed: the
-/// output passed. Any other outcome is the whole reading's to tell (read again whole, here).
-fn in_pieces<T>(
-    output: &[u8],
-    starts: &[usize],
-    allowed: &Allowed,
-    told: impl Fn(bool, Teller) + Sync,
-    work: impl FnOnce() -> T,
-) -> (T, Result<(), Unaccounted>) {
-    let bounds: Vec<(usize, usize)> = std::iter::once(0)
-        .chain(starts.iter().copied())
-        .zip(starts.iter().copied().chain(std::iter::once(output.len())))
-        .collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    let read_pieces = || {
+/// A large YAML output's pieces ([`yaml_reader::piece_starts`]), claimed in order by whichever
+/// thread is free.
+#[derive(Default)]
+struct Pieces {
+    /// Where each piece starts and ends, once the output is cut (`None`: it is read whole).
+    bounds: std::sync::OnceLock<Option<Vec<(usize, usize)>>>,
+    next: std::sync::atomic::AtomicUsize,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl Pieces {
+    /// Cut `output`, if it is read in pieces.
+    fn cut(&self, format: Format, output: &[u8]) -> Option<&[(usize, usize)]> {
+        self.bounds
+            .get_or_init(|| {
+                if format != Format::Yaml || output.len() < PIECES_FROM {
+                    return None;
+                }
+                let pieces = (output.len() / PIECE_LEN).clamp(2, MAX_PIECES);
+                let starts = yaml_reader::piece_starts(output, pieces)?;
+                Some(
+                    std::iter::once(0)
+                        .chain(starts.iter().copied())
+                        .zip(starts.iter().copied().chain(std::iter::once(output.len())))
+                        .collect(),
+                )
+            })
+            .as_deref()
+    }
+
+    /// The pieces, when the output was cut already.
+    fn bounds(&self) -> Option<&[(usize, usize)]> {
+        self.bounds.get().and_then(|b| b.as_deref())
+    }
+
+    /// Read the pieces no thread has claimed yet, until one fails.
+    fn read(&self, bounds: &[(usize, usize)], output: &[u8], allowed: &Allowed) {
         use std::sync::atomic::Ordering::Relaxed;
-        while let Some(&(start, end)) = bounds.get(next.fetch_add(1, Relaxed)) {
-            if failed.load(Relaxed) {
+        while let Some(&(start, end)) = bounds.get(self.next.fetch_add(1, Relaxed)) {
+            if self.failed.load(Relaxed) {
                 return;
             }
             let piece = output.get(start..end).unwrap_or_default();
             if !yaml_reader::piece_passes(piece, allowed) {
-                failed.store(true, Relaxed);
+                self.failed.store(true, Relaxed);
             }
         }
-    };
-    std::thread::scope(|scope| {
-        let helper = crate::threads::try_spawn_scoped(scope, read_pieces);
-        let done = work();
-        read_pieces();
-        let helper_ok = helper.map_or(true, |h| h.join().is_ok());
-        let verdict = if helper_ok && !failed.load(std::sync::atomic::Ordering::Relaxed) {
-            Ok(())
-        } else {
-            independent_reading(Format::Yaml, output, allowed)
-        };
-        told(verdict.is_ok(), Teller::GoingOn);
-        (done, verdict)
-    })
+    }
+
+    fn failed(&self) -> bool {
+        self.failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Outputs smaller than this are read twice on one thread (starting a thread would cost more).

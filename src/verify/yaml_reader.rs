@@ -244,7 +244,8 @@ pub(super) fn piece_starts(output: &[u8], pieces: usize) -> Option<Vec<usize>> {
     if pieces < 2
         || documents
         || output.starts_with(b"\xEF\xBB\xBF")
-        || crate::stores::utf16::decode(output).is_some()
+        || output.starts_with(b"\xFF\xFE")
+        || output.starts_with(b"\xFE\xFF")
     {
         return None;
     }

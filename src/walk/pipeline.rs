@@ -266,15 +266,7 @@ fn start_worker<'scope, 'env, 't: 'scope>(
     crate::threads::spawn_scoped(scope, move || {
         let mut hands = Hands::new(shared);
         // The next run is handed on while the walk's own thread plans it: waited for awake.
-        let next = || {
-            let poll = || match inbox.try_recv() {
-                Ok(run) => Some(Some(run)),
-                Err(mpsc::TryRecvError::Empty) => None,
-                Err(mpsc::TryRecvError::Disconnected) => Some(None),
-            };
-            crate::threads::poll_awake(poll, || inbox.recv().ok())
-        };
-        while let Some(run) = next() {
+        while let Some(run) = crate::threads::recv_awake(&inbox) {
             let _stop = StopOnPanic(&run);
             while let Some(chunk) = run.claim() {
                 let outcomes = run.run(chunk, &mut hands);

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Mutex;
 
 use granit_parser::Event;
@@ -189,7 +189,7 @@ impl<'e> Beside<'e, '_> {
                 return Some(Ok(()));
             }
             // The reading has ended (its thread is gone) when the channel has.
-            match awake_recv(self.full)? {
+            match crate::threads::recv_awake(self.full)? {
                 Ok(batch) => {
                     let taken = std::mem::replace(&mut self.batch, batch);
                     self.hand_back(taken);
@@ -205,7 +205,7 @@ impl<'e> Beside<'e, '_> {
                 return Some(Ok(event));
             }
             // The reading has ended (its thread is gone) when the channel has.
-            match awake_recv(self.full)? {
+            match crate::threads::recv_awake(self.full)? {
                 Ok(batch) => {
                     let taken = std::mem::replace(&mut self.batch, batch);
                     self.hand_back(taken);
@@ -251,7 +251,7 @@ fn produce<'e>(
     let mut events = parser(text);
     while !stop.load(Ordering::Relaxed) {
         // Gone only when the builder is (it panicked).
-        let Some(mut batch) = awake_recv(empty) else {
+        let Some(mut batch) = crate::threads::recv_awake(empty) else {
             return;
         };
         let failed = events.fill(&mut batch, BATCH).map(|e| scan_error(&e));
@@ -272,18 +272,6 @@ fn produce<'e>(
             return;
         }
     }
-}
-
-/// The next of `channel`'s messages, `None` once its sender is gone: both threads are busy and
-/// hand batches back and forth many times a reading, so each waits awake
-/// ([`crate::threads::poll_awake`]), not woken behind the other on its processor.
-fn awake_recv<T>(channel: &Receiver<T>) -> Option<T> {
-    let poll = || match channel.try_recv() {
-        Ok(message) => Some(Some(message)),
-        Err(TryRecvError::Empty) => None,
-        Err(TryRecvError::Disconnected) => Some(None),
-    };
-    crate::threads::poll_awake(poll, || channel.recv().ok())
 }
 
 /// Drop an event that was read but not taken, wiping a copied value (it may be a secret).
