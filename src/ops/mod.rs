@@ -24,6 +24,7 @@ mod record_diff;
 mod seal;
 pub mod set;
 pub mod settings;
+mod shape;
 pub mod status;
 pub mod textconv;
 

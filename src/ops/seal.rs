@@ -17,6 +17,7 @@ use crate::verify::{Allowed, OwnReading};
 use crate::walk::{decrypt_tree, visit_leaves, walk, Mode, Selection, Stash};
 
 use super::early::{EarlyOutput, EarlyWrite};
+use super::shape::{DigestTo, Shape};
 use super::{layout_record, Error, Result};
 
 /// Now, UTC, second precision, RFC 3339 as Go writes it.
@@ -182,37 +183,47 @@ pub fn reencrypt(
         verify(output.out_store, &out, &allowed, output.file)?;
         return Ok(out);
     }
-    // Digested and freed beside the splice where the splice does not read it (so that the output
-    // is made in the memory it held), else digested here.
-    let shape = with_record.then(|| {
-        match output
+    // The plaintext tree's shape, digested here where the splice reads the tree, else beside the
+    // splice, or, where the splice uses both processors, on the independent reading's thread
+    // before it reads the output ([`super::shape`]).
+    let released = with_record.then(|| {
+        output
             .store
             .release_tree_before_splice(parsed, &result.changes)
-        {
-            Some(tree) => Shape::beside(tree),
-            None => Shape::Ready(shape_digest(&parsed.tree)),
-        }
     });
+    let (shape, tree) = match released {
+        None => (None, None),
+        // JSON's splice writes a large output in halves, on both processors. (A tree of many
+        // leaves is still freed beside it: kept through the splice, the 200,000-value file's
+        // peak grew by a tenth.)
+        Some(Some(tree))
+            if output.store.format == Format::Json && result.changes.len() < super::free::LARGE =>
+        {
+            (Some(Shape::later()), Some(tree))
+        }
+        Some(Some(tree)) => (Some((Shape::beside(tree), None)), None),
+        Some(None) => (
+            Some((Shape::ready(Some(shape_digest(&parsed.tree))), None)),
+            None,
+        ),
+    };
     let out = output
         .store
         .splice(parsed, &result.changes, Some(&meta.to_value()))
         .map_err(layout_error)?;
-    // What the plaintext's tree frees, beside the splice and after it, sepal's reading of the
+    // What the plaintext's tree and the ciphertexts free after the splice, sepal's reading of the
     // output allocates where that reading builds a tree (JSON's does not: kept, its pages only
     // raised the peak) and the output is large: kept until that reading is done.
     let kept = (output.store.format != Format::Json && out.len() >= KEEP_FREED_MIN)
         .then(super::free::KeptFreedPages::start);
     // The ciphertexts are in the output now: their copies are not needed again, nor is the
-    // plaintext's tree (what follows needs its bytes, not its tree). They are freed before the
-    // output is read back, or while it is.
-    let spent = (
-        std::mem::take(&mut result.changes),
-        std::mem::take(&mut parsed.tree),
-    );
+    // plaintext's tree (what follows needs its bytes, not its tree).
+    let tree = tree.unwrap_or_else(|| std::mem::take(&mut parsed.tree));
+    let ciphertexts = std::mem::take(&mut result.changes);
     // Only the plaintext's bytes are wanted from here on, not where its leaves are.
     output.store.forget_leaf_spans(parsed);
-    let Some(shape) = shape else {
-        drop(spent);
+    let Some((shape, digest_to)) = shape.map(|(shape, to)| (shape.freed(), to)) else {
+        drop((ciphertexts, tree));
         verify(output.store, &out, &allowed, output.file)?;
         drop(kept);
         return Ok(out);
@@ -226,7 +237,7 @@ pub fn reencrypt(
         key,
         selection: &selection,
         mac_only_encrypted: meta.mac_only_encrypted,
-        shape: shape.wait(),
+        shape: &shape,
         view: &result.decrypted_view,
         allowed: &allowed,
         file: output.file,
@@ -248,7 +259,13 @@ pub fn reencrypt(
         verify(store, &with_record[changed], &allowed, output.file)?;
         Ok(with_record)
     };
-    let finished = check.record(parsed, (spent, kept), &mut out, &mut freer, &mut finish)?;
+    let spent = Spent {
+        ciphertexts,
+        tree,
+        digest_to,
+        kept,
+    };
+    let finished = check.record(parsed, spent, &mut out, &mut freer, &mut finish)?;
     match finished {
         Some(with_record) => Ok(with_record),
         None => {
@@ -267,44 +284,15 @@ pub fn reencrypt(
 /// record, sepal's reading of the output without it, and that output.
 type Finish<'f> = dyn FnMut(String, &Parsed, &[u8]) -> Result<Vec<u8>> + 'f;
 
-/// The plaintext tree's [`shape_digest`]: made, or being made on a thread of its own that frees
-/// the tree after it (waited for before the command returns, as the tree holds plaintext).
-enum Shape {
-    Ready([u8; 32]),
-    Beside(Option<std::thread::JoinHandle<[u8; 32]>>),
-}
-
-impl Shape {
-    /// Digest `tree` and free it on a thread of its own. Where no thread starts, the tree is
-    /// freed with the closure and the digest is not known.
-    fn beside(tree: Tree) -> Shape {
-        let digest = move || {
-            let shape = shape_digest(&tree);
-            drop(tree);
-            shape
-        };
-        Shape::Beside(crate::threads::try_spawn(digest).ok())
-    }
-
-    /// The digest, once made (`None`: not known).
-    fn wait(mut self) -> Option<[u8; 32]> {
-        match &mut self {
-            Shape::Ready(shape) => Some(*shape),
-            Shape::Beside(thread) => thread.take().and_then(|t| t.join().ok()),
-        }
-    }
-}
-
-impl Drop for Shape {
-    fn drop(&mut self) {
-        // Not waited for otherwise (an error before the check): the tree is freed, and its
-        // plaintext wiped, before this returns.
-        if let Shape::Beside(thread) = self {
-            if let Some(thread) = thread.take() {
-                let _ = thread.join();
-            }
-        }
-    }
+/// What the check frees: the walk's ciphertexts and the plaintext's tree, on the independent
+/// reading's thread before it reads the output; where `digest_to` is given, that thread first
+/// digests the tree's shape and sends it there. The freed pages `kept` are given back once
+/// sepal's own reading is done.
+struct Spent {
+    ciphertexts: Vec<Option<NewLeaf>>,
+    tree: Tree,
+    digest_to: DigestTo,
+    kept: Option<super::free::KeptFreedPages>,
 }
 
 /// Whether an encrypted output needs a layout record, and which.
@@ -314,8 +302,8 @@ struct RecordCheck<'a> {
     selection: &'a Selection,
     mac_only_encrypted: bool,
     /// The plaintext tree's [`shape_digest`], when it is known (else the output is decrypted to
-    /// tell what its decryption gives).
-    shape: Option<[u8; 32]>,
+    /// tell what its decryption gives): asked for once sepal's own reading of the output is done.
+    shape: &'a Shape,
     /// What decrypting each encrypted leaf gives (from the cipher walk, without decrypting).
     view: &'a Changes,
     /// The values the output may hold, and the file's name (for the check's errors).
@@ -333,10 +321,7 @@ impl RecordCheck<'_> {
     fn record(
         &self,
         parsed: &Parsed,
-        (spent, kept): (
-            (Vec<Option<NewLeaf>>, Tree),
-            Option<super::free::KeptFreedPages>,
-        ),
+        spent: Spent,
         out: &mut EarlyWrite,
         freer: &mut super::free::Freer,
         finish: &mut Finish<'_>,
@@ -354,16 +339,36 @@ impl RecordCheck<'_> {
             crate::verify::Teller::Ending => gate.tell(passed),
             crate::verify::Teller::GoingOn => gate.tell_going_on(passed),
         };
-        let (own, independent) =
-            crate::verify::independent_reading_beside(format, bytes, allowed, told, || {
-                // Freed while the independent reading runs. The walk's ciphertexts (an
-                // encryption's changes hold nothing else that is not empty) are in the output:
-                // freed on a thread of their own, beside this reading (freeing them here held
-                // the reading back by a sixth of its time on a large file; fourteenth round).
-                let (ciphertexts, tree) = spent;
-                let large = super::free::worth_a_thread(ciphertexts.len(), bytes.len());
-                super::free::free_unwaited(ciphertexts, large);
-                drop(tree);
+        let Spent {
+            ciphertexts,
+            tree,
+            digest_to,
+            kept,
+        } = spent;
+        // Before the independent reading, on its thread: the shape's digest where it is to be
+        // made there, then the tree freed, and the walk's ciphertexts (an encryption's changes
+        // hold nothing else that is not empty; all of it in the output now). Where the digest is
+        // made elsewhere, the ciphertexts are freed as sepal's own reading starts (so that they
+        // are gone before it allocates much), those of a large output on a thread of their own
+        // (freed before its reading, they held it back by a sixth of its time; fourteenth round).
+        let (there, here) = match digest_to {
+            Some(_) => (ciphertexts, Vec::new()),
+            None => (Vec::new(), ciphertexts),
+        };
+        let first = move || {
+            super::shape::send_digest(digest_to, tree);
+            drop(there);
+        };
+        let (own, independent) = crate::verify::independent_reading_beside_with(
+            format,
+            bytes,
+            allowed,
+            told,
+            first,
+            || {
+                let large =
+                    !here.is_empty() && super::free::worth_a_thread(here.len(), bytes.len());
+                super::free::free_unwaited(here, large);
                 // What decrypting the output gives is worked out without decrypting when its
                 // leaves are the input's under the same ids (no alias was expanded). A reading
                 // without a tree counts as one whose tree is released.
@@ -371,13 +376,16 @@ impl RecordCheck<'_> {
                 drop(kept);
                 gate.tell_going_on(own.is_ok());
                 let (encrypted, same_shape, released) = match own? {
-                    OwnReading::Lean { parsed, shape } => (parsed, Some(shape) == self.shape, true),
+                    OwnReading::Lean { parsed, shape } => {
+                        (parsed, Some(shape) == self.shape.digest(), true)
+                    }
                     OwnReading::Full(mut encrypted) => {
                         // The values the view leaves as they are, as a reading that copies
                         // them gives them (what the view changes is never read).
                         encrypted.restore_lent_from(self.view, bytes);
-                        let same_shape = self.shape.is_some()
-                            && Some(shape_digest(&encrypted.tree)) == self.shape;
+                        let expected = self.shape.digest();
+                        let same_shape =
+                            expected.is_some() && Some(shape_digest(&encrypted.tree)) == expected;
                         let released = same_shape
                             && may_release
                             && self
@@ -400,7 +408,8 @@ impl RecordCheck<'_> {
                     .flatten()
                     .map(|spliced| spliced.map(|s| s.map(crate::wipe::Wiped::new)));
                 Ok((encrypted, same_shape, released, from_view))
-            });
+            },
+        );
         let (mut encrypted, same_shape, released, from_view) = own.map_err(&unaccounted)?;
         independent.map_err(&unaccounted)?;
         let Some(original) = original else {
@@ -706,21 +715,20 @@ pub(super) mod tests {
                     key: &key,
                     selection: &selection,
                     mac_only_encrypted: false,
-                    shape: None,
+                    shape: &Shape::ready(None),
                     view: &[],
                     allowed: &allowed,
                     file: "t",
                 };
-                let spent = (Vec::new(), Tree::default());
+                let spent = Spent {
+                    ciphertexts: Vec::new(),
+                    tree: Tree::default(),
+                    digest_to: None,
+                    kept: None,
+                };
                 let mut freer = crate::ops::free::Freer::default();
                 let mut finish = |_: String, _: &Parsed, _: &[u8]| Ok(Vec::new());
-                let checked = check.record(
-                    &parsed,
-                    (spent, None),
-                    &mut early_out,
-                    &mut freer,
-                    &mut finish,
-                );
+                let checked = check.record(&parsed, spent, &mut early_out, &mut freer, &mut finish);
                 assert_eq!(checked.is_ok(), passes, "{format:?}");
                 // Each reading told its verdict: both passed, or neither did.
                 let told = early_out.gate().passes();

@@ -238,12 +238,29 @@ pub fn independent_reading_beside<T>(
     told: impl Fn(bool, Teller) + Sync,
     work: impl FnOnce() -> T,
 ) -> (T, Result<(), Unaccounted>) {
+    independent_reading_beside_with(format, output, allowed, told, || {}, work)
+}
+
+/// [`independent_reading_beside`], with `first` done before the reading on the reading's thread:
+/// work that is not `work`'s and must be done before the reading's verdict is known (an
+/// encryption's check digests the plaintext tree's shape there, which its own reading waits
+/// for, and frees what is spent). Where the output is read on this thread, `first` is done
+/// before `work`.
+pub fn independent_reading_beside_with<T>(
+    format: Format,
+    output: &[u8],
+    allowed: &Allowed,
+    told: impl Fn(bool, Teller) + Sync,
+    first: impl FnOnce() + Send,
+    work: impl FnOnce() -> T,
+) -> (T, Result<(), Unaccounted>) {
     let reading = || {
         let verdict = independent_reading(format, output, allowed);
         told(verdict.is_ok(), Teller::Ending);
         verdict
     };
     if output.len() < BESIDE_MIN {
+        first();
         let done = work();
         let verdict = independent_reading(format, output, allowed);
         told(verdict.is_ok(), Teller::GoingOn);
@@ -254,14 +271,16 @@ pub fn independent_reading_beside<T>(
     // reads whole.
     let pieces = Pieces::default();
     std::thread::scope(|scope| {
-        let independent =
-            crate::threads::spawn_scoped(scope, || match pieces.cut(format, output) {
+        let independent = crate::threads::spawn_scoped(scope, || {
+            first();
+            match pieces.cut(format, output) {
                 Some(bounds) => {
                     pieces.read(bounds, output, allowed);
                     None
                 }
                 None => Some(reading()),
-            });
+            }
+        });
         let done = work();
         if let Some(bounds) = pieces.bounds() {
             pieces.read(bounds, output, allowed);
@@ -530,6 +549,36 @@ pub(super) fn allowed_texts(texts: &[&str]) -> Allowed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `first` is done before the reading's verdict is known: on the reading's thread for a large
+    /// output, before `work` for a small one read on this thread.
+    #[test]
+    fn first_is_done_before_the_reading_where_the_reading_runs() {
+        let allowed = allowed_texts(&[]);
+        let token = "\"ENC[AES256_GCM,data:AA==,type:str]\"";
+        for (count, beside) in [(3, false), (BESIDE_MIN / token.len() + 1, true)] {
+            let text = format!("{{\"a\": [{}{token}]}}", format!("{token}, ").repeat(count));
+            assert_eq!(text.len() >= BESIDE_MIN, beside);
+            let done = std::sync::Mutex::new(None);
+            let first = || *done.lock().unwrap() = Some(std::thread::current().id());
+            let work = || *done.lock().unwrap();
+            let (seen, verdict) = independent_reading_beside_with(
+                Format::Json,
+                text.as_bytes(),
+                &allowed,
+                |_, _| {},
+                first,
+                work,
+            );
+            assert!(verdict.is_ok());
+            let here = std::thread::current().id();
+            let by = done.lock().unwrap().expect("first was done");
+            assert_eq!(by != here, beside, "{count}");
+            if !beside {
+                assert_eq!(seen, Some(here), "before `work`");
+            }
+        }
+    }
 
     #[test]
     fn a_large_yaml_output_read_in_pieces_gives_the_whole_readings_verdict() {

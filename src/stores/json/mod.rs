@@ -5,6 +5,7 @@ use crate::filebytes::FileBytes;
 
 pub(crate) mod edit;
 mod emit;
+mod fill;
 mod halves;
 mod lean;
 mod parse;

@@ -2,6 +2,7 @@
 //! replaced, laid out with the file's own indentation and line breaks.
 
 use super::emit::indent_unit;
+use super::fill;
 use super::scanner::is_json_number;
 use super::Layout;
 use crate::filebytes::FileBytes;
@@ -184,6 +185,24 @@ impl Visit<'_, '_> {
         })
     }
 
+    /// The piece's bytes where they are known without making them: an `ENC[...]` value, or
+    /// bytes made beforehand (see [`fill`]).
+    fn known(&self) -> Option<fill::Known<'_>> {
+        match self {
+            Visit::Leaf {
+                change: NewLeaf::Encrypted(enc),
+                ..
+            } => quoted(enc),
+            Visit::Leaf { .. } => None,
+            Visit::Made(p) => match &p.text {
+                Text::Raw(b) => Some([b, b"", b""]),
+                Text::Made(b) => Some([b, b"", b""]),
+                Text::Token(s) => quoted(s),
+                Text::Quoted(_) => None,
+            },
+        }
+    }
+
     fn write(&self, out: &mut Vec<u8>) -> Result<(), StoreError> {
         match self {
             Visit::Leaf { change, .. } => leaf_text(change)?.write(out),
@@ -191,6 +210,11 @@ impl Visit<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// An `ENC[...]` value's bytes in quotes (JSON escapes none of its characters).
+fn quoted(token: &str) -> Option<fill::Known<'_>> {
+    Some([b"\"", token.as_bytes(), b"\""])
 }
 
 /// The longest number [`plain_token`] makes: `i64::MIN` is 20 characters, Go's shortest float
@@ -264,14 +288,32 @@ fn assemble_in_order(
 ) -> Result<Option<Wiped<Vec<u8>>>, StoreError> {
     let mut size = src.len();
     let mut fits = true;
+    let mut cut = fill::CutFinder::new(src.len());
     let in_order = visit_in_order(layout, changes, extra, &mut |v| {
         let (start, end) = v.span();
         fits &= end <= src.len();
         size = (size + v.len_bound()?).saturating_sub(end - start);
+        cut.piece(start, end, v.known());
         Ok(())
     })?;
     if !in_order || !fits {
         return Ok(None);
+    }
+    if let Some(cut) = cut.cut(size) {
+        let each = |half: &mut fill::Half<'_, '_>| {
+            let in_order = visit_in_order(layout, changes, extra, &mut |v| {
+                let (start, end) = v.span();
+                half.piece(start, end, v.known());
+                Ok(())
+            })?;
+            if !in_order {
+                half.refuse();
+            }
+            Ok(())
+        };
+        if let Some(out) = fill::in_halves(src, size, cut, release, &each)? {
+            return Ok(Some(out));
+        }
     }
     let mut out = Wiped::new(Vec::with_capacity(size));
     let mut pos = 0;
@@ -652,6 +694,65 @@ mod tests {
             .expect("in order");
         let mut pieces = leaf_pieces(l, &changes).unwrap();
         assert_eq!(*in_order, *assemble(&l.src, &mut pieces).unwrap());
+    }
+
+    /// A large encryption's splice is written in halves ([`fill`]): the same bytes as the
+    /// sorted pieces give, with the metadata added and with a value left in clear in each half.
+    #[test]
+    fn a_large_splice_in_halves_is_the_splice_on_one_thread() {
+        let mut src = String::from("{\n");
+        for i in 0..6000 {
+            src.push_str(&format!(
+                "  \"k{i}\": {{\"name\": \"value {i}\", \"n\": {i}, \"l\": [true, null]}},\n"
+            ));
+        }
+        src.push_str("  \"last\": \"x\"\n}\n");
+        let p = parse(src.as_bytes()).unwrap();
+        let l = layout(&p);
+        let leaves = collect(&p.tree).len();
+        let changes: Vec<Option<NewLeaf>> = (0..leaves)
+            .map(|i| {
+                (i % 1000 != 7).then(|| {
+                    NewLeaf::Encrypted(format!(
+                        "ENC[AES256_GCM,data:{},type:str]",
+                        "A".repeat(i % 97)
+                    ))
+                })
+            })
+            .collect();
+        let meta = sample_metadata();
+        let extra: Option<Piece> = Some(
+            metadata_edit(l, &l.src, &meta, &StoreOptions::default(), "\n")
+                .unwrap()
+                .into(),
+        );
+        let mut size = l.src.len();
+        let mut cut = fill::CutFinder::new(l.src.len());
+        assert!(visit_in_order(l, &changes, extra.as_ref(), &mut |v| {
+            let (start, end) = v.span();
+            size = size + v.len_bound()? - (end - start);
+            cut.piece(start, end, v.known());
+            Ok(())
+        })
+        .unwrap());
+        assert!(cut.cut(size).is_some(), "written in halves");
+        let in_halves = assemble_in_order(&l.src, l, &changes, extra.as_ref(), None)
+            .unwrap()
+            .expect("in order");
+        let mut pieces = leaf_pieces(l, &changes).unwrap();
+        pieces.extend(extra);
+        assert_eq!(*in_halves, *assemble(&l.src, &mut pieces).unwrap());
+        // A value in clear is not known beforehand: written on one thread, the same bytes.
+        let mut plain = changes.clone();
+        plain[1] = Some(NewLeaf::Plain {
+            value: Scalar::Int(1),
+            text: secret("1"),
+        });
+        let on_one = assemble_in_order(&l.src, l, &plain, None, None)
+            .unwrap()
+            .expect("in order");
+        let mut pieces = leaf_pieces(l, &plain).unwrap();
+        assert_eq!(*on_one, *assemble(&l.src, &mut pieces).unwrap());
     }
 
     #[test]
