@@ -56,8 +56,8 @@ impl Shape {
     }
 
     /// Wait until the thread of [`Shape::beside`] is done, the tree freed: before a stage that
-    /// allocates much, so that the two do not hold their memory at once (a YAML 10,000-value
-    /// encryption's peak grew by up to 1 MiB when its check began beside the freeing).
+    /// allocates much (sepal's own reading of a YAML output builds a tree), so that the two do
+    /// not hold their memory at once.
     pub(super) fn freed(mut self) -> Self {
         if let Some(thread) = self.thread.take() {
             let digest = thread.join().ok().and_then(|()| self.digest());
