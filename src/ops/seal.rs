@@ -193,11 +193,12 @@ pub fn reencrypt(
     });
     let (shape, tree) = match released {
         None => (None, None),
-        // JSON's splice writes a large output in halves, on both processors. (A tree of many
-        // leaves is still freed beside it: kept through the splice, the 200,000-value file's
-        // peak grew by a tenth.)
+        // JSON's splice writes a large output in halves, on both processors. (A large tree is
+        // still freed beside it: kept through the splice, the 200,000-value file's peak grew by
+        // a tenth.)
         Some(Some(tree))
-            if output.store.format == Format::Json && result.changes.len() < super::free::LARGE =>
+            if output.store.format == Format::Json
+                && !large_tree(result.changes.len(), output.store.source(parsed)) =>
         {
             (Some(Shape::later()), Some(tree))
         }
@@ -525,6 +526,15 @@ impl RecordCheck<'_> {
     }
 }
 
+/// Whether the plaintext's tree is large enough to be freed beside the splice, whatever the
+/// splice's threads: many leaves, or a large source (a tree of few leaves may hold large values).
+fn large_tree(leaves: usize, source: Option<&[u8]>) -> bool {
+    leaves >= super::free::LARGE || source.map_or(0, <[u8]>::len) >= SHAPE_LATER_BELOW
+}
+
+/// Sources from this size on have their tree freed beside the splice (see [`large_tree`]).
+const SHAPE_LATER_BELOW: usize = 2 << 20;
+
 /// Outputs at least this large keep the pages the plaintext's tree frees for sepal's own reading
 /// of them (200,000 YAML values: 12,000 fewer page faults, 9-13 ms). A 10,000-value YAML
 /// encryption (a 1.5 MB output) gained no time from it, and once the output's two readings ran
@@ -688,6 +698,17 @@ pub(super) mod tests {
             Format::Yaml,
             "f: >\n  alpha bravo\n  charlie\n---\ng: golf\n---\nh: [hotel]\n"
         ));
+    }
+
+    /// A tree of many leaves, or of a large source, is freed beside the splice; a small one is
+    /// handed to the check.
+    #[test]
+    fn a_large_tree_is_told_by_its_leaves_or_its_source() {
+        let small = vec![b'x'; SHAPE_LATER_BELOW - 1];
+        assert!(!large_tree(10, Some(&small)));
+        assert!(!large_tree(10, None));
+        assert!(large_tree(super::super::free::LARGE, Some(&small)));
+        assert!(large_tree(10, Some(&vec![b'x'; SHAPE_LATER_BELOW])));
     }
 
     /// An output that fails the check is never written early: both readings tell the gate their
