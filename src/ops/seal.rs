@@ -193,11 +193,10 @@ pub fn reencrypt(
     });
     let (shape, tree) = match released {
         None => (None, None),
-        // JSON's splice writes a large output in halves, on both processors. (A large tree is
-        // still freed beside it: kept through the splice, the 200,000-value file's peak grew by
-        // a tenth.)
+        // A large tree is still freed beside a splice on both processors: kept through the
+        // splice, the 200,000-value JSON file's peak grew by a tenth.
         Some(Some(tree))
-            if output.store.format == Format::Json
+            if output.store.splices_on_both_processors()
                 && !large_tree(result.changes.len(), output.store.source(parsed)) =>
         {
             (Some(Shape::later()), Some(tree))

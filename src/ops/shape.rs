@@ -48,10 +48,8 @@ impl Shape {
     /// freed with the closure and the digest is not known.
     pub(super) fn beside(tree: Tree) -> Shape {
         let (mut shape, send) = Shape::later();
-        match crate::threads::try_spawn(move || send_digest(send, tree)) {
-            Ok(thread) => shape.thread = Some(thread),
-            Err(_) => shape.known = OnceLock::from(None),
-        }
+        // (The closure dropped unrun drops the sender: the digest is then received as unknown.)
+        shape.thread = crate::threads::try_spawn(move || send_digest(send, tree)).ok();
         shape
     }
 
@@ -59,9 +57,9 @@ impl Shape {
     /// allocates much (sepal's own reading of a YAML output builds a tree), so that the two do
     /// not hold their memory at once.
     pub(super) fn freed(mut self) -> Self {
+        // The digest was sent before the tree was freed: it waits in the channel.
         if let Some(thread) = self.thread.take() {
-            let digest = thread.join().ok().and_then(|()| self.digest());
-            self.known = OnceLock::from(digest);
+            let _ = thread.join();
         }
         self
     }

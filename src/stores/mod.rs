@@ -288,6 +288,12 @@ pub trait FormatStore: Sync {
         false
     }
 
+    /// Whether this format's splice of an encryption writes a large output on both processors
+    /// (JSON's: `json/fill.rs`), so that nothing else should run beside it.
+    fn splices_on_both_processors(&self) -> bool {
+        false
+    }
+
     /// A reading of `src` (an encrypted output) that keeps no tree: each value outside the
     /// `sops` entry handed to `check` where it is read, the layout kept for
     /// [`FormatStore::splice_from`]. `None` where the format reads only in full.
@@ -378,6 +384,11 @@ impl Store {
             .store()
             .splices_from_layout(parsed, changes)
             .then(|| std::mem::take(&mut parsed.tree))
+    }
+
+    /// [`FormatStore::splices_on_both_processors`].
+    pub fn splices_on_both_processors(&self) -> bool {
+        self.format.store().splices_on_both_processors()
     }
 
     /// [`FormatStore::lean_reading`].

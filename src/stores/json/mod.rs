@@ -137,6 +137,10 @@ impl FormatStore for JsonStore {
         true
     }
 
+    fn splices_on_both_processors(&self) -> bool {
+        true
+    }
+
     fn lean_reading(&self, src: &[u8], check: &dyn ValueCheck) -> Option<Result<Lean, StoreError>> {
         Some(lean::read(src, check))
     }
